@@ -1,0 +1,122 @@
+# tokenformer: build, test, benchmark.  `make deps` once, then `make`, `make check`, `make demo`.
+#
+#   make                 library and commands in build/ (build/bin/tf-*)
+#   make check           unit suites (check), command-line tests, man page lint
+#   make check SANITIZE=1  the same under ASan + UBSan (objects in build/san/)
+#   make bench           throughput against the PyTorch reference, as ratios (needs deps-bench)
+#   make fixtures        regenerate tests/fixtures from tests/reference (needs python3-torch)
+#   make deps            install the Debian packages the build needs (as root), or say which
+
+CC       ?= gcc
+ARCH     ?= -march=native
+OPT      ?= -O2
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+PKGS     := zlib yaml-0.1 jansson check
+BLIS_DIR ?= /usr/lib/$(MULTIARCH)/blis-openmp
+BLIS_INC ?= /usr/include/$(MULTIARCH)/blis-openmp
+BLIS_LIB ?= $(BLIS_DIR)/libblis.a
+
+ifeq ($(SANITIZE),1)
+O        := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+O        := build
+SANFLAGS :=
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs zlib yaml-0.1 jansson 2>/dev/null)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+CFLAGS   ?= $(OPT) -g $(ARCH)
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -MMD -MP -Ilib -I$(BLIS_INC) \
+              $(PKG_CFLAGS) $(CFLAGS) $(SANFLAGS)
+LDLIBS   := $(BLIS_LIB) $(PKG_LIBS) -fopenmp -lpthread -lm $(SANFLAGS)
+
+LIB_SRC  := $(wildcard lib/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o)
+LIB      := $(O)/libtokenformer.a
+CMD_SRC  := $(wildcard cmd/tf-*.c)
+CMD_BIN  := $(CMD_SRC:cmd/%.c=$(O)/bin/%)
+CMD_OBJ  := $(filter-out $(CMD_SRC:%.c=$(O)/%.o),$(patsubst %.c,$(O)/%.o,$(wildcard cmd/*.c)))
+TEST_SRC := $(wildcard tests/unit/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(O)/tests/%)
+TEST_OBJ := $(patsubst %.c,$(O)/%.o,$(filter-out $(TEST_SRC),$(wildcard tests/unit/*.c)))
+MANPAGES := $(wildcard man/man*/*.[157])
+PREFIX   ?= /usr/local
+
+.PHONY: all check check-unit check-cli check-man bench fixtures deps deps-bench demo clean \
+        install format
+
+all: $(LIB) $(CMD_BIN)
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# cmd/*.c other than tf-*.c are shared command helpers linked into every command.
+$(O)/bin/%: $(O)/cmd/%.o $(CMD_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(CMD_OBJ) $(LIB) $(LDLIBS)
+
+$(O)/tests/%: $(O)/tests/unit/%.o $(TEST_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(TEST_OBJ) $(LIB) $(LDLIBS) $(CHECK_LIBS)
+
+check: check-unit check-cli check-man
+
+check-unit: $(TEST_BIN)
+	@fail=0; for t in $(TEST_BIN); do \
+	  echo "== $$t"; TF_FIXTURES=tests/fixtures OMP_NUM_THREADS=2 CK_VERBOSITY=normal \
+	    $$t || fail=1; done; exit $$fail
+
+check-cli: all
+	@TF_BIN=$(O)/bin sh tests/cli/run.sh
+
+check-man:
+	@fail=0; for m in $(MANPAGES); do \
+	  out=$$(mandoc -T lint -W warning $$m 2>&1); \
+	  if [ -n "$$out" ]; then echo "$$out"; fail=1; fi; done; \
+	  n=$$(echo $(MANPAGES) | wc -w); \
+	  if [ $$fail = 0 ]; then echo "man: $$n pages lint clean"; fi; exit $$fail
+
+bench: all
+	sh tests/bench/run.sh $(O)/bin
+
+fixtures: all
+	sh tests/reference/make_fixtures.sh $(O)/bin
+
+# Debian packages: what the build and `make check` need (DEPS), and what benchmarks and
+# fixture generation add (BENCH_DEPS).
+DEPS       := gcc make pkg-config zlib1g-dev libyaml-dev libjansson-dev check libsubunit-dev \
+              libblis-openmp-dev mandoc
+BENCH_DEPS := python3-torch hyperfine libopenblas0-openmp
+
+deps:
+	@sh tests/install-deps.sh $(DEPS)
+
+deps-bench:
+	@sh tests/install-deps.sh $(DEPS) $(BENCH_DEPS)
+
+demo: all
+	@sh data/demo.sh $(O)/bin
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(CMD_BIN) $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib
+	install -m 644 lib/tokenformer.h $(DESTDIR)$(PREFIX)/include
+	for s in 1 5 7; do install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
+	  install -m 644 man/man$$s/* $(DESTDIR)$(PREFIX)/share/man/man$$s; done
+
+format:
+	clang-format -i lib/*.c lib/*.h cmd/*.c cmd/*.h tests/unit/*.c tests/unit/*.h 2>/dev/null; true
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(CMD_BIN:$(O)/bin/%=$(O)/cmd/%.d) $(TEST_BIN:$(O)/tests/%=$(O)/tests/unit/%.d)
