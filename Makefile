@@ -29,7 +29,7 @@ PKG_LIBS   := $(shell pkg-config --libs zlib yaml-0.1 jansson 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 CFLAGS   ?= $(OPT) -g $(ARCH)
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -MMD -MP -Ilib -I$(BLIS_INC) \
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -MMD -MP -Ilib -isystem $(BLIS_INC) \
               $(PKG_CFLAGS) $(CFLAGS) $(SANFLAGS)
 LDLIBS   := $(BLIS_LIB) $(PKG_LIBS) -fopenmp -lpthread -lm $(SANFLAGS)
 
@@ -120,3 +120,10 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJ:.o=.d) $(CMD_BIN:$(O)/bin/%=$(O)/cmd/%.d) $(TEST_BIN:$(O)/tests/%=$(O)/tests/unit/%.d)
+
+# ---------------------------------------------------------------- gemm benchmark
+# `make build/bench/bench_gemm && build/bench/bench_gemm`: GFLOP/s of tf_gemm at the model's
+# shapes, 1 and 2 threads.
+$(O)/bench/bench_gemm: tests/bench/bench_gemm.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)

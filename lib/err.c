@@ -17,12 +17,19 @@ int tf_error_set(struct tf_error *err, int code, const char *fmt, ...) {
 
 int tf_error_prefix(struct tf_error *err, const char *fmt, ...) {
   if (!err) return TF_OK;
-  char prefix[sizeof err->msg], old[sizeof err->msg];
+  char prefix[sizeof err->msg];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(prefix, sizeof prefix, fmt, ap);
   va_end(ap);
-  memcpy(old, err->msg, sizeof old);
-  snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+  size_t lp = strlen(prefix), cap = sizeof err->msg;
+  if (lp + 3 > cap) lp = cap - 3;
+  size_t keep = strnlen(err->msg, cap - 1);
+  if (keep > cap - lp - 3) keep = cap - lp - 3;
+  memmove(err->msg + lp + 2, err->msg, keep);
+  memcpy(err->msg, prefix, lp);
+  err->msg[lp] = ':';
+  err->msg[lp + 1] = ' ';
+  err->msg[lp + 2 + keep] = '\0';
   return err->code;
 }

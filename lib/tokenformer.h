@@ -81,9 +81,41 @@ struct tf_init_config {
   double value_std; /* value tokens; 0 means 2 / (L * sqrt(d)) (wang init) */
 };
 
+#define TF_PATH_MAX 1024
+
+/* tf-train's section (tokenformer-config(5) documents every key). */
+struct tf_train_config {
+  char data[TF_PATH_MAX];  /* training text ("" = none given) */
+  char valid[TF_PATH_MAX]; /* validation text ("" = no evaluation) */
+  char log[TF_PATH_MAX];   /* JSON Lines metrics ("" = none) */
+  int batch;               /* windows per micro-batch (per rank) */
+  int grad_accum;          /* micro-batches per step */
+  int64_t steps;           /* length of the stage's schedule */
+  double lr, min_lr;
+  double warmup; /* < 1: fraction of steps; else a step count */
+  double weight_decay, beta1, beta2, eps;
+  double clip; /* global gradient-norm limit; 0: none */
+  int eval_every, eval_batches, save_every; /* steps; 0: never */
+  uint64_t seed; /* seed of the data stream */
+};
+
+enum tf_grow_init { TF_GROW_EXACT = 0, TF_GROW_RANDOM, TF_GROW_DUPLICATE };
+
+/* tf-grow's section: per kind a new total or, when relative[k], an increment (YAML "+256"). */
+struct tf_grow_config {
+  int tokens[TF_NKINDS];   /* 0 with relative 0: this kind does not grow */
+  int relative[TF_NKINDS]; /* 1: tokens[k] is added to the current count */
+  enum tf_grow_init init;
+  int rescale;        /* bool: n_ref := new n (the official code's tau) */
+  int keep_optimizer; /* bool: extend the AdamW moments instead of resetting them */
+  uint64_t seed;
+};
+
 struct tf_config {
   struct tf_model_config model;
   struct tf_init_config init;
+  struct tf_train_config train;
+  struct tf_grow_config grow;
 };
 
 /* The defaults documented in tokenformer-config(5). */
@@ -104,6 +136,9 @@ char *tf_model_config_to_json(const struct tf_model_config *m);
 int tf_model_config_from_json(struct tf_model_config *m, const char *json, struct tf_error *err);
 const char *tf_norm_name(enum tf_norm n);
 const char *tf_kind_name(enum tf_kind k); /* "qkv", "proj", "ffn" */
+/* RoPE channels per head, r = floor(d_h * rotary_pct) with d_h = d / H (SPEC §2.2); the one
+ * formula tf_config_check and the attention kernels share. */
+int tf_model_config_rotary_dims(const struct tf_model_config *m);
 
 /* ---------------------------------------------------------------- st (safetensors) */
 
@@ -136,6 +171,16 @@ int tf_st_decode(struct tf_st_header *h, const char *json, size_t len, struct tf
 void tf_st_free(struct tf_st_header *h);
 const char *tf_st_meta(const struct tf_st_header *h, const char *key); /* NULL if absent */
 const struct tf_st_tensor *tf_st_find(const struct tf_st_header *h, const char *name);
+/* Encodes the header of a safetensors file holding the n tensors t (name, dtype, ndim and
+ * shape are used; begin and end are ignored). Data order is dtype size descending, then name
+ * (strcmp); order[i] (n entries) receives the index in t of the i-th tensor in that order,
+ * and the tensors' bytes follow the header contiguously in that order. meta holds n_meta
+ * key/value pairs (meta[2i], meta[2i+1]) for __metadata__ (omitted when n_meta is 0).
+ * *out receives a malloc'd buffer of *out_len bytes: the 8-byte little-endian length N, then
+ * the JSON, space-padded so that 8 + N is a multiple of 8. An empty, duplicate or reserved
+ * name, a bad dtype or shape, or a size that overflows is TF_EDATA. */
+int tf_st_encode(const struct tf_st_tensor *t, size_t n, const char *const *meta, size_t n_meta,
+                 size_t *order, char **out, size_t *out_len, struct tf_error *err);
 
 /* ---------------------------------------------------------------- ckpt */
 
@@ -218,8 +263,33 @@ uint64_t tf_param_count(const struct tf_model_config *c);
  * Training FLOPs per token are 3 times that. */
 double tf_forward_flops_per_token(const struct tf_model_config *c);
 
+#define TF_MAX_RANKS 4096
+
+/* AdamW moments in the parameter block's layout, and the optimizer's own step count (bias
+ * correction), which may differ from the training stage's step after growth. */
+struct tf_adamw {
+  float *m, *v; /* (n) */
+  size_t n;
+  int64_t step;
+};
+
+/* What exact resume needs (checkpoint tensors optim.* and train.*); present only in
+ * checkpoints written by training. */
+struct tf_train_state {
+  int present;
+  int64_t step;           /* updates done in the current stage's schedule (train.step) */
+  int64_t lifetime_steps; /* across all stages (train.lifetime_steps) */
+  int64_t tokens;         /* lifetime training tokens (train.tokens) */
+  double flops;           /* lifetime training FLOPs (train.flops) */
+  struct tf_rng rng;      /* the data stream (train.rng) */
+  int n_ranks;            /* entries of train.data_cursor */
+  int64_t cursor[TF_MAX_RANKS]; /* windows drawn by each rank (train.data_cursor) */
+  struct tf_adamw opt;    /* optim.m.*, optim.v.*, optim.step; m == NULL: none stored */
+};
+
 struct tf_model {
   struct tf_model_config cfg;
+  struct tf_train_state train;
   int n_tensors;
   struct tf_tensor *tensors;
   size_t n_params; /* floats in each block */
@@ -247,5 +317,139 @@ int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress c
 /* Reads a checkpoint into a new model: config from metadata, every tensor checked against
  * it before allocating, the whole stream and CRC verified. Errors are prefixed with path. */
 int tf_model_load(struct tf_model *m, const char *path, struct tf_error *err);
+
+/* ---------------------------------------------------------------- inspect */
+
+/* What tf-inspect computes. Functions that take a reader consume tensors from it in data
+ * order, one bounded chunk at a time: memory stays small whatever the checkpoint's size. */
+
+enum tf_param_group { TF_GROUP_EMBED = 0, TF_GROUP_QKV, TF_GROUP_PROJ, TF_GROUP_FFN,
+                      TF_GROUP_NORM, TF_NGROUPS };
+const char *tf_param_group_name(enum tf_param_group g); /* "embedding", "qkv", ..., "norm" */
+/* Parameters of config c by group; they sum to tf_param_count(c). */
+void tf_param_count_by_group(const struct tf_model_config *c, uint64_t out[TF_NGROUPS]);
+
+/* Element i of little-endian data of dtype t, as a double (64-bit integers above 2^53 are
+ * rounded), or as text in buf (integers exact; F32, F16, BF16 with 9 significant digits,
+ * F64 with 17: enough to read back the same value). tf_dtype_format returns buf. */
+double tf_dtype_get(enum tf_dtype t, const void *data, size_t i);
+char *tf_dtype_format(enum tf_dtype t, const void *data, size_t i, char *buf, size_t n);
+/* "[3, 4]" ("[]" for a scalar) into buf; returns buf. */
+char *tf_shape_format(int ndim, const int64_t *shape, char *buf, size_t n);
+
+/* Reads tensor t, the next one in r, calling fn on each chunk of count elements (raw
+ * little-endian bytes). A nonzero return of fn stops the read and is returned. */
+typedef int (*tf_chunk_fn)(void *ctx, const void *data, size_t count, struct tf_error *err);
+int tf_inspect_read_tensor(struct tf_ckpt_reader *r, const struct tf_st_tensor *t,
+                           tf_chunk_fn fn, void *ctx, struct tf_error *err);
+
+struct tf_tensor_stats {
+  uint64_t numel;
+  uint64_t zeros; /* elements equal to zero (either sign) */
+  uint64_t nans;  /* NaN elements, left out of every figure below */
+  double mean, std; /* std: population standard deviation */
+  double min, max;
+  double l2; /* sqrt of the sum of squares */
+};
+/* Statistics of tensor t, the next one in r (double accumulators, chunk-wise merged means
+ * and squared deviations). Figures are NaN when no element is a number. also (may be NULL)
+ * sees each raw chunk first, as in tf_inspect_read_tensor, so one read serves both. */
+int tf_inspect_stats(struct tf_ckpt_reader *r, const struct tf_st_tensor *t,
+                     struct tf_tensor_stats *s, tf_chunk_fn also, void *ctx,
+                     struct tf_error *err);
+
+/* Checks that header h is a valid tokenformer checkpoint of config c: metadata format
+ * "tokenformer", format_version "1", c passes tf_config_check, history (when present) is a
+ * JSON array; every tensor of c's table present, F32 and of its shape; optim.m.NAME and
+ * optim.v.NAME shaped like NAME; train.* of any dtype and shape; no other tensor. TF_EDATA,
+ * naming the first fault. Header only: no data is read. */
+int tf_inspect_check(const struct tf_st_header *h, const struct tf_model_config *c,
+                     struct tf_error *err);
+
+enum tf_diff_status {
+  TF_DIFF_SAME = 0,     /* same dtype and shape, identical bytes */
+  TF_DIFF_CHANGED,      /* same dtype and shape, some element differs */
+  TF_DIFF_RESIZED,      /* first dimension differs (growth adds rows): leading rows compared */
+  TF_DIFF_INCOMPARABLE, /* dtype, rank or inner dimensions differ */
+  TF_DIFF_ONLY_A,
+  TF_DIFF_ONLY_B,
+};
+const char *tf_diff_status_name(enum tf_diff_status s); /* "same", "changed", ... */
+
+struct tf_tensor_diff {
+  const struct tf_st_tensor *a, *b; /* into the readers' headers; NULL when absent there */
+  enum tf_diff_status status;
+  uint64_t compared;  /* elements compared (a resized tensor: those of the common rows) */
+  uint64_t n_changed; /* of those, how many differ bitwise */
+  double max_abs;     /* max |b - a| over them; NaN when a NaN met a number */
+};
+/* Compares the checkpoints of readers a and b (names used in messages), streaming both to
+ * the end (tf_ckpt_finish included). Both must store their tensors in the canonical order
+ * (dtype size descending, then name), as tf_ckpt_write does. *out receives a malloc'd
+ * array of *n_out entries in that order (free it; its pointers live as long as the
+ * readers). */
+int tf_inspect_diff(struct tf_ckpt_reader *a, const char *name_a, struct tf_ckpt_reader *b,
+                    const char *name_b, struct tf_tensor_diff **out, size_t *n_out,
+                    struct tf_error *err);
+
+/* ---------------------------------------------------------------- optim */
+
+struct tf_adamw_hparams {
+  double beta1, beta2, eps, weight_decay;
+};
+int tf_adamw_create(struct tf_adamw *o, size_t n, struct tf_error *err);
+void tf_adamw_free(struct tf_adamw *o);
+/* One AdamW update of every tensor (weight decay only where tensors[i].decay). */
+void tf_adamw_step(struct tf_adamw *o, float *params, const float *grads,
+                   const struct tf_tensor *tensors, int n_tensors, double lr,
+                   const struct tf_adamw_hparams *h);
+
+/* A stage's schedule: linear warmup over `warmup` steps (a fraction of steps when < 1), then
+ * cosine from lr to min_lr at the last step. */
+struct tf_schedule {
+  double lr, min_lr, warmup;
+  int64_t steps;
+};
+int64_t tf_warmup_steps(double warmup, int64_t steps);
+double tf_lr_at(const struct tf_schedule *s, int64_t step);
+/* Global L2 norm of g; scales g to norm clip when above it (clip <= 0: never). Returns the
+ * norm before clipping. */
+double tf_grad_clip(float *g, size_t n, double clip);
+
+/* ---------------------------------------------------------------- data */
+
+/* A corpus of byte tokens: a mapped file, or stdin read into memory. */
+struct tf_corpus {
+  const uint8_t *bytes; /* (n) */
+  size_t n;
+  const char *path; /* for messages; "<stdin>" for "-" */
+  void *map;
+  uint8_t *owned;
+};
+/* Missing, unreadable or a directory: TF_ENOINPUT; empty: TF_EDATA. */
+int tf_corpus_open(struct tf_corpus *c, const char *path, struct tf_error *err);
+void tf_corpus_close(struct tf_corpus *c);
+/* TF_EDATA unless the corpus holds at least one window of T+1 bytes. */
+int tf_corpus_check_window(const struct tf_corpus *c, int T, struct tf_error *err);
+/* This rank's B training windows (inputs and next-byte targets, (B, T) each) of the global
+ * batch of n_ranks * B windows drawn from rng. */
+void tf_corpus_draw(const struct tf_corpus *c, struct tf_rng *rng, int B, int T, int rank,
+                    int n_ranks, int32_t *inputs, int32_t *targets);
+
+/* ---------------------------------------------------------------- gemm */
+
+/* C = alpha op(A) op(B) + beta C, all row-major; op(A) is M x K, op(B) is K x N; trans_x != 0
+ * means the matrix is stored transposed (A as K x M with row stride lda, ...). BLIS underneath,
+ * on every thread of tf_set_threads (on one thread when called inside an OpenMP parallel
+ * region). Same inputs and thread count give the same bits. */
+void tf_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc);
+/* What computes the products, e.g. "BLIS 0.9.0, zen3 kernels" (for --version). The kernels are
+ * BLIS's choice for the CPU, except skx on Intel CPUs with AVX-512; the environment variable
+ * TF_BLAS_ARCH=<name> (a BLIS configuration name: skx, haswell, zen3, ...) overrides. */
+const char *tf_gemm_kernel(void);
+/* Threads for OpenMP loops and BLIS; n <= 0 keeps OpenMP's default (OMP_NUM_THREADS or all
+ * cores). */
+void tf_set_threads(int n);
 
 #endif

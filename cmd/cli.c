@@ -1,0 +1,129 @@
+/* cli.c: shared command-line behaviour: --help, --version, -q, -v, --json, --threads,
+ * messages on stderr with the program's name, strict option-value parsing. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+
+void cli_init(struct cli *c, const char *prog, const char *usage) {
+  memset(c, 0, sizeof *c);
+  c->prog = prog;
+  c->usage = usage;
+}
+
+static void print_version(const struct cli *c) {
+  printf("%s (tokenformer) %s\n", c->prog, TF_VERSION);
+  printf("matrix products: %s\n", tf_gemm_kernel());
+}
+
+int cli_common(struct cli *c, int opt, const char *arg) {
+  long threads;
+  switch (opt) {
+  case 'h':
+    fputs(c->usage, stdout);
+    c->done = 1;
+    return 1;
+  case CLI_OPT_VERSION:
+    print_version(c);
+    c->done = 1;
+    return 1;
+  case 'q': c->quiet = 1; return 1;
+  case 'v': c->verbose++; return 1;
+  case CLI_OPT_JSON: c->json = 1; return 1;
+  case CLI_OPT_THREADS:
+    if (cli_parse_long(c, "--threads", arg, 1, 1024, &threads)) return TF_EUSAGE;
+    c->threads = (int)threads;
+    tf_set_threads(c->threads);
+    return 1;
+  case '?': return cli_usage_error(c, "unknown option or missing value");
+  default: return 0;
+  }
+}
+
+int cli_fail(const struct cli *c, const struct tf_error *err) {
+  fprintf(stderr, "%s: %s\n", c->prog, err->msg);
+  return err->code ? err->code : TF_EDATA;
+}
+
+int cli_usage_error(const struct cli *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "%s: ", c->prog);
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\nTry '%s --help' for more information.\n", c->prog);
+  va_end(ap);
+  return TF_EUSAGE;
+}
+
+void cli_note(const struct cli *c, const char *fmt, ...) {
+  if (c->quiet) return;
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "%s: ", c->prog);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+int cli_parse_long(const struct cli *c, const char *opt, const char *s, long min, long max,
+                   long *out) {
+  char *end;
+  errno = 0;
+  long v = s ? strtol(s, &end, 10) : 0;
+  if (!s || !*s || *end || errno || v < min || v > max)
+    return cli_usage_error(c, "%s: expected an integer in [%ld, %ld], got '%s'", opt, min, max,
+                           s ? s : "");
+  *out = v;
+  return TF_OK;
+}
+
+int cli_parse_double(const struct cli *c, const char *opt, const char *s, double min,
+                     double max, double *out) {
+  char *end;
+  errno = 0;
+  double v = s ? strtod(s, &end) : 0;
+  if (!s || !*s || *end || errno || !(v >= min && v <= max))
+    return cli_usage_error(c, "%s: expected a number in [%g, %g], got '%s'", opt, min, max,
+                           s ? s : "");
+  *out = v;
+  return TF_OK;
+}
+
+int cli_parse_u64(const struct cli *c, const char *opt, const char *s, uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = s && *s != '-' ? strtoull(s, &end, 10) : 0;
+  if (!s || !*s || *s == '-' || *end || errno)
+    return cli_usage_error(c, "%s: expected a non-negative integer, got '%s'", opt, s ? s : "");
+  *out = v;
+  return TF_OK;
+}
+
+void cli_put_escaped(FILE *f, const char *s) {
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p == '\\') fputs("\\\\", f);
+    else if (*p < 0x20 || *p >= 0x7f) fprintf(f, "\\x%02x", *p);
+    else fputc(*p, f);
+  }
+}
+
+int cli_parse_compress(const struct cli *c, const char *s, enum tf_compress *out) {
+  static const char *const names[] = {"huffman", "none", "fast", "best"};
+  for (int i = 0; i < 4; i++)
+    if (strcmp(s, names[i]) == 0) {
+      *out = (enum tf_compress)i;
+      return TF_OK;
+    }
+  return cli_usage_error(c, "--compress: expected huffman, none, fast or best, got '%s'", s);
+}
+
+void cli_print_json(json_t *j) {
+  if (!j) return;
+  json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  fputc('\n', stdout);
+  json_decref(j);
+}

@@ -1,0 +1,52 @@
+/* cli.h: what every command shares: common options, messages, exit codes. The only code
+ * that decides to exit is a command's main(), which returns what these helpers give it. */
+#ifndef TF_CLI_H
+#define TF_CLI_H
+
+#include <getopt.h>
+
+#include "tokenformer.h"
+
+/* Long options every command takes; append to a command's own table. */
+enum { CLI_OPT_VERSION = 0x100, CLI_OPT_JSON, CLI_OPT_THREADS, CLI_OPT_FIRST_FREE };
+#define CLI_COMMON_LONG_OPTIONS                                                                \
+  {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, CLI_OPT_VERSION},                \
+      {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},                        \
+      {"json", no_argument, 0, CLI_OPT_JSON}, {"threads", required_argument, 0, CLI_OPT_THREADS}
+#define CLI_COMMON_SHORT "hqv"
+
+struct cli {
+  const char *prog;
+  const char *usage; /* the --help text, starting with the synopsis */
+  int quiet, verbose, json, threads;
+  int done; /* --help or --version was handled: exit 0 */
+};
+
+void cli_init(struct cli *c, const char *prog, const char *usage);
+/* Handles a common option: returns 1 if it was one (c->done set for --help/--version), 0 if
+ * not, or TF_EUSAGE after printing the reason. */
+int cli_common(struct cli *c, int opt, const char *arg);
+/* Prints "prog: msg" of err on stderr and returns its code. */
+int cli_fail(const struct cli *c, const struct tf_error *err);
+/* Prints "prog: <formatted>" and a --help hint on stderr; returns TF_EUSAGE. */
+int cli_usage_error(const struct cli *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Prints "prog: <formatted>" on stderr unless quiet. */
+void cli_note(const struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Strict number parsing for option values: whole string, in range, else TF_EUSAGE printed. */
+int cli_parse_long(const struct cli *c, const char *opt, const char *s, long min, long max,
+                   long *out);
+int cli_parse_double(const struct cli *c, const char *opt, const char *s, double min,
+                     double max, double *out);
+int cli_parse_u64(const struct cli *c, const char *opt, const char *s, uint64_t *out);
+/* Parses --compress huffman|none|fast|best. */
+int cli_parse_compress(const struct cli *c, const char *s, enum tf_compress *out);
+/* Prints a JSON value (indented, keys in insertion order) and a newline on stdout; takes
+ * the reference. */
+struct json_t;
+void cli_print_json(struct json_t *j);
+/* Prints s with control characters and non-ASCII bytes escaped (\xNN), for names and
+ * metadata read from files. */
+void cli_put_escaped(FILE *f, const char *s);
+
+#endif

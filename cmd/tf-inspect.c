@@ -1,0 +1,607 @@
+/* tf-inspect: show a checkpoint (config, parameter counts, sizes, history, tensors,
+ * statistics, values), verify it, or compare it with another. Reads only the header unless
+ * asked for data; the computing is lib/inspect.c's. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+
+static const char usage[] =
+    "Usage: tf-inspect [--tensors] [--stats] [--tensor NAME] [--json] FILE\n"
+    "       tf-inspect --verify [--json] FILE\n"
+    "       tf-inspect --diff OTHER [-v] [--json] FILE\n"
+    "Show a TokenFormer checkpoint (.tfz or plain .safetensors; FILE '-' reads stdin).\n"
+    "With no option: config, parameter counts by kind, parameter tokens and n_ref, sizes,\n"
+    "metadata and history, read from the header alone.\n"
+    "\n"
+    "      --tensors           table of tensors: dtype, shape, bytes, name\n"
+    "      --stats             per tensor: mean, std, min, max, L2 norm, fraction of zeros\n"
+    "                          (scalars: their value); streams the whole file\n"
+    "      --tensor NAME       the values of tensor NAME, one row per line\n"
+    "      --verify            read to the end: CRC, layout, tensors against the config;\n"
+    "                          prints 'FILE: ok'\n"
+    "      --diff OTHER        compare FILE (A) with OTHER (B) tensor by tensor: same,\n"
+    "                          changed (max |B-A|), grown or shrunk (are the old rows\n"
+    "                          unchanged?), only in A or B; and the config\n"
+    "      --json              one JSON document on stdout\n"
+    "  -q, --quiet             no notes on stderr\n"
+    "  -v, --verbose           with --diff, list identical tensors too\n"
+    "      --threads N         threads (accepted by every command; this one uses one)\n"
+    "  -h, --help              this help\n"
+    "      --version           version and matrix-product kernel\n"
+    "\n"
+    "Exit status: 0 ok (also when --diff finds differences), 64 usage or no tensor NAME,\n"
+    "65 bad checkpoint, 66 missing file, 71 out of memory, 74 I/O error. See tf-inspect(1).\n";
+
+enum { OPT_TENSORS = CLI_OPT_FIRST_FREE, OPT_STATS, OPT_TENSOR, OPT_VERIFY, OPT_DIFF };
+
+struct args {
+  const char *file, *other, *tensor;
+  int tensors, stats, verify;
+};
+
+/* An open checkpoint and what its header says. */
+struct file {
+  const char *path;
+  struct tf_ckpt_reader *r;
+  const struct tf_st_header *h;
+  int has_config;
+  struct tf_model_config cfg;
+  json_t *config;  /* the model config, every key (NULL without one) */
+  json_t *history; /* array (NULL without one) */
+};
+
+static int parse_args(struct cli *c, struct args *a, int argc, char **argv) {
+  static const struct option longopts[] = {{"tensors", no_argument, 0, OPT_TENSORS},
+                                           {"stats", no_argument, 0, OPT_STATS},
+                                           {"tensor", required_argument, 0, OPT_TENSOR},
+                                           {"verify", no_argument, 0, OPT_VERIFY},
+                                           {"diff", required_argument, 0, OPT_DIFF},
+                                           CLI_COMMON_LONG_OPTIONS,
+                                           {0, 0, 0, 0}};
+  int opt, rc;
+  while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, longopts, NULL)) != -1) {
+    switch (opt) {
+    case OPT_TENSORS:
+      a->tensors = 1;
+      break;
+    case OPT_STATS:
+      a->stats = 1;
+      break;
+    case OPT_TENSOR:
+      a->tensor = optarg;
+      break;
+    case OPT_VERIFY:
+      a->verify = 1;
+      break;
+    case OPT_DIFF:
+      a->other = optarg;
+      break;
+    default:
+      rc = cli_common(c, opt, optarg);
+      if (rc != 1) return rc ? rc : cli_usage_error(c, "unexpected option");
+      if (c->done) return TF_OK;
+    }
+  }
+  if (optind >= argc) return cli_usage_error(c, "a checkpoint is required");
+  if (optind + 1 < argc) return cli_usage_error(c, "unexpected argument '%s'", argv[optind + 1]);
+  a->file = argv[optind];
+  int sections = a->tensors || a->stats || a->tensor;
+  if ((a->verify || a->other) && sections)
+    return cli_usage_error(c, "--%s takes no --tensors, --stats or --tensor",
+                           a->verify ? "verify" : "diff");
+  if (a->verify && a->other) return cli_usage_error(c, "--verify and --diff exclude each other");
+  if (a->other && strcmp(a->file, "-") == 0 && strcmp(a->other, "-") == 0)
+    return cli_usage_error(c, "only one of the two files can be stdin");
+  return TF_OK;
+}
+
+/* Prints "prog: message" with anything unprintable escaped (messages quote file content). */
+static int fail(const struct cli *c, const struct tf_error *err) {
+  fprintf(stderr, "%s: ", c->prog);
+  cli_put_escaped(stderr, err->msg);
+  fputc('\n', stderr);
+  return err->code ? err->code : TF_EDATA;
+}
+
+/* ---------------------------------------------------------------- the header */
+
+static int file_open(struct file *f, const char *path, struct tf_error *err) {
+  memset(f, 0, sizeof *f);
+  f->path = path;
+  int rc = tf_ckpt_open(&f->r, path, err);
+  if (rc) return rc;
+  f->h = tf_ckpt_header(f->r);
+  const char *config = tf_st_meta(f->h, "config"), *history = tf_st_meta(f->h, "history");
+  if (config) {
+    if (tf_model_config_from_json(&f->cfg, config, err))
+      return tf_error_prefix(err, "%s: metadata config", path);
+    char *text = tf_model_config_to_json(&f->cfg);
+    f->config = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    if (!f->config) return tf_error_set(err, TF_ENOMEM, "out of memory");
+    f->has_config = 1;
+  }
+  if (history) {
+    f->history = json_loads(history, 0, NULL);
+    if (!json_is_array(f->history))
+      return tf_error_set(err, TF_EDATA, "%s: metadata history: not a JSON array", path);
+  }
+  return TF_OK;
+}
+
+static void file_close(struct file *f) {
+  tf_ckpt_close(f->r);
+  json_decref(f->config);
+  json_decref(f->history);
+  memset(f, 0, sizeof *f);
+}
+
+/* 151881216 -> "151,881,216" (buf of 32 bytes). */
+static const char *count_str(uint64_t n, char *buf) {
+  char digits[24];
+  int len = snprintf(digits, sizeof digits, "%" PRIu64, n), o = 0;
+  for (int i = 0; i < len; i++) {
+    if (i && (len - i) % 3 == 0) buf[o++] = ',';
+    buf[o++] = digits[i];
+  }
+  buf[o] = '\0';
+  return buf;
+}
+
+/* A JSON value as compact text, strings bare; escaped on f. */
+static void put_json_value(FILE *f, const json_t *v) {
+  char *s = json_is_string(v) ? NULL
+                              : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_PRESERVE_ORDER);
+  cli_put_escaped(f, json_is_string(v) ? json_string_value(v) : s ? s : "?");
+  free(s);
+}
+
+static int ref_tokens(const struct tf_model_config *m, int k) {
+  return m->ref_tokens[k] > 0 ? m->ref_tokens[k] : m->tokens[k];
+}
+
+static void print_params_text(const struct tf_model_config *m) {
+  uint64_t g[TF_NGROUPS];
+  char b[32];
+  tf_param_count_by_group(m, g);
+  printf("parameters\n  %-10s %8s %8s %16s\n", "kind", "tokens", "n_ref", "parameters");
+  for (int i = 0; i < TF_NGROUPS; i++) {
+    int k = i - TF_GROUP_QKV; /* enum tf_kind for the three Pattention groups */
+    if (k >= 0 && k < TF_NKINDS)
+      printf("  %-10s %8d %8d %16s\n", tf_param_group_name(i), m->tokens[k], ref_tokens(m, k),
+             count_str(g[i], b));
+    else
+      printf("  %-10s %8s %8s %16s\n", tf_param_group_name(i), "", "", count_str(g[i], b));
+  }
+  printf("  %-10s %8s %8s %16s\n", "total", "", "", count_str(tf_param_count(m), b));
+}
+
+static void print_summary_text(const struct file *f) {
+  char b1[32], b2[32], b3[32];
+  uint64_t size = tf_ckpt_file_size(f->r);
+  printf("file        ");
+  cli_put_escaped(stdout, f->path);
+  printf("\nsize        %s%s (header %s, payload %s)\ntensors     %zu\nmetadata\n",
+         size ? count_str(size, b1) : "unknown", size ? " bytes" : " (a stream)",
+         count_str(8 + f->h->header_len, b2), count_str(f->h->data_len, b3), f->h->n_tensors);
+  for (size_t i = 0; i < f->h->n_meta; i++) {
+    if (!strcmp(f->h->meta_keys[i], "config") || !strcmp(f->h->meta_keys[i], "history")) continue;
+    printf("  ");
+    cli_put_escaped(stdout, f->h->meta_keys[i]);
+    printf("%*s", (int)(strlen(f->h->meta_keys[i]) < 16 ? 16 - strlen(f->h->meta_keys[i]) : 1), "");
+    cli_put_escaped(stdout, f->h->meta_values[i]);
+    putchar('\n');
+  }
+  const char *key;
+  json_t *v;
+  printf("config%s\n", f->has_config ? "" : "      none (not a tokenformer checkpoint)");
+  json_object_foreach(f->config, key, v) {
+    printf("  %-16s", key);
+    put_json_value(stdout, v);
+    putchar('\n');
+  }
+  if (f->has_config) print_params_text(&f->cfg);
+  printf("history\n");
+  size_t i;
+  json_array_foreach(f->history, i, v) {
+    printf("  %zu ", i + 1);
+    put_json_value(stdout, json_object_get(v, "command"));
+    json_t *m;
+    json_object_foreach(v, key, m) {
+      if (strcmp(key, "command") == 0) continue;
+      printf("  ");
+      cli_put_escaped(stdout, key);
+      putchar('=');
+      put_json_value(stdout, m);
+    }
+    putchar('\n');
+  }
+}
+
+static json_t *params_json(const struct tf_model_config *m) {
+  uint64_t g[TF_NGROUPS];
+  tf_param_count_by_group(m, g);
+  json_t *p = json_object();
+  for (int i = 0; i < TF_NGROUPS; i++)
+    json_object_set_new(p, tf_param_group_name(i), json_integer((json_int_t)g[i]));
+  json_object_set_new(p, "total", json_integer((json_int_t)tf_param_count(m)));
+  return p;
+}
+
+static json_t *tokens_json(const struct tf_model_config *m) {
+  json_t *t = json_object();
+  for (int k = 0; k < TF_NKINDS; k++)
+    json_object_set_new(t, tf_kind_name(k),
+                        json_pack("{s:i, s:i}", "tokens", m->tokens[k], "n_ref", ref_tokens(m, k)));
+  return t;
+}
+
+static json_t *summary_json(const struct file *f) {
+  uint64_t size = tf_ckpt_file_size(f->r);
+  json_t *meta = json_object();
+  for (size_t i = 0; i < f->h->n_meta; i++)
+    if (strcmp(f->h->meta_keys[i], "config") && strcmp(f->h->meta_keys[i], "history"))
+      json_object_set_new(meta, f->h->meta_keys[i], json_string(f->h->meta_values[i]));
+  json_t *j = json_object();
+  json_object_set_new(j, "file", json_string(f->path));
+  json_object_set_new(j, "file_bytes", size ? json_integer((json_int_t)size) : json_null());
+  json_object_set_new(j, "header_bytes", json_integer((json_int_t)(8 + f->h->header_len)));
+  json_object_set_new(j, "payload_bytes", json_integer((json_int_t)f->h->data_len));
+  json_object_set_new(j, "n_tensors", json_integer((json_int_t)f->h->n_tensors));
+  json_object_set_new(j, "metadata", meta);
+  json_object_set(j, "config", f->config ? f->config : json_null());
+  json_object_set_new(j, "parameters", f->has_config ? params_json(&f->cfg) : json_null());
+  json_object_set_new(j, "tokens", f->has_config ? tokens_json(&f->cfg) : json_null());
+  json_object_set_new(j, "history", f->history ? json_copy(f->history) : json_array());
+  return j;
+}
+
+/* ---------------------------------------------------------------- tensors and values */
+
+static json_t *shape_json(const struct tf_st_tensor *t) {
+  json_t *s = json_array();
+  for (int k = 0; k < t->ndim; k++) json_array_append_new(s, json_integer(t->shape[k]));
+  return s;
+}
+
+static json_t *tensor_json(const struct tf_st_tensor *t) {
+  return json_pack("{s:s, s:s, s:o, s:I}", "name", t->name, "dtype", tf_dtype_name(t->dtype),
+                   "shape", shape_json(t), "bytes", (json_int_t)(t->end - t->begin));
+}
+
+static void print_tensors_text(const struct tf_st_header *h) {
+  char shape[160], b[32];
+  int w = 5;
+  for (size_t i = 0; i < h->n_tensors; i++) {
+    int len = (int)strlen(tf_shape_format(h->tensors[i].ndim, h->tensors[i].shape, shape, 160));
+    if (len > w) w = len;
+  }
+  printf("%-5s  %-*s %14s  %s\n", "dtype", w, "shape", "bytes", "name");
+  for (size_t i = 0; i < h->n_tensors; i++) {
+    const struct tf_st_tensor *t = &h->tensors[i];
+    printf("%-5s  %-*s %14s  ", tf_dtype_name(t->dtype), w,
+           tf_shape_format(t->ndim, t->shape, shape, sizeof shape),
+           count_str(t->end - t->begin, b));
+    cli_put_escaped(stdout, t->name);
+    putchar('\n');
+  }
+}
+
+/* One element as JSON: integers exact (a U64 above the int64 range as a string), reals as
+ * numbers, NaN and infinities as null (JSON has none). */
+static json_t *elem_json(enum tf_dtype t, const void *data, size_t i) {
+  char buf[40];
+  if (t == TF_I64 || t == TF_U64 || t == TF_I32 || t == TF_U8) {
+    tf_dtype_format(t, data, i, buf, sizeof buf);
+    unsigned long long u = strtoull(buf, NULL, 10);
+    if (t == TF_U64 && u > INT64_MAX) return json_string(buf);
+    return json_integer((json_int_t)strtoll(buf, NULL, 10));
+  }
+  double v = tf_dtype_get(t, data, i);
+  return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* What the one streaming pass keeps of a tensor: its statistics and first element. */
+struct row {
+  struct tf_tensor_stats s;
+  unsigned char first[8];
+  int have_first;
+};
+
+/* What the pass does with each chunk of a tensor. */
+struct pass {
+  enum tf_dtype dtype;
+  struct row *row;
+  int print; /* print values as text, row_len per line */
+  uint64_t row_len, col;
+  json_t *values, *line; /* values as JSON: rows (ndim >= 2) or flat */
+};
+
+static int pass_chunk(void *ctx, const void *data, size_t n, struct tf_error *err) {
+  struct pass *p = ctx;
+  char buf[40];
+  if (!p->row->have_first && n) {
+    memcpy(p->row->first, data, tf_dtype_size(p->dtype));
+    p->row->have_first = 1;
+  }
+  for (size_t i = 0; (p->print || p->values) && i < n; i++) {
+    int end_of_row = ++p->col == p->row_len;
+    if (p->print)
+      printf("%s%c", tf_dtype_format(p->dtype, data, i, buf, sizeof buf), end_of_row ? '\n' : ' ');
+    if (p->values) {
+      if (!p->line) p->line = p->row_len > 1 ? json_array() : p->values;
+      json_array_append_new(p->line, elem_json(p->dtype, data, i));
+      if (end_of_row && p->line != p->values) json_array_append_new(p->values, p->line);
+      if (end_of_row) p->line = NULL;
+    }
+    if (end_of_row) p->col = 0;
+  }
+  if (p->print && ferror(stdout)) return tf_error_set(err, TF_EIO, "stdout: write error");
+  return TF_OK;
+}
+
+static json_t *stats_json(const struct tf_st_tensor *t, const struct row *r) {
+  const struct tf_tensor_stats *s = &r->s;
+  json_t *j = tensor_json(t);
+  json_object_del(j, "bytes");
+  json_object_set_new(j, "numel", json_integer((json_int_t)s->numel));
+  const char *names[] = {"mean", "std", "min", "max", "l2"};
+  const double vals[] = {s->mean, s->std, s->min, s->max, s->l2};
+  for (int i = 0; i < 5; i++)
+    json_object_set_new(j, names[i], isfinite(vals[i]) ? json_real(vals[i]) : json_null());
+  json_object_set_new(j, "zero_fraction",
+                      s->numel ? json_real((double)s->zeros / (double)s->numel) : json_null());
+  json_object_set_new(j, "nans", json_integer((json_int_t)s->nans));
+  if (s->numel == 1 && r->have_first)
+    json_object_set_new(j, "value", elem_json(t->dtype, r->first, 0));
+  return j;
+}
+
+static void print_stats_text(const struct tf_st_header *h, const struct row *rows) {
+  char buf[40];
+  printf("%12s %12s %12s %12s %12s %8s  %s\n", "mean", "std", "min", "max", "l2", "zeros", "name");
+  for (size_t i = 0; i < h->n_tensors; i++) {
+    const struct tf_st_tensor *t = &h->tensors[i];
+    const struct tf_tensor_stats *s = &rows[i].s;
+    if (s->numel == 1 && rows[i].have_first)
+      printf("%12s %-60s  ", "value", tf_dtype_format(t->dtype, rows[i].first, 0, buf, sizeof buf));
+    else
+      printf("%12.6g %12.6g %12.6g %12.6g %12.6g %8.4g  ", s->mean, s->std, s->min, s->max, s->l2,
+             s->numel ? (double)s->zeros / (double)s->numel : NAN);
+    cli_put_escaped(stdout, t->name);
+    putchar('\n');
+  }
+}
+
+/* Reads tensor t for the pass: statistics, values, both, or neither (skipped). */
+static int pass_tensor(const struct cli *c, struct file *f, const struct tf_st_tensor *t, int stats,
+                       int want, struct row *row, json_t *j, struct tf_error *err) {
+  struct pass p = {.dtype = t->dtype, .row = row, .print = want && !c->json, .row_len = 1};
+  if (t->ndim >= 2) p.row_len = (uint64_t)t->shape[t->ndim - 1];
+  if (want && c->json) p.values = json_array();
+  int rc;
+  if (stats)
+    rc = tf_inspect_stats(f->r, t, &row->s, pass_chunk, &p, err);
+  else if (want)
+    rc = tf_inspect_read_tensor(f->r, t, pass_chunk, &p, err);
+  else
+    rc = tf_ckpt_read(f->r, NULL, t->end - t->begin, err);
+  if (p.values)
+    json_object_set_new(j, "tensor",
+                        json_pack("{s:s, s:s, s:o, s:o}", "name", t->name, "dtype",
+                                  tf_dtype_name(t->dtype), "shape", shape_json(t), "values",
+                                  p.values));
+  return rc;
+}
+
+/* Streams the data once: statistics of every tensor (--stats) and the values of one
+ * (--tensor, printed as they come), then the statistics table or JSON. Stops early when
+ * only values were wanted. */
+static int stream_pass(const struct cli *c, struct file *f, const struct args *a, json_t *j,
+                       struct tf_error *err) {
+  struct row *rows = calloc(f->h->n_tensors + 1, sizeof *rows);
+  if (!rows) return tf_error_set(err, TF_ENOMEM, "out of memory");
+  int rc = TF_OK;
+  for (size_t i = 0; !rc && i < f->h->n_tensors; i++) {
+    const struct tf_st_tensor *t = &f->h->tensors[i];
+    int want = a->tensor && strcmp(t->name, a->tensor) == 0;
+    rc = pass_tensor(c, f, t, a->stats, want, &rows[i], j, err);
+    if (want && !a->stats) break;
+  }
+  if (!rc && a->stats && j) {
+    json_t *list = json_array();
+    for (size_t i = 0; i < f->h->n_tensors; i++)
+      json_array_append_new(list, stats_json(&f->h->tensors[i], &rows[i]));
+    json_object_set_new(j, "stats", list);
+  } else if (!rc && a->stats) {
+    print_stats_text(f->h, rows);
+  }
+  free(rows);
+  return rc;
+}
+
+static int run_inspect(const struct cli *c, const struct args *a, struct tf_error *err) {
+  struct file f;
+  int rc = file_open(&f, a->file, err);
+  if (!rc && a->tensor && !tf_st_find(f.h, a->tensor))
+    rc = tf_error_set(err, TF_EUSAGE, "%s: no tensor named '%s'", a->file, a->tensor);
+  json_t *j = !rc && c->json ? summary_json(&f) : NULL;
+  if (!rc && !c->json && !a->tensors && !a->stats && !a->tensor) print_summary_text(&f);
+  if (!rc && a->tensors) {
+    if (j) {
+      json_t *list = json_array();
+      for (size_t i = 0; i < f.h->n_tensors; i++)
+        json_array_append_new(list, tensor_json(&f.h->tensors[i]));
+      json_object_set_new(j, "tensors", list);
+    } else {
+      print_tensors_text(f.h);
+    }
+  }
+  if (!rc && (a->stats || a->tensor)) rc = stream_pass(c, &f, a, j, err);
+  if (!rc)
+    cli_print_json(j);
+  else
+    json_decref(j);
+  file_close(&f);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- verify */
+
+static int run_verify(const struct cli *c, const struct args *a, struct tf_error *err) {
+  struct file f;
+  int rc = file_open(&f, a->file, err);
+  if (!rc && !f.has_config)
+    rc = tf_error_set(err, TF_EDATA, "%s: metadata has no config: not a tokenformer checkpoint",
+                      a->file);
+  if (!rc && (rc = tf_inspect_check(f.h, &f.cfg, err))) tf_error_prefix(err, "%s", a->file);
+  if (!rc) rc = tf_ckpt_finish(f.r, err);
+  file_close(&f);
+  if (rc) return rc;
+  if (c->json) {
+    cli_print_json(json_pack("{s:s, s:b}", "file", a->file, "ok", 1));
+  } else {
+    cli_put_escaped(stdout, a->file);
+    printf(": ok\n");
+  }
+  return TF_OK;
+}
+
+/* ---------------------------------------------------------------- diff */
+
+/* Keys whose values differ between the two configs: printed, or as {key: {a, b}}. */
+static json_t *config_diff(const struct cli *c, const struct file *fa, const struct file *fb) {
+  json_t *out = json_object(), *va;
+  const char *key;
+  json_object_foreach(fa->config, key, va) {
+    json_t *vb = json_object_get(fb->config, key);
+    if (vb && json_equal(va, vb)) continue;
+    json_object_set_new(out, key, json_pack("{s:O, s:O?}", "a", va, "b", vb));
+    if (c->json) continue;
+    printf("config %s: ", key);
+    put_json_value(stdout, va);
+    printf(" -> ");
+    if (vb)
+      put_json_value(stdout, vb);
+    else
+      printf("absent");
+    putchar('\n');
+  }
+  return out;
+}
+
+/* The word for a status: a resized tensor grew or shrank. */
+static const char *diff_word(const struct tf_tensor_diff *d) {
+  if (d->status != TF_DIFF_RESIZED) return tf_diff_status_name(d->status);
+  return d->b->shape[0] > d->a->shape[0] ? "grown" : "shrunk";
+}
+
+static void print_diff_line(const struct tf_tensor_diff *d) {
+  char sa[160], sb[160], b1[32], b2[32];
+  const struct tf_st_tensor *t = d->a ? d->a : d->b;
+  printf("%-12s ", diff_word(d));
+  cli_put_escaped(stdout, t->name);
+  if (d->status == TF_DIFF_RESIZED || d->status == TF_DIFF_INCOMPARABLE)
+    printf("  %s %s -> %s %s", tf_dtype_name(d->a->dtype),
+           tf_shape_format(d->a->ndim, d->a->shape, sa, sizeof sa), tf_dtype_name(d->b->dtype),
+           tf_shape_format(d->b->ndim, d->b->shape, sb, sizeof sb));
+  else if (!d->a || !d->b)
+    printf("  %s %s", tf_dtype_name(t->dtype), tf_shape_format(t->ndim, t->shape, sa, sizeof sa));
+  if (d->status == TF_DIFF_RESIZED && !d->n_changed) printf(", old rows unchanged");
+  if (d->n_changed)
+    printf("%s%s of %s elements differ, max |B-A| %.6g",
+           d->status == TF_DIFF_RESIZED ? ", old rows changed: " : "  ",
+           count_str(d->n_changed, b1), count_str(d->compared, b2), d->max_abs);
+  putchar('\n');
+}
+
+static json_t *diff_json(const struct tf_tensor_diff *d) {
+  const struct tf_st_tensor *t = d->a ? d->a : d->b;
+  json_t *j = json_pack("{s:s, s:s}", "name", t->name, "status", diff_word(d));
+  if (d->a) json_object_set_new(j, "shape_a", shape_json(d->a));
+  if (d->b) json_object_set_new(j, "shape_b", shape_json(d->b));
+  if (d->a && d->b && d->a->dtype != d->b->dtype)
+    json_object_set_new(
+        j, "dtypes", json_pack("[s, s]", tf_dtype_name(d->a->dtype), tf_dtype_name(d->b->dtype)));
+  if (d->compared) {
+    json_object_set_new(j, "compared", json_integer((json_int_t)d->compared));
+    json_object_set_new(j, "changed", json_integer((json_int_t)d->n_changed));
+    json_object_set_new(j, "max_abs_diff",
+                        isfinite(d->max_abs) ? json_real(d->max_abs) : json_null());
+  }
+  if (d->status == TF_DIFF_RESIZED)
+    json_object_set_new(j, "old_rows_unchanged", json_boolean(d->n_changed == 0));
+  return j;
+}
+
+/* Per-status counts ("grown" and "shrunk" apart); prints the closing line in text mode. */
+static json_t *diff_counts(const struct cli *c, const struct tf_tensor_diff *d, size_t n) {
+  static const char *const words[] = {"same",         "changed",   "grown",    "shrunk",
+                                      "incomparable", "only in A", "only in B"};
+  json_t *counts = json_object();
+  for (int w = 0; w < 7; w++) json_object_set_new(counts, words[w], json_integer(0));
+  for (size_t i = 0; i < n; i++) {
+    json_t *v = json_object_get(counts, diff_word(&d[i]));
+    json_integer_set(v, json_integer_value(v) + 1);
+  }
+  for (int w = 0; !c->json && w < 7; w++)
+    printf("%s%" JSON_INTEGER_FORMAT " %s",
+           w ? ", " : "tensors: ", json_integer_value(json_object_get(counts, words[w])), words[w]);
+  if (!c->json) putchar('\n');
+  return counts;
+}
+
+static int run_diff(const struct cli *c, const struct args *a, struct tf_error *err) {
+  struct file fa, fb;
+  struct tf_tensor_diff *d = NULL;
+  size_t n = 0;
+  int rc = file_open(&fa, a->file, err);
+  if (!rc)
+    rc = file_open(&fb, a->other, err);
+  else
+    memset(&fb, 0, sizeof fb);
+  if (!rc) rc = tf_inspect_diff(fa.r, a->file, fb.r, a->other, &d, &n, err);
+  if (!rc) {
+    json_t *j = json_pack("{s:s, s:s}", "a", a->file, "b", a->other), *list = json_array();
+    json_object_set_new(j, "config", config_diff(c, &fa, &fb));
+    for (size_t i = 0; i < n; i++) {
+      if (c->json)
+        json_array_append_new(list, diff_json(&d[i]));
+      else if (d[i].status != TF_DIFF_SAME || c->verbose)
+        print_diff_line(&d[i]);
+    }
+    json_object_set_new(j, "tensors", list);
+    json_object_set_new(j, "counts", diff_counts(c, d, n));
+    if (c->json)
+      cli_print_json(j);
+    else
+      json_decref(j);
+  }
+  free(d);
+  file_close(&fa);
+  file_close(&fb);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  struct cli c;
+  struct args a = {0};
+  struct tf_error err = {0};
+  cli_init(&c, "tf-inspect", usage);
+  int rc = parse_args(&c, &a, argc, argv);
+  if (rc || c.done) return rc;
+  if (a.other)
+    rc = run_diff(&c, &a, &err);
+  else if (a.verify)
+    rc = run_verify(&c, &a, &err);
+  else
+    rc = run_inspect(&c, &a, &err);
+  if (!rc && (fflush(stdout) != 0 || ferror(stdout)))
+    rc = tf_error_set(&err, TF_EIO, "stdout: write error");
+  return rc ? fail(&c, &err) : TF_OK;
+}

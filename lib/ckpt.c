@@ -1,0 +1,648 @@
+/* ckpt.c: read and write checkpoint files, a gzip stream of a safetensors file (DESIGN §2):
+ * atomic writes, "-" for stdio, every length checked before use. No model math here. */
+#define ZLIB_CONST
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "st_internal.h"
+
+#define IO_BUF   (1u << 20)  /* write staging buffer and read input buffer */
+#define OPEN_BUF (64u << 10) /* read() size while reading the header: open stays cheap */
+#define ZCHUNK   (1u << 30)  /* largest piece given to zlib or read/write at once */
+#define GZ_BITS  (15 + 16)   /* zlib windowBits: 32 KiB window, gzip wrapper only */
+
+static size_t min_size(uint64_t a, size_t b) {
+  return a < b ? (size_t)a : b;
+}
+
+/* ---------------------------------------------------------------- writer */
+
+/* Where the bytes of the safetensors file go: straight to fd, or through deflate. */
+struct sink {
+  int fd;
+  const char *name; /* for messages */
+  int gz;
+  int zlive; /* deflateInit2 succeeded */
+  z_stream zs;
+  unsigned char *buf; /* IO_BUF bytes waiting to be written */
+  size_t used;
+};
+
+/* What one tf_ckpt_write call writes: the encoded header, then the tensors in order. */
+struct payload {
+  char *hdr;
+  size_t hdr_len;
+  const struct tf_ckpt_entry *e;
+  size_t *order; /* n indices into e, data order */
+  size_t n;
+  int gz;
+  enum tf_compress compress;
+};
+
+static int write_all(int fd, const char *name, const void *p, size_t n, struct tf_error *err) {
+  const char *c = p;
+  while (n) {
+    ssize_t w = write(fd, c, min_size(n, ZCHUNK));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0)
+      return tf_error_set(err, TF_EIO, "%s: write failed: %s", name,
+                          w < 0 ? strerror(errno) : "no progress");
+    c += w;
+    n -= (size_t)w;
+  }
+  return TF_OK;
+}
+
+static int sink_flush(struct sink *s, struct tf_error *err) {
+  int rc = write_all(s->fd, s->name, s->buf, s->used, err);
+  s->used = 0;
+  return rc;
+}
+
+static int sink_open(struct sink *s, int fd, const char *name, const struct payload *p,
+                     struct tf_error *err) {
+  static const int level[] = {[TF_COMPRESS_HUFFMAN] = 1,
+                              [TF_COMPRESS_NONE] = 0,
+                              [TF_COMPRESS_FAST] = 1,
+                              [TF_COMPRESS_BEST] = 9};
+  int strategy = p->compress == TF_COMPRESS_HUFFMAN ? Z_HUFFMAN_ONLY : Z_DEFAULT_STRATEGY;
+  memset(s, 0, sizeof *s);
+  s->fd = fd;
+  s->name = name;
+  s->gz = p->gz;
+  if (!(s->buf = malloc(IO_BUF))) return tf_error_set(err, TF_ENOMEM, "out of memory");
+  if (!s->gz) return TF_OK;
+  if (deflateInit2(&s->zs, level[p->compress], Z_DEFLATED, GZ_BITS, 8, strategy) != Z_OK)
+    return tf_error_set(err, TF_ENOMEM, "%s: cannot start the gzip stream", name);
+  s->zlive = 1;
+  return TF_OK;
+}
+
+/* Runs deflate over the pending input (Z_NO_FLUSH) or to the end (Z_FINISH). */
+static int sink_deflate(struct sink *s, int flush, struct tf_error *err) {
+  for (;;) {
+    s->zs.next_out = s->buf + s->used;
+    s->zs.avail_out = (uInt)(IO_BUF - s->used);
+    int ret = deflate(&s->zs, flush);
+    s->used = IO_BUF - s->zs.avail_out;
+    if (ret == Z_STREAM_ERROR)
+      return tf_error_set(err, TF_EIO, "%s: deflate failed: %s", s->name,
+                          s->zs.msg ? s->zs.msg : "bad state");
+    if (s->used == IO_BUF) {
+      int rc = sink_flush(s, err);
+      if (rc) return rc;
+    }
+    if (flush == Z_FINISH ? ret == Z_STREAM_END : s->zs.avail_in == 0) return TF_OK;
+  }
+}
+
+static int sink_put(struct sink *s, const void *p, uint64_t n, struct tf_error *err) {
+  const unsigned char *c = p;
+  while (n) {
+    size_t k = min_size(n, ZCHUNK);
+    int rc = TF_OK;
+    if (s->gz) {
+      s->zs.next_in = c;
+      s->zs.avail_in = (uInt)k;
+      rc = sink_deflate(s, Z_NO_FLUSH, err);
+    } else if (s->used + k <= IO_BUF) {
+      memcpy(s->buf + s->used, c, k);
+      s->used += k;
+    } else if (!(rc = sink_flush(s, err))) {
+      if (k >= IO_BUF)
+        rc = write_all(s->fd, s->name, c, k, err);
+      else
+        memcpy(s->buf, c, k);
+      s->used = k < IO_BUF ? k : 0;
+    }
+    if (rc) return rc;
+    c += k;
+    n -= k;
+  }
+  return TF_OK;
+}
+
+static int sink_end(struct sink *s, struct tf_error *err) {
+  int rc = s->gz ? sink_deflate(s, Z_FINISH, err) : TF_OK;
+  return rc ? rc : sink_flush(s, err);
+}
+
+static void sink_close(struct sink *s) {
+  if (s->zlive) deflateEnd(&s->zs);
+  free(s->buf);
+}
+
+static int write_payload(int fd, const char *name, const struct payload *p, struct tf_error *err) {
+  struct sink s;
+  int rc = sink_open(&s, fd, name, p, err);
+  if (!rc) rc = sink_put(&s, p->hdr, p->hdr_len, err);
+  for (size_t i = 0; !rc && i < p->n; i++) {
+    const struct tf_ckpt_entry *e = &p->e[p->order[i]];
+    uint64_t nbytes;
+    tf_st_nbytes(e->dtype, e->ndim, e->shape, &nbytes); /* checked by tf_st_encode */
+    rc = sink_put(&s, e->data, nbytes, err);
+  }
+  if (!rc) rc = sink_end(&s, err);
+  sink_close(&s);
+  return rc;
+}
+
+/* Encodes the header and checks that every tensor with bytes has data. */
+static int payload_build(struct payload *p, const struct tf_ckpt_entry *e, size_t n,
+                         const char *const *meta, size_t n_meta, struct tf_error *err) {
+  struct tf_st_tensor *t = calloc(n ? n : 1, sizeof *t);
+  p->order = malloc((n ? n : 1) * sizeof *p->order);
+  p->e = e;
+  p->n = n;
+  if (!t || !p->order) {
+    free(t);
+    return tf_error_set(err, TF_ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < n; i++) {
+    t[i].name = (char *)e[i].name; /* tf_st_encode only reads it */
+    t[i].dtype = e[i].dtype;
+    t[i].ndim = e[i].ndim;
+    memcpy(t[i].shape, e[i].shape, sizeof t[i].shape);
+  }
+  int rc = tf_st_encode(t, n, meta, n_meta, p->order, &p->hdr, &p->hdr_len, err);
+  free(t);
+  for (size_t i = 0; !rc && i < n; i++) {
+    uint64_t nbytes;
+    tf_st_nbytes(e[i].dtype, e[i].ndim, e[i].shape, &nbytes);
+    if (nbytes && !e[i].data)
+      rc = tf_error_set(err, TF_EDATA, "tensor %s: no data given for %" PRIu64 " bytes", e[i].name,
+                        nbytes);
+  }
+  return rc;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), k = strlen(suffix);
+  return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* The directory part of path ("." when none) and the template of a temporary file there. */
+static int temp_names(const char *path, char **dir, char **tmp, struct tf_error *err) {
+  const char *slash = strrchr(path, '/');
+  const char *base = slash ? slash + 1 : path;
+  if (!*base) return tf_error_set(err, TF_ECANTCREAT, "%s: is a directory", path);
+  *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+  *tmp = malloc(strlen(path) + 16);
+  if (!*dir || !*tmp) return tf_error_set(err, TF_ENOMEM, "out of memory");
+  sprintf(*tmp, "%s/.%s.tmp.XXXXXX", *dir, base);
+  return TF_OK;
+}
+
+/* Makes the rename durable. Filesystems that cannot fsync a directory (EINVAL) are let be. */
+static int sync_dir(const char *dir, const char *path, struct tf_error *err) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int rc = fd < 0 || (fsync(fd) && errno != EINVAL) ? errno : 0;
+  if (fd >= 0) close(fd);
+  if (rc)
+    return tf_error_set(err, TF_EIO, "%s: written, but syncing directory %s failed: %s", path, dir,
+                        strerror(rc));
+  return TF_OK;
+}
+
+/* Everything between mkstemp and rename: permissions, the bytes, fsync. */
+static int fill_temp(int fd, const char *path, mode_t mode, const struct payload *p,
+                     struct tf_error *err) {
+  if (fchmod(fd, mode))
+    return tf_error_set(err, TF_EIO, "%s: chmod of the temporary file failed: %s", path,
+                        strerror(errno));
+  int rc = write_payload(fd, path, p, err);
+  if (!rc && fsync(fd))
+    rc = tf_error_set(err, TF_EIO, "%s: fsync failed: %s", path, strerror(errno));
+  return rc;
+}
+
+/* Temporary file beside path, fsync, rename over path, fsync the directory. On failure the
+ * temporary file is removed and an existing path is left as it was. */
+static int write_atomic(const char *path, mode_t mode, const struct payload *p,
+                        struct tf_error *err) {
+  char *dir = NULL, *tmp = NULL;
+  int rc = temp_names(path, &dir, &tmp, err);
+  int fd = rc ? -1 : mkostemp(tmp, O_CLOEXEC);
+  if (!rc && fd < 0)
+    rc = tf_error_set(err, TF_ECANTCREAT, "%s: cannot create a temporary file in %s: %s", path, dir,
+                      strerror(errno));
+  if (fd >= 0) {
+    rc = fill_temp(fd, path, mode, p, err);
+    if (close(fd) && !rc)
+      rc = tf_error_set(err, TF_EIO, "%s: close failed: %s", path, strerror(errno));
+    if (!rc && rename(tmp, path))
+      rc =
+          tf_error_set(err, TF_EIO, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
+    if (rc)
+      unlink(tmp);
+    else
+      rc = sync_dir(dir, path, err);
+  }
+  free(dir);
+  free(tmp);
+  return rc;
+}
+
+/* An existing device or FIFO (/dev/null, a named pipe) is written in place: renaming over it
+ * would replace the node itself. */
+static int write_special(const char *path, const struct payload *p, struct tf_error *err) {
+  int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0) return tf_error_set(err, TF_ECANTCREAT, "%s: cannot open: %s", path, strerror(errno));
+  int rc = write_payload(fd, path, p, err);
+  if (close(fd) && !rc)
+    rc = tf_error_set(err, TF_EIO, "%s: close failed: %s", path, strerror(errno));
+  return rc;
+}
+
+/* The mode a new file gets from open(..., 0666): umask is only readable by setting it. */
+static mode_t new_file_mode(void) {
+  mode_t mask = umask(022);
+  umask(mask);
+  return 0666 & ~mask;
+}
+
+static int write_path(const char *path, const struct payload *p, struct tf_error *err) {
+  struct stat st;
+  if (!strcmp(path, "-")) {
+    if (isatty(STDOUT_FILENO))
+      return tf_error_set(err, TF_EUSAGE, "refusing to write a binary checkpoint to a terminal");
+    return write_payload(STDOUT_FILENO, "<stdout>", p, err);
+  }
+  if (stat(path, &st)) return write_atomic(path, new_file_mode(), p, err);
+  if (S_ISDIR(st.st_mode)) return tf_error_set(err, TF_ECANTCREAT, "%s: is a directory", path);
+  if (!S_ISREG(st.st_mode)) return write_special(path, p, err);
+  return write_atomic(path, st.st_mode & 07777, p, err); /* a replaced file keeps its mode */
+}
+
+int tf_ckpt_write(const char *path, const struct tf_ckpt_entry *entries, size_t n_entries,
+                  const char *const *meta, size_t n_meta, enum tf_compress compress,
+                  struct tf_error *err) {
+  if ((unsigned)compress > TF_COMPRESS_BEST)
+    return tf_error_set(err, TF_EUSAGE, "unknown compression %d", (int)compress);
+  struct payload p = {.gz = !ends_with(path, ".safetensors"), .compress = compress};
+  int rc = payload_build(&p, entries, n_entries, meta, n_meta, err);
+  if (rc)
+    tf_error_prefix(err, "%s", path);
+  else
+    rc = write_path(path, &p, err);
+  free(p.hdr);
+  free(p.order);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- reader */
+
+enum phase { PH_LENGTH, PH_HEADER, PH_DATA };
+
+struct tf_ckpt_reader {
+  int fd;
+  int own_fd;         /* 0 for stdin, which stays open */
+  int regular;        /* a regular file: seekable, size known */
+  char *name;         /* path or "<stdin>", first word of every message */
+  uint64_t file_size; /* 0 when not a regular file */
+  int gz;             /* the file is a gzip stream */
+  int zlive;          /* inflateInit2 succeeded */
+  int zend;           /* inflate reached the end of the gzip member */
+  int eof;            /* read() returned 0 */
+  int status;         /* first failure; the reader is unusable after one */
+  enum phase phase;
+  z_stream zs;               /* gzip: zs.next_in / avail_in is the raw input cursor */
+  unsigned char *in;         /* IO_BUF bytes of raw input */
+  const unsigned char *next; /* plain: unconsumed raw input next[0, avail) */
+  size_t avail;
+  size_t want;            /* bytes to ask read() for */
+  unsigned char *scratch; /* IO_BUF bytes where skipped gzip content goes */
+  uint64_t pos;           /* bytes of safetensors content delivered: 8 + N + data */
+  uint64_t hlen;          /* N, the header length */
+  struct tf_st_header h;
+};
+
+static int raw_fill(struct tf_ckpt_reader *r, struct tf_error *err) {
+  ssize_t got;
+  do got = read(r->fd, r->in, r->want);
+  while (got < 0 && errno == EINTR);
+  if (got < 0) return tf_error_set(err, TF_EIO, "%s: read failed: %s", r->name, strerror(errno));
+  r->next = r->in;
+  r->avail = (size_t)got;
+  r->eof = got == 0;
+  if (r->gz) {
+    r->zs.next_in = r->in;
+    r->zs.avail_in = (uInt)got;
+  }
+  return TF_OK;
+}
+
+static uint64_t data_left(const struct tf_ckpt_reader *r) {
+  return 8 + r->hlen + r->h.data_len - r->pos;
+}
+
+/* The content ended before the header (or its length) said it would. */
+static int truncated(const struct tf_ckpt_reader *r, const char *why, struct tf_error *err) {
+  if (r->phase == PH_LENGTH)
+    return tf_error_set(err, TF_EDATA,
+                        "%s: truncated%s: the file ends inside the 8-byte header "
+                        "length",
+                        r->name, why);
+  if (r->phase == PH_HEADER)
+    return tf_error_set(err, TF_EDATA,
+                        "%s: truncated%s: the header ends at byte %" PRIu64
+                        ", its length says %" PRIu64,
+                        r->name, why, r->pos - 8, r->hlen);
+  return tf_error_set(err, TF_EDATA,
+                      "%s: truncated%s: data region ends at byte %" PRIu64 ", header says %" PRIu64,
+                      r->name, why, r->pos - 8 - r->hlen, r->h.data_len);
+}
+
+static int zerr(const struct tf_ckpt_reader *r, int ret, struct tf_error *err) {
+  if (ret == Z_MEM_ERROR) return tf_error_set(err, TF_ENOMEM, "%s: out of memory", r->name);
+  return tf_error_set(err, TF_EDATA, "%s: corrupt gzip stream: %s", r->name,
+                      r->zs.msg ? r->zs.msg : "invalid data");
+}
+
+/* Reads n raw bytes into dst (NULL: skip them): buffered bytes first, then large reads go
+ * straight to dst, and a regular file skips by seeking. */
+static int plain_get(struct tf_ckpt_reader *r, unsigned char *dst, uint64_t n,
+                     struct tf_error *err) {
+  while (n) {
+    size_t k;
+    if (r->avail) {
+      k = min_size(n, r->avail);
+      if (dst) memcpy(dst, r->next, k);
+      r->next += k;
+      r->avail -= k;
+    } else if (!dst && r->regular) {
+      if (lseek(r->fd, (off_t)n, SEEK_CUR) < 0)
+        return tf_error_set(err, TF_EIO, "%s: seek failed: %s", r->name, strerror(errno));
+      k = (size_t)n; /* a file that shrank since open is caught by tf_ckpt_finish */
+    } else if (dst && n >= r->want) {
+      ssize_t got = read(r->fd, dst, min_size(n, ZCHUNK));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0)
+        return tf_error_set(err, TF_EIO, "%s: read failed: %s", r->name, strerror(errno));
+      if (got == 0) return truncated(r, "", err);
+      k = (size_t)got;
+    } else {
+      int rc = raw_fill(r, err);
+      if (rc) return rc;
+      if (r->eof) return truncated(r, "", err);
+      continue;
+    }
+    if (dst) dst += k;
+    n -= k;
+    r->pos += k;
+  }
+  return TF_OK;
+}
+
+/* Inflates n bytes of content into dst (NULL: into scratch, discarded). */
+static int gz_get(struct tf_ckpt_reader *r, unsigned char *dst, uint64_t n, struct tf_error *err) {
+  if (!dst && !r->scratch && !(r->scratch = malloc(IO_BUF)))
+    return tf_error_set(err, TF_ENOMEM, "out of memory");
+  while (n) {
+    if (r->zend) return truncated(r, "", err);
+    if (!r->zs.avail_in) {
+      int rc = raw_fill(r, err);
+      if (rc) return rc;
+      if (r->eof) return truncated(r, " (the gzip stream is cut short)", err);
+    }
+    size_t k = min_size(n, dst ? ZCHUNK : IO_BUF);
+    r->zs.next_out = dst ? dst : r->scratch;
+    r->zs.avail_out = (uInt)k;
+    int ret = inflate(&r->zs, Z_NO_FLUSH);
+    k -= r->zs.avail_out;
+    if (dst) dst += k;
+    n -= k;
+    r->pos += k;
+    if (ret == Z_STREAM_END)
+      r->zend = 1;
+    else if (ret != Z_OK && ret != Z_BUF_ERROR)
+      return zerr(r, ret, err);
+  }
+  return TF_OK;
+}
+
+static int content_get(struct tf_ckpt_reader *r, void *dst, uint64_t n, struct tf_error *err) {
+  return r->gz ? gz_get(r, dst, n, err) : plain_get(r, dst, n, err);
+}
+
+/* After the data region: the gzip member ends here (CRC and length checked by inflate) and is
+ * the last thing in the file. */
+static int gz_end(struct tf_ckpt_reader *r, struct tf_error *err) {
+  unsigned char b;
+  while (!r->zend) {
+    if (!r->zs.avail_in) {
+      int rc = raw_fill(r, err);
+      if (rc) return rc;
+      if (r->eof)
+        return tf_error_set(err, TF_EDATA,
+                            "%s: truncated: the gzip stream ends before its "
+                            "trailer (CRC and length)",
+                            r->name);
+    }
+    r->zs.next_out = &b;
+    r->zs.avail_out = 1;
+    int ret = inflate(&r->zs, Z_NO_FLUSH);
+    if (!r->zs.avail_out)
+      return tf_error_set(err, TF_EDATA, "%s: trailing bytes after the last tensor", r->name);
+    if (ret == Z_STREAM_END)
+      r->zend = 1;
+    else if (ret != Z_OK && ret != Z_BUF_ERROR)
+      return zerr(r, ret, err);
+  }
+  int rc = r->zs.avail_in ? TF_OK : raw_fill(r, err);
+  if (!rc && r->zs.avail_in)
+    rc = tf_error_set(err, TF_EDATA, "%s: trailing bytes after the gzip member", r->name);
+  return rc;
+}
+
+/* After the data region of a plain file: nothing follows. A regular file compares offset and
+ * size, since skips seek and a seek past the end does not fail. */
+static int plain_end(struct tf_ckpt_reader *r, struct tf_error *err) {
+  struct stat st;
+  int trailing = r->avail > 0;
+  if (!trailing && r->regular) {
+    off_t off = lseek(r->fd, 0, SEEK_CUR);
+    if (off < 0 || fstat(r->fd, &st))
+      return tf_error_set(err, TF_EIO, "%s: %s", r->name, strerror(errno));
+    if (off > st.st_size) { /* the file shrank after open */
+      r->pos -= (uint64_t)(off - st.st_size);
+      return truncated(r, "", err);
+    }
+    trailing = off < st.st_size;
+  } else if (!trailing) {
+    int rc = raw_fill(r, err);
+    if (rc) return rc;
+    trailing = r->avail > 0;
+  }
+  if (trailing)
+    return tf_error_set(err, TF_EDATA, "%s: trailing bytes after the last tensor", r->name);
+  return TF_OK;
+}
+
+static int open_input(struct tf_ckpt_reader *r, const char *path, struct tf_error *err) {
+  struct stat st;
+  int std = !strcmp(path, "-");
+  r->fd = -1;
+  r->want = OPEN_BUF;
+  r->name = strdup(std ? "<stdin>" : path);
+  r->in = malloc(IO_BUF);
+  if (!r->name || !r->in) return tf_error_set(err, TF_ENOMEM, "out of memory");
+  r->fd = std ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+  if (r->fd < 0) return tf_error_set(err, TF_ENOINPUT, "%s: %s", path, strerror(errno));
+  r->own_fd = !std;
+  if (fstat(r->fd, &st)) return tf_error_set(err, TF_EIO, "%s: %s", r->name, strerror(errno));
+  if (S_ISDIR(st.st_mode)) return tf_error_set(err, TF_ENOINPUT, "%s: is a directory", r->name);
+  r->regular = S_ISREG(st.st_mode);
+  r->file_size = r->regular ? (uint64_t)st.st_size : 0;
+  return TF_OK;
+}
+
+/* Gzip if the first two bytes are its magic 1f 8b; otherwise a plain safetensors file. */
+static int detect(struct tf_ckpt_reader *r, struct tf_error *err) {
+  int rc = raw_fill(r, err);
+  if (!rc && r->eof) rc = tf_error_set(err, TF_EDATA, "%s: empty file", r->name);
+  while (!rc && r->avail < 2 && !r->eof) { /* a pipe may deliver one byte at a time */
+    ssize_t got = read(r->fd, r->in + r->avail, 1);
+    if (got < 0 && errno != EINTR)
+      rc = tf_error_set(err, TF_EIO, "%s: read failed: %s", r->name, strerror(errno));
+    if (got >= 0) r->eof = got == 0;
+    if (got > 0) r->avail++;
+  }
+  if (rc || r->avail < 2 || r->in[0] != 0x1f || r->in[1] != 0x8b) return rc;
+  r->gz = 1;
+  r->eof = 0;
+  if (inflateInit2(&r->zs, GZ_BITS) != Z_OK)
+    return tf_error_set(err, TF_ENOMEM, "%s: cannot start inflate", r->name);
+  r->zlive = 1;
+  r->zs.next_in = r->in;
+  r->zs.avail_in = (uInt)r->avail;
+  return TF_OK;
+}
+
+/* Reads n header bytes into a buffer that grows only as bytes arrive, so a lying length in a
+ * small gzip file cannot make us allocate the 100 MiB cap. */
+static int read_growing(struct tf_ckpt_reader *r, char **out, uint64_t n, struct tf_error *err) {
+  size_t cap = 0, got = 0;
+  char *buf = NULL;
+  int rc = TF_OK;
+  while (!rc && got < n) {
+    cap = cap ? min_size(n, 2 * cap) : min_size(n, OPEN_BUF);
+    char *grown = realloc(buf, cap);
+    if (!grown)
+      rc = tf_error_set(err, TF_ENOMEM, "out of memory");
+    else
+      rc = content_get(r, (buf = grown) + got, cap - got, err);
+    got = cap;
+  }
+  if (rc)
+    free(buf);
+  else
+    *out = buf;
+  return rc;
+}
+
+static int read_header(struct tf_ckpt_reader *r, struct tf_error *err) {
+  unsigned char b[8];
+  char *json = NULL;
+  r->phase = PH_LENGTH;
+  int rc = content_get(r, b, 8, err);
+  if (rc) return rc;
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; i--) n = n << 8 | b[i];
+  if (n == 0) return tf_error_set(err, TF_EDATA, "%s: header length is 0", r->name);
+  if (n > TF_ST_MAX_HEADER)
+    return tf_error_set(err, TF_EDATA, "%s: header length %" PRIu64 " exceeds the limit of %u",
+                        r->name, n, TF_ST_MAX_HEADER);
+  if (!r->gz && r->regular && n > r->file_size - 8)
+    return tf_error_set(err, TF_EDATA,
+                        "%s: truncated or not a checkpoint: header length %" PRIu64
+                        " runs past the end of the file (%" PRIu64 " bytes)",
+                        r->name, n, r->file_size);
+  r->hlen = n;
+  r->phase = PH_HEADER;
+  rc = read_growing(r, &json, n, err);
+  if (rc) return rc;
+  rc = tf_st_decode(&r->h, json, n, err);
+  free(json);
+  if (rc) tf_error_prefix(err, "%s", r->name);
+  r->phase = PH_DATA;
+  return rc;
+}
+
+/* A plain regular file's size is known: it must hold exactly the data region. */
+static int check_plain_size(const struct tf_ckpt_reader *r, struct tf_error *err) {
+  if (r->gz || !r->regular) return TF_OK;
+  uint64_t have = r->file_size - 8 - r->hlen;
+  if (have < r->h.data_len)
+    return tf_error_set(err, TF_EDATA,
+                        "%s: truncated: data region ends at byte %" PRIu64 ", header says %" PRIu64,
+                        r->name, have, r->h.data_len);
+  if (have > r->h.data_len)
+    return tf_error_set(err, TF_EDATA,
+                        "%s: trailing bytes after the last tensor (%" PRIu64 " bytes)", r->name,
+                        have - r->h.data_len);
+  return TF_OK;
+}
+
+int tf_ckpt_open(struct tf_ckpt_reader **out, const char *path, struct tf_error *err) {
+  struct tf_ckpt_reader *r = calloc(1, sizeof *r);
+  *out = NULL;
+  if (!r) return tf_error_set(err, TF_ENOMEM, "out of memory");
+  int rc = open_input(r, path, err);
+  if (!rc) rc = detect(r, err);
+  if (!rc) rc = read_header(r, err);
+  if (!rc) rc = check_plain_size(r, err);
+  if (rc) {
+    tf_ckpt_close(r);
+    return rc;
+  }
+  r->want = IO_BUF;
+  *out = r;
+  return TF_OK;
+}
+
+const struct tf_st_header *tf_ckpt_header(const struct tf_ckpt_reader *r) {
+  return &r->h;
+}
+
+uint64_t tf_ckpt_file_size(const struct tf_ckpt_reader *r) {
+  return r->file_size;
+}
+
+static int failed(struct tf_ckpt_reader *r, struct tf_error *err) {
+  return tf_error_set(err, r->status, "%s: unusable after an earlier error", r->name);
+}
+
+int tf_ckpt_read(struct tf_ckpt_reader *r, void *dst, uint64_t n, struct tf_error *err) {
+  if (r->status) return failed(r, err);
+  if (n > data_left(r))
+    return tf_error_set(err, TF_EUSAGE,
+                        "%s: read of %" PRIu64 " bytes past the data region "
+                        "(%" PRIu64 " left)",
+                        r->name, n, data_left(r));
+  return r->status = content_get(r, dst, n, err);
+}
+
+int tf_ckpt_finish(struct tf_ckpt_reader *r, struct tf_error *err) {
+  if (r->status) return failed(r, err);
+  int rc = content_get(r, NULL, data_left(r), err);
+  if (!rc) rc = r->gz ? gz_end(r, err) : plain_end(r, err);
+  return r->status = rc;
+}
+
+void tf_ckpt_close(struct tf_ckpt_reader *r) {
+  if (!r) return;
+  if (r->zlive) inflateEnd(&r->zs);
+  if (r->own_fd && r->fd >= 0) close(r->fd);
+  tf_st_free(&r->h);
+  free(r->in);
+  free(r->scratch);
+  free(r->name);
+  free(r);
+}

@@ -1,0 +1,480 @@
+/* inspect.c: what tf-inspect computes from a checkpoint: parameter counts by group, element
+ * formatting, per-tensor statistics, header checks against the config, and a streamed diff
+ * of two files. Reads through tf_ckpt_read one chunk at a time; never prints. */
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenformer.h"
+
+#define CHUNK_ELEMS ((size_t)1 << 17) /* elements per read: at most 1 MiB of raw data */
+
+/* ---------------------------------------------------------------- parameter groups */
+
+static const char *const group_names[TF_NGROUPS] = {"embedding", "qkv", "proj", "ffn", "norm"};
+
+const char *tf_param_group_name(enum tf_param_group g) {
+  return (unsigned)g < TF_NGROUPS ? group_names[g] : "?";
+}
+
+/* SPEC §2.5 term by term: V d; per layer 2 n d for each Pattention of a kind; 2 d. */
+void tf_param_count_by_group(const struct tf_model_config *c, uint64_t out[TF_NGROUPS]) {
+  uint64_t d = (uint64_t)c->d_model, L = (uint64_t)c->n_layers;
+  memset(out, 0, TF_NGROUPS * sizeof *out);
+  out[TF_GROUP_EMBED] = (uint64_t)c->vocab_size * d;
+  for (int s = 0; s < TF_NSLOTS; s++) {
+    enum tf_kind k = tf_slot_kind((enum tf_slot)s);
+    out[TF_GROUP_QKV + k] += L * 2 * (uint64_t)c->tokens[k] * d;
+  }
+  out[TF_GROUP_NORM] = 2 * d;
+}
+
+/* ---------------------------------------------------------------- elements */
+
+static float half_to_float(uint16_t h) {
+  int exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+  float f;
+  if (exp == 0)
+    f = ldexpf((float)man, -24); /* zero and subnormals */
+  else if (exp == 31)
+    f = man ? NAN : INFINITY;
+  else
+    f = ldexpf((float)(man | 0x400), exp - 25);
+  return (h & 0x8000) ? -f : f;
+}
+
+static float bf16_to_float(uint16_t h) {
+  uint32_t bits = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+/* Widens n elements to doubles; the dtype switch sits outside the loops. */
+#define WIDEN(type, expr)                                                                          \
+  for (size_t i = 0; i < n; i++) {                                                                 \
+    type x;                                                                                        \
+    memcpy(&x, p + i * sizeof x, sizeof x);                                                        \
+    out[i] = (double)(expr);                                                                       \
+  }
+
+static void to_double(enum tf_dtype t, const void *data, size_t n, double *out) {
+  const unsigned char *p = data;
+  switch (t) {
+  case TF_F32:
+    WIDEN(float, x);
+    break;
+  case TF_F64:
+    WIDEN(double, x);
+    break;
+  case TF_I64:
+    WIDEN(int64_t, x);
+    break;
+  case TF_U64:
+    WIDEN(uint64_t, x);
+    break;
+  case TF_I32:
+    WIDEN(int32_t, x);
+    break;
+  case TF_U8:
+    WIDEN(uint8_t, x);
+    break;
+  case TF_F16:
+    WIDEN(uint16_t, half_to_float(x));
+    break;
+  case TF_BF16:
+    WIDEN(uint16_t, bf16_to_float(x));
+    break;
+  default:
+    for (size_t i = 0; i < n; i++) out[i] = NAN;
+  }
+}
+
+double tf_dtype_get(enum tf_dtype t, const void *data, size_t i) {
+  double v;
+  to_double(t, (const unsigned char *)data + i * tf_dtype_size(t), 1, &v);
+  return v;
+}
+
+char *tf_dtype_format(enum tf_dtype t, const void *data, size_t i, char *buf, size_t n) {
+  const unsigned char *p = (const unsigned char *)data + i * tf_dtype_size(t);
+  int64_t s;
+  uint64_t u;
+  int32_t s32;
+  switch (t) {
+  case TF_I64:
+    memcpy(&s, p, sizeof s);
+    snprintf(buf, n, "%lld", (long long)s);
+    break;
+  case TF_U64:
+    memcpy(&u, p, sizeof u);
+    snprintf(buf, n, "%llu", (unsigned long long)u);
+    break;
+  case TF_I32:
+    memcpy(&s32, p, sizeof s32);
+    snprintf(buf, n, "%d", (int)s32);
+    break;
+  case TF_U8:
+    snprintf(buf, n, "%u", (unsigned)*p);
+    break;
+  case TF_F64:
+    snprintf(buf, n, "%.17g", tf_dtype_get(t, p, 0));
+    break;
+  default:
+    snprintf(buf, n, "%.9g", tf_dtype_get(t, p, 0));
+  }
+  return buf;
+}
+
+char *tf_shape_format(int ndim, const int64_t *shape, char *buf, size_t n) {
+  size_t len = 0;
+  if (n == 0) return buf;
+  buf[0] = '\0';
+  for (int k = 0; k <= ndim && len < n; k++) {
+    int w = k == ndim ? snprintf(buf + len, n - len, "]")
+                      : snprintf(buf + len, n - len, "%s%lld", k ? ", " : "[", (long long)shape[k]);
+    len += w > 0 ? (size_t)w : 0;
+  }
+  if (ndim == 0) snprintf(buf, n, "[]");
+  return buf;
+}
+
+/* ---------------------------------------------------------------- streaming */
+
+static uint64_t numel_of(const struct tf_st_tensor *t) {
+  size_t es = tf_dtype_size(t->dtype);
+  return es ? (t->end - t->begin) / es : 0;
+}
+
+/* Reads count elements of t into buf in pieces of at most CHUNK_ELEMS, calling fn. */
+static int read_elems(struct tf_ckpt_reader *r, const struct tf_st_tensor *t, uint64_t count,
+                      void *buf, tf_chunk_fn fn, void *ctx, struct tf_error *err) {
+  size_t es = tf_dtype_size(t->dtype);
+  int rc = TF_OK;
+  while (!rc && count) {
+    size_t n = count < CHUNK_ELEMS ? (size_t)count : CHUNK_ELEMS;
+    rc = tf_ckpt_read(r, buf, n * es, err);
+    if (!rc) rc = fn(ctx, buf, n, err);
+    count -= n;
+  }
+  return rc;
+}
+
+int tf_inspect_read_tensor(struct tf_ckpt_reader *r, const struct tf_st_tensor *t, tf_chunk_fn fn,
+                           void *ctx, struct tf_error *err) {
+  void *buf = malloc(CHUNK_ELEMS * tf_dtype_size(t->dtype));
+  if (!buf) return tf_error_set(err, TF_ENOMEM, "out of memory reading tensor %s", t->name);
+  int rc = read_elems(r, t, numel_of(t), buf, fn, ctx, err);
+  free(buf);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- statistics */
+
+struct stats_acc {
+  tf_chunk_fn also; /* sees the raw chunk first; may be NULL */
+  void *also_ctx;
+  struct tf_tensor_stats *s;
+  enum tf_dtype dtype;
+  double *v;      /* one chunk widened to doubles */
+  uint64_t count; /* numbers merged so far */
+  double m2;      /* their sum of squared deviations from s->mean */
+  double sumsq;
+};
+
+/* Per chunk: its mean and squared deviations, then Chan's merge into the running figures,
+ * which stays accurate where sum(x^2)/n - mean^2 would cancel. */
+static int stats_chunk(void *ctx, const void *data, size_t n, struct tf_error *err) {
+  struct stats_acc *a = ctx;
+  struct tf_tensor_stats *s = a->s;
+  double sum = 0;
+  size_t cnt = 0;
+  int rc = a->also ? a->also(a->also_ctx, data, n, err) : TF_OK;
+  if (rc) return rc;
+  to_double(a->dtype, data, n, a->v);
+  for (size_t i = 0; i < n; i++) {
+    double x = a->v[i];
+    if (isnan(x)) {
+      s->nans++;
+      continue;
+    }
+    a->v[cnt++] = x;
+    s->zeros += x == 0;
+    sum += x;
+    a->sumsq += x * x;
+    if (x < s->min) s->min = x;
+    if (x > s->max) s->max = x;
+  }
+  if (!cnt) return TF_OK;
+  double mean = sum / (double)cnt, m2 = 0;
+  for (size_t i = 0; i < cnt; i++) m2 += (a->v[i] - mean) * (a->v[i] - mean);
+  double total = (double)(a->count + cnt), delta = mean - s->mean;
+  s->mean += delta * (double)cnt / total;
+  a->m2 += m2 + delta * delta * (double)a->count * (double)cnt / total;
+  a->count += cnt;
+  return TF_OK;
+}
+
+int tf_inspect_stats(struct tf_ckpt_reader *r, const struct tf_st_tensor *t,
+                     struct tf_tensor_stats *s, tf_chunk_fn also, void *ctx, struct tf_error *err) {
+  memset(s, 0, sizeof *s);
+  s->numel = numel_of(t);
+  s->min = INFINITY;
+  s->max = -INFINITY;
+  struct stats_acc a = {.also = also,
+                        .also_ctx = ctx,
+                        .s = s,
+                        .dtype = t->dtype,
+                        .v = malloc(CHUNK_ELEMS * sizeof(double))};
+  if (!a.v) return tf_error_set(err, TF_ENOMEM, "out of memory reading tensor %s", t->name);
+  int rc = tf_inspect_read_tensor(r, t, stats_chunk, &a, err);
+  free(a.v);
+  s->std = sqrt(a.m2 / (double)a.count);
+  s->l2 = sqrt(a.sumsq);
+  if (!a.count) s->mean = s->std = s->min = s->max = s->l2 = NAN;
+  if (isnan(s->mean)) s->mean = NAN; /* inf - inf: a plain NaN, not a negative one */
+  if (isnan(s->std)) s->std = NAN;
+  return rc;
+}
+
+/* ---------------------------------------------------------------- checks */
+
+static int check_metadata(const struct tf_st_header *h, const struct tf_model_config *c,
+                          struct tf_error *err) {
+  const char *format = tf_st_meta(h, "format"), *version = tf_st_meta(h, "format_version");
+  const char *history = tf_st_meta(h, "history");
+  if (!format || strcmp(format, "tokenformer") != 0)
+    return tf_error_set(err, TF_EDATA, "metadata format: expected \"tokenformer\"");
+  if (!version || strcmp(version, "1") != 0)
+    return tf_error_set(err, TF_EDATA, "metadata format_version: expected \"1\"");
+  struct tf_config full;
+  tf_config_default(&full);
+  full.model = *c;
+  if (tf_config_check(&full, err)) {
+    if (!err) return TF_EDATA;
+    err->code = TF_EDATA; /* a bad config inside a checkpoint is bad data */
+    return tf_error_prefix(err, "metadata config");
+  }
+  if (history) {
+    json_t *list = json_loads(history, 0, NULL);
+    int is_list = json_is_array(list);
+    json_decref(list);
+    if (!is_list) return tf_error_set(err, TF_EDATA, "metadata history: not a JSON array");
+  }
+  return TF_OK;
+}
+
+static const struct tf_tensor *table_find(const struct tf_tensor *t, int n, const char *name) {
+  for (int i = 0; i < n; i++)
+    if (strcmp(t[i].name, name) == 0) return &t[i];
+  return NULL;
+}
+
+/* The stored tensor s must be F32 of the shape that want (the table entry) says. */
+static int check_shape(const struct tf_st_tensor *s, const struct tf_tensor *want,
+                       struct tf_error *err) {
+  int64_t shape[2] = {want->rows, want->cols};
+  int ndim = want->cols ? 2 : 1;
+  char got[96], exp[96];
+  if (s->dtype != TF_F32)
+    return tf_error_set(err, TF_EDATA, "tensor %s: dtype %s, expected F32", s->name,
+                        tf_dtype_name(s->dtype));
+  if (s->ndim == ndim && s->shape[0] == shape[0] && (ndim == 1 || s->shape[1] == shape[1]))
+    return TF_OK;
+  return tf_error_set(err, TF_EDATA, "tensor %s: shape %s, config says %s", s->name,
+                      tf_shape_format(s->ndim, s->shape, got, sizeof got),
+                      tf_shape_format(ndim, shape, exp, sizeof exp));
+}
+
+static int check_one(const struct tf_st_tensor *s, const struct tf_tensor *table, int n,
+                     struct tf_error *err) {
+  const char *name = s->name;
+  if (strncmp(name, "train.", 6) == 0) return TF_OK;
+  if (strncmp(name, "optim.m.", 8) == 0 || strncmp(name, "optim.v.", 8) == 0) name += 8;
+  const struct tf_tensor *want = table_find(table, n, name);
+  if (!want) return tf_error_set(err, TF_EDATA, "tensor %s: not part of this model", s->name);
+  return check_shape(s, want, err);
+}
+
+int tf_inspect_check(const struct tf_st_header *h, const struct tf_model_config *c,
+                     struct tf_error *err) {
+  int rc = check_metadata(h, c, err);
+  if (rc) return rc;
+  int n = tf_model_n_tensors(c);
+  struct tf_tensor *table = malloc((size_t)n * sizeof *table);
+  if (!table) return tf_error_set(err, TF_ENOMEM, "out of memory checking tensors");
+  tf_model_tensor_table(c, table);
+  for (size_t i = 0; !rc && i < h->n_tensors; i++) rc = check_one(&h->tensors[i], table, n, err);
+  for (int i = 0; !rc && i < n; i++)
+    if (!tf_st_find(h, table[i].name))
+      rc = tf_error_set(err, TF_EDATA, "tensor %s: missing", table[i].name);
+  free(table);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- diff */
+
+static const char *const diff_names[] = {"same",         "changed",   "resized",
+                                         "incomparable", "only in A", "only in B"};
+
+const char *tf_diff_status_name(enum tf_diff_status s) {
+  return (unsigned)s <= TF_DIFF_ONLY_B ? diff_names[s] : "?";
+}
+
+/* The canonical data order: dtype size descending, then name. */
+static int canon_cmp(const struct tf_st_tensor *x, const struct tf_st_tensor *y) {
+  size_t sx = tf_dtype_size(x->dtype), sy = tf_dtype_size(y->dtype);
+  if (sx != sy) return sx > sy ? -1 : 1;
+  return strcmp(x->name, y->name);
+}
+
+static int check_canonical(const struct tf_st_header *h, const char *name, struct tf_error *err) {
+  for (size_t i = 1; i < h->n_tensors; i++)
+    if (canon_cmp(&h->tensors[i - 1], &h->tensors[i]) >= 0)
+      return tf_error_set(err, TF_EDATA,
+                          "%s: tensor %s stored before %s: not the canonical order (dtype size "
+                          "descending, then name) that a diff needs",
+                          name, h->tensors[i - 1].name, h->tensors[i].name);
+  return TF_OK;
+}
+
+struct diff_io {
+  struct tf_ckpt_reader *r[2];
+  unsigned char *raw[2]; /* one chunk of each file */
+  double *v[2];          /* the same widened */
+};
+
+static int skip_tensor(struct tf_ckpt_reader *r, const struct tf_st_tensor *t,
+                       struct tf_error *err) {
+  return tf_ckpt_read(r, NULL, t->end - t->begin, err);
+}
+
+/* Elements per leading row (product of the inner dimensions); 0 when the two tensors cannot
+ * be compared row by row (dtype, rank or an inner dimension differ, or a scalar). */
+static uint64_t row_elems(const struct tf_st_tensor *a, const struct tf_st_tensor *b) {
+  uint64_t n = 1;
+  if (a->dtype != b->dtype || a->ndim != b->ndim || a->ndim == 0) return 0;
+  for (int k = 1; k < a->ndim; k++) {
+    if (a->shape[k] != b->shape[k]) return 0;
+    n *= (uint64_t)a->shape[k];
+  }
+  return n;
+}
+
+static void compare_chunk(struct tf_tensor_diff *d, const struct diff_io *io, size_t n, size_t es) {
+  to_double(d->a->dtype, io->raw[0], n, io->v[0]);
+  to_double(d->a->dtype, io->raw[1], n, io->v[1]);
+  for (size_t i = 0; i < n; i++) {
+    if (memcmp(io->raw[0] + i * es, io->raw[1] + i * es, es) == 0) continue;
+    double delta = fabs(io->v[1][i] - io->v[0][i]);
+    d->n_changed++;
+    if (isnan(delta) || delta > d->max_abs) d->max_abs = delta; /* a NaN sticks */
+  }
+}
+
+/* Compares the common leading rows of two tensors read side by side, then skips the rest. */
+static int compare_pair(struct tf_tensor_diff *d, struct diff_io *io, struct tf_error *err) {
+  const struct tf_st_tensor *a = d->a, *b = d->b;
+  int same_shape = a->dtype == b->dtype && a->ndim == b->ndim &&
+                   memcmp(a->shape, b->shape, (size_t)a->ndim * sizeof a->shape[0]) == 0;
+  uint64_t per_row = row_elems(a, b), rows = 0;
+  if (per_row) rows = (uint64_t)(a->shape[0] < b->shape[0] ? a->shape[0] : b->shape[0]);
+  d->compared = same_shape ? numel_of(a) : per_row * rows;
+  d->status = same_shape ? TF_DIFF_SAME : per_row ? TF_DIFF_RESIZED : TF_DIFF_INCOMPARABLE;
+  size_t es = tf_dtype_size(a->dtype);
+  int rc = TF_OK;
+  for (uint64_t left = d->compared; !rc && left;) {
+    size_t n = left < CHUNK_ELEMS ? (size_t)left : CHUNK_ELEMS;
+    rc = tf_ckpt_read(io->r[0], io->raw[0], n * es, err);
+    if (!rc) rc = tf_ckpt_read(io->r[1], io->raw[1], n * es, err);
+    if (!rc) compare_chunk(d, io, n, es);
+    left -= n;
+  }
+  if (!rc) rc = tf_ckpt_read(io->r[0], NULL, a->end - a->begin - d->compared * es, err);
+  if (!rc) rc = tf_ckpt_read(io->r[1], NULL, b->end - b->begin - d->compared * es, err);
+  if (same_shape && d->n_changed) d->status = TF_DIFF_CHANGED;
+  return rc;
+}
+
+/* A name stored with dtypes of different sizes sorts apart in the two files and comes out
+ * of the merge as "only in A" plus "only in B": pair those up as one incomparable entry. */
+static size_t pair_up(struct tf_tensor_diff *d, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = 0; d[i].status == TF_DIFF_ONLY_A && j < n; j++)
+      if (d[j].status == TF_DIFF_ONLY_B && strcmp(d[j].b->name, d[i].a->name) == 0) {
+        d[i].b = d[j].b;
+        d[i].status = TF_DIFF_INCOMPARABLE;
+        d[j].b = NULL; /* absorbed: dropped below */
+        d[j].status = TF_DIFF_SAME;
+      }
+  size_t out = 0;
+  for (size_t i = 0; i < n; i++)
+    if (d[i].a || d[i].b) d[out++] = d[i];
+  return out;
+}
+
+/* Merge join over the two canonical orders: each step consumes one tensor of a file or a
+ * pair with the same name and dtype size. */
+static int merge(struct diff_io *io, struct tf_tensor_diff *out, size_t *n_out,
+                 struct tf_error *err) {
+  const struct tf_st_header *ha = tf_ckpt_header(io->r[0]), *hb = tf_ckpt_header(io->r[1]);
+  size_t i = 0, j = 0, k = 0;
+  int rc = TF_OK;
+  while (!rc && (i < ha->n_tensors || j < hb->n_tensors)) {
+    const struct tf_st_tensor *a = i < ha->n_tensors ? &ha->tensors[i] : NULL;
+    const struct tf_st_tensor *b = j < hb->n_tensors ? &hb->tensors[j] : NULL;
+    int c = !a ? 1 : !b ? -1 : canon_cmp(a, b);
+    struct tf_tensor_diff *d = &out[k++];
+    if (c < 0) {
+      *d = (struct tf_tensor_diff){.a = a, .status = TF_DIFF_ONLY_A};
+      rc = skip_tensor(io->r[0], a, err);
+      i++;
+    } else if (c > 0) {
+      *d = (struct tf_tensor_diff){.b = b, .status = TF_DIFF_ONLY_B};
+      rc = skip_tensor(io->r[1], b, err);
+      j++;
+    } else {
+      *d = (struct tf_tensor_diff){.a = a, .b = b};
+      rc = compare_pair(d, io, err);
+      i++;
+      j++;
+    }
+  }
+  *n_out = k;
+  return rc;
+}
+
+int tf_inspect_diff(struct tf_ckpt_reader *a, const char *name_a, struct tf_ckpt_reader *b,
+                    const char *name_b, struct tf_tensor_diff **out, size_t *n_out,
+                    struct tf_error *err) {
+  const struct tf_st_header *ha = tf_ckpt_header(a), *hb = tf_ckpt_header(b);
+  *out = NULL;
+  *n_out = 0;
+  int rc = check_canonical(ha, name_a, err);
+  if (!rc) rc = check_canonical(hb, name_b, err);
+  if (rc) return rc;
+  struct diff_io io = {.r = {a, b}};
+  struct tf_tensor_diff *d = calloc(ha->n_tensors + hb->n_tensors + 1, sizeof *d);
+  for (int f = 0; f < 2; f++) {
+    io.raw[f] = malloc(CHUNK_ELEMS * 8);
+    io.v[f] = malloc(CHUNK_ELEMS * sizeof(double));
+  }
+  if (!d || !io.raw[0] || !io.raw[1] || !io.v[0] || !io.v[1])
+    rc = tf_error_set(err, TF_ENOMEM, "out of memory comparing %s and %s", name_a, name_b);
+  size_t n = 0;
+  if (!rc) rc = merge(&io, d, &n, err);
+  if (!rc) rc = tf_ckpt_finish(a, err);
+  if (!rc) rc = tf_ckpt_finish(b, err);
+  for (int f = 0; f < 2; f++) {
+    free(io.raw[f]);
+    free(io.v[f]);
+  }
+  if (rc) {
+    free(d);
+    return rc;
+  }
+  *n_out = pair_up(d, n);
+  *out = d;
+  return TF_OK;
+}

@@ -1,0 +1,183 @@
+/* kernels.h: forward and backward of every layer (Pattention, LayerNorm, embedding, head,
+ * cross-entropy, RoPE, attention) on caller buffers. Internal to the library; no allocation. */
+#ifndef TF_KERNELS_H
+#define TF_KERNELS_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tokenformer.h"
+
+/* Dimensions: R = rows (tokens, B*T flattened), n = parameter tokens of one Pattention,
+ * d = channels, V = vocab, B = batch, T = sequence, H = heads, dh = d / H, r = rotary channels.
+ * Gradients of parameters are accumulated (+=): the caller zeroes them once per step. */
+
+/* ---------------------------------------------------------------- special functions */
+
+/* Both take an argument x <= 0 (plus a small lo) and are written to vectorise under
+ * #pragma omp simd: no calls, no branches, bit tricks through a union. */
+static inline __attribute__((always_inline)) float tf_bits_float(int32_t i) {
+  union {
+    int32_t i;
+    float f;
+  } u = {.i = i};
+  return u.f;
+}
+
+/* exp(hi + lo) for hi <= 0 and |lo| << 1; 0 when hi < -87 (the true value is < 2e-38).
+ * Cody-Waite reduction hi = k ln2 + r, then a degree-6 polynomial fitted for |r| <= ln2/2
+ * (relative error 3e-9 before float rounding). lo joins r after the reduction, so a caller can
+ * pass the rounding error of hi and get exp of the exact sum. */
+static inline __attribute__((always_inline)) float tf_exp_neg(float hi, float lo) {
+  float x = hi < -87.0f ? -87.0f : hi; /* not fmaxf: GCC does not vectorise it; NaN stays */
+  float k = (x * 1.44269504f + 12582912.0f) - 12582912.0f; /* round(x / ln2) */
+  float r = fmaf(-k, 0.693145751953125f, x);               /* ln2 high part: exact product */
+  r = fmaf(-k, 1.42860677e-06f, r) + lo;                   /* ln2 low part */
+  float p = fmaf(r, 1.3814610263e-03f, 8.3687103701e-03f);
+  p = fmaf(p, r, 4.1668387443e-02f);
+  p = fmaf(p, r, 1.6666520685e-01f);
+  p = fmaf(p, r, 4.9999993451e-01f);
+  p = fmaf(p, r * r, r + 1.0f);
+  float scale = tf_bits_float(((int32_t)k + 127) << 23);
+  return p * scale * (float)(hi >= -87.0f); /* a mask product: a select would not vectorise */
+}
+
+/* The standard normal distribution: cdf(z) = (1 + erf(z / sqrt 2)) / 2 and pdf(z).
+ * With u = |z|: cdf(-u) = exp(-u^2/2) m(u), where m(u) = t P(t), t = 1 / (1 + 0.3 u) and P of
+ * degree 9 is fitted to relative error 3.4e-9 on u in [0, 13.3]; cdf(u) = 1 - cdf(-u). u^2 is
+ * split into its float value and rounding error so exp(-u^2/2) keeps full relative accuracy.
+ * Relative error of cdf about 3e-7 (tests/unit/test_pattn.c measures it), pdf about 2e-7. */
+static inline __attribute__((always_inline)) void tf_normal(float z, float *cdf, float *pdf) {
+  float u = fabsf(z), zz = z * z;
+  float e = tf_exp_neg(-0.5f * zz, -0.5f * fmaf(z, z, -zz));
+  float t = 1.0f / fmaf(0.3f, u, 1.0f);
+  float p = fmaf(t, -2.0594619650e-02f, 1.1227326700e-01f);
+  p = fmaf(p, t, -2.2781693775e-01f);
+  p = fmaf(p, t, 1.9123331476e-01f);
+  p = fmaf(p, t, -7.8944366994e-02f);
+  p = fmaf(p, t, 9.5887248930e-02f);
+  p = fmaf(p, t, 7.8487614314e-02f);
+  p = fmaf(p, t, 1.1021330654e-01f);
+  p = fmaf(p, t, 1.1957462937e-01f);
+  p = fmaf(p, t, 1.1968654177e-01f);
+  float tail = e * (t * p);
+  *cdf = z < 0.0f ? tail : 1.0f - tail;
+  *pdf = e * 0.398942280f; /* 1 / sqrt(2 pi) */
+}
+
+/* Row reductions, in double so comparisons with a float64 reference hold at 1e-4. */
+static inline double tf_row_sum(const float *a, int n) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int j = 0; j < n; j++) s += a[j];
+  return s;
+}
+
+static inline double tf_row_dot(const float *a, const float *b, int n) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int j = 0; j < n; j++) s += (double)a[j] * b[j];
+  return s;
+}
+
+static inline float tf_row_max(const float *a, int n) {
+  float mx = a[0];
+#pragma omp simd reduction(max : mx)
+  for (int j = 1; j < n; j++) mx = a[j] > mx ? a[j] : mx;
+  return mx;
+}
+
+/* ---------------------------------------------------------------- pattn */
+
+/* One Pattention layer: x (R, d_in), key (n, d_in), value (n, d_out), out (R, d_out).
+ * tau = sqrt(n_ref); n_ref equals n in a fresh model and keeps the old n after growth, which
+ * makes growth with zero keys exact (SPEC §5.3). */
+struct tf_pattn_shape {
+  int rows;  /* R */
+  int n;     /* parameter tokens */
+  int n_ref; /* tau = sqrt(n_ref); the softmax variant multiplies by n_ref */
+  int d_in, d_out;
+  enum tf_norm norm;
+};
+
+/* Row norms below this count as this (SPEC §1.2: Z = tau A / max(|A_i|, eps)). */
+#define TF_PATTN_EPS 1e-5f
+
+/* out = Theta(x key^T) value + beta out.
+ * cache (R, n) keeps what backward needs: Z for l2_norm_gelu, A for gelu_l2_norm, S for
+ * softmax; rnorm (R) the row norm |A_i| (l2_norm_gelu) or |GELU(A_i)| (gelu_l2_norm);
+ * scratch (R, n) is overwritten. */
+void tf_pattn_forward(const struct tf_pattn_shape *p, float *out, float beta, float *cache,
+                      float *rnorm, float *scratch, const float *x, const float *key,
+                      const float *value);
+
+/* From dout (R, d_out): dx = dA key + beta_dx dx; dkey += dA^T x; dvalue += S^T dout.
+ * cache and rnorm as the forward left them; scratch holds 2 R n floats. */
+void tf_pattn_backward(const struct tf_pattn_shape *p, float *dx, float beta_dx, float *dkey,
+                       float *dvalue, float *scratch, const float *dout, const float *cache,
+                       const float *rnorm, const float *x, const float *key, const float *value);
+
+/* ---------------------------------------------------------------- ops */
+
+#define TF_LN_EPS 1e-5f
+
+/* Non-parametric LayerNorm: y = (x - mean) * rstd, rstd = 1 / sqrt(var + eps), biased var.
+ * x, y (R, d); rstd (R). y may not alias x. */
+void tf_layernorm_forward(float *y, float *rstd, const float *x, int R, int d);
+/* dx += rstd (dy - mean(dy) - y mean(dy y)). */
+void tf_layernorm_backward(float *dx, const float *dy, const float *y, const float *rstd, int R,
+                           int d);
+
+/* Affine LayerNorm: y = xhat w + b, xhat = (x - mean) rstd; mean, rstd (R); w, b (d). */
+void tf_layernorm_affine_forward(float *y, float *mean, float *rstd, const float *x, const float *w,
+                                 const float *b, int R, int d);
+/* g = dy w;  dx += rstd (g - mean(g) - xhat mean(g xhat));  dw += sum_rows dy xhat;
+ * db += sum_rows dy. */
+void tf_layernorm_affine_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                                  const float *mean, const float *rstd, const float *w, int R,
+                                  int d);
+
+/* Embedding: out[i] = E[tok[i]]; tok (R) in [0, V); E (V, d); out (R, d). */
+void tf_embed_forward(float *out, const int32_t *tok, const float *E, int R, int d);
+/* dE[tok[i]] += dout[i] (scatter-add; deterministic: channels split across threads). */
+void tf_embed_backward(float *dE, const int32_t *tok, const float *dout, int R, int d);
+
+/* Tied output head: logits (R, V) = y (R, d) E^T. */
+void tf_head_forward(float *logits, const float *y, const float *E, int R, int V, int d);
+/* dy = dlogits E;  dE += dlogits^T y. */
+void tf_head_backward(float *dy, float *dE, const float *dlogits, const float *y, const float *E,
+                      int R, int V, int d);
+
+/* Softmax cross-entropy: losses[i] = logsumexp(logits_i) - logits_i[target_i], lse (R) saved
+ * for backward. Returns the mean loss over the R rows (summed in double, in row order). */
+float tf_crossentropy_forward(float *losses, float *lse, const float *logits,
+                              const int32_t *targets, int R, int V);
+/* dlogits = (softmax(logits) - onehot(target)) * scale; scale = dloss / R for a mean loss.
+ * dlogits may alias logits. */
+void tf_crossentropy_backward(float *dlogits, const float *logits, const float *lse,
+                              const int32_t *targets, float scale, int R, int V);
+
+/* ---------------------------------------------------------------- attn */
+
+/* Rotary tables for positions 0..T-1 and r rotary channels: cos, sin (T, r/2) at angle
+ * p * theta_m, theta_m = base^(-2m/r), computed in float32 as GPT-NeoX does. */
+void tf_rope_table(float *cos_t, float *sin_t, int T, int r, double base);
+/* In place on x (B, T, H*dh): rotate-half RoPE on the first r channels of every head at
+ * position t (SPEC §2.2). The backward applies the transposed rotation to a gradient. */
+void tf_rope_forward(float *x, const float *cos_t, const float *sin_t, int B, int T, int H, int dh,
+                     int r);
+void tf_rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, int T, int H,
+                      int dh, int r);
+
+/* Causal multi-head attention, scale 1/sqrt(dh): q, k, v, out (B, T, H*dh), head h on
+ * channels [h dh, (h+1) dh); att (B, H, T, T) keeps the probabilities (zero above the
+ * diagonal). */
+void tf_attn_forward(float *out, float *att, const float *q, const float *k, const float *v, int B,
+                     int T, int H, int dh);
+/* dq, dk, dv (B, T, H*dh) are overwritten; scratch (B, H, T, T) too. */
+void tf_attn_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
+                      const float *att, const float *q, const float *k, const float *v, int B,
+                      int T, int H, int dh);
+
+#endif

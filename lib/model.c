@@ -1,0 +1,159 @@
+/* model.c: the parameter table of a config, one block with named views, initialization,
+ * parameter and FLOP counts. No forward/backward math here (net.c), no file format (ckpt.c). */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <math.h>
+
+#include "tokenformer.h"
+
+static const char *const slot_module[TF_NSLOTS] = {
+    "attention.query", "attention.key", "attention.value", "attention.proj", "mlp"};
+
+enum tf_kind tf_slot_kind(enum tf_slot s) {
+  if (s == TF_SLOT_PROJ) return TF_KIND_PROJ;
+  if (s == TF_SLOT_FFN) return TF_KIND_FFN;
+  return TF_KIND_QKV;
+}
+
+int tf_model_n_tensors(const struct tf_model_config *c) {
+  return 1 + c->n_layers * TF_NSLOTS * 2 + 2;
+}
+
+static struct tf_tensor *add_tensor(struct tf_tensor *t, size_t *offset, const char *name,
+                                    int64_t rows, int64_t cols) {
+  memset(t, 0, sizeof *t);
+  snprintf(t->name, sizeof t->name, "%s", name);
+  t->rows = rows;
+  t->cols = cols;
+  t->numel = (size_t)rows * (size_t)(cols ? cols : 1);
+  t->offset = *offset;
+  t->decay = 1;
+  t->layer = -1;
+  t->slot = -1;
+  *offset += t->numel;
+  return t;
+}
+
+/* Block order: embed.weight, then per layer and slot the key then the value tokens, then the
+ * final norm. Decayed tensors come first, so the undecayed ones are one tail. */
+void tf_model_tensor_table(const struct tf_model_config *c, struct tf_tensor *out) {
+  size_t off = 0;
+  int i = 0;
+  add_tensor(&out[i++], &off, "embed.weight", c->vocab_size, c->d_model);
+  for (int l = 0; l < c->n_layers; l++) {
+    for (int s = 0; s < TF_NSLOTS; s++) {
+      int n = c->tokens[tf_slot_kind((enum tf_slot)s)];
+      for (int is_key = 1; is_key >= 0; is_key--) {
+        char name[TF_NAME_MAX];
+        snprintf(name, sizeof name, "layers.%d.%s.%s_param_tokens", l, slot_module[s],
+                 is_key ? "key" : "value");
+        struct tf_tensor *t = add_tensor(&out[i++], &off, name, n, c->d_model);
+        t->layer = l;
+        t->slot = s;
+        t->is_key = is_key;
+      }
+    }
+  }
+  add_tensor(&out[i++], &off, "final_norm.weight", c->d_model, 0)->decay = 0;
+  add_tensor(&out[i++], &off, "final_norm.bias", c->d_model, 0)->decay = 0;
+}
+
+void tf_view_point(struct tf_view *v, float *block, const struct tf_model_config *c) {
+  size_t off = 0, d = (size_t)c->d_model;
+  v->embed = block;
+  off += (size_t)c->vocab_size * d;
+  for (int l = 0; l < c->n_layers; l++) {
+    for (int s = 0; s < TF_NSLOTS; s++) {
+      size_t n = (size_t)c->tokens[tf_slot_kind((enum tf_slot)s)];
+      v->layer[l][s].key = block + off;
+      off += n * d;
+      v->layer[l][s].value = block + off;
+      off += n * d;
+    }
+  }
+  v->final_norm_weight = block + off;
+  v->final_norm_bias = block + off + d;
+}
+
+uint64_t tf_param_count(const struct tf_model_config *c) {
+  uint64_t d = (uint64_t)c->d_model;
+  uint64_t per_layer = 2 * d *
+                       (3 * (uint64_t)c->tokens[TF_KIND_QKV] + (uint64_t)c->tokens[TF_KIND_PROJ] +
+                        (uint64_t)c->tokens[TF_KIND_FFN]);
+  return (uint64_t)c->vocab_size * d + (uint64_t)c->n_layers * per_layer + 2 * d;
+}
+
+double tf_forward_flops_per_token(const struct tf_model_config *c) {
+  double d = c->d_model, L = c->n_layers;
+  double n_nonemb = (double)tf_param_count(c) - (double)c->vocab_size * d - 2 * d;
+  return 2 * n_nonemb + 2 * L * c->seq_len * d + 2.0 * c->vocab_size * d;
+}
+
+/* Refuses a block whose size overflows or exceeds physical memory, naming both figures. */
+static int check_block_size(const struct tf_model_config *c, size_t *n_floats,
+                            struct tf_error *err) {
+  uint64_t n = tf_param_count(c);
+  if (n > (uint64_t)SIZE_MAX / sizeof(float) / 4)
+    return tf_error_set(err, TF_ENOMEM, "model needs %llu parameters: too large",
+                        (unsigned long long)n);
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  double have = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+  double need = (double)n * sizeof(float);
+  if (have > 0 && need > have)
+    return tf_error_set(err, TF_ENOMEM,
+                        "model needs %.2f GB for %llu parameters, the machine has %.2f GB",
+                        need / 1e9, (unsigned long long)n, have / 1e9);
+  *n_floats = (size_t)n;
+  return TF_OK;
+}
+
+int tf_model_create(struct tf_model *m, const struct tf_model_config *c, struct tf_error *err) {
+  memset(m, 0, sizeof *m);
+  m->cfg = *c;
+  for (int k = 0; k < TF_NKINDS; k++)
+    if (m->cfg.ref_tokens[k] <= 0) m->cfg.ref_tokens[k] = m->cfg.tokens[k];
+  int rc = check_block_size(&m->cfg, &m->n_params, err);
+  if (rc) return rc;
+  m->n_tensors = tf_model_n_tensors(&m->cfg);
+  m->tensors = calloc((size_t)m->n_tensors, sizeof *m->tensors);
+  m->params = calloc(m->n_params, sizeof(float));
+  m->history = strdup("[]");
+  m->tokenizer = strdup("bytes");
+  if (!m->tensors || !m->params || !m->history || !m->tokenizer) {
+    tf_model_free(m);
+    return tf_error_set(err, TF_ENOMEM, "out of memory allocating %zu parameters", m->n_params);
+  }
+  tf_model_tensor_table(&m->cfg, m->tensors);
+  tf_view_point(&m->w, m->params, &m->cfg);
+  return TF_OK;
+}
+
+/* SPEC §3: keys and embedding N(0, std); values N(0, value_std), value_std = 2 / (L sqrt d)
+ * unless set; final norm weight 1, bias 0. One RNG stream in block order. */
+void tf_model_init(struct tf_model *m, const struct tf_init_config *ic) {
+  const struct tf_model_config *c = &m->cfg;
+  double vstd = ic->value_std > 0 ? ic->value_std : 2.0 / (c->n_layers * sqrt(c->d_model));
+  struct tf_rng rng;
+  tf_rng_seed(&rng, ic->seed);
+  for (int i = 0; i < m->n_tensors; i++) {
+    const struct tf_tensor *t = &m->tensors[i];
+    float *p = m->params + t->offset;
+    if (!t->decay) {
+      float fill = strcmp(t->name, "final_norm.weight") == 0 ? 1.0f : 0.0f;
+      for (size_t j = 0; j < t->numel; j++) p[j] = fill;
+      continue;
+    }
+    double std = (t->slot >= 0 && !t->is_key) ? vstd : ic->std;
+    for (size_t j = 0; j < t->numel; j++) p[j] = (float)(std * tf_rng_normal(&rng));
+  }
+}
+
+void tf_model_free(struct tf_model *m) {
+  tf_adamw_free(&m->train.opt);
+  free(m->tensors);
+  free(m->params);
+  free(m->history);
+  free(m->tokenizer);
+  memset(m, 0, sizeof *m);
+}

@@ -1,0 +1,26 @@
+/* model_internal.h: what model_io.c and model_state.c share; not part of the public API. */
+#ifndef TF_MODEL_INTERNAL_H
+#define TF_MODEL_INTERNAL_H
+
+#include "tokenformer.h"
+
+/* Where a stored tensor's bytes go in a model, and what the tensor must look like. */
+struct tensor_place {
+  void *dst;
+  enum tf_dtype dtype;
+  int ndim;
+  int64_t shape[2];
+};
+
+/* The checkpoint tensors of a model: parameters, then (when m->train.present) the AdamW
+ * moments and the train.* / optim.step scalars. *names holds storage for the generated
+ * names; free both arrays with free(). */
+int model_entries(const struct tf_model *m, struct tf_ckpt_entry **entries, size_t *n,
+                  char **names, struct tf_error *err);
+/* The place of stored tensor `name`; 0 if the name is not part of this model's checkpoint. */
+int model_place(struct tf_model *m, const char *name, struct tensor_place *p);
+/* Allocates the training state's optimizer moments when the header carries optim.*, and
+ * checks that a partial training state is not stored. */
+int model_prepare_state(struct tf_model *m, const struct tf_st_header *h, struct tf_error *err);
+
+#endif

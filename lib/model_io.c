@@ -1,0 +1,160 @@
+/* model_io.c: a model to and from a checkpoint (metadata, history, shape checks against the
+ * stored config). The byte format itself is ckpt.c's and st.c's. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "model_internal.h"
+
+#define FORMAT_NAME    "tokenformer"
+#define FORMAT_VERSION "1"
+
+int tf_model_add_history(struct tf_model *m, const char *command, const char *extra_json,
+                         struct tf_error *err) {
+  json_error_t je;
+  json_t *list = json_loads(m->history ? m->history : "[]", 0, &je);
+  json_t *rec = extra_json ? json_loads(extra_json, 0, &je) : json_object();
+  int rc = TF_OK;
+  if (!json_is_array(list) || !json_is_object(rec)) {
+    rc = tf_error_set(err, TF_EDATA, "history: not a JSON array or record: %s", je.text);
+    goto out;
+  }
+  json_t *full = json_object();
+  json_object_set_new(full, "command", json_string(command));
+  json_object_update(full, rec);
+  json_array_append_new(list, full);
+  char *text = json_dumps(list, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  if (!text) {
+    rc = tf_error_set(err, TF_ENOMEM, "out of memory writing the history");
+    goto out;
+  }
+  free(m->history);
+  m->history = text;
+out:
+  json_decref(list);
+  json_decref(rec);
+  return rc;
+}
+
+int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress compress,
+                  struct tf_error *err) {
+  struct tf_ckpt_entry *entries = NULL;
+  char *names = NULL, *config = tf_model_config_to_json(&m->cfg);
+  size_t n = 0;
+  int rc = config ? model_entries(m, &entries, &n, &names, err)
+                  : tf_error_set(err, TF_ENOMEM, "out of memory preparing %s", path);
+  if (!rc) {
+    const char *meta[] = {"format",    FORMAT_NAME, "format_version", FORMAT_VERSION,
+                          "config",    config,      "tokenizer",      m->tokenizer,
+                          "history",   m->history,  "created_by",     "tokenformer " TF_VERSION};
+    rc = tf_ckpt_write(path, entries, n, meta, 6, compress, err);
+  }
+  free(entries);
+  free(names);
+  free(config);
+  return rc;
+}
+
+static int check_metadata(const struct tf_st_header *h, struct tf_model_config *cfg,
+                          struct tf_error *err) {
+  const char *format = tf_st_meta(h, "format"), *version = tf_st_meta(h, "format_version");
+  if (!format || strcmp(format, FORMAT_NAME) != 0)
+    return tf_error_set(err, TF_EDATA, "metadata format is %s%s%s, expected \"" FORMAT_NAME "\"",
+                        format ? "\"" : "", format ? format : "missing", format ? "\"" : "");
+  if (!version || strcmp(version, FORMAT_VERSION) != 0)
+    return tf_error_set(err, TF_EDATA, "metadata format_version is %s, expected " FORMAT_VERSION,
+                        version ? version : "missing");
+  const char *config = tf_st_meta(h, "config");
+  if (!config) return tf_error_set(err, TF_EDATA, "metadata has no config");
+  int rc = tf_model_config_from_json(cfg, config, err);
+  if (rc) return tf_error_prefix(err, "metadata config");
+  struct tf_config full;
+  tf_config_default(&full);
+  full.model = *cfg;
+  if (tf_config_check(&full, err)) return tf_error_prefix(err, "metadata config");
+  return TF_OK;
+}
+
+static void shape_text(char *buf, size_t size, int ndim, const int64_t *shape) {
+  buf[0] = '\0';
+  for (int k = 0; k < ndim; k++)
+    snprintf(buf + strlen(buf), size - strlen(buf), "%s%lld", k ? ", " : "", (long long)shape[k]);
+}
+
+/* Every stored tensor must belong to the model's checkpoint with the dtype and shape the config
+ * gives it; every parameter must be stored. */
+static int check_tensors(struct tf_model *m, const struct tf_st_header *h, struct tf_error *err) {
+  for (size_t i = 0; i < h->n_tensors; i++) {
+    const struct tf_st_tensor *s = &h->tensors[i];
+    struct tensor_place p;
+    if (!model_place(m, s->name, &p))
+      return tf_error_set(err, TF_EDATA, "tensor %s: not part of this model", s->name);
+    if (s->dtype != p.dtype)
+      return tf_error_set(err, TF_EDATA, "tensor %s: dtype %s, expected %s", s->name,
+                          tf_dtype_name(s->dtype), tf_dtype_name(p.dtype));
+    int same = s->ndim == p.ndim;
+    for (int k = 0; same && k < p.ndim; k++) same = s->shape[k] == p.shape[k];
+    if (!same) {
+      char got[96], want[64];
+      shape_text(got, sizeof got, s->ndim < 4 ? s->ndim : 4, s->shape);
+      shape_text(want, sizeof want, p.ndim, p.shape);
+      return tf_error_set(err, TF_EDATA, "tensor %s: shape [%s], config says [%s]", s->name,
+                          got, want);
+    }
+  }
+  for (int i = 0; i < m->n_tensors; i++)
+    if (!tf_st_find(h, m->tensors[i].name))
+      return tf_error_set(err, TF_EDATA, "tensor %s: missing", m->tensors[i].name);
+  return TF_OK;
+}
+
+static int replace_string(char **dst, const char *src, struct tf_error *err) {
+  char *copy = strdup(src);
+  if (!copy) return tf_error_set(err, TF_ENOMEM, "out of memory");
+  free(*dst);
+  *dst = copy;
+  return TF_OK;
+}
+
+static int load_from(struct tf_model *m, struct tf_ckpt_reader *r, struct tf_error *err) {
+  const struct tf_st_header *h = tf_ckpt_header(r);
+  struct tf_model_config cfg;
+  int rc = check_metadata(h, &cfg, err);
+  if (!rc) rc = tf_model_create(m, &cfg, err);
+  if (!rc) rc = model_prepare_state(m, h, err);
+  if (!rc) rc = check_tensors(m, h, err);
+  const char *history = tf_st_meta(h, "history"), *tok = tf_st_meta(h, "tokenizer");
+  if (!rc && history) {
+    json_error_t je;
+    json_t *list = json_loads(history, 0, &je);
+    if (!json_is_array(list)) rc = tf_error_set(err, TF_EDATA, "metadata history: not a list");
+    json_decref(list);
+    if (!rc) rc = replace_string(&m->history, history, err);
+  }
+  if (!rc && tok && strcmp(tok, "bytes") != 0)
+    rc = tf_error_set(err, TF_EDATA, "metadata tokenizer \"%s\": only \"bytes\" is supported",
+                      tok);
+  for (size_t i = 0; !rc && i < h->n_tensors; i++) {
+    struct tensor_place p;
+    model_place(m, h->tensors[i].name, &p);
+    rc = tf_ckpt_read(r, p.dst, h->tensors[i].end - h->tensors[i].begin, err);
+  }
+  if (!rc) rc = tf_ckpt_finish(r, err);
+  return rc;
+}
+
+int tf_model_load(struct tf_model *m, const char *path, struct tf_error *err) {
+  memset(m, 0, sizeof *m);
+  struct tf_ckpt_reader *r = NULL;
+  int rc = tf_ckpt_open(&r, path, err);
+  if (rc) return rc;
+  rc = load_from(m, r, err);
+  tf_ckpt_close(r);
+  if (rc) {
+    tf_model_free(m);
+    /* ckpt errors already name the file; ours (metadata, shapes) get it here */
+    if (strncmp(err ? err->msg : "", path, strlen(path)) != 0) tf_error_prefix(err, "%s", path);
+  }
+  return rc;
+}

@@ -1,0 +1,134 @@
+/* model_state.c: the names, types and shapes of the tensors a training checkpoint adds to the
+ * parameters (optim.m.*, optim.v.*, optim.step, train.*), for writing and for reading. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_internal.h"
+
+/* The scalars and small vectors of the training state. */
+struct state_tensor {
+  const char *name;
+  enum tf_dtype dtype;
+  size_t offset; /* in struct tf_train_state */
+  int64_t len;   /* 0: scalar; -1: n_ranks */
+};
+
+#define S(f) offsetof(struct tf_train_state, f)
+static const struct state_tensor state_tensors[] = {
+    {"optim.step", TF_I64, S(opt.step), 0},     {"train.step", TF_I64, S(step), 0},
+    {"train.lifetime_steps", TF_I64, S(lifetime_steps), 0},
+    {"train.tokens", TF_I64, S(tokens), 0},     {"train.flops", TF_F64, S(flops), 0},
+    {"train.rng", TF_U64, S(rng), 4},           {"train.data_cursor", TF_I64, S(cursor), -1},
+};
+#define N_STATE (sizeof state_tensors / sizeof state_tensors[0])
+
+static int64_t state_len(const struct state_tensor *s, const struct tf_train_state *t) {
+  return s->len < 0 ? t->n_ranks : s->len;
+}
+
+int model_entries(const struct tf_model *m, struct tf_ckpt_entry **entries, size_t *n,
+                  char **names, struct tf_error *err) {
+  size_t nt = (size_t)m->n_tensors, total = nt + (m->train.present ? 2 * nt + N_STATE : 0);
+  struct tf_ckpt_entry *e = calloc(total, sizeof *e);
+  char *buf = calloc(2 * nt, TF_NAME_MAX + 8);
+  if (!e || !buf) {
+    free(e);
+    free(buf);
+    return tf_error_set(err, TF_ENOMEM, "out of memory listing %zu tensors", total);
+  }
+  for (size_t i = 0; i < total; i++) e[i].dtype = TF_F32;
+  for (size_t i = 0; i < nt; i++) {
+    const struct tf_tensor *t = &m->tensors[i];
+    for (size_t k = 0; k < (m->train.present ? 3u : 1u); k++) {
+      struct tf_ckpt_entry *x = &e[k * nt + i];
+      const float *block = k == 0 ? m->params : k == 1 ? m->train.opt.m : m->train.opt.v;
+      x->name = t->name;
+      if (k) {
+        char *name = buf + ((k - 1) * nt + i) * (TF_NAME_MAX + 8);
+        snprintf(name, TF_NAME_MAX + 8, "optim.%c.%s", k == 1 ? 'm' : 'v', t->name);
+        x->name = name;
+      }
+      x->ndim = t->cols ? 2 : 1;
+      x->shape[0] = t->rows;
+      x->shape[1] = t->cols;
+      x->data = block + t->offset;
+    }
+  }
+  for (size_t j = 0; m->train.present && j < N_STATE; j++) {
+    struct tf_ckpt_entry *x = &e[3 * nt + j];
+    const struct state_tensor *s = &state_tensors[j];
+    x->name = s->name;
+    x->dtype = s->dtype;
+    x->ndim = s->len ? 1 : 0;
+    x->shape[0] = state_len(s, &m->train);
+    x->data = (const char *)&m->train + s->offset;
+  }
+  *entries = e;
+  *n = total;
+  *names = buf;
+  return TF_OK;
+}
+
+static const struct tf_tensor *param_tensor(const struct tf_model *m, const char *name) {
+  for (int i = 0; i < m->n_tensors; i++)
+    if (strcmp(m->tensors[i].name, name) == 0) return &m->tensors[i];
+  return NULL;
+}
+
+int model_place(struct tf_model *m, const char *name, struct tensor_place *p) {
+  memset(p, 0, sizeof *p);
+  const char *pname = name;
+  float *block = m->params;
+  if (strncmp(name, "optim.m.", 8) == 0 || strncmp(name, "optim.v.", 8) == 0) {
+    block = name[6] == 'm' ? m->train.opt.m : m->train.opt.v;
+    pname = name + 8;
+  }
+  const struct tf_tensor *t = param_tensor(m, pname);
+  if (t && block) {
+    p->dst = block + t->offset;
+    p->dtype = TF_F32;
+    p->ndim = t->cols ? 2 : 1;
+    p->shape[0] = t->rows;
+    p->shape[1] = t->cols;
+    return 1;
+  }
+  for (size_t j = 0; j < N_STATE; j++) {
+    const struct state_tensor *s = &state_tensors[j];
+    if (strcmp(s->name, name) != 0) continue;
+    p->dst = (char *)&m->train + s->offset;
+    p->dtype = s->dtype;
+    p->ndim = s->len ? 1 : 0;
+    p->shape[0] = state_len(s, &m->train);
+    return 1;
+  }
+  return 0;
+}
+
+/* A training checkpoint stores all of the state or none of it; the rank count comes from
+ * train.data_cursor's length. */
+int model_prepare_state(struct tf_model *m, const struct tf_st_header *h, struct tf_error *err) {
+  size_t found = 0;
+  for (size_t j = 0; j < N_STATE; j++) {
+    const struct tf_st_tensor *s = tf_st_find(h, state_tensors[j].name);
+    if (!s) continue;
+    found++;
+    if (state_tensors[j].len < 0) {
+      if (s->ndim != 1 || s->shape[0] < 1 || s->shape[0] > TF_MAX_RANKS)
+        return tf_error_set(err, TF_EDATA, "tensor %s: expected 1 to %d entries", s->name,
+                            TF_MAX_RANKS);
+      m->train.n_ranks = (int)s->shape[0];
+    }
+  }
+  size_t moments = 0;
+  for (size_t i = 0; i < h->n_tensors; i++)
+    moments += strncmp(h->tensors[i].name, "optim.", 6) == 0 &&
+               strcmp(h->tensors[i].name, "optim.step") != 0;
+  if (found == 0 && moments == 0) return TF_OK;
+  if (found != N_STATE || moments != 2 * (size_t)m->n_tensors)
+    return tf_error_set(err, TF_EDATA,
+                        "incomplete training state: %zu of %zu train.*/optim.step tensors and "
+                        "%zu of %d AdamW moments",
+                        found, N_STATE, moments, 2 * m->n_tensors);
+  m->train.present = 1;
+  return tf_adamw_create(&m->train.opt, m->n_params, err);
+}

@@ -1,0 +1,145 @@
+/* pattn.c: Pattention forward and backward for its three normalisations (SPEC §1.2-1.3).
+ * Growing a layer (new parameter tokens) is not here. */
+#include <math.h>
+
+#include "kernels.h"
+
+/* l2_norm_gelu, one row:  r = |a|;  z = tau a / max(r, eps) (written over a, kept for the
+ * backward);  s = GELU(z) = z cdf(z). */
+static void l2_gelu_row(float *az, float *s, float *rnorm, float tau, int n) {
+  float r = (float)sqrt(tf_row_dot(az, az, n));
+  float inv = tau / fmaxf(r, TF_PATTN_EPS);
+#pragma omp simd
+  for (int j = 0; j < n; j++) {
+    float z = az[j] * inv, cdf, pdf;
+    tf_normal(z, &cdf, &pdf);
+    az[j] = z;
+    s[j] = z * cdf;
+  }
+  *rnorm = r;
+}
+
+/* gelu_l2_norm, one row:  g = GELU(a);  q = |g|;  s = tau g / max(q, eps). a is kept. */
+static void gelu_l2_row(const float *a, float *s, float *qnorm, float tau, int n) {
+#pragma omp simd
+  for (int j = 0; j < n; j++) {
+    float cdf, pdf;
+    tf_normal(a[j], &cdf, &pdf);
+    s[j] = a[j] * cdf;
+  }
+  float q = (float)sqrt(tf_row_dot(s, s, n));
+  float k = tau / fmaxf(q, TF_PATTN_EPS);
+#pragma omp simd
+  for (int j = 0; j < n; j++) s[j] *= k;
+  *qnorm = q;
+}
+
+/* softmax (x n_ref), one row in place:  s = n_ref exp(a - max a) / sum exp(a - max a).
+ * The official code exponentiates without the max; the result is the same where it does not
+ * overflow. */
+static void softmax_row(float *as, float mult, int n) {
+  float mx = tf_row_max(as, n);
+  double sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int j = 0; j < n; j++) {
+    as[j] = tf_exp_neg(as[j] - mx, 0.0f);
+    sum += as[j];
+  }
+  float k = (float)(mult / sum);
+#pragma omp simd
+  for (int j = 0; j < n; j++) as[j] *= k;
+}
+
+/* Pattention: A = x key^T;  S = Theta(A) row by row;  out = S value + beta out. */
+void tf_pattn_forward(const struct tf_pattn_shape *p, float *out, float beta, float *cache,
+                      float *rnorm, float *scratch, const float *x, const float *key,
+                      const float *value) {
+  int R = p->rows, n = p->n;
+  float tau = sqrtf((float)p->n_ref);
+  tf_gemm(0, 1, R, n, p->d_in, 1.0f, x, p->d_in, key, p->d_in, 0.0f, cache, n);
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < R; i++) {
+    float *a = cache + (size_t)i * n, *s = scratch + (size_t)i * n;
+    if (p->norm == TF_NORM_L2_GELU)
+      l2_gelu_row(a, s, rnorm + i, tau, n);
+    else if (p->norm == TF_NORM_GELU_L2)
+      gelu_l2_row(a, s, rnorm + i, tau, n);
+    else
+      softmax_row(a, (float)p->n_ref, n);
+  }
+  const float *S = p->norm == TF_NORM_SOFTMAX ? cache : scratch;
+  tf_gemm(0, 0, R, p->d_out, n, 1.0f, S, n, value, p->d_out, beta, out, p->d_out);
+}
+
+/* l2_norm_gelu backward, one row (SPEC §1.3), U = z / tau:
+ * dz = ds GELU'(z);  da = (tau / max(r, eps)) (dz - <dz, U> U), the projection dropped when
+ * r <= eps (the row was scaled linearly). ds becomes da; s gets GELU(z) for dvalue. */
+static void l2_gelu_row_backward(float *ds, float *s, const float *z, float r, float tau, int n) {
+  double dot = 0;
+#pragma omp simd reduction(+ : dot)
+  for (int j = 0; j < n; j++) {
+    float cdf, pdf;
+    tf_normal(z[j], &cdf, &pdf);
+    s[j] = z[j] * cdf;
+    ds[j] *= fmaf(z[j], pdf, cdf);
+    dot += (double)ds[j] * z[j];
+  }
+  float k = tau / fmaxf(r, TF_PATTN_EPS);
+  float proj = r > TF_PATTN_EPS ? (float)(dot / ((double)tau * tau)) : 0.0f;
+#pragma omp simd
+  for (int j = 0; j < n; j++) ds[j] = k * fmaf(-proj, z[j], ds[j]);
+}
+
+/* gelu_l2_norm backward, one row:  g = GELU(a), ghat = g / q;
+ * dg = (tau / max(q, eps)) (ds - <ds, ghat> ghat);  da = dg GELU'(a). */
+static void gelu_l2_row_backward(float *ds, float *s, const float *a, float q, float tau, int n) {
+  float k = tau / fmaxf(q, TF_PATTN_EPS);
+  double dot = 0;
+#pragma omp simd reduction(+ : dot)
+  for (int j = 0; j < n; j++) {
+    float cdf, pdf;
+    tf_normal(a[j], &cdf, &pdf);
+    float g = a[j] * cdf;
+    s[j] = k * g;
+    dot += (double)ds[j] * g;
+  }
+  float proj = q > TF_PATTN_EPS ? (float)(dot / ((double)q * q)) : 0.0f;
+#pragma omp simd
+  for (int j = 0; j < n; j++) {
+    float cdf, pdf;
+    tf_normal(a[j], &cdf, &pdf);
+    ds[j] = k * fmaf(-proj, a[j] * cdf, ds[j]) * fmaf(a[j], pdf, cdf);
+  }
+}
+
+/* softmax backward, one row, S = m P:  da = S (ds - <ds, S> / m). */
+static void softmax_row_backward(float *ds, const float *s, float mult, int n) {
+  float c = (float)(tf_row_dot(ds, s, n) / mult);
+#pragma omp simd
+  for (int j = 0; j < n; j++) ds[j] = s[j] * (ds[j] - c);
+}
+
+/* dS = dout value^T;  dA row by row;  dvalue += S^T dout;  dx = dA key + beta dx;
+ * dkey += dA^T x. */
+void tf_pattn_backward(const struct tf_pattn_shape *p, float *dx, float beta_dx, float *dkey,
+                       float *dvalue, float *scratch, const float *dout, const float *cache,
+                       const float *rnorm, const float *x, const float *key, const float *value) {
+  int R = p->rows, n = p->n;
+  float tau = sqrtf((float)p->n_ref);
+  float *ds = scratch, *s = scratch + (size_t)R * n;
+  tf_gemm(0, 1, R, n, p->d_out, 1.0f, dout, p->d_out, value, p->d_out, 0.0f, ds, n);
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < R; i++) {
+    size_t o = (size_t)i * n;
+    if (p->norm == TF_NORM_L2_GELU)
+      l2_gelu_row_backward(ds + o, s + o, cache + o, rnorm[i], tau, n);
+    else if (p->norm == TF_NORM_GELU_L2)
+      gelu_l2_row_backward(ds + o, s + o, cache + o, rnorm[i], tau, n);
+    else
+      softmax_row_backward(ds + o, cache + o, (float)p->n_ref, n);
+  }
+  const float *S = p->norm == TF_NORM_SOFTMAX ? cache : s;
+  tf_gemm(1, 0, n, p->d_out, R, 1.0f, S, n, dout, p->d_out, 1.0f, dvalue, p->d_out);
+  tf_gemm(0, 0, R, p->d_in, n, 1.0f, ds, n, key, p->d_in, beta_dx, dx, p->d_in);
+  tf_gemm(1, 0, n, p->d_in, R, 1.0f, ds, n, x, p->d_in, 1.0f, dkey, p->d_in);
+}

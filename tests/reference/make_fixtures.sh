@@ -1,0 +1,9 @@
+#!/bin/sh
+# make_fixtures.sh: regenerate tests/fixtures from the PyTorch reference (needs python3-torch).
+# Usage: sh tests/reference/make_fixtures.sh [BIN_DIR]
+# BIN_DIR (what `make fixtures` passes, build/bin) is accepted and not used: the fixtures come
+# from PyTorch alone. Debian's torch imports only under the system interpreter; set PYTHON to
+# use another one.
+set -e
+here=$(dirname "$0")
+exec "${PYTHON:-/usr/bin/python3}" "$here/make_fixtures.py" --out "$here/../fixtures"

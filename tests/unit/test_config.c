@@ -1,0 +1,665 @@
+/* test_config.c: the config module: defaults, YAML and --set for every key, every error with
+ * its line and column, print and JSON round trips, cross-field checks, the shipped configs.
+ * Not for what the model does with a config. */
+#include <check.h>
+#include <dirent.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "suite.h"
+#include "tokenformer.h"
+
+static char tmpdir[] = "/tmp/test_config.XXXXXX";
+
+/* Writes len bytes to tmpdir/name; returns the path, in a buffer the next call reuses. */
+static const char *write_file(const char *name, const char *text, size_t len) {
+  static char path[4096];
+  snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+  FILE *f = fopen(path, "wb");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(fwrite(text, 1, len, f), len);
+  ck_assert_int_eq(fclose(f), 0);
+  return path;
+}
+
+static const char *write_text(const char *name, const char *text) {
+  return write_file(name, text, strlen(text));
+}
+
+/* A config unlike the defaults in every key, and the same values as YAML and as --set. */
+static void unusual_config(struct tf_config *c) {
+  memset(c, 0, sizeof *c);
+  c->model = (struct tf_model_config){.vocab_size = 300,
+                                      .d_model = 96,
+                                      .n_layers = 3,
+                                      .n_heads = 4,
+                                      .seq_len = 77,
+                                      .tokens = {40, 50, 60},
+                                      .ref_tokens = {20, 25, 30},
+                                      .norm = TF_NORM_SOFTMAX,
+                                      .rotary_pct = 0.5,
+                                      .rotary_base = 500000};
+  c->init = (struct tf_init_config){.seed = 18446744073709551615ull, .std = 0.01, .value_std = 0.3};
+}
+
+static const char *const unusual_sets[] = {
+    "model.vocab_size=300",
+    "model.d_model=96",
+    "model.n_layers=3",
+    "model.n_heads=4",
+    "model.seq_len=77",
+    "model.qkv_tokens=40",
+    "model.proj_tokens=50",
+    "model.ffn_tokens=60",
+    "model.qkv_ref_tokens=20",
+    "model.proj_ref_tokens=25",
+    "model.ffn_ref_tokens=30",
+    "model.norm=softmax",
+    "model.rotary_pct=0.5",
+    "model.rotary_base=5e5",
+    "init.seed=18446744073709551615",
+    "init.std=0.01",
+    "init.value_std=.3",
+};
+#define N_UNUSUAL (sizeof unusual_sets / sizeof unusual_sets[0])
+
+static const char unusual_yaml[] =
+    "# every key, none at its default\n"
+    "model:\n"
+    "  vocab_size: 300\n"
+    "  d_model: 96\n"
+    "  n_layers: 3\n"
+    "  n_heads: 4\n"
+    "  seq_len: 77\n"
+    "  qkv_tokens: 40\n"
+    "  proj_tokens: 50\n"
+    "  ffn_tokens: 60\n"
+    "  qkv_ref_tokens: 20\n"
+    "  proj_ref_tokens: 25\n"
+    "  ffn_ref_tokens: 30\n"
+    "  norm: 'softmax'\n"
+    "  rotary_pct: 5.0e-1\n"
+    "  rotary_base: 500000\n"
+    "init: {seed: 18446744073709551615, std: 0.01, value_std: 0.3}\n";
+
+START_TEST(defaults_are_the_documented_ones) {
+  struct tf_config c;
+  tf_config_default(&c);
+  ck_assert_int_eq(c.model.vocab_size, 256);
+  ck_assert_int_eq(c.model.d_model, 256);
+  ck_assert_int_eq(c.model.n_layers, 6);
+  ck_assert_int_eq(c.model.n_heads, 8);
+  ck_assert_int_eq(c.model.seq_len, 256);
+  ck_assert_int_eq(c.model.tokens[TF_KIND_QKV], 256);
+  ck_assert_int_eq(c.model.tokens[TF_KIND_PROJ], 256);
+  ck_assert_int_eq(c.model.tokens[TF_KIND_FFN], 1024);
+  for (int k = 0; k < TF_NKINDS; k++) ck_assert_int_eq(c.model.ref_tokens[k], 0);
+  ck_assert_int_eq(c.model.norm, TF_NORM_L2_GELU);
+  /* exact: defaults are stored, not computed */
+  ck_assert_double_eq(c.model.rotary_pct, 0.25);
+  ck_assert_double_eq(c.model.rotary_base, 10000);
+  ck_assert_uint_eq(c.init.seed, 1);
+  ck_assert_double_eq(c.init.std, 0.02);
+  ck_assert_double_eq(c.init.value_std, 0);
+  struct tf_error err = {0};
+  ck_assert_int_eq(tf_config_check(&c, &err), TF_OK);
+}
+END_TEST
+
+START_TEST(every_key_loads_from_yaml) {
+  struct tf_config c, want;
+  struct tf_error err = {0};
+  tf_config_default(&c);
+  unusual_config(&want);
+  ck_assert_msg(tf_config_load(&c, write_text("all.yaml", unusual_yaml), &err) == TF_OK, "%s",
+                err.msg);
+  ck_assert_mem_eq(&c, &want, sizeof c);
+}
+END_TEST
+
+START_TEST(every_key_is_settable_with_set) {
+  struct tf_config c, want, one, defaults;
+  struct tf_error err = {0};
+  tf_config_default(&c);
+  tf_config_default(&defaults);
+  unusual_config(&want);
+  for (size_t i = 0; i < N_UNUSUAL; i++) {
+    ck_assert_msg(tf_config_set(&c, unusual_sets[i], &err) == TF_OK, "%s", err.msg);
+    one = defaults; /* each assignment alone changes the struct */
+    ck_assert_int_eq(tf_config_set(&one, unusual_sets[i], &err), TF_OK);
+    ck_assert_msg(memcmp(&one, &defaults, sizeof one) != 0, "%s changed nothing", unusual_sets[i]);
+  }
+  ck_assert_mem_eq(&c, &want, sizeof c);
+}
+END_TEST
+
+/* One bad file: its text, the status, and the message after "PATH". */
+struct bad_yaml {
+  const char *text;
+  int code;
+  const char *msg;
+};
+
+static const struct bad_yaml bad_yamls[] = {
+    {"model:\n  d_model: abc\n", TF_ECONFIG,
+     ":2:12: model.d_model: expected an integer in [1, 65536], got \"abc\""},
+    {"model:\n  n_layers: 1.5\n", TF_ECONFIG,
+     ":2:13: model.n_layers: expected an integer in [1, 256], got \"1.5\""},
+    {"model:\n  seq_len: 12x\n", TF_ECONFIG,
+     ":2:12: model.seq_len: expected an integer in [1, 1048576], got \"12x\""},
+    {"model:\n  vocab_size: 99999999999999999999\n", TF_ECONFIG,
+     ":2:15: model.vocab_size: expected an integer in [1, 16777216], got "
+     "\"99999999999999999999\""},
+    {"model:\n  d_model: 0\n", TF_ECONFIG,
+     ":2:12: model.d_model: expected an integer in [1, 65536], got \"0\""},
+    {"model:\n  d_model: 064\n", TF_ECONFIG,
+     ":2:12: model.d_model: expected an integer in [1, 65536], got \"064\""},
+    {"model:\n  d_model: \"64\"\n", TF_ECONFIG,
+     ":2:12: model.d_model: expected an integer in [1, 65536], got the string \"64\""},
+    {"model:\n  d_model:\n", TF_ECONFIG,
+     ":2:11: model.d_model: expected an integer in [1, 65536], got nothing"},
+    {"model:\n  rotary_pct: 1.5\n", TF_ECONFIG,
+     ":2:15: model.rotary_pct: expected a number in [0, 1], got \"1.5\""},
+    {"model:\n  rotary_base: 1e999\n", TF_ECONFIG,
+     ":2:16: model.rotary_base: expected a number in [1, 1000000000], got \"1e999\""},
+    {"model:\n  rotary_base: .inf\n", TF_ECONFIG,
+     ":2:16: model.rotary_base: expected a number in [1, 1000000000], got \".inf\""},
+    {"model:\n  d_model: {a: 1}\n", TF_ECONFIG,
+     ":2:12: model.d_model: expected an integer in [1, 65536], got a mapping"},
+    {"init:\n  std: [1, 2]\n", TF_ECONFIG,
+     ":2:8: init.std: expected a number in [0, 100], got a sequence"},
+    {"model:\n  norm: relu\n", TF_ECONFIG,
+     ":2:9: model.norm: expected one of l2_norm_gelu, gelu_l2_norm, softmax, got \"relu\""},
+    {"init:\n  seed: -1\n", TF_ECONFIG,
+     ":2:9: init.seed: expected an integer in [0, 18446744073709551615], got \"-1\""},
+    {"init:\n  seed: 18446744073709551616\n", TF_ECONFIG,
+     ":2:9: init.seed: expected an integer in [0, 18446744073709551615], got "
+     "\"18446744073709551616\""},
+    {"model:\n  d_model: 64\n  width: 3\n", TF_ECONFIG,
+     ":3:3: model.width: unknown key; valid keys of model: vocab_size, d_model, n_layers, "
+     "n_heads, seq_len, qkv_tokens, proj_tokens, ffn_tokens, qkv_ref_tokens, proj_ref_tokens, "
+     "ffn_ref_tokens, norm, rotary_pct, rotary_base"},
+    {"init:\n  sede: 3\n", TF_ECONFIG,
+     ":2:3: init.sede: unknown key; valid keys of init: seed, std, value_std"},
+    {"# comment\ntrain:\n  steps: 3\n", TF_ECONFIG,
+     ":2:1: train: unknown section; valid sections: model, init"},
+    {"model:\n  d_model: 64\n  d_model: 32\n", TF_ECONFIG,
+     ":3:3: model.d_model: duplicate key (first at line 2)"},
+    {"model:\n  d_model: 64\ninit:\n  seed: 2\nmodel:\n  n_layers: 2\n", TF_ECONFIG,
+     ":5:1: model: duplicate section (first at line 1)"},
+    {"model: 5\n", TF_ECONFIG, ":1:8: model: expected a mapping of keys, got \"5\""},
+    {"- model\n", TF_ECONFIG, ":1:1: expected a mapping of sections (model, init), got a sequence"},
+    {"model:\n  [a]: 1\n", TF_ECONFIG, ":2:3: model: expected a key name, got a sequence"},
+    {"model:\n  d_model: 64\n---\ninit:\n  seed: 2\n", TF_ECONFIG,
+     ":4:1: a second YAML document; a config file holds one"},
+    {"model:\n  d_model: [64\n", TF_ECONFIG, ":3:1: YAML syntax error: did not find expected"},
+    {"model:\n\td_model: 64\n", TF_ECONFIG,
+     ":2:1: YAML syntax error: found character that cannot start any token"},
+    {"model:\n  d_model: 64\n n_heads: 2\n", TF_ECONFIG, ":3:2: YAML syntax error: "},
+    {"model:\n  d_model: *x\n", TF_ECONFIG, ":2:12: YAML syntax error: found undefined alias"},
+};
+#define N_BAD_YAML (sizeof bad_yamls / sizeof bad_yamls[0])
+
+START_TEST(load_errors_name_line_and_column) {
+  const struct bad_yaml *b = &bad_yamls[_i];
+  char name[32];
+  snprintf(name, sizeof name, "bad%d.yaml", _i);
+  const char *path = write_text(name, b->text);
+  struct tf_config c, before;
+  struct tf_error err = {0};
+  tf_config_default(&c);
+  before = c;
+  ck_assert_int_eq(tf_config_load(&c, path, &err), b->code);
+  ck_assert_int_eq(err.code, b->code);
+  ck_assert_msg(strncmp(err.msg, path, strlen(path)) == 0, "no path in: %s", err.msg);
+  ck_assert_msg(strstr(err.msg + strlen(path), b->msg) == err.msg + strlen(path),
+                "case %d:\n got  %s\n want PATH%s", _i, err.msg, b->msg);
+  ck_assert_mem_eq(&c, &before, sizeof c); /* a failed load changes nothing */
+}
+END_TEST
+
+START_TEST(invalid_utf8_is_a_config_error) {
+  const char text[] = "model:\n  norm: \xff\n";
+  const char *path = write_file("utf8.yaml", text, sizeof text - 1);
+  struct tf_config c;
+  struct tf_error err = {0};
+  tf_config_default(&c);
+  ck_assert_int_eq(tf_config_load(&c, path, &err), TF_ECONFIG);
+  ck_assert_msg(strstr(err.msg, ": byte 15: "), "%s", err.msg);
+}
+END_TEST
+
+START_TEST(missing_file_or_directory_is_noinput) {
+  struct tf_config c;
+  struct tf_error err = {0};
+  char path[4200];
+  tf_config_default(&c);
+  snprintf(path, sizeof path, "%s/absent.yaml", tmpdir);
+  ck_assert_int_eq(tf_config_load(&c, path, &err), TF_ENOINPUT);
+  char want[4300];
+  snprintf(want, sizeof want, "%s: cannot open: No such file or directory", path);
+  ck_assert_str_eq(err.msg, want);
+  ck_assert_int_eq(tf_config_load(&c, tmpdir, &err), TF_ENOINPUT);
+  snprintf(want, sizeof want, "%s: cannot open: Is a directory", tmpdir);
+  ck_assert_str_eq(err.msg, want);
+}
+END_TEST
+
+START_TEST(empty_and_comment_only_files_change_nothing) {
+  const char *texts[] = {"", "# nothing here\n\n", "---\n", "model:\ninit: ~\n"};
+  for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+    struct tf_config c, want;
+    struct tf_error err = {0};
+    tf_config_default(&c);
+    want = c;
+    ck_assert_msg(tf_config_load(&c, write_text("empty.yaml", texts[i]), &err) == TF_OK, "%s",
+                  err.msg);
+    ck_assert_mem_eq(&c, &want, sizeof c);
+  }
+}
+END_TEST
+
+START_TEST(load_merges_over_current_values) {
+  struct tf_config c;
+  struct tf_error err = {0};
+  tf_config_default(&c);
+  ck_assert_int_eq(tf_config_set(&c, "model.seq_len=99", &err), TF_OK);
+  const char *path = write_text("part.yaml", "model: {d_model: 64, n_heads: 4}\n");
+  ck_assert_msg(tf_config_load(&c, path, &err) == TF_OK, "%s", err.msg);
+  ck_assert_int_eq(c.model.d_model, 64);
+  ck_assert_int_eq(c.model.n_heads, 4);
+  ck_assert_int_eq(c.model.seq_len, 99); /* kept: not in the file */
+  ck_assert_int_eq(c.model.n_layers, 6);
+}
+END_TEST
+
+START_TEST(dash_reads_stdin) {
+  const char *path = write_text("stdin.yaml", "init:\n  seed: 42\n  std: oops\n");
+  ck_assert_ptr_nonnull(freopen(path, "r", stdin));
+  struct tf_config c;
+  struct tf_error err = {0};
+  tf_config_default(&c);
+  ck_assert_int_eq(tf_config_load(&c, "-", &err), TF_ECONFIG);
+  ck_assert_str_eq(err.msg, "<stdin>:3:8: init.std: expected a number in [0, 100], got \"oops\"");
+  ck_assert_ptr_nonnull(freopen(write_text("stdin2.yaml", "init: {seed: 42}\n"), "r", stdin));
+  ck_assert_int_eq(tf_config_load(&c, "-", &err), TF_OK);
+  ck_assert_uint_eq(c.init.seed, 42);
+}
+END_TEST
+
+/* One bad --set: the assignment, the status, the whole message. */
+struct bad_set {
+  const char *arg;
+  int code;
+  const char *msg;
+};
+
+static const struct bad_set bad_sets[] = {
+    {"model.d_model=abc", TF_ECONFIG,
+     "--set model.d_model: expected an integer in [1, 65536], got \"abc\""},
+    {"model.d_model=", TF_ECONFIG,
+     "--set model.d_model: expected an integer in [1, 65536], got \"\""},
+    {"model.d_model= 64", TF_ECONFIG,
+     "--set model.d_model: expected an integer in [1, 65536], got \" 64\""},
+    {"model.n_layers=257", TF_ECONFIG,
+     "--set model.n_layers: expected an integer in [1, 256], got \"257\""},
+    {"model.rotary_pct=nan", TF_ECONFIG,
+     "--set model.rotary_pct: expected a number in [0, 1], got \"nan\""},
+    {"model.norm=relu", TF_ECONFIG,
+     "--set model.norm: expected one of l2_norm_gelu, gelu_l2_norm, softmax, got \"relu\""},
+    {"init.seed=-1", TF_ECONFIG,
+     "--set init.seed: expected an integer in [0, 18446744073709551615], got \"-1\""},
+    {"model.width=3", TF_ECONFIG,
+     "--set model.width: unknown key; valid keys of model: vocab_size, d_model, n_layers, "
+     "n_heads, seq_len, qkv_tokens, proj_tokens, ffn_tokens, qkv_ref_tokens, proj_ref_tokens, "
+     "ffn_ref_tokens, norm, rotary_pct, rotary_base"},
+    {"train.steps=3", TF_ECONFIG, "--set train: unknown section; valid sections: model, init"},
+    {"model.d_model", TF_EUSAGE, "--set \"model.d_model\": expected section.key=value"},
+    {"d_model=64", TF_EUSAGE, "--set \"d_model=64\": expected section.key=value"},
+};
+#define N_BAD_SET (sizeof bad_sets / sizeof bad_sets[0])
+
+START_TEST(set_errors_name_the_key) {
+  const struct bad_set *b = &bad_sets[_i];
+  struct tf_config c, before;
+  struct tf_error err = {0};
+  tf_config_default(&c);
+  before = c;
+  ck_assert_int_eq(tf_config_set(&c, b->arg, &err), b->code);
+  ck_assert_str_eq(err.msg, b->msg);
+  ck_assert_mem_eq(&c, &before, sizeof c);
+}
+END_TEST
+
+/* Prints c to a file and loads that file over a struct of garbage. */
+static void print_and_reload(const struct tf_config *c, struct tf_config *back) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/printed.yaml", tmpdir);
+  FILE *f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_eq(tf_config_print(c, f), TF_OK);
+  ck_assert_int_eq(fclose(f), 0);
+  struct tf_error err = {0};
+  memset(back, 0x5a, sizeof *back);
+  ck_assert_msg(tf_config_load(back, path, &err) == TF_OK, "%s", err.msg);
+}
+
+START_TEST(print_then_load_gives_identical_struct) {
+  struct tf_config c, back;
+  tf_config_default(&c);
+  print_and_reload(&c, &back);
+  ck_assert_mem_eq(&back, &c, sizeof c);
+  unusual_config(&c);
+  /* doubles whose shortest decimal needs 17 digits or an exponent still read back exactly */
+  c.model.rotary_pct = 0.1 + 0.2;
+  c.model.rotary_base = 12345.678901234567;
+  c.init.std = 1e-300;
+  c.init.value_std = 3e-8;
+  print_and_reload(&c, &back);
+  ck_assert_mem_eq(&back, &c, sizeof c);
+}
+END_TEST
+
+START_TEST(print_writes_shortest_decimals_and_notes) {
+  struct tf_config c;
+  tf_config_default(&c);
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  ck_assert_int_eq(tf_config_print(&c, f), TF_OK);
+  fclose(f);
+  ck_assert_msg(strstr(text, "model:\n  vocab_size: 256 "), "%s", text);
+  ck_assert_msg(strstr(text, "\n  std: 0.02 "), "%s", text);
+  ck_assert_msg(strstr(text, "\n  rotary_base: 10000.0 "), "%s", text);
+  ck_assert_msg(strstr(text, "\n  norm: l2_norm_gelu "), "%s", text);
+  ck_assert_msg(strstr(text, "\n  qkv_ref_tokens: 0 "), "%s", text);
+  ck_assert_msg(strstr(text, "# 0: same as qkv_tokens"), "%s", text);
+  ck_assert_msg(strstr(text, "# 0: same as ffn_tokens"), "%s", text);
+  ck_assert_msg(strstr(text, "\ninit:\n  seed: 1 "), "%s", text);
+  free(text);
+}
+END_TEST
+
+START_TEST(print_reports_a_failed_write) {
+  struct tf_config c;
+  tf_config_default(&c);
+  FILE *f = fopen("/dev/full", "w");
+  if (!f) return; /* no /dev/full on this system: nothing to prove */
+  ck_assert_int_eq(tf_config_print(&c, f), TF_EIO);
+  fclose(f);
+}
+END_TEST
+
+START_TEST(json_is_compact_with_ref_tokens_resolved) {
+  struct tf_config c;
+  tf_config_default(&c);
+  char *json = tf_model_config_to_json(&c.model);
+  ck_assert_ptr_nonnull(json);
+  ck_assert_str_eq(json, "{\"vocab_size\":256,\"d_model\":256,\"n_layers\":6,\"n_heads\":8,"
+                         "\"seq_len\":256,\"qkv_tokens\":256,\"proj_tokens\":256,"
+                         "\"ffn_tokens\":1024,\"qkv_ref_tokens\":256,\"proj_ref_tokens\":256,"
+                         "\"ffn_ref_tokens\":1024,\"norm\":\"l2_norm_gelu\",\"rotary_pct\":0.25,"
+                         "\"rotary_base\":10000.0}");
+  free(json);
+}
+END_TEST
+
+START_TEST(json_round_trip_keeps_every_value) {
+  struct tf_config c;
+  unusual_config(&c);
+  c.model.rotary_pct = 0.1 + 0.2; /* 17 significant digits must survive */
+  c.model.d_model = 80;           /* d_h 20: 6 RoPE channels with that rotary_pct, even */
+  c.model.ref_tokens[TF_KIND_PROJ] = 0;
+  char *json = tf_model_config_to_json(&c.model);
+  ck_assert_ptr_nonnull(json);
+  struct tf_model_config back;
+  struct tf_error err = {0};
+  memset(&back, 0x5a, sizeof back);
+  ck_assert_msg(tf_model_config_from_json(&back, json, &err) == TF_OK, "%s: %s", err.msg, json);
+  free(json);
+  c.model.ref_tokens[TF_KIND_PROJ] = c.model.tokens[TF_KIND_PROJ]; /* resolved on the way */
+  ck_assert_mem_eq(&back, &c.model, sizeof back);
+}
+END_TEST
+
+START_TEST(json_reader_resolves_a_zero_ref_count) {
+  struct tf_config c;
+  struct tf_error err = {0};
+  tf_config_default(&c);
+  const char *json = "{\"vocab_size\":256,\"d_model\":64,\"n_layers\":2,\"n_heads\":2,"
+                     "\"seq_len\":32,\"qkv_tokens\":40,\"proj_tokens\":50,\"ffn_tokens\":60,"
+                     "\"qkv_ref_tokens\":0,\"proj_ref_tokens\":7,\"ffn_ref_tokens\":0,"
+                     "\"norm\":\"gelu_l2_norm\",\"rotary_pct\":0,\"rotary_base\":10000}";
+  ck_assert_msg(tf_model_config_from_json(&c.model, json, &err) == TF_OK, "%s", err.msg);
+  ck_assert_int_eq(c.model.ref_tokens[TF_KIND_QKV], 40);
+  ck_assert_int_eq(c.model.ref_tokens[TF_KIND_PROJ], 7);
+  ck_assert_int_eq(c.model.ref_tokens[TF_KIND_FFN], 60);
+  ck_assert_int_eq(c.model.norm, TF_NORM_GELU_L2);
+}
+END_TEST
+
+/* One bad JSON config: a change to the defaults' JSON (key, new value as JSON text or NULL
+ * to delete), or a whole text; the message wanted. */
+struct bad_json {
+  const char *key, *value, *text;
+  const char *msg;
+};
+
+static const struct bad_json bad_jsons[] = {
+    {"d_model", NULL, NULL, "missing key d_model"},
+    {"width", "3", NULL, "unknown key \"width\""},
+    {"d_model", "\"256\"", NULL, "d_model: expected an integer in [1, 65536], got \"256\""},
+    {"d_model", "256.0", NULL, "d_model: expected an integer in [1, 65536], got 256.0"},
+    {"d_model", "0", NULL, "d_model: expected an integer in [1, 65536], got 0"},
+    {"qkv_ref_tokens", "-1", NULL, "qkv_ref_tokens: expected an integer in [0, 16777216], got -1"},
+    {"norm", "\"relu\"", NULL,
+     "norm: expected one of l2_norm_gelu, gelu_l2_norm, softmax, got \"relu\""},
+    {"norm", "0", NULL, "norm: expected one of l2_norm_gelu, gelu_l2_norm, softmax, got 0"},
+    {"rotary_pct", "2", NULL, "rotary_pct: expected a number in [0, 1], got 2"},
+    {"rotary_base", "null", NULL, "rotary_base: expected a number in [1, 1000000000], got null"},
+    {"d_model", "250", NULL, "d_model (250) is not a multiple of n_heads (8)"},
+    {NULL, NULL, "[1]", "expected a JSON object"},
+    {NULL, NULL, "{\"d_model\": 1, \"d_model\": 2}", "bad JSON at 1:"},
+    {NULL, NULL, "{", "bad JSON at 1:"},
+};
+#define N_BAD_JSON (sizeof bad_jsons / sizeof bad_jsons[0])
+
+START_TEST(json_errors_name_the_key) {
+  const struct bad_json *b = &bad_jsons[_i];
+  char *text = NULL;
+  if (b->text) {
+    text = strdup(b->text);
+  } else {
+    struct tf_config c;
+    tf_config_default(&c);
+    char *good = tf_model_config_to_json(&c.model);
+    json_t *o = json_loads(good, 0, NULL);
+    free(good);
+    ck_assert_ptr_nonnull(o);
+    if (b->value)
+      json_object_set_new(o, b->key, json_loads(b->value, JSON_DECODE_ANY, NULL));
+    else
+      json_object_del(o, b->key);
+    text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+  }
+  struct tf_model_config m, before;
+  struct tf_error err = {0};
+  memset(&m, 0, sizeof m);
+  before = m;
+  ck_assert_int_eq(tf_model_config_from_json(&m, text, &err), TF_EDATA);
+  ck_assert_msg(strncmp(err.msg, b->msg, strlen(b->msg)) == 0, "got %s\nwant %s\nfrom %s", err.msg,
+                b->msg, text);
+  ck_assert_mem_eq(&m, &before, sizeof m);
+  free(text);
+}
+END_TEST
+
+START_TEST(check_rejects_inconsistent_configs) {
+  struct tf_config c;
+  struct tf_error err = {0};
+  tf_config_default(&c);
+  c.model.d_model = 250;
+  ck_assert_int_eq(tf_config_check(&c, &err), TF_ECONFIG);
+  ck_assert_str_eq(err.msg, "model.d_model (250) is not a multiple of model.n_heads (8)");
+
+  tf_config_default(&c);
+  c.model.d_model = 64;
+  c.model.n_heads = 2;
+  c.model.rotary_pct = 0.1; /* 32 * 0.1 = 3.2: 3 channels, odd */
+  ck_assert_int_eq(tf_config_check(&c, &err), TF_ECONFIG);
+  ck_assert_str_eq(err.msg, "model.rotary_pct (0.1) gives 3 RoPE channels of the 32 per head; "
+                            "RoPE needs an even number");
+  c.model.rotary_pct = 0; /* no RoPE at all is fine */
+  ck_assert_int_eq(tf_config_check(&c, &err), TF_OK);
+
+  tf_config_default(&c);
+  c.model.ref_tokens[TF_KIND_FFN] = -1;
+  ck_assert_int_eq(tf_config_check(&c, &err), TF_ECONFIG);
+  ck_assert_str_eq(err.msg, "model.ffn_ref_tokens: expected an integer in [0, 16777216], got -1");
+
+  tf_config_default(&c);
+  c.model.norm = (enum tf_norm)7;
+  ck_assert_int_eq(tf_config_check(&c, &err), TF_ECONFIG);
+  ck_assert_str_eq(err.msg,
+                   "model.norm: expected one of l2_norm_gelu, gelu_l2_norm, softmax, got 7");
+
+  tf_config_default(&c);
+  c.init.std = -0.5;
+  ck_assert_int_eq(tf_config_check(&c, &err), TF_ECONFIG);
+  ck_assert_str_eq(err.msg, "init.std: expected a number in [0, 100], got -0.5");
+}
+END_TEST
+
+START_TEST(rotary_dims_match_the_released_models) {
+  /* SPEC §2.4: d_h 64, 80, 96 at rotary_pct 0.25 give 16, 20, 24 channels */
+  struct tf_model_config m = {.d_model = 768, .n_heads = 12, .rotary_pct = 0.25};
+  ck_assert_int_eq(tf_model_config_rotary_dims(&m), 16);
+  m.d_model = 1280, m.n_heads = 16;
+  ck_assert_int_eq(tf_model_config_rotary_dims(&m), 20);
+  m.d_model = 1536;
+  ck_assert_int_eq(tf_model_config_rotary_dims(&m), 24);
+}
+END_TEST
+
+START_TEST(names_of_norms_and_kinds) {
+  ck_assert_str_eq(tf_norm_name(TF_NORM_L2_GELU), "l2_norm_gelu");
+  ck_assert_str_eq(tf_norm_name(TF_NORM_GELU_L2), "gelu_l2_norm");
+  ck_assert_str_eq(tf_norm_name(TF_NORM_SOFTMAX), "softmax");
+  ck_assert_str_eq(tf_kind_name(TF_KIND_QKV), "qkv");
+  ck_assert_str_eq(tf_kind_name(TF_KIND_PROJ), "proj");
+  ck_assert_str_eq(tf_kind_name(TF_KIND_FFN), "ffn");
+}
+END_TEST
+
+/* The repository root: TF_FIXTURES is ROOT/tests/fixtures; without it, the working dir. */
+static void configs_dir(char *buf, size_t n) {
+  const char *fx = getenv("TF_FIXTURES");
+  snprintf(buf, n, "%s%s", fx ? fx : "", fx ? "/../../configs" : "configs");
+}
+
+static void load_shipped(const char *name, struct tf_config *c) {
+  char dir[4096], path[4400];
+  struct tf_error err = {0};
+  configs_dir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  tf_config_default(c);
+  ck_assert_msg(tf_config_load(c, path, &err) == TF_OK, "%s", err.msg);
+  ck_assert_msg(tf_config_check(c, &err) == TF_OK, "%s: %s", path, err.msg);
+}
+
+START_TEST(every_shipped_config_loads_and_checks) {
+  char dir[4096];
+  configs_dir(dir, sizeof dir);
+  DIR *d = opendir(dir);
+  ck_assert_msg(d != NULL, "cannot open %s", dir);
+  int n = 0;
+  struct tf_config c;
+  for (struct dirent *e; (e = readdir(d));) {
+    size_t len = strlen(e->d_name);
+    if (len < 5 || strcmp(e->d_name + len - 5, ".yaml") != 0) continue;
+    load_shipped(e->d_name, &c);
+    n++;
+  }
+  closedir(d);
+  ck_assert_int_ge(n, 6);
+}
+END_TEST
+
+/* SPEC §2.4 and the brief: L, d, H, tokens of each shipped size. */
+static const struct {
+  const char *file;
+  int vocab, seq, L, d, H, qkv, proj, ffn;
+} shipped[] = {
+    {"tiny.yaml", 256, 32, 2, 32, 2, 32, 32, 64},
+    {"small.yaml", 256, 256, 6, 256, 8, 256, 256, 1024},
+    {"150M.yaml", 50304, 2048, 12, 768, 12, 768, 768, 3072},
+    {"450M.yaml", 50304, 2048, 24, 1024, 16, 1024, 1024, 4096},
+    {"900M.yaml", 50304, 2048, 32, 1280, 16, 1280, 1280, 5120},
+    {"1.5B.yaml", 50304, 2048, 40, 1536, 16, 1536, 1536, 6144},
+};
+
+START_TEST(shipped_sizes_match_the_spec) {
+  struct tf_config c;
+  load_shipped(shipped[_i].file, &c);
+  const struct tf_model_config *m = &c.model;
+  ck_assert_int_eq(m->vocab_size, shipped[_i].vocab);
+  ck_assert_int_eq(m->seq_len, shipped[_i].seq);
+  ck_assert_int_eq(m->n_layers, shipped[_i].L);
+  ck_assert_int_eq(m->d_model, shipped[_i].d);
+  ck_assert_int_eq(m->n_heads, shipped[_i].H);
+  ck_assert_int_eq(m->tokens[TF_KIND_QKV], shipped[_i].qkv);
+  ck_assert_int_eq(m->tokens[TF_KIND_PROJ], shipped[_i].proj);
+  ck_assert_int_eq(m->tokens[TF_KIND_FFN], shipped[_i].ffn);
+  ck_assert_int_eq(m->norm, TF_NORM_L2_GELU);
+  ck_assert_double_eq(m->rotary_pct, 0.25);
+}
+END_TEST
+
+static Suite *config_suite(void) {
+  Suite *s = suite_create("config");
+  TCase *t = tcase_create("config");
+  tcase_add_test(t, defaults_are_the_documented_ones);
+  tcase_add_test(t, every_key_loads_from_yaml);
+  tcase_add_test(t, every_key_is_settable_with_set);
+  tcase_add_loop_test(t, load_errors_name_line_and_column, 0, (int)N_BAD_YAML);
+  tcase_add_test(t, invalid_utf8_is_a_config_error);
+  tcase_add_test(t, missing_file_or_directory_is_noinput);
+  tcase_add_test(t, empty_and_comment_only_files_change_nothing);
+  tcase_add_test(t, load_merges_over_current_values);
+  tcase_add_test(t, dash_reads_stdin);
+  tcase_add_loop_test(t, set_errors_name_the_key, 0, (int)N_BAD_SET);
+  tcase_add_test(t, print_then_load_gives_identical_struct);
+  tcase_add_test(t, print_writes_shortest_decimals_and_notes);
+  tcase_add_test(t, print_reports_a_failed_write);
+  tcase_add_test(t, json_is_compact_with_ref_tokens_resolved);
+  tcase_add_test(t, json_round_trip_keeps_every_value);
+  tcase_add_test(t, json_reader_resolves_a_zero_ref_count);
+  tcase_add_loop_test(t, json_errors_name_the_key, 0, (int)N_BAD_JSON);
+  tcase_add_test(t, check_rejects_inconsistent_configs);
+  tcase_add_test(t, rotary_dims_match_the_released_models);
+  tcase_add_test(t, names_of_norms_and_kinds);
+  tcase_add_test(t, every_shipped_config_loads_and_checks);
+  tcase_add_loop_test(t, shipped_sizes_match_the_spec, 0,
+                      (int)(sizeof shipped / sizeof shipped[0]));
+  suite_add_tcase(s, t);
+  return s;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb, (void)flag, (void)ftw;
+  return remove(path);
+}
+
+int main(void) {
+  if (!mkdtemp(tmpdir)) {
+    perror("mkdtemp");
+    return 1;
+  }
+  int status = tf_test_run(config_suite());
+  nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+  return status;
+}

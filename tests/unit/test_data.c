@@ -1,0 +1,101 @@
+/* test_data.c: corpus opening errors, training windows, the rank split of the batch. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "suite.h"
+#include "tokenformer.h"
+
+static char dir[64];
+
+static const char *write_file(const char *name, const char *text, size_t n) {
+  static char path[128];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "wb");
+  fwrite(text, 1, n, f);
+  fclose(f);
+  return path;
+}
+
+static void setup(void) {
+  snprintf(dir, sizeof dir, "/tmp/tf-test-data-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void teardown(void) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(bad_corpus_files_get_clear_errors) {
+  struct tf_corpus c;
+  struct tf_error err = {0};
+  char missing[128];
+  snprintf(missing, sizeof missing, "%s/none.txt", dir);
+  ck_assert_int_eq(tf_corpus_open(&c, missing, &err), TF_ENOINPUT);
+  ck_assert_ptr_nonnull(strstr(err.msg, "none.txt"));
+  ck_assert_int_eq(tf_corpus_open(&c, dir, &err), TF_ENOINPUT);
+  ck_assert_ptr_nonnull(strstr(err.msg, "directory"));
+  ck_assert_int_eq(tf_corpus_open(&c, write_file("empty.txt", "", 0), &err), TF_EDATA);
+  ck_assert_ptr_nonnull(strstr(err.msg, "empty"));
+  ck_assert_int_eq(tf_corpus_open(&c, write_file("short.txt", "abc", 3), &err), TF_OK);
+  ck_assert_int_eq(tf_corpus_check_window(&c, 8, &err), TF_EDATA);
+  ck_assert_ptr_nonnull(strstr(err.msg, "shorter than one training window"));
+  ck_assert_int_eq(tf_corpus_check_window(&c, 2, &err), TF_OK);
+  tf_corpus_close(&c);
+}
+END_TEST
+
+START_TEST(windows_are_next_byte_pairs_inside_the_corpus) {
+  struct tf_corpus c;
+  char text[200];
+  for (int i = 0; i < 200; i++) text[i] = (char)(i % 97 + 20);
+  ck_assert_int_eq(tf_corpus_open(&c, write_file("t.txt", text, 200), NULL), TF_OK);
+  int32_t in[4 * 16], tg[4 * 16];
+  struct tf_rng rng;
+  tf_rng_seed(&rng, 1);
+  for (int rep = 0; rep < 50; rep++) {
+    tf_corpus_draw(&c, &rng, 4, 16, 0, 1, in, tg);
+    for (int i = 0; i < 4 * 16; i++) {
+      ck_assert_int_eq((in[i] - 20 + 1) % 97 + 20, tg[i]); /* target is the next byte */
+      ck_assert(in[i] >= 20 && in[i] < 117);
+    }
+  }
+  tf_corpus_close(&c);
+}
+END_TEST
+
+START_TEST(two_ranks_of_batch_b_see_one_batch_of_2b) {
+  struct tf_corpus c;
+  char text[300];
+  for (int i = 0; i < 300; i++) text[i] = (char)(i * 7 % 251);
+  ck_assert_int_eq(tf_corpus_open(&c, write_file("r.txt", text, 300), NULL), TF_OK);
+  int32_t whole_in[6 * 10], whole_tg[6 * 10], in[2][3 * 10], tg[2][3 * 10];
+  struct tf_rng one, r0, r1;
+  tf_rng_seed(&one, 4);
+  r0 = r1 = one;
+  for (int step = 0; step < 3; step++) {
+    tf_corpus_draw(&c, &one, 6, 10, 0, 1, whole_in, whole_tg);
+    tf_corpus_draw(&c, &r0, 3, 10, 0, 2, in[0], tg[0]);
+    tf_corpus_draw(&c, &r1, 3, 10, 1, 2, in[1], tg[1]);
+    ck_assert_int_eq(memcmp(whole_in, in[0], sizeof in[0]), 0);
+    ck_assert_int_eq(memcmp(whole_in + 30, in[1], sizeof in[1]), 0);
+    ck_assert_int_eq(memcmp(whole_tg + 30, tg[1], sizeof tg[1]), 0);
+  }
+  tf_corpus_close(&c);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("data");
+  TCase *tc = tcase_create("corpus");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, bad_corpus_files_get_clear_errors);
+  tcase_add_test(tc, windows_are_next_byte_pairs_inside_the_corpus);
+  tcase_add_test(tc, two_ranks_of_batch_b_see_one_batch_of_2b);
+  suite_add_tcase(s, tc);
+  return tf_test_run(s);
+}
