@@ -45,8 +45,8 @@ TEST_OBJ := $(patsubst %.c,$(O)/%.o,$(filter-out $(TEST_SRC),$(wildcard tests/un
 MANPAGES := $(wildcard man/man*/*.[157])
 PREFIX   ?= /usr/local
 
-.PHONY: all check check-unit check-cli check-man bench fixtures deps deps-bench demo clean \
-        install format
+.PHONY: all check check-unit check-cli check-man bench fixtures deps deps-bench demo data \
+        clean install format
 
 all: $(LIB) $(CMD_BIN)
 
@@ -93,7 +93,7 @@ fixtures: all
 # Debian packages: what the build and `make check` need (DEPS), and what benchmarks and
 # fixture generation add (BENCH_DEPS).
 DEPS       := gcc make pkg-config zlib1g-dev libyaml-dev libjansson-dev check libsubunit-dev \
-              libblis-openmp-dev mandoc
+              libblis-openmp-dev mandoc bible-kjv bible-kjv-text
 BENCH_DEPS := python3-torch hyperfine libopenblas0-openmp
 
 deps:
@@ -102,8 +102,13 @@ deps:
 deps-bench:
 	@sh tests/install-deps.sh $(DEPS) $(BENCH_DEPS)
 
-demo: all
+demo: all data
 	@sh data/demo.sh $(O)/bin
+
+# The demo corpus (not committed): data/kjv-train.txt and data/kjv-valid.txt.
+data: data/kjv-train.txt
+data/kjv-train.txt:
+	sh data/make-kjv.sh data
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include

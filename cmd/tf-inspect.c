@@ -391,6 +391,7 @@ static int pass_tensor(const struct cli *c, struct file *f, const struct tf_st_t
     rc = tf_inspect_read_tensor(f->r, t, pass_chunk, &p, err);
   else
     rc = tf_ckpt_read(f->r, NULL, t->end - t->begin, err);
+  if (p.line && p.line != p.values) json_decref(p.line); /* a row cut short by an error */
   if (p.values)
     json_object_set_new(j, "tensor",
                         json_pack("{s:s, s:s, s:o, s:o}", "name", t->name, "dtype",

@@ -12,10 +12,13 @@
 
 #include "st_internal.h"
 
-#define IO_BUF   (1u << 20)  /* write staging buffer and read input buffer */
+#define IO_BUF   (1u << 20)  /* plain write staging buffer and read input buffer */
 #define OPEN_BUF (64u << 10) /* read() size while reading the header: open stays cheap */
 #define ZCHUNK   (1u << 30)  /* largest piece given to zlib or read/write at once */
 #define GZ_BITS  (15 + 16)   /* zlib windowBits: 32 KiB window, gzip wrapper only */
+#define GZ_CHUNK (1u << 20)  /* content bytes deflated on their own, in parallel */
+#define GZ_BATCH 16          /* chunks in flight: GZ_BATCH output slots of about GZ_CHUNK */
+#define GZ_DICT  32768       /* deflate window: FAST and BEST chunks see the bytes before */
 
 static size_t min_size(uint64_t a, size_t b) {
   return a < b ? (size_t)a : b;
@@ -23,15 +26,29 @@ static size_t min_size(uint64_t a, size_t b) {
 
 /* ---------------------------------------------------------------- writer */
 
-/* Where the bytes of the safetensors file go: straight to fd, or through deflate. */
+/* A piece of one buffer deflated on its own into byte-aligned blocks (ending in a sync flush),
+ * so pieces deflated in parallel concatenate into one deflate stream, as pigz does. The cut
+ * points depend only on the content, so the file does not depend on the thread count. */
+struct chunk {
+  const unsigned char *p;
+  size_t n;
+  size_t dict; /* bytes before p in the same buffer, which a match may reach back into */
+  size_t out_len;
+  uLong crc;
+};
+
+/* Where the bytes of the safetensors file go: to fd through buf, or in chunks through deflate
+ * into a gzip member (header, the chunks, an empty final block, CRC-32 and length). */
 struct sink {
   int fd;
   const char *name; /* for messages */
-  int gz;
-  int zlive; /* deflateInit2 succeeded */
-  z_stream zs;
-  unsigned char *buf; /* IO_BUF bytes waiting to be written */
-  size_t used;
+  int gz, level, strategy;
+  unsigned char *buf; /* plain: IO_BUF bytes waiting; gzip: GZ_BATCH slots of slot bytes */
+  size_t used, slot;
+  struct chunk batch[GZ_BATCH];
+  int n_batch;
+  uLong crc;      /* CRC-32 of the content so far */
+  uint64_t total; /* content bytes so far */
 };
 
 /* What one tf_ckpt_write call writes: the encoded header, then the tensors in order. */
@@ -59,10 +76,8 @@ static int write_all(int fd, const char *name, const void *p, size_t n, struct t
   return TF_OK;
 }
 
-static int sink_flush(struct sink *s, struct tf_error *err) {
-  int rc = write_all(s->fd, s->name, s->buf, s->used, err);
-  s->used = 0;
-  return rc;
+static void put_le32(unsigned char *b, uint32_t v) {
+  for (int i = 0; i < 4; i++) b[i] = (unsigned char)(v >> (8 * i));
 }
 
 static int sink_open(struct sink *s, int fd, const char *name, const struct payload *p,
@@ -71,71 +86,96 @@ static int sink_open(struct sink *s, int fd, const char *name, const struct payl
                               [TF_COMPRESS_NONE] = 0,
                               [TF_COMPRESS_FAST] = 1,
                               [TF_COMPRESS_BEST] = 9};
-  int strategy = p->compress == TF_COMPRESS_HUFFMAN ? Z_HUFFMAN_ONLY : Z_DEFAULT_STRATEGY;
   memset(s, 0, sizeof *s);
   s->fd = fd;
   s->name = name;
   s->gz = p->gz;
-  if (!(s->buf = malloc(IO_BUF))) return tf_error_set(err, TF_ENOMEM, "out of memory");
+  s->level = level[p->compress];
+  s->strategy = p->compress == TF_COMPRESS_HUFFMAN ? Z_HUFFMAN_ONLY : Z_DEFAULT_STRATEGY;
+  s->slot = compressBound(GZ_CHUNK) + 64; /* + the sync flush marker */
+  if (!(s->buf = malloc(s->gz ? GZ_BATCH * s->slot : IO_BUF)))
+    return tf_error_set(err, TF_ENOMEM, "out of memory");
   if (!s->gz) return TF_OK;
-  if (deflateInit2(&s->zs, level[p->compress], Z_DEFLATED, GZ_BITS, 8, strategy) != Z_OK)
-    return tf_error_set(err, TF_ENOMEM, "%s: cannot start the gzip stream", name);
-  s->zlive = 1;
+  s->crc = crc32(0, NULL, 0);
+  /* gzip header: deflate, no flags, no time (same content, same file), XFL, OS Unix */
+  unsigned char h[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, s->level == 9 ? 2 : s->level == 1 ? 4 : 0,
+                         3};
+  return write_all(fd, name, h, sizeof h, err);
+}
+
+/* Deflates c into out (s->slot bytes); returns 0, or 1 when zlib fails (out of memory). */
+static int deflate_chunk(const struct sink *s, struct chunk *c, unsigned char *out) {
+  z_stream zs;
+  memset(&zs, 0, sizeof zs);
+  if (deflateInit2(&zs, s->level, Z_DEFLATED, -15, 8, s->strategy) != Z_OK) return 1;
+  size_t d = min_size(c->dict, GZ_DICT);
+  if (d && s->level > 0 && s->strategy != Z_HUFFMAN_ONLY)
+    deflateSetDictionary(&zs, c->p - d, (uInt)d);
+  zs.next_in = c->p;
+  zs.avail_in = (uInt)c->n;
+  zs.next_out = out;
+  zs.avail_out = (uInt)s->slot;
+  int bad = deflate(&zs, Z_SYNC_FLUSH) != Z_OK || zs.avail_in || !zs.avail_out;
+  c->out_len = s->slot - zs.avail_out;
+  deflateEnd(&zs);
+  c->crc = crc32(0, c->p, (uInt)c->n);
+  return bad;
+}
+
+/* Deflates the batch in parallel, then writes it in order. */
+static int gz_flush_batch(struct sink *s, struct tf_error *err) {
+  int n = s->n_batch, bad = 0;
+#pragma omp parallel for schedule(dynamic, 1) reduction(| : bad)
+  for (int i = 0; i < n; i++) bad |= deflate_chunk(s, &s->batch[i], s->buf + (size_t)i * s->slot);
+  s->n_batch = 0;
+  if (bad) return tf_error_set(err, TF_ENOMEM, "%s: deflate failed: out of memory", s->name);
+  for (int i = 0; i < n; i++) {
+    const struct chunk *c = &s->batch[i];
+    int rc = write_all(s->fd, s->name, s->buf + (size_t)i * s->slot, c->out_len, err);
+    if (rc) return rc;
+    s->crc = crc32_combine(s->crc, c->crc, (z_off_t)c->n);
+    s->total += c->n;
+  }
   return TF_OK;
 }
 
-/* Runs deflate over the pending input (Z_NO_FLUSH) or to the end (Z_FINISH). */
-static int sink_deflate(struct sink *s, int flush, struct tf_error *err) {
-  for (;;) {
-    s->zs.next_out = s->buf + s->used;
-    s->zs.avail_out = (uInt)(IO_BUF - s->used);
-    int ret = deflate(&s->zs, flush);
-    s->used = IO_BUF - s->zs.avail_out;
-    if (ret == Z_STREAM_ERROR)
-      return tf_error_set(err, TF_EIO, "%s: deflate failed: %s", s->name,
-                          s->zs.msg ? s->zs.msg : "bad state");
-    if (s->used == IO_BUF) {
-      int rc = sink_flush(s, err);
+static int gz_put(struct sink *s, const unsigned char *p, uint64_t n, struct tf_error *err) {
+  for (uint64_t off = 0; off < n; off += GZ_CHUNK) {
+    if (s->n_batch == GZ_BATCH) {
+      int rc = gz_flush_batch(s, err);
       if (rc) return rc;
     }
-    if (flush == Z_FINISH ? ret == Z_STREAM_END : s->zs.avail_in == 0) return TF_OK;
+    s->batch[s->n_batch++] = (struct chunk){
+        .p = p + off, .n = min_size(n - off, GZ_CHUNK), .dict = min_size(off, GZ_DICT)};
   }
+  return TF_OK;
+}
+
+/* Small pieces are gathered in buf; large ones go straight from the caller's memory. */
+static int plain_put(struct sink *s, const unsigned char *p, uint64_t n, struct tf_error *err) {
+  if (s->used + n <= IO_BUF) {
+    memcpy(s->buf + s->used, p, (size_t)n);
+    s->used += (size_t)n;
+    return TF_OK;
+  }
+  int rc = write_all(s->fd, s->name, s->buf, s->used, err);
+  s->used = 0;
+  return rc            ? rc
+         : n >= IO_BUF ? write_all(s->fd, s->name, p, (size_t)n, err)
+                       : plain_put(s, p, n, err);
 }
 
 static int sink_put(struct sink *s, const void *p, uint64_t n, struct tf_error *err) {
-  const unsigned char *c = p;
-  while (n) {
-    size_t k = min_size(n, ZCHUNK);
-    int rc = TF_OK;
-    if (s->gz) {
-      s->zs.next_in = c;
-      s->zs.avail_in = (uInt)k;
-      rc = sink_deflate(s, Z_NO_FLUSH, err);
-    } else if (s->used + k <= IO_BUF) {
-      memcpy(s->buf + s->used, c, k);
-      s->used += k;
-    } else if (!(rc = sink_flush(s, err))) {
-      if (k >= IO_BUF)
-        rc = write_all(s->fd, s->name, c, k, err);
-      else
-        memcpy(s->buf, c, k);
-      s->used = k < IO_BUF ? k : 0;
-    }
-    if (rc) return rc;
-    c += k;
-    n -= k;
-  }
-  return TF_OK;
+  return s->gz ? gz_put(s, p, n, err) : plain_put(s, p, n, err);
 }
 
 static int sink_end(struct sink *s, struct tf_error *err) {
-  int rc = s->gz ? sink_deflate(s, Z_FINISH, err) : TF_OK;
-  return rc ? rc : sink_flush(s, err);
-}
-
-static void sink_close(struct sink *s) {
-  if (s->zlive) deflateEnd(&s->zs);
-  free(s->buf);
+  if (!s->gz) return write_all(s->fd, s->name, s->buf, s->used, err);
+  int rc = gz_flush_batch(s, err);
+  unsigned char t[10] = {0x03, 0x00}; /* an empty final block (fixed codes, end of block) */
+  put_le32(t + 2, (uint32_t)s->crc);
+  put_le32(t + 6, (uint32_t)s->total); /* ISIZE: the length modulo 2^32 */
+  return rc ? rc : write_all(s->fd, s->name, t, sizeof t, err);
 }
 
 static int write_payload(int fd, const char *name, const struct payload *p, struct tf_error *err) {
@@ -149,7 +189,7 @@ static int write_payload(int fd, const char *name, const struct payload *p, stru
     rc = sink_put(&s, e->data, nbytes, err);
   }
   if (!rc) rc = sink_end(&s, err);
-  sink_close(&s);
+  free(s.buf);
   return rc;
 }
 

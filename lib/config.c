@@ -1,7 +1,7 @@
-/* config.c: one table of config keys and everything it drives: defaults, strict YAML files,
- * --set overrides, printing, and the model section as JSON. No model math, no file writing. */
+/* config.c: where config values come from and go: defaults, strict YAML files, --set
+ * overrides, cross-field checks, printing, and the model section as JSON. The keys and their
+ * value types are config_keys.c. No model math, no file writing. */
 #include <errno.h>
-#include <inttypes.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -11,115 +11,10 @@
 #include <jansson.h>
 #include <yaml.h>
 
-#include "tokenformer.h"
-
-/* Enum fields are read and written as int. */
-_Static_assert(sizeof(enum tf_norm) == sizeof(int), "enum tf_norm must be int-sized");
-
-enum key_type { KEY_INT, KEY_U64, KEY_DOUBLE, KEY_ENUM };
-
-/* A section of the file and the struct tf_config member it fills. */
-struct section {
-  const char *name;
-  size_t offset; /* of the section's struct in struct tf_config */
-};
-
-/* One key. min and max bound KEY_INT, KEY_U64 and KEY_DOUBLE values; def is the default
- * (for KEY_ENUM the index into names, which is the enum value). */
-struct key {
-  const char *section;
-  const char *name;
-  enum key_type type;
-  size_t offset; /* in the section's struct */
-  double min, max, def;
-  const char *const *names; /* KEY_ENUM: the value names, NULL-terminated */
-  const char *same_as;      /* 0 stands for this key's value (resolved in the JSON) */
-  const char *doc;
-};
-
-/* A parsed or stored value: i for KEY_INT and KEY_ENUM, u for KEY_U64, d for KEY_DOUBLE. */
-union num {
-  long long i;
-  uint64_t u;
-  double d;
-};
-
-static const struct section sections[] = {
-    {"model", offsetof(struct tf_config, model)},
-    {"init", offsetof(struct tf_config, init)},
-};
-#define N_SECTIONS (sizeof sections / sizeof sections[0])
-
-static const char *const norm_names[] = {"l2_norm_gelu", "gelu_l2_norm", "softmax", NULL};
-static const char *const kind_names[] = {"qkv", "proj", "ffn"};
-
-#define M(f)     offsetof(struct tf_model_config, f)
-#define I(f)     offsetof(struct tf_init_config, f)
-#define P24      16777216.0             /* 2^24: vocabulary and token counts */
-#define U64_LAST 18446744073709551615.0 /* 2^64 - 1 (rounds to 2^64 as a double) */
-
-static const struct key keys[] = {
-    /* section, name, type, offset, min, max, default, enum names, 0 means, doc */
-    {"model", "vocab_size", KEY_INT, M(vocab_size), 1, P24, 256, NULL, NULL,
-     "V, token ids (256: bytes)"},
-    {"model", "d_model", KEY_INT, M(d_model), 1, 65536, 256, NULL, NULL,
-     "d, width of the model and of every parameter token"},
-    {"model", "n_layers", KEY_INT, M(n_layers), 1, TF_MAX_LAYERS, 6, NULL, NULL, "L, blocks"},
-    {"model", "n_heads", KEY_INT, M(n_heads), 1, 65536, 8, NULL, NULL,
-     "H, attention heads of d_model / n_heads channels"},
-    {"model", "seq_len", KEY_INT, M(seq_len), 1, 1048576, 256, NULL, NULL,
-     "longest context in tokens"},
-    {"model", "qkv_tokens", KEY_INT, M(tokens[TF_KIND_QKV]), 1, P24, 256, NULL, NULL,
-     "parameter tokens of each query, key and value Pattention"},
-    {"model", "proj_tokens", KEY_INT, M(tokens[TF_KIND_PROJ]), 1, P24, 256, NULL, NULL,
-     "parameter tokens of the attention output Pattention"},
-    {"model", "ffn_tokens", KEY_INT, M(tokens[TF_KIND_FFN]), 1, P24, 1024, NULL, NULL,
-     "parameter tokens of the feed-forward Pattention"},
-    {"model", "qkv_ref_tokens", KEY_INT, M(ref_tokens[TF_KIND_QKV]), 0, P24, 0, NULL, "qkv_tokens",
-     "n_ref: tau = sqrt(n_ref), kept by tf-grow"},
-    {"model", "proj_ref_tokens", KEY_INT, M(ref_tokens[TF_KIND_PROJ]), 0, P24, 0, NULL,
-     "proj_tokens", "n_ref: tau = sqrt(n_ref), kept by tf-grow"},
-    {"model", "ffn_ref_tokens", KEY_INT, M(ref_tokens[TF_KIND_FFN]), 0, P24, 0, NULL, "ffn_tokens",
-     "n_ref: tau = sqrt(n_ref), kept by tf-grow"},
-    {"model", "norm", KEY_ENUM, M(norm), 0, 0, TF_NORM_L2_GELU, norm_names, NULL,
-     "Pattention normalization: l2_norm_gelu, gelu_l2_norm, softmax"},
-    {"model", "rotary_pct", KEY_DOUBLE, M(rotary_pct), 0, 1, 0.25, NULL, NULL,
-     "share of each head's channels rotated by RoPE"},
-    {"model", "rotary_base", KEY_DOUBLE, M(rotary_base), 1, 1e9, 10000, NULL, NULL, "RoPE base"},
-    {"init", "seed", KEY_U64, I(seed), 0, U64_LAST, 1, NULL, NULL, "seed of the initial weights"},
-    {"init", "std", KEY_DOUBLE, I(std), 0, 100, 0.02, NULL, NULL,
-     "std of key tokens and the embedding"},
-    {"init", "value_std", KEY_DOUBLE, I(value_std), 0, 100, 0, NULL, NULL,
-     "std of value tokens; 0: 2/(n_layers*sqrt(d_model))"},
-};
-#define N_KEYS (sizeof keys / sizeof keys[0])
-
-#define SHOW_MAX 40 /* bytes of a bad value or name an error message shows */
-
-/* ------------------------------------------------------------ lookup and access */
-
-static int name_is(const char *name, const char *s, size_t len) {
-  return strlen(name) == len && memcmp(name, s, len) == 0;
-}
-
-static const struct section *find_section(const char *s, size_t len) {
-  for (size_t i = 0; i < N_SECTIONS; i++)
-    if (name_is(sections[i].name, s, len)) return &sections[i];
-  return NULL;
-}
-
-static const struct key *find_key(const struct section *sec, const char *s, size_t len) {
-  for (size_t i = 0; i < N_KEYS; i++)
-    if (strcmp(keys[i].section, sec->name) == 0 && name_is(keys[i].name, s, len)) return &keys[i];
-  return NULL;
-}
+#include "config_internal.h"
 
 static const struct section *model_section(void) {
-  return &sections[0];
-}
-
-static const struct section *key_section(const struct key *k) {
-  return find_section(k->section, strlen(k->section));
+  return &tf_config_sections[0];
 }
 
 /* Where section sec of c starts; key offsets count from there. */
@@ -131,238 +26,25 @@ static const void *csection_of(const struct section *sec, const struct tf_config
   return (const char *)c + sec->offset;
 }
 
-static union num fetch(const struct key *k, const void *base) {
-  const char *p = (const char *)base + k->offset;
-  union num v = {0};
-  if (k->type == KEY_INT || k->type == KEY_ENUM) v.i = *(const int *)p;
-  if (k->type == KEY_U64) v.u = *(const uint64_t *)p;
-  if (k->type == KEY_DOUBLE) v.d = *(const double *)p;
-  return v;
-}
-
-static void store(const struct key *k, void *base, union num v) {
-  char *p = (char *)base + k->offset;
-  if (k->type == KEY_INT || k->type == KEY_ENUM) *(int *)p = (int)v.i;
-  if (k->type == KEY_U64) *(uint64_t *)p = v.u;
-  if (k->type == KEY_DOUBLE) *(double *)p = v.d;
-}
-
-static long long n_names(const struct key *k) {
-  long long n = 0;
-  while (k->names[n]) n++;
-  return n;
-}
-
-static int in_range(const struct key *k, union num v) {
-  switch (k->type) {
-  case KEY_INT:
-    return v.i >= k->min && v.i <= k->max;
-  case KEY_ENUM:
-    return v.i >= 0 && v.i < n_names(k);
-  case KEY_U64:
-    return (double)v.u >= k->min && (double)v.u <= k->max;
-  case KEY_DOUBLE:
-    return v.d >= k->min && v.d <= k->max;
-  }
-  return 0;
-}
-
-/* ------------------------------------------------------------ text of values */
-
-/* The shortest decimal that reads back to the same double: plain digits for exponents in
- * [-5, 16] (10000, 0.02), scientific notation beyond (1e-300). */
-static void fmt_shortest(double v, char *buf, size_t n) {
-  if (!isfinite(v)) {
-    snprintf(buf, n, "%g", v);
-    return;
-  }
-  int p = 1;
-  for (; p < 17; p++) {
-    snprintf(buf, n, "%.*e", p - 1, v);
-    double back = strtod(buf, NULL);
-    if (memcmp(&back, &v, sizeof v) == 0) break;
-  }
-  snprintf(buf, n, "%.*e", p - 1, v);
-  int exp10 = atoi(strchr(buf, 'e') + 1);
-  if (exp10 >= -5 && exp10 <= 16)
-    snprintf(buf, n, "%.*f", p - 1 - exp10 > 0 ? p - 1 - exp10 : 0, v);
-}
-
-/* The shortest text as a float in YAML 1.1 and JSON: a '.' in the mantissa (10000.0,
- * 1.0e-08), so PyYAML reads a float too. */
-static void fmt_float(double v, char *buf, size_t n) {
-  char s[40];
-  fmt_shortest(v, s, sizeof s);
-  char *e = strchr(s, 'e');
-  if (strpbrk(s, ".ni"))
-    snprintf(buf, n, "%s", s);
-  else if (e)
-    snprintf(buf, n, "%.*s.0%s", (int)(e - s), s, e);
-  else
-    snprintf(buf, n, "%s.0", s);
-}
-
-/* A value as the config file spells it (enum names unquoted; a bad enum as its number). */
-static void fmt_value(const struct key *k, union num v, char *buf, size_t n) {
-  switch (k->type) {
-  case KEY_INT:
-    snprintf(buf, n, "%lld", v.i);
-    break;
-  case KEY_U64:
-    snprintf(buf, n, "%" PRIu64, v.u);
-    break;
-  case KEY_DOUBLE:
-    fmt_float(v.d, buf, n);
-    break;
-  case KEY_ENUM:
-    if (in_range(k, v))
-      snprintf(buf, n, "%s", k->names[v.i]);
-    else
-      snprintf(buf, n, "%lld", v.i);
-    break;
-  }
-}
-
-/* What a key accepts, e.g. "an integer in [1, 65536]". */
-static void fmt_expected(const struct key *k, char *buf, size_t n) {
-  char lo[40], hi[40];
-  if (k->type == KEY_ENUM) {
-    size_t used = (size_t)snprintf(buf, n, "one of");
-    for (long long i = 0; k->names[i] && used < n; i++)
-      used += (size_t)snprintf(buf + used, n - used, "%s %s", i ? "," : "", k->names[i]);
-    return;
-  }
-  fmt_shortest(k->min, lo, sizeof lo);
-  fmt_shortest(k->max, hi, sizeof hi);
-  if (k->type == KEY_U64 && k->max >= U64_LAST)
-    snprintf(hi, sizeof hi, "%" PRIu64, UINT64_MAX);
-  else if (k->type != KEY_DOUBLE)
-    snprintf(hi, sizeof hi, "%.0f", k->max);
-  snprintf(buf, n, "%s in [%s, %s]", k->type == KEY_DOUBLE ? "a number" : "an integer", lo, hi);
-}
-
-/* Text from a file or the command line, quoted and escaped for a terminal, cut at max bytes. */
-static void fmt_quoted(const char *s, size_t len, size_t max, char *buf, size_t n) {
-  size_t o = 0;
-  buf[o++] = '"';
-  for (size_t i = 0; i < len && i < max && o + 8 < n; i++) {
-    unsigned char ch = (unsigned char)s[i];
-    if (ch == '"' || ch == '\\')
-      o += (size_t)snprintf(buf + o, n - o, "\\%c", ch);
-    else if (ch < 0x20 || ch >= 0x7f)
-      o += (size_t)snprintf(buf + o, n - o, "\\x%02x", ch);
-    else
-      buf[o++] = (char)ch;
-  }
-  snprintf(buf + o, n - o, "%s\"", len > max ? "..." : "");
-}
-
-/* A name from a file, escaped as in fmt_quoted but without the quotes. */
-static void fmt_name(const char *s, size_t len, size_t max, char *buf, size_t n) {
-  fmt_quoted(s, len, max, buf, n);
-  size_t l = strlen(buf);
-  memmove(buf, buf + 1, l - 2);
-  buf[l - 2] = 0;
-}
-
 /* The valid names of a section's keys (section NULL: the sections), comma-separated. */
 static void fmt_valid(const struct section *sec, char *buf, size_t n) {
   size_t used = 0;
   buf[0] = 0;
-  size_t count = sec ? N_KEYS : N_SECTIONS;
+  size_t count = sec ? tf_config_n_keys : tf_config_n_sections;
   for (size_t i = 0; i < count && used < n; i++) {
-    if (sec && strcmp(keys[i].section, sec->name) != 0) continue;
-    const char *name = sec ? keys[i].name : sections[i].name;
+    if (sec && strcmp(tf_config_keys[i].section, sec->name) != 0) continue;
+    const char *name = sec ? tf_config_keys[i].name : tf_config_sections[i].name;
     used += (size_t)snprintf(buf + used, n - used, "%s%s", used ? ", " : "", name);
   }
-}
-
-/* ------------------------------------------------------------ parsing scalars */
-
-/* Decimal integer: optional sign, digits, no leading zero (YAML 1.1 reads 010 as octal). */
-static int is_int_text(const char *s) {
-  if (*s == '+' || *s == '-') s++;
-  size_t d = strspn(s, "0123456789");
-  return d > 0 && s[d] == 0 && !(s[0] == '0' && d > 1);
-}
-
-/* Decimal number: [sign] digits [. digits] [e [sign] digits], at least one mantissa digit. */
-static int is_float_text(const char *s) {
-  if (*s == '+' || *s == '-') s++;
-  size_t d = strspn(s, "0123456789");
-  s += d;
-  if (*s == '.') {
-    size_t f = strspn(++s, "0123456789");
-    s += f;
-    d += f;
-  }
-  if (d == 0) return 0;
-  if (*s == 'e' || *s == 'E') {
-    s++;
-    if (*s == '+' || *s == '-') s++;
-    size_t e = strspn(s, "0123456789");
-    if (e == 0) return 0;
-    s += e;
-  }
-  return *s == 0;
-}
-
-/* Reads the text of a plain scalar as key k's type; 0 on success, -1 if it is not one. */
-static int parse_text(const struct key *k, const char *s, union num *v) {
-  errno = 0;
-  switch (k->type) {
-  case KEY_INT:
-    if (!is_int_text(s)) return -1;
-    v->i = strtoll(s, NULL, 10);
-    return errno ? -1 : 0;
-  case KEY_U64:
-    if (!is_int_text(s) || *s == '-') return -1;
-    v->u = strtoull(s, NULL, 10);
-    return errno ? -1 : 0;
-  case KEY_DOUBLE:
-    if (!is_float_text(s)) return -1;
-    v->d = strtod(s, NULL);
-    return isfinite(v->d) ? 0 : -1;
-  case KEY_ENUM:
-    for (v->i = 0; k->names[v->i]; v->i++)
-      if (strcmp(k->names[v->i], s) == 0) return 0;
-    return -1;
-  }
-  return -1;
-}
-
-static int bad_value(struct tf_error *err, int code, const char *loc, const struct key *k,
-                     const char *got) {
-  char want[160];
-  fmt_expected(k, want, sizeof want);
-  return tf_error_set(err, code, "%s%s.%s: expected %s, got %s", loc, k->section, k->name, want,
-                      got);
-}
-
-/* Sets key k in base from scalar text (len bytes). quoted: the scalar was a quoted YAML
- * string, which only an enum key accepts. got describes the value for an error message. */
-static int assign_text(const struct key *k, void *base, const char *text, size_t len, int quoted,
-                       const char *loc, const char *got, struct tf_error *err) {
-  union num v;
-  if ((quoted && k->type != KEY_ENUM) || strlen(text) != len || parse_text(k, text, &v) ||
-      !in_range(k, v))
-    return bad_value(err, TF_ECONFIG, loc, k, got);
-  store(k, base, v);
-  return TF_OK;
 }
 
 /* ------------------------------------------------------------ defaults, checks, print */
 
 void tf_config_default(struct tf_config *c) {
   memset(c, 0, sizeof *c);
-  for (size_t i = 0; i < N_KEYS; i++) {
-    const struct key *k = &keys[i];
-    void *base = section_of(key_section(k), c);
-    union num v = {0};
-    if (k->type == KEY_INT || k->type == KEY_ENUM) v.i = (long long)k->def;
-    if (k->type == KEY_U64) v.u = (uint64_t)k->def;
-    if (k->type == KEY_DOUBLE) v.d = k->def;
-    store(k, base, v);
+  for (size_t i = 0; i < tf_config_n_keys; i++) {
+    const struct key *k = &tf_config_keys[i];
+    tf_config_store(k, section_of(tf_config_key_section(k), c), tf_config_default_value(k));
   }
 }
 
@@ -380,7 +62,7 @@ static int check_model(const struct tf_model_config *m, const char *sec, int cod
   int r = tf_model_config_rotary_dims(m);
   if (r % 2) {
     char pct[40];
-    fmt_shortest(m->rotary_pct, pct, sizeof pct);
+    tf_config_shortest(m->rotary_pct, pct, sizeof pct);
     return tf_error_set(err, code,
                         "%srotary_pct (%s) gives %d RoPE channels of the %d per head; "
                         "RoPE needs an even number",
@@ -389,39 +71,46 @@ static int check_model(const struct tf_model_config *m, const char *sec, int cod
   return TF_OK;
 }
 
-int tf_config_check(const struct tf_config *c, struct tf_error *err) {
-  for (size_t i = 0; i < N_KEYS; i++) {
-    const struct key *k = &keys[i];
-    union num v = fetch(k, csection_of(key_section(k), c));
-    char got[64];
-    fmt_value(k, v, got, sizeof got);
-    if (!in_range(k, v)) return bad_value(err, TF_ECONFIG, "", k, got);
+static int check_train(const struct tf_train_config *t, struct tf_error *err) {
+  if (t->min_lr > t->lr) {
+    char min_lr[40], lr[40];
+    tf_config_shortest(t->min_lr, min_lr, sizeof min_lr);
+    tf_config_shortest(t->lr, lr, sizeof lr);
+    return tf_error_set(err, TF_ECONFIG, "train.min_lr (%s) is above train.lr (%s)", min_lr, lr);
   }
-  return check_model(&c->model, "model.", TF_ECONFIG, err);
+  return TF_OK;
+}
+
+int tf_config_check(const struct tf_config *c, struct tf_error *err) {
+  for (size_t i = 0; i < tf_config_n_keys; i++) {
+    const struct key *k = &tf_config_keys[i];
+    union value v = tf_config_fetch(k, csection_of(tf_config_key_section(k), c));
+    char got[96];
+    tf_config_show(k, v, got, sizeof got);
+    if (!tf_config_in_range(k, v)) return tf_config_bad_value(err, TF_ECONFIG, "", k, got);
+  }
+  int rc = check_model(&c->model, "model.", TF_ECONFIG, err);
+  return rc ? rc : check_train(&c->train, err);
+}
+
+/* One key as "  name: value   # doc". */
+static void print_key(const struct key *k, const void *base, FILE *out) {
+  char val[TF_CONFIG_VALUE_MAX], line[TF_CONFIG_VALUE_MAX + 64];
+  tf_config_format(k, tf_config_fetch(k, base), val, sizeof val);
+  snprintf(line, sizeof line, "%s: %s", k->name, val);
+  fprintf(out, "  %-28s # %s%s%s%s\n", line, k->same_as ? "0: same as " : "",
+          k->same_as ? k->same_as : "", k->same_as ? "; " : "", k->doc);
 }
 
 int tf_config_print(const struct tf_config *c, FILE *out) {
-  for (size_t s = 0; s < N_SECTIONS; s++) {
-    fprintf(out, "%s:\n", sections[s].name);
-    for (size_t i = 0; i < N_KEYS; i++) {
-      const struct key *k = &keys[i];
-      if (strcmp(k->section, sections[s].name) != 0) continue;
-      char val[64], line[128];
-      fmt_value(k, fetch(k, csection_of(&sections[s], c)), val, sizeof val);
-      snprintf(line, sizeof line, "%s: %s", k->name, val);
-      fprintf(out, "  %-28s # %s%s%s%s\n", line, k->same_as ? "0: same as " : "",
-              k->same_as ? k->same_as : "", k->same_as ? "; " : "", k->doc);
-    }
+  for (size_t s = 0; s < tf_config_n_sections; s++) {
+    const struct section *sec = &tf_config_sections[s];
+    fprintf(out, "%s:\n", sec->name);
+    for (size_t i = 0; i < tf_config_n_keys; i++)
+      if (strcmp(tf_config_keys[i].section, sec->name) == 0)
+        print_key(&tf_config_keys[i], csection_of(sec, c), out);
   }
   return fflush(out) != 0 || ferror(out) ? TF_EIO : TF_OK;
-}
-
-const char *tf_norm_name(enum tf_norm n) {
-  return (unsigned)n < sizeof norm_names / sizeof norm_names[0] - 1 ? norm_names[n] : "unknown";
-}
-
-const char *tf_kind_name(enum tf_kind k) {
-  return (unsigned)k < TF_NKINDS ? kind_names[k] : "unknown";
 }
 
 /* ------------------------------------------------------------ --set */
@@ -431,26 +120,28 @@ int tf_config_set(struct tf_config *c, const char *assignment, struct tf_error *
   const char *dot = eq ? memchr(assignment, '.', (size_t)(eq - assignment)) : NULL;
   char shown[96], valid[256], got[96];
   if (!dot) {
-    fmt_quoted(assignment, strlen(assignment), SHOW_MAX, shown, sizeof shown);
+    tf_config_quote(assignment, strlen(assignment), TF_CONFIG_SHOW_MAX, shown, sizeof shown);
     return tf_error_set(err, TF_EUSAGE, "--set %s: expected section.key=value", shown);
   }
   const char *name = dot + 1;
-  const struct section *sec = find_section(assignment, (size_t)(dot - assignment));
+  const struct section *sec = tf_config_find_section(assignment, (size_t)(dot - assignment));
   if (!sec) {
-    fmt_name(assignment, (size_t)(dot - assignment), SHOW_MAX, shown, sizeof shown);
+    tf_config_show_name(assignment, (size_t)(dot - assignment), TF_CONFIG_SHOW_MAX, shown,
+                        sizeof shown);
     fmt_valid(NULL, valid, sizeof valid);
     return tf_error_set(err, TF_ECONFIG, "--set %s: unknown section; valid sections: %s", shown,
                         valid);
   }
-  const struct key *k = find_key(sec, name, (size_t)(eq - name));
+  const struct key *k = tf_config_find_key(sec, name, (size_t)(eq - name));
   if (!k) {
-    fmt_name(assignment, (size_t)(eq - assignment), SHOW_MAX, shown, sizeof shown);
+    tf_config_show_name(assignment, (size_t)(eq - assignment), TF_CONFIG_SHOW_MAX, shown,
+                        sizeof shown);
     fmt_valid(sec, valid, sizeof valid);
     return tf_error_set(err, TF_ECONFIG, "--set %s: unknown key; valid keys of %s: %s", shown,
                         sec->name, valid);
   }
-  fmt_quoted(eq + 1, strlen(eq + 1), SHOW_MAX, got, sizeof got);
-  return assign_text(k, section_of(sec, c), eq + 1, strlen(eq + 1), 0, "--set ", got, err);
+  tf_config_quote(eq + 1, strlen(eq + 1), TF_CONFIG_SHOW_MAX, got, sizeof got);
+  return tf_config_assign(k, section_of(sec, c), eq + 1, strlen(eq + 1), 1, "--set ", got, err);
 }
 
 /* ------------------------------------------------------------ YAML files */
@@ -476,8 +167,7 @@ static const char *scalar(const yaml_node_t *n) {
 
 static int is_null(const yaml_node_t *n) {
   if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return 0;
-  const char *s = scalar(n);
-  return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
+  return tf_config_is_null_text(scalar(n));
 }
 
 /* A node as an error message shows what was found. */
@@ -490,7 +180,7 @@ static void fmt_node(const yaml_node_t *n, char *buf, size_t len) {
   else if (n->data.scalar.length == 0 && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
     snprintf(buf, len, "nothing");
   else {
-    fmt_quoted(scalar(n), n->data.scalar.length, SHOW_MAX, q, sizeof q);
+    tf_config_quote(scalar(n), n->data.scalar.length, TF_CONFIG_SHOW_MAX, q, sizeof q);
     snprintf(buf, len, "%s%s", n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? "" : "the string ",
              q);
   }
@@ -509,7 +199,7 @@ static int pair_name(struct ydoc *y, const yaml_node_t *m, const yaml_node_pair_
     return tf_error_set(err, TF_ECONFIG, "%s%s%sexpected a %s name, got %s", loc,
                         sec ? sec->name : "", sec ? ": " : "", what, shown);
   }
-  fmt_name(scalar(kn), kn->data.scalar.length, SHOW_MAX, shown, sizeof shown);
+  tf_config_show_name(scalar(kn), kn->data.scalar.length, TF_CONFIG_SHOW_MAX, shown, sizeof shown);
   for (const yaml_node_pair_t *q = m->data.mapping.pairs.start; q < p; q++) {
     yaml_node_t *other = ynode(y, q->key);
     if (other->type == YAML_SCALAR_NODE && other->data.scalar.length == kn->data.scalar.length &&
@@ -525,19 +215,20 @@ static int pair_name(struct ydoc *y, const yaml_node_t *m, const yaml_node_pair_
 static int load_pair(struct ydoc *y, const struct section *sec, void *base, yaml_node_t *kn,
                      yaml_node_t *vn, struct tf_error *err) {
   char loc[320], valid[256], shown[96], got[128];
-  const struct key *k = find_key(sec, scalar(kn), kn->data.scalar.length);
+  const struct key *k = tf_config_find_key(sec, scalar(kn), kn->data.scalar.length);
   if (!k) {
     fmt_loc(y, kn, loc, sizeof loc);
-    fmt_name(scalar(kn), kn->data.scalar.length, SHOW_MAX, shown, sizeof shown);
+    tf_config_show_name(scalar(kn), kn->data.scalar.length, TF_CONFIG_SHOW_MAX, shown,
+                        sizeof shown);
     fmt_valid(sec, valid, sizeof valid);
     return tf_error_set(err, TF_ECONFIG, "%s%s.%s: unknown key; valid keys of %s: %s", loc,
                         sec->name, shown, sec->name, valid);
   }
   fmt_loc(y, vn, loc, sizeof loc);
   fmt_node(vn, got, sizeof got);
-  if (vn->type != YAML_SCALAR_NODE) return bad_value(err, TF_ECONFIG, loc, k, got);
-  int quoted = vn->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
-  return assign_text(k, base, scalar(vn), vn->data.scalar.length, quoted, loc, got, err);
+  if (vn->type != YAML_SCALAR_NODE) return tf_config_bad_value(err, TF_ECONFIG, loc, k, got);
+  int plain = vn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+  return tf_config_assign(k, base, scalar(vn), vn->data.scalar.length, plain, loc, got, err);
 }
 
 static int load_section(struct ydoc *y, struct tf_config *c, const struct section *sec,
@@ -574,10 +265,11 @@ static int load_document(struct ydoc *y, struct tf_config *c, struct tf_error *e
     int rc = pair_name(y, root, p, NULL, err);
     if (rc) return rc;
     yaml_node_t *kn = ynode(y, p->key);
-    const struct section *sec = find_section(scalar(kn), kn->data.scalar.length);
+    const struct section *sec = tf_config_find_section(scalar(kn), kn->data.scalar.length);
     if (!sec) {
       fmt_loc(y, kn, loc, sizeof loc);
-      fmt_name(scalar(kn), kn->data.scalar.length, SHOW_MAX, shown, sizeof shown);
+      tf_config_show_name(scalar(kn), kn->data.scalar.length, TF_CONFIG_SHOW_MAX, shown,
+                          sizeof shown);
       return tf_error_set(err, TF_ECONFIG, "%s%s: unknown section; valid sections: %s", loc, shown,
                           valid);
     }
@@ -657,10 +349,11 @@ int tf_config_load(struct tf_config *c, const char *path, struct tf_error *err) 
 /* Replaces each 0 of a key with a same_as by the value of that key (ref tokens). */
 static void resolve_model(struct tf_model_config *m) {
   const struct section *sec = model_section();
-  for (size_t i = 0; i < N_KEYS; i++) {
-    const struct key *k = &keys[i];
-    if (strcmp(k->section, sec->name) != 0 || !k->same_as || fetch(k, m).i != 0) continue;
-    store(k, m, fetch(find_key(sec, k->same_as, strlen(k->same_as)), m));
+  for (size_t i = 0; i < tf_config_n_keys; i++) {
+    const struct key *k = &tf_config_keys[i];
+    if (strcmp(k->section, sec->name) != 0 || !k->same_as || tf_config_fetch(k, m).i != 0) continue;
+    tf_config_store(k, m,
+                    tf_config_fetch(tf_config_find_key(sec, k->same_as, strlen(k->same_as)), m));
   }
 }
 
@@ -673,11 +366,11 @@ char *tf_model_config_to_json(const struct tf_model_config *given) {
   FILE *out = open_memstream(&buf, &len);
   if (!out) return NULL;
   const char *sep = "{";
-  for (size_t i = 0; i < N_KEYS; i++) {
-    const struct key *k = &keys[i];
+  for (size_t i = 0; i < tf_config_n_keys; i++) {
+    const struct key *k = &tf_config_keys[i];
     if (strcmp(k->section, sec->name) != 0) continue;
     char val[64];
-    fmt_value(k, fetch(k, m), val, sizeof val);
+    tf_config_format(k, tf_config_fetch(k, m), val, sizeof val);
     const char *q = k->type == KEY_ENUM ? "\"" : "";
     fprintf(out, "%s\"%s\":%s%s%s", sep, k->name, q, val, q);
     sep = ",";
@@ -691,8 +384,9 @@ char *tf_model_config_to_json(const struct tf_model_config *given) {
 }
 
 /* Reads a JSON value as key k's type; 0 on success, -1 if it is not one. */
-static int json_num(const struct key *k, const json_t *j, union num *v) {
-  if (k->type == KEY_ENUM) return json_is_string(j) ? parse_text(k, json_string_value(j), v) : -1;
+static int json_num(const struct key *k, const json_t *j, union value *v) {
+  if (k->type == KEY_ENUM)
+    return json_is_string(j) ? tf_config_parse(k, json_string_value(j), 0, v) : -1;
   if (k->type == KEY_DOUBLE && json_is_number(j))
     v->d = json_number_value(j);
   else if (k->type == KEY_INT && json_is_integer(j))
@@ -707,9 +401,9 @@ static int json_num(const struct key *k, const json_t *j, union num *v) {
 static int json_key(const struct key *k, json_t *o, void *base, struct tf_error *err) {
   json_t *j = json_object_get(o, k->name);
   if (!j) return tf_error_set(err, TF_EDATA, "missing key %s", k->name);
-  union num v;
-  if (!json_num(k, j, &v) && in_range(k, v)) {
-    store(k, base, v);
+  union value v;
+  if (!json_num(k, j, &v) && tf_config_in_range(k, v)) {
+    tf_config_store(k, base, v);
     return TF_OK;
   }
   /* JSON text with every control and non-ASCII character escaped is safe to show */
@@ -717,7 +411,7 @@ static int json_key(const struct key *k, json_t *o, void *base, struct tf_error 
   snprintf(got, sizeof got, "%.40s%s", text ? text : "?", text && strlen(text) > 40 ? "..." : "");
   free(text);
   char want[160];
-  fmt_expected(k, want, sizeof want);
+  tf_config_expected(k, want, sizeof want);
   return tf_error_set(err, TF_EDATA, "%s: expected %s, got %s", k->name, want, got);
 }
 
@@ -728,13 +422,13 @@ static int json_model(struct tf_model_config *m, json_t *o, struct tf_error *err
   char shown[96];
   if (!json_is_object(o)) return tf_error_set(err, TF_EDATA, "expected a JSON object");
   json_object_foreach(o, name, j) {
-    if (find_key(sec, name, strlen(name))) continue;
-    fmt_quoted(name, strlen(name), SHOW_MAX, shown, sizeof shown);
+    if (tf_config_find_key(sec, name, strlen(name))) continue;
+    tf_config_quote(name, strlen(name), TF_CONFIG_SHOW_MAX, shown, sizeof shown);
     return tf_error_set(err, TF_EDATA, "unknown key %s", shown);
   }
-  for (size_t i = 0; i < N_KEYS; i++) {
-    if (strcmp(keys[i].section, sec->name) != 0) continue;
-    int rc = json_key(&keys[i], o, m, err);
+  for (size_t i = 0; i < tf_config_n_keys; i++) {
+    if (strcmp(tf_config_keys[i].section, sec->name) != 0) continue;
+    int rc = json_key(&tf_config_keys[i], o, m, err);
     if (rc) return rc;
   }
   resolve_model(m);
@@ -746,7 +440,7 @@ int tf_model_config_from_json(struct tf_model_config *m, const char *json, struc
   json_t *o = json_loads(json, JSON_REJECT_DUPLICATES, &je);
   if (!o) {
     char text[256];
-    fmt_name(je.text, strlen(je.text), sizeof text / 4 - 4, text, sizeof text);
+    tf_config_show_name(je.text, strlen(je.text), sizeof text / 4 - 4, text, sizeof text);
     return tf_error_set(err, TF_EDATA, "bad JSON at %d:%d: %s", je.line, je.column, text);
   }
   struct tf_model_config tmp;

@@ -128,15 +128,14 @@ char *tf_dtype_format(enum tf_dtype t, const void *data, size_t i, char *buf, si
 }
 
 char *tf_shape_format(int ndim, const int64_t *shape, char *buf, size_t n) {
-  size_t len = 0;
   if (n == 0) return buf;
-  buf[0] = '\0';
-  for (int k = 0; k <= ndim && len < n; k++) {
-    int w = k == ndim ? snprintf(buf + len, n - len, "]")
-                      : snprintf(buf + len, n - len, "%s%lld", k ? ", " : "[", (long long)shape[k]);
-    len += w > 0 ? (size_t)w : 0;
+  snprintf(buf, n, "[");
+  for (int k = 0; k < ndim; k++) {
+    size_t len = strlen(buf);
+    snprintf(buf + len, n - len, "%s%lld", k ? ", " : "", (long long)shape[k]);
   }
-  if (ndim == 0) snprintf(buf, n, "[]");
+  size_t len = strlen(buf);
+  snprintf(buf + len, n - len, "]");
   return buf;
 }
 

@@ -452,4 +452,108 @@ const char *tf_gemm_kernel(void);
  * cores). */
 void tf_set_threads(int n);
 
+/* ---------------------------------------------------------------- net */
+
+/* What the backward of one Pattention needs from its forward. R = B*T rows. */
+struct tf_pattn_acts {
+  float *cache; /* (R, n) Z (l2_norm_gelu), A (gelu_l2_norm) or S (softmax) */
+  float *rnorm; /* (R) row norms */
+};
+
+/* One layer's activations, kept by the forward for the backward. */
+struct tf_layer_acts {
+  float *h, *rstd1; /* (R, d), (R): LN0 of the residual before attention */
+  struct tf_pattn_acts p[TF_NSLOTS];
+  float *q, *k, *v;  /* (R, d) each; q and k after RoPE */
+  float *att;        /* (B, H, T, T) attention probabilities */
+  float *a;          /* (R, d) attention output, the input of proj */
+  float *h2, *rstd2; /* (R, d), (R): LN0 of the residual before the FFN */
+};
+
+/* Every activation buffer of the network for up to B sequences of up to T positions,
+ * allocated once (llm.c style). A forward may use any B' <= B, T' <= T. */
+struct tf_acts {
+  int B, T, L;                 /* capacity, and the config's layers */
+  int cur_B, cur_T;            /* the shape of the last forward */
+  int has_targets;             /* the last forward computed the loss */
+  struct tf_layer_acts *layer; /* (L) */
+  float *x;                    /* (R, d) residual stream: the embedding, updated in place */
+  float *y, *mean, *rstd;      /* final LayerNorm: (R, d), (R), (R) */
+  float *logits;               /* (R, V) after the forward; the backward turns it into dlogits */
+  float *losses, *lse;         /* (R) per-token loss and log-sum-exp */
+  int32_t *inputs, *targets;   /* (R) copies of the last forward's */
+  float *rope_cos, *rope_sin;  /* (T, r/2), r = tf_model_config_rotary_dims */
+  float *pattn_scratch;        /* (2 R n_max) */
+  float *att_scratch;          /* (B, H, T, T) */
+  float *dres, *dh, *dq, *dk, *dv, *da; /* (R, d) gradients in flight */
+  float *mem;                           /* the one float allocation all of the above point into */
+  size_t n_floats;
+};
+
+/* Allocates activations for config c, batch B and length T (1 <= T; B >= 1). Sizes that
+ * overflow or that the machine cannot hold are refused with TF_ENOMEM naming the figures. */
+int tf_acts_create(struct tf_acts *a, const struct tf_model_config *c, int B, int T,
+                   struct tf_error *err);
+void tf_acts_free(struct tf_acts *a);
+
+/* The forward of SPEC §2.1 on inputs (B, T) (B <= a->B, T <= a->T; token ids must be in
+ * [0, V)): leaves logits (B, T, V) in a->logits and returns the mean cross-entropy over the
+ * B*T positions against targets (B, T), or 0 when targets is NULL. */
+float tf_net_forward(const struct tf_model *m, struct tf_acts *a, const int32_t *inputs,
+                     const int32_t *targets, int B, int T);
+/* The backward of the last forward (which must have had targets): adds the gradient of its
+ * mean loss to the gradient block grad_block, through g (tf_view_point on that block).
+ * Callers zero the block once per step; a->logits is overwritten with dlogits. */
+void tf_net_backward(const struct tf_model *m, struct tf_acts *a, float *grad_block,
+                     const struct tf_view *g);
+
+/* ---------------------------------------------------------------- train */
+
+struct tf_step_stats {
+  double loss;      /* mean over the step's tokens (all ranks) */
+  double lr;        /* learning rate applied */
+  double grad_norm; /* global norm before clipping */
+  int64_t tokens;   /* tokens of this step, all ranks */
+};
+
+struct tf_eval_result {
+  double loss_sum; /* nats, summed over predicted bytes */
+  int64_t tokens;  /* predicted bytes */
+  int64_t windows;
+  double loss, perplexity, bits_per_byte;
+};
+
+/* What a training run holds besides the model: activations, gradients (the parameter
+ * layout, view g), one micro-batch of windows. */
+struct tf_trainer {
+  struct tf_model *m;
+  struct tf_train_config tc;
+  int rank, n_ranks;
+  struct tf_acts acts;
+  float *grads; /* (n_params) */
+  struct tf_view g;
+  int32_t *inputs, *targets; /* (batch, seq_len) */
+};
+
+/* Prepares training of m: continues the stored stage unless new_stage or the checkpoint has
+ * no training state (then: step 0, fresh AdamW moments, data stream seeded by tc->seed). */
+int tf_trainer_create(struct tf_trainer *t, struct tf_model *m, const struct tf_train_config *tc,
+                      int new_stage, int rank, int n_ranks, struct tf_error *err);
+void tf_trainer_free(struct tf_trainer *t);
+/* One optimizer step on windows of data. reduce (NULL for one process) sums the gradient
+ * block and averages the loss across ranks. A non-finite loss or gradient is TF_EDATA naming
+ * the step and tensor; the model is then unchanged. */
+int tf_trainer_step(struct tf_trainer *t, const struct tf_corpus *data,
+                    void (*reduce)(float *grads, size_t n, double *loss), struct tf_step_stats *st,
+                    struct tf_error *err);
+/* Loss over the first eval_batches * batch consecutive windows of valid. */
+int tf_trainer_eval(struct tf_trainer *t, const struct tf_corpus *valid, struct tf_eval_result *r,
+                    struct tf_error *err);
+/* tf-eval's definition: consecutive windows of seq_len from byte 0 (the last one shorter),
+ * mean loss over all n - 1 predicted bytes; B full windows per forward pass; max_windows 0 =
+ * all. inputs/targets hold B * seq_len entries. TF_EDATA if the loss is not finite. */
+int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B, const uint8_t *bytes,
+                    size_t n, size_t max_windows, int32_t *inputs, int32_t *targets,
+                    struct tf_eval_result *r);
+
 #endif

@@ -29,6 +29,39 @@ static const char *write_text(const char *name, const char *text) {
   return write_file(name, text, strlen(text));
 }
 
+/* Field by field: the train and grow structs have padding that memcmp would see. */
+#define ASSERT_SAME(a, b, f)                                                                       \
+  ck_assert_msg(memcmp(&(a)->f, &(b)->f, sizeof(a)->f) == 0, "%s differs", #f)
+
+static void assert_same_config(const struct tf_config *a, const struct tf_config *b) {
+  ASSERT_SAME(a, b, model); /* no padding in model and init */
+  ASSERT_SAME(a, b, init);
+  ASSERT_SAME(a, b, train.data);
+  ASSERT_SAME(a, b, train.valid);
+  ASSERT_SAME(a, b, train.log);
+  ASSERT_SAME(a, b, train.batch);
+  ASSERT_SAME(a, b, train.grad_accum);
+  ASSERT_SAME(a, b, train.steps);
+  ASSERT_SAME(a, b, train.lr);
+  ASSERT_SAME(a, b, train.min_lr);
+  ASSERT_SAME(a, b, train.warmup);
+  ASSERT_SAME(a, b, train.weight_decay);
+  ASSERT_SAME(a, b, train.beta1);
+  ASSERT_SAME(a, b, train.beta2);
+  ASSERT_SAME(a, b, train.eps);
+  ASSERT_SAME(a, b, train.clip);
+  ASSERT_SAME(a, b, train.eval_every);
+  ASSERT_SAME(a, b, train.eval_batches);
+  ASSERT_SAME(a, b, train.save_every);
+  ASSERT_SAME(a, b, train.seed);
+  ASSERT_SAME(a, b, grow.tokens);
+  ASSERT_SAME(a, b, grow.relative);
+  ASSERT_SAME(a, b, grow.init);
+  ASSERT_SAME(a, b, grow.rescale);
+  ASSERT_SAME(a, b, grow.keep_optimizer);
+  ASSERT_SAME(a, b, grow.seed);
+}
+
 /* A config unlike the defaults in every key, and the same values as YAML and as --set. */
 static void unusual_config(struct tf_config *c) {
   memset(c, 0, sizeof *c);
@@ -43,6 +76,19 @@ static void unusual_config(struct tf_config *c) {
                                       .rotary_pct = 0.5,
                                       .rotary_base = 500000};
   c->init = (struct tf_init_config){.seed = 18446744073709551615ull, .std = 0.01, .value_std = 0.3};
+  struct tf_train_config *t = &c->train;
+  strcpy(t->data, "corpus/a b.txt");
+  strcpy(t->valid, "v.txt");
+  strcpy(t->log, "run/log.jsonl");
+  t->batch = 3, t->grad_accum = 5, t->steps = 1000000000000; /* above INT_MAX */
+  t->lr = 0.003, t->min_lr = 0.0001, t->warmup = 250;
+  t->weight_decay = 0, t->beta1 = 0, t->beta2 = 0.999, t->eps = 1, t->clip = 0;
+  t->eval_every = 0, t->eval_batches = 7, t->save_every = 1000000000, t->seed = 42;
+  struct tf_grow_config *g = &c->grow;
+  g->tokens[TF_KIND_QKV] = 256, g->relative[TF_KIND_QKV] = 1;
+  g->tokens[TF_KIND_PROJ] = 1024;
+  g->tokens[TF_KIND_FFN] = 512, g->relative[TF_KIND_FFN] = 1;
+  g->init = TF_GROW_DUPLICATE, g->rescale = 1, g->keep_optimizer = 1, g->seed = 9;
 }
 
 static const char *const unusual_sets[] = {
@@ -63,6 +109,31 @@ static const char *const unusual_sets[] = {
     "init.seed=18446744073709551615",
     "init.std=0.01",
     "init.value_std=.3",
+    "train.data=corpus/a b.txt",
+    "train.valid=v.txt",
+    "train.log=run/log.jsonl",
+    "train.batch=3",
+    "train.grad_accum=5",
+    "train.steps=1000000000000",
+    "train.lr=3e-3",
+    "train.min_lr=0.0001",
+    "train.warmup=250",
+    "train.weight_decay=0",
+    "train.beta1=0",
+    "train.beta2=0.999",
+    "train.eps=1",
+    "train.clip=0.0",
+    "train.eval_every=0",
+    "train.eval_batches=7",
+    "train.save_every=1000000000",
+    "train.seed=42",
+    "grow.qkv_tokens=+256",
+    "grow.proj_tokens=1024",
+    "grow.ffn_tokens=+512",
+    "grow.init=duplicate",
+    "grow.rescale=true",
+    "grow.keep_optimizer=true",
+    "grow.seed=9",
 };
 #define N_UNUSUAL (sizeof unusual_sets / sizeof unusual_sets[0])
 
@@ -83,7 +154,28 @@ static const char unusual_yaml[] =
     "  norm: 'softmax'\n"
     "  rotary_pct: 5.0e-1\n"
     "  rotary_base: 500000\n"
-    "init: {seed: 18446744073709551615, std: 0.01, value_std: 0.3}\n";
+    "init: {seed: 18446744073709551615, std: 0.01, value_std: 0.3}\n"
+    "train:\n"
+    "  data: corpus/a b.txt\n"
+    "  valid: 'v.txt'\n"
+    "  log: \"run/log.jsonl\"\n"
+    "  batch: 3\n"
+    "  grad_accum: 5\n"
+    "  steps: 1000000000000\n"
+    "  lr: 3.0e-3\n"
+    "  min_lr: 0.0001\n"
+    "  warmup: 250\n"
+    "  weight_decay: 0\n"
+    "  beta1: 0.0\n"
+    "  beta2: 0.999\n"
+    "  eps: 1\n"
+    "  clip: 0\n"
+    "  eval_every: 0\n"
+    "  eval_batches: 7\n"
+    "  save_every: 1000000000\n"
+    "  seed: 42\n"
+    "grow: {qkv_tokens: +256, proj_tokens: 1024, ffn_tokens: \"+512\", init: duplicate,\n"
+    "       rescale: true, keep_optimizer: TRUE, seed: 9}\n";
 
 START_TEST(defaults_are_the_documented_ones) {
   struct tf_config c;
@@ -104,6 +196,32 @@ START_TEST(defaults_are_the_documented_ones) {
   ck_assert_uint_eq(c.init.seed, 1);
   ck_assert_double_eq(c.init.std, 0.02);
   ck_assert_double_eq(c.init.value_std, 0);
+  ck_assert_str_eq(c.train.data, "data/kjv-train.txt");
+  ck_assert_str_eq(c.train.valid, "data/kjv-valid.txt");
+  ck_assert_str_eq(c.train.log, "");
+  ck_assert_int_eq(c.train.batch, 16);
+  ck_assert_int_eq(c.train.grad_accum, 1);
+  ck_assert_int_eq(c.train.steps, 2000);
+  ck_assert_double_eq(c.train.lr, 6e-4);
+  ck_assert_double_eq(c.train.min_lr, 6e-5);
+  ck_assert_double_eq(c.train.warmup, 0.01);
+  ck_assert_double_eq(c.train.weight_decay, 0.1);
+  ck_assert_double_eq(c.train.beta1, 0.9);
+  ck_assert_double_eq(c.train.beta2, 0.95);
+  ck_assert_double_eq(c.train.eps, 1e-8);
+  ck_assert_double_eq(c.train.clip, 1.0);
+  ck_assert_int_eq(c.train.eval_every, 200);
+  ck_assert_int_eq(c.train.eval_batches, 20);
+  ck_assert_int_eq(c.train.save_every, 500);
+  ck_assert_uint_eq(c.train.seed, 1);
+  for (int k = 0; k < TF_NKINDS; k++) {
+    ck_assert_int_eq(c.grow.tokens[k], 0);
+    ck_assert_int_eq(c.grow.relative[k], 0);
+  }
+  ck_assert_int_eq(c.grow.init, TF_GROW_EXACT);
+  ck_assert_int_eq(c.grow.rescale, 0);
+  ck_assert_int_eq(c.grow.keep_optimizer, 0);
+  ck_assert_uint_eq(c.grow.seed, 1);
   struct tf_error err = {0};
   ck_assert_int_eq(tf_config_check(&c, &err), TF_OK);
 }
@@ -116,7 +234,7 @@ START_TEST(every_key_loads_from_yaml) {
   unusual_config(&want);
   ck_assert_msg(tf_config_load(&c, write_text("all.yaml", unusual_yaml), &err) == TF_OK, "%s",
                 err.msg);
-  ck_assert_mem_eq(&c, &want, sizeof c);
+  assert_same_config(&c, &want);
 }
 END_TEST
 
@@ -128,11 +246,11 @@ START_TEST(every_key_is_settable_with_set) {
   unusual_config(&want);
   for (size_t i = 0; i < N_UNUSUAL; i++) {
     ck_assert_msg(tf_config_set(&c, unusual_sets[i], &err) == TF_OK, "%s", err.msg);
-    one = defaults; /* each assignment alone changes the struct */
+    memcpy(&one, &defaults, sizeof one); /* each assignment alone changes the struct */
     ck_assert_int_eq(tf_config_set(&one, unusual_sets[i], &err), TF_OK);
     ck_assert_msg(memcmp(&one, &defaults, sizeof one) != 0, "%s changed nothing", unusual_sets[i]);
   }
-  ck_assert_mem_eq(&c, &want, sizeof c);
+  assert_same_config(&c, &want);
 }
 END_TEST
 
@@ -184,14 +302,66 @@ static const struct bad_yaml bad_yamls[] = {
      "ffn_ref_tokens, norm, rotary_pct, rotary_base"},
     {"init:\n  sede: 3\n", TF_ECONFIG,
      ":2:3: init.sede: unknown key; valid keys of init: seed, std, value_std"},
-    {"# comment\ntrain:\n  steps: 3\n", TF_ECONFIG,
-     ":2:1: train: unknown section; valid sections: model, init"},
+    {"# comment\nsample:\n  steps: 3\n", TF_ECONFIG,
+     ":2:1: sample: unknown section; valid sections: model, init, train, grow"},
+    {"train:\n  step: 3\n", TF_ECONFIG,
+     ":2:3: train.step: unknown key; valid keys of train: data, valid, log, batch, grad_accum, "
+     "steps, lr, min_lr, warmup, weight_decay, beta1, beta2, eps, clip, eval_every, "
+     "eval_batches, save_every, seed"},
+    {"grow:\n  tokens: 3\n", TF_ECONFIG,
+     ":2:3: grow.tokens: unknown key; valid keys of grow: qkv_tokens, proj_tokens, ffn_tokens, "
+     "init, rescale, keep_optimizer, seed"},
+    {"train:\n  data: [a.txt]\n", TF_ECONFIG,
+     ":2:9: train.data: expected a UTF-8 string of at most 1023 bytes, got a sequence"},
+    {"train:\n  log: \"a\\0b\"\n", TF_ECONFIG,
+     ":2:8: train.log: expected a UTF-8 string of at most 1023 bytes, got the string "
+     "\"a\\x00b\""},
+    {"train:\n  batch: 0\n", TF_ECONFIG,
+     ":2:10: train.batch: expected an integer in [1, 65536], got \"0\""},
+    {"train:\n  steps: 1000000000001\n", TF_ECONFIG,
+     ":2:10: train.steps: expected an integer in [0, 1000000000000], got \"1000000000001\""},
+    {"train:\n  steps: 2e3\n", TF_ECONFIG,
+     ":2:10: train.steps: expected an integer in [0, 1000000000000], got \"2e3\""},
+    {"train:\n  lr: 11\n", TF_ECONFIG, ":2:7: train.lr: expected a number in [0, 10], got \"11\""},
+    {"train:\n  beta2: 1\n", TF_ECONFIG,
+     ":2:10: train.beta2: expected a number in [0, 1), got \"1\""},
+    {"train:\n  eps: 0\n", TF_ECONFIG, ":2:8: train.eps: expected a number in (0, 1], got \"0\""},
+    {"train:\n  eval_every: -1\n", TF_ECONFIG,
+     ":2:15: train.eval_every: expected an integer in [0, 1000000000], got \"-1\""},
+    {"grow:\n  rescale: yes\n", TF_ECONFIG,
+     ":2:12: grow.rescale: expected true or false, got \"yes\" (yes, no, on and off are "
+     "booleans only in YAML 1.1; write true or false)"},
+    {"grow:\n  keep_optimizer: Off\n", TF_ECONFIG,
+     ":2:19: grow.keep_optimizer: expected true or false, got \"Off\" (yes, no, on and off are "
+     "booleans only in YAML 1.1; write true or false)"},
+    {"grow:\n  rescale: 1\n", TF_ECONFIG, ":2:12: grow.rescale: expected true or false, got \"1\""},
+    {"grow:\n  rescale: 'true'\n", TF_ECONFIG,
+     ":2:12: grow.rescale: expected true or false, got the string \"true\""},
+    {"grow:\n  rescale:\n", TF_ECONFIG, ":2:11: grow.rescale: expected true or false, got nothing"},
+    {"grow:\n  ffn_tokens: -512\n", TF_ECONFIG,
+     ":2:15: grow.ffn_tokens: expected a new count N or an increment +N, N an integer in "
+     "[0, 16777216], got \"-512\""},
+    {"grow:\n  ffn_tokens: \"+16777217\"\n", TF_ECONFIG,
+     ":2:15: grow.ffn_tokens: expected a new count N or an increment +N, N an integer in "
+     "[0, 16777216], got the string \"+16777217\""},
+    {"grow:\n  qkv_tokens: +1.5\n", TF_ECONFIG,
+     ":2:15: grow.qkv_tokens: expected a new count N or an increment +N, N an integer in "
+     "[0, 16777216], got \"+1.5\""},
+    {"grow:\n  qkv_tokens: ++8\n", TF_ECONFIG,
+     ":2:15: grow.qkv_tokens: expected a new count N or an increment +N, N an integer in "
+     "[0, 16777216], got \"++8\""},
+    {"grow:\n  proj_tokens: +064\n", TF_ECONFIG,
+     ":2:16: grow.proj_tokens: expected a new count N or an increment +N, N an integer in "
+     "[0, 16777216], got \"+064\""},
+    {"grow:\n  init: copy\n", TF_ECONFIG,
+     ":2:9: grow.init: expected one of exact, random, duplicate, got \"copy\""},
     {"model:\n  d_model: 64\n  d_model: 32\n", TF_ECONFIG,
      ":3:3: model.d_model: duplicate key (first at line 2)"},
     {"model:\n  d_model: 64\ninit:\n  seed: 2\nmodel:\n  n_layers: 2\n", TF_ECONFIG,
      ":5:1: model: duplicate section (first at line 1)"},
     {"model: 5\n", TF_ECONFIG, ":1:8: model: expected a mapping of keys, got \"5\""},
-    {"- model\n", TF_ECONFIG, ":1:1: expected a mapping of sections (model, init), got a sequence"},
+    {"- model\n", TF_ECONFIG,
+     ":1:1: expected a mapping of sections (model, init, train, grow), got a sequence"},
     {"model:\n  [a]: 1\n", TF_ECONFIG, ":2:3: model: expected a key name, got a sequence"},
     {"model:\n  d_model: 64\n---\ninit:\n  seed: 2\n", TF_ECONFIG,
      ":4:1: a second YAML document; a config file holds one"},
@@ -217,7 +387,7 @@ START_TEST(load_errors_name_line_and_column) {
   ck_assert_msg(strncmp(err.msg, path, strlen(path)) == 0, "no path in: %s", err.msg);
   ck_assert_msg(strstr(err.msg + strlen(path), b->msg) == err.msg + strlen(path),
                 "case %d:\n got  %s\n want PATH%s", _i, err.msg, b->msg);
-  ck_assert_mem_eq(&c, &before, sizeof c); /* a failed load changes nothing */
+  assert_same_config(&c, &before); /* a failed load changes nothing */
 }
 END_TEST
 
@@ -249,7 +419,7 @@ START_TEST(missing_file_or_directory_is_noinput) {
 END_TEST
 
 START_TEST(empty_and_comment_only_files_change_nothing) {
-  const char *texts[] = {"", "# nothing here\n\n", "---\n", "model:\ninit: ~\n"};
+  const char *texts[] = {"", "# nothing here\n\n", "---\n", "model:\ninit: ~\ntrain:\ngrow: {}\n"};
   for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
     struct tf_config c, want;
     struct tf_error err = {0};
@@ -257,7 +427,7 @@ START_TEST(empty_and_comment_only_files_change_nothing) {
     want = c;
     ck_assert_msg(tf_config_load(&c, write_text("empty.yaml", texts[i]), &err) == TF_OK, "%s",
                   err.msg);
-    ck_assert_mem_eq(&c, &want, sizeof c);
+    assert_same_config(&c, &want);
   }
 }
 END_TEST
@@ -290,6 +460,106 @@ START_TEST(dash_reads_stdin) {
 }
 END_TEST
 
+/* Loads text over the defaults into c; the load must succeed. */
+static void load_text(const char *text, struct tf_config *c) {
+  struct tf_error err = {0};
+  tf_config_default(c);
+  ck_assert_msg(tf_config_load(c, write_text("ok.yaml", text), &err) == TF_OK, "%s\n%s", err.msg,
+                text);
+}
+
+/* A growth value as YAML and what it sets. */
+static const struct {
+  const char *text;
+  int tokens, relative;
+} growths[] = {
+    {"+256", 256, 1},  {"\"+256\"", 256, 1}, {"'+256'", 256, 1}, {"+16777216", 16777216, 1},
+    {"1024", 1024, 0}, {"'1024'", 1024, 0},  {"0", 0, 0},        {"+0", 0, 0}, /* no growth */
+};
+#define N_GROWTHS (sizeof growths / sizeof growths[0])
+
+START_TEST(growth_is_a_new_count_or_an_increment) {
+  char text[64];
+  snprintf(text, sizeof text, "grow:\n  ffn_tokens: %s\n", growths[_i].text);
+  struct tf_config c;
+  load_text(text, &c);
+  ck_assert_int_eq(c.grow.tokens[TF_KIND_FFN], growths[_i].tokens);
+  ck_assert_int_eq(c.grow.relative[TF_KIND_FFN], growths[_i].relative);
+  ck_assert_int_eq(c.grow.tokens[TF_KIND_QKV], 0); /* the other kinds are left alone */
+  ck_assert_int_eq(c.grow.relative[TF_KIND_QKV], 0);
+}
+END_TEST
+
+START_TEST(booleans_are_those_of_yaml_1_2) {
+  static const char *const words[] = {"true", "True", "TRUE", "false", "False", "FALSE"};
+  for (int i = 0; i < 6; i++) {
+    char text[96];
+    snprintf(text, sizeof text, "grow: {rescale: %s, keep_optimizer: %s}\n", words[i],
+             words[5 - i]);
+    struct tf_config c;
+    load_text(text, &c);
+    ck_assert_int_eq(c.grow.rescale, i < 3);
+    ck_assert_int_eq(c.grow.keep_optimizer, i >= 3);
+  }
+}
+END_TEST
+
+/* A string value as YAML and what it sets. */
+static const struct {
+  const char *yaml, *want;
+} strings[] = {
+    {"data/kjv-train.txt", "data/kjv-train.txt"},
+    {"runs/a b.jsonl", "runs/a b.jsonl"},
+    {"'has: colon # and hash'", "has: colon # and hash"},
+    {"\"tab\\there \\\"q\\\"\"", "tab\there \"q\""},
+    {"données/é.txt", "données/é.txt"},
+    {"123", "123"}, /* a plain number is still a name */
+    {"''", ""},
+    {"", ""}, /* YAML's null, in any spelling: no path */
+    {"~", ""},
+    {"null", ""},
+    {"'null'", "null"},
+};
+#define N_STRINGS (sizeof strings / sizeof strings[0])
+
+START_TEST(strings_take_any_scalar_and_null_means_none) {
+  char text[96];
+  snprintf(text, sizeof text, "train:\n  log: %s\n", strings[_i].yaml);
+  struct tf_config c;
+  load_text(text, &c);
+  ck_assert_str_eq(c.train.log, strings[_i].want);
+}
+END_TEST
+
+START_TEST(a_path_fills_its_array_and_no_more) {
+  char text[TF_PATH_MAX + 64], want[256];
+  struct tf_config c, before;
+  struct tf_error err = {0};
+  int n = snprintf(text, sizeof text, "train:\n  data: ");
+  memset(text + n, 'a', TF_PATH_MAX - 1);
+  strcpy(text + n + TF_PATH_MAX - 1, "\n");
+  load_text(text, &c);
+  ck_assert_uint_eq(strlen(c.train.data), TF_PATH_MAX - 1);
+
+  strcpy(text + n + TF_PATH_MAX - 1, "a\n"); /* one byte more */
+  const char *path = write_text("long.yaml", text);
+  tf_config_default(&c);
+  before = c;
+  ck_assert_int_eq(tf_config_load(&c, path, &err), TF_ECONFIG);
+  snprintf(want, sizeof want,
+           "%s:2:9: train.data: expected a UTF-8 string of at most 1023 bytes, got \"%.40s...\"",
+           path, text + n);
+  ck_assert_str_eq(err.msg, want);
+  assert_same_config(&c, &before);
+
+  n = snprintf(text, sizeof text, "train.data=");
+  memset(text + n, 'a', TF_PATH_MAX);
+  text[n + TF_PATH_MAX] = 0;
+  ck_assert_int_eq(tf_config_set(&c, text, &err), TF_ECONFIG);
+  ck_assert_str_eq(err.msg + strlen("--set "), want + strlen(path) + strlen(":2:9: "));
+}
+END_TEST
+
 /* One bad --set: the assignment, the status, the whole message. */
 struct bad_set {
   const char *arg;
@@ -316,7 +586,19 @@ static const struct bad_set bad_sets[] = {
      "--set model.width: unknown key; valid keys of model: vocab_size, d_model, n_layers, "
      "n_heads, seq_len, qkv_tokens, proj_tokens, ffn_tokens, qkv_ref_tokens, proj_ref_tokens, "
      "ffn_ref_tokens, norm, rotary_pct, rotary_base"},
-    {"train.steps=3", TF_ECONFIG, "--set train: unknown section; valid sections: model, init"},
+    {"sample.steps=3", TF_ECONFIG,
+     "--set sample: unknown section; valid sections: model, init, train, grow"},
+    {"train.beta1=1.0", TF_ECONFIG, "--set train.beta1: expected a number in [0, 1), got \"1.0\""},
+    {"train.data=\xff.txt", TF_ECONFIG,
+     "--set train.data: expected a UTF-8 string of at most 1023 bytes, got \"\\xff.txt\""},
+    {"grow.rescale=on", TF_ECONFIG,
+     "--set grow.rescale: expected true or false, got \"on\" (yes, no, on and off are booleans "
+     "only in YAML 1.1; write true or false)"},
+    {"grow.ffn_tokens=-512", TF_ECONFIG,
+     "--set grow.ffn_tokens: expected a new count N or an increment +N, N an integer in "
+     "[0, 16777216], got \"-512\""},
+    {"grow.init=Exact", TF_ECONFIG,
+     "--set grow.init: expected one of exact, random, duplicate, got \"Exact\""},
     {"model.d_model", TF_EUSAGE, "--set \"model.d_model\": expected section.key=value"},
     {"d_model=64", TF_EUSAGE, "--set \"d_model=64\": expected section.key=value"},
 };
@@ -330,9 +612,36 @@ START_TEST(set_errors_name_the_key) {
   before = c;
   ck_assert_int_eq(tf_config_set(&c, b->arg, &err), b->code);
   ck_assert_str_eq(err.msg, b->msg);
-  ck_assert_mem_eq(&c, &before, sizeof c);
+  assert_same_config(&c, &before);
 }
 END_TEST
+
+START_TEST(set_reads_train_and_grow_values) {
+  static const char *const sets[] = {
+      "train.lr=1e-3", "grow.ffn_tokens=+512", "grow.init=random",  "grow.rescale=true",
+      "train.log=",    "train.valid=null",     "train.data=a: b #c"};
+  struct tf_config c;
+  struct tf_error err = {0};
+  tf_config_default(&c);
+  for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
+    ck_assert_msg(tf_config_set(&c, sets[i], &err) == TF_OK, "%s: %s", sets[i], err.msg);
+  ck_assert_double_eq(c.train.lr, 1e-3);
+  ck_assert_int_eq(c.grow.tokens[TF_KIND_FFN], 512);
+  ck_assert_int_eq(c.grow.relative[TF_KIND_FFN], 1);
+  ck_assert_int_eq(c.grow.init, TF_GROW_RANDOM);
+  ck_assert_int_eq(c.grow.rescale, 1);
+  ck_assert_str_eq(c.train.log, ""); /* empty or null: no path */
+  ck_assert_str_eq(c.train.valid, "");
+  ck_assert_str_eq(c.train.data, "a: b #c"); /* the text after '=' as it is */
+  ck_assert_int_eq(tf_config_check(&c, &err), TF_OK);
+}
+END_TEST
+
+/* Sets a path as a load leaves it: the string, then zeros to the end of the array. */
+static void set_path(char *dst, const char *s) {
+  memset(dst, 0, TF_PATH_MAX);
+  strcpy(dst, s);
+}
 
 /* Prints c to a file and loads that file over a struct of garbage. */
 static void print_and_reload(const struct tf_config *c, struct tf_config *back) {
@@ -351,7 +660,7 @@ START_TEST(print_then_load_gives_identical_struct) {
   struct tf_config c, back;
   tf_config_default(&c);
   print_and_reload(&c, &back);
-  ck_assert_mem_eq(&back, &c, sizeof c);
+  assert_same_config(&back, &c);
   unusual_config(&c);
   /* doubles whose shortest decimal needs 17 digits or an exponent still read back exactly */
   c.model.rotary_pct = 0.1 + 0.2;
@@ -359,26 +668,85 @@ START_TEST(print_then_load_gives_identical_struct) {
   c.init.std = 1e-300;
   c.init.value_std = 3e-8;
   print_and_reload(&c, &back);
-  ck_assert_mem_eq(&back, &c, sizeof c);
+  assert_same_config(&back, &c);
+  /* strings that plain YAML would read as something else, or not at all */
+  /* the last holds code points YAML would not keep raw: NEL (a line break), C1, U+FFFE */
+  static const char *const awkward[] = {
+      "",     "null", "~",       "yes",        "On",
+      "123",  "-x",   ".inf",    "a b",        "a: b",
+      "#c",   "'q'",  "[x]",     "+256",       "\"dq\" \\ back",
+      "\t\n", "\x7f", "é/ü.txt", "x\xc2\xa0y", "nel\xc2\x85 c1\xc2\x80 nonchar\xef\xbf\xbe"};
+  size_t n = sizeof awkward / sizeof awkward[0];
+  for (size_t i = 0; i < n; i++) {
+    set_path(c.train.log, awkward[i]);
+    set_path(c.train.data, awkward[n - 1 - i]);
+    print_and_reload(&c, &back);
+    assert_same_config(&back, &c);
+  }
+  memset(c.train.valid, '/', TF_PATH_MAX - 1); /* the longest path */
+  print_and_reload(&c, &back);
+  assert_same_config(&back, &c);
 }
 END_TEST
+
+/* What tf_config_print writes for c (free it). */
+static char *printed(const struct tf_config *c) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_eq(tf_config_print(c, f), TF_OK);
+  ck_assert_int_eq(fclose(f), 0);
+  return text;
+}
 
 START_TEST(print_writes_shortest_decimals_and_notes) {
   struct tf_config c;
   tf_config_default(&c);
-  char *text = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&text, &len);
-  ck_assert_int_eq(tf_config_print(&c, f), TF_OK);
-  fclose(f);
-  ck_assert_msg(strstr(text, "model:\n  vocab_size: 256 "), "%s", text);
-  ck_assert_msg(strstr(text, "\n  std: 0.02 "), "%s", text);
-  ck_assert_msg(strstr(text, "\n  rotary_base: 10000.0 "), "%s", text);
-  ck_assert_msg(strstr(text, "\n  norm: l2_norm_gelu "), "%s", text);
-  ck_assert_msg(strstr(text, "\n  qkv_ref_tokens: 0 "), "%s", text);
-  ck_assert_msg(strstr(text, "# 0: same as qkv_tokens"), "%s", text);
-  ck_assert_msg(strstr(text, "# 0: same as ffn_tokens"), "%s", text);
-  ck_assert_msg(strstr(text, "\ninit:\n  seed: 1 "), "%s", text);
+  char *text = printed(&c);
+  static const char *const want[] = {
+      "model:\n  vocab_size: 256 ",
+      "\n  std: 0.02 ",
+      "\n  rotary_base: 10000.0 ",
+      "\n  norm: l2_norm_gelu ",
+      "\n  qkv_ref_tokens: 0 ",
+      "# 0: same as qkv_tokens",
+      "# 0: same as ffn_tokens",
+      "\ninit:\n  seed: 1 ",
+      "\ntrain:\n  data: data/kjv-train.txt ",
+      "\n  log: \"\" ",
+      "\n  steps: 2000 ",
+      "\n  lr: 0.0006 ",
+      "\n  eps: 1.0e-08 ",
+      "\n  save_every: 500 ",
+      "\ngrow:\n  qkv_tokens: 0 ",
+      "\n  init: exact ",
+      "\n  rescale: false ",
+      "\n  keep_optimizer: false ",
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+    ck_assert_msg(strstr(text, want[i]), "no \"%s\" in\n%s", want[i], text);
+  free(text);
+}
+END_TEST
+
+START_TEST(print_quotes_what_would_read_back_otherwise) {
+  struct tf_config c;
+  struct tf_error err = {0};
+  tf_config_default(&c);
+  static const char *const sets[] = {"grow.ffn_tokens=+512", "grow.qkv_tokens=+0",
+                                     "grow.proj_tokens=300", "train.log=yes",
+                                     "train.valid=a b",      "grow.rescale=TRUE"};
+  for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
+    ck_assert_int_eq(tf_config_set(&c, sets[i], &err), TF_OK);
+  char *text = printed(&c);
+  /* "+512" quoted: YAML 1.1 readers would take a plain +512 for the integer 512 */
+  static const char *const want[] = {
+      "\n  ffn_tokens: \"+512\" ", "\n  qkv_tokens: 0 ",  "\n  proj_tokens: 300 ",
+      "\n  log: \"yes\" ",         "\n  valid: \"a b\" ", "\n  rescale: true ",
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+    ck_assert_msg(strstr(text, want[i]), "no \"%s\" in\n%s", want[i], text);
   free(text);
 }
 END_TEST
@@ -531,6 +899,35 @@ START_TEST(check_rejects_inconsistent_configs) {
   c.init.std = -0.5;
   ck_assert_int_eq(tf_config_check(&c, &err), TF_ECONFIG);
   ck_assert_str_eq(err.msg, "init.std: expected a number in [0, 100], got -0.5");
+
+  tf_config_default(&c);
+  c.train.min_lr = 1e-3;
+  ck_assert_int_eq(tf_config_check(&c, &err), TF_ECONFIG);
+  ck_assert_str_eq(err.msg, "train.min_lr (0.001) is above train.lr (0.0006)");
+  c.train.min_lr = c.train.lr; /* a constant rate is fine */
+  ck_assert_int_eq(tf_config_check(&c, &err), TF_OK);
+
+  tf_config_default(&c);
+  c.train.steps = -1;
+  ck_assert_int_eq(tf_config_check(&c, &err), TF_ECONFIG);
+  ck_assert_str_eq(err.msg, "train.steps: expected an integer in [0, 1000000000000], got -1");
+
+  tf_config_default(&c);
+  c.grow.rescale = 2;
+  ck_assert_int_eq(tf_config_check(&c, &err), TF_ECONFIG);
+  ck_assert_str_eq(err.msg, "grow.rescale: expected true or false, got 2");
+
+  tf_config_default(&c);
+  memset(c.train.log, 'x', sizeof c.train.log); /* no terminating NUL */
+  ck_assert_int_eq(tf_config_check(&c, &err), TF_ECONFIG);
+  ck_assert_str_eq(err.msg, "train.log: expected a UTF-8 string of at most 1023 bytes, got "
+                            "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...\"");
+
+  tf_config_default(&c);
+  strcpy(c.train.valid, "\xc3"); /* a cut UTF-8 sequence */
+  ck_assert_int_eq(tf_config_check(&c, &err), TF_ECONFIG);
+  ck_assert_str_eq(err.msg, "train.valid: expected a UTF-8 string of at most 1023 bytes, got "
+                            "\"\\xc3\"");
 }
 END_TEST
 
@@ -619,6 +1016,35 @@ START_TEST(shipped_sizes_match_the_spec) {
 }
 END_TEST
 
+/* The brief: the train sections of the test and demo configs. */
+static const struct {
+  const char *file, *data, *valid;
+  int batch, eval_every, eval_batches, save_every;
+  int64_t steps;
+  double lr, min_lr, warmup;
+} shipped_train[] = {
+    {"tiny.yaml", "data/tiny-train.txt", "data/tiny-valid.txt", 4, 25, 2, 0, 50, 1e-3, 1e-4, 0.1},
+    {"small.yaml", "data/kjv-train.txt", "data/kjv-valid.txt", 16, 100, 16, 500, 2000, 2e-3, 2e-4,
+     0.02},
+};
+
+START_TEST(shipped_train_sections_match_the_brief) {
+  struct tf_config c;
+  load_shipped(shipped_train[_i].file, &c);
+  const struct tf_train_config *t = &c.train;
+  ck_assert_str_eq(t->data, shipped_train[_i].data);
+  ck_assert_str_eq(t->valid, shipped_train[_i].valid);
+  ck_assert_int_eq(t->batch, shipped_train[_i].batch);
+  ck_assert_int_eq(t->steps, shipped_train[_i].steps);
+  ck_assert_double_eq(t->lr, shipped_train[_i].lr); /* exact: the same decimal text */
+  ck_assert_double_eq(t->min_lr, shipped_train[_i].min_lr);
+  ck_assert_double_eq(t->warmup, shipped_train[_i].warmup);
+  ck_assert_int_eq(t->eval_every, shipped_train[_i].eval_every);
+  ck_assert_int_eq(t->eval_batches, shipped_train[_i].eval_batches);
+  ck_assert_int_eq(t->save_every, shipped_train[_i].save_every);
+}
+END_TEST
+
 static Suite *config_suite(void) {
   Suite *s = suite_create("config");
   TCase *t = tcase_create("config");
@@ -631,9 +1057,15 @@ static Suite *config_suite(void) {
   tcase_add_test(t, empty_and_comment_only_files_change_nothing);
   tcase_add_test(t, load_merges_over_current_values);
   tcase_add_test(t, dash_reads_stdin);
+  tcase_add_loop_test(t, growth_is_a_new_count_or_an_increment, 0, (int)N_GROWTHS);
+  tcase_add_test(t, booleans_are_those_of_yaml_1_2);
+  tcase_add_loop_test(t, strings_take_any_scalar_and_null_means_none, 0, (int)N_STRINGS);
+  tcase_add_test(t, a_path_fills_its_array_and_no_more);
   tcase_add_loop_test(t, set_errors_name_the_key, 0, (int)N_BAD_SET);
+  tcase_add_test(t, set_reads_train_and_grow_values);
   tcase_add_test(t, print_then_load_gives_identical_struct);
   tcase_add_test(t, print_writes_shortest_decimals_and_notes);
+  tcase_add_test(t, print_quotes_what_would_read_back_otherwise);
   tcase_add_test(t, print_reports_a_failed_write);
   tcase_add_test(t, json_is_compact_with_ref_tokens_resolved);
   tcase_add_test(t, json_round_trip_keeps_every_value);
@@ -645,6 +1077,8 @@ static Suite *config_suite(void) {
   tcase_add_test(t, every_shipped_config_loads_and_checks);
   tcase_add_loop_test(t, shipped_sizes_match_the_spec, 0,
                       (int)(sizeof shipped / sizeof shipped[0]));
+  tcase_add_loop_test(t, shipped_train_sections_match_the_brief, 0,
+                      (int)(sizeof shipped_train / sizeof shipped_train[0]));
   suite_add_tcase(s, t);
   return s;
 }

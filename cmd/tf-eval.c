@@ -1,0 +1,133 @@
+/* tf-eval: loss, perplexity and bits per byte of a checkpoint on text files. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+    "Usage: tf-eval -i MODEL [--data FILE]... [--max-bytes N] [--batch B] [--json]\n"
+    "Score text with a TokenFormer checkpoint: tokens, mean loss (nats), perplexity and\n"
+    "bits per byte, one line per file (stdin when no --data is given, or with '-').\n"
+    "\n"
+    "  -i, --input FILE    checkpoint ('-' for stdin)\n"
+    "  -d, --data FILE     text to score (repeatable; '-' for stdin)\n"
+    "      --max-bytes N   score only the first N bytes of each text\n"
+    "      --batch B       windows per forward pass (default 8; does not change results)\n"
+    "      --json          one JSON object per file on stdout\n"
+    "      --threads N     threads (default: OMP_NUM_THREADS or all cores)\n"
+    "  -h, --help          this help\n"
+    "      --version       version and matrix-product kernel\n"
+    "\n"
+    "The text's bytes t_0..t_{N-1} are cut into windows starting at 0, S, 2S, ... (S the\n"
+    "model's seq_len); the window at s feeds t_s..t_{s+S-1} and is scored on\n"
+    "t_{s+1}..t_{s+S} (the last one is shorter); the mean is over all N-1 predicted bytes.\n"
+    "Exit status: 0 ok, 64 usage, 65 bad checkpoint or text, 66 missing input.\n";
+
+enum { OPT_MAX_BYTES = CLI_OPT_FIRST_FREE, OPT_BATCH };
+
+struct eval_args {
+  const char *input;
+  const char **data;
+  int n_data;
+  long long max_bytes; /* 0: all */
+  int batch;
+};
+
+static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"input", required_argument, 0, 'i'}, {"data", required_argument, 0, 'd'},
+      {"max-bytes", required_argument, 0, OPT_MAX_BYTES},
+      {"batch", required_argument, 0, OPT_BATCH}, CLI_COMMON_LONG_OPTIONS, {0, 0, 0, 0}};
+  int opt, rc;
+  long v;
+  a->batch = 8;
+  a->data = calloc((size_t)argc + 1, sizeof *a->data);
+  while ((opt = getopt_long(argc, argv, "i:d:" CLI_COMMON_SHORT, longopts, NULL)) != -1) {
+    switch (opt) {
+    case 'i': a->input = optarg; break;
+    case 'd': a->data[a->n_data++] = optarg; break;
+    case OPT_MAX_BYTES:
+      if (cli_parse_long(c, "--max-bytes", optarg, 2, 1L << 50, &v)) return TF_EUSAGE;
+      a->max_bytes = v;
+      break;
+    case OPT_BATCH:
+      if (cli_parse_long(c, "--batch", optarg, 1, 4096, &v)) return TF_EUSAGE;
+      a->batch = (int)v;
+      break;
+    default:
+      rc = cli_common(c, opt, optarg);
+      if (rc != 1) return rc ? rc : cli_usage_error(c, "unexpected option");
+      if (c->done) return TF_OK;
+    }
+  }
+  if (optind < argc) return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+  if (!a->input) return cli_usage_error(c, "a checkpoint is required (-i FILE)");
+  if (a->n_data == 0) a->data[a->n_data++] = "-";
+  int stdin_uses = strcmp(a->input, "-") == 0;
+  for (int i = 0; i < a->n_data; i++) stdin_uses += strcmp(a->data[i], "-") == 0;
+  if (stdin_uses > 1) return cli_usage_error(c, "stdin can be read only once");
+  return TF_OK;
+}
+
+static void print_result(const struct cli *c, const char *name, const struct tf_eval_result *r) {
+  if (c->json) {
+    json_t *j = json_pack("{s:s, s:I, s:f, s:f, s:f}", "data", name, "tokens",
+                          (json_int_t)r->tokens, "loss", r->loss, "perplexity", r->perplexity,
+                          "bits_per_byte", r->bits_per_byte);
+    json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    putchar('\n');
+    json_decref(j);
+    return;
+  }
+  cli_put_escaped(stdout, name);
+  printf(": %lld tokens, loss %.6f nats, perplexity %.4f, %.6f bits per byte\n",
+         (long long)r->tokens, r->loss, r->perplexity, r->bits_per_byte);
+}
+
+static int eval_file(const struct cli *c, const struct tf_model *m, struct tf_acts *acts,
+                     const struct eval_args *a, const char *path, int32_t *buf,
+                     struct tf_error *err) {
+  struct tf_corpus text;
+  int rc = tf_corpus_open(&text, path, err);
+  if (rc) return rc;
+  size_t n = text.n;
+  if (a->max_bytes > 0 && (size_t)a->max_bytes < n) n = (size_t)a->max_bytes;
+  if (n < 2) {
+    tf_corpus_close(&text);
+    return tf_error_set(err, TF_EDATA, "%s: %zu byte, nothing to predict", text.path, n);
+  }
+  struct tf_eval_result r;
+  size_t window = (size_t)a->batch * (size_t)m->cfg.seq_len;
+  rc = tf_eval_windows(m, acts, a->batch, text.bytes, n, 0, buf, buf + window, &r);
+  if (rc) rc = tf_error_set(err, rc, "%s: the loss is not finite", text.path);
+  else print_result(c, text.path, &r);
+  tf_corpus_close(&text);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  struct cli c;
+  struct eval_args a = {0};
+  struct tf_model m;
+  struct tf_acts acts;
+  struct tf_error err = {0};
+  cli_init(&c, "tf-eval", usage);
+  int rc = parse_args(&c, &a, argc, argv);
+  if (rc || c.done) goto out;
+  if ((rc = tf_model_load(&m, a.input, &err))) {
+    rc = cli_fail(&c, &err);
+    goto out;
+  }
+  int32_t *buf = calloc(2 * (size_t)a.batch * (size_t)m.cfg.seq_len, sizeof *buf);
+  rc = buf ? tf_acts_create(&acts, &m.cfg, a.batch, m.cfg.seq_len, &err)
+           : tf_error_set(&err, TF_ENOMEM, "out of memory");
+  for (int i = 0; !rc && i < a.n_data; i++) rc = eval_file(&c, &m, &acts, &a, a.data[i], buf, &err);
+  if (rc) rc = cli_fail(&c, &err);
+  if (buf) tf_acts_free(&acts);
+  free(buf);
+  tf_model_free(&m);
+out:
+  free(a.data);
+  return rc;
+}

@@ -1,0 +1,286 @@
+/* tf-train: train a checkpoint on a text corpus, in stages that resume exactly. */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "progress.h"
+
+static const char usage[] =
+    "Usage: tf-train -c CONFIG -i IN -o OUT [--steps N] [--stop-at S] [--new-stage]\n"
+    "                [--set SECTION.KEY=VALUE]... [--log FILE]\n"
+    "Train a TokenFormer checkpoint on a text corpus (the train: section of CONFIG).\n"
+    "\n"
+    "  -c, --config FILE     YAML config; its train: section is read ('-' for stdin)\n"
+    "  -i, --input FILE      checkpoint to start from ('-' for stdin)\n"
+    "  -o, --output FILE     checkpoint to write, atomically, every train.save_every steps\n"
+    "                        and at the end ('-' for stdout: written once, at the end)\n"
+    "      --steps N         length of the stage's schedule (overrides train.steps)\n"
+    "      --stop-at S       end this run at stage step S, after saving\n"
+    "      --new-stage       start a fresh schedule and optimizer from any checkpoint\n"
+    "      --set S.K=V       override one config key (repeatable)\n"
+    "      --log FILE        JSON Lines metrics, appended (overrides train.log)\n"
+    "  -q, --quiet           no progress\n"
+    "      --threads N       threads (default: OMP_NUM_THREADS or all cores)\n"
+    "  -h, --help            this help\n"
+    "      --version         version and matrix-product kernel\n"
+    "\n"
+    "SIGINT, SIGTERM or SIGUSR1: finish the step, save, exit 75; a second SIGINT aborts.\n"
+    "Exit status: 0 ok, 64 usage, 65 bad data or non-finite loss, 66 missing input,\n"
+    "73 cannot create output, 74 I/O error, 75 stopped by a signal after saving, 78 bad config.\n";
+
+enum { OPT_SET = CLI_OPT_FIRST_FREE, OPT_STEPS, OPT_STOP_AT, OPT_NEW_STAGE, OPT_LOG };
+
+struct train_args {
+  const char *config, *input, *output, *log;
+  const char **sets;
+  int n_sets, new_stage;
+  long long steps, stop_at; /* -1: not given */
+};
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig) {
+  if (sig == SIGINT && stop_signal == SIGINT) _exit(130); /* second ^C: abort now */
+  stop_signal = sig;
+}
+
+static void install_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGUSR1, &sa, NULL);
+}
+
+static int parse_args(struct cli *c, struct train_args *a, int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"config", required_argument, 0, 'c'},   {"input", required_argument, 0, 'i'},
+      {"output", required_argument, 0, 'o'},   {"set", required_argument, 0, OPT_SET},
+      {"steps", required_argument, 0, OPT_STEPS},
+      {"stop-at", required_argument, 0, OPT_STOP_AT},
+      {"new-stage", no_argument, 0, OPT_NEW_STAGE}, {"log", required_argument, 0, OPT_LOG},
+      CLI_COMMON_LONG_OPTIONS,                 {0, 0, 0, 0}};
+  int opt, rc;
+  long v;
+  a->steps = a->stop_at = -1;
+  a->sets = calloc((size_t)argc, sizeof *a->sets);
+  while ((opt = getopt_long(argc, argv, "c:i:o:" CLI_COMMON_SHORT, longopts, NULL)) != -1) {
+    switch (opt) {
+    case 'c': a->config = optarg; break;
+    case 'i': a->input = optarg; break;
+    case 'o': a->output = optarg; break;
+    case OPT_SET: a->sets[a->n_sets++] = optarg; break;
+    case OPT_LOG: a->log = optarg; break;
+    case OPT_NEW_STAGE: a->new_stage = 1; break;
+    case OPT_STEPS:
+    case OPT_STOP_AT:
+      if (cli_parse_long(c, opt == OPT_STEPS ? "--steps" : "--stop-at", optarg, 0, 1L << 40, &v))
+        return TF_EUSAGE;
+      *(opt == OPT_STEPS ? &a->steps : &a->stop_at) = v;
+      break;
+    default:
+      rc = cli_common(c, opt, optarg);
+      if (rc != 1) return rc ? rc : cli_usage_error(c, "unexpected option");
+      if (c->done) return TF_OK;
+    }
+  }
+  if (optind < argc) return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+  if (!a->config) return cli_usage_error(c, "a config is required (-c FILE)");
+  if (!a->input) return cli_usage_error(c, "an input checkpoint is required (-i FILE)");
+  if (!a->output) return cli_usage_error(c, "an output is required (-o FILE)");
+  if (strcmp(a->input, "-") == 0 && strcmp(a->config, "-") == 0)
+    return cli_usage_error(c, "the config and the checkpoint cannot both come from stdin");
+  return TF_OK;
+}
+
+static int load_config(struct tf_config *cfg, const struct train_args *a, struct tf_error *err) {
+  tf_config_default(cfg);
+  int rc = tf_config_load(cfg, a->config, err);
+  for (int i = 0; !rc && i < a->n_sets; i++) rc = tf_config_set(cfg, a->sets[i], err);
+  if (!rc && a->steps >= 0) cfg->train.steps = a->steps;
+  if (!rc && a->log) snprintf(cfg->train.log, sizeof cfg->train.log, "%s", a->log);
+  if (!rc) rc = tf_config_check(cfg, err);
+  return rc;
+}
+
+/* The run: what is open while training. */
+struct run {
+  struct cli *c;
+  const struct train_args *a;
+  struct tf_config cfg;
+  struct tf_model m;
+  struct tf_trainer t;
+  struct tf_corpus data, valid;
+  FILE *log;
+  struct progress p;
+  char *history; /* the input's history; each save appends this run's record to a copy */
+  int64_t first_step;
+  double start;
+  int has_model, has_trainer, has_data, has_valid;
+};
+
+static void log_json(struct run *r, json_t *j) {
+  if (!r->log) {
+    json_decref(j);
+    return;
+  }
+  json_dumpf(j, r->log, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  fputc('\n', r->log);
+  fflush(r->log);
+  json_decref(j);
+}
+
+static int save(struct run *r, struct tf_error *err) {
+  const struct tf_train_state *s = &r->m.train;
+  char now[32];
+  time_t t = time(NULL);
+  strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+  json_t *rec = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:f}", "time", now, "config",
+                          r->a->config, "steps", (json_int_t)(s->step - r->first_step),
+                          "stage_step", (json_int_t)s->step, "stage_steps",
+                          (json_int_t)r->cfg.train.steps, "tokens", (json_int_t)s->tokens,
+                          "flops", s->flops, "seconds", progress_now() - r->start);
+  char *extra = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(rec);
+  free(r->m.history);
+  r->m.history = strdup(r->history);
+  int rc = extra && r->m.history ? tf_model_add_history(&r->m, "tf-train", extra, err)
+                                 : tf_error_set(err, TF_ENOMEM, "out of memory");
+  free(extra);
+  if (!rc) rc = tf_model_save(&r->m, r->a->output, TF_COMPRESS_HUFFMAN, err);
+  if (!rc) progress_line(&r->p, "step %lld: saved %s", (long long)s->step, r->a->output);
+  return rc;
+}
+
+static int evaluate(struct run *r, struct tf_error *err) {
+  struct tf_eval_result ev;
+  int rc = tf_trainer_eval(&r->t, &r->valid, &ev, err);
+  if (rc) return rc;
+  int64_t step = r->m.train.step;
+  progress_line(&r->p, "step %lld: valid loss %.4f, %.4f bits per byte", (long long)step,
+                ev.loss, ev.bits_per_byte);
+  log_json(r, json_pack("{s:I, s:f, s:f, s:I}", "step", (json_int_t)step, "valid_loss",
+                        ev.loss, "valid_bits_per_byte", ev.bits_per_byte, "valid_tokens",
+                        (json_int_t)ev.tokens));
+  return TF_OK;
+}
+
+static int open_inputs(struct run *r, struct tf_error *err) {
+  const struct tf_train_config *tc = &r->cfg.train;
+  int rc = tf_model_load(&r->m, r->a->input, err);
+  if (rc) return rc;
+  r->has_model = 1;
+  if (!tc->data[0]) return tf_error_set(err, TF_ECONFIG, "train.data: no training text given");
+  if ((rc = tf_corpus_open(&r->data, tc->data, err))) return rc;
+  r->has_data = 1;
+  if ((rc = tf_corpus_check_window(&r->data, r->m.cfg.seq_len, err))) return rc;
+  if (tc->valid[0] && tc->eval_every > 0) {
+    if ((rc = tf_corpus_open(&r->valid, tc->valid, err))) return rc;
+    r->has_valid = 1;
+  }
+  if (tc->log[0] && !(r->log = fopen(tc->log, "a")))
+    return tf_error_set(err, TF_ECANTCREAT, "%s: cannot open the log: %s", tc->log,
+                        strerror(errno));
+  r->history = strdup(r->m.history);
+  return TF_OK;
+}
+
+static int step_once(struct run *r, struct tf_error *err) {
+  struct tf_step_stats st;
+  double t0 = progress_now();
+  int rc = tf_trainer_step(&r->t, &r->data, NULL, &st, err);
+  if (rc) return rc;
+  double dt = progress_now() - t0;
+  const struct tf_train_state *s = &r->m.train;
+  char status[128];
+  snprintf(status, sizeof status, "loss %.4f lr %.2e %.0f tok/s", st.loss, st.lr,
+           (double)st.tokens / dt);
+  progress_update(&r->p, s->step, r->cfg.train.steps, r->first_step, status);
+  log_json(r, json_pack("{s:I, s:f, s:f, s:f, s:I, s:f, s:f}", "step", (json_int_t)s->step,
+                        "loss", st.loss, "lr", st.lr, "grad_norm", st.grad_norm, "tokens",
+                        (json_int_t)s->tokens, "tokens_per_s", (double)st.tokens / dt,
+                        "elapsed", progress_now() - r->start));
+  return TF_OK;
+}
+
+/* Trains until the stage ends, --stop-at, or a signal; saves where the config says. */
+static int train_loop(struct run *r, struct tf_error *err) {
+  const struct tf_train_config *tc = &r->cfg.train;
+  struct tf_train_state *s = &r->m.train;
+  int64_t end = tc->steps;
+  if (r->a->stop_at >= 0 && r->a->stop_at < end) end = r->a->stop_at;
+  int to_stdout = strcmp(r->a->output, "-") == 0, rc = TF_OK;
+  while (!rc && s->step < end && !stop_signal) {
+    rc = step_once(r, err);
+    if (!rc && r->has_valid && s->step % tc->eval_every == 0) rc = evaluate(r, err);
+    if (!rc && !to_stdout && tc->save_every > 0 && s->step % tc->save_every == 0 &&
+        s->step < end)
+      rc = save(r, err);
+  }
+  progress_end(&r->p);
+  if (rc) return rc;
+  if ((rc = save(r, err))) return rc;
+  if (stop_signal)
+    return tf_error_set(err, TF_ESIGNAL, "stopped by signal %d at step %lld after saving %s",
+                        (int)stop_signal, (long long)s->step, r->a->output);
+  return TF_OK;
+}
+
+static int run_training(struct run *r, struct tf_error *err) {
+  int rc = open_inputs(r, err);
+  if (rc) return rc;
+  struct tf_train_state *s = &r->m.train;
+  if (!r->a->new_stage && s->present && s->step >= r->cfg.train.steps) {
+    cli_note(r->c, "%s: already at the end of its stage (step %lld of %lld); use --new-stage "
+             "or a larger --steps", r->a->input, (long long)s->step,
+             (long long)r->cfg.train.steps);
+    return strcmp(r->a->input, r->a->output) == 0 ? TF_OK
+                                                 : tf_model_save(&r->m, r->a->output,
+                                                                 TF_COMPRESS_HUFFMAN, err);
+  }
+  if ((rc = tf_trainer_create(&r->t, &r->m, &r->cfg.train, r->a->new_stage, 0, 1, err)))
+    return rc;
+  r->has_trainer = 1;
+  r->first_step = s->step;
+  r->start = progress_now();
+  progress_init(&r->p, r->c->prog, r->c->quiet, r->cfg.train.eval_every > 0
+                                                    ? r->cfg.train.eval_every
+                                                    : 100);
+  install_signals();
+  return train_loop(r, err);
+}
+
+static void close_run(struct run *r) {
+  if (r->has_trainer) tf_trainer_free(&r->t);
+  if (r->has_model) tf_model_free(&r->m);
+  if (r->has_data) tf_corpus_close(&r->data);
+  if (r->has_valid) tf_corpus_close(&r->valid);
+  if (r->log) fclose(r->log);
+  free(r->history);
+}
+
+int main(int argc, char **argv) {
+  struct cli c;
+  struct train_args a = {0};
+  struct run r = {0};
+  struct tf_error err = {0};
+  cli_init(&c, "tf-train", usage);
+  int rc = parse_args(&c, &a, argc, argv);
+  if (rc || c.done) goto out;
+  r.c = &c;
+  r.a = &a;
+  if ((rc = load_config(&r.cfg, &a, &err)) || (rc = run_training(&r, &err)))
+    rc = cli_fail(&c, &err);
+  close_run(&r);
+out:
+  free(a.sets);
+  return rc;
+}

@@ -1,0 +1,159 @@
+/* train.c: one training step (micro-batches, gradient accumulation, clipping, AdamW), the
+ * stage bookkeeping that exact resume needs, and evaluation over consecutive windows. No
+ * printing, no signals, no file names chosen here: tf-train drives it. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenformer.h"
+
+static struct tf_adamw_hparams hparams(const struct tf_train_config *tc) {
+  return (struct tf_adamw_hparams){tc->beta1, tc->beta2, tc->eps, tc->weight_decay};
+}
+
+/* A fresh stage: step 0, fresh moments, the data stream seeded from train.seed. Lifetime
+ * counters carry on. */
+static int start_stage(struct tf_model *m, const struct tf_train_config *tc, int n_ranks,
+                       struct tf_error *err) {
+  struct tf_train_state *s = &m->train;
+  tf_adamw_free(&s->opt);
+  int rc = tf_adamw_create(&s->opt, m->n_params, err);
+  if (rc) return rc;
+  s->present = 1;
+  s->step = 0;
+  tf_rng_seed(&s->rng, tc->seed);
+  s->n_ranks = n_ranks;
+  memset(s->cursor, 0, sizeof s->cursor);
+  return TF_OK;
+}
+
+int tf_trainer_create(struct tf_trainer *t, struct tf_model *m, const struct tf_train_config *tc,
+                      int new_stage, int rank, int n_ranks, struct tf_error *err) {
+  memset(t, 0, sizeof *t);
+  t->m = m;
+  t->tc = *tc;
+  t->rank = rank;
+  t->n_ranks = n_ranks;
+  int T = m->cfg.seq_len, B = tc->batch;
+  int rc = TF_OK;
+  if (new_stage || !m->train.present) rc = start_stage(m, tc, n_ranks, err);
+  else if (m->train.n_ranks != n_ranks) m->train.n_ranks = n_ranks; /* the stream is global */
+  if (!rc) rc = tf_acts_create(&t->acts, &m->cfg, B, T, err);
+  if (rc) return rc;
+  t->grads = calloc(m->n_params, sizeof(float));
+  t->inputs = calloc((size_t)B * T, sizeof(int32_t));
+  t->targets = calloc((size_t)B * T, sizeof(int32_t));
+  if (!t->grads || !t->inputs || !t->targets) {
+    tf_trainer_free(t);
+    return tf_error_set(err, TF_ENOMEM, "out of memory for gradients and batches");
+  }
+  tf_view_point(&t->g, t->grads, &m->cfg);
+  return TF_OK;
+}
+
+void tf_trainer_free(struct tf_trainer *t) {
+  tf_acts_free(&t->acts);
+  free(t->grads);
+  free(t->inputs);
+  free(t->targets);
+  memset(t, 0, sizeof *t);
+}
+
+/* Names the first tensor whose gradient is not finite. */
+static int non_finite_error(const struct tf_trainer *t, double loss, struct tf_error *err) {
+  const struct tf_model *m = t->m;
+  int64_t step = m->train.step + 1;
+  if (!isfinite(loss))
+    return tf_error_set(err, TF_EDATA, "step %lld: loss is %g", (long long)step, loss);
+  for (int i = 0; i < m->n_tensors; i++) {
+    const float *g = t->grads + m->tensors[i].offset;
+    for (size_t j = 0; j < m->tensors[i].numel; j++)
+      if (!isfinite(g[j]))
+        return tf_error_set(err, TF_EDATA, "step %lld: gradient of %s is %g", (long long)step,
+                            m->tensors[i].name, g[j]);
+  }
+  return tf_error_set(err, TF_EDATA, "step %lld: gradient norm is not finite", (long long)step);
+}
+
+/* One optimizer step: grad_accum micro-batches of `batch` windows each (per rank), gradients
+ * averaged over all of them, summed across ranks by `reduce` (NULL: one process), clipped to
+ * the global norm, then AdamW at the schedule's learning rate. */
+int tf_trainer_step(struct tf_trainer *t, const struct tf_corpus *data,
+                    void (*reduce)(float *, size_t, double *), struct tf_step_stats *st,
+                    struct tf_error *err) {
+  struct tf_model *m = t->m;
+  struct tf_train_state *s = &m->train;
+  const struct tf_train_config *tc = &t->tc;
+  int B = tc->batch, T = m->cfg.seq_len, A = tc->grad_accum;
+  memset(t->grads, 0, m->n_params * sizeof(float));
+  double loss = 0;
+  for (int a = 0; a < A; a++) {
+    tf_corpus_draw(data, &s->rng, B, T, t->rank, t->n_ranks, t->inputs, t->targets);
+    s->cursor[t->rank] += B;
+    loss += tf_net_forward(m, &t->acts, t->inputs, t->targets, B, T);
+    tf_net_backward(m, &t->acts, t->grads, &t->g);
+  }
+  /* each backward gives the gradient of its micro-batch's mean loss: average them */
+  float scale = 1.0f / (float)(A * t->n_ranks);
+  for (size_t i = 0; i < m->n_params; i++) t->grads[i] *= scale;
+  loss /= A;
+  if (reduce) reduce(t->grads, m->n_params, &loss);
+  double norm = tf_grad_clip(t->grads, m->n_params, tc->clip);
+  if (!isfinite(loss) || !isfinite(norm)) return non_finite_error(t, loss, err);
+  struct tf_schedule sched = {tc->lr, tc->min_lr, tc->warmup, tc->steps};
+  double lr = tf_lr_at(&sched, s->step);
+  struct tf_adamw_hparams h = hparams(tc);
+  tf_adamw_step(&s->opt, m->params, t->grads, m->tensors, m->n_tensors, lr, &h);
+  int64_t tokens = (int64_t)B * T * A * t->n_ranks;
+  s->step++;
+  s->lifetime_steps++;
+  s->tokens += tokens;
+  s->flops += (double)tokens * 3 * tf_forward_flops_per_token(&m->cfg);
+  *st = (struct tf_step_stats){.loss = loss, .lr = lr, .grad_norm = norm, .tokens = tokens};
+  return TF_OK;
+}
+
+/* Consecutive windows of S = seq_len from byte 0: the window at s feeds t_s..t_{s+S-1} and is
+ * scored on t_{s+1}..t_{s+S}; the last one is shorter. Full windows go through the network B
+ * at a time. Sums the loss over every predicted byte (at most max_windows windows; 0: all). */
+int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B, const uint8_t *bytes,
+                    size_t n, size_t max_windows, int32_t *inputs, int32_t *targets,
+                    struct tf_eval_result *r) {
+  const size_t S = (size_t)m->cfg.seq_len;
+  memset(r, 0, sizeof *r);
+  size_t predicted = n > 0 ? n - 1 : 0, start = 0, windows = 0;
+  while (start < predicted && (max_windows == 0 || windows < max_windows)) {
+    int b = 0, T = 0;
+    while (b < B && start < predicted && (max_windows == 0 || windows < max_windows)) {
+      size_t len = predicted - start < S ? predicted - start : S;
+      if (b > 0 && len != (size_t)T) break; /* a short last window goes alone */
+      T = (int)len;
+      for (int t = 0; t < T; t++) {
+        inputs[(size_t)b * T + t] = bytes[start + t];
+        targets[(size_t)b * T + t] = bytes[start + t + 1];
+      }
+      b++;
+      windows++;
+      start += len;
+    }
+    double mean = tf_net_forward(m, acts, inputs, targets, b, T);
+    r->loss_sum += mean * b * T;
+    r->tokens += (int64_t)b * T;
+  }
+  r->windows = (int64_t)windows;
+  if (r->tokens > 0) {
+    r->loss = r->loss_sum / (double)r->tokens;
+    r->perplexity = exp(r->loss);
+    r->bits_per_byte = r->loss / log(2.0);
+  }
+  return isfinite(r->loss_sum) ? TF_OK : TF_EDATA;
+}
+
+int tf_trainer_eval(struct tf_trainer *t, const struct tf_corpus *valid,
+                    struct tf_eval_result *r, struct tf_error *err) {
+  size_t max_windows = (size_t)t->tc.eval_batches * (size_t)t->tc.batch;
+  int rc = tf_eval_windows(t->m, &t->acts, t->tc.batch, valid->bytes, valid->n, max_windows,
+                           t->inputs, t->targets, r);
+  if (rc) return tf_error_set(err, rc, "%s: evaluation loss is not finite", valid->path);
+  return TF_OK;
+}

@@ -1,0 +1,209 @@
+/* test_attn.c: RoPE and causal multi-head attention (lib/attn.c): the rotation against float64
+ * and its inverse, causality, the forward against a float64 evaluation, and the backward of
+ * attention after RoPE against finite differences, also over several row blocks. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fd.h"
+#include "kernels.h"
+
+/* See test_pattn.c for this budget: h = 1e-2 on values of size ~1 leaves float32 round-off and
+ * truncation near 1e-4 of the largest gradient; a wrong term costs 1e-2 or more. */
+#define FD_H   1e-2f
+#define FD_TOL 2e-3
+
+/* One problem: q, k, v (B, T, H*dh) before RoPE; L = sum attention(rope q, rope k, v) * w. */
+struct att {
+  int B, T, H, dh, r;
+  float *q, *k, *v, *w, *cos_t, *sin_t;
+  float *qr, *kr, *out, *att, *scratch, *dq, *dk, *dv;
+};
+
+static float *falloc(size_t n) {
+  float *p = calloc(n ? n : 1, sizeof *p);
+  ck_assert(p);
+  return p;
+}
+
+static struct att *att_new(int B, int T, int H, int dh, int r, uint64_t seed) {
+  struct att *a = calloc(1, sizeof *a);
+  ck_assert(a);
+  *a = (struct att){.B = B, .T = T, .H = H, .dh = dh, .r = r};
+  size_t n = (size_t)B * T * H * dh, nt = (size_t)B * H * T * T;
+  float **act[] = {&a->q, &a->k, &a->v, &a->w, &a->qr, &a->kr, &a->out, &a->dq, &a->dk, &a->dv};
+  for (size_t i = 0; i < sizeof act / sizeof *act; i++) *act[i] = falloc(n);
+  a->att = falloc(nt);
+  a->scratch = falloc(nt);
+  a->cos_t = falloc((size_t)T * r / 2);
+  a->sin_t = falloc((size_t)T * r / 2);
+  tf_rope_table(a->cos_t, a->sin_t, T, r, 10000.0);
+  fd_fill(a->q, n, 1.0f, seed);
+  fd_fill(a->k, n, 1.0f, seed + 1);
+  fd_fill(a->v, n, 1.0f, seed + 2);
+  fd_fill(a->w, n, 1.0f, seed + 3);
+  return a;
+}
+
+static void att_free(struct att *a) {
+  float *bufs[] = {a->q,  a->k,   a->v,   a->w,       a->cos_t, a->sin_t, a->qr,
+                   a->kr, a->out, a->att, a->scratch, a->dq,    a->dk,    a->dv};
+  for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
+  free(a);
+}
+
+static size_t att_numel(const struct att *a) {
+  return (size_t)a->B * a->T * a->H * a->dh;
+}
+
+static void att_forward(struct att *a) {
+  size_t n = att_numel(a);
+  memcpy(a->qr, a->q, n * sizeof(float));
+  memcpy(a->kr, a->k, n * sizeof(float));
+  tf_rope_forward(a->qr, a->cos_t, a->sin_t, a->B, a->T, a->H, a->dh, a->r);
+  tf_rope_forward(a->kr, a->cos_t, a->sin_t, a->B, a->T, a->H, a->dh, a->r);
+  tf_attn_forward(a->out, a->att, a->qr, a->kr, a->v, a->B, a->T, a->H, a->dh);
+}
+
+static double att_loss(void *ctx) {
+  struct att *a = ctx;
+  att_forward(a);
+  return fd_dot(a->out, a->w, att_numel(a));
+}
+
+static void att_backward(struct att *a) {
+  att_forward(a);
+  tf_attn_backward(a->dq, a->dk, a->dv, a->scratch, a->w, a->att, a->qr, a->kr, a->v, a->B, a->T,
+                   a->H, a->dh);
+  tf_rope_backward(a->dq, a->cos_t, a->sin_t, a->B, a->T, a->H, a->dh, a->r);
+  tf_rope_backward(a->dk, a->cos_t, a->sin_t, a->B, a->T, a->H, a->dh, a->r);
+}
+
+/* ---------------------------------------------------------------- RoPE */
+
+/* Rotation by p theta_m then by -p theta_m: float32 rounding of two products, ~1e-7. */
+START_TEST(rope_then_inverse_is_identity) {
+  struct att *a = att_new(2, 9, 3, 8, 4, 1);
+  size_t n = att_numel(a);
+  memcpy(a->qr, a->q, n * sizeof(float));
+  tf_rope_forward(a->qr, a->cos_t, a->sin_t, 2, 9, 3, 8, 4);
+  tf_rope_backward(a->qr, a->cos_t, a->sin_t, 2, 9, 3, 8, 4);
+  for (size_t i = 0; i < n; i++) ck_assert_float_eq_tol(a->qr[i], a->q[i], 1e-6);
+  att_free(a);
+}
+END_TEST
+
+/* SPEC §2.2 in float64, theta_m = base^(-2m/r): the float32 table's angle p theta_m is off by
+ * at most an ulp of p theta_m (< 1e-6 for p < 16), hence 2e-6. Channels from r on, and every
+ * channel at position 0, come out bit for bit. */
+START_TEST(rope_matches_float64_rotation) {
+  int B = 2, T = 16, H = 2, dh = 10, r = 6;
+  struct att *a = att_new(B, T, H, dh, r, 2);
+  size_t n = att_numel(a);
+  memcpy(a->qr, a->q, n * sizeof(float));
+  tf_rope_forward(a->qr, a->cos_t, a->sin_t, B, T, H, dh, r);
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < T; t++)
+      for (int h = 0; h < H; h++) {
+        size_t o = (((size_t)b * T + t) * H + h) * dh;
+        const float *x = a->q + o, *y = a->qr + o;
+        for (int m = 0; m < r / 2; m++) {
+          double th = t * pow(10000.0, -2.0 * m / r), c = cos(th), s = sin(th);
+          ck_assert_double_eq_tol(y[m], x[m] * c - x[m + r / 2] * s, 2e-6);
+          ck_assert_double_eq_tol(y[m + r / 2], x[m + r / 2] * c + x[m] * s, 2e-6);
+        }
+        for (int j = t == 0 ? 0 : r; j < dh; j++) ck_assert(y[j] == x[j]);
+      }
+  att_free(a);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- attention */
+
+/* Causal softmax attention of one (b, h) in float64 against the kernel: products of length
+ * dh and T of float32 values, ~1e-7 relative, so 1e-5 on outputs of size ~1. */
+START_TEST(attention_forward_matches_float64) {
+  int B = 2, T = 7, H = 3, dh = 5, d = H * dh;
+  struct att *a = att_new(B, T, H, dh, 0, 3);
+  tf_attn_forward(a->out, a->att, a->q, a->k, a->v, B, T, H, dh);
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < H; h++)
+      for (int i = 0; i < T; i++) {
+        const float *qi = a->q + ((size_t)b * T + i) * d + h * dh;
+        double s[16], mx = -INFINITY, sum = 0;
+        for (int j = 0; j <= i; j++) {
+          const float *kj = a->k + ((size_t)b * T + j) * d + h * dh;
+          s[j] = fd_dot(qi, kj, dh) / sqrt(dh);
+          mx = fmax(mx, s[j]);
+        }
+        for (int j = 0; j <= i; j++) sum += (s[j] = exp(s[j] - mx));
+        for (int c = 0; c < dh; c++) {
+          double o = 0;
+          for (int j = 0; j <= i; j++) o += s[j] / sum * a->v[((size_t)b * T + j) * d + h * dh + c];
+          ck_assert_double_eq_tol(a->out[((size_t)b * T + i) * d + h * dh + c], o, 1e-5);
+        }
+        const float *p = a->att + (((size_t)b * H + h) * T + i) * T;
+        for (int j = i + 1; j < T; j++) ck_assert(p[j] == 0.0f);
+      }
+  att_free(a);
+}
+END_TEST
+
+/* Changing the keys and values of the last position leaves every earlier output bit-equal. */
+START_TEST(attention_is_causal) {
+  int B = 1, T = 200, H = 2, dh = 4, d = H * dh; /* 200 rows: two row blocks */
+  struct att *a = att_new(B, T, H, dh, 0, 4);
+  tf_attn_forward(a->out, a->att, a->q, a->k, a->v, B, T, H, dh);
+  float *before = falloc(att_numel(a));
+  memcpy(before, a->out, att_numel(a) * sizeof(float));
+  for (int c = 0; c < d; c++) {
+    a->k[(size_t)(T - 1) * d + c] += 1.0f;
+    a->v[(size_t)(T - 1) * d + c] -= 2.0f;
+  }
+  tf_attn_forward(a->out, a->att, a->q, a->k, a->v, B, T, H, dh);
+  ck_assert_mem_eq(a->out, before, (size_t)(T - 1) * d * sizeof(float));
+  free(before);
+  att_free(a);
+}
+END_TEST
+
+/* Gradients of q, k (through RoPE) and v: loop 0 is a short sequence, loop 1 is 200 positions
+ * so the backward runs over two row blocks (a sample of 300 entries each). */
+START_TEST(attention_with_rope_matches_finite_differences) {
+  struct att *a = _i == 0 ? att_new(2, 9, 2, 8, 4, 5) : att_new(1, 200, 2, 6, 2, 6);
+  att_backward(a);
+  size_t n = att_numel(a);
+  struct {
+    const char *name;
+    float *x, *g;
+  } t[3] = {{"q", a->q, a->dq}, {"k", a->k, a->dk}, {"v", a->v, a->dv}};
+  for (int i = 0; i < 3; i++) {
+    double e = fd_check(att_loss, a, t[i].x, t[i].g, n, FD_H, 300);
+    ck_assert_msg(e < FD_TOL, "T=%d: d%s off by %.3g", a->T, t[i].name, e);
+  }
+  att_free(a);
+}
+END_TEST
+
+static Suite *attn_suite(void) {
+  Suite *s = suite_create("attn");
+  TCase *tc = tcase_create("rope");
+  tcase_add_test(tc, rope_then_inverse_is_identity);
+  tcase_add_test(tc, rope_matches_float64_rotation);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("attention");
+  tcase_add_test(tc, attention_forward_matches_float64);
+  tcase_add_test(tc, attention_is_causal);
+  tcase_add_loop_test(tc, attention_with_rope_matches_finite_differences, 0, 2);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(attn_suite());
+  srunner_run_all(sr, CK_ENV);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed != 0;
+}
