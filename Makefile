@@ -50,6 +50,9 @@ PREFIX   ?= /usr/local
 
 all: $(LIB) $(CMD_BIN)
 
+# Objects are never intermediate files to delete.
+.SECONDARY:
+
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
@@ -71,7 +74,7 @@ check: check-unit check-cli check-man
 
 check-unit: $(TEST_BIN)
 	@fail=0; for t in $(TEST_BIN); do \
-	  echo "== $$t"; TF_FIXTURES=tests/fixtures OMP_NUM_THREADS=2 CK_VERBOSITY=normal \
+	  echo "== $$t"; TF_FIXTURES=tests/fixtures OMP_NUM_THREADS=2 CK_VERBOSITY=normal CK_DEFAULT_TIMEOUT=120 \
 	    $$t || fail=1; done; exit $$fail
 
 check-cli: all

@@ -143,10 +143,11 @@ static int save(struct run *r, struct tf_error *err) {
   char now[32];
   time_t t = time(NULL);
   strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-  json_t *rec = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:f}", "time", now, "config",
-                          r->a->config, "steps", (json_int_t)(s->step - r->first_step),
+  json_t *rec = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "time", now,
+                          "config", r->a->config, "steps", (json_int_t)(s->step - r->first_step),
                           "stage_step", (json_int_t)s->step, "stage_steps",
-                          (json_int_t)r->cfg.train.steps, "tokens", (json_int_t)s->tokens,
+                          (json_int_t)r->cfg.train.steps, "lifetime_steps",
+                          (json_int_t)s->lifetime_steps, "tokens", (json_int_t)s->tokens,
                           "flops", s->flops, "seconds", progress_now() - r->start);
   char *extra = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
   json_decref(rec);

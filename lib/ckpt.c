@@ -166,6 +166,7 @@ static int plain_put(struct sink *s, const unsigned char *p, uint64_t n, struct 
 }
 
 static int sink_put(struct sink *s, const void *p, uint64_t n, struct tf_error *err) {
+  if (!n) return TF_OK; /* an empty tensor may have no data pointer */
   return s->gz ? gz_put(s, p, n, err) : plain_put(s, p, n, err);
 }
 
@@ -386,9 +387,8 @@ static uint64_t data_left(const struct tf_ckpt_reader *r) {
 static int truncated(const struct tf_ckpt_reader *r, const char *why, struct tf_error *err) {
   if (r->phase == PH_LENGTH)
     return tf_error_set(err, TF_EDATA,
-                        "%s: truncated%s: the file ends inside the 8-byte header "
-                        "length",
-                        r->name, why);
+                        "%s: truncated%s: the file ends inside the 8-byte header length", r->name,
+                        why);
   if (r->phase == PH_HEADER)
     return tf_error_set(err, TF_EDATA,
                         "%s: truncated%s: the header ends at byte %" PRIu64

@@ -232,6 +232,29 @@ def float32_error(cfg, params32, inputs, logits):
     return (l32.double() - logits).abs().max().item()
 
 
+EVAL_CASE, EVAL_TEXT, EVAL_BYTES = "odd_seq", "data/tiny-valid.txt", 1000
+
+
+def write_eval_fixture(out):
+    """tests/fixtures/eval_<case>.json: tf-eval's figures for EVAL_CASE's model on the first
+    EVAL_BYTES bytes of EVAL_TEXT (seq_len 13, so the last window is short), in float64."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    cfg, params, _ = ref.load_checkpoint(os.path.join(out, EVAL_CASE + ".tfz"))
+    params = {k: v.double() for k, v in params.items()}
+    with open(os.path.join(root, EVAL_TEXT), "rb") as f:
+        data = f.read(EVAL_BYTES)
+    with torch.no_grad():
+        tokens, loss = ref.eval_text(params, cfg, data)
+    record = {"model": EVAL_CASE + ".tfz", "data": EVAL_TEXT, "max_bytes": EVAL_BYTES,
+              "tokens": tokens, "loss": loss, "bits_per_byte": loss / math.log(2)}
+    with open(os.path.join(out, "eval_%s.json" % EVAL_CASE), "w") as f:
+        json.dump(record, f, indent=1)
+        f.write("\n")
+    print("eval fixture %s on %s[:%d]: %d tokens, loss %.6f" % (EVAL_CASE, EVAL_TEXT,
+                                                              EVAL_BYTES, tokens, loss))
+    return tokens == EVAL_BYTES - 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "fixtures"))
@@ -282,6 +305,7 @@ def main():
         print("%-23s %-13s %-6.3f %-7.1e %-7.1e %-8.1e %-7.2f %-7s %d" % (
             name, shape, loss.item(), fd, f32, weakest, no_rope,
             "%.2f" % no_ref if grown else "-", size))
+    ok &= write_eval_fixture(args.out)
     print("total %d bytes in %s; self-checks %s"
           % (total, os.path.normpath(args.out), "ok" if ok else "FAILED"))
     return 0 if ok else 1

@@ -204,6 +204,21 @@ def loss_fn(logits, targets):
     """Mean cross-entropy over all B*T predicted tokens."""
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
+def eval_text(params, cfg, data):
+    """tf-eval's definition: mean loss over all N-1 predicted bytes of data, the bytes cut into
+    consecutive windows of S = seq_len starting at 0, S, 2S, ...; the window at s feeds
+    t_s..t_{s+S-1} and is scored on t_{s+1}..t_{s+S}; the last window is shorter.
+    Returns (predicted bytes, mean loss in nats)."""
+    S = cfg["seq_len"]
+    t = torch.tensor(list(data), dtype=torch.int64)
+    total, count = 0.0, 0
+    for s in range(0, len(data) - 1, S):
+        n = min(S, len(data) - 1 - s)
+        logits = forward(params, cfg, t[s:s + n].unsqueeze(0))
+        total += F.cross_entropy(logits[0], t[s + 1:s + 1 + n], reduction="sum").item()
+        count += n
+    return count, total / count
+
 # ---------------------------------------------------------------------------- safetensors
 
 # safetensors dtype name -> (torch dtype, bytes per element)
