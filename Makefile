@@ -24,14 +24,23 @@ O        := build
 SANFLAGS :=
 endif
 
+# MPI (Open MPI) when installed; `make MPI=0` builds without it (objects in build/nompi).
+MPI ?= $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1 || echo 0)
+ifeq ($(MPI),1)
+MPI_CFLAGS := -DTF_HAVE_MPI $(shell pkg-config --cflags ompi-c)
+MPI_LIBS   := $(shell pkg-config --libs ompi-c)
+else
+O          := $(O)/nompi
+endif
+
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs zlib yaml-0.1 jansson 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 CFLAGS   ?= $(OPT) -g $(ARCH)
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -MMD -MP -Ilib -isystem $(BLIS_INC) \
-              $(PKG_CFLAGS) $(CFLAGS) $(SANFLAGS)
-LDLIBS   := $(BLIS_LIB) $(PKG_LIBS) -fopenmp -lpthread -lm $(SANFLAGS)
+              $(PKG_CFLAGS) $(MPI_CFLAGS) $(CFLAGS) $(SANFLAGS)
+LDLIBS   := $(BLIS_LIB) $(PKG_LIBS) $(MPI_LIBS) -fopenmp -lpthread -lm $(SANFLAGS)
 
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o)
@@ -45,8 +54,8 @@ TEST_OBJ := $(patsubst %.c,$(O)/%.o,$(filter-out $(TEST_SRC),$(wildcard tests/un
 MANPAGES := $(wildcard man/man*/*.[157])
 PREFIX   ?= /usr/local
 
-.PHONY: all check check-unit check-cli check-man bench fixtures deps deps-bench demo data \
-        clean install format
+.PHONY: all check check-unit check-cli check-man bench bench-progs fixtures deps deps-bench demo \
+        data clean install format
 
 all: $(LIB) $(CMD_BIN)
 
@@ -87,7 +96,7 @@ check-man:
 	  n=$$(echo $(MANPAGES) | wc -w); \
 	  if [ $$fail = 0 ]; then echo "man: $$n pages lint clean"; fi; exit $$fail
 
-bench: all
+bench: all bench-progs
 	sh tests/bench/run.sh $(O)/bin
 
 fixtures: all
@@ -96,7 +105,7 @@ fixtures: all
 # Debian packages: what the build and `make check` need (DEPS), and what benchmarks and
 # fixture generation add (BENCH_DEPS).
 DEPS       := gcc make pkg-config zlib1g-dev libyaml-dev libjansson-dev check libsubunit-dev \
-              libblis-openmp-dev mandoc bible-kjv bible-kjv-text
+              libblis-openmp-dev mandoc bible-kjv bible-kjv-text libopenmpi-dev openmpi-bin
 BENCH_DEPS := python3-torch hyperfine libopenblas0-openmp
 
 deps:
@@ -135,3 +144,17 @@ clean:
 $(O)/bench/bench_gemm: tests/bench/bench_gemm.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# ---------------------------------------------------------------- model and bandwidth benchmarks
+# `make bench` (tests/bench/run.sh) runs these beside the PyTorch peer; see tests/bench/README.md.
+# bench_model: tokens/s of one config, forward+backward or a training step; bench_stream: triad
+# bandwidth. Any other tests/bench/NAME.c builds the same way as $(O)/bench/NAME.
+BENCH_BIN := $(O)/bench/bench_gemm $(O)/bench/bench_model $(O)/bench/bench_stream
+
+bench-progs: $(BENCH_BIN)
+
+$(O)/bench/%: tests/bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+-include $(BENCH_BIN:=.d)

@@ -1,6 +1,7 @@
 /* cli.c: shared command-line behaviour: --help, --version, -q, -v, --json, --threads,
  * messages on stderr with the program's name, strict option-value parsing. */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,8 @@
 #include "cli.h"
 
 void cli_init(struct cli *c, const char *prog, const char *usage) {
+  /* a write past `ulimit -f` then fails with EFBIG (exit 74) instead of killing us */
+  signal(SIGXFSZ, SIG_IGN);
   memset(c, 0, sizeof *c);
   c->prog = prog;
   c->usage = usage;
@@ -18,6 +21,7 @@ void cli_init(struct cli *c, const char *prog, const char *usage) {
 static void print_version(const struct cli *c) {
   printf("%s (tokenformer) %s\n", c->prog, TF_VERSION);
   printf("matrix products: %s\n", tf_gemm_kernel());
+  printf("data parallelism: %s\n", tf_dist_backend());
 }
 
 int cli_common(struct cli *c, int opt, const char *arg) {
@@ -45,7 +49,9 @@ int cli_common(struct cli *c, int opt, const char *arg) {
 }
 
 int cli_fail(const struct cli *c, const struct tf_error *err) {
-  fprintf(stderr, "%s: %s\n", c->prog, err->msg);
+  fprintf(stderr, "%s: ", c->prog);
+  cli_put_escaped(stderr, err->msg); /* messages may quote names read from files */
+  fputc('\n', stderr);
   return err->code ? err->code : TF_EDATA;
 }
 

@@ -100,14 +100,6 @@ static int parse_args(struct cli *c, struct args *a, int argc, char **argv) {
   return TF_OK;
 }
 
-/* Prints "prog: message" with anything unprintable escaped (messages quote file content). */
-static int fail(const struct cli *c, const struct tf_error *err) {
-  fprintf(stderr, "%s: ", c->prog);
-  cli_put_escaped(stderr, err->msg);
-  fputc('\n', stderr);
-  return err->code ? err->code : TF_EDATA;
-}
-
 /* ---------------------------------------------------------------- the header */
 
 static int file_open(struct file *f, const char *path, struct tf_error *err) {
@@ -460,7 +452,7 @@ static int run_verify(const struct cli *c, const struct args *a, struct tf_error
   if (!rc && !f.has_config)
     rc = tf_error_set(err, TF_EDATA, "%s: metadata has no config: not a tokenformer checkpoint",
                       a->file);
-  if (!rc && (rc = tf_inspect_check(f.h, &f.cfg, err))) tf_error_prefix(err, "%s", a->file);
+  if (!rc && (rc = tf_model_check_header(f.h, NULL, err))) tf_error_prefix(err, "%s", a->file);
   if (!rc) rc = tf_ckpt_finish(f.r, err);
   file_close(&f);
   if (rc) return rc;
@@ -604,5 +596,5 @@ int main(int argc, char **argv) {
     rc = run_inspect(&c, &a, &err);
   if (!rc && (fflush(stdout) != 0 || ferror(stdout)))
     rc = tf_error_set(&err, TF_EIO, "stdout: write error");
-  return rc ? fail(&c, &err) : TF_OK;
+  return rc ? cli_fail(&c, &err) : TF_OK;
 }

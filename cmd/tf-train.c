@@ -114,6 +114,7 @@ static int load_config(struct tf_config *cfg, const struct train_args *a, struct
 /* The run: what is open while training. */
 struct run {
   struct cli *c;
+  struct tf_dist dist;
   const struct train_args *a;
   struct tf_config cfg;
   struct tf_model m;
@@ -138,7 +139,7 @@ static void log_json(struct run *r, json_t *j) {
   json_decref(j);
 }
 
-static int save(struct run *r, struct tf_error *err) {
+static int save_here(struct run *r, struct tf_error *err) {
   const struct tf_train_state *s = &r->m.train;
   char now[32];
   time_t t = time(NULL);
@@ -158,6 +159,15 @@ static int save(struct run *r, struct tf_error *err) {
   free(extra);
   if (!rc) rc = tf_model_save(&r->m, r->a->output, TF_COMPRESS_HUFFMAN, err);
   if (!rc) progress_line(&r->p, "step %lld: saved %s", (long long)s->step, r->a->output);
+  return rc;
+}
+
+/* Rank 0 writes; every rank learns whether it worked, so none waits on a failed one. */
+static int save(struct run *r, struct tf_error *err) {
+  int rc = r->dist.rank == 0 ? save_here(r, err) : TF_OK;
+  if (tf_dist_any(&r->dist, rc != TF_OK) && rc == TF_OK)
+    rc = tf_error_set(err, TF_EIO, "rank %d: rank 0 could not save %s", r->dist.rank,
+                      r->a->output);
   return rc;
 }
 
@@ -187,7 +197,7 @@ static int open_inputs(struct run *r, struct tf_error *err) {
     if ((rc = tf_corpus_open(&r->valid, tc->valid, err))) return rc;
     r->has_valid = 1;
   }
-  if (tc->log[0] && !(r->log = fopen(tc->log, "a")))
+  if (tc->log[0] && r->dist.rank == 0 && !(r->log = fopen(tc->log, "a")))
     return tf_error_set(err, TF_ECANTCREAT, "%s: cannot open the log: %s", tc->log,
                         strerror(errno));
   r->history = strdup(r->m.history);
@@ -197,7 +207,7 @@ static int open_inputs(struct run *r, struct tf_error *err) {
 static int step_once(struct run *r, struct tf_error *err) {
   struct tf_step_stats st;
   double t0 = progress_now();
-  int rc = tf_trainer_step(&r->t, &r->data, NULL, &st, err);
+  int rc = tf_trainer_step(&r->t, &r->data, &r->dist, &st, err);
   if (rc) return rc;
   double dt = progress_now() - t0;
   const struct tf_train_state *s = &r->m.train;
@@ -219,8 +229,12 @@ static int train_loop(struct run *r, struct tf_error *err) {
   int64_t end = tc->steps;
   if (r->a->stop_at >= 0 && r->a->stop_at < end) end = r->a->stop_at;
   int to_stdout = strcmp(r->a->output, "-") == 0, rc = TF_OK;
-  while (!rc && s->step < end && !stop_signal) {
+  while (!rc && s->step < end && !tf_dist_any(&r->dist, stop_signal != 0)) {
     rc = step_once(r, err);
+    if (!rc && tc->eval_every > 0 && s->step % tc->eval_every == 0 &&
+        !tf_dist_same(&r->dist, r->m.params, r->m.n_params))
+      rc = tf_error_set(err, TF_EDATA, "step %lld: the ranks' parameters diverged",
+                        (long long)s->step);
     if (!rc && r->has_valid && s->step % tc->eval_every == 0) rc = evaluate(r, err);
     if (!rc && !to_stdout && tc->save_every > 0 && s->step % tc->save_every == 0 &&
         s->step < end)
@@ -229,9 +243,9 @@ static int train_loop(struct run *r, struct tf_error *err) {
   progress_end(&r->p);
   if (rc) return rc;
   if ((rc = save(r, err))) return rc;
-  if (stop_signal)
-    return tf_error_set(err, TF_ESIGNAL, "stopped by signal %d at step %lld after saving %s",
-                        (int)stop_signal, (long long)s->step, r->a->output);
+  if (s->step < end) /* the loop ended on a signal, here or on another rank */
+    return tf_error_set(err, TF_ESIGNAL, "stopped by a signal at step %lld after saving %s",
+                        (long long)s->step, r->a->output);
   return TF_OK;
 }
 
@@ -247,12 +261,14 @@ static int run_training(struct run *r, struct tf_error *err) {
                                                  : tf_model_save(&r->m, r->a->output,
                                                                  TF_COMPRESS_HUFFMAN, err);
   }
-  if ((rc = tf_trainer_create(&r->t, &r->m, &r->cfg.train, r->a->new_stage, 0, 1, err)))
+  if ((rc = tf_trainer_create(&r->t, &r->m, &r->cfg.train, r->a->new_stage, r->dist.rank,
+                              r->dist.n_ranks, err)))
     return rc;
   r->has_trainer = 1;
   r->first_step = s->step;
   r->start = progress_now();
-  progress_init(&r->p, r->c->prog, r->c->quiet, r->cfg.train.eval_every > 0
+  progress_init(&r->p, r->c->prog, r->c->quiet || r->dist.rank != 0,
+                r->cfg.train.eval_every > 0
                                                     ? r->cfg.train.eval_every
                                                     : 100);
   install_signals();
@@ -274,14 +290,16 @@ int main(int argc, char **argv) {
   struct run r = {0};
   struct tf_error err = {0};
   cli_init(&c, "tf-train", usage);
+  if (tf_dist_init(&r.dist, &argc, &argv, &err)) return cli_fail(&c, &err);
   int rc = parse_args(&c, &a, argc, argv);
   if (rc || c.done) goto out;
   r.c = &c;
   r.a = &a;
   if ((rc = load_config(&r.cfg, &a, &err)) || (rc = run_training(&r, &err)))
-    rc = cli_fail(&c, &err);
+    rc = r.dist.rank == 0 || rc != TF_ESIGNAL ? cli_fail(&c, &err) : rc;
   close_run(&r);
 out:
   free(a.sets);
+  tf_dist_finalize(&r.dist);
   return rc;
 }

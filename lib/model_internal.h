@@ -17,10 +17,11 @@ struct tensor_place {
  * names; free both arrays with free(). */
 int model_entries(const struct tf_model *m, struct tf_ckpt_entry **entries, size_t *n,
                   char **names, struct tf_error *err);
-/* The place of stored tensor `name`; 0 if the name is not part of this model's checkpoint. */
+/* The place of stored tensor `name` (dst NULL where m's blocks are not allocated); 0 if the
+ * name is not part of this model's checkpoint. */
 int model_place(struct tf_model *m, const char *name, struct tensor_place *p);
-/* Allocates the training state's optimizer moments when the header carries optim.*, and
- * checks that a partial training state is not stored. */
-int model_prepare_state(struct tf_model *m, const struct tf_st_header *h, struct tf_error *err);
+/* Sets m->train.present and n_ranks from the header's optim.* and train.* tensors, refusing a
+ * partial training state. Allocates nothing. */
+int model_state_check(struct tf_model *m, const struct tf_st_header *h, struct tf_error *err);
 
 #endif

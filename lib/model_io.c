@@ -65,6 +65,16 @@ static int check_metadata(const struct tf_st_header *h, struct tf_model_config *
   if (!version || strcmp(version, FORMAT_VERSION) != 0)
     return tf_error_set(err, TF_EDATA, "metadata format_version is %s, expected " FORMAT_VERSION,
                         version ? version : "missing");
+  const char *history = tf_st_meta(h, "history"), *tok = tf_st_meta(h, "tokenizer");
+  if (history) {
+    json_t *list = json_loads(history, 0, NULL);
+    int is_list = json_is_array(list);
+    json_decref(list);
+    if (!is_list) return tf_error_set(err, TF_EDATA, "metadata history: not a JSON array");
+  }
+  if (tok && strcmp(tok, "bytes") != 0)
+    return tf_error_set(err, TF_EDATA, "metadata tokenizer \"%s\": only \"bytes\" is supported",
+                        tok);
   const char *config = tf_st_meta(h, "config");
   if (!config) return tf_error_set(err, TF_EDATA, "metadata has no config");
   int rc = tf_model_config_from_json(cfg, config, err);
@@ -117,24 +127,32 @@ static int replace_string(char **dst, const char *src, struct tf_error *err) {
   return TF_OK;
 }
 
+int tf_model_check_header(const struct tf_st_header *h, struct tf_model_config *cfg,
+                          struct tf_error *err) {
+  struct tf_model shape;
+  memset(&shape, 0, sizeof shape);
+  int rc = check_metadata(h, &shape.cfg, err);
+  if (rc) return rc;
+  shape.n_tensors = tf_model_n_tensors(&shape.cfg);
+  shape.tensors = calloc((size_t)shape.n_tensors, sizeof *shape.tensors);
+  if (!shape.tensors) return tf_error_set(err, TF_ENOMEM, "out of memory checking tensors");
+  tf_model_tensor_table(&shape.cfg, shape.tensors);
+  rc = model_state_check(&shape, h, err);
+  if (!rc) rc = check_tensors(&shape, h, err);
+  if (!rc && cfg) *cfg = shape.cfg;
+  free(shape.tensors);
+  return rc;
+}
+
 static int load_from(struct tf_model *m, struct tf_ckpt_reader *r, struct tf_error *err) {
   const struct tf_st_header *h = tf_ckpt_header(r);
   struct tf_model_config cfg;
-  int rc = check_metadata(h, &cfg, err);
+  int rc = tf_model_check_header(h, &cfg, err);
   if (!rc) rc = tf_model_create(m, &cfg, err);
-  if (!rc) rc = model_prepare_state(m, h, err);
-  if (!rc) rc = check_tensors(m, h, err);
-  const char *history = tf_st_meta(h, "history"), *tok = tf_st_meta(h, "tokenizer");
-  if (!rc && history) {
-    json_error_t je;
-    json_t *list = json_loads(history, 0, &je);
-    if (!json_is_array(list)) rc = tf_error_set(err, TF_EDATA, "metadata history: not a list");
-    json_decref(list);
-    if (!rc) rc = replace_string(&m->history, history, err);
-  }
-  if (!rc && tok && strcmp(tok, "bytes") != 0)
-    rc = tf_error_set(err, TF_EDATA, "metadata tokenizer \"%s\": only \"bytes\" is supported",
-                      tok);
+  if (!rc) rc = model_state_check(m, h, err);
+  if (!rc && m->train.present) rc = tf_adamw_create(&m->train.opt, m->n_params, err);
+  const char *history = tf_st_meta(h, "history");
+  if (!rc && history) rc = replace_string(&m->history, history, err);
   for (size_t i = 0; !rc && i < h->n_tensors; i++) {
     struct tensor_place p;
     model_place(m, h->tensors[i].name, &p);

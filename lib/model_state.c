@@ -77,15 +77,11 @@ static const struct tf_tensor *param_tensor(const struct tf_model *m, const char
 
 int model_place(struct tf_model *m, const char *name, struct tensor_place *p) {
   memset(p, 0, sizeof *p);
-  const char *pname = name;
-  float *block = m->params;
-  if (strncmp(name, "optim.m.", 8) == 0 || strncmp(name, "optim.v.", 8) == 0) {
-    block = name[6] == 'm' ? m->train.opt.m : m->train.opt.v;
-    pname = name + 8;
-  }
-  const struct tf_tensor *t = param_tensor(m, pname);
-  if (t && block) {
-    p->dst = block + t->offset;
+  int moment = strncmp(name, "optim.m.", 8) == 0 || strncmp(name, "optim.v.", 8) == 0;
+  const struct tf_tensor *t = param_tensor(m, moment ? name + 8 : name);
+  if (t && (!moment || m->train.present)) {
+    float *block = !moment ? m->params : name[6] == 'm' ? m->train.opt.m : m->train.opt.v;
+    p->dst = block ? block + t->offset : NULL; /* NULL while only checking shapes */
     p->dtype = TF_F32;
     p->ndim = t->cols ? 2 : 1;
     p->shape[0] = t->rows;
@@ -106,7 +102,7 @@ int model_place(struct tf_model *m, const char *name, struct tensor_place *p) {
 
 /* A training checkpoint stores all of the state or none of it; the rank count comes from
  * train.data_cursor's length. */
-int model_prepare_state(struct tf_model *m, const struct tf_st_header *h, struct tf_error *err) {
+int model_state_check(struct tf_model *m, const struct tf_st_header *h, struct tf_error *err) {
   size_t found = 0;
   for (size_t j = 0; j < N_STATE; j++) {
     const struct tf_st_tensor *s = tf_st_find(h, state_tensors[j].name);
@@ -130,5 +126,5 @@ int model_prepare_state(struct tf_model *m, const struct tf_st_header *h, struct
                         "%zu of %d AdamW moments",
                         found, N_STATE, moments, 2 * m->n_tensors);
   m->train.present = 1;
-  return tf_adamw_create(&m->train.opt, m->n_params, err);
+  return TF_OK;
 }

@@ -314,9 +314,45 @@ int tf_model_add_history(struct tf_model *m, const char *command, const char *ex
 /* Writes the model as a checkpoint (tf_ckpt_write). */
 int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress compress,
                   struct tf_error *err);
+/* Checks a checkpoint header without allocating the model: metadata (format, version,
+ * config, history, tokenizer) and every tensor's name, dtype and shape against the stored
+ * config, including a training state (which must be complete). cfg (may be NULL) gets the
+ * config. TF_EDATA with the reason. */
+int tf_model_check_header(const struct tf_st_header *h, struct tf_model_config *cfg,
+                          struct tf_error *err);
 /* Reads a checkpoint into a new model: config from metadata, every tensor checked against
  * it before allocating, the whole stream and CRC verified. Errors are prefixed with path. */
 int tf_model_load(struct tf_model *m, const char *path, struct tf_error *err);
+
+/* ---------------------------------------------------------------- grow */
+
+/* Progressive scaling (SPEC §5): a model with more parameter tokens per kind, each old row of
+ * every key/value tensor kept as the first rows, new rows after them. */
+struct tf_grow_plan {
+  int old_tokens[TF_NKINDS], new_tokens[TF_NKINDS];
+  int old_ref[TF_NKINDS], new_ref[TF_NKINDS]; /* n_ref before and after */
+  int exact; /* 1: the grown model computes the same function as the old one */
+};
+const char *tf_grow_init_name(enum tf_grow_init i); /* "exact", "random", "duplicate" */
+/* What growing `in` by g would do. TF_EUSAGE, with the reason: a count below the model's
+ * (shrinking), no kind growing, a count or n_ref over 2^24, exact growth of a softmax model,
+ * duplicate growth by a non-multiple of the old count or copying a zero key row (dead
+ * tokens). */
+int tf_grow_plan(struct tf_grow_plan *p, const struct tf_model *in,
+                 const struct tf_grow_config *g, struct tf_error *err);
+/* Creates out, `in` grown as g says (new rows drawn from g->seed):
+ *   exact      K_new = 0, V_new ~ N(0, value_std), n_ref kept: same function;
+ *   random     K_new ~ N(0, std), V_new ~ N(0, value_std), n_ref kept;
+ *   duplicate  K_new = m/n stacked copies of K_old, V_new = 0, n_ref *= (n+m)/n: same function;
+ *   rescale    n_ref := the new n for the kinds that grow (the function changes).
+ * std and value_std come from ic (NULL: the defaults; value_std 0 means 2/(L sqrt d)). The
+ * training state, when in has one, starts a new stage: step 0, lifetime counters and data
+ * stream kept; AdamW moments zeroed with their step (a fresh optimizer), or with
+ * g->keep_optimizer extended by zero rows, keeping optim.step. History and tokenizer are
+ * copied. plan (may be NULL) receives tf_grow_plan's result. */
+int tf_model_grow(struct tf_model *out, const struct tf_model *in,
+                  const struct tf_grow_config *g, const struct tf_init_config *ic,
+                  struct tf_grow_plan *plan, struct tf_error *err);
 
 /* ---------------------------------------------------------------- inspect */
 
@@ -358,13 +394,6 @@ int tf_inspect_stats(struct tf_ckpt_reader *r, const struct tf_st_tensor *t,
                      struct tf_tensor_stats *s, tf_chunk_fn also, void *ctx,
                      struct tf_error *err);
 
-/* Checks that header h is a valid tokenformer checkpoint of config c: metadata format
- * "tokenformer", format_version "1", c passes tf_config_check, history (when present) is a
- * JSON array; every tensor of c's table present, F32 and of its shape; optim.m.NAME and
- * optim.v.NAME shaped like NAME; train.* of any dtype and shape; no other tensor. TF_EDATA,
- * naming the first fault. Header only: no data is read. */
-int tf_inspect_check(const struct tf_st_header *h, const struct tf_model_config *c,
-                     struct tf_error *err);
 
 enum tf_diff_status {
   TF_DIFF_SAME = 0,     /* same dtype and shape, identical bytes */
@@ -540,12 +569,12 @@ struct tf_trainer {
 int tf_trainer_create(struct tf_trainer *t, struct tf_model *m, const struct tf_train_config *tc,
                       int new_stage, int rank, int n_ranks, struct tf_error *err);
 void tf_trainer_free(struct tf_trainer *t);
-/* One optimizer step on windows of data. reduce (NULL for one process) sums the gradient
- * block and averages the loss across ranks. A non-finite loss or gradient is TF_EDATA naming
+/* One optimizer step on windows of data. With dist (NULL: one process) the gradient block is
+ * summed and the loss averaged across ranks. A non-finite loss or gradient is TF_EDATA naming
  * the step and tensor; the model is then unchanged. */
+struct tf_dist;
 int tf_trainer_step(struct tf_trainer *t, const struct tf_corpus *data,
-                    void (*reduce)(float *grads, size_t n, double *loss), struct tf_step_stats *st,
-                    struct tf_error *err);
+                    const struct tf_dist *dist, struct tf_step_stats *st, struct tf_error *err);
 /* Loss over the first eval_batches * batch consecutive windows of valid. */
 int tf_trainer_eval(struct tf_trainer *t, const struct tf_corpus *valid, struct tf_eval_result *r,
                     struct tf_error *err);
@@ -555,5 +584,111 @@ int tf_trainer_eval(struct tf_trainer *t, const struct tf_corpus *valid, struct 
 int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B, const uint8_t *bytes,
                     size_t n, size_t max_windows, int32_t *inputs, int32_t *targets,
                     struct tf_eval_result *r);
+
+/* ---------------------------------------------------------------- dist */
+
+/* Data parallelism on MPI. Without a launcher (or built with MPI=0) one process, rank 0 of 1,
+ * and every call below does nothing. */
+struct tf_dist {
+  int rank, n_ranks;
+  int active; /* MPI was initialised */
+};
+/* Initialises MPI when an MPI launcher (mpirun, srun) started us. */
+int tf_dist_init(struct tf_dist *d, int *argc, char ***argv, struct tf_error *err);
+void tf_dist_finalize(struct tf_dist *d);
+/* In place: grads summed over ranks; *loss averaged. */
+void tf_dist_allreduce(const struct tf_dist *d, float *grads, size_t n, double *loss);
+/* The maximum of flag over ranks. */
+int tf_dist_any(const struct tf_dist *d, int flag);
+/* 1 when every rank holds the same parameters (a checksum compared across ranks). */
+int tf_dist_same(const struct tf_dist *d, const float *params, size_t n);
+void tf_dist_barrier(const struct tf_dist *d);
+const char *tf_dist_backend(void); /* "MPI" or why not */
+
+/* ---------------------------------------------------------------- decode */
+
+/* Generation with a KV cache (llama2.c's run state): the context's tokens, the post-RoPE keys
+ * and values of every layer for up to S = seq_len positions, and the buffers of one pass, all
+ * allocated once. A new position costs one row through every Pattention, i.e. two
+ * matrix-vector products (x K^T, then s^T V) shared by the OpenMP threads, plus attention
+ * over the cached positions, so decoding is bound by memory bandwidth. The math is that of
+ * tf_net_forward (the logits agree to float rounding). Several tokens at once (a prompt, or
+ * the re-encoding after a slide) go `chunk` rows per pass through the batched kernels.
+ *
+ * Sliding window: RoPE positions stay in [0, S), as in training. When a token arrives with
+ * the context full (S positions), the oldest S - S/2 tokens are dropped, the S/2 newest are
+ * encoded again at positions 0 .. S/2 - 1 and the new token follows at position S/2; the
+ * context then holds the last S/2 + 1 tokens and grows again up to S. */
+struct tf_decoder {
+  int S;           /* seq_len: positions the cache holds */
+  int chunk;       /* C: rows per batched pass */
+  int threads;     /* largest OpenMP team the buffers serve */
+  int len;         /* positions in the cache: the context's length */
+  int64_t slides;  /* times the window slid */
+  struct tf_model_config cfg; /* the config the buffers were sized for */
+  int32_t *tokens;            /* (S) the context */
+  float *key_cache, *value_cache; /* (L, H, S, d_h) post-RoPE keys, values */
+  float *logits;                  /* (V) for the position after the last one encoded */
+  float *x, *h, *q, *k, *v, *att; /* (C, d) residual, normed input, q k v, attention output */
+  float *rstd;                    /* (C) */
+  float *pcache, *pscratch, *prnorm; /* (C, n_max) (C, n_max) (C): Pattention scores, norms */
+  float *scores;                  /* (H, C, S) attention probabilities of one pass */
+  float *partial;                 /* (threads, d) per-thread sums of s^T V */
+  float *rope_cos, *rope_sin;     /* (S, r/2) */
+  float *y;                       /* (d) final LayerNorm of the last position */
+  float *mem;                     /* the one allocation all of the above point into */
+};
+
+/* Buffers for models of config c; chunk <= 0 means 64. TF_ENOMEM when they do not fit. */
+int tf_decoder_create(struct tf_decoder *dec, const struct tf_model_config *c, int chunk,
+                      struct tf_error *err);
+void tf_decoder_free(struct tf_decoder *dec);
+/* Starts a new context: encodes tokens (n >= 1; when n > S only the last S are kept) at
+ * positions 0, 1, ... and returns the logits (V) that predict the token after the last one
+ * (dec->logits, valid until the next call). NULL when n < 1, a token is outside [0, V) or m
+ * does not have the config dec was created for; the state is then unchanged. */
+const float *tf_decode_prefill(const struct tf_model *m, struct tf_decoder *dec,
+                               const int32_t *tokens, int n);
+/* Appends one token to the context (sliding the window when it is full, see above) and
+ * returns the logits of the position after it; NULL as for tf_decode_prefill, and when the
+ * context is empty (no prefill yet). */
+const float *tf_decode_step(const struct tf_model *m, struct tf_decoder *dec, int32_t token);
+
+/* ---------------------------------------------------------------- sample */
+
+/* How tf_sample draws the next token from logits l_0 .. l_{V-1} (NaN counts as -infinity):
+ *   greedy, or temperature 0: the argmax, the lowest id on ties; no random number is drawn.
+ *   Otherwise p = softmax(l / temperature), then
+ *   top_k > 0: only the k ids of largest p are kept (ties: the lower id first);
+ *   top_p < 1: of the ids kept so far, only the smallest set of largest p (ties: the lower id
+ *              first) whose share of their probability reaches top_p is kept;
+ *   one uniform number u in [0, 1) of the seeded rng picks, among the kept ids in ascending
+ *   order, the first whose cumulative probability (renormalised over the kept ids) exceeds u.
+ * The same seed and logits give the same ids. */
+struct tf_sample_config {
+  double temperature; /* >= 0; 0 means greedy */
+  int top_k;          /* >= 0; 0: no limit */
+  double top_p;       /* (0, 1]; 1: no limit */
+  int greedy;         /* bool */
+  uint64_t seed;
+};
+
+struct tf_sampler {
+  struct tf_sample_config cfg;
+  int V;           /* candidate ids 0 .. V-1 */
+  struct tf_rng rng;
+  float *prob;     /* (V) */
+  int32_t *order;  /* (V) ids ranked by the top-k and top-p selection */
+  uint8_t *kept;   /* (V) */
+};
+
+/* A sampler over ids 0 .. V-1 (V >= 1). Settings out of range are TF_EUSAGE, naming them. */
+int tf_sampler_create(struct tf_sampler *s, int V, const struct tf_sample_config *cfg,
+                      struct tf_error *err);
+void tf_sampler_free(struct tf_sampler *s);
+/* The next token for logits (V), or -1 when no logit is a number above -infinity. */
+int32_t tf_sample(struct tf_sampler *s, const float *logits);
+/* The greedy choice alone: argmax of logits (n), the lowest id on ties, -1 if none. */
+int32_t tf_sample_argmax(const float *logits, int n);
 
 #endif

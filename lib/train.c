@@ -76,11 +76,10 @@ static int non_finite_error(const struct tf_trainer *t, double loss, struct tf_e
 }
 
 /* One optimizer step: grad_accum micro-batches of `batch` windows each (per rank), gradients
- * averaged over all of them, summed across ranks by `reduce` (NULL: one process), clipped to
+ * averaged over all of them, summed across ranks by one allreduce (dist NULL: one process), clipped to
  * the global norm, then AdamW at the schedule's learning rate. */
 int tf_trainer_step(struct tf_trainer *t, const struct tf_corpus *data,
-                    void (*reduce)(float *, size_t, double *), struct tf_step_stats *st,
-                    struct tf_error *err) {
+                    const struct tf_dist *dist, struct tf_step_stats *st, struct tf_error *err) {
   struct tf_model *m = t->m;
   struct tf_train_state *s = &m->train;
   const struct tf_train_config *tc = &t->tc;
@@ -89,7 +88,7 @@ int tf_trainer_step(struct tf_trainer *t, const struct tf_corpus *data,
   double loss = 0;
   for (int a = 0; a < A; a++) {
     tf_corpus_draw(data, &s->rng, B, T, t->rank, t->n_ranks, t->inputs, t->targets);
-    s->cursor[t->rank] += B;
+    for (int r = 0; r < t->n_ranks; r++) s->cursor[r] += B; /* every rank keeps all counts */
     loss += tf_net_forward(m, &t->acts, t->inputs, t->targets, B, T);
     tf_net_backward(m, &t->acts, t->grads, &t->g);
   }
@@ -97,7 +96,7 @@ int tf_trainer_step(struct tf_trainer *t, const struct tf_corpus *data,
   float scale = 1.0f / (float)(A * t->n_ranks);
   for (size_t i = 0; i < m->n_params; i++) t->grads[i] *= scale;
   loss /= A;
-  if (reduce) reduce(t->grads, m->n_params, &loss);
+  if (dist) tf_dist_allreduce(dist, t->grads, m->n_params, &loss);
   double norm = tf_grad_clip(t->grads, m->n_params, tc->clip);
   if (!isfinite(loss) || !isfinite(norm)) return non_finite_error(t, loss, err);
   struct tf_schedule sched = {tc->lr, tc->min_lr, tc->warmup, tc->steps};
