@@ -129,11 +129,15 @@ int tf_model_create(struct tf_model *m, const struct tf_model_config *c, struct 
   return TF_OK;
 }
 
+double tf_init_value_std(const struct tf_model_config *c, const struct tf_init_config *ic) {
+  return ic->value_std > 0 ? ic->value_std : 2.0 / (c->n_layers * sqrt(c->d_model));
+}
+
 /* SPEC §3: keys and embedding N(0, std); values N(0, value_std), value_std = 2 / (L sqrt d)
  * unless set; final norm weight 1, bias 0. One RNG stream in block order. */
 void tf_model_init(struct tf_model *m, const struct tf_init_config *ic) {
   const struct tf_model_config *c = &m->cfg;
-  double vstd = ic->value_std > 0 ? ic->value_std : 2.0 / (c->n_layers * sqrt(c->d_model));
+  double vstd = tf_init_value_std(c, ic);
   struct tf_rng rng;
   tf_rng_seed(&rng, ic->seed);
   for (int i = 0; i < m->n_tensors; i++) {

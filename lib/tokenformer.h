@@ -305,6 +305,8 @@ int tf_model_create(struct tf_model *m, const struct tf_model_config *c, struct 
 /* Initialization of SPEC §3 from ic->seed: keys and embedding N(0, std), values N(0, value_std
  * or 2/(L sqrt d)), final norm weight 1, bias 0. Same seed, same bytes. */
 void tf_model_init(struct tf_model *m, const struct tf_init_config *ic);
+/* The std of value tokens: ic->value_std, or 2 / (L sqrt d) when that is 0 (SPEC §3). */
+double tf_init_value_std(const struct tf_model_config *c, const struct tf_init_config *ic);
 void tf_model_free(struct tf_model *m);
 
 /* A record appended to the model's history (metadata "history", a JSON array): command name,

@@ -1,0 +1,298 @@
+/* tf-grow: a checkpoint with more parameter tokens, the start of a new training stage
+ * (SPEC §5). The growth itself is lib/grow.c's. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli.h"
+
+static const char usage[] =
+    "Usage: tf-grow -i IN -o OUT [--qkv N|+N] [--proj N|+N] [--ffn N|+N]\n"
+    "               [--init exact|random|duplicate] [--rescale] [--keep-optimizer]\n"
+    "               [-c CONFIG] [--set SECTION.KEY=VALUE]... [--seed S]\n"
+    "Append parameter tokens to every Pattention of a kind; the grown checkpoint starts a new\n"
+    "training stage. N is a new total, +N an increment; at least one kind must grow.\n"
+    "\n"
+    "  -i, --input FILE      checkpoint to grow ('-' for stdin)\n"
+    "  -o, --output FILE     grown checkpoint ('-' for stdout, not a terminal)\n"
+    "      --qkv N|+N        tokens of each query, key and value Pattention\n"
+    "      --proj N|+N       tokens of the attention output Pattention\n"
+    "      --ffn N|+N        tokens of the feed-forward Pattention\n"
+    "      --init MODE       new tokens: exact (default: zero keys, random values, tau\n"
+    "                        kept: the same function), random (keys and values as at init),\n"
+    "                        duplicate (copies of the old keys, zero values, n_ref scaled:\n"
+    "                        the same function; increments must be multiples of the counts)\n"
+    "      --rescale         set n_ref to the new counts (tau = sqrt(n), the official code's\n"
+    "                        way): the function changes\n"
+    "      --keep-optimizer  extend the AdamW moments with zeros instead of resetting them\n"
+    "  -c, --config FILE     YAML config: its grow: section, and init: for the new rows'\n"
+    "                        standard deviations; the options above override it\n"
+    "      --set S.K=V       override one config key (repeatable), e.g. grow.ffn_tokens=+64\n"
+    "      --seed S          seed of the new rows (overrides grow.seed)\n"
+    "      --compress MODE   huffman (default), none, fast or best\n"
+    "      --json            print the summary as JSON on stdout\n"
+    "  -q, --quiet           no summary or notes on stderr (warnings remain)\n"
+    "      --threads N       threads (default: OMP_NUM_THREADS or all cores)\n"
+    "  -h, --help            this help\n"
+    "      --version         version and matrix-product kernel\n"
+    "\n"
+    "Exit status: 0 ok, 64 usage or a growth that is refused (shrinking, nothing to grow,\n"
+    "exact growth of a softmax model, duplicate by a non-multiple), 65 bad checkpoint,\n"
+    "66 missing input, 73 cannot create output, 74 I/O error, 78 bad config. See tf-grow(1).\n";
+
+enum {
+  OPT_QKV = CLI_OPT_FIRST_FREE, /* OPT_QKV + k for kind k */
+  OPT_PROJ,
+  OPT_FFN,
+  OPT_INIT,
+  OPT_RESCALE,
+  OPT_KEEP_OPTIMIZER,
+  OPT_SET,
+  OPT_SEED,
+  OPT_COMPRESS
+};
+
+struct grow_args {
+  const char *input, *output, *config;
+  const char **sets;
+  int n_sets;
+  int given[TF_NKINDS], tokens[TF_NKINDS], relative[TF_NKINDS]; /* --qkv, --proj, --ffn */
+  int init;                                                     /* -1: not given */
+  int rescale, keep_optimizer, has_seed;
+  uint64_t seed;
+  enum tf_compress compress;
+};
+
+/* "N" (a new total) or "+N" (an increment); "+0" and "0" leave the kind as it is. */
+static int parse_count(struct cli *c, struct grow_args *a, int k, const char *s) {
+  char opt[16];
+  long v;
+  snprintf(opt, sizeof opt, "--%s", tf_kind_name(k));
+  int rel = s[0] == '+';
+  if (s[rel] < '0' || s[rel] > '9')
+    return cli_usage_error(c, "%s: expected N (a new total) or +N (an increment), got '%s'", opt,
+                           s);
+  if (cli_parse_long(c, opt, s + rel, 0, 1L << 24, &v)) return TF_EUSAGE;
+  a->given[k] = 1;
+  a->tokens[k] = (int)v;
+  a->relative[k] = rel && v != 0;
+  return TF_OK;
+}
+
+static int parse_init(struct cli *c, struct grow_args *a, const char *s) {
+  for (int i = TF_GROW_EXACT; i <= TF_GROW_DUPLICATE; i++)
+    if (strcmp(s, tf_grow_init_name(i)) == 0) {
+      a->init = i;
+      return TF_OK;
+    }
+  return cli_usage_error(c, "--init: expected exact, random or duplicate, got '%s'", s);
+}
+
+static int parse_option(struct cli *c, struct grow_args *a, int opt, const char *arg) {
+  switch (opt) {
+  case 'i':
+    a->input = arg;
+    return TF_OK;
+  case 'o':
+    a->output = arg;
+    return TF_OK;
+  case 'c':
+    a->config = arg;
+    return TF_OK;
+  case OPT_QKV:
+  case OPT_PROJ:
+  case OPT_FFN:
+    return parse_count(c, a, opt - OPT_QKV, arg);
+  case OPT_INIT:
+    return parse_init(c, a, arg);
+  case OPT_RESCALE:
+    a->rescale = 1;
+    return TF_OK;
+  case OPT_KEEP_OPTIMIZER:
+    a->keep_optimizer = 1;
+    return TF_OK;
+  case OPT_SET:
+    a->sets[a->n_sets++] = arg;
+    return TF_OK;
+  case OPT_SEED:
+    a->has_seed = 1;
+    return cli_parse_u64(c, "--seed", arg, &a->seed);
+  case OPT_COMPRESS:
+    return cli_parse_compress(c, arg, &a->compress);
+  }
+  int rc = cli_common(c, opt, arg);
+  return rc == 1 ? TF_OK : rc ? rc : cli_usage_error(c, "unexpected option");
+}
+
+static int parse_args(struct cli *c, struct grow_args *a, int argc, char **argv) {
+  static const struct option longopts[] = {{"input", required_argument, 0, 'i'},
+                                           {"output", required_argument, 0, 'o'},
+                                           {"config", required_argument, 0, 'c'},
+                                           {"qkv", required_argument, 0, OPT_QKV},
+                                           {"proj", required_argument, 0, OPT_PROJ},
+                                           {"ffn", required_argument, 0, OPT_FFN},
+                                           {"init", required_argument, 0, OPT_INIT},
+                                           {"rescale", no_argument, 0, OPT_RESCALE},
+                                           {"keep-optimizer", no_argument, 0, OPT_KEEP_OPTIMIZER},
+                                           {"set", required_argument, 0, OPT_SET},
+                                           {"seed", required_argument, 0, OPT_SEED},
+                                           {"compress", required_argument, 0, OPT_COMPRESS},
+                                           CLI_COMMON_LONG_OPTIONS,
+                                           {0, 0, 0, 0}};
+  int opt, rc;
+  a->init = -1;
+  a->sets = calloc((size_t)argc, sizeof *a->sets);
+  while ((opt = getopt_long(argc, argv, "i:o:c:" CLI_COMMON_SHORT, longopts, NULL)) != -1) {
+    if ((rc = parse_option(c, a, opt, optarg))) return rc;
+    if (c->done) return TF_OK;
+  }
+  if (optind < argc) return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+  if (!a->input) return cli_usage_error(c, "an input checkpoint is required (-i FILE)");
+  if (!a->output) return cli_usage_error(c, "an output is required (-o FILE)");
+  if (a->config && strcmp(a->input, "-") == 0 && strcmp(a->config, "-") == 0)
+    return cli_usage_error(c, "the config and the checkpoint cannot both come from stdin");
+  if (c->json && strcmp(a->output, "-") == 0)
+    return cli_usage_error(c, "--json and -o - both want stdout");
+  return TF_OK;
+}
+
+/* The grow: and init: sections: defaults, CONFIG, --set, then the options. */
+static int load_config(struct tf_config *cfg, const struct grow_args *a, struct tf_error *err) {
+  struct tf_grow_config *g = &cfg->grow;
+  tf_config_default(cfg);
+  int rc = a->config ? tf_config_load(cfg, a->config, err) : TF_OK;
+  for (int i = 0; !rc && i < a->n_sets; i++) rc = tf_config_set(cfg, a->sets[i], err);
+  if (rc) return rc;
+  for (int k = 0; k < TF_NKINDS; k++)
+    if (a->given[k]) {
+      g->tokens[k] = a->tokens[k];
+      g->relative[k] = a->relative[k];
+    }
+  if (a->init >= 0) g->init = (enum tf_grow_init)a->init;
+  g->rescale |= a->rescale;
+  g->keep_optimizer |= a->keep_optimizer;
+  if (a->has_seed) g->seed = a->seed;
+  return tf_config_check(cfg, err);
+}
+
+/* A growth done: the models before and after, and the plan. */
+struct outcome {
+  const struct tf_model *in, *out;
+  struct tf_grow_plan p;
+};
+
+/* What the growth did, as JSON members: counts as [before, after] per config key. */
+static json_t *describe(const struct grow_args *a, const struct tf_grow_config *g,
+                        const struct outcome *r) {
+  const struct tf_grow_plan *p = &r->p;
+  json_t *j = json_pack("{s:s, s:s, s:b, s:b, s:I, s:b}", "input", a->input, "init",
+                        tf_grow_init_name(g->init), "rescale", g->rescale, "keep_optimizer",
+                        g->keep_optimizer, "seed", (json_int_t)g->seed, "same_function", p->exact);
+  for (int k = 0; k < TF_NKINDS; k++) {
+    char key[32];
+    snprintf(key, sizeof key, "%s_tokens", tf_kind_name(k));
+    json_object_set_new(j, key, json_pack("[i, i]", p->old_tokens[k], p->new_tokens[k]));
+    snprintf(key, sizeof key, "%s_ref_tokens", tf_kind_name(k));
+    json_object_set_new(j, key, json_pack("[i, i]", p->old_ref[k], p->new_ref[k]));
+  }
+  json_object_set_new(j, "parameters",
+                      json_pack("[I, I]", (json_int_t)tf_param_count(&r->in->cfg),
+                                (json_int_t)tf_param_count(&r->out->cfg)));
+  return j;
+}
+
+/* Appends the record (with the time and version) to out's history. */
+static int add_history(struct tf_model *out, json_t *rec, struct tf_error *err) {
+  char now[32];
+  time_t t = time(NULL);
+  strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+  json_t *full = json_pack("{s:s}", "time", now);
+  json_object_update(full, rec);
+  json_object_set_new(full, "version", json_string(TF_VERSION));
+  char *text = json_dumps(full, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(full);
+  int rc = text ? tf_model_add_history(out, "tf-grow", text, err)
+                : tf_error_set(err, TF_ENOMEM, "out of memory writing the history");
+  free(text);
+  return rc;
+}
+
+/* The warning of --rescale (even with -q), and notes (unless -q). */
+static void warn(const struct cli *c, const struct grow_args *a, const struct tf_grow_config *g,
+                 const struct outcome *r) {
+  if (!r->p.exact && g->rescale)
+    fprintf(stderr,
+            "%s: warning: --rescale: n_ref becomes the new token count (tau = sqrt(n)); the "
+            "grown model computes a different function\n",
+            c->prog);
+  else if (!r->p.exact)
+    cli_note(c, "--init random: the new keys are random; the grown model computes a different "
+                "function");
+  if (g->keep_optimizer && !r->in->train.present)
+    cli_note(c, "%s has no optimizer state: --keep-optimizer keeps nothing", a->input);
+}
+
+/* "qkv 32 -> 64 (n_ref 32 -> 64), proj 32, ffn 64 -> 96" on stderr. */
+static void print_counts(const struct tf_grow_plan *p) {
+  for (int k = 0; k < TF_NKINDS; k++) {
+    fprintf(stderr, "%s%s %d", k ? ", " : "", tf_kind_name(k), p->old_tokens[k]);
+    if (p->new_tokens[k] != p->old_tokens[k]) fprintf(stderr, " -> %d", p->new_tokens[k]);
+    if (p->new_ref[k] != p->old_ref[k])
+      fprintf(stderr, " (n_ref %d -> %d)", p->old_ref[k], p->new_ref[k]);
+  }
+}
+
+static void print_summary(const struct cli *c, const struct grow_args *a,
+                          const struct tf_grow_config *g, json_t *rec, const struct outcome *r) {
+  struct stat st;
+  const char *o = a->output;
+  long long bytes = strcmp(o, "-") != 0 && stat(o, &st) == 0 ? (long long)st.st_size : -1;
+  if (c->json) {
+    json_object_set_new(rec, "output", json_string(o));
+    json_object_set_new(rec, "file_bytes", json_integer(bytes));
+    cli_print_json(json_incref(rec));
+  }
+  if (c->quiet || c->json) return;
+  fprintf(stderr, "%s: %s: %llu -> %llu parameters (", c->prog, o,
+          (unsigned long long)tf_param_count(&r->in->cfg),
+          (unsigned long long)tf_param_count(&r->out->cfg));
+  print_counts(&r->p);
+  fprintf(stderr, "), init %s, %s\n", tf_grow_init_name(g->init),
+          r->p.exact ? "same function" : "function changed");
+}
+
+static int grow(const struct cli *c, const struct grow_args *a, const struct tf_config *cfg,
+                struct tf_error *err) {
+  struct tf_model in, out;
+  struct outcome r = {.in = &in, .out = &out};
+  int rc = tf_model_load(&in, a->input, err);
+  if (rc) return rc;
+  if ((rc = tf_model_grow(&out, &in, &cfg->grow, &cfg->init, &r.p, err))) goto free_in;
+  warn(c, a, &cfg->grow, &r);
+  json_t *rec = describe(a, &cfg->grow, &r);
+  rc = add_history(&out, rec, err);
+  if (!rc) rc = tf_model_save(&out, a->output, a->compress, err);
+  if (!rc) print_summary(c, a, &cfg->grow, rec, &r);
+  json_decref(rec);
+  tf_model_free(&out);
+free_in:
+  tf_model_free(&in);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  struct cli c;
+  struct grow_args a = {0};
+  struct tf_config cfg;
+  struct tf_error err = {0};
+  cli_init(&c, "tf-grow", usage);
+  int rc = parse_args(&c, &a, argc, argv);
+  if (rc || c.done) goto out;
+  if ((rc = load_config(&cfg, &a, &err)) || (rc = grow(&c, &a, &cfg, &err)))
+    rc = cli_fail(&c, &err);
+out:
+  free(a.sets);
+  return rc;
+}
