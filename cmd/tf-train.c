@@ -178,9 +178,10 @@ static int evaluate(struct run *r, struct tf_error *err) {
   int64_t step = r->m.train.step;
   progress_line(&r->p, "step %lld: valid loss %.4f, %.4f bits per byte", (long long)step,
                 ev.loss, ev.bits_per_byte);
-  log_json(r, json_pack("{s:I, s:f, s:f, s:I}", "step", (json_int_t)step, "valid_loss",
-                        ev.loss, "valid_bits_per_byte", ev.bits_per_byte, "valid_tokens",
-                        (json_int_t)ev.tokens));
+  log_json(r, json_pack("{s:I, s:f, s:f, s:I, s:I, s:f}", "step", (json_int_t)step,
+                        "valid_loss", ev.loss, "valid_bits_per_byte", ev.bits_per_byte,
+                        "valid_tokens", (json_int_t)ev.tokens, "lifetime_tokens",
+                        (json_int_t)r->m.train.tokens, "lifetime_flops", r->m.train.flops));
   return TF_OK;
 }
 

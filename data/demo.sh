@@ -1,17 +1,31 @@
 #!/bin/sh
-# demo.sh BIN: the demo pipeline, printing what each step does. Grows with the toolkit:
-# today it creates the small model and inspects it.
+# demo.sh BIN: the demo pipeline on the King James Bible, printing what each step does:
+# create the small model, train it for a few minutes (evaluating as it goes), score it on
+# the validation split, grow it, train the grown model briefly, look at it, and sample.
+# DEMO_STEPS (default 600) sets the length of the first training stage.
 set -eu
 bin=${1:-build/bin}
 out=${DEMO_DIR:-demo}
+steps=${DEMO_STEPS:-600}
 mkdir -p "$out"
 step() { printf '\n== %s\n$ %s\n' "$1" "$2"; }
+run() { step "$1" "$2"; sh -c "$2"; }
+PATH=$bin:$PATH
+export PATH
 
-step "create the small model (configs/small.yaml)" "tf-init -c configs/small.yaml -o $out/s0.tfz"
-"$bin/tf-init" -c configs/small.yaml -o "$out/s0.tfz"
-
-step "look at it" "tf-inspect $out/s0.tfz"
-"$bin/tf-inspect" "$out/s0.tfz"
-
-step "verify every byte and the CRC" "tf-inspect --verify $out/s0.tfz"
-"$bin/tf-inspect" --verify "$out/s0.tfz"
+run "create the small model (configs/small.yaml)" \
+  "tf-init -c configs/small.yaml -o $out/s0.tfz"
+run "train it on data/kjv-train.txt; the valid bits per byte fall as it learns" \
+  "tf-train -c configs/small.yaml -i $out/s0.tfz -o $out/s1.tfz --steps $steps --set train.eval_every=100 --log $out/s1.jsonl"
+run "score it on the validation split" \
+  "tf-eval -i $out/s1.tfz --data data/kjv-valid.txt"
+run "grow it: twice the feed-forward tokens, exactly the same function" \
+  "tf-grow -i $out/s1.tfz -o $out/m0.tfz --ffn +1024 --qkv +128"
+run "the grown model scores the same" \
+  "tf-eval -i $out/m0.tfz --data data/kjv-valid.txt"
+run "train the grown model a little more (a new stage, with its own warmup)" \
+  "tf-train -c configs/small.yaml -i $out/m0.tfz -o $out/m1.tfz --steps $((steps / 4)) --set train.eval_every=50"
+run "look at it: config, parameters by kind, history" "tf-inspect $out/m1.tfz"
+if [ -x "$bin/tf-generate" ]; then
+  run "sample from it" "echo 'And God said' | tf-generate -i $out/m1.tfz -n 300 --seed 1 -t 0.8 --echo"
+fi
