@@ -5,6 +5,7 @@
 #   make check SANITIZE=1  the same under ASan + UBSan (objects in build/san/)
 #   make bench           throughput against the PyTorch reference, as ratios (needs deps-bench)
 #   make fixtures        regenerate tests/fixtures from tests/reference (needs python3-torch)
+#   make scaling         the progressive-scaling experiment on the KJV corpus (about an hour)
 #   make deps            install the Debian packages the build needs (as root), or say which
 
 CC       ?= gcc
@@ -105,7 +106,8 @@ fixtures: all
 # Debian packages: what the build and `make check` need (DEPS), and what benchmarks and
 # fixture generation add (BENCH_DEPS).
 DEPS       := gcc make pkg-config zlib1g-dev libyaml-dev libjansson-dev check libsubunit-dev \
-              libblis-openmp-dev mandoc bible-kjv bible-kjv-text libopenmpi-dev openmpi-bin
+              libblis-openmp-dev mandoc bible-kjv bible-kjv-text libopenmpi-dev openmpi-bin \
+              gnuplot-nox
 BENCH_DEPS := python3-torch hyperfine libopenblas0-openmp
 
 deps:
@@ -116,6 +118,10 @@ deps-bench:
 
 demo: all data
 	@sh data/demo.sh $(O)/bin
+
+# The progressive-scaling experiment (README "Growing a model"): results in scaling/.
+scaling: all data
+	sh configs/scaling/run.sh $(O)/bin scaling
 
 # The demo corpus (not committed): data/kjv-train.txt and data/kjv-valid.txt.
 data: data/kjv-train.txt
