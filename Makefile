@@ -119,9 +119,9 @@ deps-bench:
 demo: all data
 	@sh data/demo.sh $(O)/bin
 
-# The progressive-scaling experiment (README "Growing a model"): results in scaling/.
+# The progressive-scaling experiment (README "Growing a model"): results in build/scaling/.
 scaling: all data
-	sh configs/scaling/run.sh $(O)/bin scaling
+	sh configs/scaling/run.sh $(O)/bin build/scaling
 
 # The demo corpus (not committed): data/kjv-train.txt and data/kjv-valid.txt.
 data: data/kjv-train.txt

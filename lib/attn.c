@@ -12,11 +12,10 @@
 void tf_rope_table(float *cos_t, float *sin_t, int T, int r, double base) {
   int h = r / 2;
   for (int m = 0; m < h; m++) {
-    float inv = 1.0f / powf((float)base, (float)(2 * m) / (float)r);
+    double theta = pow(base, -2.0 * m / r);
     for (int p = 0; p < T; p++) {
-      float angle = (float)p * inv;
-      cos_t[(size_t)p * h + m] = cosf(angle);
-      sin_t[(size_t)p * h + m] = sinf(angle);
+      cos_t[(size_t)p * h + m] = (float)cos(p * theta);
+      sin_t[(size_t)p * h + m] = (float)sin(p * theta);
     }
   }
 }

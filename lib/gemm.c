@@ -60,16 +60,57 @@ void tf_set_threads(int n) {
   bli_thread_set_num_threads(omp_get_max_threads());
 }
 
-/* C = alpha op(A) op(B) + beta C, row-major; a transpose is only a swap of strides. Inside an
+/* One product on the calling thread: a transpose is only a swap of strides. */
+static void gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                        int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+  rntm_t rntm = BLIS_RNTM_INITIALIZER;
+  bli_rntm_set_num_threads(1, &rntm);
+  inc_t rs_a = trans_a ? 1 : lda, cs_a = trans_a ? lda : 1;
+  inc_t rs_b = trans_b ? 1 : ldb, cs_b = trans_b ? ldb : 1;
+  bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, N, K, &alpha, (float *)A, rs_a, cs_a,
+               (float *)B, rs_b, cs_b, &beta, C, ldc, 1, gemm_cntx, &rntm);
+}
+
+/* Products smaller than this many multiply-adds stay on one thread. */
+#define GEMM_PARALLEL_MIN (1 << 18)
+/* Split points are multiples of this (a multiple of every kernel's register block). */
+#define GEMM_ALIGN 48
+
+/* C = alpha op(A) op(B) + beta C, row-major. Threads split C into row or column panels (the
+ * longer side), each a single-threaded BLIS product: waiting threads then sleep in OpenMP's
+ * barrier instead of spinning in BLIS's, which matters when the cores are shared. Inside an
  * OpenMP parallel region (even a one-thread one) the product runs on the calling thread. */
 void tf_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc) {
   if (M <= 0 || N <= 0) return;
   pthread_once(&gemm_once, gemm_init);
-  rntm_t rntm = BLIS_RNTM_INITIALIZER;
-  bli_rntm_set_num_threads(omp_get_level() > 0 ? 1 : omp_get_max_threads(), &rntm);
-  inc_t rs_a = trans_a ? 1 : lda, cs_a = trans_a ? lda : 1;
-  inc_t rs_b = trans_b ? 1 : ldb, cs_b = trans_b ? ldb : 1;
-  bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, N, K, &alpha, (float *)A, rs_a, cs_a,
-               (float *)B, rs_b, cs_b, &beta, C, ldc, 1, gemm_cntx, &rntm);
+  int nt = omp_get_level() > 0 ? 1 : omp_get_max_threads();
+  int rows = M >= N, len = rows ? M : N;
+  int chunk = (len + nt - 1) / nt;
+  chunk = (chunk + GEMM_ALIGN - 1) / GEMM_ALIGN * GEMM_ALIGN;
+  if (getenv("TF_GEMM_BLIS_THREADS")) {
+    rntm_t rntm = BLIS_RNTM_INITIALIZER;
+    bli_rntm_set_num_threads(nt, &rntm);
+    inc_t rs_a = trans_a ? 1 : lda, cs_a = trans_a ? lda : 1;
+    inc_t rs_b = trans_b ? 1 : ldb, cs_b = trans_b ? ldb : 1;
+    bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, N, K, &alpha, (float *)A, rs_a, cs_a,
+                 (float *)B, rs_b, cs_b, &beta, C, ldc, 1, gemm_cntx, &rntm);
+    return;
+  }
+  if (nt == 1 || (double)M * N * K < GEMM_PARALLEL_MIN || chunk >= len) {
+    gemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  int parts = (len + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) num_threads(parts)
+  for (int p = 0; p < parts; p++) {
+    size_t o = (size_t)p * chunk;
+    int n = len - (int)o < chunk ? len - (int)o : chunk;
+    if (rows)
+      gemm_serial(trans_a, trans_b, n, N, K, alpha, A + (trans_a ? o : o * lda), lda, B, ldb, beta,
+                  C + o * ldc, ldc);
+    else
+      gemm_serial(trans_a, trans_b, M, n, K, alpha, A, lda, B + (trans_b ? o * ldb : o), ldb, beta,
+                  C + o, ldc);
+  }
 }

@@ -12,7 +12,7 @@
 # stage's steps, e.g. SCALE=0.05 for a quick check of the pipeline.
 set -eu
 bin=${1:-build/bin}
-out=${2:-scaling}
+out=${2:-build/scaling}
 here=$(dirname "$0")
 scale=${SCALE:-1}
 eval_bytes=${EVAL_BYTES:-100000}

@@ -93,7 +93,10 @@ static void check_against_loop(struct mm *m) {
 
 START_TEST(gemm_matches_triple_loop_for_every_transpose) {
   int ta = _i / 2, tb = _i % 2;
-  int sizes[][3] = {{37, 29, 53}, {1, 17, 5}, {64, 1, 300}, {130, 70, 9}};
+  /* small ones run on one thread; the last two are split across threads by rows and by
+   * columns, with panels that do not divide evenly */
+  int sizes[][3] = {{37, 29, 53}, {1, 17, 5},    {64, 1, 300},
+                    {130, 70, 9}, {301, 97, 40}, {50, 403, 31}};
   for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
     struct mm m = mm_new(ta, tb, sizes[s][0], sizes[s][1], sizes[s][2], 10 * s + _i);
     check_against_loop(&m);
