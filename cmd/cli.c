@@ -48,6 +48,25 @@ int cli_common(struct cli *c, int opt, const char *arg) {
   }
 }
 
+int cli_other_option(struct cli *c, int opt, const char *arg) {
+  int rc = cli_common(c, opt, arg);
+  if (rc == 1) return c->done ? TF_OK : -1;
+  return rc ? rc : cli_usage_error(c, "unexpected option");
+}
+
+int cli_no_operands(const struct cli *c, int argc, char **argv) {
+  if (optind < argc) return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+  return TF_OK;
+}
+
+int cli_load_config(struct tf_config *cfg, const char *path, const char *const *sets, int n_sets,
+                    struct tf_error *err) {
+  tf_config_default(cfg);
+  int rc = path ? tf_config_load(cfg, path, err) : TF_OK;
+  for (int i = 0; !rc && i < n_sets; i++) rc = tf_config_set(cfg, sets[i], err);
+  return rc;
+}
+
 int cli_fail(const struct cli *c, const struct tf_error *err) {
   fprintf(stderr, "%s: ", c->prog);
   cli_put_escaped(stderr, err->msg); /* messages may quote names read from files */

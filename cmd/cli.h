@@ -26,6 +26,15 @@ void cli_init(struct cli *c, const char *prog, const char *usage);
 /* Handles a common option: returns 1 if it was one (c->done set for --help/--version), 0 if
  * not, or TF_EUSAGE after printing the reason. */
 int cli_common(struct cli *c, int opt, const char *arg);
+/* The default case of a command's option loop: a common option (returns -1: go on), or the
+ * status parsing ends with: 0 after --help/--version, TF_EUSAGE after printing the reason. */
+int cli_other_option(struct cli *c, int opt, const char *arg);
+/* TF_EUSAGE (printed) if operands remain after the options. */
+int cli_no_operands(const struct cli *c, int argc, char **argv);
+/* The config a command runs with: defaults, then the YAML file (if path), then each
+ * "section.key=value" of sets. The caller applies its own flags, then tf_config_check. */
+int cli_load_config(struct tf_config *cfg, const char *path, const char *const *sets, int n_sets,
+                    struct tf_error *err);
 /* Prints "prog: msg" of err on stderr and returns its code. */
 int cli_fail(const struct cli *c, const struct tf_error *err);
 /* Prints "prog: <formatted>" and a --help hint on stderr; returns TF_EUSAGE. */

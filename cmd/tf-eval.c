@@ -56,12 +56,10 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
       a->batch = (int)v;
       break;
     default:
-      rc = cli_common(c, opt, optarg);
-      if (rc != 1) return rc ? rc : cli_usage_error(c, "unexpected option");
-      if (c->done) return TF_OK;
+      if ((rc = cli_other_option(c, opt, optarg)) >= 0) return rc;
     }
   }
-  if (optind < argc) return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+  if ((rc = cli_no_operands(c, argc, argv))) return rc;
   if (!a->input) return cli_usage_error(c, "a checkpoint is required (-i FILE)");
   if (a->n_data == 0) a->data[a->n_data++] = "-";
   int stdin_uses = strcmp(a->input, "-") == 0;

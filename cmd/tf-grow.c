@@ -148,7 +148,7 @@ static int parse_args(struct cli *c, struct grow_args *a, int argc, char **argv)
     if ((rc = parse_option(c, a, opt, optarg))) return rc;
     if (c->done) return TF_OK;
   }
-  if (optind < argc) return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+  if ((rc = cli_no_operands(c, argc, argv))) return rc;
   if (!a->input) return cli_usage_error(c, "an input checkpoint is required (-i FILE)");
   if (!a->output) return cli_usage_error(c, "an output is required (-o FILE)");
   if (a->config && strcmp(a->input, "-") == 0 && strcmp(a->config, "-") == 0)
@@ -161,9 +161,7 @@ static int parse_args(struct cli *c, struct grow_args *a, int argc, char **argv)
 /* The grow: and init: sections: defaults, CONFIG, --set, then the options. */
 static int load_config(struct tf_config *cfg, const struct grow_args *a, struct tf_error *err) {
   struct tf_grow_config *g = &cfg->grow;
-  tf_config_default(cfg);
-  int rc = a->config ? tf_config_load(cfg, a->config, err) : TF_OK;
-  for (int i = 0; !rc && i < a->n_sets; i++) rc = tf_config_set(cfg, a->sets[i], err);
+  int rc = cli_load_config(cfg, a->config, a->sets, a->n_sets, err);
   if (rc) return rc;
   for (int k = 0; k < TF_NKINDS; k++)
     if (a->given[k]) {

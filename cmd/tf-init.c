@@ -62,12 +62,10 @@ static int parse_args(struct cli *c, struct init_args *a, int argc, char **argv)
       break;
     case OPT_PRINT_CONFIG: a->print_config = 1; break;
     default:
-      rc = cli_common(c, opt, optarg);
-      if (rc != 1) return rc ? rc : cli_usage_error(c, "unexpected option");
-      if (c->done) return TF_OK;
+      if ((rc = cli_other_option(c, opt, optarg)) >= 0) return rc;
     }
   }
-  if (optind < argc) return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+  if ((rc = cli_no_operands(c, argc, argv))) return rc;
   if (!a->config) return cli_usage_error(c, "a config is required (-c FILE)");
   if (!a->output && !a->print_config) return cli_usage_error(c, "an output is required (-o FILE)");
   if (c->json && a->output && strcmp(a->output, "-") == 0)
@@ -76,9 +74,7 @@ static int parse_args(struct cli *c, struct init_args *a, int argc, char **argv)
 }
 
 static int load_config(struct tf_config *cfg, const struct init_args *a, struct tf_error *err) {
-  tf_config_default(cfg);
-  int rc = tf_config_load(cfg, a->config, err);
-  for (int i = 0; !rc && i < a->n_sets; i++) rc = tf_config_set(cfg, a->sets[i], err);
+  int rc = cli_load_config(cfg, a->config, a->sets, a->n_sets, err);
   if (!rc && a->has_seed) cfg->init.seed = a->seed;
   if (!rc) rc = tf_config_check(cfg, err);
   return rc;

@@ -87,12 +87,10 @@ static int parse_args(struct cli *c, struct train_args *a, int argc, char **argv
       *(opt == OPT_STEPS ? &a->steps : &a->stop_at) = v;
       break;
     default:
-      rc = cli_common(c, opt, optarg);
-      if (rc != 1) return rc ? rc : cli_usage_error(c, "unexpected option");
-      if (c->done) return TF_OK;
+      if ((rc = cli_other_option(c, opt, optarg)) >= 0) return rc;
     }
   }
-  if (optind < argc) return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+  if ((rc = cli_no_operands(c, argc, argv))) return rc;
   if (!a->config) return cli_usage_error(c, "a config is required (-c FILE)");
   if (!a->input) return cli_usage_error(c, "an input checkpoint is required (-i FILE)");
   if (!a->output) return cli_usage_error(c, "an output is required (-o FILE)");
@@ -102,9 +100,7 @@ static int parse_args(struct cli *c, struct train_args *a, int argc, char **argv
 }
 
 static int load_config(struct tf_config *cfg, const struct train_args *a, struct tf_error *err) {
-  tf_config_default(cfg);
-  int rc = tf_config_load(cfg, a->config, err);
-  for (int i = 0; !rc && i < a->n_sets; i++) rc = tf_config_set(cfg, a->sets[i], err);
+  int rc = cli_load_config(cfg, a->config, a->sets, a->n_sets, err);
   if (!rc && a->steps >= 0) cfg->train.steps = a->steps;
   if (!rc && a->log) snprintf(cfg->train.log, sizeof cfg->train.log, "%s", a->log);
   if (!rc) rc = tf_config_check(cfg, err);
