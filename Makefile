@@ -153,9 +153,9 @@ $(O)/bench/bench_gemm: tests/bench/bench_gemm.c $(LIB)
 
 # ---------------------------------------------------------------- model and bandwidth benchmarks
 # `make bench` (tests/bench/run.sh) runs these beside the PyTorch peer; see tests/bench/README.md.
-# bench_model: tokens/s of one config, forward+backward or a training step; bench_stream: triad
-# bandwidth. Any other tests/bench/NAME.c builds the same way as $(O)/bench/NAME.
-BENCH_BIN := $(O)/bench/bench_gemm $(O)/bench/bench_model $(O)/bench/bench_stream
+# Each tests/bench/NAME.c is one program, $(O)/bench/NAME: bench_model (tokens/s of one config,
+# forward+backward or a training step), bench_stream (triad bandwidth), bench_gemm, ...
+BENCH_BIN := $(patsubst tests/bench/%.c,$(O)/bench/%,$(wildcard tests/bench/*.c))
 
 bench-progs: $(BENCH_BIN)
 
@@ -164,3 +164,9 @@ $(O)/bench/%: tests/bench/%.c $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 -include $(BENCH_BIN:=.d)
+
+# ---------------------------------------------------------------- decode benchmark
+# `make build/bench/bench_decode && build/bench/bench_decode -c configs/150M.yaml`: decoding
+# tokens/s with the KV cache, 1 and 2 threads, one JSON line each (built by the rule above).
+bench-progs: $(O)/bench/bench_decode
+-include $(O)/bench/bench_decode.d

@@ -641,7 +641,8 @@ struct tf_decoder {
   float *mem;                     /* the one allocation all of the above point into */
 };
 
-/* Buffers for models of config c; chunk <= 0 means 64. TF_ENOMEM when they do not fit. */
+/* Buffers for models of config c; chunk <= 0 means 64. TF_ENOMEM when they do not fit,
+ * TF_ECONFIG for sizes that are no model's. */
 int tf_decoder_create(struct tf_decoder *dec, const struct tf_model_config *c, int chunk,
                       struct tf_error *err);
 void tf_decoder_free(struct tf_decoder *dec);

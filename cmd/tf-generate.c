@@ -1,0 +1,373 @@
+/* tf-generate: sample text from a checkpoint, streamed to stdout byte by byte as it comes. */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+static const char usage[] =
+    "Usage: tf-generate -i MODEL [-p TEXT | -f FILE] [-n N] [-t TEMP] [--top-k K]\n"
+    "                   [--top-p P] [--seed S] [--greedy] [--stop STRING]... [--echo] [--json]\n"
+    "Continue a prompt with a TokenFormer checkpoint, one byte at a time, each byte written\n"
+    "to stdout as soon as it is sampled. The prompt is TEXT, FILE, or stdin when neither is\n"
+    "given.\n"
+    "\n"
+    "  -i, --input FILE      checkpoint ('-' for stdin)\n"
+    "  -p, --prompt TEXT     the prompt\n"
+    "  -f, --file FILE       read the prompt from FILE ('-' for stdin)\n"
+    "  -n, --tokens N        bytes to generate (default 200)\n"
+    "  -t, --temperature T   divide the logits by T (default 1; 0 is --greedy)\n"
+    "      --top-k K         sample among the K most likely bytes only (default 0: all)\n"
+    "      --top-p P         sample among the fewest most likely bytes holding probability P\n"
+    "                        (in (0, 1]; default 1: all)\n"
+    "      --seed S          random seed (default 1): the same seed, the same text\n"
+    "      --greedy          always the most likely byte (the lowest on ties)\n"
+    "      --stop STRING     stop once the generated text ends with STRING (repeatable)\n"
+    "      --echo            print the prompt before the generated text\n"
+    "      --json            print one JSON object at the end instead of streaming:\n"
+    "                        prompt, text, tokens, seconds, tokens_per_s\n"
+    "  -v, --verbose         timing on stderr\n"
+    "      --threads N       threads (default: OMP_NUM_THREADS or all cores)\n"
+    "  -h, --help            this help\n"
+    "      --version         version and matrix-product kernel\n"
+    "\n"
+    "An empty prompt starts from a newline byte (not printed). A prompt longer than the\n"
+    "model's seq_len is cut to its last seq_len bytes; when the context fills up, the\n"
+    "oldest half is dropped and the rest encoded again (tf-generate(1)).\n"
+    "Exit status: 0 ok, 64 usage, 65 bad checkpoint, 66 missing or unreadable prompt or\n"
+    "checkpoint, 74 write error.\n";
+
+enum {
+  OPT_TOP_K = CLI_OPT_FIRST_FREE,
+  OPT_TOP_P,
+  OPT_SEED,
+  OPT_GREEDY,
+  OPT_STOP,
+  OPT_ECHO,
+};
+
+/* Byte tokens: ids 0..255 are the bytes; larger ids (padding) are never sampled. */
+#define N_BYTES 256
+
+struct gen_args {
+  const char *input, *prompt, *file;
+  long tokens;
+  struct tf_sample_config sc;
+  const char **stops;
+  int n_stops, echo;
+};
+
+/* A sampling option's value into a; 0 or TF_EUSAGE (printed). */
+static int sampling_option(struct cli *c, struct gen_args *a, int opt, const char *arg) {
+  long v;
+  switch (opt) {
+  case 't':
+    return cli_parse_double(c, "--temperature", arg, 0, 1e6, &a->sc.temperature);
+  case OPT_TOP_K:
+    if (cli_parse_long(c, "--top-k", arg, 0, INT_MAX, &v)) return TF_EUSAGE;
+    a->sc.top_k = (int)v;
+    return TF_OK;
+  case OPT_TOP_P:
+    if (cli_parse_double(c, "--top-p", arg, 0, 1, &a->sc.top_p)) return TF_EUSAGE;
+    if (a->sc.top_p > 0) return TF_OK;
+    return cli_usage_error(c, "--top-p: expected a number in (0, 1], got '%s'", arg);
+  case OPT_SEED:
+    return cli_parse_u64(c, "--seed", arg, &a->sc.seed);
+  default:
+    a->sc.greedy = 1;
+    return TF_OK; /* OPT_GREEDY */
+  }
+}
+
+/* One option; 0, TF_EUSAGE (printed), or -1 when it is not ours. */
+static int take_option(struct cli *c, struct gen_args *a, int opt, const char *arg) {
+  switch (opt) {
+  case 'i':
+    a->input = arg;
+    return TF_OK;
+  case 'p':
+    a->prompt = arg;
+    return TF_OK;
+  case 'f':
+    a->file = arg;
+    return TF_OK;
+  case 'n':
+    return cli_parse_long(c, "--tokens", arg, 0, LONG_MAX, &a->tokens);
+  case OPT_STOP:
+    if (!*arg) return cli_usage_error(c, "--stop: the string is empty");
+    a->stops[a->n_stops++] = arg;
+    return TF_OK;
+  case OPT_ECHO:
+    a->echo = 1;
+    return TF_OK;
+  case 't':
+  case OPT_TOP_K:
+  case OPT_TOP_P:
+  case OPT_SEED:
+  case OPT_GREEDY:
+    return sampling_option(c, a, opt, arg);
+  default:
+    return -1;
+  }
+}
+
+/* Cross-option checks once all are read. */
+static int check_args(struct cli *c, const struct gen_args *a) {
+  if (!a->input) return cli_usage_error(c, "a checkpoint is required (-i FILE)");
+  if (a->prompt && a->file) return cli_usage_error(c, "-p and -f both give the prompt");
+  int prompt_stdin = !a->prompt && (!a->file || strcmp(a->file, "-") == 0);
+  if (prompt_stdin && strcmp(a->input, "-") == 0)
+    return cli_usage_error(c, "stdin can be read only once (the checkpoint or the prompt)");
+  return TF_OK;
+}
+
+static int parse_args(struct cli *c, struct gen_args *a, int argc, char **argv) {
+  static const struct option longopts[] = {{"input", required_argument, 0, 'i'},
+                                           {"prompt", required_argument, 0, 'p'},
+                                           {"file", required_argument, 0, 'f'},
+                                           {"tokens", required_argument, 0, 'n'},
+                                           {"temperature", required_argument, 0, 't'},
+                                           {"top-k", required_argument, 0, OPT_TOP_K},
+                                           {"top-p", required_argument, 0, OPT_TOP_P},
+                                           {"seed", required_argument, 0, OPT_SEED},
+                                           {"greedy", no_argument, 0, OPT_GREEDY},
+                                           {"stop", required_argument, 0, OPT_STOP},
+                                           {"echo", no_argument, 0, OPT_ECHO},
+                                           CLI_COMMON_LONG_OPTIONS,
+                                           {0, 0, 0, 0}};
+  a->tokens = 200;
+  a->sc = (struct tf_sample_config){.temperature = 1.0, .top_p = 1.0, .seed = 1};
+  a->stops = calloc((size_t)argc + 1, sizeof *a->stops);
+  if (!a->stops) return cli_usage_error(c, "out of memory");
+  int opt, rc;
+  while ((opt = getopt_long(argc, argv, "i:p:f:n:t:" CLI_COMMON_SHORT, longopts, NULL)) != -1) {
+    rc = take_option(c, a, opt, optarg);
+    if (rc < 0 && (rc = cli_other_option(c, opt, optarg)) >= 0) return rc;
+    if (rc > 0) return rc;
+  }
+  if ((rc = cli_no_operands(c, argc, argv))) return rc;
+  return check_args(c, a);
+}
+
+/* ---------------------------------------------------------------- the prompt */
+
+/* A growing byte buffer. */
+struct bytes {
+  unsigned char *p;
+  size_t n, cap;
+};
+
+static int bytes_add(struct bytes *b, const void *data, size_t n) {
+  if (n == 0) return TF_OK;
+  if (b->n + n > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->n + n) cap *= 2;
+    unsigned char *p = realloc(b->p, cap);
+    if (!p) return TF_ENOMEM;
+    b->p = p;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->n, data, n);
+  b->n += n;
+  return TF_OK;
+}
+
+/* The whole of f into b. */
+static int read_all(FILE *f, struct bytes *b, const char *name, struct tf_error *err) {
+  unsigned char buf[1 << 14];
+  size_t got;
+  while ((got = fread(buf, 1, sizeof buf, f)) > 0)
+    if (bytes_add(b, buf, got)) return tf_error_set(err, TF_ENOMEM, "%s: out of memory", name);
+  if (ferror(f))
+    return tf_error_set(err, TF_ENOINPUT, "%s: cannot read: %s", name, strerror(errno));
+  return TF_OK;
+}
+
+/* The prompt's bytes: -p TEXT, -f FILE, or stdin. */
+static int read_prompt(const struct gen_args *a, struct bytes *b, struct tf_error *err) {
+  if (a->prompt && bytes_add(b, a->prompt, strlen(a->prompt)))
+    return tf_error_set(err, TF_ENOMEM, "out of memory for the prompt");
+  if (a->prompt) return TF_OK;
+  if (!a->file || strcmp(a->file, "-") == 0) return read_all(stdin, b, "<stdin>", err);
+  FILE *f = fopen(a->file, "rb");
+  if (!f) return tf_error_set(err, TF_ENOINPUT, "%s: %s", a->file, strerror(errno));
+  int rc = read_all(f, b, a->file, err);
+  fclose(f);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- generation */
+
+struct run {
+  const struct gen_args *a;
+  const struct cli *c;
+  struct bytes prompt, text;
+  int prompt_tokens; /* fed to the model, after the cut */
+  int stopped;       /* 1: at a stop string */
+  double seconds, prefill_seconds;
+};
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The generated text ends with one of the stop strings. */
+static int at_stop(const struct gen_args *a, const struct bytes *t) {
+  for (int i = 0; i < a->n_stops; i++) {
+    size_t n = strlen(a->stops[i]);
+    if (n <= t->n && memcmp(t->p + t->n - n, a->stops[i], n) == 0) return 1;
+  }
+  return 0;
+}
+
+/* Writes n bytes to stdout now; TF_EIO if that failed. */
+static int put_now(const void *p, size_t n, struct tf_error *err) {
+  if ((n && fwrite(p, 1, n, stdout) != n) || fflush(stdout))
+    return tf_error_set(err, TF_EIO, "stdout: %s", strerror(errno));
+  return TF_OK;
+}
+
+/* The context the model starts from: the last (up to) max bytes of the prompt, or "\n" for
+ * an empty prompt. */
+static int32_t *context_tokens(const struct bytes *prompt, int max, int *n) {
+  static const unsigned char bos = '\n';
+  const unsigned char *src = prompt->n ? prompt->p : &bos;
+  *n = prompt->n == 0 ? 1 : prompt->n < (size_t)max ? (int)prompt->n : max;
+  src += prompt->n > (size_t)*n ? prompt->n - (size_t)*n : 0;
+  int32_t *t = malloc((size_t)*n * sizeof *t);
+  for (int i = 0; t && i < *n; i++) t[i] = src[i];
+  return t;
+}
+
+/* The sampling loop: sample, emit, stop or feed the byte back. */
+static int sample_loop(struct run *r, const struct tf_model *m, struct tf_decoder *dec,
+                       struct tf_sampler *s, const float *logits, struct tf_error *err) {
+  for (long i = 0; i < r->a->tokens; i++) {
+    if (!logits) return tf_error_set(err, TF_EDATA, "the model refused its context");
+    int32_t tok = tf_sample(s, logits);
+    if (tok < 0) return tf_error_set(err, TF_EDATA, "the model's logits are not finite");
+    unsigned char byte = (unsigned char)tok;
+    if (bytes_add(&r->text, &byte, 1)) return tf_error_set(err, TF_ENOMEM, "out of memory");
+    if (!r->c->json && put_now(&byte, 1, err)) return err->code;
+    if ((r->stopped = at_stop(r->a, &r->text))) break;
+    if (i + 1 < r->a->tokens) logits = tf_decode_step(m, dec, tok);
+  }
+  return TF_OK;
+}
+
+/* Prefill, then the sampling loop; timings into r. */
+static int generate(struct run *r, const struct tf_model *m, struct tf_error *err) {
+  struct tf_decoder dec;
+  struct tf_sampler s;
+  int n, rc = tf_decoder_create(&dec, &m->cfg, 0, err);
+  if (rc) return rc;
+  rc = tf_sampler_create(&s, N_BYTES, &r->a->sc, err);
+  int32_t *ctx = rc ? NULL : context_tokens(&r->prompt, m->cfg.seq_len, &n);
+  if (!rc && !ctx) rc = tf_error_set(err, TF_ENOMEM, "out of memory for the prompt");
+  if (!rc) {
+    double t0 = now();
+    const float *logits = tf_decode_prefill(m, &dec, ctx, n);
+    r->prompt_tokens = dec.len;
+    r->prefill_seconds = now() - t0;
+    rc = sample_loop(r, m, &dec, &s, logits, err);
+    r->seconds = now() - t0;
+  }
+  free(ctx);
+  tf_sampler_free(&s);
+  tf_decoder_free(&dec);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- output */
+
+/* Length of the well-formed UTF-8 sequence at s (n bytes left), 0 if none starts there. */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+  static const unsigned long least[5] = {0, 0, 0x80, 0x800, 0x10000};
+  size_t len = s[0] < 0x80 ? 1 : s[0] >> 5 == 6 ? 2 : s[0] >> 4 == 14 ? 3 : s[0] >> 3 == 30 ? 4 : 0;
+  if (len == 0 || len > n) return 0;
+  unsigned long cp = len == 1 ? s[0] : s[0] & (0x7fu >> len);
+  for (size_t i = 1; i < len; i++) {
+    if ((s[i] & 0xc0) != 0x80) return 0;
+    cp = cp << 6 | (s[i] & 0x3f);
+  }
+  return cp < least[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ? 0 : len;
+}
+
+/* b as a JSON string: bytes that are not well-formed UTF-8 become U+FFFD each. */
+static json_t *json_bytes(const struct bytes *b) {
+  static const unsigned char replacement[3] = {0xef, 0xbf, 0xbd};
+  struct bytes u = {0};
+  for (size_t i = 0, len; i < b->n; i += len ? len : 1) {
+    len = utf8_len(b->p + i, b->n - i);
+    if (bytes_add(&u, len ? b->p + i : replacement, len ? len : 3)) break;
+  }
+  json_t *j = json_stringn(u.p ? (const char *)u.p : "", u.n);
+  free(u.p);
+  return j;
+}
+
+static void print_json(const struct run *r) {
+  json_t *j = json_object();
+  json_object_set_new(j, "prompt", json_bytes(&r->prompt));
+  json_object_set_new(j, "text", json_bytes(&r->text));
+  json_object_set_new(j, "tokens", json_integer((json_int_t)r->text.n));
+  json_object_set_new(j, "prompt_tokens", json_integer(r->prompt_tokens));
+  json_object_set_new(j, "stopped", json_string(r->stopped ? "stop" : "length"));
+  json_object_set_new(j, "seconds", json_real(r->seconds));
+  json_object_set_new(j, "tokens_per_s", json_real(r->seconds > 0 ? r->text.n / r->seconds : 0));
+  json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  putchar('\n');
+  json_decref(j);
+}
+
+/* Loads the model and checks that it reads bytes. */
+static int load_model(struct tf_model *m, const char *path, struct tf_error *err) {
+  int rc = tf_model_load(m, path, err);
+  if (rc) return rc;
+  if (strcmp(m->tokenizer, "bytes") != 0 || m->cfg.vocab_size < N_BYTES) {
+    rc = tf_error_set(err, TF_EDATA, "%s: vocab_size %d: byte tokens need at least %d ids", path,
+                      m->cfg.vocab_size, N_BYTES);
+    tf_model_free(m);
+  }
+  return rc;
+}
+
+static int run_command(const struct cli *c, const struct gen_args *a, struct run *r,
+                       struct tf_error *err) {
+  struct tf_model m;
+  int rc = read_prompt(a, &r->prompt, err); /* before the model: a cheap failure first */
+  if (rc) return rc;
+  if ((rc = load_model(&m, a->input, err))) return rc;
+  if (a->echo && !c->json) rc = put_now(r->prompt.p, r->prompt.n, err);
+  if (!rc && a->tokens > 0) rc = generate(r, &m, err);
+  if (!rc && c->json) print_json(r);
+  if (!rc && c->verbose)
+    fprintf(stderr,
+            "tf-generate: %zu tokens in %.3f s (%.1f tokens/s); prompt %d tokens in %.3f s\n",
+            r->text.n, r->seconds, r->seconds > 0 ? r->text.n / r->seconds : 0.0, r->prompt_tokens,
+            r->prefill_seconds);
+  tf_model_free(&m);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  struct cli c;
+  struct gen_args a = {0};
+  struct tf_error err = {0};
+  cli_init(&c, "tf-generate", usage);
+  int rc = parse_args(&c, &a, argc, argv);
+  if (!rc && !c.done) {
+    struct run r = {.a = &a, .c = &c};
+    rc = run_command(&c, &a, &r, &err);
+    if (rc) rc = cli_fail(&c, &err);
+    free(r.prompt.p);
+    free(r.text.p);
+  }
+  free(a.stops);
+  return rc;
+}

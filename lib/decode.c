@@ -1,0 +1,324 @@
+/* decode.c: generation state: a KV cache, the forward of new positions over it (one row
+ * through matrix-vector products, or a chunk of rows through the batched kernels) and the
+ * sliding window. The whole-sequence network is net.c's; sampling is sample.c's. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gemv.h"
+#include "kernels.h"
+
+#define DEFAULT_CHUNK 64
+/* Floats of work below which a loop runs on one thread: waking the team costs more. */
+#define PAR_MIN (1 << 15)
+
+/* One buffer of the decoder: where its pointer goes and how many floats it takes. */
+struct piece {
+  float **ptr;
+  size_t a, b; /* a * b floats */
+};
+
+static int n_max(const struct tf_model_config *c) {
+  int n = 0;
+  for (int k = 0; k < TF_NKINDS; k++) n = c->tokens[k] > n ? c->tokens[k] : n;
+  return n;
+}
+
+/* The decoder's buffers, in allocation order; returns how many. */
+static int pieces(struct tf_decoder *dec, struct piece *p) {
+  const struct tf_model_config *c = &dec->cfg;
+  size_t S = dec->S, C = dec->chunk, d = c->d_model, H = c->n_heads, L = c->n_layers;
+  size_t half = (size_t)tf_model_config_rotary_dims(c) / 2, n = n_max(c);
+  int i = 0;
+  p[i++] = (struct piece){&dec->key_cache, L * S, d};
+  p[i++] = (struct piece){&dec->value_cache, L * S, d};
+  p[i++] = (struct piece){&dec->logits, c->vocab_size, 1};
+  float **rows[] = {&dec->x, &dec->h, &dec->q, &dec->k, &dec->v, &dec->att};
+  for (size_t j = 0; j < sizeof rows / sizeof *rows; j++) p[i++] = (struct piece){rows[j], C, d};
+  p[i++] = (struct piece){&dec->rstd, C, 1};
+  p[i++] = (struct piece){&dec->pcache, C, n};
+  p[i++] = (struct piece){&dec->pscratch, C, n};
+  p[i++] = (struct piece){&dec->prnorm, C, 1};
+  p[i++] = (struct piece){&dec->scores, H * C, S};
+  p[i++] = (struct piece){&dec->partial, (size_t)dec->threads, d};
+  p[i++] = (struct piece){&dec->rope_cos, S, half};
+  p[i++] = (struct piece){&dec->rope_sin, S, half};
+  p[i++] = (struct piece){&dec->y, d, 1};
+  return i;
+}
+
+/* Total floats of the pieces, or 0 on overflow. */
+static size_t pieces_size(const struct piece *p, int np) {
+  size_t total = 0, n;
+  for (int i = 0; i < np; i++)
+    if (__builtin_mul_overflow(p[i].a, p[i].b, &n) || __builtin_add_overflow(total, n, &total))
+      return 0;
+  return total;
+}
+
+/* Memory of the machine in bytes, 0 if unknown: a cache larger than that is refused before
+ * asking the allocator. */
+static double machine_bytes(void) {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+}
+
+/* The sizes the buffers and loops rely on (tf_config_check ensures them for configs). */
+static int sizes_ok(const struct tf_model_config *c) {
+  return c->seq_len >= 1 && c->vocab_size >= 1 && c->n_layers >= 0 && c->n_heads >= 1 &&
+         c->d_model >= c->n_heads && c->d_model % c->n_heads == 0 && n_max(c) >= 1;
+}
+
+int tf_decoder_create(struct tf_decoder *dec, const struct tf_model_config *c, int chunk,
+                      struct tf_error *err) {
+  memset(dec, 0, sizeof *dec);
+  if (!sizes_ok(c))
+    return tf_error_set(err, TF_ECONFIG, "decoder: seq_len %d, d_model %d, n_heads %d: no model",
+                        c->seq_len, c->d_model, c->n_heads);
+  dec->cfg = *c;
+  dec->S = c->seq_len;
+  dec->chunk = chunk > 0 ? chunk : DEFAULT_CHUNK;
+  if (dec->chunk > dec->S) dec->chunk = dec->S;
+  int procs = omp_get_num_procs(), maxt = omp_get_max_threads();
+  dec->threads = procs > maxt ? procs : maxt;
+  struct piece p[24];
+  int np = pieces(dec, p);
+  size_t total = pieces_size(p, np);
+  double bytes = total ? (double)total * sizeof(float) : INFINITY, have = machine_bytes();
+  if (total && (have == 0 || bytes <= have)) {
+    dec->tokens = calloc((size_t)dec->S, sizeof *dec->tokens);
+    dec->mem = calloc(total, sizeof(float));
+  }
+  if (!dec->tokens || !dec->mem) {
+    tf_decoder_free(dec);
+    return tf_error_set(err, TF_ENOMEM,
+                        "decoder: the KV cache and buffers need %.3g GiB; the machine has %.3g GiB",
+                        bytes / (1 << 30), have / (1 << 30));
+  }
+  float *at = dec->mem;
+  for (int i = 0; i < np; i++) {
+    *p[i].ptr = at;
+    at += p[i].a * p[i].b;
+  }
+  tf_rope_table(dec->rope_cos, dec->rope_sin, dec->S, tf_model_config_rotary_dims(c),
+                c->rotary_base);
+  return TF_OK;
+}
+
+void tf_decoder_free(struct tf_decoder *dec) {
+  free(dec->tokens);
+  free(dec->mem);
+  memset(dec, 0, sizeof *dec);
+}
+
+/* ---------------------------------------------------------------- one Pattention row */
+
+/* GELU(z) = z Phi(z), exact (erf) form; inlined so that the loops over it vectorise. */
+static inline __attribute__((always_inline)) float gelu(float z) {
+  float cdf, pdf;
+  tf_normal(z, &cdf, &pdf);
+  return z * cdf;
+}
+
+/* Theta of one row of scores a (n), in place (SPEC §1.2), tau = sqrt(n_ref):
+ *   l2_norm_gelu  s = GELU(tau a / max(|a|, eps))
+ *   gelu_l2_norm  s = tau g / max(|g|, eps),  g = GELU(a)
+ *   softmax       s = n_ref softmax(a)  */
+static void theta_row(float *a, int n, int n_ref, enum tf_norm norm) {
+  float tau = sqrtf((float)n_ref);
+  if (norm == TF_NORM_L2_GELU) {
+    float k = tau / fmaxf((float)sqrt(tf_row_dot(a, a, n)), TF_PATTN_EPS);
+#pragma omp simd
+    for (int j = 0; j < n; j++) a[j] = gelu(a[j] * k);
+  } else if (norm == TF_NORM_GELU_L2) {
+#pragma omp simd
+    for (int j = 0; j < n; j++) a[j] = gelu(a[j]);
+    float k = tau / fmaxf((float)sqrt(tf_row_dot(a, a, n)), TF_PATTN_EPS);
+#pragma omp simd
+    for (int j = 0; j < n; j++) a[j] *= k;
+  } else {
+    float mx = tf_row_max(a, n);
+    double sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < n; j++) {
+      a[j] = tf_exp_neg(a[j] - mx, 0.0f);
+      sum += a[j];
+    }
+    float k = (float)(n_ref / sum);
+#pragma omp simd
+    for (int j = 0; j < n; j++) a[j] *= k;
+  }
+}
+
+/* The team for a loop over `work` floats: OpenMP's current thread count, within the
+ * buffers; one thread for small work. */
+static int team(const struct tf_decoder *dec, size_t work) {
+  int t = omp_get_max_threads();
+  return work < PAR_MIN ? 1 : t < dec->threads ? t : dec->threads;
+}
+
+/* Pattention `slot` of layer l on R rows x (R, d): out = Theta(x K^T) V + beta out. One row
+ * goes through the two matrix-vector products in one parallel region; more rows through
+ * tf_pattn_forward (matrix products). tau = sqrt(n_ref) as in net.c. */
+static void pattn(const struct tf_model *m, struct tf_decoder *dec, int l, int slot, int R,
+                  const float *x, float *out, float beta) {
+  const struct tf_model_config *c = &m->cfg;
+  const struct tf_pattn_view *w = &m->w.layer[l][slot];
+  int kind = tf_slot_kind(slot), n = c->tokens[kind], d = c->d_model;
+  int n_ref = c->ref_tokens[kind] > 0 ? c->ref_tokens[kind] : n;
+  if (R > 1) {
+    struct tf_pattn_shape s = {R, n, n_ref, d, d, c->norm};
+    tf_pattn_forward(&s, out, beta, dec->pcache, dec->prnorm, dec->pscratch, x, w->key, w->value);
+    return;
+  }
+  float *a = dec->pcache;
+  size_t work = (size_t)n * d;
+#pragma omp parallel num_threads(team(dec, work))
+  {
+    tf_gemv_ws(a, w->key, x, n, d);
+#pragma omp single
+    theta_row(a, n, n_ref, c->norm);
+    tf_gemv_t_ws(out, beta, a, w->value, n, d, dec->partial);
+  }
+}
+
+/* ---------------------------------------------------------------- attention over the cache */
+
+/* p (n) = softmax(p) in place, the sum in double. */
+static void softmax(float *p, int n) {
+  float mx = tf_row_max(p, n);
+  double sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int t = 0; t < n; t++) {
+    p[t] = tf_exp_neg(p[t] - mx, 0.0f);
+    sum += p[t];
+  }
+  float k = (float)(1.0 / sum);
+#pragma omp simd
+  for (int t = 0; t < n; t++) p[t] *= k;
+}
+
+/* The layer's cache of head hd: (S, d_h) rows, one per position. */
+static float *head_cache(const struct tf_decoder *dec, float *cache, int l, int hd) {
+  size_t S = dec->S, H = dec->cfg.n_heads, dh = dec->cfg.d_model / H;
+  return cache + ((size_t)l * H + hd) * S * dh;
+}
+
+/* Stores the post-RoPE keys and values of R rows at positions p0 .. p0 + R - 1. */
+static void cache_store(struct tf_decoder *dec, int l, int R, int p0) {
+  int d = dec->cfg.d_model, H = dec->cfg.n_heads, dh = d / H;
+  for (int hd = 0; hd < H; hd++) {
+    float *kc = head_cache(dec, dec->key_cache, l, hd),
+          *vc = head_cache(dec, dec->value_cache, l, hd);
+    for (int i = 0; i < R; i++) {
+      size_t to = (size_t)(p0 + i) * dh, from = (size_t)i * d + (size_t)hd * dh;
+      memcpy(kc + to, dec->k + from, (size_t)dh * sizeof(float));
+      memcpy(vc + to, dec->v + from, (size_t)dh * sizeof(float));
+    }
+  }
+}
+
+/* Causal attention of R new rows (row i at position p0 + i) over the cache of layer l, per
+ * head:  p_t = softmax_t(<q_i, k_t> / sqrt(d_h)) for t <= p0 + i;  att_i = sum_t p_t v_t. */
+static void attend(struct tf_decoder *dec, int l, int R, int p0) {
+  int d = dec->cfg.d_model, H = dec->cfg.n_heads, dh = d / H;
+  float scale = 1.0f / sqrtf((float)dh);
+  size_t work = (size_t)H * R * (p0 + R) * dh;
+#pragma omp parallel for schedule(static) num_threads(team(dec, work))
+  for (int job = 0; job < H * R; job++) {
+    int hd = job / R, i = job % R, n = p0 + i + 1;
+    const float *q = dec->q + (size_t)i * d + (size_t)hd * dh;
+    const float *kc = head_cache(dec, dec->key_cache, l, hd);
+    const float *vc = head_cache(dec, dec->value_cache, l, hd);
+    float *p = dec->scores + (size_t)job * dec->S,
+          *out = dec->att + (size_t)i * d + (size_t)hd * dh;
+    for (int t = 0; t < n; t++) p[t] = scale * tf_dotf(q, kc + (size_t)t * dh, dh);
+    softmax(p, n);
+    memset(out, 0, (size_t)dh * sizeof *out);
+    for (int t = 0; t < n; t++) tf_axpyf(out, p[t], vc + (size_t)t * dh, dh);
+  }
+}
+
+/* ---------------------------------------------------------------- layers and passes */
+
+/* One layer on R rows at positions p0 .. p0 + R - 1, as net.c's layer_forward:
+ * h = LN0(x);  q, k, v = Pattentions of h;  RoPE;  cache k, v;  att = attention over the
+ * cache;  x += Pattention_proj(att);  h = LN0(x);  x += Pattention_ffn(h). */
+static void layer_rows(const struct tf_model *m, struct tf_decoder *dec, int l, int R, int p0) {
+  const struct tf_model_config *c = &m->cfg;
+  int d = c->d_model, H = c->n_heads, dh = d / H, r = tf_model_config_rotary_dims(c);
+  tf_layernorm_forward(dec->h, dec->rstd, dec->x, R, d);
+  pattn(m, dec, l, TF_SLOT_Q, R, dec->h, dec->q, 0.0f);
+  pattn(m, dec, l, TF_SLOT_K, R, dec->h, dec->k, 0.0f);
+  pattn(m, dec, l, TF_SLOT_V, R, dec->h, dec->v, 0.0f);
+  if (r > 0) { /* the tables from row p0 on: row i of this pass is position p0 + i */
+    size_t at = (size_t)p0 * (r / 2);
+    tf_rope_forward(dec->q, dec->rope_cos + at, dec->rope_sin + at, 1, R, H, dh, r);
+    tf_rope_forward(dec->k, dec->rope_cos + at, dec->rope_sin + at, 1, R, H, dh, r);
+  }
+  cache_store(dec, l, R, p0);
+  attend(dec, l, R, p0);
+  pattn(m, dec, l, TF_SLOT_PROJ, R, dec->att, dec->x, 1.0f);
+  tf_layernorm_forward(dec->h, dec->rstd, dec->x, R, d);
+  pattn(m, dec, l, TF_SLOT_FFN, R, dec->h, dec->x, 1.0f);
+}
+
+/* Encodes dec->tokens[len .. len + n) at their positions, up to `chunk` rows per pass, then
+ * logits = LN_final(x_last) E^T. */
+static const float *encode(const struct tf_model *m, struct tf_decoder *dec, int n) {
+  const struct tf_model_config *c = &m->cfg;
+  int d = c->d_model, end = dec->len + n, R = 0;
+  while (dec->len < end) {
+    int p0 = dec->len;
+    R = end - p0 < dec->chunk ? end - p0 : dec->chunk;
+    tf_embed_forward(dec->x, dec->tokens + p0, m->w.embed, R, d);
+    for (int l = 0; l < c->n_layers; l++) layer_rows(m, dec, l, R, p0);
+    dec->len += R;
+  }
+  float mean, rstd;
+  tf_layernorm_affine_forward(dec->y, &mean, &rstd, dec->x + (size_t)(R - 1) * d,
+                              m->w.final_norm_weight, m->w.final_norm_bias, 1, d);
+  tf_gemv(dec->logits, m->w.embed, dec->y, c->vocab_size, d, team(dec, (size_t)c->vocab_size * d));
+  return dec->logits;
+}
+
+/* The model has the shape dec was sized for, and the n tokens are ids of its vocabulary. */
+static int usable(const struct tf_model *m, const struct tf_decoder *dec, const int32_t *tokens,
+                  int n) {
+  const struct tf_model_config *a = &m->cfg, *b = &dec->cfg;
+  int same = a->vocab_size == b->vocab_size && a->d_model == b->d_model &&
+             a->n_layers == b->n_layers && a->n_heads == b->n_heads && a->seq_len == b->seq_len &&
+             tf_model_config_rotary_dims(a) == tf_model_config_rotary_dims(b) &&
+             a->rotary_base == b->rotary_base && n_max(a) <= n_max(b);
+  for (int i = 0; same && i < n; i++) same = tokens[i] >= 0 && tokens[i] < a->vocab_size;
+  return same;
+}
+
+const float *tf_decode_prefill(const struct tf_model *m, struct tf_decoder *dec,
+                               const int32_t *tokens, int n) {
+  if (n < 1) return NULL;
+  if (n > dec->S) { /* the last S tokens */
+    tokens += n - dec->S;
+    n = dec->S;
+  }
+  if (!usable(m, dec, tokens, n)) return NULL;
+  memmove(dec->tokens, tokens, (size_t)n * sizeof *tokens);
+  dec->len = 0;
+  return encode(m, dec, n);
+}
+
+const float *tf_decode_step(const struct tf_model *m, struct tf_decoder *dec, int32_t token) {
+  if (dec->len < 1 || !usable(m, dec, &token, 1)) return NULL;
+  int n = 1;
+  if (dec->len == dec->S) { /* slide: keep the S/2 newest, encode them again from 0 */
+    int keep = dec->S / 2;
+    memmove(dec->tokens, dec->tokens + dec->S - keep, (size_t)keep * sizeof *dec->tokens);
+    dec->len = 0;
+    dec->slides++;
+    n = keep + 1;
+  }
+  dec->tokens[dec->len + n - 1] = token;
+  return encode(m, dec, n);
+}

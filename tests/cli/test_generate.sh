@@ -1,0 +1,114 @@
+# test_generate.sh: tf-generate: determinism, lengths, stop strings, prompts from every
+# source, the empty prompt, a prompt longer than the context, --json, pipes, errors.
+G="$TF_BIN/tf-generate --threads 2"
+M=tests/fixtures/l2_norm_gelu.tfz # seq_len 16: 100 bytes slide the window several times
+
+check "generate: greedy output is the same run to run" sh -c "
+$G -i $M -p 'In the beginning' -n 100 --greedy > '$TMP/g1' &&
+$G -i $M -p 'In the beginning' -n 100 --greedy > '$TMP/g2' && cmp '$TMP/g1' '$TMP/g2' &&
+test \$(wc -c < '$TMP/g1') = 100"
+check "generate: temperature 0 is greedy" sh -c "
+$G -i $M -p 'In the beginning' -n 100 -t 0 --seed 9 | cmp - '$TMP/g1'"
+check "generate: the same seed gives the same bytes, another seed others" sh -c "
+$G -i $M -p abc -n 200 --seed 7 > '$TMP/s1' && $G -i $M -p abc -n 200 --seed 7 > '$TMP/s2' &&
+$G -i $M -p abc -n 200 --seed 8 > '$TMP/s3' && cmp '$TMP/s1' '$TMP/s2' &&
+! cmp -s '$TMP/s1' '$TMP/s3'"
+check "generate: -n N writes exactly N raw bytes, non-ASCII and NUL passed through" sh -c "
+$G -i $M -p abc -n 500 --seed 3 > '$TMP/raw' && python3 -c \"
+b = open('$TMP/raw', 'rb').read()
+assert len(b) == 500, len(b)
+assert any(c >= 0x80 for c in b), 'expected some non-ASCII bytes from a random model'
+\""
+check "generate: top-k 1 is greedy" sh -c "
+$G -i $M -p 'In the beginning' -n 100 --top-k 1 --seed 5 | cmp - '$TMP/g1'"
+check "generate: top-k and top-p together run and are reproducible" sh -c "
+$G -i $M -p abc -n 100 --top-k 20 --top-p 0.8 -t 0.7 > '$TMP/kp1' &&
+$G -i $M -p abc -n 100 --top-k 20 --top-p 0.8 -t 0.7 | cmp - '$TMP/kp1'"
+
+check "generate: --stop ends the text at the first occurrence" sh -c "
+$G -i $M -p abc -n 300 --seed 11 > '$TMP/full' && python3 -c \"
+import subprocess
+full = open('$TMP/full', 'rb').read()
+# a stop string of two printable bytes from the middle of the text
+i = next(i for i in range(100, 298) if all(32 <= c < 127 and c != 39 for c in full[i:i+2]))
+stop = full[i:i+2]
+out = subprocess.run('$G -i $M -p abc -n 300 --seed 11 --stop xyzzy --stop \'%s\'' % stop.decode(),
+                     shell=True, capture_output=True, check=True).stdout
+end = full.find(stop) + 2
+assert out == full[:end], (out, full[:end])
+\""
+check "generate: --stop of the greedy text's first bytes stops right there" sh -c "
+test \"\$($G -i $M -p 'In the beginning' --greedy --stop \"\$(head -c 3 '$TMP/g1')\")\" = \
+  \"\$(head -c 3 '$TMP/g1')\""
+check "generate: a stop string never produced leaves -n" sh -c "
+test \$($G -i $M -p abc -n 50 --seed 2 --stop 'never in 50 bytes' | wc -c) = 50"
+check "generate: -n 0 prints nothing" sh -c "
+test \$($G -i $M -p abc -n 0 | wc -c) = 0"
+check "generate: -n 0 --echo prints the prompt alone" sh -c "
+test \"\$($G -i $M -p 'the prompt' -n 0 --echo)\" = 'the prompt'"
+check "generate: --echo prints the prompt, then the same text" sh -c "
+$G -i $M -p abc -n 40 --seed 4 > '$TMP/e0' && $G -i $M -p abc -n 40 --seed 4 --echo > '$TMP/e1' &&
+printf abc | cat - '$TMP/e0' | cmp - '$TMP/e1'"
+
+check "generate: the prompt from stdin, -f FILE and -f - equal -p" sh -c "
+$G -i $M -p 'And God said' -n 60 --seed 5 > '$TMP/p0' &&
+printf 'And God said' | $G -i $M -n 60 --seed 5 | cmp - '$TMP/p0' &&
+printf 'And God said' > '$TMP/prompt.txt' && $G -i $M -f '$TMP/prompt.txt' -n 60 --seed 5 |
+cmp - '$TMP/p0' && printf 'And God said' | $G -i $M -f - -n 60 --seed 5 | cmp - '$TMP/p0'"
+check "generate: an empty prompt starts from a newline" sh -c "
+$G -i $M -p '' -n 60 --seed 6 > '$TMP/n0' && test \$(wc -c < '$TMP/n0') = 60 &&
+$G -i $M -n 60 --seed 6 < /dev/null | cmp - '$TMP/n0' &&
+$G -i $M -p '
+' -n 60 --seed 6 | cmp - '$TMP/n0'"
+check "generate: a prompt longer than the context counts by its last seq_len bytes" sh -c "
+$G -i $M -p 'a prompt of far more than sixteen bytes: the last 16 count' -n 50 --seed 3 > '$TMP/l0' &&
+$G -i $M -p 'he last 16 count' -n 50 --seed 3 | cmp - '$TMP/l0'"
+check "generate: the checkpoint from stdin" sh -c "
+$G -i - -p abc -n 40 --seed 4 < $M | cmp - '$TMP/e0'"
+check "generate: output into a pipe that closes early" sh -c "
+test \$($G -i $M -p abc -n 100000 | head -c 10 | wc -c) = 10"
+
+check "generate: --json has prompt, text, tokens, seconds and tokens_per_s" sh -c "
+$G -i $M -p 'abc' -n 30 --seed 7 --json > '$TMP/j.json' && python3 -c \"
+import json
+j = json.load(open('$TMP/j.json'))
+assert j['prompt'] == 'abc' and j['tokens'] == 30 and j['stopped'] == 'length', j
+assert isinstance(j['text'], str) and len(j['text']) == 30   # one character per byte
+assert j['seconds'] > 0 and abs(j['tokens_per_s'] - 30 / j['seconds']) < 1e-6 * j['tokens_per_s']
+\" && test \$(wc -l < '$TMP/j.json') = 1"
+check "generate: --json text equals the streamed bytes (bad UTF-8 as U+FFFD)" sh -c "
+$G -i $M -p abc -n 200 --seed 7 --json > '$TMP/j2.json' && python3 -c \"
+import json
+j = json.load(open('$TMP/j2.json'))
+raw = open('$TMP/s1', 'rb').read()
+# U+FFFD stands for each byte that is not part of well-formed UTF-8; the rest is the same
+assert len(j['text']) >= 1 and '\\\\ufffd' in j['text'], j
+drop = lambda t: t.replace('\\\\ufffd', '')
+assert drop(j['text']) == drop(raw.decode('utf-8', errors='ignore')), (j['text'], raw)
+\""
+check "generate: --json with a stop string says so" sh -c "
+$G -i $M -p 'In the beginning' --greedy --stop \"\$(head -c 3 '$TMP/g1')\" --json | python3 -c \"
+import json, sys
+j = json.load(sys.stdin)
+assert j['text'] == open('$TMP/g1').read(3) and j['stopped'] == 'stop' and j['tokens'] == 3, j
+\""
+
+grep_err 64 'temperature' "generate: a negative temperature exits 64" $G -i $M -p x -t -1
+grep_err 64 'top-p' "generate: --top-p 0 exits 64" $G -i $M -p x --top-p 0
+grep_err 64 'top-p' "generate: --top-p above 1 exits 64" $G -i $M -p x --top-p 1.5
+grep_err 64 'tokens' "generate: negative -n exits 64" $G -i $M -p x -n -1
+grep_err 64 'top-k' "generate: negative --top-k exits 64" $G -i $M -p x --top-k -1
+grep_err 64 'seed' "generate: a bad --seed exits 64" $G -i $M -p x --seed 1x
+grep_err 64 'stop' "generate: an empty --stop exits 64" $G -i $M -p x --stop ''
+grep_err 64 '-p and -f' "generate: -p and -f together exit 64" $G -i $M -p x -f "$TMP/prompt.txt"
+grep_err 64 'stdin' "generate: stdin for both model and prompt exits 64" $G -i -
+grep_err 64 'checkpoint is required' "generate: no -i exits 64" $G -p x
+grep_err 64 'unexpected argument' "generate: a stray argument exits 64" $G -i $M -p x extra
+grep_err 66 'missing.txt' "generate: a missing prompt file exits 66" $G -i $M -f "$TMP/missing.txt"
+grep_err 66 'cannot read' "generate: a directory as prompt file exits 66" $G -i $M -f "$TMP"
+grep_err 65 'l2_norm_gelu.safetensors' "generate: a file that is not a checkpoint exits 65" \
+  $G -i tests/fixtures/l2_norm_gelu.safetensors -p x
+grep_err 65 'prompt.txt' "generate: text as a checkpoint exits 65" $G -i "$TMP/prompt.txt" -p x
+grep_err 66 'missing.tfz' "generate: a missing checkpoint exits 66" $G -i "$TMP/missing.tfz" -p x
+grep_out '^Usage: tf-generate' "generate: --help" $G --help
+grep_out '^tf-generate \(tokenformer\)' "generate: --version" $G --version
