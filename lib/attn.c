@@ -25,7 +25,7 @@ void tf_rope_table(float *cos_t, float *sin_t, int T, int r, double base) {
 static void rope_apply(float *x, const float *cos_t, const float *sin_t, int B, int T, int H,
                        int dh, int r, float sign) {
   int h = r / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (tf_par((size_t)B * T * H * dh))
   for (int bt = 0; bt < B * T; bt++) {
     const float *c = cos_t + (size_t)(bt % T) * h, *s = sin_t + (size_t)(bt % T) * h;
     for (int head = 0; head < H; head++) {
@@ -82,7 +82,7 @@ static void attn_head_forward(float *out, float *P, const float *q, const float 
 void tf_attn_forward(float *out, float *att, const float *q, const float *k, const float *v, int B,
                      int T, int H, int dh) {
   int d = H * dh;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (tf_par((size_t)B * H * T * T * dh))
   for (int bh = 0; bh < B * H; bh++) {
     size_t o = (size_t)(bh / H) * T * d + (size_t)(bh % H) * dh;
     attn_head_forward(out + o, att + (size_t)bh * T * T, q + o, k + o, v + o, T, dh, d);
@@ -121,7 +121,7 @@ void tf_attn_backward(float *dq, float *dk, float *dv, float *scratch, const flo
                       const float *att, const float *q, const float *k, const float *v, int B,
                       int T, int H, int dh) {
   int d = H * dh;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (tf_par((size_t)B * H * T * T * dh))
   for (int bh = 0; bh < B * H; bh++) {
     size_t o = (size_t)(bh / H) * T * d + (size_t)(bh % H) * dh, a = (size_t)bh * T * T;
     attn_head_backward(dq + o, dk + o, dv + o, scratch + a, dout + o, att + a, q + o, k + o, v + o,

@@ -54,50 +54,45 @@ const char *tf_gemm_kernel(void) {
   return gemm_name;
 }
 
+/* tf_gemm passes the thread count to BLIS on every call, so OpenMP's setting is the one. */
 void tf_set_threads(int n) {
   if (n > 0) omp_set_num_threads(n);
-  pthread_once(&gemm_once, gemm_init);
-  bli_thread_set_num_threads(omp_get_max_threads());
 }
 
-/* One product on the calling thread: a transpose is only a swap of strides. */
+/* Products of fewer multiply-adds than this (~20 us on one core) run on one thread. */
+#define GEMM_PARALLEL_MIN (1 << 20)
+/* Threads split C at multiples of this: whole vector registers of columns; an uneven split
+ * costs more than the partial register tiles it leaves at the seam. */
+#define GEMM_ALIGN 16
+/* BLIS's small-matrix path (no packing) wins only for skinny outputs, like attention's
+ * (T, d_h) ones; when both sides of C exceed this it is up to 3x slower, so it is skipped. */
+#define GEMM_SUP_MAX 64
+
+/* One product on the calling thread; a transpose is only a swap of strides. */
 static void gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                         int lda, const float *B, int ldb, float beta, float *C, int ldc) {
   rntm_t rntm = BLIS_RNTM_INITIALIZER;
   bli_rntm_set_num_threads(1, &rntm);
+  if ((M < N ? M : N) > GEMM_SUP_MAX) bli_rntm_disable_l3_sup(&rntm);
   inc_t rs_a = trans_a ? 1 : lda, cs_a = trans_a ? lda : 1;
   inc_t rs_b = trans_b ? 1 : ldb, cs_b = trans_b ? ldb : 1;
   bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, N, K, &alpha, (float *)A, rs_a, cs_a,
                (float *)B, rs_b, cs_b, &beta, C, ldc, 1, gemm_cntx, &rntm);
 }
 
-/* Products smaller than this many multiply-adds stay on one thread. */
-#define GEMM_PARALLEL_MIN (1 << 18)
-/* Split points are multiples of this (a multiple of every kernel's register block). */
-#define GEMM_ALIGN 48
-
-/* C = alpha op(A) op(B) + beta C, row-major. Threads split C into row or column panels (the
- * longer side), each a single-threaded BLIS product: waiting threads then sleep in OpenMP's
- * barrier instead of spinning in BLIS's, which matters when the cores are shared. Inside an
- * OpenMP parallel region (even a one-thread one) the product runs on the calling thread. */
+/* C = alpha op(A) op(B) + beta C, row-major. The threads split C into panels along its longer
+ * side, one single-threaded BLIS product each. BLIS's own threading is as fast on an idle
+ * machine, but its threads wait for each other by spinning: when another process shares the
+ * cores it loses 5-10x where this split loses at most 2x. Inside an OpenMP parallel region
+ * (even a one-thread one) the product runs on the calling thread. */
 void tf_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc) {
   if (M <= 0 || N <= 0) return;
   pthread_once(&gemm_once, gemm_init);
   int nt = omp_get_level() > 0 ? 1 : omp_get_max_threads();
   int rows = M >= N, len = rows ? M : N;
-  int chunk = (len + nt - 1) / nt;
-  chunk = (chunk + GEMM_ALIGN - 1) / GEMM_ALIGN * GEMM_ALIGN;
-  if (getenv("TF_GEMM_BLIS_THREADS")) {
-    rntm_t rntm = BLIS_RNTM_INITIALIZER;
-    bli_rntm_set_num_threads(nt, &rntm);
-    inc_t rs_a = trans_a ? 1 : lda, cs_a = trans_a ? lda : 1;
-    inc_t rs_b = trans_b ? 1 : ldb, cs_b = trans_b ? ldb : 1;
-    bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, N, K, &alpha, (float *)A, rs_a, cs_a,
-                 (float *)B, rs_b, cs_b, &beta, C, ldc, 1, gemm_cntx, &rntm);
-    return;
-  }
-  if (nt == 1 || (double)M * N * K < GEMM_PARALLEL_MIN || chunk >= len) {
+  int chunk = ((len + nt - 1) / nt + GEMM_ALIGN - 1) / GEMM_ALIGN * GEMM_ALIGN;
+  if (nt == 1 || chunk >= len || (double)M * N * K < GEMM_PARALLEL_MIN) {
     gemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }

@@ -13,10 +13,18 @@
  * d = channels, V = vocab, B = batch, T = sequence, H = heads, dh = d / H, r = rotary channels.
  * Gradients of parameters are accumulated (+=): the caller zeroes them once per step. */
 
+/* Loops over less work than this (in elements) run on one thread: starting a team of threads
+ * costs microseconds, more than small models spend in a whole row pass. */
+#define TF_PAR_MIN 32768
+static inline int tf_par(size_t work) {
+  return work >= TF_PAR_MIN;
+}
+
 /* ---------------------------------------------------------------- special functions */
 
-/* Both take an argument x <= 0 (plus a small lo) and are written to vectorise under
- * #pragma omp simd: no calls, no branches, bit tricks through a union. */
+/* tf_exp_neg and tf_normal replace libm's expf and erff in the row loops: they vectorise under
+ * #pragma omp simd (no calls, no branches; float bits through a union) and are about as
+ * accurate. */
 static inline __attribute__((always_inline)) float tf_bits_float(int32_t i) {
   union {
     int32_t i;
@@ -96,7 +104,9 @@ static inline float tf_row_max(const float *a, int n) {
 struct tf_pattn_shape {
   int rows;  /* R */
   int n;     /* parameter tokens */
-  int n_ref; /* tau = sqrt(n_ref); the softmax variant multiplies by n_ref */
+  int n_ref; /* tau = sqrt(n_ref); softmax multiplies by n_ref, not n (equal when fresh;
+              * after growth, new keys far below the old ones then leave the output as it
+              * was, the closest softmax gets to exact growth) */
   int d_in, d_out;
   enum tf_norm norm;
 };
@@ -161,9 +171,9 @@ void tf_crossentropy_backward(float *dlogits, const float *logits, const float *
 /* ---------------------------------------------------------------- attn */
 
 /* Rotary tables for positions 0..T-1 and r rotary channels: cos, sin (T, r/2) at angle
- * p * theta_m, theta_m = base^(-2m/r). Angles in double, then rounded to float: exact to
- * the last bit at any position (GPT-NeoX forms p * theta_m in float32, which drifts by
- * ~1e-4 rad at p = 2048). */
+ * p * theta_m, theta_m = base^(-2m/r). Computed in double and rounded once to float, as the
+ * float64 reference does (GPT-NeoX forms p * theta_m in float32, which drifts by ~1e-4 rad
+ * at p = 2048). */
 void tf_rope_table(float *cos_t, float *sin_t, int T, int r, double base);
 /* In place on x (B, T, H*dh): rotate-half RoPE on the first r channels of every head at
  * position t (SPEC §2.2). The backward applies the transposed rotation to a gradient. */

@@ -1,11 +1,15 @@
 /* net.c: the whole network of SPEC §2.1, forward and backward, over the kernels of
  * kernels.h, and the activation buffers it runs in. Parameters and their layout are model.c's. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "kernels.h"
+
+/* Every buffer starts on a 64-byte boundary (a cache line, an AVX-512 register). */
+#define ALIGN_FLOATS 16
 
 /* Hands out consecutive pieces of one block; with base NULL it only counts (and notices
  * overflow), so the same layout code sizes the block and then points into it. */
@@ -16,14 +20,19 @@ struct carve {
 };
 
 static float *take(struct carve *cv, size_t a, size_t b) {
-  size_t n, end;
-  if (__builtin_mul_overflow(a, b, &n) || __builtin_add_overflow(cv->used, n, &end)) {
+  size_t n, end, start = (cv->used + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+  if (__builtin_mul_overflow(a, b, &n) || __builtin_add_overflow(start, n, &end)) {
     cv->overflow = 1;
     return NULL;
   }
-  float *p = cv->base ? cv->base + cv->used : NULL;
   cv->used = end;
-  return p;
+  return cv->base ? cv->base + start : NULL;
+}
+
+/* p rounded up to the next 64-byte boundary (calloc gives 16: at most 12 floats on). */
+static float *align_up(float *p) {
+  uintptr_t a = (uintptr_t)p, m = ALIGN_FLOATS * sizeof(float);
+  return (float *)((a + m - 1) / m * m);
 }
 
 static int n_tokens(const struct tf_model_config *c, int slot) {
@@ -100,7 +109,7 @@ int tf_acts_create(struct tf_acts *a, const struct tf_model_config *c, int B, in
                         "%.3g GiB",
                         B, T, cv.overflow ? INFINITY : bytes / (1 << 30), phys / (1 << 30));
   }
-  a->mem = calloc(cv.used, sizeof(float));
+  a->mem = calloc(cv.used + ALIGN_FLOATS, sizeof(float)); /* zeroed lazily by the kernel */
   if (!a->mem) {
     tf_acts_free(a);
     return tf_error_set(err, TF_ENOMEM,
@@ -109,7 +118,7 @@ int tf_acts_create(struct tf_acts *a, const struct tf_model_config *c, int B, in
                         B, T, bytes / (1 << 30));
   }
   a->n_floats = cv.used;
-  cv = (struct carve){.base = a->mem};
+  cv = (struct carve){.base = align_up(a->mem)};
   acts_layout(a, &cv, c);
   tf_rope_table(a->rope_cos, a->rope_sin, T, tf_model_config_rotary_dims(c), c->rotary_base);
   return TF_OK;

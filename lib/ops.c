@@ -27,7 +27,7 @@ static void ln_row_backward(float *dx, const float *g, const float *xhat, float 
 
 /* y = (x - mean) * rstd. */
 void tf_layernorm_forward(float *y, float *rstd, const float *x, int R, int d) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (tf_par((size_t)R * d))
   for (int i = 0; i < R; i++) {
     const float *xi = x + (size_t)i * d;
     float *yi = y + (size_t)i * d, mean;
@@ -40,7 +40,7 @@ void tf_layernorm_forward(float *y, float *rstd, const float *x, int R, int d) {
 
 void tf_layernorm_backward(float *dx, const float *dy, const float *y, const float *rstd, int R,
                            int d) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (tf_par((size_t)R * d))
   for (int i = 0; i < R; i++) {
     size_t o = (size_t)i * d;
     ln_row_backward(dx + o, dy + o, y + o, rstd[i], d);
@@ -50,7 +50,7 @@ void tf_layernorm_backward(float *dx, const float *dy, const float *y, const flo
 /* y = xhat w + b. */
 void tf_layernorm_affine_forward(float *y, float *mean, float *rstd, const float *x, const float *w,
                                  const float *b, int R, int d) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (tf_par((size_t)R * d))
   for (int i = 0; i < R; i++) {
     const float *xi = x + (size_t)i * d;
     float *yi = y + (size_t)i * d;
@@ -65,7 +65,7 @@ void tf_layernorm_affine_forward(float *y, float *mean, float *rstd, const float
 static void ln_affine_param_grads(float *dw, float *db, const float *dy, const float *x,
                                   const float *mean, const float *rstd, int R, int d) {
   int nblk = (d + CHAN_BLOCK - 1) / CHAN_BLOCK;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (tf_par((size_t)R * d))
   for (int bk = 0; bk < nblk; bk++) {
     int c0 = bk * CHAN_BLOCK, nc = d - c0 < CHAN_BLOCK ? d - c0 : CHAN_BLOCK;
     double sw[CHAN_BLOCK] = {0}, sb[CHAN_BLOCK] = {0};
@@ -103,7 +103,7 @@ static void ln_affine_row_backward(float *dx, const float *dy, const float *x, c
 void tf_layernorm_affine_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                                   const float *mean, const float *rstd, const float *w, int R,
                                   int d) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (tf_par((size_t)R * d))
   for (int i = 0; i < R; i++) {
     size_t o = (size_t)i * d;
     ln_affine_row_backward(dx + o, dy + o, x + o, w, mean[i], rstd[i], d);
@@ -113,7 +113,7 @@ void tf_layernorm_affine_backward(float *dx, float *dw, float *db, const float *
 
 /* out[i] = E[tok[i]]. */
 void tf_embed_forward(float *out, const int32_t *tok, const float *E, int R, int d) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (tf_par((size_t)R * d))
   for (int i = 0; i < R; i++) {
     const float *e = E + (size_t)tok[i] * d;
     float *o = out + (size_t)i * d;
@@ -125,7 +125,7 @@ void tf_embed_forward(float *out, const int32_t *tok, const float *E, int R, int
 /* dE[tok[i]] += dout[i], rows in order within each channel block. */
 void tf_embed_backward(float *dE, const int32_t *tok, const float *dout, int R, int d) {
   int nblk = (d + CHAN_BLOCK - 1) / CHAN_BLOCK;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (tf_par((size_t)R * d))
   for (int bk = 0; bk < nblk; bk++) {
     int c0 = bk * CHAN_BLOCK, nc = d - c0 < CHAN_BLOCK ? d - c0 : CHAN_BLOCK;
     for (int i = 0; i < R; i++) {
@@ -160,7 +160,7 @@ static float row_logsumexp(const float *l, int n) {
 
 float tf_crossentropy_forward(float *losses, float *lse, const float *logits,
                               const int32_t *targets, int R, int V) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (tf_par((size_t)R * V))
   for (int i = 0; i < R; i++) {
     const float *l = logits + (size_t)i * V;
     lse[i] = row_logsumexp(l, V);
@@ -172,7 +172,7 @@ float tf_crossentropy_forward(float *losses, float *lse, const float *logits,
 /* dlogits_ij = (exp(l_ij - lse_i) - [j == target_i]) * scale. */
 void tf_crossentropy_backward(float *dlogits, const float *logits, const float *lse,
                               const int32_t *targets, float scale, int R, int V) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (tf_par((size_t)R * V))
   for (int i = 0; i < R; i++) {
     const float *l = logits + (size_t)i * V;
     float *g = dlogits + (size_t)i * V, m = lse[i];

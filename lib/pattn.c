@@ -57,7 +57,7 @@ void tf_pattn_forward(const struct tf_pattn_shape *p, float *out, float beta, fl
   int R = p->rows, n = p->n;
   float tau = sqrtf((float)p->n_ref);
   tf_gemm(0, 1, R, n, p->d_in, 1.0f, x, p->d_in, key, p->d_in, 0.0f, cache, n);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (tf_par((size_t)R * n))
   for (int i = 0; i < R; i++) {
     float *a = cache + (size_t)i * n, *s = scratch + (size_t)i * n;
     if (p->norm == TF_NORM_L2_GELU)
@@ -128,7 +128,7 @@ void tf_pattn_backward(const struct tf_pattn_shape *p, float *dx, float beta_dx,
   float tau = sqrtf((float)p->n_ref);
   float *ds = scratch, *s = scratch + (size_t)R * n;
   tf_gemm(0, 1, R, n, p->d_out, 1.0f, dout, p->d_out, value, p->d_out, 0.0f, ds, n);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (tf_par((size_t)R * n))
   for (int i = 0; i < R; i++) {
     size_t o = (size_t)i * n;
     if (p->norm == TF_NORM_L2_GELU)

@@ -167,7 +167,7 @@ END_TEST
 static Suite *net_suite(void) {
   Suite *s = suite_create("net");
   TCase *tc = tcase_create("net");
-  tcase_set_timeout(tc, 60);
+  tcase_set_timeout(tc, 60); /* slow only when the cores are shared */
   tcase_add_loop_test(tc, gradients_match_finite_differences, 0, 6);
   tcase_add_test(tc, short_batch_in_large_buffers_is_exact);
   tcase_add_test(tc, forward_and_backward_are_repeatable);

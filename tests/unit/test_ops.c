@@ -242,16 +242,19 @@ END_TEST
 static Suite *ops_suite(void) {
   Suite *s = suite_create("ops");
   TCase *tc = tcase_create("layernorm");
+  tcase_set_timeout(tc, 60); /* slow only when the cores are shared */
   tcase_add_loop_test(tc, layernorm_forward_matches_float64, 0, 2);
   tcase_add_loop_test(tc, layernorm_backward_matches_finite_differences, 0, 2);
   tcase_add_test(tc, layernorm_backward_accumulates);
   suite_add_tcase(s, tc);
   tc = tcase_create("embedding");
+  tcase_set_timeout(tc, 60);
   tcase_add_test(tc, tied_embedding_and_head_match_finite_differences);
   tcase_add_test(tc, embedding_backward_sums_repeated_tokens);
   tcase_add_test(tc, head_backward_matches_finite_differences);
   suite_add_tcase(s, tc);
   tc = tcase_create("crossentropy");
+  tcase_set_timeout(tc, 60);
   tcase_add_loop_test(tc, crossentropy_forward_matches_float64, 0, 2);
   tcase_add_test(tc, crossentropy_backward_matches_finite_differences);
   suite_add_tcase(s, tc);

@@ -293,14 +293,17 @@ END_TEST
 static Suite *pattn_suite(void) {
   Suite *s = suite_create("pattn");
   TCase *tc = tcase_create("special");
+  tcase_set_timeout(tc, 60); /* slow only when the cores are shared */
   tcase_add_test(tc, normal_cdf_and_pdf_match_libm);
   tcase_add_test(tc, exp_matches_libm_below_zero);
   suite_add_tcase(s, tc);
   tc = tcase_create("forward");
+  tcase_set_timeout(tc, 60);
   tcase_add_test(tc, forward_matches_float64_formula);
   tcase_add_test(tc, forward_with_beta_one_adds_to_out);
   suite_add_tcase(s, tc);
   tc = tcase_create("backward");
+  tcase_set_timeout(tc, 60);
   tcase_add_loop_test(tc, backward_matches_finite_differences, 0, 6);
   tcase_add_test(tc, l2_norm_gelu_gradients_are_orthogonal);
   tcase_add_loop_test(tc, zero_row_stays_finite, 0, 3);
