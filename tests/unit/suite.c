@@ -8,3 +8,17 @@ int tf_test_run(Suite *s) {
   srunner_free(sr);
   return failed ? 1 : 0;
 }
+
+struct tf_model_config tf_test_tiny_config(void) {
+  struct tf_config c;
+  tf_config_default(&c);
+  c.model.vocab_size = 64;
+  c.model.d_model = 16;
+  c.model.n_layers = 2;
+  c.model.n_heads = 2;
+  c.model.seq_len = 8;
+  c.model.tokens[TF_KIND_QKV] = 12;
+  c.model.tokens[TF_KIND_PROJ] = 10;
+  c.model.tokens[TF_KIND_FFN] = 40;
+  return c.model;
+}

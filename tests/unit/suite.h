@@ -4,7 +4,11 @@
 
 #include <check.h>
 
+#include "tokenformer.h"
+
 /* Runs the suite, prints check's summary, returns the process exit status (0: all passed). */
 int tf_test_run(Suite *s);
+/* A model small enough for any test: V 64, d 16, L 2, H 2, seq 8, 12/10/40 tokens. */
+struct tf_model_config tf_test_tiny_config(void);
 
 #endif

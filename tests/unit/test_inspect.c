@@ -53,20 +53,6 @@ static struct tf_ckpt_reader *open_file(const char *name) {
   return r;
 }
 
-static struct tf_model_config tiny_config(void) {
-  struct tf_config c;
-  tf_config_default(&c);
-  c.model.vocab_size = 64;
-  c.model.d_model = 16;
-  c.model.n_layers = 2;
-  c.model.n_heads = 2;
-  c.model.seq_len = 8;
-  c.model.tokens[TF_KIND_QKV] = 12;
-  c.model.tokens[TF_KIND_PROJ] = 10;
-  c.model.tokens[TF_KIND_FFN] = 40;
-  return c.model;
-}
-
 START_TEST(groups_sum_to_the_150m_count) {
   struct tf_model_config c = {.vocab_size = 50304,
                               .d_model = 768,
@@ -87,7 +73,7 @@ START_TEST(groups_sum_to_the_150m_count) {
 END_TEST
 
 START_TEST(groups_match_the_tensor_table) {
-  struct tf_model_config c = tiny_config();
+  struct tf_model_config c = tf_test_tiny_config();
   int n = tf_model_n_tensors(&c);
   struct tf_tensor *t = calloc((size_t)n, sizeof *t);
   uint64_t g[TF_NGROUPS], from_table[TF_NGROUPS] = {0};
@@ -221,7 +207,7 @@ static int check_file(const char *name, struct tf_error *err) {
 
 /* tf-inspect --verify checks headers with the model's own tf_model_check_header. */
 START_TEST(check_names_stray_missing_partial_and_misshapen_tensors) {
-  struct tf_model_config c = tiny_config();
+  struct tf_model_config c = tf_test_tiny_config();
   struct tf_error err = {0};
   float moment[16] = {0}, odd[3] = {0};
   int64_t step = 7;
@@ -298,7 +284,7 @@ START_TEST(diff_classifies_growth_changes_and_absences) {
 END_TEST
 
 START_TEST(diff_of_a_file_with_itself_is_all_same) {
-  struct tf_model_config c = tiny_config();
+  struct tf_model_config c = tf_test_tiny_config();
   write_model("m.tfz", &c, NULL, 0, 0);
   struct tf_ckpt_reader *ra = open_file("m.tfz"), *rb = open_file("m.tfz");
   struct tf_tensor_diff *d;

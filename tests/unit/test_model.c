@@ -8,20 +8,6 @@
 #include "suite.h"
 #include "tokenformer.h"
 
-static struct tf_model_config tiny_config(void) {
-  struct tf_config c;
-  tf_config_default(&c);
-  c.model.vocab_size = 64;
-  c.model.d_model = 16;
-  c.model.n_layers = 2;
-  c.model.n_heads = 2;
-  c.model.seq_len = 8;
-  c.model.tokens[TF_KIND_QKV] = 12;
-  c.model.tokens[TF_KIND_PROJ] = 10;
-  c.model.tokens[TF_KIND_FFN] = 40;
-  return c.model;
-}
-
 START_TEST(param_count_150m_is_151881216) {
   struct tf_model_config c = {.vocab_size = 50304, .d_model = 768, .n_layers = 12,
                               .n_heads = 12, .seq_len = 2048, .tokens = {768, 768, 3072}};
@@ -30,7 +16,7 @@ START_TEST(param_count_150m_is_151881216) {
 END_TEST
 
 START_TEST(param_count_matches_tensor_table) {
-  struct tf_model_config c = tiny_config();
+  struct tf_model_config c = tf_test_tiny_config();
   int n = tf_model_n_tensors(&c);
   struct tf_tensor *t = calloc((size_t)n, sizeof *t);
   tf_model_tensor_table(&c, t);
@@ -50,7 +36,7 @@ END_TEST
 
 START_TEST(views_point_at_table_offsets) {
   struct tf_model m;
-  struct tf_model_config c = tiny_config();
+  struct tf_model_config c = tf_test_tiny_config();
   ck_assert_int_eq(tf_model_create(&m, &c, NULL), TF_OK);
   for (int i = 0; i < m.n_tensors; i++) {
     const struct tf_tensor *t = &m.tensors[i];
@@ -77,7 +63,7 @@ static void assert_normal(const float *p, size_t n, double s) {
 
 START_TEST(init_statistics_match_their_sigma) {
   struct tf_model m;
-  struct tf_model_config c = tiny_config();
+  struct tf_model_config c = tf_test_tiny_config();
   c.d_model = 64;
   c.vocab_size = 256;
   c.tokens[TF_KIND_QKV] = c.tokens[TF_KIND_PROJ] = 160;
@@ -102,7 +88,7 @@ END_TEST
 
 START_TEST(same_seed_same_parameters) {
   struct tf_model a, b;
-  struct tf_model_config c = tiny_config();
+  struct tf_model_config c = tf_test_tiny_config();
   struct tf_init_config ic = {.seed = 9, .std = 0.02};
   tf_model_create(&a, &c, NULL);
   tf_model_create(&b, &c, NULL);
@@ -120,7 +106,7 @@ END_TEST
 START_TEST(huge_config_is_refused_before_allocating) {
   struct tf_model m;
   struct tf_error err = {0};
-  struct tf_model_config c = tiny_config();
+  struct tf_model_config c = tf_test_tiny_config();
   c.vocab_size = 1 << 24;
   c.d_model = 65536;
   ck_assert_int_eq(tf_model_create(&m, &c, &err), TF_ENOMEM);
@@ -131,7 +117,7 @@ END_TEST
 START_TEST(save_load_round_trip_keeps_everything) {
   struct tf_model a, b;
   struct tf_error err = {0};
-  struct tf_model_config c = tiny_config();
+  struct tf_model_config c = tf_test_tiny_config();
   c.ref_tokens[TF_KIND_FFN] = 32;
   struct tf_init_config ic = {.seed = 3, .std = 0.02};
   ck_assert_int_eq(tf_model_create(&a, &c, &err), TF_OK);
@@ -155,7 +141,7 @@ END_TEST
 START_TEST(training_state_round_trip) {
   struct tf_model a, b;
   struct tf_error err = {0};
-  struct tf_model_config c = tiny_config();
+  struct tf_model_config c = tf_test_tiny_config();
   ck_assert_int_eq(tf_model_create(&a, &c, &err), TF_OK);
   tf_model_init(&a, &(struct tf_init_config){.seed = 2, .std = 0.02});
   a.train.present = 1;
