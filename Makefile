@@ -144,13 +144,6 @@ clean:
 
 -include $(LIB_OBJ:.o=.d) $(CMD_BIN:$(O)/bin/%=$(O)/cmd/%.d) $(TEST_BIN:$(O)/tests/%=$(O)/tests/unit/%.d)
 
-# ---------------------------------------------------------------- gemm benchmark
-# `make build/bench/bench_gemm && build/bench/bench_gemm`: GFLOP/s of tf_gemm at the model's
-# shapes, 1 and 2 threads.
-$(O)/bench/bench_gemm: tests/bench/bench_gemm.c $(LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
-
 # ---------------------------------------------------------------- model and bandwidth benchmarks
 # `make bench` (tests/bench/run.sh) runs these beside the PyTorch peer; see tests/bench/README.md.
 # Each tests/bench/NAME.c is one program, $(O)/bench/NAME: bench_model (tokens/s of one config,

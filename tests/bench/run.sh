@@ -21,6 +21,7 @@ MULTIARCH=$(${CC:-cc} -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 OPENBLAS_OMP=/usr/lib/$MULTIARCH/openblas-openmp
 TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736
 RESULTS=$PROGS/results.txt
+HZ=$(getconf CLK_TCK)
 
 # The two shapes as config options (batch and steps are in bench_round).
 SMALL_ARGS="-c configs/small.yaml"
@@ -72,20 +73,35 @@ build_progs() {
   done
 }
 
+# ticks: wall clock, CPU busy on all cores, CPU of this shell's reaped children (in clock
+# ticks; /proc/uptime, /proc/stat, /proc/$$/stat cutime + cstime).
+ticks() {
+  awk -v hz="$HZ" -v own="/proc/$$/stat" '
+    FILENAME == "/proc/uptime" { w = $1 * hz }
+    /^cpu / { b = $2 + $3 + $4 + $7 + $8 + $9 }
+    END { getline s < own; split(s, f, " "); print w, b, f[16] + f[17] }' /proc/uptime /proc/stat
+}
+
 # record TAG CMD...: one measurement; each line it prints goes to RESULTS as "TAG ROUND LINE"
-# (a failure as "TAG ROUND FAILED", and the run goes on).
+# (a failure as "TAG ROUND FAILED", and the run goes on), then how many cores other
+# processes kept busy meanwhile, as "others ROUND {...}".
 record() {
   tag=$1
   shift
-  t0=$(date +%s)
+  c0=$(ticks)
   if "$@" >"$TMP/out" 2>"$TMP/err"; then
     sed "s|^|$tag $round |" "$TMP/out" >>"$RESULTS"
-    tps=$(sed -n 's/.*"tokens_per_s": \([0-9.e+]*\).*/\1/p' "$TMP/out")
-    note "[$round/$RUNS] $tag${tps:+: $tps tokens/s} ($(($(date +%s) - t0)) s)"
   else
     echo "$tag $round FAILED" >>"$RESULTS"
     note "[$round/$RUNS] $tag FAILED: $(tail -n 3 "$TMP/err")"
   fi
+  others=$(echo "$c0 $(ticks)" | awk -v hz="$HZ" '{ d = $4 - $1; c = 0
+    if (d > 0) c = ($5 - $2 - ($6 - $3)) / d
+    printf "%.2f %.0f", c, d / hz }')
+  echo "others $round {\"tag\": \"$tag\", \"cores\": ${others% *}}" >>"$RESULTS"
+  tps=$(sed -n 's/.*"tokens_per_s": \([0-9.e+]*\).*/\1/p' "$TMP/out")
+  note "[$round/$RUNS] $tag${tps:+: $tps tokens/s} (${others#* } s," \
+    "other processes: ${others% *} cores)"
 }
 
 # run_side KIND SIDE: one measurement of the current shape. Globals: t threads, mode,
@@ -152,31 +168,32 @@ main() {
   trap 'rm -rf "$TMP"' EXIT
   : >"$RESULTS"
   start=$(date +%s)
-  load0=$(cut -d' ' -f1-3 /proc/loadavg)
   round=1
   while [ "$round" -le "$RUNS" ]; do
     bench_round
     round=$((round + 1))
   done
-  load1=$(cut -d' ' -f1-3 /proc/loadavg)
   secs=$(($(date +%s) - start))
-  "$PY" - "$RESULTS" "$RUNS" "$CORETYPE" "$load0" "$load1" "$secs" <<'EOF'
+  "$PY" - "$RESULTS" "$RUNS" "$CORETYPE" "$secs" <<'EOF'
 import json, re, statistics, sys
 
-path, runs, coretype, load0, load1, secs = sys.argv[1:]
+path, runs, coretype, secs = sys.argv[1:]
 GOALS = {("small", "fwdbwd"): 1.5, ("small", "train"): 1.5,
          ("150M", "fwdbwd"): 1.2, ("150M", "train"): 1.2}
 SHAPES = {"small": "small: L6 d256, B8 T256", "150M": "150M: L12 d768, B4 T512"}
 MODES = {"fwdbwd": "fwd+bwd", "train": "train step"}
 GEMM_GOAL = 180.0
+QUIET = 0.15  # cores other processes may keep busy during a measurement that counts as quiet
 
-rows, failed = {}, []  # tag -> list of (round, value)
+rows, failed, others = {}, [], {}  # rows: tag -> [(round, value)]; others: (tag, round) -> cores
 for line in open(path):
     tag, rnd, rest = line.rstrip("\n").split(" ", 2)
     if rest == "FAILED":
         failed.append(tag)
-        continue
-    if rest.startswith("{"):
+    elif tag == "others":
+        o = json.loads(rest)
+        others[(o["tag"], int(rnd))] = o["cores"]
+    elif rest.startswith("{"):
         rows.setdefault(tag, []).append((int(rnd), json.loads(rest)))
     else:  # bench_gemm's table: "shape ... g1 g2"
         m = re.match(r"(.*\S)\s+([\d.]+)\s+([\d.]+)$", rest)
@@ -186,7 +203,7 @@ for line in open(path):
 
 
 def values(tag, key):
-    return [(r, v[key]) for r, v in rows.get(tag, [])]
+    return [v[key] for r, v in rows.get(tag, [])]
 
 
 def med(xs):
@@ -206,37 +223,51 @@ def stream_gbs(threads):
     return [v["gbs_best"] for r, v in rows.get("stream", []) if v["threads"] == threads]
 
 
-def gemm_peak():
-    return [v for r, v in values("gemm/square 1024", "2")]
+def gemm_square(threads):
+    return values("gemm/square 1024", str(threads))
 
 
-def best_step(tag):
-    """tokens/s of the fastest step of any round: what the machine gives when quiet."""
-    return max(v["tokens_per_step"] / v["s_per_step_min"] for r, v in rows[tag])
+def compare(prefix):
+    """ours and PyTorch tokens/s under prefix, their ratio of medians, the per-round ratios,
+    and the ratios of the rounds where neither side was disturbed; None without both."""
+    ours = dict((r, v["tokens_per_s"]) for r, v in rows.get(prefix + "/ours", []))
+    peer = dict((r, v["tokens_per_s"]) for r, v in rows.get(prefix + "/pytorch", []))
+    if not ours or not peer:
+        return None
+    both = [r for r in ours if r in peer]
+    quiet = [r for r in both if max(others.get((prefix + "/" + side, r), 9)
+                                    for side in ("ours", "pytorch")) < QUIET]
+    return {"ours": list(ours.values()), "peer": list(peer.values()),
+            "ratio": med(list(ours.values())) / med(list(peer.values())),
+            "rounds": [ours[r] / peer[r] for r in both],
+            "quiet": [ours[r] / peer[r] for r in quiet]}
+
+
+def ratio_cells(c, goal):
+    """'ratio (range) verdict' and 'quiet rounds' ratio (n)' of compare() result c."""
+    verdict = "" if goal is None else (" ok" if c["ratio"] >= goal else " **below %gx**" % goal)
+    quiet = "%.2fx" % med(c["quiet"]) if c["quiet"] else "-"
+    return ("**%.2fx** (%.2f-%.2f)%s" % (c["ratio"], min(c["rounds"]), max(c["rounds"]), verdict),
+            "%s (%d of %d)" % (quiet, len(c["quiet"]), len(c["rounds"])))
 
 
 def model_row(shape, t, mode):
-    ours = dict(values("%s/%s/%s/ours" % (shape, t, mode), "tokens_per_s"))
-    peer = dict(values("%s/%s/%s/pytorch" % (shape, t, mode), "tokens_per_s"))
-    if not ours or not peer:
+    prefix = "%s/%s/%s" % (shape, t, mode)
+    c = compare(prefix)
+    if not c:
         return None
-    gfl = [v for r, v in values("%s/%s/%s/ours" % (shape, t, mode), "gflops")]
-    best = best_step("%s/%s/%s/ours" % (shape, t, mode)) / best_step(
-        "%s/%s/%s/pytorch" % (shape, t, mode))
-    ratios = [ours[r] / peer[r] for r in ours if r in peer]
-    ratio = med(list(ours.values())) / med(list(peer.values()))
-    goal = GOALS[(shape, mode)] if t == "2" else None
-    verdict = "" if goal is None else (" ok" if ratio >= goal else " **below %.1fx**" % goal)
-    peak = med(gemm_peak()) if t == "2" else med([v for r, v in values("gemm/square 1024", "1")])
-    share = "%.0f%%" % (100 * med(gfl) / peak) if peak == peak else "-"  # NaN: no gemm figure
-    return "| %s | %s | %s | %s | %s | **%.2fx** (%.2f-%.2f)%s | %.2fx | %s | %s |" % (
-        SHAPES[shape], t, MODES[mode], fmt(list(ours.values())), fmt(list(peer.values())),
-        ratio, min(ratios), max(ratios), verdict, best, fmt(gfl, 1), share)
+    gfl = values(prefix + "/ours", "gflops")
+    share = "%.0f%%" % (100 * med(gfl) / med(gemm_square(t)))
+    if share == "nan%":
+        share = "-"
+    return "| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        (SHAPES[shape], t, MODES[mode], fmt(c["ours"]), fmt(c["peer"]))
+        + ratio_cells(c, GOALS[(shape, mode)] if t == "2" else None) + (fmt(gfl, 1), share))
 
 
 def print_models():
     print("| shape | threads | step | tokenformer tokens/s | PyTorch tokens/s "
-          "| ratio (per-round range) | best steps' ratio | our GFLOP/s | of gemm peak |")
+          "| ratio (per-round range) | quiet rounds' ratio | our GFLOP/s | of gemm peak |")
     print("|---|---|---|---|---|---|---|---|---|")
     for shape in ("small", "150M"):
         for t in ("2", "1"):
@@ -247,13 +278,12 @@ def print_models():
 
 
 def print_limits():
-    g1 = [v for r, v in values("gemm/square 1024", "1")]
-    g2 = gemm_peak()
+    g2 = gemm_square(2)
     ok = "ok" if g2 and med(g2) >= GEMM_GOAL else "**below %.0f**" % GEMM_GOAL
     print("| limit (same run) | 1 thread | 2 threads |")
     print("|---|---|---|")
     print("| tf_gemm sgemm 1024^2, GFLOP/s (goal >= %.0f on 2: %s) | %s | %s |"
-          % (GEMM_GOAL, ok, fmt(g1, 1), fmt(g2, 1)))
+          % (GEMM_GOAL, ok, fmt(gemm_square(1), 1), fmt(g2, 1)))
     print("| STREAM triad, GB/s (best of 10 per run) | %s | %s |"
           % (fmt(stream_gbs(1), 1), fmt(stream_gbs(2), 1)))
 
@@ -263,34 +293,37 @@ def print_gemm_shapes():
     print("```")
     for tag in rows:
         if tag.startswith("gemm/") and tag != "gemm/square 1024":
-            print("%-40s %7.1f %7.1f" % (tag[5:], med([v for r, v in values(tag, "1")]),
-                                         med([v for r, v in values(tag, "2")])))
+            print("%-40s %7.1f %7.1f" % (tag[5:], med(values(tag, "1")), med(values(tag, "2"))))
     print("```")
 
 
+def decode_row(shape, gbs):
+    """Decode against the bandwidth limit: every fp32 parameter is read once per token."""
+    params = values("%s/2/fwdbwd/ours" % shape, "params")
+    if not params:
+        return None
+    limit = gbs * 1e9 / (4.0 * params[0])
+    c = compare("%s/2/decode" % shape)
+    cells = ("-", "-", "-", "-", "-")
+    if c:
+        goal = 2.0 if shape == "150M" else None  # issue 6 sets its goals on the 150M shape
+        share = "%.0f%%" % (100 * med(c["ours"]) / limit)
+        if goal:
+            share += " ok" if med(c["ours"]) >= 0.6 * limit else " **below 60%**"
+        cells = (fmt(c["ours"], 1), fmt(c["peer"], 1)) + ratio_cells(c, goal) + (share,)
+    return "| %s | %s | %s | %s | %s | %.1f MB | %.1f | %s |" % (
+        (SHAPES[shape].split(",")[0],) + cells[:4] + (4e-6 * params[0], limit, cells[4]))
+
+
 def print_decode():
-    """Decode (issue 6) against the bandwidth limit: parameter bytes per token (every fp32
-    parameter is read once per decoded token) over triad bytes/s, 2 threads."""
-    gbs = med(stream_gbs(2))
     print("| decode, 2 threads | tokenformer tokens/s | PyTorch tokens/s | ratio (goal on 150M: "
-          "2x) | fp32 parameter bytes/token | limit tokens/s (bytes / triad) | ours of limit "
-          "(goal on 150M: 60%) |")
-    print("|---|---|---|---|---|---|---|")
+          "2x) | quiet rounds' ratio | fp32 parameter bytes/token | limit tokens/s (bytes / "
+          "triad) | ours of limit (goal on 150M: 60%) |")
+    print("|---|---|---|---|---|---|---|---|")
     for shape in ("small", "150M"):
-        p = [v for r, v in values("%s/2/fwdbwd/ours" % shape, "params")]
-        ours = [v for r, v in values("%s/2/decode/ours" % shape, "tokens_per_s")]
-        peer = [v for r, v in values("%s/2/decode/pytorch" % shape, "tokens_per_s")]
-        if not p:
-            continue
-        limit = gbs * 1e9 / (4.0 * p[0])
-        ratio = "%.2fx" % (med(ours) / med(peer)) if ours and peer else "-"
-        share = "%.0f%%" % (100 * med(ours) / limit) if ours else "-"
-        if shape == "150M" and ours and peer:  # issue 6 sets its goals on the 150M shape
-            ratio += " ok" if med(ours) >= 2 * med(peer) else " **below**"
-            share += " ok" if med(ours) >= 0.6 * limit else " **below**"
-        print("| %s | %s | %s | %s | %.1f MB | %.1f | %s |" % (
-            SHAPES[shape].split(",")[0], fmt(ours, 1), fmt(peer, 1), ratio, 4e-6 * p[0],
-            limit, share))
+        row = decode_row(shape, med(stream_gbs(2)))
+        if row:
+            print(row)
     if not any(t.endswith("/decode/ours") for t in rows):
         print("\ndecode: not built yet (no tf-generate in the bin directory)")
 
@@ -300,17 +333,19 @@ def first(suffix, key):
     return next((v[key] for tag, vs in rows.items() if tag.endswith(suffix) for r, v in vs), "?")
 
 
+busy = list(others.values())
 print("\n## make bench: tokenformer vs PyTorch, same run\n")
 print("Median of %s rounds (min-max over rounds; each round's figure is the median of its "
       "timed steps); ours and PyTorch interleaved, order alternating. Ours: %s, no environment "
       "variables. PyTorch %s: OpenMP OpenBLAS, OPENBLAS_CORETYPE=%s, malloc tunables. "
-      "Load average %s at start, %s at end; %d min %d s.\n"
+      "Other processes kept %.2f of the 2 cores busy on average (most: %.2f); a round is "
+      "quiet when they used less than %.2f during both sides' runs. %d min %d s.\n"
       % (runs, first("/fwdbwd/ours", "kernel"), first("/fwdbwd/pytorch", "torch"), coretype,
-         load0, load1, int(secs) // 60, int(secs) % 60))
-if float(load0.split()[0]) > 1.0:
-    print("**The machine was busy when the run started (load %s): 2-thread figures of both "
-          "sides suffer most; see the per-round ranges and the best steps' ratio, or rerun "
-          "when it is quiet.**\n" % load0.split()[0])
+         statistics.mean(busy) if busy else 0, max(busy, default=0), QUIET, int(secs) // 60,
+         int(secs) % 60))
+if max(busy, default=0) >= QUIET:
+    print("**The machine was not quiet throughout: 2-thread figures of both sides suffer most "
+          "from other processes; trust the quiet rounds' ratio, or rerun when it is quiet.**\n")
 print_models()
 print()
 print_limits()
