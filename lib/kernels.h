@@ -47,7 +47,8 @@ static inline __attribute__((always_inline)) float tf_exp_neg(float hi, float lo
   p = fmaf(p, r, 1.6666520685e-01f);
   p = fmaf(p, r, 4.9999993451e-01f);
   p = fmaf(p, r * r, r + 1.0f);
-  float scale = tf_bits_float(((int32_t)k + 127) << 23);
+  /* unsigned shift: a NaN input (a diverging run) must give NaN, not undefined behaviour */
+  float scale = tf_bits_float((int32_t)(((uint32_t)(int32_t)k + 127u) << 23));
   return p * scale * (float)(hi >= -87.0f); /* a mask product: a select would not vectorise */
 }
 
