@@ -183,7 +183,7 @@ GOALS = {("small", "fwdbwd"): 1.5, ("small", "train"): 1.5,
 SHAPES = {"small": "small: L6 d256, B8 T256", "150M": "150M: L12 d768, B4 T512"}
 MODES = {"fwdbwd": "fwd+bwd", "train": "train step"}
 GEMM_GOAL = 180.0
-QUIET = 0.15  # cores other processes may keep busy during a measurement that counts as quiet
+QUIET = 0.10  # cores other processes may keep busy during a measurement that counts as quiet
 
 rows, failed, others = {}, [], {}  # rows: tag -> [(round, value)]; others: (tag, round) -> cores
 for line in open(path):
@@ -243,12 +243,17 @@ def compare(prefix):
             "quiet": [ours[r] / peer[r] for r in quiet]}
 
 
+def verdict(ratio, goal):
+    return "" if goal is None else (" ok" if ratio >= goal else " **below %gx**" % goal)
+
+
 def ratio_cells(c, goal):
-    """'ratio (range) verdict' and 'quiet rounds' ratio (n)' of compare() result c."""
-    verdict = "" if goal is None else (" ok" if c["ratio"] >= goal else " **below %gx**" % goal)
-    quiet = "%.2fx" % med(c["quiet"]) if c["quiet"] else "-"
-    return ("**%.2fx** (%.2f-%.2f)%s" % (c["ratio"], min(c["rounds"]), max(c["rounds"]), verdict),
-            "%s (%d of %d)" % (quiet, len(c["quiet"]), len(c["rounds"])))
+    """'ratio (range) verdict' and 'quiet rounds' ratio (n) verdict' of compare() result c."""
+    q = med(c["quiet"])
+    quiet = "**%.2fx**%s" % (q, verdict(q, goal)) if c["quiet"] else "-"
+    return ("**%.2fx** (%.2f-%.2f)%s" % (c["ratio"], min(c["rounds"]), max(c["rounds"]),
+                                         verdict(c["ratio"], goal)),
+            "%s (%d of %d rounds)" % (quiet, len(c["quiet"]), len(c["rounds"])))
 
 
 def model_row(shape, t, mode):
