@@ -527,14 +527,16 @@ int tf_acts_create(struct tf_acts *a, const struct tf_model_config *c, int B, in
                    struct tf_error *err);
 void tf_acts_free(struct tf_acts *a);
 
-/* The forward of SPEC §2.1 on inputs (B, T) (B <= a->B, T <= a->T; token ids must be in
- * [0, V)): leaves logits (B, T, V) in a->logits and returns the mean cross-entropy over the
- * B*T positions against targets (B, T), or 0 when targets is NULL. */
+/* The forward of SPEC §2.1 on inputs (B, T) (token ids must be in [0, V)): leaves logits
+ * (B, T, V) in a->logits and returns the mean cross-entropy over the B*T positions against
+ * targets (B, T); 0 when targets is NULL, NaN (and nothing done) unless 1 <= B <= a->B and
+ * 1 <= T <= a->T. Same inputs and thread count give the same bits. */
 float tf_net_forward(const struct tf_model *m, struct tf_acts *a, const int32_t *inputs,
                      const int32_t *targets, int B, int T);
-/* The backward of the last forward (which must have had targets): adds the gradient of its
- * mean loss to the gradient block grad_block, through g (tf_view_point on that block).
- * Callers zero the block once per step; a->logits is overwritten with dlogits. */
+/* The backward of the last forward: adds the gradient of its mean loss to the gradient block
+ * grad_block, through g (tf_view_point on that block). Callers zero the block once per step;
+ * a->logits is overwritten with dlogits. Does nothing after a forward without targets or a
+ * second time after one forward. */
 void tf_net_backward(const struct tf_model *m, struct tf_acts *a, float *grad_block,
                      const struct tf_view *g);
 
