@@ -52,16 +52,7 @@ void tf_rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, 
 
 /* Causal softmax of row i in place: p_j = exp(s_j - max) / sum for j <= i, 0 for j > i. */
 static void causal_softmax_row(float *p, int i, int T) {
-  float mx = tf_row_max(p, i + 1);
-  double sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int j = 0; j <= i; j++) {
-    p[j] = tf_exp_neg(p[j] - mx, 0.0f);
-    sum += p[j];
-  }
-  float k = (float)(1.0 / sum);
-#pragma omp simd
-  for (int j = 0; j <= i; j++) p[j] *= k;
+  tf_softmax_row(p, 1.0f, i + 1);
   memset(p + i + 1, 0, (size_t)(T - 1 - i) * sizeof *p);
 }
 

@@ -115,43 +115,6 @@ void tf_decoder_free(struct tf_decoder *dec) {
 
 /* ---------------------------------------------------------------- one Pattention row */
 
-/* GELU(z) = z Phi(z), exact (erf) form; inlined so that the loops over it vectorise. */
-static inline __attribute__((always_inline)) float gelu(float z) {
-  float cdf, pdf;
-  tf_normal(z, &cdf, &pdf);
-  return z * cdf;
-}
-
-/* Theta of one row of scores a (n), in place (SPEC §1.2), tau = sqrt(n_ref):
- *   l2_norm_gelu  s = GELU(tau a / max(|a|, eps))
- *   gelu_l2_norm  s = tau g / max(|g|, eps),  g = GELU(a)
- *   softmax       s = n_ref softmax(a)  */
-static void theta_row(float *a, int n, int n_ref, enum tf_norm norm) {
-  float tau = sqrtf((float)n_ref);
-  if (norm == TF_NORM_L2_GELU) {
-    float k = tau / fmaxf((float)sqrt(tf_row_dot(a, a, n)), TF_PATTN_EPS);
-#pragma omp simd
-    for (int j = 0; j < n; j++) a[j] = gelu(a[j] * k);
-  } else if (norm == TF_NORM_GELU_L2) {
-#pragma omp simd
-    for (int j = 0; j < n; j++) a[j] = gelu(a[j]);
-    float k = tau / fmaxf((float)sqrt(tf_row_dot(a, a, n)), TF_PATTN_EPS);
-#pragma omp simd
-    for (int j = 0; j < n; j++) a[j] *= k;
-  } else {
-    float mx = tf_row_max(a, n);
-    double sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (int j = 0; j < n; j++) {
-      a[j] = tf_exp_neg(a[j] - mx, 0.0f);
-      sum += a[j];
-    }
-    float k = (float)(n_ref / sum);
-#pragma omp simd
-    for (int j = 0; j < n; j++) a[j] *= k;
-  }
-}
-
 /* The team for a loop over `work` floats: OpenMP's current thread count, within the
  * buffers; one thread for small work. */
 static int team(const struct tf_decoder *dec, size_t work) {
@@ -173,32 +136,18 @@ static void pattn(const struct tf_model *m, struct tf_decoder *dec, int l, int s
     tf_pattn_forward(&s, out, beta, dec->pcache, dec->prnorm, dec->pscratch, x, w->key, w->value);
     return;
   }
-  float *a = dec->pcache;
+  float *a = dec->pcache, *S = a;
   size_t work = (size_t)n * d;
 #pragma omp parallel num_threads(team(dec, work))
   {
     tf_gemv_ws(a, w->key, x, n, d);
 #pragma omp single
-    theta_row(a, n, n_ref, c->norm);
-    tf_gemv_t_ws(out, beta, a, w->value, n, d, dec->partial);
+    S = tf_pattn_theta_row(c->norm, a, dec->pscratch, dec->prnorm, sqrtf((float)n_ref), n_ref, n);
+    tf_gemv_t_ws(out, beta, S, w->value, n, d, dec->partial);
   }
 }
 
 /* ---------------------------------------------------------------- attention over the cache */
-
-/* p (n) = softmax(p) in place, the sum in double. */
-static void softmax(float *p, int n) {
-  float mx = tf_row_max(p, n);
-  double sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int t = 0; t < n; t++) {
-    p[t] = tf_exp_neg(p[t] - mx, 0.0f);
-    sum += p[t];
-  }
-  float k = (float)(1.0 / sum);
-#pragma omp simd
-  for (int t = 0; t < n; t++) p[t] *= k;
-}
 
 /* The layer's cache of head hd: (S, d_h) rows, one per position. */
 static float *head_cache(const struct tf_decoder *dec, float *cache, int l, int hd) {
@@ -235,7 +184,7 @@ static void attend(struct tf_decoder *dec, int l, int R, int p0) {
     float *p = dec->scores + (size_t)job * dec->S,
           *out = dec->att + (size_t)i * d + (size_t)hd * dh;
     for (int t = 0; t < n; t++) p[t] = scale * tf_dotf(q, kc + (size_t)t * dh, dh);
-    softmax(p, n);
+    tf_softmax_row(p, 1.0f, n);
     memset(out, 0, (size_t)dh * sizeof *out);
     for (int t = 0; t < n; t++) tf_axpyf(out, p[t], vc + (size_t)t * dh, dh);
   }

@@ -97,6 +97,20 @@ static inline float tf_row_max(const float *a, int n) {
   return mx;
 }
 
+/* p = mult exp(p - max p) / sum exp(p - max p) over n entries in place, the sum in double. */
+static inline void tf_softmax_row(float *p, float mult, int n) {
+  float mx = tf_row_max(p, n);
+  double sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int j = 0; j < n; j++) {
+    p[j] = tf_exp_neg(p[j] - mx, 0.0f);
+    sum += p[j];
+  }
+  float k = (float)(mult / sum);
+#pragma omp simd
+  for (int j = 0; j < n; j++) p[j] *= k;
+}
+
 /* ---------------------------------------------------------------- pattn */
 
 /* One Pattention layer: x (R, d_in), key (n, d_in), value (n, d_out), out (R, d_out).
@@ -114,6 +128,12 @@ struct tf_pattn_shape {
 
 /* Row norms below this count as this (SPEC §1.2: Z = tau A / max(|A_i|, eps)). */
 #define TF_PATTN_EPS 1e-5f
+
+/* Theta of one row of scores a (n), SPEC §1.2, tau = sqrt(n_ref). Returns the row S: s for
+ * the GELU forms (a then keeps what the backward needs, as the cache below), a itself for
+ * softmax; *rnorm gets the row norm (unset for softmax). */
+float *tf_pattn_theta_row(enum tf_norm norm, float *a, float *s, float *rnorm, float tau,
+                          int n_ref, int n);
 
 /* out = Theta(x key^T) value + beta out.
  * cache (R, n) keeps what backward needs: Z for l2_norm_gelu, A for gelu_l2_norm, S for

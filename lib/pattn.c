@@ -34,20 +34,20 @@ static void gelu_l2_row(const float *a, float *s, float *qnorm, float tau, int n
   *qnorm = q;
 }
 
-/* softmax (x n_ref), one row in place:  s = n_ref exp(a - max a) / sum exp(a - max a).
- * The official code exponentiates without the max; the result is the same where it does not
- * overflow. */
-static void softmax_row(float *as, float mult, int n) {
-  float mx = tf_row_max(as, n);
-  double sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int j = 0; j < n; j++) {
-    as[j] = tf_exp_neg(as[j] - mx, 0.0f);
-    sum += as[j];
+float *tf_pattn_theta_row(enum tf_norm norm, float *a, float *s, float *rnorm, float tau,
+                          int n_ref, int n) {
+  if (norm == TF_NORM_L2_GELU) {
+    l2_gelu_row(a, s, rnorm, tau, n);
+    return s;
   }
-  float k = (float)(mult / sum);
-#pragma omp simd
-  for (int j = 0; j < n; j++) as[j] *= k;
+  if (norm == TF_NORM_GELU_L2) {
+    gelu_l2_row(a, s, rnorm, tau, n);
+    return s;
+  }
+  /* softmax x n_ref. The official code exponentiates without the max; the result is the
+   * same where it does not overflow. */
+  tf_softmax_row(a, (float)n_ref, n);
+  return a;
 }
 
 /* Pattention: A = x key^T;  S = Theta(A) row by row;  out = S value + beta out. */
@@ -59,13 +59,8 @@ void tf_pattn_forward(const struct tf_pattn_shape *p, float *out, float beta, fl
   tf_gemm(0, 1, R, n, p->d_in, 1.0f, x, p->d_in, key, p->d_in, 0.0f, cache, n);
 #pragma omp parallel for schedule(static) if (tf_par((size_t)R * n))
   for (int i = 0; i < R; i++) {
-    float *a = cache + (size_t)i * n, *s = scratch + (size_t)i * n;
-    if (p->norm == TF_NORM_L2_GELU)
-      l2_gelu_row(a, s, rnorm + i, tau, n);
-    else if (p->norm == TF_NORM_GELU_L2)
-      gelu_l2_row(a, s, rnorm + i, tau, n);
-    else
-      softmax_row(a, (float)p->n_ref, n);
+    size_t o = (size_t)i * n;
+    tf_pattn_theta_row(p->norm, cache + o, scratch + o, rnorm + i, tau, p->n_ref, n);
   }
   const float *S = p->norm == TF_NORM_SOFTMAX ? cache : scratch;
   tf_gemm(0, 0, R, p->d_out, n, 1.0f, S, n, value, p->d_out, beta, out, p->d_out);
