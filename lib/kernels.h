@@ -132,8 +132,8 @@ struct tf_pattn_shape {
 /* Theta of one row of scores a (n), SPEC §1.2, tau = sqrt(n_ref). Returns the row S: s for
  * the GELU forms (a then keeps what the backward needs, as the cache below), a itself for
  * softmax; *rnorm gets the row norm (unset for softmax). */
-float *tf_pattn_theta_row(enum tf_norm norm, float *a, float *s, float *rnorm, float tau,
-                          int n_ref, int n);
+float *tf_pattn_theta_row(enum tf_norm norm, float *a, float *s, float *rnorm, float tau, int n_ref,
+                          int n);
 
 /* out = Theta(x key^T) value + beta out.
  * cache (R, n) keeps what backward needs: Z for l2_norm_gelu, A for gelu_l2_norm, S for

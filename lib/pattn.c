@@ -34,8 +34,8 @@ static void gelu_l2_row(const float *a, float *s, float *qnorm, float tau, int n
   *qnorm = q;
 }
 
-float *tf_pattn_theta_row(enum tf_norm norm, float *a, float *s, float *rnorm, float tau,
-                          int n_ref, int n) {
+float *tf_pattn_theta_row(enum tf_norm norm, float *a, float *s, float *rnorm, float tau, int n_ref,
+                          int n) {
   if (norm == TF_NORM_L2_GELU) {
     l2_gelu_row(a, s, rnorm, tau, n);
     return s;
