@@ -59,6 +59,11 @@ int cli_no_operands(const struct cli *c, int argc, char **argv) {
   return TF_OK;
 }
 
+int cli_check_path(const struct cli *c, const char *opt, const char *path) {
+  if (path && !*path) return cli_usage_error(c, "%s: the file name is empty", opt);
+  return TF_OK;
+}
+
 int cli_load_config(struct tf_config *cfg, const char *path, const char *const *sets, int n_sets,
                     struct tf_error *err) {
   tf_config_default(cfg);

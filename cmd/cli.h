@@ -31,6 +31,8 @@ int cli_common(struct cli *c, int opt, const char *arg);
 int cli_other_option(struct cli *c, int opt, const char *arg);
 /* TF_EUSAGE (printed) if operands remain after the options. */
 int cli_no_operands(const struct cli *c, int argc, char **argv);
+/* TF_EUSAGE (printed) if the file name given with opt is empty; NULL (not given) is fine. */
+int cli_check_path(const struct cli *c, const char *opt, const char *path);
 /* The config a command runs with: defaults, then the YAML file (if path), then each
  * "section.key=value" of sets. The caller applies its own flags, then tf_config_check. */
 int cli_load_config(struct tf_config *cfg, const char *path, const char *const *sets, int n_sets,

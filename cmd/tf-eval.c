@@ -22,7 +22,8 @@ static const char usage[] =
     "The text's bytes t_0..t_{N-1} are cut into windows starting at 0, S, 2S, ... (S the\n"
     "model's seq_len); the window at s feeds t_s..t_{s+S-1} and is scored on\n"
     "t_{s+1}..t_{s+S} (the last one is shorter); the mean is over all N-1 predicted bytes.\n"
-    "Exit status: 0 ok, 64 usage, 65 bad checkpoint or text, 66 missing input.\n";
+    "Exit status: 0 ok, 64 usage, 65 bad checkpoint or text, 66 missing input, 71 too large\n"
+    "for memory, 74 read error. See tf-eval(1).\n";
 
 enum { OPT_MAX_BYTES = CLI_OPT_FIRST_FREE, OPT_BATCH };
 
@@ -62,6 +63,9 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
   if ((rc = cli_no_operands(c, argc, argv))) return rc;
   if (!a->input) return cli_usage_error(c, "a checkpoint is required (-i FILE)");
   if (a->n_data == 0) a->data[a->n_data++] = "-";
+  if ((rc = cli_check_path(c, "--input", a->input))) return rc;
+  for (int i = 0; i < a->n_data; i++)
+    if ((rc = cli_check_path(c, "--data", a->data[i]))) return rc;
   int stdin_uses = strcmp(a->input, "-") == 0;
   for (int i = 0; i < a->n_data; i++) stdin_uses += strcmp(a->data[i], "-") == 0;
   if (stdin_uses > 1) return cli_usage_error(c, "stdin can be read only once");
@@ -117,12 +121,16 @@ int main(int argc, char **argv) {
     rc = cli_fail(&c, &err);
     goto out;
   }
-  int32_t *buf = calloc(2 * (size_t)a.batch * (size_t)m.cfg.seq_len, sizeof *buf);
-  rc = buf ? tf_acts_create(&acts, &m.cfg, a.batch, m.cfg.seq_len, &err)
-           : tf_error_set(&err, TF_ENOMEM, "out of memory");
+  /* the activations first: their size check names the figures before anything large is
+   * allocated (tf_acts_free is safe after a failed create) */
+  int32_t *buf = NULL;
+  rc = tf_acts_create(&acts, &m.cfg, a.batch, m.cfg.seq_len, &err);
+  if (!rc && !(buf = calloc(2 * (size_t)a.batch * (size_t)m.cfg.seq_len, sizeof *buf)))
+    rc = tf_error_set(&err, TF_ENOMEM, "out of memory for %d windows of %d tokens", a.batch,
+                      m.cfg.seq_len);
   for (int i = 0; !rc && i < a.n_data; i++) rc = eval_file(&c, &m, &acts, &a, a.data[i], buf, &err);
   if (rc) rc = cli_fail(&c, &err);
-  if (buf) tf_acts_free(&acts);
+  tf_acts_free(&acts);
   free(buf);
   tf_model_free(&m);
 out:

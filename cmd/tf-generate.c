@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -38,7 +39,7 @@ static const char usage[] =
     "model's seq_len is cut to its last seq_len bytes; when the context fills up, the\n"
     "oldest half is dropped and the rest encoded again (tf-generate(1)).\n"
     "Exit status: 0 ok, 64 usage, 65 bad checkpoint, 66 missing or unreadable prompt or\n"
-    "checkpoint, 74 write error.\n";
+    "checkpoint, 71 too large for memory, 74 write error. See tf-generate(1).\n";
 
 enum {
   OPT_TOP_K = CLI_OPT_FIRST_FREE,
@@ -117,6 +118,8 @@ static int take_option(struct cli *c, struct gen_args *a, int opt, const char *a
 /* Cross-option checks once all are read. */
 static int check_args(struct cli *c, const struct gen_args *a) {
   if (!a->input) return cli_usage_error(c, "a checkpoint is required (-i FILE)");
+  int rc = cli_check_path(c, "--input", a->input);
+  if (rc || (rc = cli_check_path(c, "--file", a->file))) return rc;
   if (a->prompt && a->file) return cli_usage_error(c, "-p and -f both give the prompt");
   int prompt_stdin = !a->prompt && (!a->file || strcmp(a->file, "-") == 0);
   if (prompt_stdin && strcmp(a->input, "-") == 0)
@@ -204,9 +207,10 @@ static int read_prompt(const struct gen_args *a, struct bytes *b, struct tf_erro
 struct run {
   const struct gen_args *a;
   const struct cli *c;
-  struct bytes prompt, text;
-  int prompt_tokens; /* fed to the model, after the cut */
-  int stopped;       /* 1: at a stop string */
+  struct bytes prompt, text; /* text: all of it with --json, else the tail stop strings need */
+  size_t generated;          /* bytes generated */
+  int prompt_tokens;         /* fed to the model, after the cut */
+  int stopped;               /* 1: at a stop string */
   double seconds, prefill_seconds;
 };
 
@@ -244,6 +248,17 @@ static int32_t *context_tokens(const struct bytes *prompt, int max, int *n) {
   return t;
 }
 
+/* Streaming keeps only the bytes a stop string can still match, so memory does not grow
+ * with -n; --json keeps the whole text. */
+static void keep_tail(struct run *r) {
+  size_t keep = 0;
+  for (int i = 0; i < r->a->n_stops; i++)
+    if (strlen(r->a->stops[i]) > keep) keep = strlen(r->a->stops[i]);
+  if (r->c->json || r->text.n < keep + 4096) return;
+  memmove(r->text.p, r->text.p + r->text.n - keep, keep);
+  r->text.n = keep;
+}
+
 /* The sampling loop: sample, emit, stop or feed the byte back. */
 static int sample_loop(struct run *r, const struct tf_model *m, struct tf_decoder *dec,
                        struct tf_sampler *s, const float *logits, struct tf_error *err) {
@@ -253,8 +268,10 @@ static int sample_loop(struct run *r, const struct tf_model *m, struct tf_decode
     if (tok < 0) return tf_error_set(err, TF_EDATA, "the model's logits are not finite");
     unsigned char byte = (unsigned char)tok;
     if (bytes_add(&r->text, &byte, 1)) return tf_error_set(err, TF_ENOMEM, "out of memory");
+    r->generated++;
     if (!r->c->json && put_now(&byte, 1, err)) return err->code;
     if ((r->stopped = at_stop(r->a, &r->text))) break;
+    keep_tail(r);
     if (i + 1 < r->a->tokens) logits = tf_decode_step(m, dec, tok);
   }
   return TF_OK;
@@ -315,11 +332,11 @@ static void print_json(const struct run *r) {
   json_t *j = json_object();
   json_object_set_new(j, "prompt", json_bytes(&r->prompt));
   json_object_set_new(j, "text", json_bytes(&r->text));
-  json_object_set_new(j, "tokens", json_integer((json_int_t)r->text.n));
+  json_object_set_new(j, "tokens", json_integer((json_int_t)r->generated));
   json_object_set_new(j, "prompt_tokens", json_integer(r->prompt_tokens));
   json_object_set_new(j, "stopped", json_string(r->stopped ? "stop" : "length"));
   json_object_set_new(j, "seconds", json_real(r->seconds));
-  json_object_set_new(j, "tokens_per_s", json_real(r->seconds > 0 ? r->text.n / r->seconds : 0));
+  json_object_set_new(j, "tokens_per_s", json_real(r->seconds > 0 ? r->generated / r->seconds : 0));
   json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
   putchar('\n');
   json_decref(j);
@@ -337,10 +354,24 @@ static int load_model(struct tf_model *m, const char *path, struct tf_error *err
   return rc;
 }
 
+/* --json keeps the whole text and builds its JSON (up to 3 bytes per byte, twice): an -n
+ * whose text cannot fit in memory is refused before anything is generated. */
+static int check_json_size(const struct cli *c, const struct gen_args *a, struct tf_error *err) {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  double have = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+  double need = 7.0 * (double)a->tokens;
+  if (!c->json || have == 0 || need <= have) return TF_OK;
+  return tf_error_set(err, TF_ENOMEM,
+                      "--json keeps the whole text: -n %ld needs %.3g GiB, the machine has "
+                      "%.3g GiB",
+                      a->tokens, need / (1 << 30), have / (1 << 30));
+}
+
 static int run_command(const struct cli *c, const struct gen_args *a, struct run *r,
                        struct tf_error *err) {
   struct tf_model m;
-  int rc = read_prompt(a, &r->prompt, err); /* before the model: a cheap failure first */
+  int rc = check_json_size(c, a, err);
+  if (!rc) rc = read_prompt(a, &r->prompt, err); /* before the model: a cheap failure first */
   if (rc) return rc;
   if ((rc = load_model(&m, a->input, err))) return rc;
   if (a->echo && !c->json) rc = put_now(r->prompt.p, r->prompt.n, err);
@@ -349,8 +380,8 @@ static int run_command(const struct cli *c, const struct gen_args *a, struct run
   if (!rc && c->verbose)
     fprintf(stderr,
             "tf-generate: %zu tokens in %.3f s (%.1f tokens/s); prompt %d tokens in %.3f s\n",
-            r->text.n, r->seconds, r->seconds > 0 ? r->text.n / r->seconds : 0.0, r->prompt_tokens,
-            r->prefill_seconds);
+            r->generated, r->seconds, r->seconds > 0 ? r->generated / r->seconds : 0.0,
+            r->prompt_tokens, r->prefill_seconds);
   tf_model_free(&m);
   return rc;
 }

@@ -40,7 +40,8 @@ static const char usage[] =
     "\n"
     "Exit status: 0 ok, 64 usage or a growth that is refused (shrinking, nothing to grow,\n"
     "exact growth of a softmax model, duplicate by a non-multiple), 65 bad checkpoint,\n"
-    "66 missing input, 73 cannot create output, 74 I/O error, 78 bad config. See tf-grow(1).\n";
+    "66 missing input, 71 too large for memory, 73 cannot create output, 74 I/O error (the\n"
+    "previous OUT is kept), 78 bad config. See tf-grow(1).\n";
 
 enum {
   OPT_QKV = CLI_OPT_FIRST_FREE, /* OPT_QKV + k for kind k */
@@ -151,6 +152,10 @@ static int parse_args(struct cli *c, struct grow_args *a, int argc, char **argv)
   if ((rc = cli_no_operands(c, argc, argv))) return rc;
   if (!a->input) return cli_usage_error(c, "an input checkpoint is required (-i FILE)");
   if (!a->output) return cli_usage_error(c, "an output is required (-o FILE)");
+  if ((rc = cli_check_path(c, "--config", a->config)) ||
+      (rc = cli_check_path(c, "--input", a->input)) ||
+      (rc = cli_check_path(c, "--output", a->output)))
+    return rc;
   if (a->config && strcmp(a->input, "-") == 0 && strcmp(a->config, "-") == 0)
     return cli_usage_error(c, "the config and the checkpoint cannot both come from stdin");
   if (c->json && strcmp(a->output, "-") == 0)

@@ -25,8 +25,8 @@ static const char usage[] =
     "  -h, --help              this help\n"
     "      --version           version and matrix-product kernel\n"
     "\n"
-    "Exit status: 0 ok, 64 usage, 66 config missing, 73 cannot create output, 74 I/O error,\n"
-    "78 bad config. See tf-init(1).\n";
+    "Exit status: 0 ok, 64 usage, 66 config missing, 71 too large for memory, 73 cannot\n"
+    "create output, 74 I/O error (the previous OUT is kept), 78 bad config. See tf-init(1).\n";
 
 enum { OPT_SET = CLI_OPT_FIRST_FREE, OPT_SEED, OPT_COMPRESS, OPT_PRINT_CONFIG };
 
@@ -68,6 +68,9 @@ static int parse_args(struct cli *c, struct init_args *a, int argc, char **argv)
   if ((rc = cli_no_operands(c, argc, argv))) return rc;
   if (!a->config) return cli_usage_error(c, "a config is required (-c FILE)");
   if (!a->output && !a->print_config) return cli_usage_error(c, "an output is required (-o FILE)");
+  if ((rc = cli_check_path(c, "--config", a->config)) ||
+      (rc = cli_check_path(c, "--output", a->output)))
+    return rc;
   if (c->json && a->output && strcmp(a->output, "-") == 0)
     return cli_usage_error(c, "--json and -o - both want stdout");
   return TF_OK;

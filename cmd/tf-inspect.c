@@ -90,6 +90,9 @@ static int parse_args(struct cli *c, struct args *a, int argc, char **argv) {
   if (optind >= argc) return cli_usage_error(c, "a checkpoint is required");
   if (optind + 1 < argc) return cli_usage_error(c, "unexpected argument '%s'", argv[optind + 1]);
   a->file = argv[optind];
+  if ((rc = cli_check_path(c, "the checkpoint", a->file)) ||
+      (rc = cli_check_path(c, "--diff", a->other)))
+    return rc;
   int sections = a->tensors || a->stats || a->tensor;
   if ((a->verify || a->other) && sections)
     return cli_usage_error(c, "--%s takes no --tensors, --stats or --tensor",

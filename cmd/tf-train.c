@@ -31,8 +31,9 @@ static const char usage[] =
     "      --version         version and matrix-product kernel\n"
     "\n"
     "SIGINT, SIGTERM or SIGUSR1: finish the step, save, exit 75; a second SIGINT aborts.\n"
-    "Exit status: 0 ok, 64 usage, 65 bad data or non-finite loss, 66 missing input,\n"
-    "73 cannot create output, 74 I/O error, 75 stopped by a signal after saving, 78 bad config.\n";
+    "Exit status: 0 ok, 64 usage, 65 bad data or non-finite loss, 66 missing input, 71 too\n"
+    "large for memory, 73 cannot create output, 74 I/O error (the previous OUT is kept),\n"
+    "75 stopped by a signal after saving, 78 bad config. See tf-train(1).\n";
 
 enum { OPT_SET = CLI_OPT_FIRST_FREE, OPT_STEPS, OPT_STOP_AT, OPT_NEW_STAGE, OPT_LOG };
 
@@ -94,6 +95,10 @@ static int parse_args(struct cli *c, struct train_args *a, int argc, char **argv
   if (!a->config) return cli_usage_error(c, "a config is required (-c FILE)");
   if (!a->input) return cli_usage_error(c, "an input checkpoint is required (-i FILE)");
   if (!a->output) return cli_usage_error(c, "an output is required (-o FILE)");
+  if ((rc = cli_check_path(c, "--config", a->config)) ||
+      (rc = cli_check_path(c, "--input", a->input)) ||
+      (rc = cli_check_path(c, "--output", a->output)))
+    return rc;
   if (strcmp(a->input, "-") == 0 && strcmp(a->config, "-") == 0)
     return cli_usage_error(c, "the config and the checkpoint cannot both come from stdin");
   return TF_OK;
@@ -190,9 +195,12 @@ static int open_inputs(struct run *r, struct tf_error *err) {
   if ((rc = tf_corpus_open(&r->data, tc->data, err))) return rc;
   r->has_data = 1;
   if ((rc = tf_corpus_check_window(&r->data, r->m.cfg.seq_len, err))) return rc;
-  if (tc->valid[0] && tc->eval_every > 0) {
+  if (tc->valid[0] && tc->eval_every > 0 && tc->eval_batches > 0) {
     if ((rc = tf_corpus_open(&r->valid, tc->valid, err))) return rc;
     r->has_valid = 1;
+    if (r->valid.n < 2) /* as tf-eval: a loss over no bytes would read as 0 */
+      return tf_error_set(err, TF_EDATA, "%s: %zu byte, nothing to predict", r->valid.path,
+                          r->valid.n);
   }
   if (tc->log[0] && r->dist.rank == 0 && !(r->log = fopen(tc->log, "a")))
     return tf_error_set(err, TF_ECANTCREAT, "%s: cannot open the log: %s", tc->log,

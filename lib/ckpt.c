@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -251,7 +252,8 @@ static int sync_dir(const char *dir, const char *path, struct tf_error *err) {
   return TF_OK;
 }
 
-/* Everything between mkstemp and rename: permissions, the bytes, fsync. */
+/* Everything between creating the temporary file and naming it: permissions, the bytes,
+ * fsync. */
 static int fill_temp(int fd, const char *path, mode_t mode, const struct payload *p,
                      struct tf_error *err) {
   if (fchmod(fd, mode))
@@ -263,26 +265,66 @@ static int fill_temp(int fd, const char *path, mode_t mode, const struct payload
   return rc;
 }
 
-/* Temporary file beside path, fsync, rename over path, fsync the directory. On failure the
- * temporary file is removed and an existing path is left as it was. */
+/* A failure to create or name a file in the directory: a full disk or quota is an I/O error
+ * (74); anything else (permissions, a missing or read-only directory) cannot create (73). */
+static int create_status(int e) {
+  return e == ENOSPC || e == EDQUOT ? TF_EIO : TF_ECANTCREAT;
+}
+
+/* The file the bytes go to: an unnamed one in dir (O_TMPFILE), so that a process killed while
+ * writing leaves nothing behind; where the filesystem or kernel cannot (EOPNOTSUPP, EISDIR,
+ * EINVAL) or /proc is missing, a file named from the template tmp (*named set). */
+static int open_temp(const char *dir, char *tmp, int *named) {
+  *named = 0;
+  if (access("/proc/self/fd", X_OK) == 0) {
+    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)) return fd;
+  }
+  *named = 1;
+  return mkostemp(tmp, O_CLOEXEC);
+}
+
+/* Gives the unnamed file fd the name tmp, its XXXXXX replaced by a fresh suffix (another one
+ * while the name is taken), so that it can be renamed over the target. */
+static int link_temp(int fd, const char *path, char *tmp, struct tf_error *err) {
+  static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  char proc[32], *x = tmp + strlen(tmp) - 6;
+  struct timespec ts;
+  struct tf_rng g;
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  clock_gettime(CLOCK_REALTIME, &ts);
+  tf_rng_seed(&g, (uint64_t)getpid() << 40 ^ (uint64_t)ts.tv_sec << 30 ^ (uint64_t)ts.tv_nsec);
+  for (int attempt = 0; attempt < 100; attempt++) {
+    for (int i = 0; i < 6; i++) x[i] = abc[tf_rng_next(&g) % 62];
+    if (!linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW)) return TF_OK;
+    if (errno != EEXIST) break;
+  }
+  return tf_error_set(err, create_status(errno), "%s: cannot name the temporary file %s: %s", path,
+                      tmp, strerror(errno));
+}
+
+/* Temporary file beside path (unnamed while it is written, where the filesystem allows),
+ * fsync, rename over path, fsync the directory. On failure the temporary file is removed
+ * and an existing path is left as it was. */
 static int write_atomic(const char *path, mode_t mode, const struct payload *p,
                         struct tf_error *err) {
   char *dir = NULL, *tmp = NULL;
-  int rc = temp_names(path, &dir, &tmp, err);
-  int fd = rc ? -1 : mkostemp(tmp, O_CLOEXEC);
+  int named = 0, rc = temp_names(path, &dir, &tmp, err);
+  int fd = rc ? -1 : open_temp(dir, tmp, &named);
   if (!rc && fd < 0)
-    rc = tf_error_set(err, TF_ECANTCREAT, "%s: cannot create a temporary file in %s: %s", path, dir,
-                      strerror(errno));
+    rc = tf_error_set(err, create_status(errno), "%s: cannot create a temporary file in %s: %s",
+                      path, dir, strerror(errno));
   if (fd >= 0) {
     rc = fill_temp(fd, path, mode, p, err);
+    if (!rc && !named && !(rc = link_temp(fd, path, tmp, err))) named = 1;
     if (close(fd) && !rc)
       rc = tf_error_set(err, TF_EIO, "%s: close failed: %s", path, strerror(errno));
     if (!rc && rename(tmp, path))
       rc =
           tf_error_set(err, TF_EIO, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
-    if (rc)
+    if (rc && named)
       unlink(tmp);
-    else
+    else if (!rc)
       rc = sync_dir(dir, path, err);
   }
   free(dir);
@@ -315,6 +357,7 @@ static int write_path(const char *path, const struct payload *p, struct tf_error
       return tf_error_set(err, TF_EUSAGE, "refusing to write a binary checkpoint to a terminal");
     return write_payload(STDOUT_FILENO, "<stdout>", p, err);
   }
+  if (!*path) return tf_error_set(err, TF_ECANTCREAT, "cannot create a file with an empty name");
   if (stat(path, &st)) return write_atomic(path, new_file_mode(), p, err);
   if (S_ISDIR(st.st_mode)) return tf_error_set(err, TF_ECANTCREAT, "%s: is a directory", path);
   if (!S_ISREG(st.st_mode)) return write_special(path, p, err);
@@ -630,6 +673,21 @@ static int check_plain_size(const struct tf_ckpt_reader *r, struct tf_error *err
   return TF_OK;
 }
 
+/* Deflate codes at most 258 bytes in 2 bits, so a gzip member of F bytes inflates to at most
+ * 1032 F: a regular gzip file whose header claims more cannot hold it, and is refused before
+ * a reader sizes anything by that header (a tiny file claiming a huge model). */
+#define GZ_MAX_RATIO 1032
+
+static int check_gz_size(const struct tf_ckpt_reader *r, struct tf_error *err) {
+  if (!r->gz || !r->regular) return TF_OK;
+  uint64_t content = 8 + r->hlen + r->h.data_len; /* data_len < 2^63: no overflow */
+  if (content / GZ_MAX_RATIO <= r->file_size) return TF_OK;
+  return tf_error_set(err, TF_EDATA,
+                      "%s: truncated or not a checkpoint: the header says %" PRIu64
+                      " bytes of content, more than a gzip file of %" PRIu64 " bytes can hold",
+                      r->name, content, r->file_size);
+}
+
 int tf_ckpt_open(struct tf_ckpt_reader **out, const char *path, struct tf_error *err) {
   struct tf_ckpt_reader *r = calloc(1, sizeof *r);
   *out = NULL;
@@ -638,6 +696,7 @@ int tf_ckpt_open(struct tf_ckpt_reader **out, const char *path, struct tf_error 
   if (!rc) rc = detect(r, err);
   if (!rc) rc = read_header(r, err);
   if (!rc) rc = check_plain_size(r, err);
+  if (!rc) rc = check_gz_size(r, err);
   if (rc) {
     tf_ckpt_close(r);
     return rc;

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tokenformer.h"
 
@@ -199,6 +200,23 @@ static int copy_text(char **dst, const char *src, struct tf_error *err) {
   return TF_OK;
 }
 
+/* The grown model is built beside the input: both, with their AdamW moments when a training
+ * state is carried, must fit in memory together. Refused before allocating, with the figures. */
+static int check_grow_size(const struct tf_model *in, const struct tf_model_config *c,
+                           struct tf_error *err) {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  double have = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+  uint64_t n_in = tf_param_count(&in->cfg), n_out = tf_param_count(c);
+  double need = (in->train.present ? 3.0 : 1.0) * ((double)n_in + (double)n_out) * sizeof(float);
+  if (have == 0 || need <= have) return TF_OK;
+  return tf_error_set(err, TF_ENOMEM,
+                      "the grown model needs %.2f GB for %llu parameters%s beside the %llu of "
+                      "the input, the machine has %.2f GB",
+                      need / 1e9, (unsigned long long)n_out,
+                      in->train.present ? " and their AdamW moments" : "", (unsigned long long)n_in,
+                      have / 1e9);
+}
+
 int tf_model_grow(struct tf_model *out, const struct tf_model *in, const struct tf_grow_config *g,
                   const struct tf_init_config *ic, struct tf_grow_plan *plan,
                   struct tf_error *err) {
@@ -209,7 +227,7 @@ int tf_model_grow(struct tf_model *out, const struct tf_model *in, const struct 
   struct tf_model_config c = in->cfg;
   memcpy(c.tokens, p.new_tokens, sizeof c.tokens);
   memcpy(c.ref_tokens, p.new_ref, sizeof c.ref_tokens);
-  if ((rc = tf_model_create(out, &c, err))) return rc;
+  if ((rc = check_grow_size(in, &c, err)) || (rc = tf_model_create(out, &c, err))) return rc;
   struct row_init ri;
   init_rows(&ri, &c, g, ic);
   for (int i = 0; i < in->n_tensors; i++) {

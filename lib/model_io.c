@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "model_internal.h"
 
@@ -144,10 +145,24 @@ int tf_model_check_header(const struct tf_st_header *h, struct tf_model_config *
   return rc;
 }
 
+/* A training checkpoint loads the two AdamW moments beside the parameters: refused before
+ * allocating when the three do not fit in memory (tf_model_create checks the parameters). */
+static int check_state_size(const struct tf_model_config *c, struct tf_error *err) {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  double have = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+  double need = 3.0 * (double)tf_param_count(c) * sizeof(float);
+  if (have == 0 || need <= have) return TF_OK;
+  return tf_error_set(err, TF_ENOMEM,
+                      "model needs %.2f GB for %llu parameters and their AdamW moments, the "
+                      "machine has %.2f GB",
+                      need / 1e9, (unsigned long long)tf_param_count(c), have / 1e9);
+}
+
 static int load_from(struct tf_model *m, struct tf_ckpt_reader *r, struct tf_error *err) {
   const struct tf_st_header *h = tf_ckpt_header(r);
   struct tf_model_config cfg;
   int rc = tf_model_check_header(h, &cfg, err);
+  if (!rc && tf_st_find(h, "optim.step")) rc = check_state_size(&cfg, err); /* state complete */
   if (!rc) rc = tf_model_create(m, &cfg, err);
   if (!rc) rc = model_state_check(m, h, err);
   if (!rc && m->train.present) rc = tf_adamw_create(&m->train.opt, m->n_params, err);

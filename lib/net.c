@@ -90,27 +90,33 @@ int tf_acts_create(struct tf_acts *a, const struct tf_model_config *c, int B, in
                    struct tf_error *err) {
   memset(a, 0, sizeof *a);
   if (B < 1 || T < 1 || (long long)B * T > 0x7fffffff)
-    return tf_error_set(err, TF_ENOMEM, "activations: batch %d x length %d is out of range", B, T);
+    return tf_error_set(err, TF_ENOMEM,
+                        "activations: batch %d x length %d is %lld positions, the limit is "
+                        "2^31 - 1",
+                        B, T, (long long)B * T);
   *a = (struct tf_acts){.B = B, .T = T, .L = c->n_layers};
   a->layer = calloc(c->n_layers > 0 ? c->n_layers : 1, sizeof *a->layer);
-  a->inputs = calloc(2 * (size_t)B * T, sizeof *a->inputs);
-  if (!a->layer || !a->inputs) {
-    tf_acts_free(a);
-    return tf_error_set(err, TF_ENOMEM, "activations: out of memory");
-  }
-  a->targets = a->inputs + (size_t)B * T;
+  if (!a->layer) return tf_error_set(err, TF_ENOMEM, "activations: out of memory");
   struct carve cv = {0};
-  acts_layout(a, &cv, c);
-  double bytes = (double)cv.used * sizeof(float), phys = physical_bytes();
+  acts_layout(a, &cv, c); /* sizes only: nothing else is allocated before the check */
+  double bytes = (double)cv.used * sizeof(float) + 2.0 * B * T * sizeof(int32_t);
+  double phys = physical_bytes();
   if (cv.overflow || (phys > 0 && bytes > phys)) {
     tf_acts_free(a);
+    if (cv.overflow)
+      return tf_error_set(err, TF_ENOMEM,
+                          "activations for batch %d x length %d need more than 2^64 bytes; the "
+                          "machine has %.3g GiB",
+                          B, T, phys / (1 << 30));
     return tf_error_set(err, TF_ENOMEM,
                         "activations for batch %d x length %d need %.3g GiB; the machine has "
                         "%.3g GiB",
-                        B, T, cv.overflow ? INFINITY : bytes / (1 << 30), phys / (1 << 30));
+                        B, T, bytes / (1 << 30), phys / (1 << 30));
   }
+  a->inputs = calloc(2 * (size_t)B * T, sizeof *a->inputs);
+  a->targets = a->inputs ? a->inputs + (size_t)B * T : NULL;
   a->mem = calloc(cv.used + ALIGN_FLOATS, sizeof(float)); /* zeroed lazily by the kernel */
-  if (!a->mem) {
+  if (!a->inputs || !a->mem) {
     tf_acts_free(a);
     return tf_error_set(err, TF_ENOMEM,
                         "activations for batch %d x length %d: cannot allocate "

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tokenformer.h"
 
@@ -27,6 +28,22 @@ static int start_stage(struct tf_model *m, const struct tf_train_config *tc, int
   return TF_OK;
 }
 
+/* Training holds the parameters, their gradients, the two AdamW moments and the activations
+ * a (sized, not yet touched): refused when they do not fit in memory together. */
+static int check_train_size(const struct tf_model *m, const struct tf_acts *a,
+                            struct tf_error *err) {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  double have = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+  double blocks = 4.0 * (double)m->n_params * sizeof(float);
+  double acts = (double)a->n_floats * sizeof(float);
+  if (have == 0 || blocks + acts <= have) return TF_OK;
+  return tf_error_set(err, TF_ENOMEM,
+                      "training needs %.3g GiB (parameters, gradients and AdamW moments %.3g GiB, "
+                      "activations of batch %d x length %d %.3g GiB); the machine has %.3g GiB",
+                      (blocks + acts) / (1 << 30), blocks / (1 << 30), a->B, a->T, acts / (1 << 30),
+                      have / (1 << 30));
+}
+
 int tf_trainer_create(struct tf_trainer *t, struct tf_model *m, const struct tf_train_config *tc,
                       int new_stage, int rank, int n_ranks, struct tf_error *err) {
   memset(t, 0, sizeof *t);
@@ -35,11 +52,16 @@ int tf_trainer_create(struct tf_trainer *t, struct tf_model *m, const struct tf_
   t->rank = rank;
   t->n_ranks = n_ranks;
   int T = m->cfg.seq_len, B = tc->batch;
-  int rc = TF_OK;
-  if (new_stage || !m->train.present) rc = start_stage(m, tc, n_ranks, err);
-  else if (m->train.n_ranks != n_ranks) m->train.n_ranks = n_ranks; /* the stream is global */
-  if (!rc) rc = tf_acts_create(&t->acts, &m->cfg, B, T, err);
-  if (rc) return rc;
+  int rc = tf_acts_create(&t->acts, &m->cfg, B, T, err);
+  if (!rc) rc = check_train_size(m, &t->acts, err);
+  if (!rc && (new_stage || !m->train.present))
+    rc = start_stage(m, tc, n_ranks, err);
+  else if (!rc && m->train.n_ranks != n_ranks)
+    m->train.n_ranks = n_ranks; /* the stream is global */
+  if (rc) {
+    tf_acts_free(&t->acts);
+    return rc;
+  }
   t->grads = calloc(m->n_params, sizeof(float));
   t->inputs = calloc((size_t)B * T, sizeof(int32_t));
   t->targets = calloc((size_t)B * T, sizeof(int32_t));

@@ -1,6 +1,7 @@
 /* test_ckpt.c: checkpoint files (lib/ckpt.c): exact round trips in every compression mode,
  * header-only opens, every kind of damaged file refused with TF_EDATA and the file's name,
- * atomic writes that never leave a temporary file or a half-written target, and stdio. */
+ * atomic writes that never leave a temporary file or a half-written target (also when killed),
+ * and stdio. */
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -384,6 +386,42 @@ START_TEST(trailing_bytes_are_edata) {
 }
 END_TEST
 
+/* A header alone, padded: 8-byte length, JSON, then pad data bytes of zeros. */
+static unsigned char *header_only(const char *json, size_t pad, size_t *n) {
+  size_t len = strlen(json), hl = (len + 7) & ~(size_t)7;
+  unsigned char *b = calloc(1, 8 + hl + pad);
+  for (int k = 0; k < 8; k++) b[k] = (unsigned char)((uint64_t)hl >> (8 * k));
+  memset(b + 8, ' ', hl);
+  memcpy(b + 8, json, len);
+  *n = 8 + hl + pad;
+  return b;
+}
+
+/* Found by fuzzing: a gzip file of a few dozen bytes whose header claims 2 GiB of tensors
+ * opened, and tf_model_load then allocated the model before finding the stream truncated.
+ * Deflate inflates at most 1032:1, so such a header is refused at open; a file near that
+ * limit (zeros at level 9) still reads. */
+START_TEST(gzip_claiming_more_than_it_can_hold_is_edata) {
+  size_t n;
+  unsigned char *b =
+      header_only("{\"z\":{\"dtype\":\"U8\",\"shape\":[2147483648],"
+                  "\"data_offsets\":[0,2147483648]}}",
+                  0, &n);
+  gzip_to(at("liar.tfz"), b, n);
+  expect_edata(at("liar.tfz"), "more than a gzip file of");
+  free(b);
+  b = header_only("{\"z\":{\"dtype\":\"U8\",\"shape\":[8388608],"
+                  "\"data_offsets\":[0,8388608]}}",
+                  8388608, &n);
+  gzFile g = gzopen(at("dense.tfz"), "wb9");
+  ck_assert_int_eq(gzwrite(g, b, (unsigned)n), (int)n);
+  ck_assert_int_eq(gzclose(g), Z_OK);
+  struct tf_error err = {0};
+  ck_assert_msg(read_all(at("dense.tfz"), NULL, &err) == TF_OK, "%s", err.msg);
+  free(b);
+}
+END_TEST
+
 START_TEST(garbage_empty_and_tiny_files_are_edata) {
   static const struct {
     const char *bytes;
@@ -456,6 +494,83 @@ START_TEST(failed_write_keeps_the_old_target) {
   ck_assert_int_eq(read_all(path, &same, &err), TF_OK);
   ck_assert(same);
   ck_assert_int_eq(temp_files_left(), 0);
+}
+END_TEST
+
+/* The offset of the file that process pid has open in dir, -1 if none. */
+static long long offset_in_dir(pid_t pid, const char *in) {
+  char fds[64], link[600], target[600], info[600];
+  snprintf(fds, sizeof fds, "/proc/%d/fd", (int)pid);
+  DIR *d = opendir(fds);
+  struct dirent *de;
+  long long pos = -1;
+  while (d && pos < 0 && (de = readdir(d))) {
+    snprintf(link, sizeof link, "%s/%s", fds, de->d_name);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n <= 0) continue;
+    target[n] = '\0';
+    if (strncmp(target, in, strlen(in)) || target[strlen(in)] != '/') continue;
+    snprintf(info, sizeof info, "/proc/%d/fdinfo/%s", (int)pid, de->d_name);
+    FILE *f = fopen(info, "r");
+    if (f && fscanf(f, "pos: %lld", &pos) != 1) pos = -1;
+    if (f) fclose(f);
+  }
+  if (d) closedir(d);
+  return pos;
+}
+
+/* SIGKILL while a large checkpoint is being written (1 MB of it on disk): the old target is
+ * intact and, where the filesystem has O_TMPFILE, nothing else is left in the directory. */
+START_TEST(killed_write_leaves_the_old_target_and_no_file) {
+  enum { N = 1 << 24 };
+  const char *path = at("killed.tfz");
+  uint32_t *big = malloc(N * sizeof *big);
+  struct tf_rng g;
+  tf_rng_seed(&g, 5);
+  for (size_t i = 0; i < N; i++) big[i] = (uint32_t)tf_rng_next(&g); /* incompressible */
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    struct tf_ckpt_entry e = {"big", TF_F32, 1, {N}, big};
+    _exit(tf_ckpt_write(path, &e, 1, NULL, 0, TF_COMPRESS_BEST, NULL));
+  }
+  /* the target is written after the fork: a child forked after OpenMP ran would hang in it */
+  write_sample(path, TF_COMPRESS_HUFFMAN);
+  long long pos = -1;
+  for (int i = 0; i < 3000 && (pos = offset_in_dir(pid, dir)) < 1000000; i++) usleep(10000);
+  ck_assert_int_gt(pos, 1000000);
+  kill(pid, SIGKILL);
+  int status;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert(WIFSIGNALED(status));
+  int same;
+  struct tf_error err = {0};
+  ck_assert_msg(read_all(path, &same, &err) == TF_OK, "%s", err.msg);
+  ck_assert(same);
+  int fd = open(dir, O_TMPFILE | O_WRONLY, 0600);
+  if (fd >= 0) ck_assert_int_eq(temp_files_left(), 0); /* else the named file may be left */
+  if (fd >= 0) close(fd);
+  free(big);
+}
+END_TEST
+
+/* A temporary file left by a killed writer does not disturb the next write, which leaves it
+ * alone (it may belong to a writer still running). */
+START_TEST(stale_temporary_file_is_left_alone) {
+  const char *path = at("stale.tfz"), *stale = at(".stale.tfz.tmp.AAAAAA");
+  spit(stale, "half a checkpoint", 17);
+  write_sample(path, TF_COMPRESS_HUFFMAN);
+  write_sample(path, TF_COMPRESS_FAST);
+  int same;
+  struct tf_error err = {0};
+  ck_assert_msg(read_all(path, &same, &err) == TF_OK, "%s", err.msg);
+  ck_assert(same);
+  size_t n;
+  unsigned char *b = slurp(stale, &n);
+  ck_assert(n == 17 && !memcmp(b, "half a checkpoint", 17));
+  ck_assert_int_eq(temp_files_left(), 1);
+  free(b);
+  unlink(stale);
 }
 END_TEST
 
@@ -581,6 +696,7 @@ static Suite *ckpt_suite(void) {
   tcase_add_test(tc, bit_flips_in_a_plain_file);
   tcase_add_test(tc, wrong_header_lengths_are_edata);
   tcase_add_test(tc, trailing_bytes_are_edata);
+  tcase_add_test(tc, gzip_claiming_more_than_it_can_hold_is_edata);
   tcase_add_test(tc, garbage_empty_and_tiny_files_are_edata);
   tcase_add_test(tc, missing_file_and_directory_are_enoinput);
   suite_add_tcase(s, tc);
@@ -588,6 +704,8 @@ static Suite *ckpt_suite(void) {
   tcase_add_unchecked_fixture(tc, setup, teardown);
   tcase_add_test(tc, uncreatable_targets_are_ecantcreat);
   tcase_add_loop_test(tc, failed_write_keeps_the_old_target, 0, 2);
+  tcase_add_test(tc, killed_write_leaves_the_old_target_and_no_file);
+  tcase_add_test(tc, stale_temporary_file_is_left_alone);
   tcase_add_test(tc, rewrite_keeps_mode_and_special_files_are_written_in_place);
   tcase_add_test(tc, stdout_streams_and_refuses_terminals_and_full_disks);
   tcase_add_loop_test(tc, stdin_reads_from_pipes_and_files, 0, 2);
