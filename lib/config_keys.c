@@ -63,7 +63,9 @@ const struct key tf_config_keys[] = {
     {"model", "rotary_base", KEY_DOUBLE, M(rotary_base), 1, 1e9, 10000, .doc = "RoPE base"},
 
     {"init", "seed", KEY_U64, I(seed), 0, U64_LAST, 1, .doc = "seed of the initial weights"},
-    {"init", "std", KEY_DOUBLE, I(std), 0, 100, 0.02, .doc = "std of key tokens and the embedding"},
+    {"init", "std", KEY_DOUBLE, I(std), 0, 100, 0.02, .doc = "std of the embedding (and keys)"},
+    {"init", "key_std", KEY_DOUBLE, I(key_std), 0, 100, 0,
+     .doc = "std of key tokens; 0: init.std (the paper's)"},
     {"init", "value_std", KEY_DOUBLE, I(value_std), 0, 100, 0,
      .doc = "std of value tokens; 0: 2/(n_layers*sqrt(d_model))"},
 
@@ -188,7 +190,8 @@ void tf_config_store(const struct key *k, void *base, union value v) {
 }
 
 union value tf_config_default_value(const struct key *k) {
-  union value v = {0};
+  union value v;
+  memset(&v, 0, sizeof v); /* = {0} would zero only the first member, not g.relative */
   if (is_int_sized(k) || k->type == KEY_I64) v.i = (long long)k->def;
   if (k->type == KEY_U64) v.u = (uint64_t)k->def;
   if (k->type == KEY_DOUBLE) v.d = k->def;

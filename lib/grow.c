@@ -167,7 +167,7 @@ static void init_rows(struct row_init *ri, const struct tf_model_config *c,
     ic = &def.init;
   }
   ri->mode = g->init;
-  ri->key_std = ic->std;
+  ri->key_std = tf_init_key_std(ic);
   ri->value_std = tf_init_value_std(c, ic); /* SPEC §3, as tf_model_init */
   tf_rng_seed(&ri->rng, g->seed);
 }

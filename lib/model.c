@@ -133,11 +133,15 @@ double tf_init_value_std(const struct tf_model_config *c, const struct tf_init_c
   return ic->value_std > 0 ? ic->value_std : 2.0 / (c->n_layers * sqrt(c->d_model));
 }
 
-/* SPEC §3: keys and embedding N(0, std); values N(0, value_std), value_std = 2 / (L sqrt d)
+double tf_init_key_std(const struct tf_init_config *ic) {
+  return ic->key_std > 0 ? ic->key_std : ic->std;
+}
+
+/* SPEC §3: keys and embedding N(0, std) (keys N(0, key_std) when set); values N(0, value_std), value_std = 2 / (L sqrt d)
  * unless set; final norm weight 1, bias 0. One RNG stream in block order. */
 void tf_model_init(struct tf_model *m, const struct tf_init_config *ic) {
   const struct tf_model_config *c = &m->cfg;
-  double vstd = tf_init_value_std(c, ic);
+  double vstd = tf_init_value_std(c, ic), kstd = tf_init_key_std(ic);
   struct tf_rng rng;
   tf_rng_seed(&rng, ic->seed);
   for (int i = 0; i < m->n_tensors; i++) {
@@ -148,7 +152,7 @@ void tf_model_init(struct tf_model *m, const struct tf_init_config *ic) {
       for (size_t j = 0; j < t->numel; j++) p[j] = fill;
       continue;
     }
-    double std = (t->slot >= 0 && !t->is_key) ? vstd : ic->std;
+    double std = t->slot < 0 ? ic->std : t->is_key ? kstd : vstd;
     for (size_t j = 0; j < t->numel; j++) p[j] = (float)(std * tf_rng_normal(&rng));
   }
 }

@@ -77,7 +77,8 @@ struct tf_model_config {
 
 struct tf_init_config {
   uint64_t seed;
-  double std;       /* keys and embedding: N(0, std^2) */
+  double std;       /* embedding: N(0, std^2) */
+  double key_std;   /* key tokens; 0 means std (SPEC §3) */
   double value_std; /* value tokens; 0 means 2 / (L * sqrt(d)) (wang init) */
 };
 
@@ -311,6 +312,8 @@ int tf_model_create(struct tf_model *m, const struct tf_model_config *c, struct 
 void tf_model_init(struct tf_model *m, const struct tf_init_config *ic);
 /* The std of value tokens: ic->value_std, or 2 / (L sqrt d) when that is 0 (SPEC §3). */
 double tf_init_value_std(const struct tf_model_config *c, const struct tf_init_config *ic);
+/* The std of key tokens: ic->key_std, or ic->std when that is 0 (SPEC §3). */
+double tf_init_key_std(const struct tf_init_config *ic);
 void tf_model_free(struct tf_model *m);
 
 /* A record appended to the model's history (metadata "history", a JSON array): command name,
