@@ -1024,7 +1024,7 @@ static const struct {
   double lr, min_lr, warmup;
 } shipped_train[] = {
     {"tiny.yaml", "data/tiny-train.txt", "data/tiny-valid.txt", 4, 25, 2, 0, 50, 1e-3, 1e-4, 0.1},
-    {"small.yaml", "data/kjv-train.txt", "data/kjv-valid.txt", 16, 100, 16, 500, 2000, 2e-3, 2e-4,
+    {"small.yaml", "data/kjv-train.txt", "data/kjv-valid.txt", 8, 100, 16, 500, 1000, 2e-3, 2e-4,
      0.02},
 };
 
