@@ -301,7 +301,7 @@ static const struct bad_yaml bad_yamls[] = {
      "n_heads, seq_len, qkv_tokens, proj_tokens, ffn_tokens, qkv_ref_tokens, proj_ref_tokens, "
      "ffn_ref_tokens, norm, rotary_pct, rotary_base"},
     {"init:\n  sede: 3\n", TF_ECONFIG,
-     ":2:3: init.sede: unknown key; valid keys of init: seed, std, value_std"},
+     ":2:3: init.sede: unknown key; valid keys of init: seed, std, key_std, value_std"},
     {"# comment\nsample:\n  steps: 3\n", TF_ECONFIG,
      ":2:1: sample: unknown section; valid sections: model, init, train, grow"},
     {"train:\n  step: 3\n", TF_ECONFIG,
