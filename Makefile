@@ -1,8 +1,10 @@
 # tokenformer: build, test, benchmark.  `make deps` once, then `make`, `make check`, `make demo`.
 #
 #   make                 library and commands in build/ (build/bin/tf-*)
-#   make check           unit suites (check), command-line tests, man page lint
+#   make check           unit suites (check), command-line tests, man page lint, fuzz regressions
 #   make check SANITIZE=1  the same under ASan + UBSan (objects in build/san/)
+#   make check-valgrind  every command, and its failures, under valgrind memcheck (build/vg/)
+#   make fuzz            each libFuzzer harness of tests/fuzz for FUZZ_SECONDS=60 (needs deps-fuzz)
 #   make bench           throughput against the PyTorch reference, as ratios (needs deps-bench)
 #   make fixtures        regenerate tests/fixtures from tests/reference (needs python3-torch)
 #   make scaling         the progressive-scaling experiment on the KJV corpus (about an hour)
@@ -17,7 +19,12 @@ BLIS_DIR ?= /usr/lib/$(MULTIARCH)/blis-openmp
 BLIS_INC ?= /usr/include/$(MULTIARCH)/blis-openmp
 BLIS_LIB ?= $(BLIS_DIR)/libblis.a
 
-ifeq ($(SANITIZE),1)
+ifeq ($(VALGRIND),1)
+# valgrind 3.19 decodes no AVX-512: an AVX2-level build, no sanitizers, for check-valgrind
+O        := build/vg
+ARCH     := -march=x86-64-v3
+SANFLAGS :=
+else ifeq ($(SANITIZE),1)
 O        := build/san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
@@ -55,7 +62,7 @@ TEST_OBJ := $(patsubst %.c,$(O)/%.o,$(filter-out $(TEST_SRC),$(wildcard tests/un
 MANPAGES := $(wildcard man/man*/*.[157])
 PREFIX   ?= /usr/local
 
-.PHONY: all check check-unit check-cli check-man bench bench-progs fixtures deps deps-bench demo \
+.PHONY: all check check-unit check-cli check-man check-valgrind bench bench-progs fixtures deps deps-bench demo \
         data clean install format
 
 all: $(LIB) $(CMD_BIN)
@@ -80,7 +87,7 @@ $(O)/tests/%: $(O)/tests/unit/%.o $(TEST_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(TEST_OBJ) $(LIB) $(LDLIBS) $(CHECK_LIBS)
 
-check: check-unit check-cli check-man
+check: check-unit check-cli check-man check-fuzz
 
 check-unit: $(TEST_BIN)
 	@fail=0; for t in $(TEST_BIN); do \
@@ -97,6 +104,15 @@ check-man:
 	  n=$$(echo $(MANPAGES) | wc -w); \
 	  if [ $$fail = 0 ]; then echo "man: $$n pages lint clean"; fi; exit $$fail
 
+# Every command under valgrind memcheck (tests/valgrind/run.sh), built with VALGRIND=1.
+ifeq ($(VALGRIND),1)
+check-valgrind: all
+	@TF_BIN=$(O)/bin sh tests/valgrind/run.sh
+else
+check-valgrind:
+	@$(MAKE) --no-print-directory VALGRIND=1 check-valgrind
+endif
+
 bench: all bench-progs
 	sh tests/bench/run.sh $(O)/bin
 
@@ -107,7 +123,7 @@ fixtures: all
 # fixture generation add (BENCH_DEPS).
 DEPS       := gcc make pkg-config zlib1g-dev libyaml-dev libjansson-dev check libsubunit-dev \
               libblis-openmp-dev mandoc bible-kjv bible-kjv-text libopenmpi-dev openmpi-bin \
-              gnuplot-nox
+              gnuplot-nox valgrind
 BENCH_DEPS := python3-torch hyperfine libopenblas0-openmp
 
 deps:
@@ -142,7 +158,8 @@ format:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(CMD_BIN:$(O)/bin/%=$(O)/cmd/%.d) $(TEST_BIN:$(O)/tests/%=$(O)/tests/unit/%.d)
+-include $(LIB_OBJ:.o=.d) $(CMD_BIN:$(O)/bin/%=$(O)/cmd/%.d) $(TEST_BIN:$(O)/tests/%=$(O)/tests/unit/%.d) \
+         $(CMD_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
 # ---------------------------------------------------------------- model and bandwidth benchmarks
 # `make bench` (tests/bench/run.sh) runs these beside the PyTorch peer; see tests/bench/README.md.
@@ -163,3 +180,60 @@ $(O)/bench/%: tests/bench/%.c $(LIB)
 # tokens/s with the KV cache, 1 and 2 threads, one JSON line each (built by the rule above).
 bench-progs: $(O)/bench/bench_decode
 -include $(O)/bench/bench_decode.d
+
+# ---------------------------------------------------------------- fuzzing
+# `make fuzz [FUZZ_SECONDS=60]` builds the libFuzzer harnesses of tests/fuzz/ with clang,
+# ASan and UBSan (library objects with -fsanitize=fuzzer-no-link, all in build/fuzz/) and runs
+# each for FUZZ_SECONDS from a copy of its committed corpus (tests/fuzz/run.sh): a crash, leak
+# or timeout fails it, its input left in build/fuzz/NAME/. `make check-fuzz` (part of check)
+# runs the committed corpus and tests/fuzz/regress/ through the same harnesses linked with a
+# plain main (tests/fuzz/driver.c), built like the tests, so SANITIZE=1 applies.
+# -fopenmp=libgomp: no OpenMP code generation (one thread; clang's libomp allocates in every
+# serialized parallel region, which libFuzzer's leak check takes for a leak on every run),
+# omp_* calls and BLIS's runtime from libgomp; the variables only OpenMP clauses read go unused.
+FUZZ_NAMES   := ckpt config prompt
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_DIR     := build/fuzz
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp=libgomp -MMD -MP -Ilib \
+                -isystem $(BLIS_INC) $(PKG_CFLAGS) -O1 -g $(ARCH) -fno-omit-frame-pointer \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_LIBFLAGS := -fsanitize=fuzzer-no-link -Wno-pass-failed -Wno-unused-variable \
+                 -Wno-unused-parameter -Wno-unused-function
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
+FUZZ_LIB     := $(FUZZ_DIR)/libtokenformer.a
+FUZZ_BIN     := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
+FUZZ_DEPS    := clang libclang-rt-14-dev
+FUZZ_CHECK   := $(FUZZ_NAMES:%=$(O)/fuzz-regress/fuzz_%)
+
+.PHONY: fuzz fuzz-progs check-fuzz deps-fuzz
+
+fuzz: fuzz-progs
+	@sh tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+fuzz-progs: $(FUZZ_BIN)
+
+$(FUZZ_DIR)/lib/%.o: lib/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_LIBFLAGS) -c $< -o $@
+
+$(FUZZ_LIB): $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) $(BLIS_LIB) $(PKG_LIBS) \
+	  -lpthread -lm
+
+$(O)/fuzz-regress/fuzz_%: $(O)/tests/fuzz/fuzz_%.o $(O)/tests/fuzz/driver.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+check-fuzz: $(FUZZ_CHECK)
+	@sh tests/fuzz/check.sh $(O)/fuzz-regress $(FUZZ_NAMES)
+
+deps-fuzz:
+	@sh tests/install-deps.sh $(DEPS) $(FUZZ_DEPS)
+
+-include $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_BIN:=.d) $(FUZZ_NAMES:%=$(O)/tests/fuzz/fuzz_%.d) \
+         $(O)/tests/fuzz/driver.d
