@@ -586,12 +586,13 @@ void tf_trainer_free(struct tf_trainer *t);
 struct tf_dist;
 int tf_trainer_step(struct tf_trainer *t, const struct tf_corpus *data,
                     const struct tf_dist *dist, struct tf_step_stats *st, struct tf_error *err);
-/* Loss over the first eval_batches * batch consecutive windows of valid. */
+/* Loss over eval_batches * batch windows of valid, spread evenly over it (tf_eval_windows). */
 int tf_trainer_eval(struct tf_trainer *t, const struct tf_corpus *valid, struct tf_eval_result *r,
                     struct tf_error *err);
 /* tf-eval's definition: consecutive windows of seq_len from byte 0 (the last one shorter),
- * mean loss over all n - 1 predicted bytes; B full windows per forward pass; max_windows 0 =
- * all. inputs/targets hold B * seq_len entries. TF_EDATA if the loss is not finite. */
+ * mean loss over all n - 1 predicted bytes; B full windows per forward pass. max_windows 0:
+ * all; else at most that many, every k-th window of that grid (k = windows / max_windows).
+ * inputs/targets hold B * seq_len entries. TF_EDATA if the loss is not finite. */
 int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B, const uint8_t *bytes,
                     size_t n, size_t max_windows, int32_t *inputs, int32_t *targets,
                     struct tf_eval_result *r);

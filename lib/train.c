@@ -136,13 +136,17 @@ int tf_trainer_step(struct tf_trainer *t, const struct tf_corpus *data,
 
 /* Consecutive windows of S = seq_len from byte 0: the window at s feeds t_s..t_{s+S-1} and is
  * scored on t_{s+1}..t_{s+S}; the last one is shorter. Full windows go through the network B
- * at a time. Sums the loss over every predicted byte (at most max_windows windows; 0: all). */
+ * at a time. Sums the loss over every predicted byte. With max_windows > 0 and more windows
+ * than that, every k-th window of the same grid, k = windows / max_windows: a sample spread
+ * over the whole text rather than its beginning. */
 int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B, const uint8_t *bytes,
                     size_t n, size_t max_windows, int32_t *inputs, int32_t *targets,
                     struct tf_eval_result *r) {
   const size_t S = (size_t)m->cfg.seq_len;
   memset(r, 0, sizeof *r);
-  size_t predicted = n > 0 ? n - 1 : 0, start = 0, windows = 0;
+  size_t predicted = n > 0 ? n - 1 : 0, start = 0, windows = 0, every = 1;
+  if (max_windows > 0 && (predicted + S - 1) / S > max_windows)
+    every = (predicted + S - 1) / S / max_windows;
   while (start < predicted && (max_windows == 0 || windows < max_windows)) {
     int b = 0, T = 0;
     while (b < B && start < predicted && (max_windows == 0 || windows < max_windows)) {
@@ -155,7 +159,7 @@ int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B, const
       }
       b++;
       windows++;
-      start += len;
+      start += len + (every - 1) * S;
     }
     double mean = tf_net_forward(m, acts, inputs, targets, b, T);
     r->loss_sum += mean * b * T;

@@ -75,3 +75,22 @@ check "train: no partial output after failures" test ! -e "$TMP/x.tfz"
 grep_out 'Usage: tf-train' "train: --help" $TF_BIN/tf-train --help
 check "train: -i - and -o - stream through a pipe" sh -c \
   "$T -i - -o - --steps 2 < '$TMP/t0.tfz' | $TF_BIN/tf-inspect - > /dev/null"
+
+# the in-run evaluation samples tf-eval's windows over the whole valid text, not its start:
+# trained on 'a' only, a text of 8 windows of 'a' then 8 of 'b' scores about as tf-eval scores
+# it (the first 8 windows alone would be all 'a', near zero loss)
+in_run_eval_spreads() {
+  python3 -c "import sys; sys.stdout.write('a' * 4096)" > "$TMP/aaa.txt"
+  python3 -c "import sys; sys.stdout.write('a' * 256 + 'b' * 256)" > "$TMP/ab.txt"
+  $T -i "$TMP/t0.tfz" -o "$TMP/a.tfz" --steps 20 --set train.lr=1e-2 --set train.data="$TMP/aaa.txt" \
+    --set train.valid="$TMP/ab.txt" --set train.eval_every=20 --log "$TMP/ab.jsonl" &&
+    $TF_BIN/tf-eval --threads 2 --json -i "$TMP/a.tfz" --data "$TMP/ab.txt" > "$TMP/ab.json" &&
+    python3 -c "
+import json
+run = [json.loads(l) for l in open('$TMP/ab.jsonl') if 'valid_loss' in l][-1]
+full = json.load(open('$TMP/ab.json'))
+assert run['valid_tokens'] == 8 * 32, run
+assert abs(run['valid_loss'] / full['loss'] - 1) < 0.1, (run, full)
+"
+}
+check "train: the in-run evaluation spreads its windows over the valid text" in_run_eval_spreads
