@@ -35,16 +35,24 @@ int cli_common(struct cli *c, int opt, const char *arg) {
     print_version(c);
     c->done = 1;
     return 1;
-  case 'q': c->quiet = 1; return 1;
-  case 'v': c->verbose++; return 1;
-  case CLI_OPT_JSON: c->json = 1; return 1;
+  case 'q':
+    c->quiet = 1;
+    return 1;
+  case 'v':
+    c->verbose++;
+    return 1;
+  case CLI_OPT_JSON:
+    c->json = 1;
+    return 1;
   case CLI_OPT_THREADS:
     if (cli_parse_long(c, "--threads", arg, 1, 1024, &threads)) return TF_EUSAGE;
     c->threads = (int)threads;
     tf_set_threads(c->threads);
     return 1;
-  case '?': return cli_usage_error(c, "unknown option or missing value");
-  default: return 0;
+  case '?':
+    return cli_usage_error(c, "unknown option or missing value");
+  default:
+    return 0;
   }
 }
 
@@ -111,8 +119,8 @@ int cli_parse_long(const struct cli *c, const char *opt, const char *s, long min
   return TF_OK;
 }
 
-int cli_parse_double(const struct cli *c, const char *opt, const char *s, double min,
-                     double max, double *out) {
+int cli_parse_double(const struct cli *c, const char *opt, const char *s, double min, double max,
+                     double *out) {
   char *end;
   errno = 0;
   double v = s ? strtod(s, &end) : 0;
@@ -135,9 +143,12 @@ int cli_parse_u64(const struct cli *c, const char *opt, const char *s, uint64_t 
 
 void cli_put_escaped(FILE *f, const char *s) {
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '\\') fputs("\\\\", f);
-    else if (*p < 0x20 || *p >= 0x7f) fprintf(f, "\\x%02x", *p);
-    else fputc(*p, f);
+    if (*p == '\\')
+      fputs("\\\\", f);
+    else if (*p < 0x20 || *p >= 0x7f)
+      fprintf(f, "\\x%02x", *p);
+    else
+      fputc(*p, f);
   }
 }
 

@@ -9,10 +9,12 @@
 
 /* Long options every command takes; append to a command's own table. */
 enum { CLI_OPT_VERSION = 0x100, CLI_OPT_JSON, CLI_OPT_THREADS, CLI_OPT_FIRST_FREE };
-#define CLI_COMMON_LONG_OPTIONS                                                                \
-  {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, CLI_OPT_VERSION},                \
-      {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},                        \
-      {"json", no_argument, 0, CLI_OPT_JSON}, {"threads", required_argument, 0, CLI_OPT_THREADS}
+#define CLI_COMMON_LONG_OPTIONS                                                                    \
+  {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, CLI_OPT_VERSION},                     \
+      {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},                            \
+      {"json", no_argument, 0, CLI_OPT_JSON}, {                                                    \
+    "threads", required_argument, 0, CLI_OPT_THREADS                                               \
+  }
 #define CLI_COMMON_SHORT "hqv"
 
 struct cli {
@@ -47,8 +49,8 @@ void cli_note(const struct cli *c, const char *fmt, ...) __attribute__((format(p
 /* Strict number parsing for option values: whole string, in range, else TF_EUSAGE printed. */
 int cli_parse_long(const struct cli *c, const char *opt, const char *s, long min, long max,
                    long *out);
-int cli_parse_double(const struct cli *c, const char *opt, const char *s, double min,
-                     double max, double *out);
+int cli_parse_double(const struct cli *c, const char *opt, const char *s, double min, double max,
+                     double *out);
 int cli_parse_u64(const struct cli *c, const char *opt, const char *s, uint64_t *out);
 /* Parses --compress huffman|none|fast|best. */
 int cli_parse_compress(const struct cli *c, const char *s, enum tf_compress *out);

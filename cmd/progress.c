@@ -28,8 +28,10 @@ static void clear_bar(struct progress *p) {
 
 static void format_eta(char *buf, size_t n, double seconds) {
   long s = (long)(seconds + 0.5);
-  if (s >= 3600) snprintf(buf, n, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-  else snprintf(buf, n, "%ld:%02ld", s / 60, s % 60);
+  if (s >= 3600)
+    snprintf(buf, n, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+  else
+    snprintf(buf, n, "%ld:%02ld", s / 60, s % 60);
 }
 
 void progress_update(struct progress *p, int64_t step, int64_t steps, int64_t first_step,

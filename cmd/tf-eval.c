@@ -36,18 +36,24 @@ struct eval_args {
 };
 
 static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"input", required_argument, 0, 'i'}, {"data", required_argument, 0, 'd'},
-      {"max-bytes", required_argument, 0, OPT_MAX_BYTES},
-      {"batch", required_argument, 0, OPT_BATCH}, CLI_COMMON_LONG_OPTIONS, {0, 0, 0, 0}};
+  static const struct option longopts[] = {{"input", required_argument, 0, 'i'},
+                                           {"data", required_argument, 0, 'd'},
+                                           {"max-bytes", required_argument, 0, OPT_MAX_BYTES},
+                                           {"batch", required_argument, 0, OPT_BATCH},
+                                           CLI_COMMON_LONG_OPTIONS,
+                                           {0, 0, 0, 0}};
   int opt, rc;
   long v;
   a->batch = 8;
   a->data = calloc((size_t)argc + 1, sizeof *a->data);
   while ((opt = getopt_long(argc, argv, "i:d:" CLI_COMMON_SHORT, longopts, NULL)) != -1) {
     switch (opt) {
-    case 'i': a->input = optarg; break;
-    case 'd': a->data[a->n_data++] = optarg; break;
+    case 'i':
+      a->input = optarg;
+      break;
+    case 'd':
+      a->data[a->n_data++] = optarg;
+      break;
     case OPT_MAX_BYTES:
       if (cli_parse_long(c, "--max-bytes", optarg, 2, 1L << 50, &v)) return TF_EUSAGE;
       a->max_bytes = v;
@@ -74,9 +80,9 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
 
 static void print_result(const struct cli *c, const char *name, const struct tf_eval_result *r) {
   if (c->json) {
-    json_t *j = json_pack("{s:s, s:I, s:f, s:f, s:f}", "data", name, "tokens",
-                          (json_int_t)r->tokens, "loss", r->loss, "perplexity", r->perplexity,
-                          "bits_per_byte", r->bits_per_byte);
+    json_t *j =
+        json_pack("{s:s, s:I, s:f, s:f, s:f}", "data", name, "tokens", (json_int_t)r->tokens,
+                  "loss", r->loss, "perplexity", r->perplexity, "bits_per_byte", r->bits_per_byte);
     json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
     putchar('\n');
     json_decref(j);
@@ -102,8 +108,10 @@ static int eval_file(const struct cli *c, const struct tf_model *m, struct tf_ac
   struct tf_eval_result r;
   size_t window = (size_t)a->batch * (size_t)m->cfg.seq_len;
   rc = tf_eval_windows(m, acts, a->batch, text.bytes, n, 0, buf, buf + window, &r);
-  if (rc) rc = tf_error_set(err, rc, "%s: the loss is not finite", text.path);
-  else print_result(c, text.path, &r);
+  if (rc)
+    rc = tf_error_set(err, rc, "%s: the loss is not finite", text.path);
+  else
+    print_result(c, text.path, &r);
   tf_corpus_close(&text);
   return rc;
 }

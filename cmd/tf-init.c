@@ -40,19 +40,27 @@ struct init_args {
 };
 
 static int parse_args(struct cli *c, struct init_args *a, int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"config", required_argument, 0, 'c'},     {"output", required_argument, 0, 'o'},
-      {"set", required_argument, 0, OPT_SET},    {"seed", required_argument, 0, OPT_SEED},
-      {"compress", required_argument, 0, OPT_COMPRESS},
-      {"print-config", no_argument, 0, OPT_PRINT_CONFIG},
-      CLI_COMMON_LONG_OPTIONS,                   {0, 0, 0, 0}};
+  static const struct option longopts[] = {{"config", required_argument, 0, 'c'},
+                                           {"output", required_argument, 0, 'o'},
+                                           {"set", required_argument, 0, OPT_SET},
+                                           {"seed", required_argument, 0, OPT_SEED},
+                                           {"compress", required_argument, 0, OPT_COMPRESS},
+                                           {"print-config", no_argument, 0, OPT_PRINT_CONFIG},
+                                           CLI_COMMON_LONG_OPTIONS,
+                                           {0, 0, 0, 0}};
   int opt, rc;
   a->sets = calloc((size_t)argc, sizeof *a->sets);
   while ((opt = getopt_long(argc, argv, "c:o:" CLI_COMMON_SHORT, longopts, NULL)) != -1) {
     switch (opt) {
-    case 'c': a->config = optarg; break;
-    case 'o': a->output = optarg; break;
-    case OPT_SET: a->sets[a->n_sets++] = optarg; break;
+    case 'c':
+      a->config = optarg;
+      break;
+    case 'o':
+      a->output = optarg;
+      break;
+    case OPT_SET:
+      a->sets[a->n_sets++] = optarg;
+      break;
     case OPT_SEED:
       if (cli_parse_u64(c, "--seed", optarg, &a->seed)) return TF_EUSAGE;
       a->has_seed = 1;
@@ -60,7 +68,9 @@ static int parse_args(struct cli *c, struct init_args *a, int argc, char **argv)
     case OPT_COMPRESS:
       if (cli_parse_compress(c, optarg, &a->compress)) return TF_EUSAGE;
       break;
-    case OPT_PRINT_CONFIG: a->print_config = 1; break;
+    case OPT_PRINT_CONFIG:
+      a->print_config = 1;
+      break;
     default:
       if ((rc = cli_other_option(c, opt, optarg)) >= 0) return rc;
     }
@@ -125,8 +135,10 @@ int main(int argc, char **argv) {
            (unsigned long long)cfg.init.seed);
   rc = tf_model_add_history(&m, "tf-init", extra, &err);
   if (!rc) rc = tf_model_save(&m, a.output, a.compress, &err);
-  if (rc) rc = cli_fail(&c, &err);
-  else print_summary(&c, &m, a.output);
+  if (rc)
+    rc = cli_fail(&c, &err);
+  else
+    print_summary(&c, &m, a.output);
   tf_model_free(&m);
 out:
   free(a.sets);

@@ -62,25 +62,40 @@ static void install_signals(void) {
 }
 
 static int parse_args(struct cli *c, struct train_args *a, int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"config", required_argument, 0, 'c'},   {"input", required_argument, 0, 'i'},
-      {"output", required_argument, 0, 'o'},   {"set", required_argument, 0, OPT_SET},
-      {"steps", required_argument, 0, OPT_STEPS},
-      {"stop-at", required_argument, 0, OPT_STOP_AT},
-      {"new-stage", no_argument, 0, OPT_NEW_STAGE}, {"log", required_argument, 0, OPT_LOG},
-      CLI_COMMON_LONG_OPTIONS,                 {0, 0, 0, 0}};
+  static const struct option longopts[] = {{"config", required_argument, 0, 'c'},
+                                           {"input", required_argument, 0, 'i'},
+                                           {"output", required_argument, 0, 'o'},
+                                           {"set", required_argument, 0, OPT_SET},
+                                           {"steps", required_argument, 0, OPT_STEPS},
+                                           {"stop-at", required_argument, 0, OPT_STOP_AT},
+                                           {"new-stage", no_argument, 0, OPT_NEW_STAGE},
+                                           {"log", required_argument, 0, OPT_LOG},
+                                           CLI_COMMON_LONG_OPTIONS,
+                                           {0, 0, 0, 0}};
   int opt, rc;
   long v;
   a->steps = a->stop_at = -1;
   a->sets = calloc((size_t)argc, sizeof *a->sets);
   while ((opt = getopt_long(argc, argv, "c:i:o:" CLI_COMMON_SHORT, longopts, NULL)) != -1) {
     switch (opt) {
-    case 'c': a->config = optarg; break;
-    case 'i': a->input = optarg; break;
-    case 'o': a->output = optarg; break;
-    case OPT_SET: a->sets[a->n_sets++] = optarg; break;
-    case OPT_LOG: a->log = optarg; break;
-    case OPT_NEW_STAGE: a->new_stage = 1; break;
+    case 'c':
+      a->config = optarg;
+      break;
+    case 'i':
+      a->input = optarg;
+      break;
+    case 'o':
+      a->output = optarg;
+      break;
+    case OPT_SET:
+      a->sets[a->n_sets++] = optarg;
+      break;
+    case OPT_LOG:
+      a->log = optarg;
+      break;
+    case OPT_NEW_STAGE:
+      a->new_stage = 1;
+      break;
     case OPT_STEPS:
     case OPT_STOP_AT:
       if (cli_parse_long(c, opt == OPT_STEPS ? "--steps" : "--stop-at", optarg, 0, 1L << 40, &v))
@@ -145,12 +160,11 @@ static int save_here(struct run *r, struct tf_error *err) {
   char now[32];
   time_t t = time(NULL);
   strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-  json_t *rec = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "time", now,
-                          "config", r->a->config, "steps", (json_int_t)(s->step - r->first_step),
-                          "stage_step", (json_int_t)s->step, "stage_steps",
-                          (json_int_t)r->cfg.train.steps, "lifetime_steps",
-                          (json_int_t)s->lifetime_steps, "tokens", (json_int_t)s->tokens,
-                          "flops", s->flops, "seconds", progress_now() - r->start);
+  json_t *rec = json_pack(
+      "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "time", now, "config", r->a->config, "steps",
+      (json_int_t)(s->step - r->first_step), "stage_step", (json_int_t)s->step, "stage_steps",
+      (json_int_t)r->cfg.train.steps, "lifetime_steps", (json_int_t)s->lifetime_steps, "tokens",
+      (json_int_t)s->tokens, "flops", s->flops, "seconds", progress_now() - r->start);
   char *extra = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
   json_decref(rec);
   free(r->m.history);
@@ -167,8 +181,7 @@ static int save_here(struct run *r, struct tf_error *err) {
 static int save(struct run *r, struct tf_error *err) {
   int rc = r->dist.rank == 0 ? save_here(r, err) : TF_OK;
   if (tf_dist_any(&r->dist, rc != TF_OK) && rc == TF_OK)
-    rc = tf_error_set(err, TF_EIO, "rank %d: rank 0 could not save %s", r->dist.rank,
-                      r->a->output);
+    rc = tf_error_set(err, TF_EIO, "rank %d: rank 0 could not save %s", r->dist.rank, r->a->output);
   return rc;
 }
 
@@ -177,12 +190,12 @@ static int evaluate(struct run *r, struct tf_error *err) {
   int rc = tf_trainer_eval(&r->t, &r->valid, &ev, err);
   if (rc) return rc;
   int64_t step = r->m.train.step;
-  progress_line(&r->p, "step %lld: valid loss %.4f, %.4f bits per byte", (long long)step,
-                ev.loss, ev.bits_per_byte);
-  log_json(r, json_pack("{s:I, s:f, s:f, s:I, s:I, s:f}", "step", (json_int_t)step,
-                        "valid_loss", ev.loss, "valid_bits_per_byte", ev.bits_per_byte,
-                        "valid_tokens", (json_int_t)ev.tokens, "lifetime_tokens",
-                        (json_int_t)r->m.train.tokens, "lifetime_flops", r->m.train.flops));
+  progress_line(&r->p, "step %lld: valid loss %.4f, %.4f bits per byte", (long long)step, ev.loss,
+                ev.bits_per_byte);
+  log_json(r, json_pack("{s:I, s:f, s:f, s:I, s:I, s:f}", "step", (json_int_t)step, "valid_loss",
+                        ev.loss, "valid_bits_per_byte", ev.bits_per_byte, "valid_tokens",
+                        (json_int_t)ev.tokens, "lifetime_tokens", (json_int_t)r->m.train.tokens,
+                        "lifetime_flops", r->m.train.flops));
   return TF_OK;
 }
 
@@ -220,10 +233,10 @@ static int step_once(struct run *r, struct tf_error *err) {
   snprintf(status, sizeof status, "loss %.4f lr %.2e %.0f tok/s", st.loss, st.lr,
            (double)st.tokens / dt);
   progress_update(&r->p, s->step, r->cfg.train.steps, r->first_step, status);
-  log_json(r, json_pack("{s:I, s:f, s:f, s:f, s:I, s:f, s:f}", "step", (json_int_t)s->step,
-                        "loss", st.loss, "lr", st.lr, "grad_norm", st.grad_norm, "tokens",
-                        (json_int_t)s->tokens, "tokens_per_s", (double)st.tokens / dt,
-                        "elapsed", progress_now() - r->start));
+  log_json(r, json_pack("{s:I, s:f, s:f, s:f, s:I, s:f, s:f}", "step", (json_int_t)s->step, "loss",
+                        st.loss, "lr", st.lr, "grad_norm", st.grad_norm, "tokens",
+                        (json_int_t)s->tokens, "tokens_per_s", (double)st.tokens / dt, "elapsed",
+                        progress_now() - r->start));
   return TF_OK;
 }
 
@@ -241,8 +254,7 @@ static int train_loop(struct run *r, struct tf_error *err) {
       rc = tf_error_set(err, TF_EDATA, "step %lld: the ranks' parameters diverged",
                         (long long)s->step);
     if (!rc && r->has_valid && s->step % tc->eval_every == 0) rc = evaluate(r, err);
-    if (!rc && !to_stdout && tc->save_every > 0 && s->step % tc->save_every == 0 &&
-        s->step < end)
+    if (!rc && !to_stdout && tc->save_every > 0 && s->step % tc->save_every == 0 && s->step < end)
       rc = save(r, err);
   }
   progress_end(&r->p);
@@ -259,12 +271,13 @@ static int run_training(struct run *r, struct tf_error *err) {
   if (rc) return rc;
   struct tf_train_state *s = &r->m.train;
   if (!r->a->new_stage && s->present && s->step >= r->cfg.train.steps) {
-    cli_note(r->c, "%s: already at the end of its stage (step %lld of %lld); use --new-stage "
-             "or a larger --steps", r->a->input, (long long)s->step,
-             (long long)r->cfg.train.steps);
-    return strcmp(r->a->input, r->a->output) == 0 ? TF_OK
-                                                 : tf_model_save(&r->m, r->a->output,
-                                                                 TF_COMPRESS_HUFFMAN, err);
+    cli_note(r->c,
+             "%s: already at the end of its stage (step %lld of %lld); use --new-stage "
+             "or a larger --steps",
+             r->a->input, (long long)s->step, (long long)r->cfg.train.steps);
+    return strcmp(r->a->input, r->a->output) == 0
+               ? TF_OK
+               : tf_model_save(&r->m, r->a->output, TF_COMPRESS_HUFFMAN, err);
   }
   if ((rc = tf_trainer_create(&r->t, &r->m, &r->cfg.train, r->a->new_stage, r->dist.rank,
                               r->dist.n_ranks, err)))
@@ -273,9 +286,7 @@ static int run_training(struct run *r, struct tf_error *err) {
   r->first_step = s->step;
   r->start = progress_now();
   progress_init(&r->p, r->c->prog, r->c->quiet || r->dist.rank != 0,
-                r->cfg.train.eval_every > 0
-                                                    ? r->cfg.train.eval_every
-                                                    : 100);
+                r->cfg.train.eval_every > 0 ? r->cfg.train.eval_every : 100);
   install_signals();
   return train_loop(r, err);
 }

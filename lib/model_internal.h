@@ -15,8 +15,8 @@ struct tensor_place {
 /* The checkpoint tensors of a model: parameters, then (when m->train.present) the AdamW
  * moments and the train.* / optim.step scalars. *names holds storage for the generated
  * names; free both arrays with free(). */
-int model_entries(const struct tf_model *m, struct tf_ckpt_entry **entries, size_t *n,
-                  char **names, struct tf_error *err);
+int model_entries(const struct tf_model *m, struct tf_ckpt_entry **entries, size_t *n, char **names,
+                  struct tf_error *err);
 /* The place of stored tensor `name` (dst NULL where m's blocks are not allocated); 0 if the
  * name is not part of this model's checkpoint. */
 int model_place(struct tf_model *m, const char *name, struct tensor_place *p);

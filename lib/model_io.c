@@ -46,9 +46,9 @@ int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress c
   int rc = config ? model_entries(m, &entries, &n, &names, err)
                   : tf_error_set(err, TF_ENOMEM, "out of memory preparing %s", path);
   if (!rc) {
-    const char *meta[] = {"format",    FORMAT_NAME, "format_version", FORMAT_VERSION,
-                          "config",    config,      "tokenizer",      m->tokenizer,
-                          "history",   m->history,  "created_by",     "tokenformer " TF_VERSION};
+    const char *meta[] = {"format",  FORMAT_NAME, "format_version", FORMAT_VERSION,
+                          "config",  config,      "tokenizer",      m->tokenizer,
+                          "history", m->history,  "created_by",     "tokenformer " TF_VERSION};
     rc = tf_ckpt_write(path, entries, n, meta, 6, compress, err);
   }
   free(entries);
@@ -110,8 +110,8 @@ static int check_tensors(struct tf_model *m, const struct tf_st_header *h, struc
       char got[96], want[64];
       shape_text(got, sizeof got, s->ndim < 4 ? s->ndim : 4, s->shape);
       shape_text(want, sizeof want, p.ndim, p.shape);
-      return tf_error_set(err, TF_EDATA, "tensor %s: shape [%s], config says [%s]", s->name,
-                          got, want);
+      return tf_error_set(err, TF_EDATA, "tensor %s: shape [%s], config says [%s]", s->name, got,
+                          want);
     }
   }
   for (int i = 0; i < m->n_tensors; i++)

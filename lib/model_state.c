@@ -15,10 +15,13 @@ struct state_tensor {
 
 #define S(f) offsetof(struct tf_train_state, f)
 static const struct state_tensor state_tensors[] = {
-    {"optim.step", TF_I64, S(opt.step), 0},     {"train.step", TF_I64, S(step), 0},
+    {"optim.step", TF_I64, S(opt.step), 0},
+    {"train.step", TF_I64, S(step), 0},
     {"train.lifetime_steps", TF_I64, S(lifetime_steps), 0},
-    {"train.tokens", TF_I64, S(tokens), 0},     {"train.flops", TF_F64, S(flops), 0},
-    {"train.rng", TF_U64, S(rng), 4},           {"train.data_cursor", TF_I64, S(cursor), -1},
+    {"train.tokens", TF_I64, S(tokens), 0},
+    {"train.flops", TF_F64, S(flops), 0},
+    {"train.rng", TF_U64, S(rng), 4},
+    {"train.data_cursor", TF_I64, S(cursor), -1},
 };
 #define N_STATE (sizeof state_tensors / sizeof state_tensors[0])
 
@@ -26,8 +29,8 @@ static int64_t state_len(const struct state_tensor *s, const struct tf_train_sta
   return s->len < 0 ? t->n_ranks : s->len;
 }
 
-int model_entries(const struct tf_model *m, struct tf_ckpt_entry **entries, size_t *n,
-                  char **names, struct tf_error *err) {
+int model_entries(const struct tf_model *m, struct tf_ckpt_entry **entries, size_t *n, char **names,
+                  struct tf_error *err) {
   size_t nt = (size_t)m->n_tensors, total = nt + (m->train.present ? 2 * nt + N_STATE : 0);
   struct tf_ckpt_entry *e = calloc(total, sizeof *e);
   char *buf = calloc(2 * nt, TF_NAME_MAX + 8);

@@ -49,8 +49,8 @@ void tf_adamw_step(struct tf_adamw *o, float *params, const float *grads,
   double bc1 = 1 - pow(h->beta1, (double)o->step), bc2 = 1 - pow(h->beta2, (double)o->step);
   for (int i = 0; i < n_tensors; i++) {
     const struct tf_tensor *t = &tensors[i];
-    adamw_range(params + t->offset, grads + t->offset, o->m + t->offset, o->v + t->offset,
-                t->numel, lr, t->decay ? h->weight_decay : 0.0, h, bc1, bc2);
+    adamw_range(params + t->offset, grads + t->offset, o->m + t->offset, o->v + t->offset, t->numel,
+                lr, t->decay ? h->weight_decay : 0.0, h, bc1, bc2);
   }
 }
 

@@ -15,7 +15,9 @@ void tf_rng_seed(struct tf_rng *r, uint64_t seed) {
   for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rotl(uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 
 uint64_t tf_rng_next(struct tf_rng *r) {
   uint64_t *s = r->s;
@@ -30,7 +32,9 @@ uint64_t tf_rng_next(struct tf_rng *r) {
   return result;
 }
 
-double tf_rng_uniform(struct tf_rng *r) { return (double)(tf_rng_next(r) >> 11) * 0x1.0p-53; }
+double tf_rng_uniform(struct tf_rng *r) {
+  return (double)(tf_rng_next(r) >> 11) * 0x1.0p-53;
+}
 
 /* Box-Muller: u1 in (0, 1] so the log is finite. */
 double tf_rng_normal(struct tf_rng *r) {

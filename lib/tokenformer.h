@@ -95,9 +95,9 @@ struct tf_train_config {
   double lr, min_lr;
   double warmup; /* < 1: fraction of steps; else a step count */
   double weight_decay, beta1, beta2, eps;
-  double clip; /* global gradient-norm limit; 0: none */
+  double clip;                              /* global gradient-norm limit; 0: none */
   int eval_every, eval_batches, save_every; /* steps; 0: never */
-  uint64_t seed; /* seed of the data stream */
+  uint64_t seed;                            /* seed of the data stream */
 };
 
 enum tf_grow_init { TF_GROW_EXACT = 0, TF_GROW_RANDOM, TF_GROW_DUPLICATE };
@@ -144,7 +144,7 @@ int tf_model_config_rotary_dims(const struct tf_model_config *m);
 /* ---------------------------------------------------------------- st (safetensors) */
 
 enum tf_dtype { TF_F32 = 0, TF_F64, TF_I64, TF_U64, TF_I32, TF_U8, TF_F16, TF_BF16, TF_NDTYPES };
-#define TF_ST_MAX_DIMS 8
+#define TF_ST_MAX_DIMS   8
 #define TF_ST_MAX_HEADER (100u << 20) /* a header longer than 100 MiB is refused */
 
 struct tf_st_tensor {
@@ -198,13 +198,13 @@ enum tf_compress { TF_COMPRESS_HUFFMAN = 0, TF_COMPRESS_NONE, TF_COMPRESS_FAST, 
 
 /* Writes a checkpoint: a gzip stream of a safetensors file (TF_COMPRESS_NONE: stored deflate
  * blocks, still gzip); a path ending in ".safetensors" gets the plain, uncompressed file.
- * Entries are sorted as the format wants (dtype size descending, then name). meta holds n_meta key/value pairs (meta[2i], meta[2i+1]). path "-" streams to stdout (refused
- * when stdout is a terminal); otherwise written to a temporary file in the same directory,
- * fsync'd, renamed over path, and the directory fsync'd. The temporary file has no name while
- * it is written where the filesystem allows (O_TMPFILE), so a killed process leaves nothing.
- * A failure leaves an existing path as it was: TF_EIO for a full disk, quota or file size
- * limit and a failed write or sync, TF_ECANTCREAT for a directory that is missing, not a
- * directory or not writable. */
+ * Entries are sorted as the format wants (dtype size descending, then name). meta holds n_meta
+ * key/value pairs (meta[2i], meta[2i+1]). path "-" streams to stdout (refused when stdout is a
+ * terminal); otherwise written to a temporary file in the same directory, fsync'd, renamed over
+ * path, and the directory fsync'd. The temporary file has no name while it is written where the
+ * filesystem allows (O_TMPFILE), so a killed process leaves nothing. A failure leaves an existing
+ * path as it was: TF_EIO for a full disk, quota or file size limit and a failed write or sync,
+ * TF_ECANTCREAT for a directory that is missing, not a directory or not writable. */
 int tf_ckpt_write(const char *path, const struct tf_ckpt_entry *entries, size_t n_entries,
                   const char *const *meta, size_t n_meta, enum tf_compress compress,
                   struct tf_error *err);
@@ -250,10 +250,10 @@ struct tf_tensor {
   int64_t rows, cols;     /* shape; cols is 0 for a vector */
   size_t offset;          /* in floats from the start of the block */
   size_t numel;
-  int decay;   /* 1: AdamW weight decay applies (all but the final LayerNorm) */
-  int layer;   /* -1 for embed and final_norm */
-  int slot;    /* enum tf_slot, or -1 */
-  int is_key;  /* 1 key tokens, 0 value tokens (Pattention tensors only) */
+  int decay;  /* 1: AdamW weight decay applies (all but the final LayerNorm) */
+  int layer;  /* -1 for embed and final_norm */
+  int slot;   /* enum tf_slot, or -1 */
+  int is_key; /* 1 key tokens, 0 value tokens (Pattention tensors only) */
 };
 
 /* Number of tensors for this config and their table (out holds tf_model_n_tensors entries). */
@@ -282,14 +282,14 @@ struct tf_adamw {
  * checkpoints written by training. */
 struct tf_train_state {
   int present;
-  int64_t step;           /* updates done in the current stage's schedule (train.step) */
-  int64_t lifetime_steps; /* across all stages (train.lifetime_steps) */
-  int64_t tokens;         /* lifetime training tokens (train.tokens) */
-  double flops;           /* lifetime training FLOPs (train.flops) */
-  struct tf_rng rng;      /* the data stream (train.rng) */
-  int n_ranks;            /* entries of train.data_cursor */
+  int64_t step;                 /* updates done in the current stage's schedule (train.step) */
+  int64_t lifetime_steps;       /* across all stages (train.lifetime_steps) */
+  int64_t tokens;               /* lifetime training tokens (train.tokens) */
+  double flops;                 /* lifetime training FLOPs (train.flops) */
+  struct tf_rng rng;            /* the data stream (train.rng) */
+  int n_ranks;                  /* entries of train.data_cursor */
   int64_t cursor[TF_MAX_RANKS]; /* windows drawn by each rank (train.data_cursor) */
-  struct tf_adamw opt;    /* optim.m.*, optim.v.*, optim.step; m == NULL: none stored */
+  struct tf_adamw opt;          /* optim.m.*, optim.v.*, optim.step; m == NULL: none stored */
 };
 
 struct tf_model {
@@ -347,8 +347,8 @@ const char *tf_grow_init_name(enum tf_grow_init i); /* "exact", "random", "dupli
  * (shrinking), no kind growing, a count or n_ref over 2^24, exact growth of a softmax model,
  * duplicate growth by a non-multiple of the old count or copying a zero key row (dead
  * tokens). */
-int tf_grow_plan(struct tf_grow_plan *p, const struct tf_model *in,
-                 const struct tf_grow_config *g, struct tf_error *err);
+int tf_grow_plan(struct tf_grow_plan *p, const struct tf_model *in, const struct tf_grow_config *g,
+                 struct tf_error *err);
 /* Creates out, `in` grown as g says (new rows drawn from g->seed):
  *   exact      K_new = 0, V_new ~ N(0, value_std), n_ref kept: same function;
  *   random     K_new ~ N(0, std), V_new ~ N(0, value_std), n_ref kept;
@@ -359,17 +359,22 @@ int tf_grow_plan(struct tf_grow_plan *p, const struct tf_model *in,
  * stream kept; AdamW moments zeroed with their step (a fresh optimizer), or with
  * g->keep_optimizer extended by zero rows, keeping optim.step. History and tokenizer are
  * copied. plan (may be NULL) receives tf_grow_plan's result. */
-int tf_model_grow(struct tf_model *out, const struct tf_model *in,
-                  const struct tf_grow_config *g, const struct tf_init_config *ic,
-                  struct tf_grow_plan *plan, struct tf_error *err);
+int tf_model_grow(struct tf_model *out, const struct tf_model *in, const struct tf_grow_config *g,
+                  const struct tf_init_config *ic, struct tf_grow_plan *plan, struct tf_error *err);
 
 /* ---------------------------------------------------------------- inspect */
 
 /* What tf-inspect computes. Functions that take a reader consume tensors from it in data
  * order, one bounded chunk at a time: memory stays small whatever the checkpoint's size. */
 
-enum tf_param_group { TF_GROUP_EMBED = 0, TF_GROUP_QKV, TF_GROUP_PROJ, TF_GROUP_FFN,
-                      TF_GROUP_NORM, TF_NGROUPS };
+enum tf_param_group {
+  TF_GROUP_EMBED = 0,
+  TF_GROUP_QKV,
+  TF_GROUP_PROJ,
+  TF_GROUP_FFN,
+  TF_GROUP_NORM,
+  TF_NGROUPS
+};
 const char *tf_param_group_name(enum tf_param_group g); /* "embedding", "qkv", ..., "norm" */
 /* Parameters of config c by group; they sum to tf_param_count(c). */
 void tf_param_count_by_group(const struct tf_model_config *c, uint64_t out[TF_NGROUPS]);
@@ -385,13 +390,13 @@ char *tf_shape_format(int ndim, const int64_t *shape, char *buf, size_t n);
 /* Reads tensor t, the next one in r, calling fn on each chunk of count elements (raw
  * little-endian bytes). A nonzero return of fn stops the read and is returned. */
 typedef int (*tf_chunk_fn)(void *ctx, const void *data, size_t count, struct tf_error *err);
-int tf_inspect_read_tensor(struct tf_ckpt_reader *r, const struct tf_st_tensor *t,
-                           tf_chunk_fn fn, void *ctx, struct tf_error *err);
+int tf_inspect_read_tensor(struct tf_ckpt_reader *r, const struct tf_st_tensor *t, tf_chunk_fn fn,
+                           void *ctx, struct tf_error *err);
 
 struct tf_tensor_stats {
   uint64_t numel;
-  uint64_t zeros; /* elements equal to zero (either sign) */
-  uint64_t nans;  /* NaN elements, left out of every figure below */
+  uint64_t zeros;   /* elements equal to zero (either sign) */
+  uint64_t nans;    /* NaN elements, left out of every figure below */
   double mean, std; /* std: population standard deviation */
   double min, max;
   double l2; /* sqrt of the sum of squares */
@@ -400,9 +405,7 @@ struct tf_tensor_stats {
  * and squared deviations). Figures are NaN when no element is a number. also (may be NULL)
  * sees each raw chunk first, as in tf_inspect_read_tensor, so one read serves both. */
 int tf_inspect_stats(struct tf_ckpt_reader *r, const struct tf_st_tensor *t,
-                     struct tf_tensor_stats *s, tf_chunk_fn also, void *ctx,
-                     struct tf_error *err);
-
+                     struct tf_tensor_stats *s, tf_chunk_fn also, void *ctx, struct tf_error *err);
 
 enum tf_diff_status {
   TF_DIFF_SAME = 0,     /* same dtype and shape, identical bytes */
@@ -584,8 +587,8 @@ void tf_trainer_free(struct tf_trainer *t);
  * summed and the loss averaged across ranks. A non-finite loss or gradient is TF_EDATA naming
  * the step and tensor; the model is then unchanged. */
 struct tf_dist;
-int tf_trainer_step(struct tf_trainer *t, const struct tf_corpus *data,
-                    const struct tf_dist *dist, struct tf_step_stats *st, struct tf_error *err);
+int tf_trainer_step(struct tf_trainer *t, const struct tf_corpus *data, const struct tf_dist *dist,
+                    struct tf_step_stats *st, struct tf_error *err);
 /* Loss over eval_batches * batch windows of valid, spread evenly over it (tf_eval_windows). */
 int tf_trainer_eval(struct tf_trainer *t, const struct tf_corpus *valid, struct tf_eval_result *r,
                     struct tf_error *err);
@@ -632,23 +635,23 @@ const char *tf_dist_backend(void); /* "MPI" or why not */
  * encoded again at positions 0 .. S/2 - 1 and the new token follows at position S/2; the
  * context then holds the last S/2 + 1 tokens and grows again up to S. */
 struct tf_decoder {
-  int S;           /* seq_len: positions the cache holds */
-  int chunk;       /* C: rows per batched pass */
-  int threads;     /* largest OpenMP team the buffers serve */
-  int len;         /* positions in the cache: the context's length */
-  int64_t slides;  /* times the window slid */
-  struct tf_model_config cfg; /* the config the buffers were sized for */
-  int32_t *tokens;            /* (S) the context */
-  float *key_cache, *value_cache; /* (L, H, S, d_h) post-RoPE keys, values */
-  float *logits;                  /* (V) for the position after the last one encoded */
-  float *x, *h, *q, *k, *v, *att; /* (C, d) residual, normed input, q k v, attention output */
-  float *rstd;                    /* (C) */
+  int S;                             /* seq_len: positions the cache holds */
+  int chunk;                         /* C: rows per batched pass */
+  int threads;                       /* largest OpenMP team the buffers serve */
+  int len;                           /* positions in the cache: the context's length */
+  int64_t slides;                    /* times the window slid */
+  struct tf_model_config cfg;        /* the config the buffers were sized for */
+  int32_t *tokens;                   /* (S) the context */
+  float *key_cache, *value_cache;    /* (L, H, S, d_h) post-RoPE keys, values */
+  float *logits;                     /* (V) for the position after the last one encoded */
+  float *x, *h, *q, *k, *v, *att;    /* (C, d) residual, normed input, q k v, attention output */
+  float *rstd;                       /* (C) */
   float *pcache, *pscratch, *prnorm; /* (C, n_max) (C, n_max) (C): Pattention scores, norms */
-  float *scores;                  /* (H, C, S) attention probabilities of one pass */
-  float *partial;                 /* (threads, d) per-thread sums of s^T V */
-  float *rope_cos, *rope_sin;     /* (S, r/2) */
-  float *y;                       /* (d) final LayerNorm of the last position */
-  float *mem;                     /* the one allocation all of the above point into */
+  float *scores;                     /* (H, C, S) attention probabilities of one pass */
+  float *partial;                    /* (threads, d) per-thread sums of s^T V */
+  float *rope_cos, *rope_sin;        /* (S, r/2) */
+  float *y;                          /* (d) final LayerNorm of the last position */
+  float *mem;                        /* the one allocation all of the above point into */
 };
 
 /* Buffers for models of config c; chunk <= 0 means 64. TF_ENOMEM when they do not fit,
@@ -688,11 +691,11 @@ struct tf_sample_config {
 
 struct tf_sampler {
   struct tf_sample_config cfg;
-  int V;           /* candidate ids 0 .. V-1 */
+  int V; /* candidate ids 0 .. V-1 */
   struct tf_rng rng;
-  float *prob;     /* (V) */
-  int32_t *order;  /* (V) ids ranked by the top-k and top-p selection */
-  uint8_t *kept;   /* (V) */
+  float *prob;    /* (V) */
+  int32_t *order; /* (V) ids ranked by the top-k and top-p selection */
+  uint8_t *kept;  /* (V) */
 };
 
 /* A sampler over ids 0 .. V-1 (V >= 1). Settings out of range are TF_EUSAGE, naming them. */

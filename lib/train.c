@@ -98,10 +98,10 @@ static int non_finite_error(const struct tf_trainer *t, double loss, struct tf_e
 }
 
 /* One optimizer step: grad_accum micro-batches of `batch` windows each (per rank), gradients
- * averaged over all of them, summed across ranks by one allreduce (dist NULL: one process), clipped to
- * the global norm, then AdamW at the schedule's learning rate. */
-int tf_trainer_step(struct tf_trainer *t, const struct tf_corpus *data,
-                    const struct tf_dist *dist, struct tf_step_stats *st, struct tf_error *err) {
+ * averaged over all of them, summed across ranks by one allreduce (dist NULL: one process), clipped
+ * to the global norm, then AdamW at the schedule's learning rate. */
+int tf_trainer_step(struct tf_trainer *t, const struct tf_corpus *data, const struct tf_dist *dist,
+                    struct tf_step_stats *st, struct tf_error *err) {
   struct tf_model *m = t->m;
   struct tf_train_state *s = &m->train;
   const struct tf_train_config *tc = &t->tc;
@@ -174,8 +174,8 @@ int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B, const
   return isfinite(r->loss_sum) ? TF_OK : TF_EDATA;
 }
 
-int tf_trainer_eval(struct tf_trainer *t, const struct tf_corpus *valid,
-                    struct tf_eval_result *r, struct tf_error *err) {
+int tf_trainer_eval(struct tf_trainer *t, const struct tf_corpus *valid, struct tf_eval_result *r,
+                    struct tf_error *err) {
   size_t max_windows = (size_t)t->tc.eval_batches * (size_t)t->tc.batch;
   int rc = tf_eval_windows(t->m, &t->acts, t->tc.batch, valid->bytes, valid->n, max_windows,
                            t->inputs, t->targets, r);

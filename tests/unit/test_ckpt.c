@@ -406,10 +406,9 @@ static unsigned char *header_only(const char *json, size_t pad, size_t *n) {
  * limit (zeros at level 9) still reads. */
 START_TEST(gzip_claiming_more_than_it_can_hold_is_edata) {
   size_t n;
-  unsigned char *b =
-      header_only("{\"z\":{\"dtype\":\"U8\",\"shape\":[2147483648],"
-                  "\"data_offsets\":[0,2147483648]}}",
-                  0, &n);
+  unsigned char *b = header_only("{\"z\":{\"dtype\":\"U8\",\"shape\":[2147483648],"
+                                 "\"data_offsets\":[0,2147483648]}}",
+                                 0, &n);
   gzip_to(at("liar.tfz"), b, n);
   expect_edata(at("liar.tfz"), "more than a gzip file of");
   free(b);

@@ -9,7 +9,7 @@
 #include "tokenformer.h"
 
 static const char *const cases[] = {
-    "l2_norm_gelu", "l2_norm_gelu_rope_full", "gelu_l2_norm", "softmax", "odd_seq",
+    "l2_norm_gelu", "l2_norm_gelu_rope_full", "gelu_l2_norm",  "softmax",  "odd_seq",
     "grown",        "grown_gelu_l2_norm",     "grown_softmax", "short_seq"};
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
@@ -89,8 +89,8 @@ START_TEST(forward_and_backward_match_pytorch) {
   int B = (int)in->shape[0], T = (int)in->shape[1], V = m.cfg.vocab_size;
   struct tf_acts acts;
   ck_assert_int_eq(tf_acts_create(&acts, &m.cfg, B, m.cfg.seq_len, &err), TF_OK);
-  float loss = tf_net_forward(&m, &acts, fixture_get(&f, "inputs"), fixture_get(&f, "targets"),
-                              B, T);
+  float loss =
+      tf_net_forward(&m, &acts, fixture_get(&f, "inputs"), fixture_get(&f, "targets"), B, T);
   double ref_loss = *(const double *)fixture_get(&f, "loss");
   ck_assert_msg(fabs(loss - ref_loss) / fabs(ref_loss) <= TOL, "%s: loss %.9g, reference %.9g",
                 name, loss, ref_loss);
@@ -104,8 +104,8 @@ START_TEST(forward_and_backward_match_pytorch) {
     char gname[TF_NAME_MAX + 8];
     snprintf(gname, sizeof gname, "grad.%s", m.tensors[i].name);
     e = rel_error(grads + m.tensors[i].offset, fixture_get(&f, gname), m.tensors[i].numel);
-    ck_assert_msg(e <= TOL, "%s: gradient of %s differs by %g relative", name,
-                  m.tensors[i].name, e);
+    ck_assert_msg(e <= TOL, "%s: gradient of %s differs by %g relative", name, m.tensors[i].name,
+                  e);
   }
   free(grads);
   tf_acts_free(&acts);

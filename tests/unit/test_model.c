@@ -9,8 +9,12 @@
 #include "tokenformer.h"
 
 START_TEST(param_count_150m_is_151881216) {
-  struct tf_model_config c = {.vocab_size = 50304, .d_model = 768, .n_layers = 12,
-                              .n_heads = 12, .seq_len = 2048, .tokens = {768, 768, 3072}};
+  struct tf_model_config c = {.vocab_size = 50304,
+                              .d_model = 768,
+                              .n_layers = 12,
+                              .n_heads = 12,
+                              .seq_len = 2048,
+                              .tokens = {768, 768, 3072}};
   ck_assert_uint_eq(tf_param_count(&c), 151881216ull);
 }
 END_TEST

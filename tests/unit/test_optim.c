@@ -4,8 +4,8 @@
 #include "suite.h"
 #include "tokenformer.h"
 
-static const struct tf_adamw_hparams hp = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8,
-                                           .weight_decay = 0.1};
+static const struct tf_adamw_hparams hp = {
+    .beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1};
 
 /* Worked by hand (lr 0.1, wd 0.1, p0 = 1, g = 0.5 then -0.25):
  *   t=1: m = 0.05, v = 0.0125, m^ = 0.5, v^ = 0.25: p = 1 (0.99) - 0.1 (0.5 / (0.5 + 1e-8))
@@ -34,12 +34,12 @@ END_TEST
 START_TEST(schedule_warmup_then_cosine) {
   struct tf_schedule s = {.lr = 1e-3, .min_lr = 1e-4, .warmup = 0.1, .steps = 111};
   ck_assert_int_eq(tf_warmup_steps(0.1, 111), 11); /* floor(11.1) */
-  ck_assert_int_eq(tf_warmup_steps(25, 111), 25); /* >= 1 is a step count */
+  ck_assert_int_eq(tf_warmup_steps(25, 111), 25);  /* >= 1 is a step count */
   ck_assert_double_eq_tol(tf_lr_at(&s, 0), 1e-3 / 11, 1e-15);
-  ck_assert_double_eq_tol(tf_lr_at(&s, 10), 1e-3, 1e-15);          /* end of warmup */
-  ck_assert_double_eq_tol(tf_lr_at(&s, 11), 1e-3, 1e-15);          /* cosine starts at max */
+  ck_assert_double_eq_tol(tf_lr_at(&s, 10), 1e-3, 1e-15);   /* end of warmup */
+  ck_assert_double_eq_tol(tf_lr_at(&s, 11), 1e-3, 1e-15);   /* cosine starts at max */
   ck_assert_double_eq_tol(tf_lr_at(&s, 61), 5.5e-4, 1e-15); /* halfway: mean */
-  ck_assert_double_eq_tol(tf_lr_at(&s, 111), 1e-4, 1e-15);         /* min_lr at the end */
+  ck_assert_double_eq_tol(tf_lr_at(&s, 111), 1e-4, 1e-15);  /* min_lr at the end */
   ck_assert_double_eq_tol(tf_lr_at(&s, 500), 1e-4, 1e-15);
   s.warmup = 0;
   ck_assert_double_eq_tol(tf_lr_at(&s, 0), 1e-3, 1e-15);
