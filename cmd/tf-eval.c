@@ -125,7 +125,7 @@ int main(int argc, char **argv) {
   cli_init(&c, "tf-eval", usage);
   int rc = parse_args(&c, &a, argc, argv);
   if (rc || c.done) goto out;
-  if ((rc = tf_model_load(&m, a.input, &err))) {
+  if ((rc = tf_model_load_weights(&m, a.input, &err))) {
     rc = cli_fail(&c, &err);
     goto out;
   }

@@ -344,7 +344,7 @@ static void print_json(const struct run *r) {
 
 /* Loads the model and checks that it reads bytes. */
 static int load_model(struct tf_model *m, const char *path, struct tf_error *err) {
-  int rc = tf_model_load(m, path, err);
+  int rc = tf_model_load_weights(m, path, err);
   if (rc) return rc;
   if (strcmp(m->tokenizer, "bytes") != 0 || m->cfg.vocab_size < N_BYTES) {
     rc = tf_error_set(err, TF_EDATA, "%s: vocab_size %d: byte tokens need at least %d ids", path,

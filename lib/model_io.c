@@ -158,31 +158,48 @@ static int check_state_size(const struct tf_model_config *c, struct tf_error *er
                       need / 1e9, (unsigned long long)tf_param_count(c), have / 1e9);
 }
 
-static int load_from(struct tf_model *m, struct tf_ckpt_reader *r, struct tf_error *err) {
+/* Reads and drops n bytes of the stream (so the CRC is still checked). */
+static int skip_bytes(struct tf_ckpt_reader *r, uint64_t n, struct tf_error *err) {
+  char buf[65536];
+  int rc = TF_OK;
+  for (uint64_t k; !rc && n > 0; n -= k) {
+    k = n < sizeof buf ? n : sizeof buf;
+    rc = tf_ckpt_read(r, buf, k, err);
+  }
+  return rc;
+}
+
+/* weights_only: the AdamW moments are read past, not kept, and the model has no training
+ * state (for commands that only run the network). */
+static int load_from(struct tf_model *m, struct tf_ckpt_reader *r, int weights_only,
+                     struct tf_error *err) {
   const struct tf_st_header *h = tf_ckpt_header(r);
   struct tf_model_config cfg;
   int rc = tf_model_check_header(h, &cfg, err);
-  if (!rc && tf_st_find(h, "optim.step")) rc = check_state_size(&cfg, err); /* state complete */
+  if (!rc && !weights_only && tf_st_find(h, "optim.step")) rc = check_state_size(&cfg, err);
   if (!rc) rc = tf_model_create(m, &cfg, err);
   if (!rc) rc = model_state_check(m, h, err);
-  if (!rc && m->train.present) rc = tf_adamw_create(&m->train.opt, m->n_params, err);
+  if (!rc && m->train.present && !weights_only)
+    rc = tf_adamw_create(&m->train.opt, m->n_params, err);
   const char *history = tf_st_meta(h, "history");
   if (!rc && history) rc = replace_string(&m->history, history, err);
   for (size_t i = 0; !rc && i < h->n_tensors; i++) {
     struct tensor_place p;
     model_place(m, h->tensors[i].name, &p);
-    rc = tf_ckpt_read(r, p.dst, h->tensors[i].end - h->tensors[i].begin, err);
+    uint64_t n = h->tensors[i].end - h->tensors[i].begin;
+    rc = p.dst ? tf_ckpt_read(r, p.dst, n, err) : skip_bytes(r, n, err);
   }
   if (!rc) rc = tf_ckpt_finish(r, err);
+  if (weights_only) memset(&m->train, 0, sizeof m->train);
   return rc;
 }
 
-int tf_model_load(struct tf_model *m, const char *path, struct tf_error *err) {
+static int load(struct tf_model *m, const char *path, int weights_only, struct tf_error *err) {
   memset(m, 0, sizeof *m);
   struct tf_ckpt_reader *r = NULL;
   int rc = tf_ckpt_open(&r, path, err);
   if (rc) return rc;
-  rc = load_from(m, r, err);
+  rc = load_from(m, r, weights_only, err);
   tf_ckpt_close(r);
   if (rc) {
     tf_model_free(m);
@@ -190,4 +207,12 @@ int tf_model_load(struct tf_model *m, const char *path, struct tf_error *err) {
     if (strncmp(err ? err->msg : "", path, strlen(path)) != 0) tf_error_prefix(err, "%s", path);
   }
   return rc;
+}
+
+int tf_model_load(struct tf_model *m, const char *path, struct tf_error *err) {
+  return load(m, path, 0, err);
+}
+
+int tf_model_load_weights(struct tf_model *m, const char *path, struct tf_error *err) {
+  return load(m, path, 1, err);
 }

@@ -302,7 +302,10 @@ grep_err 65 "huge\.tfz: truncated or not a checkpoint: the header says [0-9]+ by
   "badinput: as a file, tf-eval refuses that header when it opens it" \
   $TF_BIN/tf-eval -i "$B/huge.tfz" -d data/tiny-valid.txt
 grep_err 71 "model needs [0-9.]+ GB for [0-9]+ parameters and their AdamW moments, the machine" \
-  "badinput: tf-eval of a training checkpoint whose moments do not fit exits 71" \
+  "badinput: tf-train of a training checkpoint whose moments do not fit exits 71" \
+  pipe_from "$B/huge-state.tfz" $TF_BIN/tf-train -c configs/tiny.yaml -o "$B/x.tfz" -i -
+# tf-eval keeps only the parameters (which fit): it reads on and finds the stream cut short
+grep_err 65 "truncated" "badinput: tf-eval does not keep the moments of a training checkpoint" \
   pipe_from "$B/huge-state.tfz" $TF_BIN/tf-eval -d data/tiny-valid.txt -i -
 # tf-grow builds the grown model beside the input: 2^24 tokens of every kind at d_model 512
 # are 1.7e11 parameters, and three times that with the AdamW moments of a trained input.

@@ -176,9 +176,16 @@ START_TEST(training_state_round_trip) {
   ck_assert_int_eq(b.train.opt.step, 5);
   ck_assert_int_eq(memcmp(a.train.opt.m, b.train.opt.m, a.n_params * sizeof(float)), 0);
   ck_assert_int_eq(memcmp(a.train.opt.v, b.train.opt.v, a.n_params * sizeof(float)), 0);
+  tf_model_free(&b);
+  /* weights only: the same parameters, the moments read past, no training state kept */
+  ck_assert_msg(tf_model_load_weights(&b, path, &err) == TF_OK, "%s", err.msg);
+  ck_assert_int_eq(memcmp(a.params, b.params, a.n_params * sizeof(float)), 0);
+  ck_assert_int_eq(b.train.present, 0);
+  ck_assert_ptr_null(b.train.opt.m);
+  ck_assert_ptr_null(b.train.opt.v);
+  tf_model_free(&b);
   unlink(path);
   tf_model_free(&a);
-  tf_model_free(&b);
 }
 END_TEST
 
