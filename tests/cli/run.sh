@@ -1,6 +1,7 @@
 #!/bin/sh
 # run.sh: the command-line tests. Sources every tests/cli/test_*.sh (or those named as
-# arguments) with TF_BIN (the built commands), TMP (a fresh directory) and these helpers:
+# arguments) with TF_BIN (the built commands), TMP (a fresh directory), NOBODY (below) and
+# these helpers:
 #   ok NAME CMD...                 CMD exits 0
 #   fails CODE NAME CMD...         CMD exits CODE
 #   grep_out PATTERN NAME CMD...   CMD exits 0 and its stdout matches grep -E PATTERN
@@ -60,6 +61,16 @@ grep_err() {
   elif grep -Eq -- "$pat" "$ERR"; then report "$name" pass
   else report "$name" fail "stderr does not match /$pat/: $(head -c 300 "$ERR")"; fi
 }
+
+# NOBODY: the prefix that runs a command as an unprivileged user, for tests of permissions
+# (which deny root nothing): empty when not root, setpriv as root, "none" without setpriv.
+if [ "$(id -u)" != 0 ]; then
+  NOBODY=
+elif command -v setpriv > /dev/null 2>&1; then
+  NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
+else
+  NOBODY=none
+fi
 
 here=$(dirname "$0")
 if [ $# -gt 0 ]; then tests="$*"; else tests=$(ls "$here"/test_*.sh); fi
