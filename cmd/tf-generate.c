@@ -357,8 +357,7 @@ static int load_model(struct tf_model *m, const char *path, struct tf_error *err
 /* --json keeps the whole text and builds its JSON (up to 3 bytes per byte, twice): an -n
  * whose text cannot fit in memory is refused before anything is generated. */
 static int check_json_size(const struct cli *c, const struct gen_args *a, struct tf_error *err) {
-  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  double have = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+  double have = tf_machine_bytes();
   double need = 7.0 * (double)a->tokens;
   if (!c->json || have == 0 || need <= have) return TF_OK;
   return tf_error_set(err, TF_ENOMEM,

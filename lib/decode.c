@@ -58,13 +58,6 @@ static size_t pieces_size(const struct piece *p, int np) {
   return total;
 }
 
-/* Memory of the machine in bytes, 0 if unknown: a cache larger than that is refused before
- * asking the allocator. */
-static double machine_bytes(void) {
-  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  return pages > 0 && page > 0 ? (double)pages * (double)page : 0;
-}
-
 /* The sizes the buffers and loops rely on (tf_config_check ensures them for configs). */
 static int sizes_ok(const struct tf_model_config *c) {
   return c->seq_len >= 1 && c->vocab_size >= 1 && c->n_layers >= 0 && c->n_heads >= 1 &&
@@ -86,7 +79,7 @@ int tf_decoder_create(struct tf_decoder *dec, const struct tf_model_config *c, i
   struct piece p[24];
   int np = pieces(dec, p);
   size_t total = pieces_size(p, np);
-  double bytes = total ? (double)total * sizeof(float) : INFINITY, have = machine_bytes();
+  double bytes = total ? (double)total * sizeof(float) : INFINITY, have = tf_machine_bytes();
   if (total && (have == 0 || bytes <= have)) {
     dec->tokens = calloc((size_t)dec->S, sizeof *dec->tokens);
     dec->mem = calloc(total, sizeof(float));

@@ -204,8 +204,7 @@ static int copy_text(char **dst, const char *src, struct tf_error *err) {
  * state is carried, must fit in memory together. Refused before allocating, with the figures. */
 static int check_grow_size(const struct tf_model *in, const struct tf_model_config *c,
                            struct tf_error *err) {
-  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  double have = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+  double have = tf_machine_bytes();
   uint64_t n_in = tf_param_count(&in->cfg), n_out = tf_param_count(c);
   double need = (in->train.present ? 3.0 : 1.0) * ((double)n_in + (double)n_out) * sizeof(float);
   if (have == 0 || need <= have) return TF_OK;

@@ -90,6 +90,11 @@ double tf_forward_flops_per_token(const struct tf_model_config *c) {
   return 2 * n_nonemb + 2 * L * c->seq_len * d + 2.0 * c->vocab_size * d;
 }
 
+double tf_machine_bytes(void) {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+}
+
 /* Refuses a block whose size overflows or exceeds physical memory, naming both figures. */
 static int check_block_size(const struct tf_model_config *c, size_t *n_floats,
                             struct tf_error *err) {
@@ -97,9 +102,7 @@ static int check_block_size(const struct tf_model_config *c, size_t *n_floats,
   if (n > (uint64_t)SIZE_MAX / sizeof(float) / 4)
     return tf_error_set(err, TF_ENOMEM, "model needs %llu parameters: too large",
                         (unsigned long long)n);
-  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  double have = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
-  double need = (double)n * sizeof(float);
+  double have = tf_machine_bytes(), need = (double)n * sizeof(float);
   if (have > 0 && need > have)
     return tf_error_set(err, TF_ENOMEM,
                         "model needs %.2f GB for %llu parameters, the machine has %.2f GB",

@@ -148,8 +148,7 @@ int tf_model_check_header(const struct tf_st_header *h, struct tf_model_config *
 /* A training checkpoint loads the two AdamW moments beside the parameters: refused before
  * allocating when the three do not fit in memory (tf_model_create checks the parameters). */
 static int check_state_size(const struct tf_model_config *c, struct tf_error *err) {
-  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  double have = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+  double have = tf_machine_bytes();
   double need = 3.0 * (double)tf_param_count(c) * sizeof(float);
   if (have == 0 || need <= have) return TF_OK;
   return tf_error_set(err, TF_ENOMEM,

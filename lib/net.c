@@ -80,12 +80,6 @@ static void acts_layout(struct tf_acts *a, struct carve *cv, const struct tf_mod
   for (size_t i = 0; i < sizeof grads / sizeof *grads; i++) *grads[i] = take(cv, R, d);
 }
 
-/* The bytes the machine has, as the ceiling for one allocation (0 if unknown). */
-static double physical_bytes(void) {
-  long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-  return pages > 0 && size > 0 ? (double)pages * size : 0;
-}
-
 int tf_acts_create(struct tf_acts *a, const struct tf_model_config *c, int B, int T,
                    struct tf_error *err) {
   memset(a, 0, sizeof *a);
@@ -100,7 +94,7 @@ int tf_acts_create(struct tf_acts *a, const struct tf_model_config *c, int B, in
   struct carve cv = {0};
   acts_layout(a, &cv, c); /* sizes only: nothing else is allocated before the check */
   double bytes = (double)cv.used * sizeof(float) + 2.0 * B * T * sizeof(int32_t);
-  double phys = physical_bytes();
+  double phys = tf_machine_bytes();
   if (cv.overflow || (phys > 0 && bytes > phys)) {
     tf_acts_free(a);
     if (cv.overflow)

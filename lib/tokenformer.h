@@ -310,6 +310,9 @@ int tf_model_create(struct tf_model *m, const struct tf_model_config *c, struct 
 /* Initialization of SPEC §3 from ic->seed: keys and embedding N(0, std), values N(0, value_std
  * or 2/(L sqrt d)), final norm weight 1, bias 0. Same seed, same bytes. */
 void tf_model_init(struct tf_model *m, const struct tf_init_config *ic);
+/* The machine's physical memory in bytes (0 if unknown): the ceiling every size check
+ * compares with before allocating. */
+double tf_machine_bytes(void);
 /* The std of value tokens: ic->value_std, or 2 / (L sqrt d) when that is 0 (SPEC §3). */
 double tf_init_value_std(const struct tf_model_config *c, const struct tf_init_config *ic);
 /* The std of key tokens: ic->key_std, or ic->std when that is 0 (SPEC §3). */

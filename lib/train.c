@@ -32,8 +32,7 @@ static int start_stage(struct tf_model *m, const struct tf_train_config *tc, int
  * a (sized, not yet touched): refused when they do not fit in memory together. */
 static int check_train_size(const struct tf_model *m, const struct tf_acts *a,
                             struct tf_error *err) {
-  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  double have = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+  double have = tf_machine_bytes();
   double blocks = 4.0 * (double)m->n_params * sizeof(float);
   double acts = (double)a->n_floats * sizeof(float);
   if (have == 0 || blocks + acts <= have) return TF_OK;
