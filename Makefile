@@ -5,6 +5,7 @@
 #   make check SANITIZE=1  the same under ASan + UBSan (objects in build/san/)
 #   make check-valgrind  every command, and its failures, under valgrind memcheck (build/vg/)
 #   make fuzz            each libFuzzer harness of tests/fuzz for FUZZ_SECONDS=60 (needs deps-fuzz)
+#   make learn           train configs/small.yaml on KJV, score it (about 10 minutes)
 #   make bench           throughput against the PyTorch reference, as ratios (needs deps-bench)
 #   make fixtures        regenerate tests/fixtures from tests/reference (needs python3-torch)
 #   make scaling         the progressive-scaling experiment on the KJV corpus (about an hour)
@@ -62,7 +63,7 @@ TEST_OBJ := $(patsubst %.c,$(O)/%.o,$(filter-out $(TEST_SRC),$(wildcard tests/un
 MANPAGES := $(wildcard man/man*/*.[157])
 PREFIX   ?= /usr/local
 
-.PHONY: all check check-unit check-cli check-man check-valgrind bench bench-progs fixtures deps deps-bench demo \
+.PHONY: all check check-unit check-cli check-man check-valgrind bench learn bench-progs fixtures deps deps-bench demo \
         data clean install format
 
 all: $(LIB) $(CMD_BIN)
@@ -134,6 +135,11 @@ deps-bench:
 
 demo: all data
 	@sh data/demo.sh $(O)/bin
+
+# The learning benchmark (README "Training"): configs/small.yaml's whole schedule, then tf-eval
+# on the valid split; about 10 minutes on 2 cores. LEARN_SET="--set init.std=0.02" varies it.
+learn: all data
+	@sh tests/bench/learn.sh $(O)/bin $(LEARN_SET)
 
 # The progressive-scaling experiment (README "Growing a model"): results in build/scaling/.
 scaling: all data
