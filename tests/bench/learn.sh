@@ -9,6 +9,7 @@ bin=${1:-build/bin}
 shift || true
 out=build/learn
 mkdir -p "$out"
+rm -f "$out/s1.jsonl" # tf-train appends to its log
 "$bin/tf-init" -q -c configs/small.yaml "$@" -o "$out/s0.tfz"
 "$bin/tf-train" -q -c configs/small.yaml "$@" -i "$out/s0.tfz" -o "$out/s1.tfz" --log "$out/s1.jsonl"
 "$bin/tf-eval" --json -i "$out/s1.tfz" --data data/kjv-valid.txt > "$out/eval.json"
