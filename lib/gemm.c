@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 #include "kernels.h"
@@ -68,6 +69,9 @@ void tf_set_threads(int n) {
  * (T, d_h) ones; when both sides of C exceed this it is up to 3x slower, so it is skipped. */
 #define GEMM_SUP_MAX 64
 
+/* K at least this many times the longer side of C: split K between the threads. */
+#define GEMM_SPLIT_K 2
+
 /* One product on the calling thread; a transpose is only a swap of strides. */
 static void gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                         int lda, const float *B, int ldb, float beta, float *C, int ldc) {
@@ -80,11 +84,63 @@ static void gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alp
                (float *)B, rs_b, cs_b, &beta, C, ldc, 1, gemm_cntx, &rntm);
 }
 
+/* Per-thread workspace for the partial products of split-K, grown on demand and kept: the
+ * model's shapes repeat every step, so it is allocated in the first step only. NULL when
+ * memory is short (the caller then splits C instead). */
+static _Thread_local float *gemm_work;
+static _Thread_local size_t gemm_work_floats;
+
+static float *gemm_workspace(size_t floats) {
+  if (floats > gemm_work_floats) {
+    float *p = realloc(gemm_work, floats * sizeof *p);
+    if (!p) return NULL;
+    gemm_work = p;
+    gemm_work_floats = floats;
+  }
+  return gemm_work;
+}
+
+/* C = alpha op(A) op(B) + beta C with the K sum split between nt threads: thread 0 adds its
+ * share into C, the others write theirs to the workspace, and the threads then add the
+ * partial products into C row by row. For the products whose K is long beside both sides of C
+ * (the parameter gradients, K = tokens): splitting C instead would have every thread pack the
+ * whole of the operand it shares. */
+static int gemm_split_k(int nt, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                        const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                        int ldc) {
+  size_t mn = (size_t)M * N;
+  float *work = gemm_workspace(mn * (nt - 1));
+  if (!work) return -1;
+  int chunk = (K + nt - 1) / nt;
+#pragma omp parallel num_threads(nt)
+  {
+    int p = omp_get_thread_num(), k0 = p * chunk, kn = K - k0 < chunk ? K - k0 : chunk;
+    const float *Ap = A + (size_t)k0 * (trans_a ? lda : 1);
+    const float *Bp = B + (size_t)k0 * (trans_b ? 1 : ldb);
+    float *Cp = p == 0 ? C : work + (p - 1) * mn;
+    if (kn > 0)
+      gemm_serial(trans_a, trans_b, M, N, kn, alpha, Ap, lda, Bp, ldb, p == 0 ? beta : 0.0f, Cp,
+                  p == 0 ? ldc : N);
+    else if (p > 0)
+      memset(Cp, 0, mn * sizeof *Cp);
+#pragma omp barrier
+#pragma omp for schedule(static)
+    for (int i = 0; i < M; i++)
+      for (int q = 1; q < nt; q++) {
+        const float *w = work + (q - 1) * mn + (size_t)i * N;
+        float *c = C + (size_t)i * ldc;
+#pragma omp simd
+        for (int j = 0; j < N; j++) c[j] += w[j];
+      }
+  }
+  return 0;
+}
+
 /* C = alpha op(A) op(B) + beta C, row-major. The threads split C into panels along its longer
- * side, one single-threaded BLIS product each. BLIS's own threading is as fast on an idle
- * machine, but its threads wait for each other by spinning: when another process shares the
- * cores it loses 5-10x where this split loses at most 2x. Inside an OpenMP parallel region
- * (even a one-thread one) the product runs on the calling thread. */
+ * side, one single-threaded BLIS product each (or split K, above). BLIS's own threading is as
+ * fast on an idle machine, but its threads wait for each other by spinning: when another
+ * process shares the cores it loses 5-10x where this split loses at most 2x. Inside an OpenMP
+ * parallel region (even a one-thread one) the product runs on the calling thread. */
 void tf_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc) {
   if (M <= 0 || N <= 0) return;
@@ -92,7 +148,14 @@ void tf_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const f
   int nt = omp_get_level() > 0 ? 1 : omp_get_max_threads();
   int rows = M >= N, len = rows ? M : N;
   int chunk = ((len + nt - 1) / nt + GEMM_ALIGN - 1) / GEMM_ALIGN * GEMM_ALIGN;
-  if (nt == 1 || chunk >= len || (double)M * N * K < GEMM_PARALLEL_MIN) {
+  if (nt == 1 || (double)M * N * K < GEMM_PARALLEL_MIN) {
+    gemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  if (K >= GEMM_SPLIT_K * len &&
+      gemm_split_k(nt, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0)
+    return;
+  if (chunk >= len) {
     gemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }

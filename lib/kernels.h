@@ -204,13 +204,15 @@ void tf_rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, 
                       int dh, int r);
 
 /* Causal multi-head attention, scale 1/sqrt(dh): q, k, v, out (B, T, H*dh), head h on
- * channels [h dh, (h+1) dh); att (B, H, T, T) keeps the probabilities (zero above the
- * diagonal). */
-void tf_attn_forward(float *out, float *att, const float *q, const float *k, const float *v, int B,
-                     int T, int H, int dh);
-/* dq, dk, dv (B, T, H*dh) are overwritten; scratch (B, H, T, T) too. */
+ * channels [h dh, (h+1) dh); lse (B, H, T) keeps log sum_j exp(s_ij) of every row's scores,
+ * from which the backward recomputes the probabilities (they are never stored whole).
+ * scratch holds B H tf_attn_scratch_floats(T, dh) floats, in both directions. */
+size_t tf_attn_scratch_floats(int T, int dh);
+void tf_attn_forward(float *out, float *lse, float *scratch, const float *q, const float *k,
+                     const float *v, int B, int T, int H, int dh);
+/* dq, dk, dv (B, T, H*dh) are overwritten; scratch too. */
 void tf_attn_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
-                      const float *att, const float *q, const float *k, const float *v, int B,
+                      const float *lse, const float *q, const float *k, const float *v, int B,
                       int T, int H, int dh);
 
 #endif

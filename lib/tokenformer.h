@@ -513,7 +513,7 @@ struct tf_layer_acts {
   float *h, *rstd1; /* (R, d), (R): LN0 of the residual before attention */
   struct tf_pattn_acts p[TF_NSLOTS];
   float *q, *k, *v;  /* (R, d) each; q and k after RoPE */
-  float *att;        /* (B, H, T, T) attention probabilities */
+  float *lse;        /* (B, H, T) log-sum-exp of each attention row */
   float *a;          /* (R, d) attention output, the input of proj */
   float *h2, *rstd2; /* (R, d), (R): LN0 of the residual before the FFN */
 };
@@ -532,7 +532,7 @@ struct tf_acts {
   int32_t *inputs, *targets;   /* (R) copies of the last forward's */
   float *rope_cos, *rope_sin;  /* (T, r/2), r = tf_model_config_rotary_dims */
   float *pattn_scratch;        /* (2 R n_max) */
-  float *att_scratch;          /* (B, H, T, T) */
+  float *att_scratch;          /* (B, H, tf_attn_scratch_floats(T, d / H)) */
   float *dres, *dh, *dq, *dk, *dv, *da; /* (R, d) gradients in flight */
   float *mem;                           /* the one float allocation all of the above point into */
   size_t n_floats;

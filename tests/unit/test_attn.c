@@ -18,7 +18,7 @@
 struct att {
   int B, T, H, dh, r;
   float *q, *k, *v, *w, *cos_t, *sin_t;
-  float *qr, *kr, *out, *att, *scratch, *dq, *dk, *dv;
+  float *qr, *kr, *out, *lse, *scratch, *dq, *dk, *dv;
 };
 
 static float *falloc(size_t n) {
@@ -31,11 +31,11 @@ static struct att *att_new(int B, int T, int H, int dh, int r, uint64_t seed) {
   struct att *a = calloc(1, sizeof *a);
   ck_assert(a);
   *a = (struct att){.B = B, .T = T, .H = H, .dh = dh, .r = r};
-  size_t n = (size_t)B * T * H * dh, nt = (size_t)B * H * T * T;
+  size_t n = (size_t)B * T * H * dh;
   float **act[] = {&a->q, &a->k, &a->v, &a->w, &a->qr, &a->kr, &a->out, &a->dq, &a->dk, &a->dv};
   for (size_t i = 0; i < sizeof act / sizeof *act; i++) *act[i] = falloc(n);
-  a->att = falloc(nt);
-  a->scratch = falloc(nt);
+  a->lse = falloc((size_t)B * H * T);
+  a->scratch = falloc((size_t)B * H * tf_attn_scratch_floats(T, dh));
   a->cos_t = falloc((size_t)T * r / 2);
   a->sin_t = falloc((size_t)T * r / 2);
   tf_rope_table(a->cos_t, a->sin_t, T, r, 10000.0);
@@ -48,7 +48,7 @@ static struct att *att_new(int B, int T, int H, int dh, int r, uint64_t seed) {
 
 static void att_free(struct att *a) {
   float *bufs[] = {a->q,  a->k,   a->v,   a->w,       a->cos_t, a->sin_t, a->qr,
-                   a->kr, a->out, a->att, a->scratch, a->dq,    a->dk,    a->dv};
+                   a->kr, a->out, a->lse, a->scratch, a->dq,    a->dk,    a->dv};
   for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
   free(a);
 }
@@ -63,7 +63,7 @@ static void att_forward(struct att *a) {
   memcpy(a->kr, a->k, n * sizeof(float));
   tf_rope_forward(a->qr, a->cos_t, a->sin_t, a->B, a->T, a->H, a->dh, a->r);
   tf_rope_forward(a->kr, a->cos_t, a->sin_t, a->B, a->T, a->H, a->dh, a->r);
-  tf_attn_forward(a->out, a->att, a->qr, a->kr, a->v, a->B, a->T, a->H, a->dh);
+  tf_attn_forward(a->out, a->lse, a->scratch, a->qr, a->kr, a->v, a->B, a->T, a->H, a->dh);
 }
 
 static double att_loss(void *ctx) {
@@ -74,7 +74,7 @@ static double att_loss(void *ctx) {
 
 static void att_backward(struct att *a) {
   att_forward(a);
-  tf_attn_backward(a->dq, a->dk, a->dv, a->scratch, a->w, a->att, a->qr, a->kr, a->v, a->B, a->T,
+  tf_attn_backward(a->dq, a->dk, a->dv, a->scratch, a->w, a->lse, a->qr, a->kr, a->v, a->B, a->T,
                    a->H, a->dh);
   tf_rope_backward(a->dq, a->cos_t, a->sin_t, a->B, a->T, a->H, a->dh, a->r);
   tf_rope_backward(a->dk, a->cos_t, a->sin_t, a->B, a->T, a->H, a->dh, a->r);
@@ -121,17 +121,29 @@ END_TEST
 
 /* ---------------------------------------------------------------- attention */
 
+/* Shapes for the attention kernels: channels per head below, at and between whole vectors
+ * (16 floats) and past the four vectors one pass takes (80); sequences shorter than a block
+ * of rows (4), than a panel of keys (32), and over several panels, ending inside them. */
+static const int att_shapes[][4] = {/* B, T, H, dh */
+                                    {2, 7, 3, 5},   {1, 37, 2, 32}, {1, 70, 1, 80},
+                                    {2, 33, 2, 48}, {1, 3, 1, 16},  {1, 65, 2, 64}};
+#define N_ATT_SHAPES (int)(sizeof att_shapes / sizeof *att_shapes)
+
 /* Causal softmax attention of one (b, h) in float64 against the kernel: products of length
- * dh and T of float32 values, ~1e-7 relative, so 1e-5 on outputs of size ~1. */
+ * dh and T of float32 values, ~1e-7 relative, so 1e-5 on outputs of size ~1 (the scores of
+ * dh = 80 unit-size channels reach ~10: 1e-5 of the larger of 1 and the value). */
 START_TEST(attention_forward_matches_float64) {
-  int B = 2, T = 7, H = 3, dh = 5, d = H * dh;
+  int B = att_shapes[_i][0], T = att_shapes[_i][1], H = att_shapes[_i][2], dh = att_shapes[_i][3];
+  int d = H * dh;
   struct att *a = att_new(B, T, H, dh, 0, 3);
-  tf_attn_forward(a->out, a->att, a->q, a->k, a->v, B, T, H, dh);
+  double *s = malloc((size_t)T * sizeof *s);
+  ck_assert(s);
+  tf_attn_forward(a->out, a->lse, a->scratch, a->q, a->k, a->v, B, T, H, dh);
   for (int b = 0; b < B; b++)
     for (int h = 0; h < H; h++)
       for (int i = 0; i < T; i++) {
         const float *qi = a->q + ((size_t)b * T + i) * d + h * dh;
-        double s[16], mx = -INFINITY, sum = 0;
+        double mx = -INFINITY, sum = 0;
         for (int j = 0; j <= i; j++) {
           const float *kj = a->k + ((size_t)b * T + j) * d + h * dh;
           s[j] = fd_dot(qi, kj, dh) / sqrt(dh);
@@ -143,9 +155,11 @@ START_TEST(attention_forward_matches_float64) {
           for (int j = 0; j <= i; j++) o += s[j] / sum * a->v[((size_t)b * T + j) * d + h * dh + c];
           ck_assert_double_eq_tol(a->out[((size_t)b * T + i) * d + h * dh + c], o, 1e-5);
         }
-        const float *p = a->att + (((size_t)b * H + h) * T + i) * T;
-        for (int j = i + 1; j < T; j++) ck_assert(p[j] == 0.0f);
+        double lse = mx + log(sum); /* what the backward recomputes P from */
+        ck_assert_double_eq_tol(a->lse[((size_t)b * H + h) * T + i], lse,
+                                1e-5 * fmax(1, fabs(lse)));
       }
+  free(s);
   att_free(a);
 }
 END_TEST
@@ -154,24 +168,30 @@ END_TEST
 START_TEST(attention_is_causal) {
   int B = 1, T = 200, H = 2, dh = 4, d = H * dh; /* 200 rows: two row blocks */
   struct att *a = att_new(B, T, H, dh, 0, 4);
-  tf_attn_forward(a->out, a->att, a->q, a->k, a->v, B, T, H, dh);
+  tf_attn_forward(a->out, a->lse, a->scratch, a->q, a->k, a->v, B, T, H, dh);
   float *before = falloc(att_numel(a));
   memcpy(before, a->out, att_numel(a) * sizeof(float));
   for (int c = 0; c < d; c++) {
     a->k[(size_t)(T - 1) * d + c] += 1.0f;
     a->v[(size_t)(T - 1) * d + c] -= 2.0f;
   }
-  tf_attn_forward(a->out, a->att, a->q, a->k, a->v, B, T, H, dh);
+  tf_attn_forward(a->out, a->lse, a->scratch, a->q, a->k, a->v, B, T, H, dh);
   ck_assert_mem_eq(a->out, before, (size_t)(T - 1) * d * sizeof(float));
   free(before);
   att_free(a);
 }
 END_TEST
 
-/* Gradients of q, k (through RoPE) and v: loop 0 is a short sequence, loop 1 is 200 positions
- * so the backward runs over two row blocks (a sample of 120 entries each). */
+/* Gradients of q, k (through RoPE) and v (a sample of 120 entries each): a short sequence,
+ * 200 positions (seven panels of keys, the last one partial), then the kernel shapes above. */
 START_TEST(attention_with_rope_matches_finite_differences) {
-  struct att *a = _i == 0 ? att_new(2, 9, 2, 8, 4, 5) : att_new(1, 200, 2, 6, 2, 6);
+  struct att *a;
+  if (_i < 2)
+    a = _i == 0 ? att_new(2, 9, 2, 8, 4, 5) : att_new(1, 200, 2, 6, 2, 6);
+  else {
+    const int *sh = att_shapes[_i - 2];
+    a = att_new(sh[0], sh[1], sh[2], sh[3], sh[3] / 2 * 2, 7 + _i);
+  }
   att_backward(a);
   size_t n = att_numel(a);
   struct {
@@ -195,9 +215,9 @@ static Suite *attn_suite(void) {
   suite_add_tcase(s, tc);
   tc = tcase_create("attention");
   tcase_set_timeout(tc, 60);
-  tcase_add_test(tc, attention_forward_matches_float64);
+  tcase_add_loop_test(tc, attention_forward_matches_float64, 0, N_ATT_SHAPES);
   tcase_add_test(tc, attention_is_causal);
-  tcase_add_loop_test(tc, attention_with_rope_matches_finite_differences, 0, 2);
+  tcase_add_loop_test(tc, attention_with_rope_matches_finite_differences, 0, 2 + N_ATT_SHAPES);
   suite_add_tcase(s, tc);
   return s;
 }

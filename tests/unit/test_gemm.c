@@ -93,10 +93,12 @@ static void check_against_loop(struct mm *m) {
 
 START_TEST(gemm_matches_triple_loop_for_every_transpose) {
   int ta = _i / 2, tb = _i % 2;
-  /* odd sizes, vectors, and two products large enough to be split across threads (by rows,
-   * then by columns, into panels of unequal size) */
-  int sizes[][3] = {{37, 29, 53}, {1, 17, 5},    {64, 1, 300},
-                    {130, 70, 9}, {301, 97, 40}, {90, 403, 31}};
+  /* odd sizes, vectors, two products large enough to be split across threads (by rows, then
+   * by columns, into panels of unequal size), and two whose K is long enough to be split
+   * instead (an odd K: unequal shares) */
+  tf_set_threads(2);
+  int sizes[][3] = {{37, 29, 53},  {1, 17, 5},    {64, 1, 300},   {130, 70, 9},
+                    {301, 97, 40}, {90, 403, 31}, {96, 80, 1500}, {70, 33, 1001}};
   for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
     struct mm m = mm_new(ta, tb, sizes[s][0], sizes[s][1], sizes[s][2], 10 * s + _i);
     check_against_loop(&m);
@@ -134,12 +136,16 @@ END_TEST
 /* Same inputs, same thread count: the same bits (a model-sized product on 2 threads). */
 START_TEST(gemm_is_repeatable) {
   tf_set_threads(2);
-  struct mm a = mm_new(1, 0, 300, 256, 512, 7), b = mm_new(1, 0, 300, 256, 512, 7);
-  mm_run(&a);
-  mm_run(&b);
-  ck_assert_mem_eq(a.C, b.C, (size_t)300 * a.ldc * sizeof(float));
-  mm_free(&a);
-  mm_free(&b);
+  int sizes[][3] = {{300, 256, 512}, {256, 256, 2048}}; /* split by rows; split K */
+  for (int s = 0; s < 2; s++) {
+    int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
+    struct mm a = mm_new(1, 0, M, N, K, 7), b = mm_new(1, 0, M, N, K, 7);
+    mm_run(&a);
+    mm_run(&b);
+    ck_assert_mem_eq(a.C, b.C, (size_t)M * a.ldc * sizeof(float));
+    mm_free(&a);
+    mm_free(&b);
+  }
 }
 END_TEST
 

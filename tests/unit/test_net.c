@@ -161,6 +161,12 @@ START_TEST(absurd_activation_sizes_are_refused) {
   ck_assert_int_eq(tf_acts_create(&a, &c, 64, 1 << 20, &err), TF_ENOMEM);
   ck_assert_msg(strstr(err.msg, "GiB"), "%s", err.msg);
   ck_assert_int_eq(tf_acts_create(&a, &c, 0, 5, &err), TF_ENOMEM);
+  /* 2^30 positions with 2^30 tokens in each of a layer's six Pattention caches, in 2^20
+   * layers: the float count overflows 64 bits, and says so instead of wrapping around */
+  c.n_layers = 1 << 20;
+  c.tokens[0] = c.tokens[1] = c.tokens[2] = 1 << 30;
+  ck_assert_int_eq(tf_acts_create(&a, &c, 1 << 10, 1 << 20, &err), TF_ENOMEM);
+  ck_assert_msg(strstr(err.msg, "more than 2^64 bytes"), "%s", err.msg);
 }
 END_TEST
 
