@@ -210,9 +210,10 @@ void tf_rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, 
 size_t tf_attn_scratch_floats(int T, int dh);
 void tf_attn_forward(float *out, float *lse, float *scratch, const float *q, const float *k,
                      const float *v, int B, int T, int H, int dh);
-/* dq, dk, dv (B, T, H*dh) are overwritten; scratch too. */
+/* From dout and the forward's out and lse: dq, dk, dv (B, T, H*dh) are overwritten;
+ * scratch too. */
 void tf_attn_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
-                      const float *lse, const float *q, const float *k, const float *v, int B,
-                      int T, int H, int dh);
+                      const float *out, const float *lse, const float *q, const float *k,
+                      const float *v, int B, int T, int H, int dh);
 
 #endif

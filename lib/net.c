@@ -206,8 +206,8 @@ static void layer_backward(const struct tf_model *m, struct tf_acts *a, const st
   pattn_backward(m, a, g, l, TF_SLOT_FFN, R, la->h2, a->dres, a->dh, 0.0f);
   tf_layernorm_backward(a->dres, a->dh, la->h2, la->rstd2, R, d);
   pattn_backward(m, a, g, l, TF_SLOT_PROJ, R, la->a, a->dres, a->da, 0.0f);
-  tf_attn_backward(a->dq, a->dk, a->dv, a->att_scratch, a->da, la->lse, la->q, la->k, la->v, B, T,
-                   H, dh);
+  tf_attn_backward(a->dq, a->dk, a->dv, a->att_scratch, a->da, la->a, la->lse, la->q, la->k, la->v,
+                   B, T, H, dh);
   if (r > 0) {
     tf_rope_backward(a->dq, a->rope_cos, a->rope_sin, B, T, H, dh, r);
     tf_rope_backward(a->dk, a->rope_cos, a->rope_sin, B, T, H, dh, r);

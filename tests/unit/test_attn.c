@@ -74,8 +74,8 @@ static double att_loss(void *ctx) {
 
 static void att_backward(struct att *a) {
   att_forward(a);
-  tf_attn_backward(a->dq, a->dk, a->dv, a->scratch, a->w, a->lse, a->qr, a->kr, a->v, a->B, a->T,
-                   a->H, a->dh);
+  tf_attn_backward(a->dq, a->dk, a->dv, a->scratch, a->w, a->out, a->lse, a->qr, a->kr, a->v, a->B,
+                   a->T, a->H, a->dh);
   tf_rope_backward(a->dq, a->cos_t, a->sin_t, a->B, a->T, a->H, a->dh, a->r);
   tf_rope_backward(a->dk, a->cos_t, a->sin_t, a->B, a->T, a->H, a->dh, a->r);
 }
