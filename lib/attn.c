@@ -106,29 +106,46 @@ static int att_keys(int T) {
   return (T + 2 * ATT_W - 1) / (2 * ATT_W) * (2 * ATT_W);
 }
 
-/* Per head: two sets of panels (keys, and values in the backward), three (T,
- * ldh) row copies and two blocks of ATT_RB rows of scores. */
-size_t tf_attn_scratch_floats(int T, int dh) {
-  return 2 * ((size_t)dh + ATT_RB) * att_keys(T) + 3 * (size_t)T * att_ldh(dh);
+/* Per head, kept from the forward for the backward: keys and values twice, transposed in
+ * panels and as rows (T, ldh). */
+size_t tf_attn_kv_floats(int T, int dh) {
+  return 2 * ((size_t)dh * att_keys(T) + (size_t)T * att_ldh(dh));
 }
 
-/* dst (T, ldh) = the T rows of src (stride ld, dh channels), zero-padded. */
-static void pack_rows(float *dst, int ldh, const float *src, int ld, int T, int dh) {
-  for (int j = 0; j < T; j++) {
-    memcpy(dst + (size_t)j * ldh, src + (size_t)j * ld, (size_t)dh * sizeof *dst);
-    memset(dst + (size_t)j * ldh + dh, 0, (size_t)(ldh - dh) * sizeof *dst);
+/* Per thread: two blocks of ATT_RB rows of scores, the packed dk and dv of a head. */
+size_t tf_attn_scratch_floats(int T, int dh) {
+  return 2 * (size_t)ATT_RB * att_keys(T) + 2 * (size_t)T * att_ldh(dh);
+}
+
+/* One head's keys or values (T rows of dh channels, stride ld), packed twice in one pass over
+ * them (their rows are d floats apart, and far away in memory): as rows (T, ldh), zero-padded,
+ * and transposed in panels of 2 ATT_W keys, each holding channel after channel the 2 ATT_W
+ * values of its keys; keys from T on are zero. */
+static void pack_head(float *panels, float *rows, int ldh, const float *src, int ld, int T,
+                      int dh) {
+  int P = 2 * ATT_W;
+  for (int j = 0; j < att_keys(T); j++) {
+    float *pan = panels + (size_t)(j / P) * dh * P + j % P;
+    if (j >= T) {
+      for (int c = 0; c < dh; c++) pan[c * P] = 0.0f;
+      continue;
+    }
+    float *row = rows + (size_t)j * ldh;
+    memcpy(row, src + (size_t)j * ld, (size_t)dh * sizeof *row);
+    memset(row + dh, 0, (size_t)(ldh - dh) * sizeof *row);
+    for (int c = 0; c < dh; c++) pan[c * P] = row[c];
   }
 }
 
-/* src^T in panels of 2 ATT_W keys: panel p holds, channel after channel, the 2
- * ATT_W values of keys 2 ATT_W p ...; keys from T on are zero. */
-static void pack_panels(float *dst, const float *src, int ld, int T, int dh) {
-  int P = 2 * ATT_W;
-  for (int j0 = 0; j0 < att_keys(T); j0 += P, dst += (size_t)dh * P)
-    for (int t = 0; t < P; t++) {
-      const float *s = src + (size_t)(j0 + t) * ld;
-      for (int c = 0; c < dh; c++) dst[c * P + t] = j0 + t < T ? s[c] : 0.0f;
-    }
+/* Where pack_head put a head's keys and values in its block of kv. */
+struct head_kv {
+  float *kt, *vt, *kr, *vr;
+};
+
+static struct head_kv head_kv(float *kv, int bh, int T, int dh) {
+  size_t panel = (size_t)dh * att_keys(T), rows = (size_t)T * att_ldh(dh);
+  float *base = kv + (size_t)bh * tf_attn_kv_floats(T, dh);
+  return (struct head_kv){base, base + panel, base + 2 * panel, base + 2 * panel + rows};
 }
 
 /* dst (T rows, stride ld) = alpha src (T, ldh), dh channels. */
@@ -337,37 +354,38 @@ static float *head_scratch(float *scratch, int bh, int heads, int T, int dh) {
  * 0..i0+nr-1 only, its ATT_RB rows of exp(s - max) stay in cache from the
  * scores to the product with v, which divides by the sums; the backward
  * recomputes P from lse. */
-static void attn_head_forward(float *out, float *lse, float *sc, const float *q, const float *k,
-                              const float *v, int T, int dh, int d) {
+static void attn_head_forward(float *out, float *lse, float *sc, struct head_kv kv, const float *q,
+                              const float *k, const float *v, int T, int dh, int d) {
   float scale = 1.0f / sqrtf((float)dh);
   int ldh = att_ldh(dh), ldp = att_keys(T);
-  float *kp = sc, *vp = kp + (size_t)dh * ldp, *Pb = vp + (size_t)T * ldh;
-  pack_panels(kp, k, d, T, dh);
-  pack_rows(vp, ldh, v, d, T, dh);
+  float *Pb = sc;
+  pack_head(kv.kt, kv.kr, ldh, k, d, T, dh);
+  pack_head(kv.vt, kv.vr, ldh, v, d, T, dh);
   for (int i0 = 0; i0 < T; i0 += ATT_RB) {
     int nr = min_int(ATT_RB, T - i0), n = i0 + nr;
     vec mv[ATT_RB];
     float inv[ATT_RB];
     for (int r = 0; r < ATT_RB; r++) mv[r] = (vec){0} - INFINITY;
-    rows_dot(Pb, ldp, q + (size_t)i0 * d, d, i0, nr, kp, n, dh, scale, DOT_SCORES, mv, NULL, NULL);
+    rows_dot(Pb, ldp, q + (size_t)i0 * d, d, i0, nr, kv.kt, n, dh, scale, DOT_SCORES, mv, NULL,
+             NULL);
     for (int r = 0; r < nr; r++) {
       int m = (i0 + r + ATT_W) / ATT_W * ATT_W; /* covers j <= i and j < n */
       float mx = vec_hmax(mv[r]), sum = exp_row(Pb + (size_t)r * ldp, mx, m);
       inv[r] = 1.0f / sum;
       lse[i0 + r] = mx + logf(sum);
     }
-    rows_mix(out + (size_t)i0 * d, d, Pb, ldp, nr, vp, ldh, n, dh, inv);
+    rows_mix(out + (size_t)i0 * d, d, Pb, ldp, nr, kv.vr, ldh, n, dh, inv);
   }
 }
 
-void tf_attn_forward(float *out, float *lse, float *scratch, const float *q, const float *k,
-                     const float *v, int B, int T, int H, int dh) {
+void tf_attn_forward(float *out, float *lse, float *kv, float *scratch, const float *q,
+                     const float *k, const float *v, int B, int T, int H, int dh) {
   int d = H * dh;
 #pragma omp parallel for schedule(static) if (tf_par((size_t)B * H * T * T * dh))
   for (int bh = 0; bh < B * H; bh++) {
     size_t o = (size_t)(bh / H) * T * d + (size_t)(bh % H) * dh;
-    attn_head_forward(out + o, lse + (size_t)bh * T, head_scratch(scratch, bh, B * H, T, dh), q + o,
-                      k + o, v + o, T, dh, d);
+    attn_head_forward(out + o, lse + (size_t)bh * T, head_scratch(scratch, bh, B * H, T, dh),
+                      head_kv(kv, bh, T, dh), q + o, k + o, v + o, T, dh, d);
   }
 }
 
@@ -377,17 +395,13 @@ void tf_attn_forward(float *out, float *lse, float *scratch, const float *q, con
  * += dS^T q / sqrt(dh) (the last two in packed scratch, written out at the
  * end). */
 static void attn_head_backward(float *dq, float *dk, float *dv, float *sc, const float *dout,
-                               const float *out, const float *lse, const float *q, const float *k,
-                               const float *v, int T, int dh, int d) {
+                               const float *out, const float *lse, struct head_kv kv,
+                               const float *q, int T, int dh, int d) {
   float scale = 1.0f / sqrtf((float)dh), scales[ATT_RB];
   int ldh = att_ldh(dh), ldp = att_keys(T);
-  float *kt = sc, *vt = kt + (size_t)dh * ldp, *kp = vt + (size_t)dh * ldp;
-  float *dvp = kp + (size_t)T * ldh, *dkp = dvp + (size_t)T * ldh;
-  float *Pb = dkp + (size_t)T * ldh, *dSb = Pb + (size_t)ATT_RB * ldp;
+  float *Pb = sc, *dSb = Pb + (size_t)ATT_RB * ldp;
+  float *dvp = dSb + (size_t)ATT_RB * ldp, *dkp = dvp + (size_t)T * ldh;
   for (int r = 0; r < ATT_RB; r++) scales[r] = scale;
-  pack_panels(kt, k, d, T, dh);
-  pack_panels(vt, v, d, T, dh);
-  pack_rows(kp, ldh, k, d, T, dh);
   memset(dvp, 0, 2 * (size_t)T * ldh * sizeof *dvp);
   for (int i0 = 0; i0 < T; i0 += ATT_RB) {
     int nr = min_int(ATT_RB, T - i0), n = i0 + nr;
@@ -396,12 +410,13 @@ static void attn_head_backward(float *dq, float *dk, float *dv, float *sc, const
     for (int r = 0; r < nr; r++) {
       const float *g = gb + (size_t)r * d, *o = out + (size_t)(i0 + r) * d;
       float s = 0.0f;
+#pragma omp simd reduction(+ : s)
       for (int c = 0; c < dh; c++) s += g[c] * o[c];
       D[r] = s;
     }
-    rows_dot(Pb, ldp, qb, d, i0, nr, kt, n, dh, scale, DOT_PROBS, NULL, lse + i0, NULL);
-    rows_dot(dSb, ldp, gb, d, i0, nr, vt, n, dh, 1.0f, DOT_DSCORES, NULL, D, Pb);
-    rows_mix(dq + (size_t)i0 * d, d, dSb, ldp, nr, kp, ldh, n, dh, scales);
+    rows_dot(Pb, ldp, qb, d, i0, nr, kv.kt, n, dh, scale, DOT_PROBS, NULL, lse + i0, NULL);
+    rows_dot(dSb, ldp, gb, d, i0, nr, kv.vt, n, dh, 1.0f, DOT_DSCORES, NULL, D, Pb);
+    rows_mix(dq + (size_t)i0 * d, d, dSb, ldp, nr, kv.kr, ldh, n, dh, scales);
     cols_acc(dvp, ldh, Pb, ldp, nr, gb, d, n, dh);
     cols_acc(dkp, ldh, dSb, ldp, nr, qb, d, n, dh);
   }
@@ -410,13 +425,14 @@ static void attn_head_backward(float *dq, float *dk, float *dv, float *sc, const
 }
 
 void tf_attn_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
-                      const float *out, const float *lse, const float *q, const float *k,
-                      const float *v, int B, int T, int H, int dh) {
+                      const float *out, const float *lse, const float *kv, const float *q, int B,
+                      int T, int H, int dh) {
   int d = H * dh;
 #pragma omp parallel for schedule(static) if (tf_par((size_t)B * H * T * T * dh))
   for (int bh = 0; bh < B * H; bh++) {
     size_t o = (size_t)(bh / H) * T * d + (size_t)(bh % H) * dh;
     attn_head_backward(dq + o, dk + o, dv + o, head_scratch(scratch, bh, B * H, T, dh), dout + o,
-                       out + o, lse + (size_t)bh * T, q + o, k + o, v + o, T, dh, d);
+                       out + o, lse + (size_t)bh * T, head_kv((float *)kv, bh, T, dh), q + o, T, dh,
+                       d);
   }
 }
