@@ -4,16 +4,16 @@
 
 #include "kernels.h"
 
-/* l2_norm_gelu, one row:  r = |a|;  z = tau a / max(r, eps) (written over a, kept for the
- * backward);  s = GELU(z) = z cdf(z). */
-static void l2_gelu_row(float *az, float *s, float *rnorm, float tau, int n) {
-  float r = (float)sqrt(tf_row_dot(az, az, n));
+/* l2_norm_gelu, one row:  r = |a|;  z = tau a / max(r, eps);  s = GELU(z) = z cdf(z). a is
+ * kept (the backward recomputes z from it and r: one product, where keeping z would cost a
+ * write of the whole row). */
+static void l2_gelu_row(const float *a, float *s, float *rnorm, float tau, int n) {
+  float r = (float)sqrt(tf_row_dot(a, a, n));
   float inv = tau / fmaxf(r, TF_PATTN_EPS);
 #pragma omp simd
   for (int j = 0; j < n; j++) {
-    float z = az[j] * inv, cdf, pdf;
+    float z = a[j] * inv, cdf, pdf;
     tf_normal(z, &cdf, &pdf);
-    az[j] = z;
     s[j] = z * cdf;
   }
   *rnorm = r;
@@ -66,23 +66,23 @@ void tf_pattn_forward(const struct tf_pattn_shape *p, float *out, float beta, fl
   tf_gemm(0, 0, R, p->d_out, n, 1.0f, S, n, value, p->d_out, beta, out, p->d_out);
 }
 
-/* l2_norm_gelu backward, one row (SPEC §1.3), U = z / tau:
- * dz = ds GELU'(z);  da = (tau / max(r, eps)) (dz - <dz, U> U), the projection dropped when
- * r <= eps (the row was scaled linearly). ds becomes da; s gets GELU(z) for dvalue. */
-static void l2_gelu_row_backward(float *ds, float *s, const float *z, float r, float tau, int n) {
+/* l2_norm_gelu backward, one row (SPEC §1.3), z = k a with k = tau / max(r, eps), U = z / tau:
+ * dz = ds GELU'(z);  da = k (dz - <dz, U> U), the projection dropped when r <= eps (the row
+ * was scaled linearly). ds becomes da; s gets GELU(z) for dvalue. */
+static void l2_gelu_row_backward(float *ds, float *s, const float *a, float r, float tau, int n) {
+  float k = tau / fmaxf(r, TF_PATTN_EPS);
   double dot = 0;
 #pragma omp simd reduction(+ : dot)
   for (int j = 0; j < n; j++) {
-    float cdf, pdf;
-    tf_normal(z[j], &cdf, &pdf);
-    s[j] = z[j] * cdf;
-    ds[j] *= fmaf(z[j], pdf, cdf);
-    dot += (double)ds[j] * z[j];
+    float z = a[j] * k, cdf, pdf;
+    tf_normal(z, &cdf, &pdf);
+    s[j] = z * cdf;
+    ds[j] *= fmaf(z, pdf, cdf);
+    dot += (double)ds[j] * z;
   }
-  float k = tau / fmaxf(r, TF_PATTN_EPS);
   float proj = r > TF_PATTN_EPS ? (float)(dot / ((double)tau * tau)) : 0.0f;
 #pragma omp simd
-  for (int j = 0; j < n; j++) ds[j] = k * fmaf(-proj, z[j], ds[j]);
+  for (int j = 0; j < n; j++) ds[j] = k * fmaf(-proj, a[j] * k, ds[j]);
 }
 
 /* gelu_l2_norm backward, one row:  g = GELU(a), ghat = g / q;
