@@ -33,7 +33,7 @@ static void adamw_range(float *p, const float *g, float *m, float *v, size_t n, 
   const float b1 = (float)h->beta1, b2 = (float)h->beta2, eps = (float)h->eps;
   const float step = (float)(lr / bc1), rbc2 = (float)(1.0 / sqrt(bc2));
   const float shrink = (float)(1.0 - lr * wd);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
   for (size_t i = 0; i < n; i++) {
     float gi = g[i];
     m[i] = b1 * m[i] + (1 - b1) * gi;
