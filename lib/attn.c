@@ -1,6 +1,5 @@
-/* attn.c: rotary position embedding and causal multi-head softmax attention,
- * forward and backward, over a whole sequence. The KV cache of generation is
- * not here. */
+/* attn.c: rotary position embedding and causal multi-head softmax attention, forward and
+ * backward, over a whole sequence. The KV cache of generation is not here. */
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -18,8 +17,8 @@ void tf_rope_table(float *cos_t, float *sin_t, int T, int r, double base) {
   }
 }
 
-/* x'_m = x_m c - x_{m+r/2} s;  x'_{m+r/2} = x_{m+r/2} c + x_m s, with s negated
- * for the transposed rotation. */
+/* x'_m = x_m c - x_{m+r/2} s;  x'_{m+r/2} = x_{m+r/2} c + x_m s, with s negated for the
+ * transposed rotation. */
 static void rope_apply(float *x, const float *cos_t, const float *sin_t, int B, int T, int H,
                        int dh, int r, float sign) {
   int h = r / 2;
@@ -48,15 +47,14 @@ void tf_rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, 
   rope_apply(dx, cos_t, sin_t, B, T, H, dh, r, -1.0f);
 }
 
-/* Attention runs on its own kernels rather than on BLAS: with dh = 32 a BLAS
- * product of one head's block is ~2 MFLOP, of which calls and packing take a
- * third, and it cannot skip the masked triangle finer than its blocks. Each
- * head's operands are first copied into contiguous scratch (rows of a head are
- * d floats apart, a stride the L1 cache maps onto a few sets), padded with
- * zeros to whole vectors, so the inner loops are plain vector code. A vector is
- * ATT_W floats, one register of the widest kind the target has (16 with
- * AVX-512, 8 with AVX, 4 otherwise), written with GCC's vector extension so any
- * target builds; queries go ATT_RB rows at a time. */
+/* Attention runs on its own kernels rather than on BLAS: with dh = 32 a BLAS product of one
+ * head's block is ~2 MFLOP, of which calls and packing take a third, and it cannot skip the
+ * masked triangle finer than its blocks. Each head's keys and values are packed once, in the
+ * forward, into contiguous copies padded with zeros to whole vectors (rows of a head are d
+ * floats apart, a stride the L1 cache maps onto a few sets), so the inner loops are plain vector
+ * code. A vector is ATT_W floats, one register of the widest kind the target has (16 with
+ * AVX-512, 8 with AVX, 4 otherwise), written with GCC's vector extension so any target builds;
+ * queries go ATT_RB rows at a time. */
 #define ATT_RB 4
 #if defined(__AVX512F__)
 #define ATT_W 16
@@ -74,8 +72,8 @@ static inline __attribute__((always_inline)) vec vec_load(const float *p) {
   return x;
 }
 
-/* min(w, ATT_W) floats of x to p (w > 0): a whole vector is one move; only the
- * epilogues of heads whose channels or keys end inside a vector write fewer. */
+/* min(w, ATT_W) floats of x to p (w > 0): a whole vector is one move; only the epilogues of
+ * heads whose channels or keys end inside a vector write fewer. */
 static inline __attribute__((always_inline)) void vec_store(float *p, vec x, int w) {
   if (w >= ATT_W)
     memcpy(p, &x, sizeof x);
@@ -83,9 +81,8 @@ static inline __attribute__((always_inline)) void vec_store(float *p, vec x, int
     for (int i = 0; i < w; i++) p[i] = x[i];
 }
 
-/* Keeps x in a register: GCC otherwise folds a vector that feeds several
- * multiply-adds back into each of them as a memory operand, and the loads, not
- * the arithmetic, set the pace. */
+/* Keeps x in a register: GCC otherwise folds a vector that feeds several multiply-adds back into
+ * each of them as a memory operand, and the loads, not the arithmetic, set the pace. */
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && defined(__SSE2__)
 #define vec_in_register(x) __asm__("" : "+x"(x))
 #else
@@ -96,8 +93,7 @@ static inline int min_int(int a, int b) {
   return a < b ? a : b;
 }
 
-/* Channels of a head padded to whole vectors; keys padded to whole panels of 2
- * ATT_W. */
+/* Channels of a head padded to whole vectors; keys padded to whole panels of 2 ATT_W. */
 static int att_ldh(int dh) {
   return (dh + ATT_W - 1) / ATT_W * ATT_W;
 }
@@ -106,8 +102,8 @@ static int att_keys(int T) {
   return (T + 2 * ATT_W - 1) / (2 * ATT_W) * (2 * ATT_W);
 }
 
-/* Per head, kept from the forward for the backward: keys and values twice, transposed in
- * panels and as rows (T, ldh). */
+/* Per head, kept from the forward for the backward: keys and values twice, transposed in panels
+ * and as rows (T, ldh). */
 size_t tf_attn_kv_floats(int T, int dh) {
   return 2 * ((size_t)dh * att_keys(T) + (size_t)T * att_ldh(dh));
 }
@@ -177,17 +173,16 @@ static inline __attribute__((always_inline)) vec vec_max(vec a, vec b) {
   return m;
 }
 
-/* What rows_dot does with a tile of products x before storing it, for row i =
- * i0 + r and key j (the causal mask is j <= i): DOT_SCORES   s = alpha x, -inf
- * where masked; mx[r] keeps the row's running maximum; DOT_PROBS    p =
- * exp(alpha x - lse_i) from rv[r] = lse_i, 0 where masked; DOT_DSCORES  dS = P
- * (alpha x - D_i) from rv[r] = D_i and the stored P (0 where masked). */
+/* What rows_dot does with a tile of products x before storing it, for row i = i0 + r and key j
+ * (the causal mask is j <= i): DOT_SCORES   s = alpha x, -inf where masked; mx[r] keeps the
+ * row's running maximum; DOT_PROBS    p = exp(alpha x - lse_i) from rv[r] = lse_i, 0 where
+ * masked; DOT_DSCORES  dS = P (alpha x - D_i) from rv[r] = D_i and the stored P (0 where
+ * masked). */
 enum dot_epilogue { DOT_SCORES, DOT_PROBS, DOT_DSCORES };
 
-/* S_rj = alpha <a_r, k_j> for the nr rows of a (stride lda, dh channels) from
- * row i0 on, keys j < n (rounded up to a whole panel: S rows must have room),
- * the keys in panels, then the epilogue. Per channel, two vector loads and
- * ATT_RB broadcasts feed 2 ATT_RB multiply-adds. */
+/* S_rj = alpha <a_r, k_j> for the nr rows of a (stride lda, dh channels) from row i0 on, keys j
+ * < n (rounded up to a whole panel: S rows must have room), the keys in panels, then the
+ * epilogue. Per channel, two vector loads and ATT_RB broadcasts feed 2 ATT_RB multiply-adds. */
 static inline __attribute__((always_inline)) void
 rows_dot(float *S, int lds, const float *a, int lda, int i0, int nr, const float *panels, int n,
          int dh, float alpha, int epi, vec *mx, const float *rv, const float *P) {
@@ -226,9 +221,8 @@ rows_dot(float *S, int lds, const float *a, int lda, int i0, int nr, const float
   }
 }
 
-/* out_r = alpha_r sum_{j<n} M_rj b_j for the nr rows of M (stride ldm); b is
- * (n, ldh) packed, nv vectors of its channels from channel 0 (nv a constant
- * after inlining). */
+/* out_r = alpha_r sum_{j<n} M_rj b_j for the nr rows of M (stride ldm); b is (n, ldh) packed, nv
+ * vectors of its channels from channel 0 (nv a constant after inlining). */
 static inline __attribute__((always_inline)) void rows_mix_pass(float *out, int ldo, int dh,
                                                                 const float *const *mr, int nr,
                                                                 const float *b, int ldh, int n,
@@ -270,9 +264,8 @@ static void rows_mix(float *out, int ldo, const float *M, int ldm, int nr, const
   }
 }
 
-/* acc_j += sum_r M_rj a_r for j < n: the transposed product, row block by row
- * block. The nr rows of a (stride lda, dh channels) stay in registers; acc is
- * (n, ldh) packed. */
+/* acc_j += sum_r M_rj a_r for j < n: the transposed product, row block by row block. The nr rows
+ * of a (stride lda, dh channels) stay in registers; acc is (n, ldh) packed. */
 static inline __attribute__((always_inline)) void
 cols_acc_pass(float *acc, int ldh, const float *const *mr, const vec (*av)[ATT_NV], int n, int nv) {
   for (int j = 0; j < n; j++, acc += ldh) {
@@ -328,8 +321,8 @@ static inline float vec_hmax(vec x) {
   return m;
 }
 
-/* p_j = exp(s_j - mx) over the first m entries (whole vectors; masked scores
- * are -inf and give 0), in place; returns their sum. */
+/* p_j = exp(s_j - mx) over the first m entries (whole vectors; masked scores are -inf and give
+ * 0), in place; returns their sum. */
 static float exp_row(float *p, float mx, int m) {
   vec sum = {0};
   for (int j = 0; j < m; j += ATT_W) {
@@ -340,19 +333,18 @@ static float exp_row(float *p, float mx, int m) {
   return vec_sum(sum);
 }
 
-/* The scratch of the calling thread: one head's worth per thread, reused from
- * head to head so it stays in cache (a fresh block per head would miss on every
- * first touch). With more threads than heads, each head has its own. */
+/* The scratch of the calling thread: one head's worth per thread, reused from head to head so it
+ * stays in cache (a fresh block per head would miss on every first touch). With more threads
+ * than heads, each head has its own. */
 static float *head_scratch(float *scratch, int bh, int heads, int T, int dh) {
   int slot = omp_get_num_threads() <= heads ? omp_get_thread_num() : bh;
   return scratch + (size_t)slot * tf_attn_scratch_floats(T, dh);
 }
 
-/* One (batch, head): P = softmax(q k^T / sqrt(dh)) causal;  out = P v;  lse per
- * row. q, k, v, out are (T, dh) views with row stride d; sc is the head's
- * scratch. P is never stored whole: row block [i0, i0 + nr) needs keys
- * 0..i0+nr-1 only, its ATT_RB rows of exp(s - max) stay in cache from the
- * scores to the product with v, which divides by the sums; the backward
+/* One (batch, head): P = softmax(q k^T / sqrt(dh)) causal;  out = P v;  lse per row. q, k, v,
+ * out are (T, dh) views with row stride d; sc is the head's scratch. P is never stored whole:
+ * row block [i0, i0 + nr) needs keys 0..i0+nr-1 only, its ATT_RB rows of exp(s - max) stay in
+ * cache from the scores to the product with v, which divides by the sums; the backward
  * recomputes P from lse. */
 static void attn_head_forward(float *out, float *lse, float *sc, struct head_kv kv, const float *q,
                               const float *k, const float *v, int T, int dh, int d) {
@@ -389,11 +381,10 @@ void tf_attn_forward(float *out, float *lse, float *kv, float *scratch, const fl
   }
 }
 
-/* One (batch, head), row block by row block:  P = exp(q k^T / sqrt(dh) - lse);
- * dS = P (dout v^T - D) with D_i = <dout_i, out_i> (= sum_j P_ij dP_ij, the
- * softmax backward's row constant);  dq = dS k / sqrt(dh);  dv += P^T dout;  dk
- * += dS^T q / sqrt(dh) (the last two in packed scratch, written out at the
- * end). */
+/* One (batch, head), row block by row block:  P = exp(q k^T / sqrt(dh) - lse); dS = P (dout v^T
+ * - D) with D_i = <dout_i, out_i> (= sum_j P_ij dP_ij, the softmax backward's row constant);  dq
+ * = dS k / sqrt(dh);  dv += P^T dout;  dk += dS^T q / sqrt(dh) (the last two in packed scratch,
+ * written out at the end). */
 static void attn_head_backward(float *dq, float *dk, float *dv, float *sc, const float *dout,
                                const float *out, const float *lse, struct head_kv kv,
                                const float *q, int T, int dh, int d) {

@@ -136,8 +136,8 @@ float *tf_pattn_theta_row(enum tf_norm norm, float *a, float *s, float *rnorm, f
                           int n);
 
 /* out = Theta(x key^T) value + beta out.
- * cache (R, n) keeps what backward needs: A for the GELU forms, S for softmax; rnorm (R) the row norm |A_i| (l2_norm_gelu) or |GELU(A_i)| (gelu_l2_norm);
- * scratch (R, n) is overwritten. */
+ * cache (R, n) keeps what backward needs: A for the GELU forms, S for softmax; rnorm (R) the row
+ * norm |A_i| (l2_norm_gelu) or |GELU(A_i)| (gelu_l2_norm); scratch (R, n) is overwritten. */
 void tf_pattn_forward(const struct tf_pattn_shape *p, float *out, float beta, float *cache,
                       float *rnorm, float *scratch, const float *x, const float *key,
                       const float *value);
