@@ -111,9 +111,10 @@ static int gemm_split_k(int nt, int trans_a, int trans_b, int M, int N, int K, f
   size_t mn = (size_t)M * N;
   float *work = gemm_workspace(mn * (nt - 1));
   if (!work) return -1;
-  int chunk = (K + nt - 1) / nt;
 #pragma omp parallel num_threads(nt)
   {
+    /* the team may be smaller than asked (OMP_THREAD_LIMIT): share K among those there are */
+    int tn = omp_get_num_threads(), chunk = (K + tn - 1) / tn;
     int p = omp_get_thread_num(), k0 = p * chunk, kn = K - k0 < chunk ? K - k0 : chunk;
     const float *Ap = A + (size_t)k0 * (trans_a ? lda : 1);
     const float *Bp = B + (size_t)k0 * (trans_b ? 1 : ldb);
@@ -126,7 +127,7 @@ static int gemm_split_k(int nt, int trans_a, int trans_b, int M, int N, int K, f
 #pragma omp barrier
 #pragma omp for schedule(static)
     for (int i = 0; i < M; i++)
-      for (int q = 1; q < nt; q++) {
+      for (int q = 1; q < tn; q++) {
         const float *w = work + (q - 1) * mn + (size_t)i * N;
         float *c = C + (size_t)i * ldc;
 #pragma omp simd
