@@ -208,11 +208,11 @@ static int check_grow_size(const struct tf_model *in, const struct tf_model_conf
   double need = (in->train.present ? 3.0 : 1.0) * ((double)n_in + (double)n_out) * sizeof(float);
   if (have == 0 || need <= have) return TF_OK;
   return tf_error_set(err, TF_ENOMEM,
-                      "the grown model needs %.2f GB for %llu parameters%s beside the %llu of "
-                      "the input, the machine has %.2f GB",
-                      need / 1e9, (unsigned long long)n_out,
+                      "the grown model needs %.2f GiB for %llu parameters%s beside the %llu of "
+                      "the input, the machine has %.2f GiB",
+                      need / (1 << 30), (unsigned long long)n_out,
                       in->train.present ? " and their AdamW moments" : "", (unsigned long long)n_in,
-                      have / 1e9);
+                      have / (1 << 30));
 }
 
 int tf_model_grow(struct tf_model *out, const struct tf_model *in, const struct tf_grow_config *g,

@@ -105,8 +105,8 @@ static int check_block_size(const struct tf_model_config *c, size_t *n_floats,
   double have = tf_machine_bytes(), need = (double)n * sizeof(float);
   if (have > 0 && need > have)
     return tf_error_set(err, TF_ENOMEM,
-                        "model needs %.2f GB for %llu parameters, the machine has %.2f GB",
-                        need / 1e9, (unsigned long long)n, have / 1e9);
+                        "model needs %.2f GiB for %llu parameters, the machine has %.2f GiB",
+                        need / (1 << 30), (unsigned long long)n, have / (1 << 30));
   *n_floats = (size_t)n;
   return TF_OK;
 }

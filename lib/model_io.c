@@ -151,9 +151,9 @@ static int check_state_size(const struct tf_model_config *c, struct tf_error *er
   double need = 3.0 * (double)tf_param_count(c) * sizeof(float);
   if (have == 0 || need <= have) return TF_OK;
   return tf_error_set(err, TF_ENOMEM,
-                      "model needs %.2f GB for %llu parameters and their AdamW moments, the "
-                      "machine has %.2f GB",
-                      need / 1e9, (unsigned long long)tf_param_count(c), have / 1e9);
+                      "model needs %.2f GiB for %llu parameters and their AdamW moments, the "
+                      "machine has %.2f GiB",
+                      need / (1 << 30), (unsigned long long)tf_param_count(c), have / (1 << 30));
 }
 
 /* Reads and drops n bytes of the stream (so the CRC is still checked). */

@@ -225,7 +225,7 @@ chmod 644 "$B/unreadable.tfz" "$B/unreadable.yaml" "$B/unreadable.txt"
 # ---------------------------------------------------------------- limits before allocation
 # Sizes that cannot fit are refused with exit 71 and the figures, needed against the
 # machine's memory, before anything large is allocated (the runs take milliseconds).
-grep_err 71 "model needs [0-9.]+ GB for 4398096973824 parameters, the machine has [0-9.]+ GB" \
+grep_err 71 "model needs [0-9.]+ GiB for 4398096973824 parameters, the machine has [0-9.]+ GiB" \
   "badinput: tf-init of a model of 4.4e12 parameters exits 71 with the figures" \
   $TF_BIN/tf-init -c configs/tiny.yaml --set model.d_model=65536 --set model.ffn_tokens=16777216 \
   -o "$B/x.tfz"
@@ -284,7 +284,7 @@ huge "$B/huge-state.tfz" train
 pipe_from() { f=$1 && shift && cat "$f" | "$@"; }
 for cmd in "tf-train -c configs/tiny.yaml -o $B/x.tfz -i" "tf-grow --ffn +1 -o $B/x.tfz -i" \
   "tf-eval -d data/tiny-valid.txt -i" "tf-generate -p x -i"; do
-  grep_err 71 "model needs [0-9.]+ GB for 1099562090496 parameters, the machine has [0-9.]+ GB" \
+  grep_err 71 "model needs [0-9.]+ GiB for 1099562090496 parameters, the machine has [0-9.]+ GiB" \
     "badinput: ${cmd%% *} of a header claiming 1.1e12 parameters exits 71 with the figures" \
     pipe_from "$B/huge.tfz" $TF_BIN/$cmd -
 done
@@ -294,7 +294,7 @@ grep_out "^  total +1,099,562,090,496$" \
 grep_err 65 "huge\.tfz: truncated or not a checkpoint: the header says [0-9]+ bytes of content" \
   "badinput: as a file, tf-eval refuses that header when it opens it" \
   $TF_BIN/tf-eval -i "$B/huge.tfz" -d data/tiny-valid.txt
-grep_err 71 "model needs [0-9.]+ GB for [0-9]+ parameters and their AdamW moments, the machine" \
+grep_err 71 "model needs [0-9.]+ GiB for [0-9]+ parameters and their AdamW moments, the machine" \
   "badinput: tf-train of a training checkpoint whose moments do not fit exits 71" \
   pipe_from "$B/huge-state.tfz" $TF_BIN/tf-train -c configs/tiny.yaml -o "$B/x.tfz" -i -
 # tf-eval keeps only the parameters (which fit): it reads on and finds the stream cut short
@@ -307,7 +307,7 @@ $TF_BIN/tf-train -q -c configs/tiny.yaml -i "$B/d512.tfz" -o "$B/d512-trained.tf
 for f in d512 d512-trained; do
   moments=
   [ $f = d512 ] || moments=" and their AdamW moments"
-  grep_err 71 "grown model needs [0-9.]+ GB for 171798823936 parameters$moments beside the 525312" \
+  grep_err 71 "grown model needs [0-9.]+ GiB for 171798823936 parameters$moments beside the 525312" \
     "badinput: tf-grow of $f.tfz to 2^24 tokens of every kind exits 71 with the figures" \
     $TF_BIN/tf-grow -i "$B/$f.tfz" -o "$B/x.tfz" --qkv 16777216 --proj 16777216 --ffn 16777216
 done

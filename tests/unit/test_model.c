@@ -115,7 +115,7 @@ START_TEST(huge_config_is_refused_before_allocating) {
   c.vocab_size = 1 << 24;
   c.d_model = 65536;
   ck_assert_int_eq(tf_model_create(&m, &c, &err), TF_ENOMEM);
-  ck_assert_msg(strstr(err.msg, "GB") != NULL, "message names the figures: %s", err.msg);
+  ck_assert_msg(strstr(err.msg, "GiB") != NULL, "message names the figures: %s", err.msg);
 }
 END_TEST
 
