@@ -1,5 +1,6 @@
 /* cli.c: shared command-line behaviour: --help, --version, -q, -v, --json, --threads,
  * messages on stderr with the program's name, strict option-value parsing. */
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -107,12 +108,18 @@ void cli_note(const struct cli *c, const char *fmt, ...) {
   va_end(ap);
 }
 
+/* strtol and friends skip leading white space; an option value that starts with it is a
+ * quoting mistake, not a number. */
+static int blank_start(const char *s) {
+  return s && isspace((unsigned char)*s);
+}
+
 int cli_parse_long(const struct cli *c, const char *opt, const char *s, long min, long max,
                    long *out) {
   char *end;
   errno = 0;
   long v = s ? strtol(s, &end, 10) : 0;
-  if (!s || !*s || *end || errno || v < min || v > max)
+  if (!s || !*s || blank_start(s) || *end || errno || v < min || v > max)
     return cli_usage_error(c, "%s: expected an integer in [%ld, %ld], got '%s'", opt, min, max,
                            s ? s : "");
   *out = v;
@@ -124,7 +131,7 @@ int cli_parse_double(const struct cli *c, const char *opt, const char *s, double
   char *end;
   errno = 0;
   double v = s ? strtod(s, &end) : 0;
-  if (!s || !*s || *end || errno || !(v >= min && v <= max))
+  if (!s || !*s || blank_start(s) || *end || errno || !(v >= min && v <= max))
     return cli_usage_error(c, "%s: expected a number in [%g, %g], got '%s'", opt, min, max,
                            s ? s : "");
   *out = v;
@@ -135,7 +142,7 @@ int cli_parse_u64(const struct cli *c, const char *opt, const char *s, uint64_t 
   char *end;
   errno = 0;
   unsigned long long v = s && *s != '-' ? strtoull(s, &end, 10) : 0;
-  if (!s || !*s || *s == '-' || *end || errno)
+  if (!s || !*s || *s == '-' || blank_start(s) || *end || errno)
     return cli_usage_error(c, "%s: expected a non-negative integer, got '%s'", opt, s ? s : "");
   *out = v;
   return TF_OK;

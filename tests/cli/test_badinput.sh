@@ -1,6 +1,6 @@
 # test_badinput.sh: no input crashes a command (sourced by run.sh). For every command: option
-# values that are not numbers, negative, out of range, empty, with trailing garbage or
-# overflowing; an unknown option, a missing value, a stray operand, an empty file name; input
+# values that are not numbers, negative, out of range, empty, with leading blanks or trailing
+# garbage, or overflowing; an unknown option, a missing value, a stray operand, an empty file name; input
 # files that are missing, unreadable, a directory, empty, random bytes, a checkpoint cut
 # short at several points; configs with wrong types; texts that are missing, unreadable, empty,
 # a directory or too short; and sizes that cannot fit in memory, refused with exit 71 and the
@@ -14,10 +14,10 @@ $TF_BIN/tf-init -q -c configs/tiny.yaml -o "$M"
 
 # ---------------------------------------------------------------- option values
 # Each row: the command with what it needs, the option, the name its messages use, and a
-# value out of its range. Every option gets that value and the five below; all exit 64 with
+# value out of its range. Every option gets that value and the six below; all exit 64 with
 # "NAME: expected ..., got 'VALUE'".
 while read -r cmd opt label out; do
-  for v in abc -1 '' 7x 99999999999999999999 "$out"; do
+  for v in abc -1 '' 7x ' 1' 99999999999999999999 "$out"; do
     case "$cmd $opt $v" in # the same cases in other scripts
     "tf-generate "*" -1" | "tf-train --stop-at -1" | "tf-grow --qkv -1") continue ;;
     esac
