@@ -30,6 +30,15 @@ double fd_max_abs(const float *x, size_t n) {
   return m;
 }
 
+double fd_rel_error(const float *ours, const float *ref, size_t n) {
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < n; i++) {
+    diff = fmax(diff, fabs((double)ours[i] - ref[i]));
+    scale = fmax(scale, fabs((double)ref[i]));
+  }
+  return diff / (scale > 0 ? scale : 1);
+}
+
 double fd_check(fd_loss_fn loss, void *ctx, float *x, const float *grad, size_t n, float h,
                 size_t max_probe) {
   size_t probes = n < max_probe ? n : max_probe;

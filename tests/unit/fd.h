@@ -13,6 +13,10 @@ double fd_dot(const float *a, const float *b, size_t n);
 /* max_i |x_i| (at least 1e-30, so it can divide). */
 double fd_max_abs(const float *x, size_t n);
 
+/* max_i |ours_i - ref_i| / max_i |ref_i| (over 1 when ref is all zero): the acceptance
+ * measure of the model issue, for comparing with fixtures and with a second computation. */
+double fd_rel_error(const float *ours, const float *ref, size_t n);
+
 /* The loss at the current contents of the parameters: the callback re-runs the forward. */
 typedef double (*fd_loss_fn)(void *ctx);
 

@@ -48,16 +48,6 @@ static void full_logits(const struct tf_model *m, const int32_t *tokens, int T, 
   tf_acts_free(&a);
 }
 
-/* max |ours - ref| / max |ref|. */
-static double rel_error(const float *ours, const float *ref, int n) {
-  double diff = 0, scale = 0;
-  for (int i = 0; i < n; i++) {
-    diff = fmax(diff, fabs((double)ours[i] - ref[i]));
-    scale = fmax(scale, fabs((double)ref[i]));
-  }
-  return diff / (scale > 0 ? scale : 1);
-}
-
 static void decoder_init(struct tf_decoder *dec, const struct tf_model *m, int chunk) {
   struct tf_error err = {0};
   ck_assert_msg(tf_decoder_create(dec, &m->cfg, chunk, &err) == TF_OK, "%s", err.msg);
@@ -79,7 +69,7 @@ START_TEST(step_by_step_logits_match_full_forward) {
     const float *l =
         t == 0 ? tf_decode_prefill(&m, &dec, tok, 1) : tf_decode_step(&m, &dec, tok[t]);
     ck_assert_ptr_nonnull(l);
-    double e = rel_error(l, ref + (size_t)t * V, V);
+    double e = fd_rel_error(l, ref + (size_t)t * V, V);
     ck_assert_msg(e <= TOL, "%s: position %d off by %.3g of max |logit|", cases[_i], t, e);
   }
   ck_assert_int_eq(dec.len, S);
@@ -109,7 +99,7 @@ START_TEST(chunked_prefill_matches_full_forward) {
     ck_assert_int_eq(dec.len, P);
     for (int t = P - 1; t < S; t++) {
       if (t >= P) l = tf_decode_step(&m, &dec, tok[t]);
-      double e = rel_error(l, ref + (size_t)t * V, V);
+      double e = fd_rel_error(l, ref + (size_t)t * V, V);
       ck_assert_msg(e <= TOL, "chunk %d: position %d off by %.3g", chunks[c], t, e);
     }
     tf_decoder_free(&dec);
@@ -150,7 +140,7 @@ START_TEST(window_slides_and_matches_reencoded_forward) {
     ck_assert_int_eq(dec.len, len);
     ck_assert_mem_eq(dec.tokens, ctx, (size_t)len * sizeof *ctx);
     full_logits(&m, ctx, len, ref);
-    double e = rel_error(l, ref + (size_t)(len - 1) * V, V);
+    double e = fd_rel_error(l, ref + (size_t)(len - 1) * V, V);
     ck_assert_msg(e <= TOL, "%s: token %d (context %d) off by %.3g", cases[_i], t, len, e);
   }
   ck_assert_int_eq(dec.slides, slides);
@@ -259,8 +249,8 @@ START_TEST(decoding_is_repeatable_and_thread_count_changes_only_rounding) {
   }
   tf_set_threads(2);
   ck_assert_mem_eq(out[0], out[1], (size_t)V * sizeof(float));
-  ck_assert_msg(rel_error(out[2], out[0], V) <= 1e-6, "1 thread vs 2: %.3g",
-                rel_error(out[2], out[0], V));
+  ck_assert_msg(fd_rel_error(out[2], out[0], V) <= 1e-6, "1 thread vs 2: %.3g",
+                fd_rel_error(out[2], out[0], V));
   for (int r = 0; r < 3; r++) free(out[r]);
   tf_model_free(&m);
 }

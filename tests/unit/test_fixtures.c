@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fd.h"
 #include "suite.h"
 #include "tokenformer.h"
 
@@ -59,16 +60,6 @@ static void fixture_free(struct fixture *f) {
   free(f->h.tensors);
 }
 
-/* max |ours - ref| / max |ref| over n values: the acceptance measure of the model issue. */
-static double rel_error(const float *ours, const float *ref, size_t n) {
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < n; i++) {
-    diff = fmax(diff, fabs((double)ours[i] - ref[i]));
-    scale = fmax(scale, fabs((double)ref[i]));
-  }
-  return diff / (scale > 0 ? scale : 1);
-}
-
 /* The reference runs in float64; ours in float32 with double row reductions. The reference
  * itself measured float32 round-off at <= 7e-6 (logits) and <= 2e-6 (gradients) relative, so
  * 1e-4 (the acceptance bound) leaves a wide margin and still catches any wrong term: the
@@ -94,7 +85,7 @@ START_TEST(forward_and_backward_match_pytorch) {
   double ref_loss = *(const double *)fixture_get(&f, "loss");
   ck_assert_msg(fabs(loss - ref_loss) / fabs(ref_loss) <= TOL, "%s: loss %.9g, reference %.9g",
                 name, loss, ref_loss);
-  double e = rel_error(acts.logits, fixture_get(&f, "logits"), (size_t)B * T * V);
+  double e = fd_rel_error(acts.logits, fixture_get(&f, "logits"), (size_t)B * T * V);
   ck_assert_msg(e <= TOL, "%s: logits differ by %g relative", name, e);
   float *grads = calloc(m.n_params, sizeof(float));
   struct tf_view g;
@@ -103,7 +94,7 @@ START_TEST(forward_and_backward_match_pytorch) {
   for (int i = 0; i < m.n_tensors; i++) {
     char gname[TF_NAME_MAX + 8];
     snprintf(gname, sizeof gname, "grad.%s", m.tensors[i].name);
-    e = rel_error(grads + m.tensors[i].offset, fixture_get(&f, gname), m.tensors[i].numel);
+    e = fd_rel_error(grads + m.tensors[i].offset, fixture_get(&f, gname), m.tensors[i].numel);
     ck_assert_msg(e <= TOL, "%s: gradient of %s differs by %g relative", name, m.tensors[i].name,
                   e);
   }
