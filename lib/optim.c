@@ -27,30 +27,33 @@ void tf_adamw_free(struct tf_adamw *o) {
 /* The update, as torch.optim.AdamW computes it, for one tensor's elements:
  *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
  *   p = p (1 - lr wd)     (decayed tensors only)
- *   p = p - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps) */
-static void adamw_range(float *p, const float *g, float *m, float *v, size_t n, double lr,
+ *   p = p - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+ * Called inside a parallel region: the threads share the elements, and go on to the next tensor
+ * without waiting for each other. */
+static void adamw_range(float *p, const float *g, float gs, float *m, float *v, size_t n, double lr,
                         double wd, const struct tf_adamw_hparams *h, double bc1, double bc2) {
   const float b1 = (float)h->beta1, b2 = (float)h->beta2, eps = (float)h->eps;
   const float step = (float)(lr / bc1), rbc2 = (float)(1.0 / sqrt(bc2));
   const float shrink = (float)(1.0 - lr * wd);
-#pragma omp parallel for simd schedule(static)
+#pragma omp for simd schedule(static) nowait
   for (size_t i = 0; i < n; i++) {
-    float gi = g[i];
+    float gi = g[i] * gs;
     m[i] = b1 * m[i] + (1 - b1) * gi;
     v[i] = b2 * v[i] + (1 - b2) * gi * gi;
     p[i] = p[i] * shrink - step * m[i] / (sqrtf(v[i]) * rbc2 + eps);
   }
 }
 
-void tf_adamw_step(struct tf_adamw *o, float *params, const float *grads,
+void tf_adamw_step(struct tf_adamw *o, float *params, const float *grads, float grad_scale,
                    const struct tf_tensor *tensors, int n_tensors, double lr,
                    const struct tf_adamw_hparams *h) {
   o->step++;
   double bc1 = 1 - pow(h->beta1, (double)o->step), bc2 = 1 - pow(h->beta2, (double)o->step);
+#pragma omp parallel
   for (int i = 0; i < n_tensors; i++) {
     const struct tf_tensor *t = &tensors[i];
-    adamw_range(params + t->offset, grads + t->offset, o->m + t->offset, o->v + t->offset, t->numel,
-                lr, t->decay ? h->weight_decay : 0.0, h, bc1, bc2);
+    adamw_range(params + t->offset, grads + t->offset, grad_scale, o->m + t->offset,
+                o->v + t->offset, t->numel, lr, t->decay ? h->weight_decay : 0.0, h, bc1, bc2);
   }
 }
 
@@ -69,17 +72,18 @@ double tf_lr_at(const struct tf_schedule *s, int64_t t) {
   return s->min_lr + (s->lr - s->min_lr) * 0.5 * (1 + cos(M_PI * progress));
 }
 
-/* ||g||_2 over the block, accumulated in double; scaled by clip / (norm + 1e-6) when the norm
- * exceeds clip (clip <= 0: no clipping). Returns the norm before clipping. */
-double tf_grad_clip(float *g, size_t n, double clip) {
+void tf_grad_zero(float *g, size_t n) {
+#pragma omp parallel for simd schedule(static)
+  for (size_t i = 0; i < n; i++) g[i] = 0.0f;
+}
+
+double tf_grad_norm(const float *g, size_t n) {
   double sq = 0;
-#pragma omp parallel for reduction(+ : sq) schedule(static)
+#pragma omp parallel for simd reduction(+ : sq) schedule(static)
   for (size_t i = 0; i < n; i++) sq += (double)g[i] * g[i];
-  double norm = sqrt(sq);
-  if (clip > 0 && norm > clip) {
-    float scale = (float)(clip / (norm + 1e-6));
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) g[i] *= scale;
-  }
-  return norm;
+  return sqrt(sq);
+}
+
+double tf_clip_factor(double norm, double clip) {
+  return clip > 0 && norm > clip ? clip / (norm + 1e-6) : 1.0;
 }

@@ -447,8 +447,9 @@ struct tf_adamw_hparams {
 };
 int tf_adamw_create(struct tf_adamw *o, size_t n, struct tf_error *err);
 void tf_adamw_free(struct tf_adamw *o);
-/* One AdamW update of every tensor (weight decay only where tensors[i].decay). */
-void tf_adamw_step(struct tf_adamw *o, float *params, const float *grads,
+/* One AdamW update of every tensor (weight decay only where tensors[i].decay), on the gradient
+ * grad_scale grads (the trainer's averaging and clipping, applied in the same pass). */
+void tf_adamw_step(struct tf_adamw *o, float *params, const float *grads, float grad_scale,
                    const struct tf_tensor *tensors, int n_tensors, double lr,
                    const struct tf_adamw_hparams *h);
 
@@ -460,9 +461,13 @@ struct tf_schedule {
 };
 int64_t tf_warmup_steps(double warmup, int64_t steps);
 double tf_lr_at(const struct tf_schedule *s, int64_t step);
-/* Global L2 norm of g; scales g to norm clip when above it (clip <= 0: never). Returns the
- * norm before clipping. */
-double tf_grad_clip(float *g, size_t n, double clip);
+/* g = 0, on all threads. */
+void tf_grad_zero(float *g, size_t n);
+/* Global L2 norm of g, accumulated in double. */
+double tf_grad_norm(const float *g, size_t n);
+/* The factor that brings a gradient of this norm to norm clip: clip / (norm + 1e-6) when
+ * above it, else 1 (clip <= 0: always 1). */
+double tf_clip_factor(double norm, double clip);
 
 /* ---------------------------------------------------------------- data */
 

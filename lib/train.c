@@ -104,7 +104,7 @@ int tf_trainer_step(struct tf_trainer *t, const struct tf_corpus *data, const st
   struct tf_train_state *s = &m->train;
   const struct tf_train_config *tc = &t->tc;
   int B = tc->batch, T = m->cfg.seq_len, A = tc->grad_accum;
-  memset(t->grads, 0, m->n_params * sizeof(float));
+  tf_grad_zero(t->grads, m->n_params);
   double loss = 0;
   for (int a = 0; a < A; a++) {
     tf_corpus_draw(data, &s->rng, B, T, t->rank, t->n_ranks, t->inputs, t->targets);
@@ -112,17 +112,19 @@ int tf_trainer_step(struct tf_trainer *t, const struct tf_corpus *data, const st
     loss += tf_net_forward(m, &t->acts, t->inputs, t->targets, B, T);
     tf_net_backward(m, &t->acts, t->grads, &t->g);
   }
-  /* each backward gives the gradient of its micro-batch's mean loss: average them */
-  float scale = 1.0f / (float)(A * t->n_ranks);
-  for (size_t i = 0; i < m->n_params; i++) t->grads[i] *= scale;
+  /* each backward gives the gradient of its micro-batch's mean loss: the step's gradient is
+   * their mean, scaled once more by the clipping factor; both go into AdamW's one pass (the
+   * block itself keeps the sum) */
+  double mean = 1.0 / ((double)A * t->n_ranks);
   loss /= A;
   if (dist) tf_dist_allreduce(dist, t->grads, m->n_params, &loss);
-  double norm = tf_grad_clip(t->grads, m->n_params, tc->clip);
+  double norm = mean * tf_grad_norm(t->grads, m->n_params);
   if (!isfinite(loss) || !isfinite(norm)) return non_finite_error(t, loss, err);
+  float grad_scale = (float)(mean * tf_clip_factor(norm, tc->clip));
   struct tf_schedule sched = {tc->lr, tc->min_lr, tc->warmup, tc->steps};
   double lr = tf_lr_at(&sched, s->step);
   struct tf_adamw_hparams h = hparams(tc);
-  tf_adamw_step(&s->opt, m->params, t->grads, m->tensors, m->n_tensors, lr, &h);
+  tf_adamw_step(&s->opt, m->params, t->grads, grad_scale, m->tensors, m->n_tensors, lr, &h);
   int64_t tokens = (int64_t)B * T * A * t->n_ranks;
   s->step++;
   s->lifetime_steps++;

@@ -286,7 +286,7 @@ START_TEST(gradients_reach_new_tokens) {
   struct tf_adamw opt;
   struct tf_adamw_hparams h = {0.9, 0.95, 1e-8, 0.1};
   ck_assert(!tf_adamw_create(&opt, g2.n_params, &err));
-  tf_adamw_step(&opt, g2.params, grad, g2.tensors, g2.n_tensors, 1e-2, &h);
+  tf_adamw_step(&opt, g2.params, grad, 1.0f, g2.tensors, g2.n_tensors, 1e-2, &h);
   free(grad);
   grad = gradient_of(&g2);
   ck_assert_int_eq(zero_new_rows(&g2, grad, &m, 0, &rows), 0);

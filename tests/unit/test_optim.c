@@ -1,4 +1,5 @@
-/* test_optim.c: AdamW against hand-computed values, the schedule at chosen steps, clipping. */
+/* test_optim.c: AdamW against hand-computed values and with a gradient factor, the schedule at
+ * chosen steps, clipping. */
 #include <math.h>
 
 #include "suite.h"
@@ -20,11 +21,11 @@ START_TEST(adamw_two_steps_match_hand_computed_values) {
                            {.offset = 1, .numel = 1, .decay = 0}};
   struct tf_adamw o;
   ck_assert_int_eq(tf_adamw_create(&o, 2, NULL), TF_OK);
-  tf_adamw_step(&o, p, g, t, 2, 0.1, &hp);
+  tf_adamw_step(&o, p, g, 1.0f, t, 2, 0.1, &hp);
   ck_assert_double_eq_tol(p[0], 0.890000002, 1e-6);
   ck_assert_double_eq_tol(p[1], 1 - 0.1 * 0.5 / (0.5 + 1e-8), 1e-6);
   g[0] = g[1] = -0.25f;
-  tf_adamw_step(&o, p, g, t, 2, 0.1, &hp);
+  tf_adamw_step(&o, p, g, 1.0f, t, 2, 0.1, &hp);
   ck_assert_double_eq_tol(p[0], 0.8542630578558273, 1e-6);
   ck_assert_int_eq(o.step, 2);
   tf_adamw_free(&o);
@@ -47,12 +48,44 @@ START_TEST(schedule_warmup_then_cosine) {
 END_TEST
 
 START_TEST(clipping_scales_to_the_limit_only_above_it) {
-  float g[2] = {3, 4};
-  ck_assert_double_eq_tol(tf_grad_clip(g, 2, 10), 5, 1e-12); /* below: untouched */
-  ck_assert_float_eq(g[0], 3);
-  ck_assert_double_eq_tol(tf_grad_clip(g, 2, 1), 5, 1e-12);
-  ck_assert_double_eq_tol(sqrt(g[0] * g[0] + g[1] * g[1]), 1, 1e-6);
-  ck_assert_double_eq_tol(g[0] / g[1], 0.75, 1e-7); /* direction kept */
+  float g[3] = {2, 3, 6};
+  double norm = tf_grad_norm(g, 3);
+  ck_assert_double_eq_tol(norm, 7, 1e-12);
+  ck_assert_double_eq(tf_clip_factor(norm, 10), 1); /* below the limit: untouched */
+  ck_assert_double_eq(tf_clip_factor(norm, 0), 1);  /* clip 0: off */
+  ck_assert_double_eq_tol(norm * tf_clip_factor(norm, 1), 1, 1e-6);
+  tf_grad_zero(g, 3);
+  ck_assert(g[0] == 0 && g[1] == 0 && g[2] == 0);
+}
+END_TEST
+
+/* The trainer hands AdamW the raw gradient sum and one factor (the mean over micro-batches
+ * times the clipping factor): the update must be the one of the scaled gradient, on every
+ * element of tensors larger than one thread's share. */
+START_TEST(adamw_grad_scale_equals_a_scaled_gradient) {
+  enum { N = 1000 };
+  static float p1[N], p2[N], g[N], gs[N];
+  struct tf_tensor t[2] = {{.offset = 0, .numel = 700, .decay = 1},
+                           {.offset = 700, .numel = 300, .decay = 0}};
+  for (int i = 0; i < N; i++) {
+    p1[i] = p2[i] = 0.01f * (float)(i % 17) - 0.05f;
+    g[i] = 0.3f * (float)(i % 11) - 1.2f;
+    gs[i] = g[i] * 0.25f;
+  }
+  struct tf_adamw o1, o2;
+  ck_assert_int_eq(tf_adamw_create(&o1, N, NULL), TF_OK);
+  ck_assert_int_eq(tf_adamw_create(&o2, N, NULL), TF_OK);
+  for (int step = 0; step < 3; step++) {
+    tf_adamw_step(&o1, p1, g, 0.25f, t, 2, 0.01, &hp);
+    tf_adamw_step(&o2, p2, gs, 1.0f, t, 2, 0.01, &hp);
+  }
+  /* 0.25 is a power of two: exact either way. The moments carry the scale (the update itself
+   * barely depends on it: m / sqrt(v) is scale-free but for eps). */
+  ck_assert_mem_eq(o1.m, o2.m, sizeof p1);
+  ck_assert_mem_eq(o1.v, o2.v, sizeof p1);
+  ck_assert_mem_eq(p1, p2, sizeof p1);
+  tf_adamw_free(&o1);
+  tf_adamw_free(&o2);
 }
 END_TEST
 
@@ -62,6 +95,7 @@ int main(void) {
   tcase_add_test(tc, adamw_two_steps_match_hand_computed_values);
   tcase_add_test(tc, schedule_warmup_then_cosine);
   tcase_add_test(tc, clipping_scales_to_the_limit_only_above_it);
+  tcase_add_test(tc, adamw_grad_scale_equals_a_scaled_gradient);
   suite_add_tcase(s, tc);
   return tf_test_run(s);
 }
