@@ -124,7 +124,7 @@ static void pattn(const struct tf_model *m, struct tf_decoder *dec, int l, int s
   int kind = tf_slot_kind(slot), n = c->tokens[kind], d = c->d_model;
   int n_ref = c->ref_tokens[kind] > 0 ? c->ref_tokens[kind] : n;
   if (R > 1) {
-    struct tf_pattn_shape s = {R, n, n_ref, d, d, c->norm};
+    struct tf_pattn_shape s = {R, n, n_ref, d, d, c->norm, n};
     tf_pattn_forward(&s, out, beta, dec->pcache, dec->prnorm, dec->pscratch, x, w->key, w->value);
     return;
   }

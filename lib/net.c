@@ -38,10 +38,14 @@ static int n_tokens(const struct tf_model_config *c, int slot) {
   return c->tokens[tf_slot_kind(slot)];
 }
 
-static int n_max(const struct tf_model_config *c) {
-  int n = 0;
-  for (int k = 0; k < TF_NKINDS; k++) n = c->tokens[k] > n ? c->tokens[k] : n;
-  return n;
+/* The widest row stride of the model's score arrays. */
+static int ld_max(const struct tf_model_config *c) {
+  int ld = 0;
+  for (int k = 0; k < TF_NKINDS; k++) {
+    int s = tf_pattn_row_stride(c->tokens[k]);
+    ld = s > ld ? s : ld;
+  }
+  return ld;
 }
 
 /* Every buffer of struct tf_acts, in one order, for R = B*T rows. */
@@ -53,7 +57,7 @@ static void acts_layout(struct tf_acts *a, struct carve *cv, const struct tf_mod
     la->h = take(cv, R, d);
     la->rstd1 = take(cv, R, 1);
     for (int s = 0; s < TF_NSLOTS; s++) {
-      la->p[s].cache = take(cv, R, n_tokens(c, s));
+      la->p[s].cache = take(cv, R, tf_pattn_row_stride(n_tokens(c, s)));
       la->p[s].rnorm = take(cv, R, 1);
     }
     la->q = take(cv, R, d);
@@ -74,7 +78,7 @@ static void acts_layout(struct tf_acts *a, struct carve *cv, const struct tf_mod
   a->lse = take(cv, R, 1);
   a->rope_cos = take(cv, T, half);
   a->rope_sin = take(cv, T, half);
-  a->pattn_scratch = take(cv, 2 * R, n_max(c));
+  a->pattn_scratch = take(cv, 2 * R, ld_max(c));
   a->att_scratch = take(cv, B * H, tf_attn_scratch_floats((int)T, (int)(d / H)));
   float **grads[] = {&a->dres, &a->dh, &a->dq, &a->dk, &a->dv, &a->da};
   for (size_t i = 0; i < sizeof grads / sizeof *grads; i++) *grads[i] = take(cv, R, d);
@@ -135,7 +139,13 @@ void tf_acts_free(struct tf_acts *a) {
  * (equal to n unless the model was grown). */
 static struct tf_pattn_shape slot_shape(const struct tf_model_config *c, int slot, int R) {
   int k = tf_slot_kind(slot), n = c->tokens[k], ref = c->ref_tokens[k];
-  return (struct tf_pattn_shape){R, n, ref > 0 ? ref : n, c->d_model, c->d_model, c->norm};
+  return (struct tf_pattn_shape){.rows = R,
+                                 .n = n,
+                                 .n_ref = ref > 0 ? ref : n,
+                                 .d_in = c->d_model,
+                                 .d_out = c->d_model,
+                                 .norm = c->norm,
+                                 .ld = tf_pattn_row_stride(n)};
 }
 
 static void pattn_forward(const struct tf_model *m, struct tf_acts *a, int l, int slot, int R,

@@ -50,20 +50,28 @@ float *tf_pattn_theta_row(enum tf_norm norm, float *a, float *s, float *rnorm, f
   return a;
 }
 
+int tf_pattn_row_stride(int n) {
+  return n % 512 == 0 ? n + 16 : n;
+}
+
+static int pattn_ld(const struct tf_pattn_shape *p) {
+  return p->ld > p->n ? p->ld : p->n;
+}
+
 /* Pattention: A = x key^T;  S = Theta(A) row by row;  out = S value + beta out. */
 void tf_pattn_forward(const struct tf_pattn_shape *p, float *out, float beta, float *cache,
                       float *rnorm, float *scratch, const float *x, const float *key,
                       const float *value) {
-  int R = p->rows, n = p->n;
+  int R = p->rows, n = p->n, ld = pattn_ld(p);
   float tau = sqrtf((float)p->n_ref);
-  tf_gemm(0, 1, R, n, p->d_in, 1.0f, x, p->d_in, key, p->d_in, 0.0f, cache, n);
+  tf_gemm(0, 1, R, n, p->d_in, 1.0f, x, p->d_in, key, p->d_in, 0.0f, cache, ld);
 #pragma omp parallel for schedule(static) if (tf_par((size_t)R * n))
   for (int i = 0; i < R; i++) {
-    size_t o = (size_t)i * n;
+    size_t o = (size_t)i * ld;
     tf_pattn_theta_row(p->norm, cache + o, scratch + o, rnorm + i, tau, p->n_ref, n);
   }
   const float *S = p->norm == TF_NORM_SOFTMAX ? cache : scratch;
-  tf_gemm(0, 0, R, p->d_out, n, 1.0f, S, n, value, p->d_out, beta, out, p->d_out);
+  tf_gemm(0, 0, R, p->d_out, n, 1.0f, S, ld, value, p->d_out, beta, out, p->d_out);
 }
 
 /* l2_norm_gelu backward, one row (SPEC §1.3), z = k a with k = tau / max(r, eps), U = z / tau:
@@ -119,13 +127,13 @@ static void softmax_row_backward(float *ds, const float *s, float mult, int n) {
 void tf_pattn_backward(const struct tf_pattn_shape *p, float *dx, float beta_dx, float *dkey,
                        float *dvalue, float *scratch, const float *dout, const float *cache,
                        const float *rnorm, const float *x, const float *key, const float *value) {
-  int R = p->rows, n = p->n;
+  int R = p->rows, n = p->n, ld = pattn_ld(p);
   float tau = sqrtf((float)p->n_ref);
-  float *ds = scratch, *s = scratch + (size_t)R * n;
-  tf_gemm(0, 1, R, n, p->d_out, 1.0f, dout, p->d_out, value, p->d_out, 0.0f, ds, n);
+  float *ds = scratch, *s = scratch + (size_t)R * ld;
+  tf_gemm(0, 1, R, n, p->d_out, 1.0f, dout, p->d_out, value, p->d_out, 0.0f, ds, ld);
 #pragma omp parallel for schedule(static) if (tf_par((size_t)R * n))
   for (int i = 0; i < R; i++) {
-    size_t o = (size_t)i * n;
+    size_t o = (size_t)i * ld;
     if (p->norm == TF_NORM_L2_GELU)
       l2_gelu_row_backward(ds + o, s + o, cache + o, rnorm[i], tau, n);
     else if (p->norm == TF_NORM_GELU_L2)
@@ -134,7 +142,7 @@ void tf_pattn_backward(const struct tf_pattn_shape *p, float *dx, float beta_dx,
       softmax_row_backward(ds + o, cache + o, (float)p->n_ref, n);
   }
   const float *S = p->norm == TF_NORM_SOFTMAX ? cache : s;
-  tf_gemm(1, 0, n, p->d_out, R, 1.0f, S, n, dout, p->d_out, 1.0f, dvalue, p->d_out);
-  tf_gemm(0, 0, R, p->d_in, n, 1.0f, ds, n, key, p->d_in, beta_dx, dx, p->d_in);
-  tf_gemm(1, 0, n, p->d_in, R, 1.0f, ds, n, x, p->d_in, 1.0f, dkey, p->d_in);
+  tf_gemm(1, 0, n, p->d_out, R, 1.0f, S, ld, dout, p->d_out, 1.0f, dvalue, p->d_out);
+  tf_gemm(0, 0, R, p->d_in, n, 1.0f, ds, ld, key, p->d_in, beta_dx, dx, p->d_in);
+  tf_gemm(1, 0, n, p->d_in, R, 1.0f, ds, ld, x, p->d_in, 1.0f, dkey, p->d_in);
 }

@@ -73,15 +73,16 @@ static struct prob *prob_new(int R, int n, int n_ref, int d_in, int d_out, enum 
                              uint64_t seed) {
   struct prob *p = calloc(1, sizeof *p);
   ck_assert(p);
-  p->s = (struct tf_pattn_shape){R, n, n_ref, d_in, d_out, norm};
+  int ld = n + (int)(seed % 3); /* rows of the score arrays 0-2 floats apart beyond n */
+  p->s = (struct tf_pattn_shape){R, n, n_ref, d_in, d_out, norm, ld};
   p->x = zalloc((size_t)R * d_in);
   p->key = zalloc((size_t)n * d_in);
   p->value = zalloc((size_t)n * d_out);
   p->out = zalloc((size_t)R * d_out);
   p->w = zalloc((size_t)R * d_out);
-  p->cache = zalloc((size_t)R * n);
+  p->cache = zalloc((size_t)R * ld);
   p->rnorm = zalloc(R);
-  p->scratch = zalloc(2 * (size_t)R * n);
+  p->scratch = zalloc(2 * (size_t)R * ld);
   p->dx = zalloc((size_t)R * d_in);
   p->dkey = zalloc((size_t)n * d_in);
   p->dvalue = zalloc((size_t)n * d_out);
