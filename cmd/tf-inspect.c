@@ -22,8 +22,8 @@ static const char usage[] =
     "      --stats             per tensor: mean, std, min, max, L2 norm, fraction of zeros\n"
     "                          (scalars: their value); streams the whole file\n"
     "      --tensor NAME       the values of tensor NAME, one row per line\n"
-    "      --verify            read to the end: CRC, layout, tensors against the config;\n"
-    "                          prints 'FILE: ok'\n"
+    "      --verify            read to the end: CRC, layout, tensors against the config,\n"
+    "                          values finite; prints 'FILE: ok'\n"
     "      --diff OTHER        compare FILE (A) with OTHER (B) tensor by tensor: same,\n"
     "                          changed (max |B-A|), grown or shrunk (are the old rows\n"
     "                          unchanged?), only in A or B; and the config\n"
@@ -449,6 +449,21 @@ static int run_inspect(const struct cli *c, const struct args *a, struct tf_erro
 
 /* ---------------------------------------------------------------- verify */
 
+/* Every value must be a number and finite, as the commands that load a checkpoint demand. */
+static int verify_values(struct file *f, struct tf_error *err) {
+  for (size_t i = 0; i < f->h->n_tensors; i++) {
+    const struct tf_st_tensor *t = &f->h->tensors[i];
+    struct tf_tensor_stats s;
+    int rc = tf_inspect_stats(f->r, t, &s, NULL, NULL, err);
+    if (rc) return rc;
+    if (s.nans || isinf(s.min) || isinf(s.max))
+      return tf_error_set(err, TF_EDATA,
+                          "tensor %s: %llu NaN, min %g, max %g: expected finite values", t->name,
+                          (unsigned long long)s.nans, s.min, s.max);
+  }
+  return TF_OK;
+}
+
 static int run_verify(const struct cli *c, const struct args *a, struct tf_error *err) {
   struct file f;
   int rc = file_open(&f, a->file, err);
@@ -456,6 +471,8 @@ static int run_verify(const struct cli *c, const struct args *a, struct tf_error
     rc = tf_error_set(err, TF_EDATA, "%s: metadata has no config: not a tokenformer checkpoint",
                       a->file);
   if (!rc && (rc = tf_model_check_header(f.h, NULL, err))) tf_error_prefix(err, "%s", a->file);
+  if (!rc && (rc = verify_values(&f, err)) && strncmp(err->msg, a->file, strlen(a->file)) != 0)
+    tf_error_prefix(err, "%s", a->file);
   if (!rc) rc = tf_ckpt_finish(f.r, err);
   file_close(&f);
   if (rc) return rc;

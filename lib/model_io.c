@@ -1,6 +1,7 @@
 /* model_io.c: a model to and from a checkpoint (metadata, history, shape checks against the
  * stored config). The byte format itself is ckpt.c's and st.c's. */
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -167,6 +168,37 @@ static int skip_bytes(struct tf_ckpt_reader *r, uint64_t n, struct tf_error *err
   return rc;
 }
 
+/* The first element of x (n floats) that is NaN or infinite, or n: one vectorised pass (x * 0
+ * is NaN exactly for those), then a search only when there is one. */
+static size_t first_non_finite(const float *x, size_t n) {
+  float probe = 0.0f;
+#pragma omp simd reduction(+ : probe)
+  for (size_t j = 0; j < n; j++) probe += x[j] * 0.0f;
+  if (probe == 0.0f) return n;
+  size_t j = 0;
+  while (j < n && isfinite(x[j])) j++;
+  return j;
+}
+
+/* Parameters, and the AdamW moments when kept, must be finite: training stops before it would
+ * save anything else, so a checkpoint holding a NaN or an infinity was damaged or forged, and
+ * running it would only spread the NaN. */
+static int check_finite(const struct tf_model *m, int moments, struct tf_error *err) {
+  const float *blocks[3] = {m->params, moments ? m->train.opt.m : NULL,
+                            moments ? m->train.opt.v : NULL};
+  const char *prefix[3] = {"", "optim.m.", "optim.v."};
+  for (int k = 0; k < 3; k++)
+    for (int i = 0; blocks[k] && i < m->n_tensors; i++) {
+      const struct tf_tensor *t = &m->tensors[i];
+      size_t j = first_non_finite(blocks[k] + t->offset, t->numel);
+      if (j < t->numel)
+        return tf_error_set(err, TF_EDATA,
+                            "tensor %s%s: element %zu is %g, expected a finite value", prefix[k],
+                            t->name, j, (double)blocks[k][t->offset + j]);
+    }
+  return TF_OK;
+}
+
 /* weights_only: the AdamW moments are read past, not kept, and the model has no training
  * state (for commands that only run the network). */
 static int load_from(struct tf_model *m, struct tf_ckpt_reader *r, int weights_only,
@@ -188,6 +220,7 @@ static int load_from(struct tf_model *m, struct tf_ckpt_reader *r, int weights_o
     rc = p.dst ? tf_ckpt_read(r, p.dst, n, err) : skip_bytes(r, n, err);
   }
   if (!rc) rc = tf_ckpt_finish(r, err);
+  if (!rc) rc = check_finite(m, !weights_only && m->train.opt.m, err);
   if (weights_only) memset(&m->train, 0, sizeof m->train);
   return rc;
 }

@@ -333,7 +333,8 @@ int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress c
 int tf_model_check_header(const struct tf_st_header *h, struct tf_model_config *cfg,
                           struct tf_error *err);
 /* Reads a checkpoint into a new model: config from metadata, every tensor checked against
- * it before allocating, the whole stream and CRC verified. Errors are prefixed with path. */
+ * it before allocating, the whole stream and CRC verified, every parameter and moment finite
+ * (TF_EDATA naming the first that is not). Errors are prefixed with path. */
 int tf_model_load(struct tf_model *m, const char *path, struct tf_error *err);
 /* The same, keeping only what running the network needs: the AdamW moments of a training
  * checkpoint are read (and checked) but not kept, and m->train is left empty, so a training

@@ -67,6 +67,36 @@ ok "inspect: the summary reads only the header, so the damage goes unseen" $I "$
 head -c 50000 "$T/t.tfz" > "$T/short.tfz"
 grep_err 65 'short\.tfz' "inspect: --verify a truncated copy" $I --verify "$T/short.tfz"
 grep_err 65 'short\.tfz' "inspect: --stats of a truncated copy" $I --stats "$T/short.tfz"
+# a NaN and an infinity written into valid files: inspection shows them, --verify and every
+# command that loads a model refuse them (exit 65, naming tensor and element)
+poison() { # poison IN OUT TENSOR ELEMENT VALUE: OUT is IN with one float replaced
+  python3 -c "
+import json, struct, sys
+src, dst, name, k, v = sys.argv[1:]
+b = bytearray(open(src, 'rb').read())
+n = struct.unpack('<Q', b[:8])[0]
+at = 8 + n + json.loads(b[8:8 + n])[name]['data_offsets'][0] + 4 * int(k)
+b[at:at + 4] = struct.pack('<f', float(v))
+open(dst, 'wb').write(b)" "$@"
+}
+poison "$T/t.safetensors" "$T/nan.safetensors" embed.weight 3 nan
+poison "$T/t.safetensors" "$T/inf.safetensors" layers.1.mlp.value_param_tokens 0 -inf
+ok "inspect: the summary of a checkpoint holding a NaN" $I "$T/nan.safetensors"
+ok "inspect: --stats of a checkpoint holding a NaN (left out of the figures)" \
+  $I --stats "$T/nan.safetensors"
+grep_err 65 'nan\.safetensors: tensor embed\.weight: 1 NaN' \
+  "inspect: --verify refuses a NaN, naming file and tensor" $I --verify "$T/nan.safetensors"
+grep_err 65 'tensor layers\.1\.mlp\.value_param_tokens: 0 NaN, min -inf' \
+  "inspect: --verify refuses an infinity" $I --verify "$T/inf.safetensors"
+grep_err 65 'nan\.safetensors: tensor embed\.weight: element 3 is nan, expected a finite value' \
+  "eval: a checkpoint holding a NaN exits 65" \
+  $TF_BIN/tf-eval -i "$T/nan.safetensors" --data data/tiny-valid.txt
+grep_err 65 'tensor layers\.1\.mlp\.value_param_tokens: element 0 is -inf' \
+  "generate: a checkpoint holding an infinity exits 65" \
+  sh -c "echo hi | $TF_BIN/tf-generate -i '$T/inf.safetensors' -n 2"
+grep_err 65 'element 3 is nan' "grow: a checkpoint holding a NaN exits 65" \
+  $TF_BIN/tf-grow --ffn +32 -i "$T/nan.safetensors" -o "$T/never.tfz"
+fails 1 "grow: nothing written when the input is refused" test -e "$T/never.tfz"
 printf 'not a checkpoint at all\n' > "$T/junk.tfz"
 grep_err 65 'junk\.tfz' "inspect: a file that is no checkpoint exits 65" $I "$T/junk.tfz"
 

@@ -189,6 +189,49 @@ START_TEST(training_state_round_trip) {
 }
 END_TEST
 
+/* Expects loading path (whole, or weights only) to fail with TF_EDATA naming want. */
+static void refused(const char *path, int weights_only, const char *want) {
+  struct tf_model b;
+  struct tf_error err = {0};
+  int rc = weights_only ? tf_model_load_weights(&b, path, &err) : tf_model_load(&b, path, &err);
+  ck_assert_int_eq(rc, TF_EDATA);
+  ck_assert_msg(strstr(err.msg, want) && strstr(err.msg, path), "message: %s", err.msg);
+}
+
+/* A NaN or infinity in a parameter, or in a moment a command would keep, is refused with the
+ * tensor and element; the moments of a checkpoint loaded for its weights only do not matter. */
+START_TEST(non_finite_values_are_refused_on_load) {
+  struct tf_model a, b;
+  struct tf_error err = {0};
+  struct tf_model_config c = tf_test_tiny_config();
+  ck_assert_int_eq(tf_model_create(&a, &c, &err), TF_OK);
+  tf_model_init(&a, &(struct tf_init_config){.seed = 4, .std = 0.02});
+  a.train.present = 1;
+  a.train.n_ranks = 1;
+  ck_assert_int_eq(tf_adamw_create(&a.train.opt, a.n_params, &err), TF_OK);
+  char path[] = "/tmp/tf-test-nan-XXXXXX.safetensors";
+  int fd = mkstemps(path, 12);
+  close(fd);
+  const struct tf_tensor *t = &a.tensors[2];
+  char want[160];
+  a.params[t->offset + 3] = NAN;
+  ck_assert_msg(tf_model_save(&a, path, TF_COMPRESS_NONE, &err) == TF_OK, "%s", err.msg);
+  snprintf(want, sizeof want, "tensor %s: element 3 is nan", t->name);
+  refused(path, 0, want);
+  refused(path, 1, want);
+  a.params[t->offset + 3] = 0.5f;
+  a.train.opt.v[a.n_params - 1] = INFINITY;
+  ck_assert_msg(tf_model_save(&a, path, TF_COMPRESS_NONE, &err) == TF_OK, "%s", err.msg);
+  t = &a.tensors[a.n_tensors - 1];
+  snprintf(want, sizeof want, "tensor optim.v.%s: element %zu is inf", t->name, t->numel - 1);
+  refused(path, 0, want);
+  ck_assert_msg(tf_model_load_weights(&b, path, &err) == TF_OK, "%s", err.msg);
+  tf_model_free(&b);
+  unlink(path);
+  tf_model_free(&a);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("model");
   TCase *tc = tcase_create("params");
@@ -198,6 +241,7 @@ int main(void) {
   tcase_add_loop_test(tc, init_statistics_match_their_sigma, 0, 2);
   tcase_add_test(tc, same_seed_same_parameters);
   tcase_add_test(tc, huge_config_is_refused_before_allocating);
+  tcase_add_test(tc, non_finite_values_are_refused_on_load);
   tcase_add_test(tc, save_load_round_trip_keeps_everything);
   tcase_add_test(tc, training_state_round_trip);
   suite_add_tcase(s, tc);
