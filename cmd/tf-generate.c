@@ -49,9 +49,6 @@ enum {
   OPT_ECHO,
 };
 
-/* Byte tokens: ids 0..255 are the bytes; larger ids (padding) are never sampled. */
-#define N_BYTES 256
-
 struct gen_args {
   const char *input, *prompt, *file;
   long tokens;
@@ -235,18 +232,6 @@ static int put_now(const void *p, size_t n, struct tf_error *err) {
   return TF_OK;
 }
 
-/* The context the model starts from: the last (up to) max bytes of the prompt, or "\n" for
- * an empty prompt. */
-static int32_t *context_tokens(const struct bytes *prompt, int max, int *n) {
-  static const unsigned char bos = '\n';
-  const unsigned char *src = prompt->n ? prompt->p : &bos;
-  *n = prompt->n == 0 ? 1 : prompt->n < (size_t)max ? (int)prompt->n : max;
-  src += prompt->n > (size_t)*n ? prompt->n - (size_t)*n : 0;
-  int32_t *t = malloc((size_t)*n * sizeof *t);
-  for (int i = 0; t && i < *n; i++) t[i] = src[i];
-  return t;
-}
-
 /* Streaming keeps only the bytes a stop string can still match, so memory does not grow
  * with -n; --json keeps the whole text. */
 static void keep_tail(struct run *r) {
@@ -282,8 +267,8 @@ static int generate(struct run *r, const struct tf_model *m, struct tf_error *er
   struct tf_sampler s;
   int n, rc = tf_decoder_create(&dec, &m->cfg, 0, err);
   if (rc) return rc;
-  rc = tf_sampler_create(&s, N_BYTES, &r->a->sc, err);
-  int32_t *ctx = rc ? NULL : context_tokens(&r->prompt, m->cfg.seq_len, &n);
+  rc = tf_sampler_create(&s, TF_BYTE_TOKENS, &r->a->sc, err);
+  int32_t *ctx = rc ? NULL : tf_tok_bytes_context(r->prompt.p, r->prompt.n, m->cfg.seq_len, &n);
   if (!rc && !ctx) rc = tf_error_set(err, TF_ENOMEM, "out of memory for the prompt");
   if (!rc) {
     double t0 = now();
@@ -345,9 +330,8 @@ static void print_json(const struct run *r) {
 static int load_model(struct tf_model *m, const char *path, struct tf_error *err) {
   int rc = tf_model_load_weights(m, path, err);
   if (rc) return rc;
-  if (strcmp(m->tokenizer, "bytes") != 0 || m->cfg.vocab_size < N_BYTES) {
-    rc = tf_error_set(err, TF_EDATA, "%s: vocab_size %d: byte tokens need at least %d ids", path,
-                      m->cfg.vocab_size, N_BYTES);
+  if ((rc = tf_tok_bytes_check(m, err))) {
+    tf_error_prefix(err, "%s", path);
     tf_model_free(m);
   }
   return rc;

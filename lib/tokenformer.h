@@ -634,6 +634,18 @@ int tf_dist_same(const struct tf_dist *d, const float *params, size_t n);
 void tf_dist_barrier(const struct tf_dist *d);
 const char *tf_dist_backend(void); /* "MPI" or why not */
 
+/* ---------------------------------------------------------------- tok */
+
+/* Byte tokens: ids 0..255 are the bytes (a larger vocabulary is padding, never sampled). */
+#define TF_BYTE_TOKENS 256
+/* TF_OK when the model can read byte tokens (the checkpoint's tokenizer is "bytes", the only
+ * one model_io accepts, and the vocabulary holds every byte); TF_EDATA otherwise. */
+int tf_tok_bytes_check(const struct tf_model *m, struct tf_error *err);
+/* The tokens a model starts from for text (n bytes): its last max bytes (all of them when max
+ * <= 0), or a single "\n" when the text is empty. A new array (free it) of *len ids, or NULL
+ * without memory; n must be below 2^31 when max <= 0. */
+int32_t *tf_tok_bytes_context(const uint8_t *text, size_t n, int max, int *len);
+
 /* ---------------------------------------------------------------- decode */
 
 /* Generation with a KV cache (llama2.c's run state): the context's tokens, the post-RoPE keys

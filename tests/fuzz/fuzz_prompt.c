@@ -1,17 +1,17 @@
 /* fuzz_prompt.c: libFuzzer harness of tf-generate's path from prompt bytes to sampled bytes
- * (lib/decode.c, lib/sample.c, the kernels under them) on three tiny models made once with
- * tf_model_create and tf_model_init, one per norm (and RoPE share). The first OPT_BYTES bytes
- * of the input choose the model and the sampling; the rest is the prompt, cut to its last
- * seq_len bytes as tf-generate cuts it ("\n" when empty), or handed whole to
- * tf_decode_prefill. A few bytes are then sampled and fed back, past the context's end so
- * that the window slides. Promises checked: the decoder accepts every byte prompt, every
- * sampled id is a byte (the greedy one the argmax), and the logits after the last token
- * match the full forward of the context the decoder holds. */
+ * (lib/tok.c, lib/decode.c, lib/sample.c, the kernels under them) on three tiny models made
+ * once with tf_model_create and tf_model_init, one per norm (and RoPE share). The first
+ * OPT_BYTES bytes of the input choose the model and the sampling; the rest is the prompt,
+ * made a context by tf_tok_bytes_context as tf-generate makes it (its last seq_len bytes, "\n"
+ * when empty), or whole for tf_decode_prefill. A few bytes are then sampled and fed back, past
+ * the context's end so that the window slides. Promises checked: the decoder accepts every
+ * byte prompt, every sampled id is a byte (the greedy one the argmax), and the logits after the
+ * last token match the full forward of the context the decoder holds. */
 #include <math.h>
 
 #include "fuzz.h"
 
-#define N_BYTES   256 /* byte tokens, as tf-generate */
+#define N_BYTES   TF_BYTE_TOKENS /* as tf-generate */
 #define SEQ       8
 #define OPT_BYTES 7
 #define MAX_GEN   20 /* sampled bytes at most: the window (SEQ) slides several times */
@@ -57,18 +57,6 @@ static struct tf_sample_config options(const uint8_t *o) {
                                    .seed = o[4]};
 }
 
-/* The context tf-generate starts from: the last (up to) max bytes of the prompt, or "\n". */
-static int32_t *context(const uint8_t *p, size_t n, int max, int *len) {
-  static const uint8_t newline = '\n';
-  if (n == 0) p = &newline, n = 1;
-  if (max > 0 && n > (size_t)max) p += n - (size_t)max, n = (size_t)max;
-  int32_t *t = malloc(n * sizeof *t);
-  if (!t) fuzz_fail("out of memory");
-  for (size_t i = 0; i < n; i++) t[i] = p[i];
-  *len = (int)n;
-  return t;
-}
-
 /* max |a - b| / max |b| over n logits. */
 static double rel_error(const float *a, const float *b, int n) {
   double diff = 0, scale = 0;
@@ -111,7 +99,8 @@ static void generate(struct tiny *t, const uint8_t *o, const uint8_t *prompt, si
   if (tf_decoder_create(&dec, &t->m.cfg, o[6] % (SEQ + 4), &err) ||
       tf_sampler_create(&s, N_BYTES, &sc, &err))
     fuzz_fail("cannot start decoding: %s", err.msg);
-  int32_t *ctx = context(prompt, n, o[0] & 0x40 ? 0 : SEQ, &len);
+  int32_t *ctx = tf_tok_bytes_context(prompt, n, o[0] & 0x40 ? 0 : SEQ, &len);
+  if (!ctx) fuzz_fail("out of memory");
   const float *logits = tf_decode_prefill(&t->m, &dec, ctx, len);
   if (!logits) fuzz_fail("the decoder refused a prompt of %d bytes", len);
   logits = sample_loop(t, &dec, &s, logits, o[5] % (MAX_GEN + 1));
