@@ -334,11 +334,16 @@ static float exp_row(float *p, float mx, int m) {
 }
 
 /* The scratch of the calling thread: one head's worth per thread, reused from head to head so it
- * stays in cache (a fresh block per head would miss on every first touch). With more threads
- * than heads, each head has its own. */
-static float *head_scratch(float *scratch, int bh, int heads, int T, int dh) {
-  int slot = omp_get_num_threads() <= heads ? omp_get_thread_num() : bh;
-  return scratch + (size_t)slot * tf_attn_scratch_floats(T, dh);
+ * stays in cache (a fresh block per head would miss on every first touch). */
+static float *head_scratch(float *scratch, int T, int dh) {
+  return scratch + (size_t)omp_get_thread_num() * tf_attn_scratch_floats(T, dh);
+}
+
+/* Threads for B H heads with `slots` scratch slots: one slot each, no more threads than heads. */
+static int attn_threads(int heads, int slots) {
+  int nt = omp_get_max_threads();
+  nt = nt < slots ? nt : slots;
+  return nt < heads ? nt : heads;
 }
 
 /* One (batch, head): P = softmax(q k^T / sqrt(dh)) causal;  out = P v;  lse per row. q, k, v,
@@ -370,13 +375,14 @@ static void attn_head_forward(float *out, float *lse, float *sc, struct head_kv 
   }
 }
 
-void tf_attn_forward(float *out, float *lse, float *kv, float *scratch, const float *q,
+void tf_attn_forward(float *out, float *lse, float *kv, float *scratch, int slots, const float *q,
                      const float *k, const float *v, int B, int T, int H, int dh) {
   int d = H * dh;
-#pragma omp parallel for schedule(static) if (tf_par((size_t)B * H * T * T * dh))
+#pragma omp parallel for schedule(static)                                                          \
+    num_threads(attn_threads(B *H, slots)) if (tf_par((size_t)B * H * T * T * dh))
   for (int bh = 0; bh < B * H; bh++) {
     size_t o = (size_t)(bh / H) * T * d + (size_t)(bh % H) * dh;
-    attn_head_forward(out + o, lse + (size_t)bh * T, head_scratch(scratch, bh, B * H, T, dh),
+    attn_head_forward(out + o, lse + (size_t)bh * T, head_scratch(scratch, T, dh),
                       head_kv(kv, bh, T, dh), q + o, k + o, v + o, T, dh, d);
   }
 }
@@ -415,15 +421,15 @@ static void attn_head_backward(float *dq, float *dk, float *dv, float *sc, const
   unpack_rows(dk, d, dkp, ldh, T, dh, scale);
 }
 
-void tf_attn_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
+void tf_attn_backward(float *dq, float *dk, float *dv, float *scratch, int slots, const float *dout,
                       const float *out, const float *lse, const float *kv, const float *q, int B,
                       int T, int H, int dh) {
   int d = H * dh;
-#pragma omp parallel for schedule(static) if (tf_par((size_t)B * H * T * T * dh))
+#pragma omp parallel for schedule(static)                                                          \
+    num_threads(attn_threads(B *H, slots)) if (tf_par((size_t)B * H * T * T * dh))
   for (int bh = 0; bh < B * H; bh++) {
     size_t o = (size_t)(bh / H) * T * d + (size_t)(bh % H) * dh;
-    attn_head_backward(dq + o, dk + o, dv + o, head_scratch(scratch, bh, B * H, T, dh), dout + o,
-                       out + o, lse + (size_t)bh * T, head_kv((float *)kv, bh, T, dh), q + o, T, dh,
-                       d);
+    attn_head_backward(dq + o, dk + o, dv + o, head_scratch(scratch, T, dh), dout + o, out + o,
+                       lse + (size_t)bh * T, head_kv((float *)kv, bh, T, dh), q + o, T, dh, d);
   }
 }

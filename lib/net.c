@@ -1,6 +1,7 @@
 /* net.c: the whole network of SPEC §2.1, forward and backward, over the kernels of
  * kernels.h, and the activation buffers it runs in. Parameters and their layout are model.c's. */
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +80,10 @@ static void acts_layout(struct tf_acts *a, struct carve *cv, const struct tf_mod
   a->rope_cos = take(cv, T, half);
   a->rope_sin = take(cv, T, half);
   a->pattn_scratch = take(cv, 2 * R, ld_max(c));
-  a->att_scratch = take(cv, B * H, tf_attn_scratch_floats((int)T, (int)(d / H)));
+  /* one attention slot per thread there can be now (fewer run if threads grow later) */
+  int threads = omp_get_max_threads();
+  a->att_slots = (size_t)threads < B * H ? threads : (int)(B * H);
+  a->att_scratch = take(cv, (size_t)a->att_slots, tf_attn_scratch_floats((int)T, (int)(d / H)));
   float **grads[] = {&a->dres, &a->dh, &a->dq, &a->dk, &a->dv, &a->da};
   for (size_t i = 0; i < sizeof grads / sizeof *grads; i++) *grads[i] = take(cv, R, d);
 }
@@ -181,7 +185,8 @@ static void layer_forward(const struct tf_model *m, struct tf_acts *a, int l, in
     tf_rope_forward(la->q, a->rope_cos, a->rope_sin, B, T, H, dh, r);
     tf_rope_forward(la->k, a->rope_cos, a->rope_sin, B, T, H, dh, r);
   }
-  tf_attn_forward(la->a, la->lse, la->kv, a->att_scratch, la->q, la->k, la->v, B, T, H, dh);
+  tf_attn_forward(la->a, la->lse, la->kv, a->att_scratch, a->att_slots, la->q, la->k, la->v, B, T,
+                  H, dh);
   pattn_forward(m, a, l, TF_SLOT_PROJ, R, la->a, a->x, 1.0f);
   tf_layernorm_forward(la->h2, la->rstd2, a->x, R, d);
   pattn_forward(m, a, l, TF_SLOT_FFN, R, la->h2, a->x, 1.0f);
@@ -217,8 +222,8 @@ static void layer_backward(const struct tf_model *m, struct tf_acts *a, const st
   pattn_backward(m, a, g, l, TF_SLOT_FFN, R, la->h2, a->dres, a->dh, 0.0f);
   tf_layernorm_backward(a->dres, a->dh, la->h2, la->rstd2, R, d);
   pattn_backward(m, a, g, l, TF_SLOT_PROJ, R, la->a, a->dres, a->da, 0.0f);
-  tf_attn_backward(a->dq, a->dk, a->dv, a->att_scratch, a->da, la->a, la->lse, la->kv, la->q, B, T,
-                   H, dh);
+  tf_attn_backward(a->dq, a->dk, a->dv, a->att_scratch, a->att_slots, a->da, la->a, la->lse, la->kv,
+                   la->q, B, T, H, dh);
   if (r > 0) {
     tf_rope_backward(a->dq, a->rope_cos, a->rope_sin, B, T, H, dh, r);
     tf_rope_backward(a->dk, a->rope_cos, a->rope_sin, B, T, H, dh, r);

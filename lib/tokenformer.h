@@ -539,7 +539,8 @@ struct tf_acts {
   int32_t *inputs, *targets;   /* (R) copies of the last forward's */
   float *rope_cos, *rope_sin;  /* (T, r/2), r = tf_model_config_rotary_dims */
   float *pattn_scratch;        /* (2 R n_max) */
-  float *att_scratch;          /* (B, H, tf_attn_scratch_floats(T, d / H)) */
+  float *att_scratch;          /* (att_slots, tf_attn_scratch_floats(T, d / H)) */
+  int att_slots;               /* min(B H, threads when made): attention's threads at most */
   float *dres, *dh, *dq, *dk, *dv, *da; /* (R, d) gradients in flight */
   float *mem;                           /* the one float allocation all of the above point into */
   size_t n_floats;

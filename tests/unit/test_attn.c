@@ -16,7 +16,7 @@
 
 /* One problem: q, k, v (B, T, H*dh) before RoPE; L = sum attention(rope q, rope k, v) * w. */
 struct att {
-  int B, T, H, dh, r;
+  int B, T, H, dh, r, slots; /* slots: of scratch, the attention's threads at most */
   float *q, *k, *v, *w, *cos_t, *sin_t;
   float *qr, *kr, *out, *lse, *kv, *scratch, *dq, *dk, *dv;
 };
@@ -30,7 +30,7 @@ static float *falloc(size_t n) {
 static struct att *att_new(int B, int T, int H, int dh, int r, uint64_t seed) {
   struct att *a = calloc(1, sizeof *a);
   ck_assert(a);
-  *a = (struct att){.B = B, .T = T, .H = H, .dh = dh, .r = r};
+  *a = (struct att){.B = B, .T = T, .H = H, .dh = dh, .r = r, .slots = B * H};
   size_t n = (size_t)B * T * H * dh;
   float **act[] = {&a->q, &a->k, &a->v, &a->w, &a->qr, &a->kr, &a->out, &a->dq, &a->dk, &a->dv};
   for (size_t i = 0; i < sizeof act / sizeof *act; i++) *act[i] = falloc(n);
@@ -64,7 +64,8 @@ static void att_forward(struct att *a) {
   memcpy(a->kr, a->k, n * sizeof(float));
   tf_rope_forward(a->qr, a->cos_t, a->sin_t, a->B, a->T, a->H, a->dh, a->r);
   tf_rope_forward(a->kr, a->cos_t, a->sin_t, a->B, a->T, a->H, a->dh, a->r);
-  tf_attn_forward(a->out, a->lse, a->kv, a->scratch, a->qr, a->kr, a->v, a->B, a->T, a->H, a->dh);
+  tf_attn_forward(a->out, a->lse, a->kv, a->scratch, a->slots, a->qr, a->kr, a->v, a->B, a->T, a->H,
+                  a->dh);
 }
 
 static double att_loss(void *ctx) {
@@ -75,8 +76,8 @@ static double att_loss(void *ctx) {
 
 static void att_backward(struct att *a) {
   att_forward(a);
-  tf_attn_backward(a->dq, a->dk, a->dv, a->scratch, a->w, a->out, a->lse, a->kv, a->qr, a->B, a->T,
-                   a->H, a->dh);
+  tf_attn_backward(a->dq, a->dk, a->dv, a->scratch, a->slots, a->w, a->out, a->lse, a->kv, a->qr,
+                   a->B, a->T, a->H, a->dh);
   tf_rope_backward(a->dq, a->cos_t, a->sin_t, a->B, a->T, a->H, a->dh, a->r);
   tf_rope_backward(a->dk, a->cos_t, a->sin_t, a->B, a->T, a->H, a->dh, a->r);
 }
@@ -139,7 +140,7 @@ START_TEST(attention_forward_matches_float64) {
   struct att *a = att_new(B, T, H, dh, 0, 3);
   double *s = malloc((size_t)T * sizeof *s);
   ck_assert(s);
-  tf_attn_forward(a->out, a->lse, a->kv, a->scratch, a->q, a->k, a->v, B, T, H, dh);
+  tf_attn_forward(a->out, a->lse, a->kv, a->scratch, a->slots, a->q, a->k, a->v, B, T, H, dh);
   for (int b = 0; b < B; b++)
     for (int h = 0; h < H; h++)
       for (int i = 0; i < T; i++) {
@@ -169,16 +170,41 @@ END_TEST
 START_TEST(attention_is_causal) {
   int B = 1, T = 200, H = 2, dh = 4, d = H * dh; /* 200 rows: two row blocks */
   struct att *a = att_new(B, T, H, dh, 0, 4);
-  tf_attn_forward(a->out, a->lse, a->kv, a->scratch, a->q, a->k, a->v, B, T, H, dh);
+  tf_attn_forward(a->out, a->lse, a->kv, a->scratch, a->slots, a->q, a->k, a->v, B, T, H, dh);
   float *before = falloc(att_numel(a));
   memcpy(before, a->out, att_numel(a) * sizeof(float));
   for (int c = 0; c < d; c++) {
     a->k[(size_t)(T - 1) * d + c] += 1.0f;
     a->v[(size_t)(T - 1) * d + c] -= 2.0f;
   }
-  tf_attn_forward(a->out, a->lse, a->kv, a->scratch, a->q, a->k, a->v, B, T, H, dh);
+  tf_attn_forward(a->out, a->lse, a->kv, a->scratch, a->slots, a->q, a->k, a->v, B, T, H, dh);
   ck_assert_mem_eq(a->out, before, (size_t)(T - 1) * d * sizeof(float));
   free(before);
+  att_free(a);
+}
+END_TEST
+
+/* One scratch slot (one thread) gives the bits of one slot per head: every head's arithmetic
+ * is the same whichever thread and slot it gets. */
+START_TEST(attention_on_one_slot_is_bit_identical) {
+  struct att *a = att_new(2, 200, 3, 32, 8, 12); /* large enough to run on all threads */
+  att_backward(a);
+  size_t n = att_numel(a);
+  float *want[4] = {falloc(n), falloc(n), falloc(n), falloc(n)},
+        *got[4] = {a->out, a->dq, a->dk, a->dv};
+  for (int i = 0; i < 4; i++) memcpy(want[i], got[i], n * sizeof(float));
+  /* one slot and a canary behind it: a second thread would write there */
+  size_t slot = tf_attn_scratch_floats(a->T, a->dh);
+  free(a->scratch);
+  a->scratch = falloc(slot + 4096);
+  for (size_t i = slot; i < slot + 4096; i++) a->scratch[i] = 7.0f;
+  a->slots = 1;
+  att_backward(a);
+  for (size_t i = slot; i < slot + 4096; i++) ck_assert(a->scratch[i] == 7.0f);
+  for (int i = 0; i < 4; i++) {
+    ck_assert_mem_eq(got[i], want[i], n * sizeof(float));
+    free(want[i]);
+  }
   att_free(a);
 }
 END_TEST
@@ -218,6 +244,7 @@ static Suite *attn_suite(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_loop_test(tc, attention_forward_matches_float64, 0, N_ATT_SHAPES);
   tcase_add_test(tc, attention_is_causal);
+  tcase_add_test(tc, attention_on_one_slot_is_bit_identical);
   tcase_add_loop_test(tc, attention_with_rope_matches_finite_differences, 0, 2 + N_ATT_SHAPES);
   suite_add_tcase(s, tc);
   return s;
