@@ -129,7 +129,8 @@ struct tf_pattn_shape {
 
 /* A row stride for (R, n) score arrays: n, or n + 16 when n is a multiple of 512. Rows 2 KiB
  * apart (or a multiple of that) fall on few cache sets, and the parameter gradients read these
- * arrays down their columns (dA^T x): at n = 1024 that product runs ~5 % faster padded. */
+ * arrays down their columns (dA^T x): at n = 1024 that product, timed alone, ran ~5 % faster
+ * padded (~3 % inside a training step). */
 int tf_pattn_row_stride(int n);
 
 /* Row norms below this count as this (SPEC §1.2: Z = tau A / max(|A_i|, eps)). */
@@ -142,8 +143,8 @@ float *tf_pattn_theta_row(enum tf_norm norm, float *a, float *s, float *rnorm, f
                           int n);
 
 /* out = Theta(x key^T) value + beta out. Rows of cache and scratch are p->ld apart.
- * cache (R, n) keeps what backward needs: A for the GELU forms, S for softmax; rnorm (R) the row
- * norm |A_i| (l2_norm_gelu) or |GELU(A_i)| (gelu_l2_norm); scratch (R, n) is overwritten. */
+ * cache (R, ld) keeps what backward needs: A for the GELU forms, S for softmax; rnorm (R) the row
+ * norm |A_i| (l2_norm_gelu) or |GELU(A_i)| (gelu_l2_norm); scratch (R, ld) is overwritten. */
 void tf_pattn_forward(const struct tf_pattn_shape *p, float *out, float beta, float *cache,
                       float *rnorm, float *scratch, const float *x, const float *key,
                       const float *value);
