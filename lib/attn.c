@@ -113,23 +113,27 @@ size_t tf_attn_scratch_floats(int T, int dh) {
   return 2 * (size_t)ATT_RB * att_keys(T) + 2 * (size_t)T * att_ldh(dh);
 }
 
-/* One head's keys or values (T rows of dh channels, stride ld), packed twice in one pass over
- * them (their rows are d floats apart, and far away in memory): as rows (T, ldh), zero-padded,
- * and transposed in panels of 2 ATT_W keys, each holding channel after channel the 2 ATT_W
- * values of its keys; keys from T on are zero. */
+/* One head's keys or values (T rows of dh channels, stride ld: d floats apart, far away in
+ * memory), packed twice: copied as rows (T, ldh), zero-padded, in vector moves; then, from those
+ * cached rows, transposed in panels of 2 ATT_W keys, each holding channel after channel the
+ * 2 ATT_W values of its keys; keys from T on are zero. (Transposing straight from the copy just
+ * stored, row by row, stalled on reading back its vector stores as single floats: a fifth of
+ * the forward.) */
 static void pack_head(float *panels, float *rows, int ldh, const float *src, int ld, int T,
                       int dh) {
   int P = 2 * ATT_W;
-  for (int j = 0; j < att_keys(T); j++) {
-    float *pan = panels + (size_t)(j / P) * dh * P + j % P;
-    if (j >= T) {
-      for (int c = 0; c < dh; c++) pan[c * P] = 0.0f;
-      continue;
-    }
+  for (int j = 0; j < T; j++) {
     float *row = rows + (size_t)j * ldh;
-    memcpy(row, src + (size_t)j * ld, (size_t)dh * sizeof *row);
-    memset(row + dh, 0, (size_t)(ldh - dh) * sizeof *row);
-    for (int c = 0; c < dh; c++) pan[c * P] = row[c];
+    const float *s = src + (size_t)j * ld;
+#pragma omp simd
+    for (int c = 0; c < ldh; c++) row[c] = c < dh ? s[c] : 0.0f;
+  }
+  for (int j0 = 0; j0 < att_keys(T); j0 += P) {
+    float *pan = panels + (size_t)(j0 / P) * dh * P;
+    for (int c = 0; c < dh; c++)
+#pragma omp simd
+      for (int t = 0; t < P; t++)
+        pan[c * P + t] = j0 + t < T ? rows[(size_t)(j0 + t) * ldh + c] : 0.0f;
   }
 }
 
@@ -333,6 +337,14 @@ static float exp_row(float *p, float mx, int m) {
   return vec_sum(sum);
 }
 
+/* Asks for the nr rows of a (stride ld, dh channels) from row i on, so that the next row block's
+ * strided rows are in cache when its turn comes (the hardware prefetcher misses them). */
+static void prefetch_rows(const float *a, int ld, int i, int nr, int dh) {
+  enum { LINE_FLOATS = 64 / sizeof(float) };
+  for (int r = i; r < i + nr; r++)
+    for (int c = 0; c < dh; c += LINE_FLOATS) __builtin_prefetch(a + (size_t)r * ld + c);
+}
+
 /* The scratch of the calling thread: one head's worth per thread, reused from head to head so it
  * stays in cache (a fresh block per head would miss on every first touch). */
 static float *head_scratch(float *scratch, int T, int dh) {
@@ -363,6 +375,7 @@ static void attn_head_forward(float *out, float *lse, float *sc, struct head_kv 
     vec mv[ATT_RB];
     float inv[ATT_RB];
     for (int r = 0; r < ATT_RB; r++) mv[r] = (vec){0} - INFINITY;
+    prefetch_rows(q, d, n, min_int(ATT_RB, T - n), dh);
     rows_dot(Pb, ldp, q + (size_t)i0 * d, d, i0, nr, kv.kt, n, dh, scale, DOT_SCORES, mv, NULL,
              NULL);
     for (int r = 0; r < nr; r++) {
@@ -404,6 +417,10 @@ static void attn_head_backward(float *dq, float *dk, float *dv, float *sc, const
     int nr = min_int(ATT_RB, T - i0), n = i0 + nr;
     const float *qb = q + (size_t)i0 * d, *gb = dout + (size_t)i0 * d;
     float D[ATT_RB];
+    int next = min_int(ATT_RB, T - n);
+    prefetch_rows(q, d, n, next, dh);
+    prefetch_rows(dout, d, n, next, dh);
+    prefetch_rows(out, d, n, next, dh);
     for (int r = 0; r < nr; r++) {
       const float *g = gb + (size_t)r * d, *o = out + (size_t)(i0 + r) * d;
       float s = 0.0f;
