@@ -4,29 +4,52 @@
 
 #include "kernels.h"
 
+/* Whether max_j |k a_j| <= TF_CDF_CENTRAL over a row of n (k > 0). */
+static int row_central(const float *a, int n, float k) {
+  float mx = 0.0f;
+#pragma omp simd reduction(max : mx)
+  for (int j = 0; j < n; j++) {
+    float v = fabsf(a[j]);
+    mx = v > mx ? v : mx;
+  }
+  return mx * k <= TF_CDF_CENTRAL;
+}
+
+/* g_j = GELU(z_j) = z_j cdf(z_j) at z_j = k a_j over a row of n and, if dg is not NULL,
+ * dg_j *= GELU'(z_j) = cdf + z pdf. A row whose |z| all stay within TF_CDF_CENTRAL takes
+ * tf_cdf_central (where z = tau a / |a| has rms 1, as in l2_norm_gelu, nearly every row
+ * does); the others tf_normal, whose relative accuracy also holds in the far tail. */
+static void gelu_row(const float *a, float k, int n, float *g, float *dg) {
+  if (row_central(a, n, k)) {
+#pragma omp simd
+    for (int j = 0; j < n; j++) {
+      float z = a[j] * k, cdf = tf_cdf_central(z);
+      g[j] = z * cdf;
+      if (dg) dg[j] *= fmaf(z, 0.398942280f * tf_exp_neg(-0.5f * z * z, 0.0f), cdf);
+    }
+    return;
+  }
+#pragma omp simd
+  for (int j = 0; j < n; j++) {
+    float z = a[j] * k, cdf, pdf;
+    tf_normal(z, &cdf, &pdf);
+    g[j] = z * cdf;
+    if (dg) dg[j] *= fmaf(z, pdf, cdf);
+  }
+}
+
 /* l2_norm_gelu, one row:  r = |a|;  z = tau a / max(r, eps);  s = GELU(z) = z cdf(z). a is
  * kept (the backward recomputes z from it and r: one product, where keeping z would cost a
  * write of the whole row). */
 static void l2_gelu_row(const float *a, float *s, float *rnorm, float tau, int n) {
   float r = (float)sqrt(tf_row_dot(a, a, n));
-  float inv = tau / fmaxf(r, TF_PATTN_EPS);
-#pragma omp simd
-  for (int j = 0; j < n; j++) {
-    float z = a[j] * inv, cdf, pdf;
-    tf_normal(z, &cdf, &pdf);
-    s[j] = z * cdf;
-  }
+  gelu_row(a, tau / fmaxf(r, TF_PATTN_EPS), n, s, NULL);
   *rnorm = r;
 }
 
 /* gelu_l2_norm, one row:  g = GELU(a);  q = |g|;  s = tau g / max(q, eps). a is kept. */
 static void gelu_l2_row(const float *a, float *s, float *qnorm, float tau, int n) {
-#pragma omp simd
-  for (int j = 0; j < n; j++) {
-    float cdf, pdf;
-    tf_normal(a[j], &cdf, &pdf);
-    s[j] = a[j] * cdf;
-  }
+  gelu_row(a, 1.0f, n, s, NULL);
   float q = (float)sqrt(tf_row_dot(s, s, n));
   float k = tau / fmaxf(q, TF_PATTN_EPS);
 #pragma omp simd
@@ -79,15 +102,10 @@ void tf_pattn_forward(const struct tf_pattn_shape *p, float *out, float beta, fl
  * was scaled linearly). ds becomes da; s gets GELU(z) for dvalue. */
 static void l2_gelu_row_backward(float *ds, float *s, const float *a, float r, float tau, int n) {
   float k = tau / fmaxf(r, TF_PATTN_EPS);
+  gelu_row(a, k, n, s, ds);
   double dot = 0;
 #pragma omp simd reduction(+ : dot)
-  for (int j = 0; j < n; j++) {
-    float z = a[j] * k, cdf, pdf;
-    tf_normal(z, &cdf, &pdf);
-    s[j] = z * cdf;
-    ds[j] *= fmaf(z, pdf, cdf);
-    dot += (double)ds[j] * z;
-  }
+  for (int j = 0; j < n; j++) dot += (double)ds[j] * (a[j] * k);
   float proj = r > TF_PATTN_EPS ? (float)(dot / ((double)tau * tau)) : 0.0f;
 #pragma omp simd
   for (int j = 0; j < n; j++) ds[j] = k * fmaf(-proj, a[j] * k, ds[j]);

@@ -1,5 +1,6 @@
 /* test_pattn.c: Pattention (lib/pattn.c): the normal cdf/pdf and exp it uses against libm,
- * the forward against a float64 evaluation of SPEC §1.2, every backward against finite
+ * the central cdf, the forward against a float64 evaluation of SPEC §1.2 (also with rows on
+ * both sides of the central cdf's range), every backward against finite
  * differences for the three norms (also with n_ref != n, as after growth), the invariants of
  * SPEC §1.3, the row-norm guard, and how gradients accumulate. */
 #include <check.h>
@@ -33,6 +34,19 @@ START_TEST(normal_cdf_and_pdf_match_libm) {
   ck_assert(cdf == 1.0f && pdf == 0.0f);
   tf_normal(NAN, &cdf, &pdf);
   ck_assert(isnan(cdf) && isnan(pdf));
+}
+END_TEST
+
+/* The central cdf, absolute error on [-4, 4] (measured worst 8.8e-8 near z = 3.9: the fit's
+ * 2.2e-9 plus float rounding of values just below 1). */
+START_TEST(central_cdf_matches_libm) {
+  double worst = 0;
+  for (double zd = -TF_CDF_CENTRAL; zd <= TF_CDF_CENTRAL; zd += 1e-5) {
+    float z = (float)zd;
+    worst = fmax(worst, fabs(tf_cdf_central(z) - 0.5 * erfc(-(double)z / sqrt(2.0))));
+  }
+  ck_assert_msg(worst < 1.2e-7, "central cdf absolute error %.3g", worst);
+  ck_assert(tf_cdf_central(0.0f) == 0.5f);
 }
 END_TEST
 
@@ -254,6 +268,44 @@ START_TEST(l2_norm_gelu_gradients_are_orthogonal) {
 }
 END_TEST
 
+/* Rows on both sides of TF_CDF_CENTRAL (GELU takes tf_cdf_central for a row whose |z| stay
+ * within it, tf_normal for the others): key 0 is scaled by 10 and rows 3-7 of x get a
+ * component of +-2 |k0| along it, so their z_0 is about 6.1 (l2_norm_gelu) or their a_0 about
+ * +-19 (gelu_l2_norm); rows 0-2 are made orthogonal to it and stay within (max |z| 2.2). The
+ * test counts both kinds of row through a float64 z, then checks the forward and every
+ * gradient. */
+START_TEST(rows_beyond_the_central_range) {
+  enum tf_norm norm = _i;
+  int R = 8, n = 40, di = 7;
+  struct prob *p = prob_new(R, n, n, di, 5, norm, 31);
+  float *k0 = p->key;
+  for (int c = 0; c < di; c++) k0[c] *= 10.0f;
+  for (int i = 0; i < R; i++) { /* x_i along k0: 0 for rows 0-2, +-2 |k0| for the others */
+    float *x = p->x + i * di;
+    double kk = fd_dot(k0, k0, di), f = fd_dot(x, k0, di) / kk;
+    double want = i < 3 ? 0.0 : (i % 2 ? 2.0 : -2.0) / sqrt(kk);
+    for (int c = 0; c < di; c++) x[c] += (float)((want - f) * k0[c]);
+  }
+  int central = 0;
+  for (int i = 0; i < R; i++) {
+    double a[40], ss = 0, mx = 0;
+    for (int j = 0; j < n; j++) {
+      a[j] = fd_dot(p->x + i * di, p->key + j * di, di);
+      ss += a[j] * a[j];
+    }
+    double k = norm == TF_NORM_L2_GELU ? sqrt((double)n) / sqrt(ss) : 1.0;
+    for (int j = 0; j < n; j++) mx = fmax(mx, fabs(k * a[j]));
+    central += mx <= TF_CDF_CENTRAL;
+  }
+  ck_assert_msg(central > 0 && central < R, "%s: %d of %d rows central", norm_names[norm], central,
+                R);
+  double e = forward_error(p);
+  ck_assert_msg(e < 1e-5, "%s: forward error %.3g", norm_names[norm], e);
+  check_all_gradients(p, norm_names[norm]);
+  prob_free(p);
+}
+END_TEST
+
 static int all_finite(const float *x, size_t n) {
   for (size_t i = 0; i < n; i++)
     if (!isfinite(x[i])) return 0;
@@ -296,6 +348,7 @@ static Suite *pattn_suite(void) {
   TCase *tc = tcase_create("special");
   tcase_set_timeout(tc, 60); /* slow only when the cores are shared */
   tcase_add_test(tc, normal_cdf_and_pdf_match_libm);
+  tcase_add_test(tc, central_cdf_matches_libm);
   tcase_add_test(tc, exp_matches_libm_below_zero);
   suite_add_tcase(s, tc);
   tc = tcase_create("forward");
@@ -309,6 +362,7 @@ static Suite *pattn_suite(void) {
   tcase_add_test(tc, l2_norm_gelu_gradients_are_orthogonal);
   tcase_add_loop_test(tc, zero_row_stays_finite, 0, 3);
   tcase_add_test(tc, gradients_accumulate);
+  tcase_add_loop_test(tc, rows_beyond_the_central_range, 0, 2);
   suite_add_tcase(s, tc);
   return s;
 }
