@@ -19,10 +19,7 @@ PY=/usr/bin/python3 # Debian's torch is importable only from the system interpre
 REF=tests/reference/bench_ref.py
 MULTIARCH=$(${CC:-cc} -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 OPENBLAS_OMP=/usr/lib/$MULTIARCH/openblas-openmp
-# PyTorch's malloc: freed activations stay in the heap (no page faults per step), and the heap
-# is offered transparent huge pages (without them the small model's step drew a slow mode,
-# 25-30 % slower, in about two processes out of three).
-TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736:glibc.malloc.hugetlb=1
+TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736
 RESULTS=$PROGS/results.txt
 HZ=$(getconf CLK_TCK)
 
