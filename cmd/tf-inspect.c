@@ -471,8 +471,7 @@ static int run_verify(const struct cli *c, const struct args *a, struct tf_error
     rc = tf_error_set(err, TF_EDATA, "%s: metadata has no config: not a tokenformer checkpoint",
                       a->file);
   if (!rc && (rc = tf_model_check_header(f.h, NULL, err))) tf_error_prefix(err, "%s", a->file);
-  if (!rc && (rc = verify_values(&f, err)) && strncmp(err->msg, a->file, strlen(a->file)) != 0)
-    tf_error_prefix(err, "%s", a->file);
+  if (!rc && (rc = verify_values(&f, err))) tf_error_name_file(err, a->file);
   if (!rc) rc = tf_ckpt_finish(f.r, err);
   file_close(&f);
   if (rc) return rc;

@@ -33,3 +33,9 @@ int tf_error_prefix(struct tf_error *err, const char *fmt, ...) {
   err->msg[lp + 2 + keep] = '\0';
   return err->code;
 }
+
+int tf_error_name_file(struct tf_error *err, const char *path) {
+  if (!err) return TF_OK;
+  if (strncmp(err->msg, path, strlen(path)) != 0) tf_error_prefix(err, "%s", path);
+  return err->code;
+}

@@ -235,7 +235,7 @@ static int load(struct tf_model *m, const char *path, int weights_only, struct t
   if (rc) {
     tf_model_free(m);
     /* ckpt errors already name the file; ours (metadata, shapes) get it here */
-    if (strncmp(err ? err->msg : "", path, strlen(path)) != 0) tf_error_prefix(err, "%s", path);
+    tf_error_name_file(err, path);
   }
   return rc;
 }

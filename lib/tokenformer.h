@@ -42,6 +42,9 @@ int tf_error_set(struct tf_error *err, int code, const char *fmt, ...)
 /* Prepends "prefix: " to the message already in err (e.g. a file name); returns err->code. */
 int tf_error_prefix(struct tf_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Prepends "path: " unless the message already starts with path (errors of the checkpoint
+ * reader name their file themselves); returns err->code. */
+int tf_error_name_file(struct tf_error *err, const char *path);
 
 /* ---------------------------------------------------------------- rng */
 
