@@ -73,10 +73,17 @@ static char *printed(const struct tf_config *c) {
   return text;
 }
 
+/* c printed contains each of the n strings of want. */
+static void assert_printed_has(const struct tf_config *c, const char *const *want, size_t n) {
+  char *text = printed(c);
+  for (size_t i = 0; i < n; i++)
+    ck_assert_msg(strstr(text, want[i]), "no \"%s\" in\n%s", want[i], text);
+  free(text);
+}
+
 START_TEST(print_writes_shortest_decimals_and_notes) {
   struct tf_config c;
   tf_config_default(&c);
-  char *text = printed(&c);
   static const char *const want[] = {
       "model:\n  vocab_size: 256 ",
       "\n  std: 0.02 ",
@@ -97,9 +104,7 @@ START_TEST(print_writes_shortest_decimals_and_notes) {
       "\n  rescale: false ",
       "\n  keep_optimizer: false ",
   };
-  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-    ck_assert_msg(strstr(text, want[i]), "no \"%s\" in\n%s", want[i], text);
-  free(text);
+  assert_printed_has(&c, want, sizeof want / sizeof want[0]);
 }
 END_TEST
 
@@ -112,15 +117,12 @@ START_TEST(print_quotes_what_would_read_back_otherwise) {
                                      "train.valid=a b",      "grow.rescale=TRUE"};
   for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
     ck_assert_int_eq(tf_config_set(&c, sets[i], &err), TF_OK);
-  char *text = printed(&c);
   /* "+512" quoted: YAML 1.1 readers would take a plain +512 for the integer 512 */
   static const char *const want[] = {
       "\n  ffn_tokens: \"+512\" ", "\n  qkv_tokens: 0 ",  "\n  proj_tokens: 300 ",
       "\n  log: \"yes\" ",         "\n  valid: \"a b\" ", "\n  rescale: true ",
   };
-  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-    ck_assert_msg(strstr(text, want[i]), "no \"%s\" in\n%s", want[i], text);
-  free(text);
+  assert_printed_has(&c, want, sizeof want / sizeof want[0]);
 }
 END_TEST
 
