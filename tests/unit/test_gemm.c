@@ -1,6 +1,7 @@
 /* test_gemm.c: tf_gemm (lib/gemm.c) against a float64 triple loop for every transpose
- * combination, with padded strides, alpha and beta; K = 0; calls from inside OpenMP regions;
- * bit-for-bit repeatability; the kernel name and the TF_BLAS_ARCH override. */
+ * combination, with padded strides, alpha and beta; K = 0; beta = 0 over NaN; calls from
+ * inside OpenMP regions; bit-for-bit repeatability; the kernel name and the TF_BLAS_ARCH
+ * override. */
 #include <check.h>
 #include <math.h>
 #include <omp.h>
@@ -94,11 +95,14 @@ static void check_against_loop(struct mm *m) {
 START_TEST(gemm_matches_triple_loop_for_every_transpose) {
   int ta = _i / 2, tb = _i % 2;
   /* odd sizes, vectors, two products large enough to be split across threads (by rows, then
-   * by columns, into panels of unequal size), and two whose K is long enough to be split
-   * instead (an odd K: unequal shares) */
+   * by columns, into panels of unequal size), two whose K is long enough to be split instead
+   * (an odd K: unequal shares), one whose rows go in blocks, with K longer than a block of
+   * BLIS's and a last panel of B only partly filled (a direct product: A not transposed), and
+   * one whose B is too large for that (BLIS's packing again) */
   tf_set_threads(2);
-  int sizes[][3] = {{37, 29, 53},  {1, 17, 5},    {64, 1, 300},   {130, 70, 9},
-                    {301, 97, 40}, {90, 403, 31}, {96, 80, 1500}, {70, 33, 1001}};
+  int sizes[][3] = {{37, 29, 53},    {1, 17, 5},     {64, 1, 300},   {130, 70, 9},
+                    {301, 97, 40},   {90, 403, 31},  {96, 80, 1500}, {70, 33, 1001},
+                    {701, 203, 613}, {400, 700, 600}};
   for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
     struct mm m = mm_new(ta, tb, sizes[s][0], sizes[s][1], sizes[s][2], 10 * s + _i);
     check_against_loop(&m);
@@ -112,6 +116,22 @@ START_TEST(gemm_with_empty_inner_dimension_scales_c) {
   struct mm m = mm_new(0, 0, 5, 4, 0, 3);
   check_against_loop(&m);
   mm_free(&m);
+}
+END_TEST
+
+/* beta = 0 writes C without reading it: NaN there (memory never written) does not leak in. */
+START_TEST(gemm_with_zero_beta_ignores_c) {
+  tf_set_threads(2);
+  int sizes[][3] = {{5, 4, 3}, {301, 97, 40}, {701, 203, 300}};
+  for (int ta = 0; ta < 2; ta++)
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+      struct mm m = mm_new(ta, 0, sizes[s][0], sizes[s][1], sizes[s][2], 60 + s);
+      for (int i = 0; i < m.M; i++)
+        for (int j = 0; j < m.N; j++) m.C[(size_t)i * m.ldc + j] = NAN;
+      m.beta = 0.0f;
+      check_against_loop(&m);
+      mm_free(&m);
+    }
 }
 END_TEST
 
@@ -136,10 +156,11 @@ END_TEST
 /* Same inputs, same thread count: the same bits (a model-sized product on 2 threads). */
 START_TEST(gemm_is_repeatable) {
   tf_set_threads(2);
-  int sizes[][3] = {{300, 256, 512}, {256, 256, 2048}}; /* split by rows; split K */
-  for (int s = 0; s < 2; s++) {
-    int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
-    struct mm a = mm_new(1, 0, M, N, K, 7), b = mm_new(1, 0, M, N, K, 7);
+  /* split by rows; split K; rows dealt in blocks (A not transposed) */
+  int sizes[][4] = {{300, 256, 512, 1}, {256, 256, 2048, 1}, {300, 256, 512, 0}};
+  for (int s = 0; s < 3; s++) {
+    int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2], ta = sizes[s][3];
+    struct mm a = mm_new(ta, 0, M, N, K, 7), b = mm_new(ta, 0, M, N, K, 7);
     mm_run(&a);
     mm_run(&b);
     ck_assert_mem_eq(a.C, b.C, (size_t)M * a.ldc * sizeof(float));
@@ -156,28 +177,34 @@ START_TEST(kernel_name_says_blis_and_kernels) {
 END_TEST
 
 /* The child of blas_arch_variable_overrides_the_choice, in a fresh process (the choice is
- * made once per process): exit 0 if the kernels are the ones TF_BLAS_ARCH names and a product
- * with them is right. */
+ * made once per process): exit 0 if the kernels are the ones TF_BLAS_ARCH names and products
+ * with them are right (a small one, and one that is direct where the arch allows it). */
 static int arch_child(const char *arch) {
   char want[64];
   snprintf(want, sizeof want, "%s kernels", arch);
-  struct mm m = mm_new(1, 1, 33, 45, 61, 9);
-  int ok = strstr(tf_gemm_kernel(), want) && mm_error(&m) <= 1e-5;
+  tf_set_threads(2);
+  struct mm m = mm_new(1, 1, 33, 45, 61, 9), d = mm_new(0, 1, 301, 97, 300, 19);
+  int ok = strstr(tf_gemm_kernel(), want) && mm_error(&m) <= 1e-5 && mm_error(&d) <= 1e-5;
   mm_free(&m);
+  mm_free(&d);
   return ok ? 0 : 1;
 }
 
+/* haswell everywhere; skx (no small-matrix kernel of its own) where AVX-512 runs. */
 START_TEST(blas_arch_variable_overrides_the_choice) {
+  const char *arch = _i == 0 ? "haswell" : "skx";
+  __builtin_cpu_init();
+  if (_i == 1 && !__builtin_cpu_supports("avx512f")) return;
   pid_t pid = fork();
   ck_assert(pid >= 0);
   if (pid == 0) {
-    setenv("TF_BLAS_ARCH", "haswell", 1);
-    execl("/proc/self/exe", "test_gemm", "--arch-child", "haswell", (char *)NULL);
+    setenv("TF_BLAS_ARCH", arch, 1);
+    execl("/proc/self/exe", "test_gemm", "--arch-child", arch, (char *)NULL);
     _exit(127);
   }
   int status;
   ck_assert(waitpid(pid, &status, 0) == pid);
-  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "TF_BLAS_ARCH=haswell: status %d",
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "TF_BLAS_ARCH=%s: status %d", arch,
                 status);
 }
 END_TEST
@@ -188,10 +215,11 @@ static Suite *gemm_suite(void) {
   tcase_set_timeout(tc, 60); /* slow only when the cores are shared */
   tcase_add_loop_test(tc, gemm_matches_triple_loop_for_every_transpose, 0, 4);
   tcase_add_test(tc, gemm_with_empty_inner_dimension_scales_c);
+  tcase_add_test(tc, gemm_with_zero_beta_ignores_c);
   tcase_add_test(tc, gemm_inside_parallel_region);
   tcase_add_test(tc, gemm_is_repeatable);
   tcase_add_test(tc, kernel_name_says_blis_and_kernels);
-  tcase_add_test(tc, blas_arch_variable_overrides_the_choice);
+  tcase_add_loop_test(tc, blas_arch_variable_overrides_the_choice, 0, 2);
   suite_add_tcase(s, tc);
   return s;
 }
