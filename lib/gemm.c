@@ -90,13 +90,13 @@ typedef void (*packm_fn)(conj_t, pack_t, dim_t, dim_t, dim_t, float *, float *, 
                          float *, inc_t, cntx_t *);
 
 /* Rows of A per block; columns of C per pass over K; rows of A this many floats apart share
- * L1 sets; the largest packed op(B) (floats) of a direct product: one that outgrows L2 streams
- * from L3 once per block of A, and BLIS, which packs A for more rows at a time, is then as fast
- * or faster. */
+ * L1 sets; the largest packed op(B) (floats) of a direct product. A larger op(B) streams from
+ * L3 once per block of A, and BLIS, which packs A for more rows at a time, is then faster:
+ * 150M's 768 x 768 products gain 3-4 % here, its 768 x 3072 ones would lose 4-10 %. */
 #define GEMM_ROWS_CHUNK   96
 #define GEMM_COLS_BLOCK   256
 #define GEMM_ALIAS_FLOATS 1024
-#define GEMM_DIRECT_B_MAX (1 << 18)
+#define GEMM_DIRECT_B_MAX (600 * 1024)
 
 /* The kernels of the direct products; ker is NULL when BLIS lacks one (BLIS products then). */
 static struct {

@@ -100,9 +100,9 @@ START_TEST(gemm_matches_triple_loop_for_every_transpose) {
    * BLIS's and a last panel of B only partly filled (a direct product: A not transposed), and
    * one whose B is too large for that (BLIS's packing again) */
   tf_set_threads(2);
-  int sizes[][3] = {{37, 29, 53},    {1, 17, 5},     {64, 1, 300},   {130, 70, 9},
-                    {301, 97, 40},   {90, 403, 31},  {96, 80, 1500}, {70, 33, 1001},
-                    {701, 203, 613}, {400, 700, 600}};
+  int sizes[][3] = {{37, 29, 53},    {1, 17, 5},      {64, 1, 300},   {130, 70, 9},
+                    {301, 97, 40},   {90, 403, 31},   {96, 80, 1500}, {70, 33, 1001},
+                    {701, 203, 613}, {200, 1100, 600}};
   for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
     struct mm m = mm_new(ta, tb, sizes[s][0], sizes[s][1], sizes[s][2], 10 * s + _i);
     check_against_loop(&m);
