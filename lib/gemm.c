@@ -149,11 +149,10 @@ static void prefetch_lines(const float *a, int ld, int cols, int l0, int l1) {
     __builtin_prefetch(a + (size_t)(l / per_row) * ld + (l % per_row) * 16, 0, 2);
 }
 
-/* Rows [r0, r1) of C = alpha A op(B) + beta C, op(B) packed by direct_pack_panel into bp. A
- * block of rows of C is done GEMM_COLS_BLOCK columns at a time, so that it
- * stays in L2 over the whole sum along K; each block of A (those rows, kc columns) meets the
- * panels of B in that column block, and while it does the next block of A is prefetched, a
- * share per panel. */
+/* Rows [r0, r1) of C = alpha A op(B) + beta C (K > 0), op(B) packed by direct_pack_panel into
+ * bp. A block of rows of C is done GEMM_COLS_BLOCK columns at a time, so that it stays in L2
+ * over the whole sum along K; each block of A (those rows, kc columns) meets the panels of B in
+ * that column block, and while it does the next block of A is prefetched, a share per panel. */
 static void direct_rows(int r0, int r1, int N, int K, float alpha, const float *A, int lda,
                         const float *bp, float beta, float *C, int ldc) {
   int nr = direct.nr, np = direct_panels(N);
@@ -211,8 +210,9 @@ static _Thread_local size_t direct_b_floats, gemm_work_floats;
 static int gemm_direct(int nt, int trans_a, int trans_b, int M, int N, int K, float alpha,
                        const float *A, int lda, const float *B, int ldb, float beta, float *C,
                        int ldc) {
-  if (trans_a || !direct.ker || (M < N ? M : N) <= GEMM_SUP_MAX || M < nt * GEMM_ROWS_CHUNK ||
-      lda % GEMM_ALIAS_FLOATS == 0 || (size_t)K * direct_panels(N) * direct.nr > GEMM_DIRECT_B_MAX)
+  if (trans_a || !direct.ker || K < 1 || (M < N ? M : N) <= GEMM_SUP_MAX ||
+      M < nt * GEMM_ROWS_CHUNK || lda % GEMM_ALIAS_FLOATS == 0 ||
+      (size_t)K * direct_panels(N) * direct.nr > GEMM_DIRECT_B_MAX)
     return -1;
   float *bp = kept_buffer(&direct_b, &direct_b_floats, (size_t)K * direct_panels(N) * direct.nr);
   if (!bp) return -1;

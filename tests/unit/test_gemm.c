@@ -111,11 +111,19 @@ START_TEST(gemm_matches_triple_loop_for_every_transpose) {
 }
 END_TEST
 
-/* K = 0: the product is empty and C becomes beta C. */
+/* K = 0: the product is empty and C becomes beta C; small, and of a size that would be a
+ * direct product, after one (whose buffers are then there to be used). */
 START_TEST(gemm_with_empty_inner_dimension_scales_c) {
-  struct mm m = mm_new(0, 0, 5, 4, 0, 3);
-  check_against_loop(&m);
-  mm_free(&m);
+  tf_set_threads(2);
+  struct mm before = mm_new(0, 0, 301, 97, 40, 2);
+  mm_run(&before);
+  mm_free(&before);
+  int sizes[][2] = {{5, 4}, {301, 97}};
+  for (int s = 0; s < 2; s++) {
+    struct mm m = mm_new(0, 0, sizes[s][0], sizes[s][1], 0, 3);
+    check_against_loop(&m);
+    mm_free(&m);
+  }
 }
 END_TEST
 
