@@ -206,11 +206,12 @@ static _Thread_local float *direct_b, *gemm_work;
 static _Thread_local size_t direct_b_floats, gemm_work_floats;
 
 /* C = alpha A op(B) + beta C on nt threads (1: the calling thread alone): op(B) packed by all,
- * then each thread its share of the rows. Returns -1 (nothing done) when it does not apply. */
+ * then each thread its share of the rows. Returns -1 (nothing done) when it does not apply
+ * (also for K = 0 and alpha = 0, where BLIS scales C by beta without reading A or B). */
 static int gemm_direct(int nt, int trans_a, int trans_b, int M, int N, int K, float alpha,
                        const float *A, int lda, const float *B, int ldb, float beta, float *C,
                        int ldc) {
-  if (trans_a || !direct.ker || K < 1 || (M < N ? M : N) <= GEMM_SUP_MAX ||
+  if (trans_a || !direct.ker || K < 1 || alpha == 0.0f || (M < N ? M : N) <= GEMM_SUP_MAX ||
       M < nt * GEMM_ROWS_CHUNK || lda % GEMM_ALIAS_FLOATS == 0 ||
       (size_t)K * direct_panels(N) * direct.nr > GEMM_DIRECT_B_MAX)
     return -1;

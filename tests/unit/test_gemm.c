@@ -1,7 +1,7 @@
 /* test_gemm.c: tf_gemm (lib/gemm.c) against a float64 triple loop for every transpose
- * combination, with padded strides, alpha and beta; K = 0; beta = 0 over NaN; calls from
- * inside OpenMP regions; bit-for-bit repeatability; the kernel name and the TF_BLAS_ARCH
- * override. */
+ * combination, with padded strides, alpha and beta; K = 0; beta = 0 over NaN; alpha = 0 over
+ * NaN; calls from inside OpenMP regions; bit-for-bit repeatability; the kernel name and the
+ * TF_BLAS_ARCH override. */
 #include <check.h>
 #include <math.h>
 #include <omp.h>
@@ -143,6 +143,19 @@ START_TEST(gemm_with_zero_beta_ignores_c) {
 }
 END_TEST
 
+/* alpha = 0 leaves A and B unread: NaN there does not leak into beta C. */
+START_TEST(gemm_with_zero_alpha_ignores_a_and_b) {
+  tf_set_threads(2);
+  struct mm m = mm_new(0, 0, 301, 97, 40, 70);
+  for (size_t i = 0; i < (size_t)m.M * m.lda; i++) m.A[i] = NAN;
+  m.alpha = 0.0f;
+  mm_run(&m);
+  for (int i = 0; i < m.M; i++)
+    for (int j = 0; j < m.N; j++) ck_assert(isfinite(m.C[(size_t)i * m.ldc + j]));
+  mm_free(&m);
+}
+END_TEST
+
 /* Each thread of an OpenMP region runs its own product (on its own, without nesting). */
 START_TEST(gemm_inside_parallel_region) {
   struct mm m[4], ref[4];
@@ -224,6 +237,7 @@ static Suite *gemm_suite(void) {
   tcase_add_loop_test(tc, gemm_matches_triple_loop_for_every_transpose, 0, 4);
   tcase_add_test(tc, gemm_with_empty_inner_dimension_scales_c);
   tcase_add_test(tc, gemm_with_zero_beta_ignores_c);
+  tcase_add_test(tc, gemm_with_zero_alpha_ignores_a_and_b);
   tcase_add_test(tc, gemm_inside_parallel_region);
   tcase_add_test(tc, gemm_is_repeatable);
   tcase_add_test(tc, kernel_name_says_blis_and_kernels);
