@@ -212,12 +212,13 @@ static int gemm_direct(int nt, int trans_a, int trans_b, int M, int N, int K, fl
                        const float *A, int lda, const float *B, int ldb, float beta, float *C,
                        int ldc) {
   if (trans_a || !direct.ker || K < 1 || alpha == 0.0f || (M < N ? M : N) <= GEMM_SUP_MAX ||
-      M < nt * GEMM_ROWS_CHUNK || lda % GEMM_ALIAS_FLOATS == 0 ||
-      (size_t)K * direct_panels(N) * direct.nr > GEMM_DIRECT_B_MAX)
+      M < nt * GEMM_ROWS_CHUNK || lda % GEMM_ALIAS_FLOATS == 0)
     return -1;
-  float *bp = kept_buffer(&direct_b, &direct_b_floats, (size_t)K * direct_panels(N) * direct.nr);
-  if (!bp) return -1;
   int np = direct_panels(N);
+  size_t b_floats = (size_t)K * np * direct.nr;
+  float *bp =
+      b_floats > GEMM_DIRECT_B_MAX ? NULL : kept_buffer(&direct_b, &direct_b_floats, b_floats);
+  if (!bp) return -1;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
 #pragma omp for schedule(static)

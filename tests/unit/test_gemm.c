@@ -143,15 +143,23 @@ START_TEST(gemm_with_zero_beta_ignores_c) {
 }
 END_TEST
 
-/* alpha = 0 leaves A and B unread: NaN there does not leak into beta C. */
+/* alpha = 0 leaves A and B unread: C becomes beta C, NaN in A does not leak in. */
 START_TEST(gemm_with_zero_alpha_ignores_a_and_b) {
   tf_set_threads(2);
   struct mm m = mm_new(0, 0, 301, 97, 40, 70);
   for (size_t i = 0; i < (size_t)m.M * m.lda; i++) m.A[i] = NAN;
+  float *C0 = malloc((size_t)m.M * m.ldc * sizeof *C0);
+  ck_assert(C0 != NULL);
+  memcpy(C0, m.C, (size_t)m.M * m.ldc * sizeof *C0);
   m.alpha = 0.0f;
   mm_run(&m);
   for (int i = 0; i < m.M; i++)
-    for (int j = 0; j < m.N; j++) ck_assert(isfinite(m.C[(size_t)i * m.ldc + j]));
+    for (int j = 0; j < m.N; j++) {
+      size_t o = (size_t)i * m.ldc + j;
+      ck_assert_msg(fabsf(m.C[o] - m.beta * C0[o]) <= 1e-6f * fabsf(C0[o]),
+                    "C[%d][%d] = %g, beta C = %g", i, j, m.C[o], m.beta * C0[o]);
+    }
+  free(C0);
   mm_free(&m);
 }
 END_TEST
