@@ -49,10 +49,10 @@ void tf_rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, 
 
 /* Attention runs on its own kernels rather than on BLAS: with dh = 32 a BLAS product of one
  * head's block is ~2 MFLOP, of which calls and packing take a third, and it cannot skip the
- * masked triangle finer than its blocks. Each head's keys and values are packed once, in the
- * forward, into contiguous copies padded with zeros to whole vectors (rows of a head are d
- * floats apart, a stride the L1 cache maps onto a few sets), so the inner loops are plain vector
- * code. A vector is ATT_W floats, one register of the widest kind the target has (16 with
+ * masked triangle finer than its blocks. Each head's keys and values are packed, in the
+ * thread's scratch, into contiguous copies padded with zeros to whole vectors (rows of a head are
+ * d floats apart, a stride the L1 cache maps onto a few sets), so the inner loops are plain
+ * vector code. A vector is ATT_W floats, one register of the widest kind the target has (16 with
  * AVX-512, 8 with AVX, 4 otherwise), written with GCC's vector extension so any target builds;
  * queries go ATT_RB rows at a time. */
 #define ATT_RB 4
@@ -102,32 +102,32 @@ static int att_keys(int T) {
   return (T + 2 * ATT_W - 1) / (2 * ATT_W) * (2 * ATT_W);
 }
 
-/* Per head, kept from the forward for the backward: keys and values twice, transposed in panels
- * and as rows (T, ldh). */
-size_t tf_attn_kv_floats(int T, int dh) {
-  return 2 * ((size_t)dh * att_keys(T) + (size_t)T * att_ldh(dh));
-}
-
-/* Per thread: two blocks of ATT_RB rows of scores, the packed dk and dv of a head. */
+/* Per thread, for the head it works on: its keys and values packed twice (transposed in panels,
+ * and as rows (T, ldh)), two blocks of ATT_RB rows of scores, and, backward, the packed dk and
+ * dv. The backward packs the keys and values again rather than keep the forward's copies: a
+ * training step measured the same either way, and the activations are a fifth smaller. */
 size_t tf_attn_scratch_floats(int T, int dh) {
-  return 2 * (size_t)ATT_RB * att_keys(T) + 2 * (size_t)T * att_ldh(dh);
+  return 2 * (size_t)dh * att_keys(T) + 4 * (size_t)T * att_ldh(dh) +
+         2 * (size_t)ATT_RB * att_keys(T);
 }
 
 /* One head's keys or values (T rows of dh channels, stride ld: d floats apart, far away in
- * memory), packed twice: copied as rows (T, ldh), zero-padded, in vector moves; then, from those
- * cached rows, transposed in panels of 2 ATT_W keys, each holding channel after channel the
- * 2 ATT_W values of its keys; keys from T on are zero. (Transposing straight from the copy just
- * stored, row by row, stalled on reading back its vector stores as single floats: a fifth of
- * the forward.) */
-static void pack_head(float *panels, float *rows, int ldh, const float *src, int ld, int T,
-                      int dh) {
-  int P = 2 * ATT_W;
+ * memory) copied as rows (T, ldh), zero-padded, in vector moves. */
+static void pack_rows(float *rows, int ldh, const float *src, int ld, int T, int dh) {
   for (int j = 0; j < T; j++) {
     float *row = rows + (size_t)j * ldh;
     const float *s = src + (size_t)j * ld;
 #pragma omp simd
     for (int c = 0; c < ldh; c++) row[c] = c < dh ? s[c] : 0.0f;
   }
+}
+
+/* Those rows, from cache, transposed in panels of 2 ATT_W keys, each holding channel after
+ * channel the 2 ATT_W values of its keys; keys from T on are zero. (Transposing each row right
+ * after copying it stalled on reading back its vector stores as single floats: a fifth of the
+ * forward.) */
+static void pack_panels(float *panels, const float *rows, int ldh, int T, int dh) {
+  int P = 2 * ATT_W;
   for (int j0 = 0; j0 < att_keys(T); j0 += P) {
     float *pan = panels + (size_t)(j0 / P) * dh * P;
     for (int c = 0; c < dh; c++)
@@ -137,15 +137,28 @@ static void pack_head(float *panels, float *rows, int ldh, const float *src, int
   }
 }
 
-/* Where pack_head put a head's keys and values in its block of kv. */
-struct head_kv {
-  float *kt, *vt, *kr, *vr;
+/* The calling thread's scratch (one head's worth per thread, reused from head to head so it
+ * stays in cache: a fresh block per head would miss on every first touch), carved up: keys and
+ * values in panels (kt, vt) and as rows (kr, vr), two blocks of score rows (P, dS), and the
+ * backward's packed dk and dv. */
+struct head_scratch {
+  float *kt, *vt, *kr, *vr, *P, *dS, *dkp, *dvp;
 };
 
-static struct head_kv head_kv(float *kv, int bh, int T, int dh) {
+static struct head_scratch head_scratch(float *scratch, int T, int dh) {
   size_t panel = (size_t)dh * att_keys(T), rows = (size_t)T * att_ldh(dh);
-  float *base = kv + (size_t)bh * tf_attn_kv_floats(T, dh);
-  return (struct head_kv){base, base + panel, base + 2 * panel, base + 2 * panel + rows};
+  size_t block = (size_t)ATT_RB * att_keys(T);
+  float *s = scratch + (size_t)omp_get_thread_num() * tf_attn_scratch_floats(T, dh);
+  struct head_scratch h;
+  h.kt = s;
+  h.vt = h.kt + panel;
+  h.kr = h.vt + panel;
+  h.vr = h.kr + rows;
+  h.P = h.vr + rows;
+  h.dS = h.P + block;
+  h.dkp = h.dS + block;
+  h.dvp = h.dkp + rows;
+  return h;
 }
 
 /* dst (T rows, stride ld) = alpha src (T, ldh), dh channels. */
@@ -345,12 +358,6 @@ static void prefetch_rows(const float *a, int ld, int i, int nr, int dh) {
     for (int c = 0; c < dh; c += LINE_FLOATS) __builtin_prefetch(a + (size_t)r * ld + c);
 }
 
-/* The scratch of the calling thread: one head's worth per thread, reused from head to head so it
- * stays in cache (a fresh block per head would miss on every first touch). */
-static float *head_scratch(float *scratch, int T, int dh) {
-  return scratch + (size_t)omp_get_thread_num() * tf_attn_scratch_floats(T, dh);
-}
-
 /* Threads for B H heads with `slots` scratch slots: one slot each, no more threads than heads. */
 static int attn_threads(int heads, int slots) {
   int nt = omp_get_max_threads();
@@ -359,60 +366,63 @@ static int attn_threads(int heads, int slots) {
 }
 
 /* One (batch, head): P = softmax(q k^T / sqrt(dh)) causal;  out = P v;  lse per row. q, k, v,
- * out are (T, dh) views with row stride d; sc is the head's scratch. P is never stored whole:
+ * out are (T, dh) views with row stride d; h is the thread's scratch. P is never stored whole:
  * row block [i0, i0 + nr) needs keys 0..i0+nr-1 only, its ATT_RB rows of exp(s - max) stay in
  * cache from the scores to the product with v, which divides by the sums; the backward
  * recomputes P from lse. */
-static void attn_head_forward(float *out, float *lse, float *sc, struct head_kv kv, const float *q,
+static void attn_head_forward(float *out, float *lse, struct head_scratch h, const float *q,
                               const float *k, const float *v, int T, int dh, int d) {
   float scale = 1.0f / sqrtf((float)dh);
   int ldh = att_ldh(dh), ldp = att_keys(T);
-  float *Pb = sc;
-  pack_head(kv.kt, kv.kr, ldh, k, d, T, dh);
-  pack_head(kv.vt, kv.vr, ldh, v, d, T, dh);
+  pack_rows(h.kr, ldh, k, d, T, dh);
+  pack_panels(h.kt, h.kr, ldh, T, dh);
+  pack_rows(h.vr, ldh, v, d, T, dh);
   for (int i0 = 0; i0 < T; i0 += ATT_RB) {
     int nr = min_int(ATT_RB, T - i0), n = i0 + nr;
     vec mv[ATT_RB];
     float inv[ATT_RB];
     for (int r = 0; r < ATT_RB; r++) mv[r] = (vec){0} - INFINITY;
     prefetch_rows(q, d, n, min_int(ATT_RB, T - n), dh);
-    rows_dot(Pb, ldp, q + (size_t)i0 * d, d, i0, nr, kv.kt, n, dh, scale, DOT_SCORES, mv, NULL,
+    rows_dot(h.P, ldp, q + (size_t)i0 * d, d, i0, nr, h.kt, n, dh, scale, DOT_SCORES, mv, NULL,
              NULL);
     for (int r = 0; r < nr; r++) {
       int m = (i0 + r + ATT_W) / ATT_W * ATT_W; /* covers j <= i and j < n */
-      float mx = vec_hmax(mv[r]), sum = exp_row(Pb + (size_t)r * ldp, mx, m);
+      float mx = vec_hmax(mv[r]), sum = exp_row(h.P + (size_t)r * ldp, mx, m);
       inv[r] = 1.0f / sum;
       lse[i0 + r] = mx + logf(sum);
     }
-    rows_mix(out + (size_t)i0 * d, d, Pb, ldp, nr, kv.vr, ldh, n, dh, inv);
+    rows_mix(out + (size_t)i0 * d, d, h.P, ldp, nr, h.vr, ldh, n, dh, inv);
   }
 }
 
-void tf_attn_forward(float *out, float *lse, float *kv, float *scratch, int slots, const float *q,
+void tf_attn_forward(float *out, float *lse, float *scratch, int slots, const float *q,
                      const float *k, const float *v, int B, int T, int H, int dh) {
   int d = H * dh;
 #pragma omp parallel for schedule(static)                                                          \
     num_threads(attn_threads(B *H, slots)) if (tf_par((size_t)B * H * T * T * dh))
   for (int bh = 0; bh < B * H; bh++) {
     size_t o = (size_t)(bh / H) * T * d + (size_t)(bh % H) * dh;
-    attn_head_forward(out + o, lse + (size_t)bh * T, head_scratch(scratch, T, dh),
-                      head_kv(kv, bh, T, dh), q + o, k + o, v + o, T, dh, d);
+    attn_head_forward(out + o, lse + (size_t)bh * T, head_scratch(scratch, T, dh), q + o, k + o,
+                      v + o, T, dh, d);
   }
 }
 
-/* One (batch, head), row block by row block:  P = exp(q k^T / sqrt(dh) - lse); dS = P (dout v^T
- * - D) with D_i = <dout_i, out_i> (= sum_j P_ij dP_ij, the softmax backward's row constant);  dq
- * = dS k / sqrt(dh);  dv += P^T dout;  dk += dS^T q / sqrt(dh) (the last two in packed scratch,
- * written out at the end). */
-static void attn_head_backward(float *dq, float *dk, float *dv, float *sc, const float *dout,
-                               const float *out, const float *lse, struct head_kv kv,
-                               const float *q, int T, int dh, int d) {
+/* One (batch, head), row block by row block, on keys and values packed again:  P = exp(q k^T /
+ * sqrt(dh) - lse); dS = P (dout v^T - D) with D_i = <dout_i, out_i> (= sum_j P_ij dP_ij, the
+ * softmax backward's row constant);  dq = dS k / sqrt(dh);  dv += P^T dout;  dk += dS^T q /
+ * sqrt(dh) (the last two in packed scratch, written out at the end). */
+static void attn_head_backward(float *dq, float *dk, float *dv, struct head_scratch h,
+                               const float *dout, const float *out, const float *lse,
+                               const float *q, const float *k, const float *v, int T, int dh,
+                               int d) {
   float scale = 1.0f / sqrtf((float)dh), scales[ATT_RB];
   int ldh = att_ldh(dh), ldp = att_keys(T);
-  float *Pb = sc, *dSb = Pb + (size_t)ATT_RB * ldp;
-  float *dvp = dSb + (size_t)ATT_RB * ldp, *dkp = dvp + (size_t)T * ldh;
   for (int r = 0; r < ATT_RB; r++) scales[r] = scale;
-  memset(dvp, 0, 2 * (size_t)T * ldh * sizeof *dvp);
+  pack_rows(h.kr, ldh, k, d, T, dh);
+  pack_panels(h.kt, h.kr, ldh, T, dh);
+  pack_rows(h.vr, ldh, v, d, T, dh);
+  pack_panels(h.vt, h.vr, ldh, T, dh);
+  memset(h.dkp, 0, 2 * (size_t)T * ldh * sizeof *h.dkp);
   for (int i0 = 0; i0 < T; i0 += ATT_RB) {
     int nr = min_int(ATT_RB, T - i0), n = i0 + nr;
     const float *qb = q + (size_t)i0 * d, *gb = dout + (size_t)i0 * d;
@@ -428,25 +438,25 @@ static void attn_head_backward(float *dq, float *dk, float *dv, float *sc, const
       for (int c = 0; c < dh; c++) s += g[c] * o[c];
       D[r] = s;
     }
-    rows_dot(Pb, ldp, qb, d, i0, nr, kv.kt, n, dh, scale, DOT_PROBS, NULL, lse + i0, NULL);
-    rows_dot(dSb, ldp, gb, d, i0, nr, kv.vt, n, dh, 1.0f, DOT_DSCORES, NULL, D, Pb);
-    rows_mix(dq + (size_t)i0 * d, d, dSb, ldp, nr, kv.kr, ldh, n, dh, scales);
-    cols_acc(dvp, ldh, Pb, ldp, nr, gb, d, n, dh);
-    cols_acc(dkp, ldh, dSb, ldp, nr, qb, d, n, dh);
+    rows_dot(h.P, ldp, qb, d, i0, nr, h.kt, n, dh, scale, DOT_PROBS, NULL, lse + i0, NULL);
+    rows_dot(h.dS, ldp, gb, d, i0, nr, h.vt, n, dh, 1.0f, DOT_DSCORES, NULL, D, h.P);
+    rows_mix(dq + (size_t)i0 * d, d, h.dS, ldp, nr, h.kr, ldh, n, dh, scales);
+    cols_acc(h.dvp, ldh, h.P, ldp, nr, gb, d, n, dh);
+    cols_acc(h.dkp, ldh, h.dS, ldp, nr, qb, d, n, dh);
   }
-  unpack_rows(dv, d, dvp, ldh, T, dh, 1.0f);
-  unpack_rows(dk, d, dkp, ldh, T, dh, scale);
+  unpack_rows(dv, d, h.dvp, ldh, T, dh, 1.0f);
+  unpack_rows(dk, d, h.dkp, ldh, T, dh, scale);
 }
 
 void tf_attn_backward(float *dq, float *dk, float *dv, float *scratch, int slots, const float *dout,
-                      const float *out, const float *lse, const float *kv, const float *q, int B,
-                      int T, int H, int dh) {
+                      const float *out, const float *lse, const float *q, const float *k,
+                      const float *v, int B, int T, int H, int dh) {
   int d = H * dh;
 #pragma omp parallel for schedule(static)                                                          \
     num_threads(attn_threads(B *H, slots)) if (tf_par((size_t)B * H * T * T * dh))
   for (int bh = 0; bh < B * H; bh++) {
     size_t o = (size_t)(bh / H) * T * d + (size_t)(bh % H) * dh;
     attn_head_backward(dq + o, dk + o, dv + o, head_scratch(scratch, T, dh), dout + o, out + o,
-                       lse + (size_t)bh * T, head_kv((float *)kv, bh, T, dh), q + o, T, dh, d);
+                       lse + (size_t)bh * T, q + o, k + o, v + o, T, dh, d);
   }
 }

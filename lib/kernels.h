@@ -235,18 +235,15 @@ void tf_rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, 
 /* Causal multi-head attention, scale 1/sqrt(dh): q, k, v, out (B, T, H*dh), head h on
  * channels [h dh, (h+1) dh). The forward keeps for the backward lse (B, H, T), log sum_j
  * exp(s_ij) of every row's scores, from which the probabilities are recomputed (they are never
- * stored whole), and kv (B, H, tf_attn_kv_floats(T, dh)), the heads' keys and values packed
- * for the kernels. scratch holds slots tf_attn_scratch_floats(T, dh) floats, one slot per
- * thread, in both directions: the heads run on at most `slots` threads (B H slots are never
- * needed). */
-size_t tf_attn_kv_floats(int T, int dh);
+ * stored whole). scratch holds slots tf_attn_scratch_floats(T, dh) floats, one slot per thread,
+ * in both directions: the heads run on at most `slots` threads (B H slots are never needed). */
 size_t tf_attn_scratch_floats(int T, int dh);
-void tf_attn_forward(float *out, float *lse, float *kv, float *scratch, int slots, const float *q,
+void tf_attn_forward(float *out, float *lse, float *scratch, int slots, const float *q,
                      const float *k, const float *v, int B, int T, int H, int dh);
-/* From dout and the forward's out, lse and kv: dq, dk, dv (B, T, H*dh) are overwritten; scratch
- * too. */
+/* From dout, the forward's inputs q, k, v, its out and lse: dq, dk, dv (B, T, H*dh) are
+ * overwritten; scratch too. */
 void tf_attn_backward(float *dq, float *dk, float *dv, float *scratch, int slots, const float *dout,
-                      const float *out, const float *lse, const float *kv, const float *q, int B,
-                      int T, int H, int dh);
+                      const float *out, const float *lse, const float *q, const float *k,
+                      const float *v, int B, int T, int H, int dh);
 
 #endif

@@ -65,7 +65,6 @@ static void acts_layout(struct tf_acts *a, struct carve *cv, const struct tf_mod
     la->k = take(cv, R, d);
     la->v = take(cv, R, d);
     la->lse = take(cv, B * H, T);
-    la->kv = take(cv, B * H, tf_attn_kv_floats((int)T, (int)(d / H)));
     la->a = take(cv, R, d);
     la->h2 = take(cv, R, d);
     la->rstd2 = take(cv, R, 1);
@@ -185,8 +184,7 @@ static void layer_forward(const struct tf_model *m, struct tf_acts *a, int l, in
     tf_rope_forward(la->q, a->rope_cos, a->rope_sin, B, T, H, dh, r);
     tf_rope_forward(la->k, a->rope_cos, a->rope_sin, B, T, H, dh, r);
   }
-  tf_attn_forward(la->a, la->lse, la->kv, a->att_scratch, a->att_slots, la->q, la->k, la->v, B, T,
-                  H, dh);
+  tf_attn_forward(la->a, la->lse, a->att_scratch, a->att_slots, la->q, la->k, la->v, B, T, H, dh);
   pattn_forward(m, a, l, TF_SLOT_PROJ, R, la->a, a->x, 1.0f);
   tf_layernorm_forward(la->h2, la->rstd2, a->x, R, d);
   pattn_forward(m, a, l, TF_SLOT_FFN, R, la->h2, a->x, 1.0f);
@@ -222,8 +220,8 @@ static void layer_backward(const struct tf_model *m, struct tf_acts *a, const st
   pattn_backward(m, a, g, l, TF_SLOT_FFN, R, la->h2, a->dres, a->dh, 0.0f);
   tf_layernorm_backward(a->dres, a->dh, la->h2, la->rstd2, R, d);
   pattn_backward(m, a, g, l, TF_SLOT_PROJ, R, la->a, a->dres, a->da, 0.0f);
-  tf_attn_backward(a->dq, a->dk, a->dv, a->att_scratch, a->att_slots, a->da, la->a, la->lse, la->kv,
-                   la->q, B, T, H, dh);
+  tf_attn_backward(a->dq, a->dk, a->dv, a->att_scratch, a->att_slots, a->da, la->a, la->lse, la->q,
+                   la->k, la->v, B, T, H, dh);
   if (r > 0) {
     tf_rope_backward(a->dq, a->rope_cos, a->rope_sin, B, T, H, dh, r);
     tf_rope_backward(a->dk, a->rope_cos, a->rope_sin, B, T, H, dh, r);

@@ -523,7 +523,6 @@ struct tf_layer_acts {
   struct tf_pattn_acts p[TF_NSLOTS];
   float *q, *k, *v;  /* (R, d) each; q and k after RoPE */
   float *lse;        /* (B, H, T) log-sum-exp of each attention row */
-  float *kv;         /* (B, H, tf_attn_kv_floats) keys and values packed for attention */
   float *a;          /* (R, d) attention output, the input of proj */
   float *h2, *rstd2; /* (R, d), (R): LN0 of the residual before the FFN */
 };

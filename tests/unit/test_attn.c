@@ -18,7 +18,7 @@
 struct att {
   int B, T, H, dh, r, slots; /* slots: of scratch, the attention's threads at most */
   float *q, *k, *v, *w, *cos_t, *sin_t;
-  float *qr, *kr, *out, *lse, *kv, *scratch, *dq, *dk, *dv;
+  float *qr, *kr, *out, *lse, *scratch, *dq, *dk, *dv;
 };
 
 static float *falloc(size_t n) {
@@ -35,7 +35,6 @@ static struct att *att_new(int B, int T, int H, int dh, int r, uint64_t seed) {
   float **act[] = {&a->q, &a->k, &a->v, &a->w, &a->qr, &a->kr, &a->out, &a->dq, &a->dk, &a->dv};
   for (size_t i = 0; i < sizeof act / sizeof *act; i++) *act[i] = falloc(n);
   a->lse = falloc((size_t)B * H * T);
-  a->kv = falloc((size_t)B * H * tf_attn_kv_floats(T, dh));
   a->scratch = falloc((size_t)B * H * tf_attn_scratch_floats(T, dh));
   a->cos_t = falloc((size_t)T * r / 2);
   a->sin_t = falloc((size_t)T * r / 2);
@@ -48,8 +47,8 @@ static struct att *att_new(int B, int T, int H, int dh, int r, uint64_t seed) {
 }
 
 static void att_free(struct att *a) {
-  float *bufs[] = {a->q,   a->k,   a->v,  a->w,       a->cos_t, a->sin_t, a->qr, a->kr,
-                   a->out, a->lse, a->kv, a->scratch, a->dq,    a->dk,    a->dv};
+  float *bufs[] = {a->q,  a->k,   a->v,   a->w,       a->cos_t, a->sin_t, a->qr,
+                   a->kr, a->out, a->lse, a->scratch, a->dq,    a->dk,    a->dv};
   for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
   free(a);
 }
@@ -64,7 +63,7 @@ static void att_forward(struct att *a) {
   memcpy(a->kr, a->k, n * sizeof(float));
   tf_rope_forward(a->qr, a->cos_t, a->sin_t, a->B, a->T, a->H, a->dh, a->r);
   tf_rope_forward(a->kr, a->cos_t, a->sin_t, a->B, a->T, a->H, a->dh, a->r);
-  tf_attn_forward(a->out, a->lse, a->kv, a->scratch, a->slots, a->qr, a->kr, a->v, a->B, a->T, a->H,
+  tf_attn_forward(a->out, a->lse, a->scratch, a->slots, a->qr, a->kr, a->v, a->B, a->T, a->H,
                   a->dh);
 }
 
@@ -76,8 +75,8 @@ static double att_loss(void *ctx) {
 
 static void att_backward(struct att *a) {
   att_forward(a);
-  tf_attn_backward(a->dq, a->dk, a->dv, a->scratch, a->slots, a->w, a->out, a->lse, a->kv, a->qr,
-                   a->B, a->T, a->H, a->dh);
+  tf_attn_backward(a->dq, a->dk, a->dv, a->scratch, a->slots, a->w, a->out, a->lse, a->qr, a->kr,
+                   a->v, a->B, a->T, a->H, a->dh);
   tf_rope_backward(a->dq, a->cos_t, a->sin_t, a->B, a->T, a->H, a->dh, a->r);
   tf_rope_backward(a->dk, a->cos_t, a->sin_t, a->B, a->T, a->H, a->dh, a->r);
 }
@@ -140,7 +139,7 @@ START_TEST(attention_forward_matches_float64) {
   struct att *a = att_new(B, T, H, dh, 0, 3);
   double *s = malloc((size_t)T * sizeof *s);
   ck_assert(s);
-  tf_attn_forward(a->out, a->lse, a->kv, a->scratch, a->slots, a->q, a->k, a->v, B, T, H, dh);
+  tf_attn_forward(a->out, a->lse, a->scratch, a->slots, a->q, a->k, a->v, B, T, H, dh);
   for (int b = 0; b < B; b++)
     for (int h = 0; h < H; h++)
       for (int i = 0; i < T; i++) {
@@ -170,14 +169,14 @@ END_TEST
 START_TEST(attention_is_causal) {
   int B = 1, T = 200, H = 2, dh = 4, d = H * dh; /* 200 rows: two row blocks */
   struct att *a = att_new(B, T, H, dh, 0, 4);
-  tf_attn_forward(a->out, a->lse, a->kv, a->scratch, a->slots, a->q, a->k, a->v, B, T, H, dh);
+  tf_attn_forward(a->out, a->lse, a->scratch, a->slots, a->q, a->k, a->v, B, T, H, dh);
   float *before = falloc(att_numel(a));
   memcpy(before, a->out, att_numel(a) * sizeof(float));
   for (int c = 0; c < d; c++) {
     a->k[(size_t)(T - 1) * d + c] += 1.0f;
     a->v[(size_t)(T - 1) * d + c] -= 2.0f;
   }
-  tf_attn_forward(a->out, a->lse, a->kv, a->scratch, a->slots, a->q, a->k, a->v, B, T, H, dh);
+  tf_attn_forward(a->out, a->lse, a->scratch, a->slots, a->q, a->k, a->v, B, T, H, dh);
   ck_assert_mem_eq(a->out, before, (size_t)(T - 1) * d * sizeof(float));
   free(before);
   att_free(a);
