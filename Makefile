@@ -15,7 +15,7 @@ CC       ?= gcc
 ARCH     ?= -march=native
 OPT      ?= -O2
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
-PKGS     := zlib yaml-0.1 jansson check
+PKGS     := zlib yaml-0.1 jansson libpcre2-8 libutf8proc nettle check
 BLIS_DIR ?= /usr/lib/$(MULTIARCH)/blis-openmp
 BLIS_INC ?= /usr/include/$(MULTIARCH)/blis-openmp
 BLIS_LIB ?= $(BLIS_DIR)/libblis.a
@@ -43,7 +43,7 @@ O          := $(O)/nompi
 endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs zlib yaml-0.1 jansson 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs zlib yaml-0.1 jansson libpcre2-8 libutf8proc nettle 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 CFLAGS   ?= $(OPT) -g $(ARCH)
@@ -135,6 +135,7 @@ fixtures: all
 # Debian packages: what the build and `make check` need (DEPS), and what benchmarks and
 # fixture generation add (BENCH_DEPS).
 DEPS       := gcc make pkg-config zlib1g-dev libyaml-dev libjansson-dev check libsubunit-dev \
+              libpcre2-dev libutf8proc-dev nettle-dev \
               libblis-openmp-dev mandoc bible-kjv bible-kjv-text libopenmpi-dev openmpi-bin \
               gnuplot-nox valgrind
 BENCH_DEPS := python3-torch hyperfine libopenblas0-openmp

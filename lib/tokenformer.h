@@ -649,6 +649,68 @@ int tf_tok_bytes_check(const struct tf_model *m, struct tf_error *err);
  * without memory; n must be below 2^31 when max <= 0. */
 int32_t *tf_tok_bytes_context(const uint8_t *text, size_t n, int max, int *len);
 
+/* A tokenizer: text to token ids and back. Two kinds:
+ *   bytes  id i is byte i (0..255), any byte string is text, no end-of-text token;
+ *   bpe    byte-level BPE read from a Hugging Face tokenizer.json of the GPT-NeoX-20B kind
+ *          (model BPE, NFC normalizer, ByteLevel pre-tokenizer and decoder, added tokens);
+ *          encoding gives exactly the ids the Hugging Face tokenizers library gives for the
+ *          same file and text (docs/tokenizer.md). Anything else in the file (another model
+ *          type, normalizer, pre-tokenizer, ...) is refused, naming the feature.
+ * A loaded tokenizer is read-only: several threads may encode with one at the same time. */
+enum tf_tok_kind { TF_TOK_BYTES = 0, TF_TOK_BPE = 1 };
+struct tf_tokenizer;
+
+/* The byte tokenizer (TF_ENOMEM only). */
+int tf_tokenizer_bytes(struct tf_tokenizer **t, struct tf_error *err);
+/* Parses a tokenizer.json text of len bytes (need not be NUL-terminated); name (the file) is
+ * used in messages. TF_EDATA with the reason: bad JSON, an unsupported feature, a merge naming
+ * an unknown token, duplicate ids, ... */
+int tf_tokenizer_from_json(struct tf_tokenizer **t, const char *json, size_t len,
+                           const char *name, struct tf_error *err);
+/* Reads the file at path ("-": stdin) and parses it. TF_ENOINPUT when it cannot be opened. */
+int tf_tokenizer_load(struct tf_tokenizer **t, const char *path, struct tf_error *err);
+void tf_tokenizer_free(struct tf_tokenizer *t);
+
+enum tf_tok_kind tf_tokenizer_kind(const struct tf_tokenizer *t);
+/* "bytes" or "bpe": the checkpoint's `tokenizer` metadata. */
+const char *tf_tokenizer_kind_name(const struct tf_tokenizer *t);
+/* Ids the tokenizer can produce: its largest id + 1 (256 for bytes, 50,277 for GPT-NeoX-20B).
+ * A model's vocab_size must be at least this. */
+int tf_tokenizer_n_ids(const struct tf_tokenizer *t);
+/* The end-of-text token (<|endoftext|>), or -1 when the tokenizer has none (bytes). */
+int32_t tf_tokenizer_eos(const struct tf_tokenizer *t);
+/* The tokenizer.json text it was loaded from (NULL for bytes) and its length. */
+const char *tf_tokenizer_json(const struct tf_tokenizer *t, size_t *len);
+/* Lower-case hex SHA-256 of that text (65 bytes with the NUL); "" for bytes. */
+const char *tf_tokenizer_sha256(const struct tf_tokenizer *t);
+
+/* A growable array of token ids. */
+struct tf_ids {
+  int32_t *v;
+  size_t n, cap;
+};
+void tf_ids_free(struct tf_ids *ids);
+
+/* Encoding flags. */
+enum { TF_TOK_REPLACE_INVALID = 1 }; /* invalid UTF-8 becomes U+FFFD instead of an error */
+/* Appends the ids of text (n bytes) to out. bpe: the text must be UTF-8; an invalid sequence is
+ * TF_EDATA "invalid UTF-8 at byte N" (offset from text) unless flags has
+ * TF_TOK_REPLACE_INVALID (each maximal invalid subsequence becomes U+FFFD, as Python's
+ * errors="replace"); added tokens in the text (e.g. "<|endoftext|>") become their ids. bytes:
+ * one id per byte, never an error but TF_ENOMEM. */
+int tf_tokenizer_encode(const struct tf_tokenizer *t, const char *text, size_t n, unsigned flags,
+                        struct tf_ids *out, struct tf_error *err);
+/* The bytes id stands for in decoded text (*len of them), or NULL when id is outside
+ * [0, tf_tokenizer_n_ids) or is an id the tokenizer does not use. */
+const uint8_t *tf_tokenizer_token_bytes(const struct tf_tokenizer *t, int32_t id, size_t *len);
+/* 1 when id is a special added token (<|endoftext|>, <|padding|>), which decoding may skip. */
+int tf_tokenizer_is_special(const struct tf_tokenizer *t, int32_t id);
+/* The text of ids (the concatenation of their bytes; special tokens left out when
+ * skip_special) as a new NUL-terminated buffer *out of *len bytes (free it). An id that
+ * tf_tokenizer_token_bytes does not know is TF_EDATA naming its position and value. */
+int tf_tokenizer_decode(const struct tf_tokenizer *t, const int32_t *ids, size_t n,
+                        int skip_special, char **out, size_t *len, struct tf_error *err);
+
 /* ---------------------------------------------------------------- decode */
 
 /* Generation with a KV cache (llama2.c's run state): the context's tokens, the post-RoPE keys
