@@ -449,8 +449,11 @@ static int run_inspect(const struct cli *c, const struct args *a, struct tf_erro
 
 /* ---------------------------------------------------------------- verify */
 
-/* Every value must be a number and finite, as the commands that load a checkpoint demand. */
+/* Every value must be a number and finite, and a training state one that training writes, as
+ * the commands that load a checkpoint demand. */
 static int verify_values(struct file *f, struct tf_error *err) {
+  int64_t optim_step = 1;
+  const char *moment = NULL; /* the first moment tensor that is not all zeros */
   for (size_t i = 0; i < f->h->n_tensors; i++) {
     const struct tf_st_tensor *t = &f->h->tensors[i];
     struct tf_tensor_stats s;
@@ -460,8 +463,13 @@ static int verify_values(struct file *f, struct tf_error *err) {
       return tf_error_set(err, TF_EDATA,
                           "tensor %s: %llu NaN, min %g, max %g: expected finite values", t->name,
                           (unsigned long long)s.nans, s.min, s.max);
+    if (s.numel && (rc = tf_train_state_check_tensor(t->name, s.min, err))) return rc;
+    if (strcmp(t->name, "optim.step") == 0 && s.numel == 1) optim_step = (int64_t)s.min;
+    if (!moment && s.zeros < s.numel &&
+        (strncmp(t->name, "optim.m.", 8) == 0 || strncmp(t->name, "optim.v.", 8) == 0))
+      moment = t->name;
   }
-  return TF_OK;
+  return tf_train_state_check_fresh(optim_step, moment, err);
 }
 
 static int run_verify(const struct cli *c, const struct args *a, struct tf_error *err) {
