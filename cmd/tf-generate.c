@@ -382,5 +382,5 @@ int main(int argc, char **argv) {
     free(r.text.p);
   }
   free(a.stops);
-  return rc;
+  return cli_finish(&c, rc);
 }

@@ -614,14 +614,12 @@ int main(int argc, char **argv) {
   struct tf_error err = {0};
   cli_init(&c, "tf-inspect", usage);
   int rc = parse_args(&c, &a, argc, argv);
-  if (rc || c.done) return rc;
+  if (rc || c.done) return cli_finish(&c, rc);
   if (a.other)
     rc = run_diff(&c, &a, &err);
   else if (a.verify)
     rc = run_verify(&c, &a, &err);
   else
     rc = run_inspect(&c, &a, &err);
-  if (!rc && (fflush(stdout) != 0 || ferror(stdout)))
-    rc = tf_error_set(&err, TF_EIO, "stdout: write error");
-  return rc ? cli_fail(&c, &err) : TF_OK;
+  return cli_finish(&c, rc ? cli_fail(&c, &err) : TF_OK);
 }

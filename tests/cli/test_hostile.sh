@@ -54,3 +54,35 @@ grep_err 65 'out\.tfz: not saved \(step 4\): tensor embed\.weight: element 0 is 
   "hostile: a save that would write inf exits 65 naming step and tensor" \
   $TF_BIN/tf-train -c $TINY -i "$H/big.tfz" -o "$H/out.tfz" --steps 4 $TR
 check "hostile: and the old file is untouched" cmp "$H/big.tfz" "$H/out.tfz"
+
+# ---------------------------------------------------------------- outputs that cannot be written
+# stdout on a full device: every command exits 74 naming stdout, never 0 with nothing written
+full() { "$@" > /dev/full; }
+while read -r cmd; do
+  grep_err 74 '^tf-[a-z]+: stdout: (No space left on device|write error)$' \
+    "hostile: $cmd > /dev/full exits 74" full $TF_BIN/$cmd
+done << EOF2
+tf-eval -i $H/trained.tfz -d data/tiny-valid.txt
+tf-eval --json -i $H/trained.tfz -d data/tiny-valid.txt
+tf-generate -i $H/trained.tfz -p x -n 5
+tf-generate --json -i $H/trained.tfz -p x -n 5
+tf-init -c $TINY --print-config
+tf-init -q -c $TINY -o $H/full-init.tfz --json
+tf-grow -q -i $H/trained.tfz --ffn +8 -o $H/full-grow.tfz --json
+tf-inspect $H/trained.tfz
+tf-inspect --json --stats $H/trained.tfz
+tf-train --help
+tf-init --version
+tf-grow --help
+tf-generate --version
+tf-inspect --help
+tf-eval --version
+EOF2
+# a log that cannot be written: said once, training goes on and saves, exit 74 at the end
+rm -f "$H/logged.tfz"
+grep_err 74 'tf-train: /dev/full: the log is incomplete: No space left on device' \
+  "hostile: tf-train --log on a full device exits 74 at the end" \
+  $TF_BIN/tf-train -c $TINY -i "$H/trained.tfz" -o "$H/logged.tfz" --steps 6 --log /dev/full $TR
+check "hostile: the log failure is reported once" \
+  test "$(grep -c 'cannot write the log: No space left on device; training goes on' "$ERR")" = 1
+check "hostile: and the checkpoint was still written" $TF_BIN/tf-inspect --verify "$H/logged.tfz"
