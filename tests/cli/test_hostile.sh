@@ -86,3 +86,46 @@ grep_err 74 'tf-train: /dev/full: the log is incomplete: No space left on device
 check "hostile: the log failure is reported once" \
   test "$(grep -c 'cannot write the log: No space left on device; training goes on' "$ERR")" = 1
 check "hostile: and the checkpoint was still written" $TF_BIN/tf-inspect --verify "$H/logged.tfz"
+
+# ---------------------------------------------------------------- readers check the whole stream
+# a flipped bit in the gzip trailer, the last 1 to 9 bytes cut, garbage appended, two files
+# concatenated: every reader of values finishes the stream and exits 65
+python3 - "$H/trained.tfz" "$H" << 'EOF2'
+import gzip, sys
+src, d = sys.argv[1], sys.argv[2]
+b = open(src, "rb").read()
+crc = bytearray(b); crc[-6] ^= 1
+open(d + "/dmg-crc.tfz", "wb").write(crc)
+for k in (1, 4, 8, 9):
+    open(d + "/dmg-cut%d.tfz" % k, "wb").write(b[:-k])
+open(d + "/dmg-junk.tfz", "wb").write(b + b"garbage")
+open(d + "/dmg-cat.tfz", "wb").write(b + b)
+raw = gzip.decompress(b)  # a good file in two gzip members, as `cat a.gz b.gz` makes
+half = len(raw) // 2
+open(d + "/two-members.tfz", "wb").write(gzip.compress(raw[:half]) + gzip.compress(raw[half:]))
+EOF2
+for f in crc cut1 cut4 cut8 cut9 junk cat; do
+  case $f in
+  crc) why='corrupt gzip stream: incorrect data check' ;;
+  junk) why='trailing bytes after the gzip member' ;;
+  cat) why='trailing bytes after the last tensor' ;;
+  *) why='truncated: the gzip stream ends before its trailer' ;;
+  esac
+  for o in --stats "--tensor embed.weight" "--json --stats" "--json --tensor train.step"; do
+    grep_err 65 "dmg-$f\.tfz: $why" "hostile: tf-inspect $o on a damaged stream ($f) exits 65" \
+      $TF_BIN/tf-inspect $o "$H/dmg-$f.tfz"
+  done
+done
+grep_err 65 'the values printed above came from this damaged file' \
+  "hostile: --tensor says that the values it printed came from a damaged file" \
+  $TF_BIN/tf-inspect --tensor embed.weight "$H/dmg-crc.tfz"
+grep_out '^data +not read: this summary is the header' \
+  "hostile: the header-only summary says it did not read the data" $TF_BIN/tf-inspect "$H/dmg-crc.tfz"
+grep_out '"data_checked": false' "hostile: and so does its JSON" \
+  $TF_BIN/tf-inspect --json "$H/dmg-crc.tfz"
+grep_out '"data_checked": true' "hostile: --stats --json read and checked it" \
+  $TF_BIN/tf-inspect --json --stats "$H/trained.tfz"
+# gzip's multi-member form (a checkpoint gzip'ed in two pieces) is a whole file, as gunzip says
+grep_out ': ok$' "hostile: a checkpoint in two gzip members verifies" \
+  $TF_BIN/tf-inspect --verify "$H/two-members.tfz"
+ok "hostile: and loads" $TF_BIN/tf-eval -i "$H/two-members.tfz" -d data/tiny-valid.txt
