@@ -698,6 +698,8 @@ struct tf_ids {
   size_t n, cap;
 };
 void tf_ids_free(struct tf_ids *ids);
+/* Appends one id (TF_ENOMEM). */
+int tf_ids_push(struct tf_ids *ids, int32_t id, struct tf_error *err);
 
 /* Encoding flags. */
 enum { TF_TOK_REPLACE_INVALID = 1 }; /* invalid UTF-8 becomes U+FFFD instead of an error */
@@ -718,6 +720,18 @@ int tf_tokenizer_is_special(const struct tf_tokenizer *t, int32_t id);
  * tf_tokenizer_token_bytes does not know is TF_EDATA naming its position and value. */
 int tf_tokenizer_decode(const struct tf_tokenizer *t, const int32_t *ids, size_t n,
                         int skip_special, char **out, size_t *len, struct tf_error *err);
+
+/* The context a model starts from for a prompt of n bytes, as new ids in *out (free with
+ * tf_ids_free): a byte model's is tf_tok_bytes_context's (TF_EDATA unless
+ * tf_tok_bytes_check passes); a BPE model's is the encoded prompt, its last seq_len tokens,
+ * or the end-of-text token alone for an empty prompt (a new document). A prompt that is not
+ * UTF-8 is TF_EDATA naming the byte. */
+int tf_tok_context(const struct tf_model *m, const char *text, size_t n, struct tf_ids *out,
+                   struct tf_error *err);
+/* How many of the n bytes at s can be written out now without splitting a UTF-8 character:
+ * all but a last character that is still incomplete (a lead byte followed by fewer
+ * continuation bytes than it announces). Bytes that are not UTF-8 are never held back. */
+size_t tf_utf8_complete(const uint8_t *s, size_t n);
 
 /* ---------------------------------------------------------------- decode */
 
