@@ -432,5 +432,5 @@ int main(int argc, char **argv) {
     tf_ids_free(&r.ids);
   }
   free(a.stops);
-  return rc;
+  return cli_finish(&c, rc);
 }

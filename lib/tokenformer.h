@@ -331,7 +331,8 @@ int tf_model_add_history(struct tf_model *m, const char *command, const char *ex
  * "tokenizer" is its kind, "tokenizer_json" the whole tokenizer.json of a BPE). TF_ECONFIG when
  * a BPE's ids do not fit in vocab_size, naming both. */
 int tf_model_set_tokenizer(struct tf_model *m, const struct tf_tokenizer *t, struct tf_error *err);
-/* Writes the model as a checkpoint (tf_ckpt_write). */
+/* Writes the model as a checkpoint (tf_ckpt_write), after checking that every parameter (and
+ * moment) is finite: otherwise TF_EDATA naming the step, tensor and element, nothing written. */
 int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress compress,
                   struct tf_error *err);
 /* Checks a checkpoint header without allocating the model: metadata (format, version,
@@ -348,6 +349,15 @@ int tf_model_load(struct tf_model *m, const char *path, struct tf_error *err);
  * checkpoint are read (and checked) but not kept, and m->train is left empty, so a training
  * checkpoint costs its parameters' memory, not three times that. */
 int tf_model_load_weights(struct tf_model *m, const char *path, struct tf_error *err);
+
+/* The training state's rules, shared by the loaders and tf-inspect --verify: the counters
+ * (optim.step, train.* but train.rng) are finite and not negative, and no second moment
+ * (optim.v.*) is negative. min is the smallest value of stored tensor name (any other name
+ * passes). TF_EDATA naming the tensor. */
+int tf_train_state_check_tensor(const char *name, double min, struct tf_error *err);
+/* Moments before the first update are zero: moment (the name of a moment tensor holding a
+ * nonzero value, or NULL when none does) with optim_step <= 0 is TF_EDATA. */
+int tf_train_state_check_fresh(int64_t optim_step, const char *moment, struct tf_error *err);
 
 /* ---------------------------------------------------------------- grow */
 
