@@ -1,5 +1,6 @@
-/* tok.c: tokenizers. Byte-level for now (DESIGN §1: BPE later, stored inside the checkpoint):
- * token id i is byte i. Turning a text into the context a model starts from; no model math. */
+/* tok.c: tokenizers. Byte-level for now (docs/checkpoint.md §3: BPE later, stored inside the
+ * checkpoint): token id i is byte i. Turning a text into the context a model starts from; no model
+ * math. */
 #include <stdlib.h>
 
 #include "tokenformer.h"

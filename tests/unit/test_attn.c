@@ -95,8 +95,8 @@ START_TEST(rope_then_inverse_is_identity) {
 }
 END_TEST
 
-/* SPEC §2.2 in float64, theta_m = base^(-2m/r), at positions up to 2047: the tables are the
- * rounded float64 values and the rotation adds two float32 products, so 1e-6 on values of
+/* docs/model.md §2.2 in float64, theta_m = base^(-2m/r), at positions up to 2047: the tables are
+ * the rounded float64 values and the rotation adds two float32 products, so 1e-6 on values of
  * size 1. Channels from r on, and every channel at position 0, come out bit for bit. */
 START_TEST(rope_matches_float64_rotation) {
   int B = 1, T = 2048, H = 2, dh = 10, r = 6;

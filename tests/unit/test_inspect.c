@@ -63,7 +63,7 @@ START_TEST(groups_sum_to_the_150m_count) {
   uint64_t g[TF_NGROUPS], sum = 0;
   tf_param_count_by_group(&c, g);
   for (int i = 0; i < TF_NGROUPS; i++) sum += g[i];
-  ck_assert_uint_eq(sum, 151881216ull); /* SPEC §2.5 */
+  ck_assert_uint_eq(sum, 151881216ull); /* docs/model.md §3.2 */
   ck_assert_uint_eq(g[TF_GROUP_EMBED], 38633472ull);
   ck_assert_uint_eq(g[TF_GROUP_QKV], 12ull * 3 * 2 * 768 * 768);
   ck_assert_uint_eq(g[TF_GROUP_FFN], 12ull * 2 * 3072 * 768);
