@@ -8,6 +8,7 @@
 
 #include "fd.h"
 #include "kernels.h"
+#include "suite.h"
 
 /* See test_pattn.c for this budget: h = 1e-2 on values of size ~1 leaves float32 round-off and
  * truncation near 1e-4 of the largest gradient; a wrong term costs 1e-2 or more. */
@@ -250,9 +251,5 @@ static Suite *attn_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(attn_suite());
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed != 0;
+  return tf_test_run(attn_suite());
 }

@@ -8,21 +8,21 @@
 #include "suite.h"
 #include "tokenformer.h"
 
-static char dir[] = "/tmp/tf-test-inspect-XXXXXX";
+static char dir[4096];
 
 static void setup(void) {
+  tf_test_tmp_path(dir, sizeof dir, "tf-test-inspect-XXXXXX");
   ck_assert_ptr_nonnull(mkdtemp(dir));
 }
 
 static void teardown(void) {
-  char cmd[64];
+  char cmd[4200];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   ck_assert_int_eq(system(cmd), 0);
-  strcpy(dir, "/tmp/tf-test-inspect-XXXXXX");
 }
 
 static const char *path_of(const char *name) {
-  static char buf[2][96];
+  static char buf[2][4200];
   static int which;
   which ^= 1;
   snprintf(buf[which], sizeof buf[which], "%s/%s", dir, name);

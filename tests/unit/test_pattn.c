@@ -10,6 +10,7 @@
 
 #include "fd.h"
 #include "kernels.h"
+#include "suite.h"
 
 /* ---------------------------------------------------------------- special functions */
 
@@ -368,9 +369,5 @@ static Suite *pattn_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(pattn_suite());
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed != 0;
+  return tf_test_run(pattn_suite());
 }
