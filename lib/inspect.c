@@ -1,7 +1,6 @@
 /* inspect.c: what tf-inspect computes from a checkpoint: parameter counts by group, element
  * formatting, per-tensor statistics, header checks against the config, and a streamed diff
  * of two files. Reads through tf_ckpt_read one chunk at a time; never prints. */
-#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -638,7 +638,6 @@ void tf_dist_allreduce(const struct tf_dist *d, float *grads, size_t n, double *
 int tf_dist_any(const struct tf_dist *d, int flag);
 /* 1 when every rank holds the same parameters (a checksum compared across ranks). */
 int tf_dist_same(const struct tf_dist *d, const float *params, size_t n);
-void tf_dist_barrier(const struct tf_dist *d);
 const char *tf_dist_backend(void); /* "MPI" or why not */
 
 /* ---------------------------------------------------------------- tok */
