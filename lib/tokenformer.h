@@ -78,14 +78,15 @@ struct tf_model_config {
   double rotary_base; /* RoPE base, 10000 */
 };
 
+#define TF_PATH_MAX 1024
+
 struct tf_init_config {
+  char tokenizer[TF_PATH_MAX]; /* "bytes" or a tokenizer.json the model gets (tf-init) */
   uint64_t seed;
   double std;       /* embedding: N(0, std^2) */
   double key_std;   /* key tokens; 0 means std (docs/model.md §4) */
   double value_std; /* value tokens; 0 means 2 / (L * sqrt(d)) (wang init) */
 };
-
-#define TF_PATH_MAX 1024
 
 /* tf-train's section (tokenformer-config(5) documents every key). */
 struct tf_train_config {
