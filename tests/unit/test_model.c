@@ -130,7 +130,8 @@ START_TEST(save_load_round_trip_keeps_everything) {
   ck_assert_int_eq(tf_model_create(&a, &c, &err), TF_OK);
   tf_model_init(&a, &ic);
   ck_assert_int_eq(tf_model_add_history(&a, "test", "{\"k\": 1}", &err), TF_OK);
-  char path[] = "/tmp/tf-test-model-XXXXXX";
+  char path[4096];
+  tf_test_tmp_path(path, sizeof path, "tf-test-model-XXXXXX");
   int fd = mkstemp(path);
   close(fd);
   ck_assert_msg(tf_model_save(&a, path, TF_COMPRESS_HUFFMAN, &err) == TF_OK, "%s", err.msg);
@@ -162,7 +163,8 @@ START_TEST(training_state_round_trip) {
   ck_assert_int_eq(tf_adamw_create(&a.train.opt, a.n_params, &err), TF_OK);
   a.train.opt.step = 5;
   for (size_t i = 0; i < a.n_params; i++) a.train.opt.m[i] = (float)i, a.train.opt.v[i] = 0.5f;
-  char path[] = "/tmp/tf-test-state-XXXXXX.safetensors";
+  char path[4096];
+  tf_test_tmp_path(path, sizeof path, "tf-test-state-XXXXXX.safetensors");
   int fd = mkstemps(path, 12);
   close(fd);
   ck_assert_msg(tf_model_save(&a, path, TF_COMPRESS_NONE, &err) == TF_OK, "%s", err.msg);
@@ -229,7 +231,8 @@ START_TEST(non_finite_values_are_refused_on_load) {
   a.train.n_ranks = 1;
   a.train.step = 7;
   ck_assert_int_eq(tf_adamw_create(&a.train.opt, a.n_params, &err), TF_OK);
-  char path[] = "/tmp/tf-test-nan-XXXXXX.safetensors";
+  char path[4096];
+  tf_test_tmp_path(path, sizeof path, "tf-test-nan-XXXXXX.safetensors");
   int fd = mkstemps(path, 12);
   close(fd);
   const struct tf_tensor *t = &a.tensors[2];
