@@ -362,7 +362,12 @@ static int write_path(const char *path, const struct payload *p, struct tf_error
   if (stat(path, &st)) return write_atomic(path, new_file_mode(), p, err);
   if (S_ISDIR(st.st_mode)) return tf_error_set(err, TF_ECANTCREAT, "%s: is a directory", path);
   if (!S_ISREG(st.st_mode)) return write_special(path, p, err);
-  return write_atomic(path, st.st_mode & 07777, p, err); /* a replaced file keeps its mode */
+  /* a symbolic link to a file: the file is replaced, in its own directory, and the link kept */
+  struct stat link;
+  char *real = lstat(path, &link) == 0 && S_ISLNK(link.st_mode) ? realpath(path, NULL) : NULL;
+  int rc = write_atomic(real ? real : path, st.st_mode & 07777, p, err); /* mode kept */
+  free(real);
+  return rc;
 }
 
 int tf_ckpt_write(const char *path, const struct tf_ckpt_entry *entries, size_t n_entries,
