@@ -68,6 +68,8 @@ const struct key tf_config_keys[] = {
      .doc = "std of key tokens; 0: init.std (the paper's)"},
     {"init", "value_std", KEY_DOUBLE, I(value_std), 0, 100, 0,
      .doc = "std of value tokens; 0: 2/(n_layers*sqrt(d_model))"},
+    {"init", "tokenizer", KEY_STRING, I(tokenizer), 0, PATH_BYTES, 0, .def_text = "bytes",
+     .doc = "bytes, or a Hugging Face tokenizer.json stored in the checkpoint"},
 
     {"train", "data", KEY_STRING, T(data), 0, PATH_BYTES, 0, .def_text = "data/kjv-train.txt",
      .doc = "training text"},

@@ -234,7 +234,7 @@ int tf_model_grow(struct tf_model *out, const struct tf_model *in, const struct 
       fill_new_rows(out->params, &out->tensors[i], &in->tensors[i], &ri);
   }
   rc = copy_text(&out->history, in->history, err);
-  if (!rc) rc = copy_text(&out->tokenizer, in->tokenizer, err);
+  if (!rc) rc = tf_model_set_tokenizer(out, in->tok, err);
   if (!rc) rc = carry_state(out, in, g->keep_optimizer, err);
   if (rc) {
     tf_model_free(out);

@@ -24,4 +24,9 @@ int model_place(struct tf_model *m, const char *name, struct tensor_place *p);
  * partial training state. Allocates nothing. */
 int model_state_check(struct tf_model *m, const struct tf_st_header *h, struct tf_error *err);
 
+/* Makes t (taken over, freed on failure) m's tokenizer; code (TF_ECONFIG for a tokenizer the
+ * user gave, TF_EDATA for a stored one) when the vocabulary cannot hold its ids. */
+int model_take_tokenizer(struct tf_model *m, struct tf_tokenizer *t, int code,
+                         struct tf_error *err);
+
 #endif

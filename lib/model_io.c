@@ -46,10 +46,15 @@ int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress c
   int rc = config ? model_entries(m, &entries, &n, &names, err)
                   : tf_error_set(err, TF_ENOMEM, "out of memory preparing %s", path);
   if (!rc) {
-    const char *meta[] = {"format",  FORMAT_NAME, "format_version", FORMAT_VERSION,
-                          "config",  config,      "tokenizer",      m->tokenizer,
-                          "history", m->history,  "created_by",     "tokenformer " TF_VERSION};
-    rc = tf_ckpt_write(path, entries, n, meta, 6, compress, err);
+    const char *tok_json = tf_tokenizer_json(m->tok, NULL);
+    const char *meta[] = {"format",         FORMAT_NAME,
+                          "format_version", FORMAT_VERSION,
+                          "config",         config,
+                          "history",        m->history,
+                          "created_by",     "tokenformer " TF_VERSION,
+                          "tokenizer",      tf_tokenizer_kind_name(m->tok),
+                          "tokenizer_json", tok_json};
+    rc = tf_ckpt_write(path, entries, n, meta, tok_json ? 7 : 6, compress, err);
   }
   free(entries);
   free(names);
@@ -73,9 +78,16 @@ static int check_metadata(const struct tf_st_header *h, struct tf_model_config *
     json_decref(list);
     if (!is_list) return tf_error_set(err, TF_EDATA, "metadata history: not a JSON array");
   }
-  if (tok && strcmp(tok, "bytes") != 0)
-    return tf_error_set(err, TF_EDATA, "metadata tokenizer \"%s\": only \"bytes\" is supported",
+  const char *tok_json = tf_st_meta(h, "tokenizer_json");
+  if (tok && strcmp(tok, "bytes") != 0 && strcmp(tok, "bpe") != 0)
+    return tf_error_set(err, TF_EDATA, "metadata tokenizer \"%s\": expected \"bytes\" or \"bpe\"",
                         tok);
+  if (tok && strcmp(tok, "bpe") == 0 && !tok_json)
+    return tf_error_set(err, TF_EDATA,
+                        "metadata tokenizer is \"bpe\" but there is no tokenizer_json");
+  if (tok_json && !(tok && strcmp(tok, "bpe") == 0))
+    return tf_error_set(err, TF_EDATA,
+                        "metadata tokenizer_json with a tokenizer other than \"bpe\"");
   const char *config = tf_st_meta(h, "config");
   if (!config) return tf_error_set(err, TF_EDATA, "metadata has no config");
   int rc = tf_model_config_from_json(cfg, config, err);
@@ -199,6 +211,17 @@ static int check_finite(const struct tf_model *m, int moments, struct tf_error *
   return TF_OK;
 }
 
+/* The stored tokenizer (metadata tokenizer_json; the byte tokenizer when there is none). */
+static int load_tokenizer(struct tf_model *m, const struct tf_st_header *h, struct tf_error *err) {
+  const char *json = tf_st_meta(h, "tokenizer_json");
+  if (!json) return TF_OK;
+  struct tf_tokenizer *t;
+  int rc = tf_tokenizer_from_json(&t, json, strlen(json), "metadata tokenizer_json", err);
+  if (rc) return rc;
+  rc = model_take_tokenizer(m, t, TF_EDATA, err);
+  return rc ? tf_error_prefix(err, "metadata tokenizer_json") : TF_OK;
+}
+
 /* weights_only: the AdamW moments are read past, not kept, and the model has no training
  * state (for commands that only run the network). */
 static int load_from(struct tf_model *m, struct tf_ckpt_reader *r, int weights_only,
@@ -213,6 +236,7 @@ static int load_from(struct tf_model *m, struct tf_ckpt_reader *r, int weights_o
     rc = tf_adamw_create(&m->train.opt, m->n_params, err);
   const char *history = tf_st_meta(h, "history");
   if (!rc && history) rc = replace_string(&m->history, history, err);
+  if (!rc) rc = load_tokenizer(m, h, err);
   for (size_t i = 0; !rc && i < h->n_tensors; i++) {
     struct tensor_place p;
     model_place(m, h->tensors[i].name, &p);

@@ -5,6 +5,9 @@
 #include "tokenformer.h"
 
 int tf_tok_bytes_check(const struct tf_model *m, struct tf_error *err) {
+  if (tf_tokenizer_kind(m->tok) != TF_TOK_BYTES)
+    return tf_error_set(err, TF_EDATA, "the model's tokenizer is %s, not bytes",
+                        tf_tokenizer_kind_name(m->tok));
   if (m->cfg.vocab_size < TF_BYTE_TOKENS)
     return tf_error_set(err, TF_EDATA, "vocab_size %d: byte tokens need at least %d ids",
                         m->cfg.vocab_size, TF_BYTE_TOKENS);

@@ -78,14 +78,15 @@ struct tf_model_config {
   double rotary_base; /* RoPE base, 10000 */
 };
 
+#define TF_PATH_MAX 1024
+
 struct tf_init_config {
+  char tokenizer[TF_PATH_MAX]; /* "bytes" or a tokenizer.json the model gets (tf-init) */
   uint64_t seed;
   double std;       /* embedding: N(0, std^2) */
   double key_std;   /* key tokens; 0 means std (SPEC §3) */
   double value_std; /* value tokens; 0 means 2 / (L * sqrt(d)) (wang init) */
 };
-
-#define TF_PATH_MAX 1024
 
 /* tf-train's section (tokenformer-config(5) documents every key). */
 struct tf_train_config {
@@ -304,7 +305,7 @@ struct tf_model {
   float *params;   /* the parameter block */
   struct tf_view w;
   char *history;   /* JSON array text (metadata "history"), never NULL after create/load */
-  char *tokenizer; /* "bytes" */
+  struct tf_tokenizer *tok; /* never NULL after create/load: the byte tokenizer unless set */
 };
 
 /* Allocates a model of config c with zeroed parameters (refuses sizes that overflow or do not
@@ -326,6 +327,10 @@ void tf_model_free(struct tf_model *m);
  * UTC time, and extra members given as one JSON object text (may be NULL). */
 int tf_model_add_history(struct tf_model *m, const char *command, const char *extra_json,
                          struct tf_error *err);
+/* Gives m its own copy of tokenizer t, replacing the one it had (a checkpoint stores it: metadata
+ * "tokenizer" is its kind, "tokenizer_json" the whole tokenizer.json of a BPE). TF_ECONFIG when
+ * a BPE's ids do not fit in vocab_size, naming both. */
+int tf_model_set_tokenizer(struct tf_model *m, const struct tf_tokenizer *t, struct tf_error *err);
 /* Writes the model as a checkpoint (tf_ckpt_write). */
 int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress compress,
                   struct tf_error *err);
@@ -641,8 +646,8 @@ const char *tf_dist_backend(void); /* "MPI" or why not */
 
 /* Byte tokens: ids 0..255 are the bytes (a larger vocabulary is padding, never sampled). */
 #define TF_BYTE_TOKENS 256
-/* TF_OK when the model can read byte tokens (the checkpoint's tokenizer is "bytes", the only
- * one model_io accepts, and the vocabulary holds every byte); TF_EDATA otherwise. */
+/* TF_OK when the model reads byte tokens (its tokenizer is the byte tokenizer and the
+ * vocabulary holds every byte); TF_EDATA otherwise. */
 int tf_tok_bytes_check(const struct tf_model *m, struct tf_error *err);
 /* The tokens a model starts from for text (n bytes): its last max bytes (all of them when max
  * <= 0), or a single "\n" when the text is empty. A new array (free it) of *len ids, or NULL
@@ -670,6 +675,9 @@ int tf_tokenizer_from_json(struct tf_tokenizer **t, const char *json, size_t len
 /* Reads the file at path ("-": stdin) and parses it. TF_ENOINPUT when it cannot be opened. */
 int tf_tokenizer_load(struct tf_tokenizer **t, const char *path, struct tf_error *err);
 void tf_tokenizer_free(struct tf_tokenizer *t);
+/* A new tokenizer that encodes and decodes as t does. */
+int tf_tokenizer_copy(struct tf_tokenizer **dst, const struct tf_tokenizer *t,
+                      struct tf_error *err);
 
 enum tf_tok_kind tf_tokenizer_kind(const struct tf_tokenizer *t);
 /* "bytes" or "bpe": the checkpoint's `tokenizer` metadata. */

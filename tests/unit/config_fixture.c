@@ -82,6 +82,7 @@ void unusual_config(struct tf_config *c) {
                                       .rotary_pct = 0.5,
                                       .rotary_base = 500000};
   c->init = (struct tf_init_config){.seed = 18446744073709551615ull, .std = 0.01, .value_std = 0.3};
+  strcpy(c->init.tokenizer, "tok/neox.json");
   struct tf_train_config *t = &c->train;
   strcpy(t->data, "corpus/a b.txt");
   strcpy(t->valid, "v.txt");
