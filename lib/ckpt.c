@@ -365,12 +365,12 @@ int tf_file_write(const char *path, tf_file_fill_fn fill, void *ctx, struct tf_e
   return write_atomic(path, st.st_mode & 07777, fill, ctx, err); /* a replaced file keeps its mode */
 }
 
-int tf_ckpt_write(const char *path, const struct tf_ckpt_entry *entries, size_t n_entries,
-                  const char *const *meta, size_t n_meta, enum tf_compress compress,
-                  struct tf_error *err) {
+static int write_checkpoint(const char *path, const struct tf_ckpt_entry *entries,
+                            size_t n_entries, const char *const *meta, size_t n_meta,
+                            enum tf_compress compress, int gz, struct tf_error *err) {
   if ((unsigned)compress > TF_COMPRESS_BEST)
     return tf_error_set(err, TF_EUSAGE, "unknown compression %d", (int)compress);
-  struct payload p = {.gz = !ends_with(path, ".safetensors"), .compress = compress};
+  struct payload p = {.gz = gz, .compress = compress};
   int rc = payload_build(&p, entries, n_entries, meta, n_meta, err);
   if (rc)
     tf_error_prefix(err, "%s", path);
@@ -379,6 +379,18 @@ int tf_ckpt_write(const char *path, const struct tf_ckpt_entry *entries, size_t 
   free(p.hdr);
   free(p.order);
   return rc;
+}
+
+int tf_ckpt_write(const char *path, const struct tf_ckpt_entry *entries, size_t n_entries,
+                  const char *const *meta, size_t n_meta, enum tf_compress compress,
+                  struct tf_error *err) {
+  return write_checkpoint(path, entries, n_entries, meta, n_meta, compress,
+                          !ends_with(path, ".safetensors"), err);
+}
+
+int tf_st_write_plain(const char *path, const struct tf_ckpt_entry *entries, size_t n_entries,
+                      const char *const *meta, size_t n_meta, struct tf_error *err) {
+  return write_checkpoint(path, entries, n_entries, meta, n_meta, TF_COMPRESS_NONE, 0, err);
 }
 
 /* ---------------------------------------------------------------- reader */

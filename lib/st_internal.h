@@ -19,4 +19,8 @@ typedef int (*tf_file_fill_fn)(int fd, const char *name, void *ctx, struct tf_er
  * existing path as it was. */
 int tf_file_write(const char *path, tf_file_fill_fn fill, void *ctx, struct tf_error *err);
 
+/* tf_ckpt_write's plain safetensors file, whatever path's name. */
+int tf_st_write_plain(const char *path, const struct tf_ckpt_entry *entries, size_t n_entries,
+                      const char *const *meta, size_t n_meta, struct tf_error *err);
+
 #endif

@@ -1,4 +1,4 @@
-/* torch_internal.h: PyTorch's checkpoint format (docs/official.md): the zip container
+/* torch_internal.h: PyTorch's checkpoint format (tf-convert(1)): the zip container
  * (ptzip.c) and the restricted pickle machine (pickle.c) that official.c builds on. Not part
  * of the public API; the tests and fuzz harnesses use it. */
 #ifndef TF_TORCH_INTERNAL_H
@@ -136,5 +136,17 @@ struct tf_pt_out {
  * FloatStorage, in the zip layout of torch.save (tf_file_write: atomic, "-" is stdout). */
 int tf_pt_write(const char *path, const struct tf_pt_out *t, size_t n, int force_zip64,
                 struct tf_error *err);
+
+/* ---------------------------------------------------------------- official configs */
+
+/* Fills heads, seq_len, rotary and norm of c when d_model, n_layers and the token counts are
+ * those of a released model (1), else leaves c as it was (0). */
+int tf_official_released(struct tf_model_config *c);
+/* Applies the network settings of an HF config.json or GPT-NeoX YAML (keys with '-' or '_')
+ * over c: num_layers, hidden_size, num_attention_heads, *_slot_num, seq_length, rotary_pct,
+ * rotary_emb_base, norm_activation_type; norm, final_norm, pos_emb, no_weight_tying,
+ * gpt_j_residual and use_bias_in_attn_linear must have the values of the TokenFormer network.
+ * Other keys are ignored. TF_ENOINPUT, or TF_ECONFIG naming the file and key. */
+int tf_official_config_load(const char *path, struct tf_model_config *c, struct tf_error *err);
 
 #endif

@@ -5,7 +5,7 @@ Small models written exactly as the official code's files are: torch.save of the
 with DeepSpeed's other entries, and tensors stored as strided and offset views), their
 config.json and a GPT-NeoX YAML config; the official forward's logits in float64 for a few
 token sequences; and hostile files the reader must refuse. The forward below is written from
-the official model's description (docs/official.md), independently of tokenformer_ref.py:
+the official model's description (tf-convert(1)), independently of tokenformer_ref.py:
 scores x K^T divided by their L2 norm over the n tokens (no epsilon) times sqrt(n), exact
 GELU, times V; parameter-free pre-LayerNorm (eps 1e-5); causal attention with 1/sqrt(d_h);
 rotate-half RoPE on the first rotary_pct of each head; final LayerNorm with weight and bias;
