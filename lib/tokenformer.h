@@ -306,7 +306,7 @@ struct tf_model {
   size_t n_params; /* floats in each block */
   float *params;   /* the parameter block */
   struct tf_view w;
-  char *history;   /* JSON array text (metadata "history"), never NULL after create/load */
+  char *history;            /* JSON array text (metadata "history"), never NULL after create/load */
   struct tf_tokenizer *tok; /* never NULL after create/load: the byte tokenizer unless set */
 };
 
@@ -360,6 +360,50 @@ int tf_train_state_check_tensor(const char *name, double min, struct tf_error *e
 /* Moments before the first update are zero: moment (the name of a moment tensor holding a
  * nonzero value, or NULL when none does) with optim_step <= 0 is TF_EDATA. */
 int tf_train_state_check_fresh(int64_t optim_step, const char *moment, struct tf_error *err);
+/* ---------------------------------------------------------------- official */
+
+/* The released TokenFormer checkpoints and the official code (GPT-NeoX/DeepSpeed), both ways
+ * (tf-convert(1), tf-convert(1)). Their names: sequential.0.word_embeddings.weight;
+ * layer l at i = l + 2: sequential.{i}.attention.{query,key,value,proj}.{key,value}_param_tokens
+ * and sequential.{i}.mlp.{key,value}_param_tokens; sequential.{L+3}.norm.{weight,bias}. */
+
+/* The official name of tensor t of a model with n_layers layers, into buf (n bytes). */
+void tf_official_name(const struct tf_tensor *t, int n_layers, char *buf, size_t n);
+
+struct tf_official_info {
+  const char *format; /* "torch" (zip) or "safetensors" */
+  int nested;         /* the state dict was DeepSpeed's "module" */
+  int widened;        /* tensors stored in F16 or BF16, widened exactly to F32 */
+  int ignored;        /* buffers that are no parameter (rotary inv_freq), read past */
+  int released_shape; /* no config file: the shapes are a released model's */
+  uint64_t bytes;     /* size of the source file */
+  char sha256[65];    /* lower-case hex SHA-256 of the source file */
+};
+
+/* A new model (n_ref = n) from an official checkpoint at path: a torch.save file (zip format;
+ * the state dict itself or DeepSpeed's "module" entry) or a safetensors file, with the names
+ * above. Shapes come from the file (vocab from the embedding); heads, seq_len, rotary and
+ * norm from config (an HF config.json or a GPT-NeoX YAML; NULL: recognised when the shapes
+ * are a released model's, else TF_EUSAGE). The reader runs no code from the file (unlike
+ * torch.load). TF_EDATA naming the tensor for a missing, extra, misshapen or non-finite
+ * tensor; TF_ECONFIG when the config disagrees with the file. info (may be NULL) says what
+ * was found. */
+int tf_official_import(struct tf_model *m, const char *path, const char *config,
+                       struct tf_official_info *info, struct tf_error *err);
+
+enum tf_official_format { TF_OFFICIAL_TORCH = 0, TF_OFFICIAL_SAFETENSORS };
+/* Writes m's parameters under the official names, F32: a file torch.load reads (the zip
+ * layout of torch.save) or a plain safetensors file; atomic as tf_ckpt_write. A model with
+ * n_ref != n (grown exactly) computes tau = sqrt(n_ref), which the official code cannot
+ * (its tau is sqrt(n)): TF_EDATA with that reason unless rescale (then the file holds the
+ * same tensors, but the official code computes a different function). */
+int tf_official_export(const struct tf_model *m, const char *path, enum tf_official_format f,
+                       int rescale, struct tf_error *err);
+/* The HF-style config.json of m's config (the official code's key names), malloc'd text. */
+char *tf_official_config_json(const struct tf_model_config *c);
+/* Writes that text to path (atomic as tf_ckpt_write; "-" is stdout). */
+int tf_official_write_config(const struct tf_model_config *c, const char *path,
+                             struct tf_error *err);
 
 /* ---------------------------------------------------------------- grow */
 
@@ -681,8 +725,8 @@ int tf_tokenizer_bytes(struct tf_tokenizer **t, struct tf_error *err);
 /* Parses a tokenizer.json text of len bytes (need not be NUL-terminated); name (the file) is
  * used in messages. TF_EDATA with the reason: bad JSON, an unsupported feature, a merge naming
  * an unknown token, duplicate ids, ... */
-int tf_tokenizer_from_json(struct tf_tokenizer **t, const char *json, size_t len,
-                           const char *name, struct tf_error *err);
+int tf_tokenizer_from_json(struct tf_tokenizer **t, const char *json, size_t len, const char *name,
+                           struct tf_error *err);
 /* Reads the file at path ("-": stdin) and parses it. TF_ENOINPUT when it cannot be opened. */
 int tf_tokenizer_load(struct tf_tokenizer **t, const char *path, struct tf_error *err);
 void tf_tokenizer_free(struct tf_tokenizer *t);
