@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <math.h>
 
+#include "quant.h"
 #include "tokenformer.h"
 
 static const char *const slot_module[TF_NSLOTS] = {"attention.query", "attention.key",
@@ -165,6 +166,7 @@ void tf_model_free(struct tf_model *m) {
   tf_adamw_free(&m->train.opt);
   free(m->tensors);
   free(m->params);
+  tf_qweights_free(m->qw);
   free(m->history);
   free(m->tokenizer);
   memset(m, 0, sizeof *m);
