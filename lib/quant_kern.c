@@ -4,6 +4,7 @@
  * build for one machine runs on any x86-64 and the tests run every path this CPU has. No
  * model math here; rows are cp values, cp a multiple of 32. */
 #include <immintrin.h>
+#include <pthread.h>
 
 #include "quant.h"
 
@@ -205,7 +206,13 @@ const struct tf_qkern *tf_qkern_of(enum tf_qpath p) {
   return &kernels[p];
 }
 
-static int forced = TF_NQPATHS;
+static int forced = TF_NQPATHS, best;
+static pthread_once_t best_once = PTHREAD_ONCE_INIT;
+
+static void find_best(void) {
+  best = TF_NQPATHS - 1;
+  while (best > 0 && !tf_qpath_supported(best)) best--;
+}
 
 void tf_qpath_force(enum tf_qpath p) {
   forced = p;
@@ -213,7 +220,6 @@ void tf_qpath_force(enum tf_qpath p) {
 
 const struct tf_qkern *tf_qkern(void) {
   if (forced < TF_NQPATHS) return &kernels[forced];
-  int p = TF_NQPATHS - 1;
-  while (p > 0 && !tf_qpath_supported(p)) p--;
-  return &kernels[p];
+  pthread_once(&best_once, find_best);
+  return &kernels[best];
 }
