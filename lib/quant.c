@@ -106,13 +106,19 @@ void tf_qgemv_t_ws(float *y, float beta, const float *s, const struct tf_qmat *W
   int nt = omp_get_num_threads(), cp = W->cp, nb = cp / TF_Q8_BLOCK, cols = W->cols;
   float *mine = partial + (size_t)omp_get_thread_num() * cp;
   memset(mine, 0, (size_t)cp * sizeof *mine);
+  int groups = (W->rows + TF_QROWS - 1) / TF_QROWS;
   if (W->fmt == TF_WEIGHTS_BF16) {
 #pragma omp for schedule(static) nowait
-    for (int i = 0; i < W->rows; i++) k->axpy_bf16(mine, s[i], W->bf16 + (size_t)i * cp, cp);
+    for (int g = 0; g < groups; g++) {
+      int i = g * TF_QROWS, nr = W->rows - i < TF_QROWS ? W->rows - i : TF_QROWS;
+      k->axpy_bf16(mine, s + i, W->bf16 + (size_t)i * cp, cp, nr);
+    }
   } else {
 #pragma omp for schedule(static) nowait
-    for (int i = 0; i < W->rows; i++)
-      k->axpy_q8(mine, s[i], W->q + (size_t)i * cp, W->scale + (size_t)i * nb, nb);
+    for (int g = 0; g < groups; g++) {
+      int i = g * TF_QROWS, nr = W->rows - i < TF_QROWS ? W->rows - i : TF_QROWS;
+      k->axpy_q8(mine, s + i, W->q + (size_t)i * cp, W->scale + (size_t)i * nb, nb, nr);
+    }
   }
 #pragma omp barrier
 #pragma omp for simd schedule(static)

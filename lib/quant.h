@@ -116,13 +116,18 @@ enum tf_qpath {
   TF_NQPATHS
 };
 
-/* One row's kernels: w a row of cp values (nb = cp / 32 blocks for q8). */
+/* Rows an axpy kernel adds at once: y is loaded and stored once per TF_QROWS rows. */
+#define TF_QROWS 4
+
+/* The kernels: w a row of cp values (nb = cp / 32 blocks for q8, ws its scales); the axpy
+ * forms add nr <= TF_QROWS consecutive rows (cp apart, their scales nb apart):
+ * y += sum_r a_r w_r. */
 struct tf_qkern {
   const char *name;
   float (*dot_bf16)(const uint16_t *w, const struct tf_qvec *x, int cp);
   float (*dot_q8)(const int8_t *w, const float *ws, const struct tf_qvec *x, int nb);
-  void (*axpy_bf16)(float *y, float a, const uint16_t *w, int cp); /* y += a w */
-  void (*axpy_q8)(float *y, float a, const int8_t *w, const float *ws, int nb);
+  void (*axpy_bf16)(float *y, const float *a, const uint16_t *w, int cp, int nr);
+  void (*axpy_q8)(float *y, const float *a, const int8_t *w, const float *ws, int nb, int nr);
 };
 
 /* 1 when this CPU runs path p. */

@@ -29,19 +29,24 @@ static float dot_q8_scalar(const int8_t *w, const float *ws, const struct tf_qve
   return s;
 }
 
-static void axpy_bf16_scalar(float *y, float a, const uint16_t *w, int cp) {
+static void axpy_bf16_scalar(float *y, const float *a, const uint16_t *w, int cp, int nr) {
+  for (int r = 0; r < nr; r++) {
+    const uint16_t *wr = w + (size_t)r * cp;
 #pragma omp simd
-  for (int j = 0; j < cp; j++) y[j] += a * tf_bf16_float(w[j]);
+    for (int j = 0; j < cp; j++) y[j] += a[r] * tf_bf16_float(wr[j]);
+  }
 }
 
-static void axpy_q8_scalar(float *y, float a, const int8_t *w, const float *ws, int nb) {
-  for (int b = 0; b < nb; b++) {
-    float c = a * ws[b];
-    float *yb = y + b * TF_Q8_BLOCK;
-    const int8_t *wb = w + b * TF_Q8_BLOCK;
+static void axpy_q8_scalar(float *y, const float *a, const int8_t *w, const float *ws, int nb,
+                           int nr) {
+  for (int r = 0; r < nr; r++)
+    for (int b = 0; b < nb; b++) {
+      float c = a[r] * ws[(size_t)r * nb + b];
+      float *yb = y + b * TF_Q8_BLOCK;
+      const int8_t *wb = w + ((size_t)r * nb + b) * TF_Q8_BLOCK;
 #pragma omp simd
-    for (int j = 0; j < TF_Q8_BLOCK; j++) yb[j] += c * wb[j];
-  }
+      for (int j = 0; j < TF_Q8_BLOCK; j++) yb[j] += c * wb[j];
+    }
 }
 
 /* ---------------------------------------------------------------- AVX2 + FMA */
@@ -88,21 +93,54 @@ AVX2 static float dot_q8_avx2(const int8_t *w, const float *ws, const struct tf_
   return hsum_avx2(acc);
 }
 
-AVX2 static void axpy_bf16_avx2(float *y, float a, const uint16_t *w, int cp) {
-  __m256 va = _mm256_set1_ps(a);
-  for (int j = 0; j < cp; j += 8)
-    _mm256_storeu_ps(y + j, _mm256_fmadd_ps(va, bf16x8_avx2(w + j), _mm256_loadu_ps(y + j)));
+/* The axpy kernels below take nr as a constant where it is TF_QROWS (the common case, fully
+ * unrolled by inlining) and as a variable for a last group of fewer rows. */
+#define BY_ROWS(call, nr) ((nr) == TF_QROWS ? call(TF_QROWS) : call(nr))
+
+AVX2 static inline __attribute__((always_inline)) void
+bf16_rows_avx2(float *y, const float *a, const uint16_t *w, int cp, const int nr) {
+  __m256 c[TF_QROWS];
+#pragma GCC unroll 4
+  for (int r = 0; r < nr; r++) c[r] = _mm256_set1_ps(a[r]);
+  for (int j = 0; j < cp; j += 8) {
+    __m256 acc = _mm256_loadu_ps(y + j);
+    for (int r = 0; r < nr; r++)
+      acc = _mm256_fmadd_ps(c[r], bf16x8_avx2(w + (size_t)r * cp + j), acc);
+    _mm256_storeu_ps(y + j, acc);
+  }
 }
 
-AVX2 static void axpy_q8_avx2(float *y, float a, const int8_t *w, const float *ws, int nb) {
+AVX2 static void axpy_bf16_avx2(float *y, const float *a, const uint16_t *w, int cp, int nr) {
+#define CALL(n) bf16_rows_avx2(y, a, w, cp, n)
+  BY_ROWS(CALL, nr);
+#undef CALL
+}
+
+AVX2 static inline __attribute__((always_inline)) void
+q8_rows_avx2(float *y, const float *a, const int8_t *w, const float *ws, int nb, const int nr) {
+  size_t ld = (size_t)nb * TF_Q8_BLOCK;
   for (int b = 0; b < nb; b++) {
-    __m256 c = _mm256_set1_ps(a * ws[b]);
+    __m256 c[TF_QROWS];
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++) c[r] = _mm256_set1_ps(a[r] * ws[(size_t)r * nb + b]);
+#pragma GCC unroll 4
     for (int j = b * TF_Q8_BLOCK; j < (b + 1) * TF_Q8_BLOCK; j += 8) {
-      __m128i q = _mm_loadl_epi64((const __m128i *)(w + j));
-      __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
-      _mm256_storeu_ps(y + j, _mm256_fmadd_ps(c, v, _mm256_loadu_ps(y + j)));
+      __m256 acc = _mm256_loadu_ps(y + j);
+#pragma GCC unroll 4
+      for (int r = 0; r < nr; r++) {
+        __m128i q = _mm_loadl_epi64((const __m128i *)(w + r * ld + j));
+        acc = _mm256_fmadd_ps(c[r], _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), acc);
+      }
+      _mm256_storeu_ps(y + j, acc);
     }
   }
+}
+
+AVX2 static void axpy_q8_avx2(float *y, const float *a, const int8_t *w, const float *ws, int nb,
+                              int nr) {
+#define CALL(n) q8_rows_avx2(y, a, w, ws, nb, n)
+  BY_ROWS(CALL, nr);
+#undef CALL
 }
 
 /* ---------------------------------------------------------------- AVX-512 */
@@ -127,39 +165,80 @@ AVX512 static float dot_bf16_avx512(const uint16_t *w, const struct tf_qvec *x, 
 
 /* Two blocks (64 bytes) per step; an odd last block loads 32 bytes (the rest zero). vpdpbusd
  * multiplies unsigned by signed bytes: |q| by w with q's sign (w is never -128), 4 products
- * summed per 32-bit lane, lanes 0-7 the first block, 8-15 the second. */
+ * summed per 32-bit lane, lanes 0-7 the first block, 8-15 the second. The products of the
+ * scales, 16 blocks at a time in one vector, are spread to the two halves by a permute. */
 AVX512 static float dot_q8_avx512(const int8_t *w, const float *ws, const struct tf_qvec *x,
                                   int nb) {
   const __m512i zero = _mm512_setzero_si512();
-  __m512 acc = _mm512_setzero_ps();
-  for (int b = 0; b < nb; b += 2) {
-    __mmask64 m = b + 1 < nb ? ~0ull : 0xffffffffull;
-    __m512i xq = _mm512_maskz_loadu_epi8(m, x->q + b * TF_Q8_BLOCK);
-    __m512i wq = _mm512_maskz_loadu_epi8(m, w + b * TF_Q8_BLOCK);
-    __m512i ws_ = _mm512_mask_sub_epi8(wq, _mm512_movepi8_mask(xq), zero, wq);
-    __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, _mm512_abs_epi8(xq), ws_));
-    float s1 = b + 1 < nb ? ws[b + 1] * x->s[b + 1] : 0.0f;
-    __m512 sc = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(ws[b] * x->s[b]), _mm512_set1_ps(s1));
-    acc = _mm512_fmadd_ps(sc, p, acc);
-  }
-  return _mm512_reduce_add_ps(acc);
-}
-
-AVX512 static void axpy_bf16_avx512(float *y, float a, const uint16_t *w, int cp) {
-  __m512 va = _mm512_set1_ps(a);
-  for (int j = 0; j < cp; j += 16)
-    _mm512_storeu_ps(y + j, _mm512_fmadd_ps(va, bf16x16_avx512(w + j), _mm512_loadu_ps(y + j)));
-}
-
-AVX512 static void axpy_q8_avx512(float *y, float a, const int8_t *w, const float *ws, int nb) {
-  for (int b = 0; b < nb; b++) {
-    __m512 c = _mm512_set1_ps(a * ws[b]);
-    for (int j = b * TF_Q8_BLOCK; j < (b + 1) * TF_Q8_BLOCK; j += 16) {
-      __m128i q = _mm_loadu_si128((const __m128i *)(w + j));
-      __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
-      _mm512_storeu_ps(y + j, _mm512_fmadd_ps(c, v, _mm512_loadu_ps(y + j)));
+  const __m512i halves = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  for (int g = 0; g < nb; g += 16) {
+    int left = nb - g < 16 ? nb - g : 16;
+    __mmask16 ms = (__mmask16)((1u << left) - 1);
+    __m512 sc =
+        _mm512_mul_ps(_mm512_maskz_loadu_ps(ms, ws + g), _mm512_maskz_loadu_ps(ms, x->s + g));
+    for (int k = 0; k < left; k += 2) {
+      size_t at = (size_t)(g + k) * TF_Q8_BLOCK;
+      __mmask64 m = k + 1 < left ? ~0ull : 0xffffffffull;
+      __m512i xq = _mm512_maskz_loadu_epi8(m, x->q + at);
+      __m512i wq = _mm512_maskz_loadu_epi8(m, w + at);
+      __m512i sw = _mm512_mask_sub_epi8(wq, _mm512_movepi8_mask(xq), zero, wq);
+      __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, _mm512_abs_epi8(xq), sw));
+      __m512 s2 = _mm512_permutexvar_ps(_mm512_add_epi32(halves, _mm512_set1_epi32(k)), sc);
+      if (k & 2)
+        acc1 = _mm512_fmadd_ps(s2, p, acc1);
+      else
+        acc0 = _mm512_fmadd_ps(s2, p, acc0);
     }
   }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+AVX512 static inline __attribute__((always_inline)) void
+bf16_rows_avx512(float *y, const float *a, const uint16_t *w, int cp, const int nr) {
+  __m512 c[TF_QROWS];
+#pragma GCC unroll 4
+  for (int r = 0; r < nr; r++) c[r] = _mm512_set1_ps(a[r]);
+  for (int j = 0; j < cp; j += 16) {
+    __m512 acc = _mm512_loadu_ps(y + j);
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+      acc = _mm512_fmadd_ps(c[r], bf16x16_avx512(w + (size_t)r * cp + j), acc);
+    _mm512_storeu_ps(y + j, acc);
+  }
+}
+
+AVX512 static void axpy_bf16_avx512(float *y, const float *a, const uint16_t *w, int cp, int nr) {
+#define CALL(n) bf16_rows_avx512(y, a, w, cp, n)
+  BY_ROWS(CALL, nr);
+#undef CALL
+}
+
+AVX512 static inline __attribute__((always_inline)) void
+q8_rows_avx512(float *y, const float *a, const int8_t *w, const float *ws, int nb, const int nr) {
+  size_t ld = (size_t)nb * TF_Q8_BLOCK;
+  for (int b = 0; b < nb; b++) {
+    __m512 c[TF_QROWS];
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++) c[r] = _mm512_set1_ps(a[r] * ws[(size_t)r * nb + b]);
+#pragma GCC unroll 2
+    for (int j = b * TF_Q8_BLOCK; j < (b + 1) * TF_Q8_BLOCK; j += 16) {
+      __m512 acc = _mm512_loadu_ps(y + j);
+#pragma GCC unroll 4
+      for (int r = 0; r < nr; r++) {
+        __m128i q = _mm_loadu_si128((const __m128i *)(w + r * ld + j));
+        acc = _mm512_fmadd_ps(c[r], _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), acc);
+      }
+      _mm512_storeu_ps(y + j, acc);
+    }
+  }
+}
+
+AVX512 static void axpy_q8_avx512(float *y, const float *a, const int8_t *w, const float *ws,
+                                  int nb, int nr) {
+#define CALL(n) q8_rows_avx512(y, a, w, ws, nb, n)
+  BY_ROWS(CALL, nr);
+#undef CALL
 }
 
 /* vdpbf16ps: lane i += w_2i x_2i + w_2i+1 x_2i+1 over bf16 pairs, in float; x = hi + lo, so
