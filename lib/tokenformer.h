@@ -298,6 +298,10 @@ struct tf_train_state {
   struct tf_adamw opt;          /* optim.m.*, optim.v.*, optim.step; m == NULL: none stored */
 };
 
+/* Weight formats for inference (tf_model_convert_weights; tf-generate(1) --weights). */
+enum tf_weights { TF_WEIGHTS_F32 = 0, TF_WEIGHTS_BF16, TF_WEIGHTS_Q8, TF_NWEIGHTS };
+struct tf_qweights;
+
 struct tf_model {
   struct tf_model_config cfg;
   struct tf_train_state train;
@@ -308,6 +312,8 @@ struct tf_model {
   struct tf_view w;
   char *history;            /* JSON array text (metadata "history"), never NULL after create/load */
   struct tf_tokenizer *tok; /* never NULL after create/load: the byte tokenizer unless set */
+  enum tf_weights weights; /* the format of qw; F32: none, params as loaded */
+  struct tf_qweights *qw;  /* converted weights (tf_model_convert_weights), else NULL */
 };
 
 /* Allocates a model of config c with zeroed parameters (refuses sizes that overflow or do not
@@ -404,6 +410,25 @@ char *tf_official_config_json(const struct tf_model_config *c);
 /* Writes that text to path (atomic as tf_ckpt_write; "-" is stdout). */
 int tf_official_write_config(const struct tf_model_config *c, const char *path,
                              struct tf_error *err);
+/* "f32", "bf16", "q8"; tf_weights_parse gives TF_EUSAGE for any other name. */
+const char *tf_weights_name(enum tf_weights w);
+int tf_weights_parse(const char *s, enum tf_weights *w);
+/* The instructions the bf16 and q8 products run on, chosen from the CPU at run time:
+ * "avx512bf16", "avx512", "avx2" or "scalar". */
+const char *tf_weights_kernel(void);
+/* Converts m's embedding and every Pattention's key and value tokens to format w (bf16:
+ * rounded to nearest even; q8: 8-bit values with one float scale per 32 of a row), in
+ * parallel, then frees the fp32 parameter block: memory peaks at the fp32 size plus the
+ * converted size. The final LayerNorm stays in float. Afterwards the model serves
+ * tf_decode_prefill and tf_decode_step only (m->params is NULL). F32, or a model converted
+ * already: nothing done. TF_ENOMEM naming the size. */
+int tf_model_convert_weights(struct tf_model *m, enum tf_weights w, struct tf_error *err);
+/* Bytes the model's weights take: the fp32 block, or the converted weights. */
+size_t tf_model_weight_bytes(const struct tf_model *m);
+/* Rounds the same weights to format w and back to float in place (no memory saved): the
+ * fp32 model then computes what the converted one does with float activations, for
+ * measuring a format's quality with any command (tf-eval --weights). */
+int tf_model_round_weights(struct tf_model *m, enum tf_weights w, struct tf_error *err);
 
 /* ---------------------------------------------------------------- grow */
 
@@ -816,7 +841,9 @@ struct tf_decoder {
   float *rstd;                       /* (C) */
   float *pcache, *pscratch, *prnorm; /* (C, n_max) (C, n_max) (C): Pattention scores, norms */
   float *scores;                     /* (H, C, S) attention probabilities of one pass */
-  float *partial;                    /* (threads, d) per-thread sums of s^T V */
+  float *partial;                    /* (threads, d_pad) per-thread sums of s^T V */
+  float *qx;                         /* a vector prepared for converted weights (lib/quant.h) */
+  float *panel;                      /* (256, d) dequantized weights of a batched pass */
   float *rope_cos, *rope_sin;        /* (S, r/2) */
   float *y;                          /* (d) final LayerNorm of the last position */
   float *mem;                        /* the one allocation all of the above point into */
