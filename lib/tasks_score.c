@@ -19,14 +19,26 @@ static int input_len(const struct tf_task_request *r, int S) {
   return (total < S + 1 ? total : S + 1) - 1;
 }
 
-/* Requests ordered by input length, longest first (ties: file order), so that one batch pads
- * little; qsort's context is this file-level pointer during tf_task_score only. */
-static const struct tf_task_request *sort_req;
+/* Requests ordered by input length, longest first, so that one batch pads little; equal
+ * requests (same ids, same split) next to each other, then file order. qsort's context is
+ * this file-level pointer during tf_task_score only. */
+static const struct tf_task_set *sort_set;
 static int sort_S;
+
+static int same_ids(const struct tf_task_set *s, int a, int b) {
+  const struct tf_task_request *ra = &s->req[a], *rb = &s->req[b];
+  if (ra->n_ctx != rb->n_ctx) return ra->n_ctx - rb->n_ctx;
+  if (ra->n_cont != rb->n_cont) return ra->n_cont - rb->n_cont;
+  return memcmp(s->pool.v + ra->ids, s->pool.v + rb->ids,
+                (size_t)(ra->n_ctx + ra->n_cont) * sizeof *s->pool.v);
+}
+
 static int by_length(const void *pa, const void *pb) {
-  int a = *(const int *)pa, b = *(const int *)pb;
-  int la = input_len(&sort_req[a], sort_S), lb = input_len(&sort_req[b], sort_S);
-  return la != lb ? lb - la : a - b;
+  int a = *(const int *)pa, b = *(const int *)pb, c;
+  int la = input_len(&sort_set->req[a], sort_S), lb = input_len(&sort_set->req[b], sort_S);
+  if (la != lb) return lb - la;
+  if ((c = same_ids(sort_set, a, b))) return c;
+  return a - b;
 }
 
 /* Fills row b of a batch of width T with request r's input and targets; the padding after
@@ -84,33 +96,50 @@ static void score_batches(struct tf_task_set *s, const struct tf_model *m, struc
   }
 }
 
-int tf_task_score(struct tf_task_set *s, const struct tf_model *m, struct tf_acts *acts, int B,
-                  struct tf_error *err) {
-  int n = 0, width = s->max_input > 0 ? s->max_input : 1;
-  if (B > acts->B) B = acts->B;
-  int *order = malloc((size_t)(s->n_requests > 0 ? s->n_requests : 1) * sizeof *order);
+/* Scores the requests with a continuation, each distinct one once (equal requests, such as
+ * a choice repeated, get the same bits, so that ties break by index as in exact arithmetic). */
+static int score_distinct(struct tf_task_set *s, const struct tf_model *m, struct tf_acts *acts,
+                          int B, struct tf_error *err) {
+  int n = 0, u = 0, width = s->max_input > 0 ? s->max_input : 1;
+  int *order = malloc((size_t)(s->n_requests > 0 ? s->n_requests : 1) * 2 * sizeof *order);
   int32_t *in = malloc((size_t)B * width * 2 * sizeof *in);
-  if (!order || !in || width > acts->T) {
+  if (!order || !in) {
     free(order);
     free(in);
-    if (width > acts->T)
-      return tf_error_set(err, TF_EUSAGE, "activations of length %d, requests need %d", acts->T,
-                          width);
     return tf_error_set(err, TF_ENOMEM, "out of memory for %d requests", s->n_requests);
   }
+  int *uniq = order + s->n_requests;
+  for (int i = 0; i < s->n_requests; i++)
+    if (s->req[i].n_cont > 0) order[n++] = i;
+  sort_set = s;
+  sort_S = m->cfg.seq_len;
+  qsort(order, (size_t)n, sizeof *order, by_length);
+  for (int i = 0; i < n; i++)
+    if (i == 0 || same_ids(s, order[i - 1], order[i])) uniq[u++] = order[i];
+  score_batches(s, m, acts, B, uniq, u, in, in + (size_t)B * width);
+  for (int i = 1; i < n; i++)
+    if (!same_ids(s, order[i - 1], order[i])) {
+      s->req[order[i]].ll = s->req[order[i - 1]].ll;
+      s->req[order[i]].greedy = s->req[order[i - 1]].greedy;
+    }
+  free(order);
+  free(in);
+  return TF_OK;
+}
+
+int tf_task_score(struct tf_task_set *s, const struct tf_model *m, struct tf_acts *acts, int B,
+                  struct tf_error *err) {
+  if (B > acts->B) B = acts->B;
+  if (s->max_input > acts->T)
+    return tf_error_set(err, TF_EUSAGE, "activations of length %d, the requests need %d", acts->T,
+                        s->max_input);
   /* an empty continuation scores 0 and is greedy (an empty sum, an empty all()) */
   for (int i = 0; i < s->n_requests; i++) {
     s->req[i].ll = 0;
     s->req[i].greedy = 1;
-    if (s->req[i].n_cont > 0) order[n++] = i;
   }
-  sort_req = s->req;
-  sort_S = m->cfg.seq_len;
-  qsort(order, (size_t)n, sizeof *order, by_length);
-  score_batches(s, m, acts, B, order, n, in, in + (size_t)B * width);
-  free(order);
-  free(in);
-  for (int e = 0; e < s->n_examples; e++) {
+  int rc = score_distinct(s, m, acts, B, err);
+  for (int e = 0; !rc && e < s->n_examples; e++) {
     struct tf_task_example *x = &s->ex[e];
     for (int i = 0; i < x->n_choices; i++)
       if (!isfinite(s->req[x->first + i].ll))
@@ -119,7 +148,7 @@ int tf_task_score(struct tf_task_set *s, const struct tf_model *m, struct tf_act
     x->pred = argmax(s, x, 0);
     x->pred_norm = argmax(s, x, 1);
   }
-  return TF_OK;
+  return rc;
 }
 
 /* Per-example figures the aggregates average. */

@@ -6,4 +6,7 @@
 # use another one.
 set -e
 here=$(dirname "$0")
-exec "${PYTHON:-/usr/bin/python3}" "$here/make_fixtures.py" --out "$here/../fixtures"
+"${PYTHON:-/usr/bin/python3}" "$here/make_fixtures.py" --out "$here/../fixtures"
+# the zero-shot tasks: a small trained byte model and the harness's scores of the task files
+exec "${PYTHON:-/usr/bin/python3}" "$here/tasks_ref.py" --out "$here/../fixtures" \
+  --tasks "$here/../fixtures/tasks"
