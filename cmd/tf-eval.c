@@ -33,7 +33,7 @@ static const char usage[] =
     "With --task, one line: the task, acc and acc_norm (or perplexity) with standard errors,\n"
     "and the number of examples.\n"
     "Exit status: 0 ok, 64 usage, 65 bad checkpoint or text, 66 missing input, 71 too large\n"
-    "for memory, 74 read error. See tf-eval(1).\n";
+    "for memory, 74 read or write error. See tf-eval(1).\n";
 
 enum { OPT_MAX_BYTES = CLI_OPT_FIRST_FREE, OPT_BATCH, OPT_TASK, OPT_LIMIT, OPT_PER_EXAMPLE };
 
@@ -257,5 +257,5 @@ int main(int argc, char **argv) {
   tf_model_free(&m);
 out:
   free(a.data);
-  return rc;
+  return cli_finish(&c, rc);
 }
