@@ -6,7 +6,12 @@ Writes into --out (tests/fixtures):
                     the task files themselves so that greedy matches and clear choices occur;
   tasks_bytes.json  for each task file in --tasks (tests/fixtures/tasks/NAME.jsonl): every
                     request's context and continuation ids, log-likelihood and greediness, each
-                    example's chosen and gold indices, and the task's figures.
+                    example's chosen and gold indices, and the task's figures;
+  tasks_bpe.tfz     a random model of vocabulary 50,304 and seq_len 64 (its checkpoint names the
+                    byte tokenizer: the test gives it --tokenizer, data/gpt-neox-20b-tokenizer.json);
+  tasks_bpe.json    the same figures in that tokenizer's ids, which the Hugging Face tokenizers
+                    library gives (tasks_encode.js, node; TF_NODE_MODULES may name its
+                    node_modules).
 
 The definitions, written from the harness's task configs and its HF model class:
   * a request is (context, continuation); an empty context scores the continuation's ids after
@@ -28,6 +33,7 @@ import json
 import math
 import os
 import re
+import subprocess
 import sys
 
 import torch
@@ -79,19 +85,50 @@ def requests(task, doc):
     raise ValueError(task)
 
 
-def encode(text):
-    return list(text.encode("utf-8"))
+class Bytes:
+    """The byte tokenizer: id i is byte i; no end-of-text token, "\\n" stands in."""
+    eot = EOT_BYTE
+
+    def encode(self, text):
+        return list(text.encode("utf-8"))
 
 
-def encode_pair(context, continuation):
+class Bpe:
+    """A Hugging Face tokenizer.json through the tokenizers library (tasks_encode.js): texts
+    are first collected (collect=True, ids returned empty), then encoded all at once."""
+
+    def __init__(self, path):
+        self.path = path
+        with open(path, encoding="utf-8") as f:
+            added = json.load(f)["added_tokens"]
+        self.eot = next(t["id"] for t in added if t["content"] == "<|endoftext|>")
+        self.ids = {}
+        self.collect = True
+
+    def encode(self, text):
+        if self.collect:
+            self.ids.setdefault(text, None)
+            return []
+        return self.ids[text]
+
+    def run(self):
+        texts = list(self.ids)
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tasks_encode.js")
+        out = subprocess.run(["node", script, self.path], input=json.dumps(texts),
+                             capture_output=True, text=True, check=True).stdout
+        self.ids = dict(zip(texts, json.loads(out)))
+        self.collect = False
+
+
+def encode_pair(tok, context, continuation):
     if context == "":
-        return [EOT_BYTE], encode(continuation)
+        return [tok.eot], tok.encode(continuation)
     moved = len(context) - len(context.rstrip())
     if moved:
         continuation = context[-moved:] + continuation
         context = context[:-moved]
-    ctx = encode(context)
-    return ctx, encode(context + continuation)[len(ctx):]
+    ctx = tok.encode(context)
+    return ctx, tok.encode(context + continuation)[len(ctx):]
 
 
 # ---------------------------------------------------------------------------- scoring
@@ -106,8 +143,10 @@ def loglikelihood(params, cfg, ctx, cont):
     target = torch.tensor(cont, dtype=torch.int64)
     ll = logp.gather(1, target.unsqueeze(1)).sum().item()
     greedy = bool((logp.argmax(dim=-1) == target).all())
-    top = logp.topk(2, dim=-1).values
-    margin = (top[:, 0] - top[:, 1]).min().item() if len(cont) else math.inf
+    # how far each target is from being (or not being) the argmax
+    chosen = logp.gather(1, target.unsqueeze(1)).squeeze(1)
+    others = logp.scatter(1, target.unsqueeze(1), -math.inf).max(dim=-1).values
+    margin = (chosen - others).abs().min().item() if len(cont) else math.inf
     return ll, greedy, margin
 
 
@@ -135,15 +174,18 @@ def smallest_gap(values):
     return min(rest) if rest else math.inf
 
 
-def score_task(params, cfg, task, path):
-    examples, margins, gaps = [], [], []
+def read_task(path):
     with open(path, encoding="utf-8") as f:
-        lines = [(i + 1, l) for i, l in enumerate(f) if l.strip()]
-    for line, text in lines:
+        return [(i + 1, l) for i, l in enumerate(f) if l.strip()]
+
+
+def score_task(params, cfg, tok, task, path):
+    examples, margins, gaps = [], [], []
+    for line, text in read_task(path):
         pairs, lens, gold = requests(task, json.loads(text))
         reqs = []
         for context, continuation in pairs:
-            ctx, cont = encode_pair(context, continuation)
+            ctx, cont = encode_pair(tok, context, continuation)
             ll, greedy, margin = loglikelihood(params, cfg, ctx, cont)
             reqs.append({"ctx": ctx, "cont": cont, "ll": ll, "greedy": greedy})
             margins.append(margin)
@@ -202,37 +244,74 @@ def train_model(corpus):
     return cfg, {k: v.detach().clone() for k, v in params.items()}
 
 
+BPE_CFG = dict(vocab_size=50304, d_model=32, n_layers=2, n_heads=2, seq_len=64,
+               qkv_tokens=32, proj_tokens=32, ffn_tokens=64, rotary_pct=0.5)
+
+
+def bpe_model(used):
+    """Random float32 parameters of the BPE model; the embedding rows of ids no request uses
+    are zero (their logits are 0), which keeps the checkpoint small."""
+    cfg = ref.make_config(**BPE_CFG)
+    gen = torch.Generator().manual_seed(SEED + 1)
+    params = ref.init_params(cfg, gen, key_std=1.0 / math.sqrt(cfg["d_model"]), value_std=0.2,
+                             embed_std=0.5, norm_std=0.1)
+    keep = torch.zeros(cfg["vocab_size"], dtype=torch.bool)
+    keep[sorted(used)] = True
+    params["embed.weight"][~keep] = 0
+    return cfg, params
+
+
+def write_case(out, name, cfg, params32, tok, files, tokenizer):
+    """Saves the model, scores every task file with it, writes NAME.json; False when a
+    choice or a greedy argmax is too close to call."""
+    model = os.path.join(out, name + ".tfz")
+    ref.save_checkpoint(model, cfg, params32)
+    cfg, params32, _ = ref.load_checkpoint(model)
+    params = {k: v.double() for k, v in params32.items()}
+    record = {"model": name + ".tfz", "tokenizer": tokenizer, "tasks": {}}
+    ok = True
+    for t in TASKS:
+        result, margin, gap = score_task(params, cfg, tok, t, files[t])
+        record["tasks"][t] = result
+        m = result["metrics"]
+        # a float32 implementation agrees to about 1e-5: a closer call could go either way
+        clear = margin > 1e-4 and gap > 1e-4
+        ok &= clear
+        print("%-11s %-15s n %2d  acc %.3f%s  min greedy margin %.1e  min choice gap %.1e  %s" % (
+            name, t, m["n"], m["acc"], "  acc_norm %.3f" % m["acc_norm"] if "acc_norm" in m
+            else "  perplexity %.3f" % m["perplexity"] if "perplexity" in m else "", margin, gap,
+            "ok" if clear else "TOO CLOSE"))
+    with open(os.path.join(out, name + ".json"), "w") as f:
+        json.dump(record, f, indent=None, separators=(",", ":"))
+        f.write("\n")
+    return ok
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.join(here, "..", "..")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join(here, "..", "fixtures"))
     ap.add_argument("--tasks", default=os.path.join(here, "..", "fixtures", "tasks"))
+    ap.add_argument("--tokenizer", default=os.path.join(root, "data", "gpt-neox-20b-tokenizer.json"))
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(SEED)
     files = {t: os.path.join(args.tasks, t + ".jsonl") for t in TASKS}
     corpus = b"".join(open(files[t], "rb").read() for t in TASKS)
     cfg, params32 = train_model(corpus)
-    model = os.path.join(args.out, "tasks_bytes.tfz")
-    ref.save_checkpoint(model, cfg, params32)
-    cfg, params32, _ = ref.load_checkpoint(model)
-    params = {k: v.double() for k, v in params32.items()}
-    record = {"model": "tasks_bytes.tfz", "tokenizer": "bytes", "tasks": {}}
-    ok = True
-    for t in TASKS:
-        result, margin, gap = score_task(params, cfg, t, files[t])
-        record["tasks"][t] = result
-        m = result["metrics"]
-        # a float32 implementation agrees to about 1e-5: a closer call could go either way
-        clear = margin > 1e-4 and gap > 1e-4
-        ok &= clear
-        print("%-15s n %2d  acc %.3f%s  min greedy margin %.1e  min choice gap %.1e  %s" % (
-            t, m["n"], m["acc"], "  acc_norm %.3f" % m["acc_norm"] if "acc_norm" in m else
-            "  perplexity %.3f" % m["perplexity"] if "perplexity" in m else "", margin, gap,
-            "ok" if clear else "TOO CLOSE"))
-    with open(os.path.join(args.out, "tasks_bytes.json"), "w") as f:
-        json.dump(record, f, indent=None, separators=(",", ":"))
-        f.write("\n")
+    ok = write_case(args.out, "tasks_bytes", cfg, params32, Bytes(), files, "bytes")
+
+    bpe = Bpe(args.tokenizer)
+    for t in TASKS:  # collect every text the requests encode, then encode them at once
+        for _, text in read_task(files[t]):
+            for context, continuation in requests(t, json.loads(text))[0]:
+                encode_pair(bpe, context, continuation)
+    bpe.run()
+    used = {bpe.eot} | {i for ids in bpe.ids.values() for i in ids}
+    cfg, params32 = bpe_model(used)
+    ok &= write_case(args.out, "tasks_bpe", cfg, params32, bpe, files,
+                     os.path.relpath(args.tokenizer, root))
     return 0 if ok else 1
 
 

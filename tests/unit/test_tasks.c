@@ -1,7 +1,8 @@
 /* test_tasks.c: zero-shot task scoring against the PyTorch reference (tests/reference/
  * tasks_ref.py, float64): for every task file of tests/fixtures/tasks, the ids of every
  * request, its log-likelihood (within 1e-4 relative) and greediness, each example's choices
- * and the task's figures, on the byte model tasks_bytes.tfz. */
+ * and the task's figures, on the byte model tasks_bytes.tfz and on tasks_bpe.tfz with the
+ * GPT-NeoX-20B tokenizer (ids given by the Hugging Face tokenizers library). */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,20 +17,30 @@ static const char *fixtures_dir(void) {
   return d ? d : "tests/fixtures";
 }
 
-static json_t *reference(void) {
+/* The two fixture cases: a byte model, and a model given the BPE tokenizer. */
+enum { CASE_BYTES, CASE_BPE };
+static const char *const case_names[] = {"tasks_bytes", "tasks_bpe"};
+
+static json_t *reference(int c) {
   char path[1024];
-  snprintf(path, sizeof path, "%s/tasks_bytes.json", fixtures_dir());
+  snprintf(path, sizeof path, "%s/%s.json", fixtures_dir(), case_names[c]);
   json_error_t je;
   json_t *j = json_load_file(path, 0, &je);
   ck_assert_msg(j != NULL, "%s: %s", path, je.text);
   return j;
 }
 
-static void load_model(struct tf_model *m) {
+static void load_model(struct tf_model *m, int c) {
   char path[1024];
   struct tf_error err = {0};
-  snprintf(path, sizeof path, "%s/tasks_bytes.tfz", fixtures_dir());
+  snprintf(path, sizeof path, "%s/%s.tfz", fixtures_dir(), case_names[c]);
   ck_assert_msg(tf_model_load_weights(m, path, &err) == TF_OK, "%s", err.msg);
+  if (c != CASE_BPE) return;
+  struct tf_tokenizer *t;
+  snprintf(path, sizeof path, "%s/../../data/gpt-neox-20b-tokenizer.json", fixtures_dir());
+  ck_assert_msg(tf_tokenizer_load(&t, path, &err) == TF_OK, "%s", err.msg);
+  ck_assert_msg(tf_model_set_tokenizer(m, t, &err) == TF_OK, "%s", err.msg);
+  tf_tokenizer_free(t);
 }
 
 static void load_task(struct tf_task_set *s, enum tf_task_kind k, const struct tf_model *m,
@@ -83,13 +94,13 @@ static void check_metric(double got, json_t *want, double rel, const char *name)
   ck_assert_msg(fabs(got - w) <= rel * fabs(w) + 1e-12, "%s is %.12g, want %.12g", name, got, w);
 }
 
-static void check_task(enum tf_task_kind k, int B) {
-  json_t *ref = reference();
+static void check_task(int c, enum tf_task_kind k, int B) {
+  json_t *ref = reference(c);
   json_t *task = json_object_get(json_object_get(ref, "tasks"), tf_task_name(k));
   json_t *examples = json_object_get(task, "examples");
   struct tf_model m;
   struct tf_task_set s;
-  load_model(&m);
+  load_model(&m, c);
   load_task(&s, k, &m, 0);
   ck_assert_int_eq(s.n_examples, (int)json_array_size(examples));
   score(&s, &m, B);
@@ -127,12 +138,18 @@ static void check_task(enum tf_task_kind k, int B) {
 
 /* Batches of 3 requests (padded to the longest) and of 1 give the reference's figures. */
 START_TEST(tasks_match_pytorch) {
-  check_task((enum tf_task_kind)_i, 3);
+  check_task(CASE_BYTES, (enum tf_task_kind)_i, 3);
 }
 END_TEST
 
 START_TEST(tasks_match_pytorch_one_at_a_time) {
-  check_task((enum tf_task_kind)_i, 1);
+  check_task(CASE_BYTES, (enum tf_task_kind)_i, 1);
+}
+END_TEST
+
+/* The same in BPE tokens: the harness's split of encode(context + continuation). */
+START_TEST(bpe_tasks_match_pytorch) {
+  check_task(CASE_BPE, (enum tf_task_kind)_i, 4);
 }
 END_TEST
 
@@ -140,7 +157,7 @@ END_TEST
 START_TEST(limit_takes_the_first_examples) {
   struct tf_model m;
   struct tf_task_set all, some;
-  load_model(&m);
+  load_model(&m, CASE_BYTES);
   load_task(&all, TF_TASK_HELLASWAG, &m, 0);
   load_task(&some, TF_TASK_HELLASWAG, &m, 5);
   ck_assert_int_eq(some.n_examples, 5);
@@ -169,6 +186,7 @@ int main(void) {
   TCase *tc = tcase_create("pytorch");
   tcase_add_loop_test(tc, tasks_match_pytorch, 0, TF_NTASKS);
   tcase_add_loop_test(tc, tasks_match_pytorch_one_at_a_time, 0, TF_NTASKS);
+  tcase_add_loop_test(tc, bpe_tasks_match_pytorch, 0, TF_NTASKS);
   tcase_add_test(tc, limit_takes_the_first_examples);
   tcase_add_test(tc, task_names);
   suite_add_tcase(s, tc);
