@@ -138,7 +138,7 @@ DEPS       := gcc make pkg-config zlib1g-dev libyaml-dev libjansson-dev check li
               libpcre2-dev libutf8proc-dev nettle-dev \
               libblis-openmp-dev mandoc bible-kjv bible-kjv-text libopenmpi-dev openmpi-bin \
               gnuplot-nox valgrind
-BENCH_DEPS := python3-torch hyperfine libopenblas0-openmp
+BENCH_DEPS := python3-torch hyperfine libopenblas0-openmp nodejs npm
 
 deps:
 	@sh tests/install-deps.sh $(DEPS)

@@ -306,6 +306,8 @@ static int load_merges(struct loader *L, json_t *merges) {
     json_t *m = json_array_get(merges, i);
     const char *s = json_string_value(m), *sp = s ? strchr(s, ' ') : NULL;
     int rc;
+    if (i > 0 && json_is_string(m) != json_is_string(json_array_get(merges, 0)))
+      return fail(L, "model: merges mix \"a b\" strings and [a, b] pairs%s%s", "", "");
     if (sp && json_string_length(m) == strlen(s) && !strchr(sp + 1, ' '))
       rc = add_merge(L, i, s, (size_t)(sp - s), sp + 1, strlen(sp + 1));
     else if (json_is_array(m) && json_array_size(m) == 2 && json_is_string(json_array_get(m, 0)) &&

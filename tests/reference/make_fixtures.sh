@@ -1,9 +1,15 @@
 #!/bin/sh
-# make_fixtures.sh: regenerate tests/fixtures from the PyTorch reference (needs python3-torch).
+# make_fixtures.sh: regenerate tests/fixtures from the PyTorch reference (needs python3-torch)
+# and the tokenizer fixtures from the Hugging Face tokenizers library (needs node and npm: the
+# pinned npm package is installed once into tests/reference/node/node_modules, git-ignored).
 # Usage: sh tests/reference/make_fixtures.sh [BIN_DIR]
 # BIN_DIR (what `make fixtures` passes, build/bin) is accepted and not used: the fixtures come
 # from PyTorch alone. Debian's torch imports only under the system interpreter; set PYTHON to
 # use another one.
 set -e
 here=$(dirname "$0")
-exec "${PYTHON:-/usr/bin/python3}" "$here/make_fixtures.py" --out "$here/../fixtures"
+"${PYTHON:-/usr/bin/python3}" "$here/make_fixtures.py" --out "$here/../fixtures"
+if [ ! -d "$here/node/node_modules/tokenizers" ]; then
+  npm ci --prefix "$here/node" --no-audit --no-fund
+fi
+node "$here/tokenizer_fixtures.js" "$here/../.."

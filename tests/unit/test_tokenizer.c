@@ -149,7 +149,8 @@ START_TEST(neox_invalid_utf8_is_refused_or_replaced) {
 }
 END_TEST
 
-/* A small hand-written tokenizer.json: vocab, merges (string and pair forms), added tokens. */
+/* A small hand-written tokenizer.json: vocab, merges, an added token (tests/fixtures/tokenizer/
+ * small.json, checked against the library, has merges as pairs). */
 static const char small_json[] =
     "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,"
     "\"added_tokens\":[{\"id\":7,\"content\":\"<|endoftext|>\",\"special\":true,"
@@ -160,7 +161,7 @@ static const char small_json[] =
     "\"post_processor\":null,\"decoder\":{\"type\":\"ByteLevel\"},"
     "\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,"
     "\"vocab\":{\"a\":0,\"b\":1,\"ab\":2,\"\\u0120\":3,\"\\u0120ab\":4,\"c\":5,\"abc\":6},"
-    "\"merges\":[\"a b\",[\"\\u0120\",\"ab\"],\"ab c\"]}}";
+    "\"merges\":[\"a b\",\"\\u0120 ab\",\"ab c\"]}}";
 
 START_TEST(small_tokenizer_merges_by_rank) {
   struct tf_tokenizer *t;
@@ -200,6 +201,8 @@ START_TEST(bpe_refusals_name_the_feature) {
   ck_assert_str_eq(err.msg, "x.json: line 1 column 100: string or '}' expected near end of file");
   expect_refusal("\"BPE\"", "\"WordPiece\"", "x.json: model type WordPiece is not supported");
   expect_refusal("\"ab c\"", "\"ab q\"", "x.json: merge 2 names the unknown token \"q\"");
+  expect_refusal("\"ab c\"", "[\"ab\",\"c\"]",
+                 "x.json: model: merges mix \"a b\" strings and [a, b] pairs");
   expect_refusal("\"c\":5", "\"c\":4",
                  "x.json: duplicate id 4 (tokens \"\xc4\xa0"
                  "ab\" and \"c\")");
