@@ -40,6 +40,12 @@ static int ids_reserve(struct tf_ids *ids, size_t more, struct tf_error *err) {
   return TF_OK;
 }
 
+int tf_ids_push(struct tf_ids *ids, int32_t id, struct tf_error *err) {
+  int rc = ids_reserve(ids, 1, err);
+  if (!rc) ids->v[ids->n++] = id;
+  return rc;
+}
+
 int tf_tokenizer_bytes(struct tf_tokenizer **t, struct tf_error *err) {
   *t = calloc(1, sizeof **t);
   if (!*t) return tf_error_set(err, TF_ENOMEM, "out of memory creating the byte tokenizer");
