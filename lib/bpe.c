@@ -216,6 +216,6 @@ int tf_bpe_encode_word(const struct tf_bpe *bpe, struct tf_bpe_cache *c, const u
     for (int32_t i = 0; i >= 0; i = c->sym[i].next)
       if ((rc = tf_bpe_push(out, c->sym[i].c, err))) return rc;
   }
-  if (slot) cache_put(c, slot, h, w, n, out->v + first, out->n - first);
+  if (slot && out->n > first) cache_put(c, slot, h, w, n, out->v + first, out->n - first);
   return TF_OK;
 }

@@ -10,9 +10,10 @@
 // whitespace-only texts, KJV passages (Debian's `bible`), multilingual snippets and seeded
 // random Unicode strings (characters assigned in Unicode 14.0). neox_prefix: the same file
 // with add_prefix_space true (what the test derives by replacing `"add_prefix_space": false`),
-// on the traps. small: the hand-written
-// tests/fixtures/tokenizer/small.json. The script also checks that the library decodes each
-// encoding back to the NFC form of its text (not with add_prefix_space, whose space stays).
+// on the traps. small: the hand-written tests/fixtures/tokenizer/small.json; small_noregex:
+// the same with the pre-tokenizer's use_regex false. The script also checks that the library
+// decodes each encoding back to the NFC form of its text (not with add_prefix_space, whose
+// space stays).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -240,8 +241,13 @@ async function main() {
     path.join(out, 'neox_prefix.jsonl'), false);
   const small = Tokenizer.fromFile(path.join(out, 'small.json'));
   const smallCases = ['ab ab abc<|endoftext|>abcd', 'abab  ab', ' ab', 'cab  abc ', '', 'aaa bbb',
-    "ab's", 'x<|endoftext|>'].map((t, i) => ({ name: 'small ' + i, text: t }));
+    "ab's", 'x<|endoftext|>', "c's ab'sab 's", ' ab ab  ab   abc'].map((t, i) => ({
+    name: 'small ' + i, text: t }));
   await write(small, smallCases, path.join(out, 'small.jsonl'), false); // bytes without a token drop
+  // the pre-tokenizer without the split pattern: the first "use_regex": true (pre_tokenizer's)
+  const smallJson = fs.readFileSync(path.join(out, 'small.json'), 'utf8');
+  const noRegex = Tokenizer.fromString(smallJson.replace('"use_regex": true', '"use_regex": false'));
+  await write(noRegex, smallCases, path.join(out, 'small_noregex.jsonl'), false);
 }
 
 main().catch((e) => {

@@ -2,7 +2,8 @@
  * for token, on the fixture sets tests/reference/tokenizer_fixtures.js wrote into
  * tests/fixtures/tokenizer/ (`make fixtures`): the GPT-NeoX-20B tokenizer of data/ on every
  * trap, byte, added token, whitespace-only text, KJV passages, multilingual snippets and random
- * Unicode; the same file with add_prefix_space true; a small hand-written file. On the NeoX set
+ * Unicode; the same file with add_prefix_space true; a small hand-written file, also with
+ * use_regex false. On the NeoX set
  * decode(encode(x)) must also give NFC(x) (utf8proc), and two threads encoding with one
  * tokenizer must agree with the fixtures too. */
 #include <jansson.h>
@@ -200,6 +201,28 @@ START_TEST(small_ids_equal_the_library) {
 }
 END_TEST
 
+START_TEST(small_without_the_pattern_equals_the_library) {
+  char path[512];
+  path_of(path, sizeof path, "small.json");
+  struct tf_tokenizer *t = load(path);
+  size_t n;
+  const char *json = tf_tokenizer_json(t, &n), *at = strstr(json, "\"use_regex\": true");
+  ck_assert_ptr_nonnull(at); /* the first is the pre-tokenizer's, as the fixture script has it */
+  char *v = malloc(n + 2);
+  size_t head = (size_t)(at - json);
+  memcpy(v, json, head);
+  strcpy(v + head, "\"use_regex\": false");
+  strcat(v, at + strlen("\"use_regex\": true"));
+  struct tf_tokenizer *u;
+  struct tf_error err = {0};
+  ck_assert_msg(tf_tokenizer_from_json(&u, v, strlen(v), "noregex", &err) == TF_OK, "%s", err.msg);
+  check_set(u, "small_noregex.jsonl");
+  free(v);
+  tf_tokenizer_free(u);
+  tf_tokenizer_free(t);
+}
+END_TEST
+
 START_TEST(two_threads_share_one_tokenizer) {
   struct tf_tokenizer *t = load(NEOX);
   struct fset s = read_set("neox.jsonl");
@@ -227,6 +250,7 @@ int main(void) {
   tcase_add_test(tc, neox_decode_gives_nfc_text);
   tcase_add_test(tc, neox_prefix_space_ids_equal_the_library);
   tcase_add_test(tc, small_ids_equal_the_library);
+  tcase_add_test(tc, small_without_the_pattern_equals_the_library);
   tcase_add_test(tc, two_threads_share_one_tokenizer);
   suite_add_tcase(s, tc);
   return tf_test_run(s);
