@@ -23,18 +23,6 @@ const struct tf_bpe_merge *tf_bpe_find_merge(const struct tf_bpe *bpe, int32_t a
   }
 }
 
-int tf_bpe_push(struct tf_ids *out, int32_t id, struct tf_error *err) {
-  if (out->n == out->cap) {
-    size_t cap = out->cap ? out->cap * 2 : 256;
-    int32_t *v = cap < SIZE_MAX / sizeof *v ? realloc(out->v, cap * sizeof *v) : NULL;
-    if (!v) return tf_error_set(err, TF_ENOMEM, "out of memory: %zu token ids", cap);
-    out->v = v;
-    out->cap = cap;
-  }
-  out->v[out->n++] = id;
-  return TF_OK;
-}
-
 void tf_bpe_cache_free(struct tf_bpe_cache *c) {
   if (!c) return;
   pcre2_match_data_free(c->md);

@@ -94,8 +94,12 @@ int tf_bpe_encode_word(const struct tf_bpe *bpe, struct tf_bpe_cache *c, const u
                        struct tf_ids *out, struct tf_error *err);
 /* The cache after c in the tokenizer's list. */
 struct tf_bpe_cache *tf_bpe_cache_next(struct tf_bpe_cache *c);
-/* Appends id to out. */
-int tf_bpe_push(struct tf_ids *out, int32_t id, struct tf_error *err);
+/* Appends id to out: tf_ids_push with its common case inline. */
+static inline int tf_bpe_push(struct tf_ids *out, int32_t id, struct tf_error *err) {
+  if (out->n == out->cap) return tf_ids_push(out, id, err);
+  out->v[out->n++] = id;
+  return TF_OK;
+}
 
 /* pretok.c: the whole encode of text (n bytes) with flags as tf_tokenizer_encode. */
 int tf_bpe_encode(struct tf_bpe *bpe, const char *text, size_t n, unsigned flags,
