@@ -9,6 +9,9 @@
 set -e
 here=$(dirname "$0")
 "${PYTHON:-/usr/bin/python3}" "$here/make_fixtures.py" --out "$here/../fixtures"
+# the released checkpoints' layout (torch.save files, configs, the official forward)
+"${PYTHON:-/usr/bin/python3}" "$here/make_official.py" --out "$here/../fixtures/official" \
+  --seeds "$here/../fuzz/corpus/torch"
 if [ ! -d "$here/node/node_modules/tokenizers" ]; then
   npm ci --prefix "$here/node" --no-audit --no-fund
 fi
