@@ -29,6 +29,8 @@ struct tf_bpe_trie {
   } * node; /* node[0] is the root */
   int n, cap;
   uint8_t first[256]; /* 1: some token starts with this byte */
+  int n_first;        /* how many bytes do */
+  uint8_t only;       /* the byte when n_first is 1 (scanned for with memchr) */
 };
 
 /* A thread's cache of pre-token -> ids and its scratch, owned by one thread at a time. */

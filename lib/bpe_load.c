@@ -333,6 +333,7 @@ static int trie_add(struct tf_bpe_trie *tr, const uint8_t *s, size_t n, int32_t 
     tr->node[0] = (struct tf_bpe_trie_node){-1, -1, -1, 0};
     tr->n = 1;
   }
+  if (!tr->first[s[0]]) tr->n_first++, tr->only = s[0];
   tr->first[s[0]] = 1;
   int32_t at = 0;
   for (size_t i = 0; i < n; i++) {
