@@ -23,16 +23,18 @@ uint32_t tf_bpe_byte_char(uint8_t b) {
   return 256 + n;
 }
 
+static int16_t char_table[256 + 68]; /* code point -> byte, -1: outside the alphabet */
+static pthread_once_t char_table_once = PTHREAD_ONCE_INIT;
+
+static void char_table_fill(void) {
+  for (int i = 0; i < 256 + 68; i++) char_table[i] = -1;
+  for (int b = 0; b < 256; b++) char_table[tf_bpe_byte_char((uint8_t)b)] = (int16_t)b;
+}
+
 /* The byte code point c stands for, or -1 when c is outside the alphabet. */
 static int char_byte(int32_t c) {
-  static int16_t table[256 + 68];
-  static int ready; /* benign: every thread writes the same values */
-  if (!ready) {
-    for (int i = 0; i < 256 + 68; i++) table[i] = -1;
-    for (int b = 0; b < 256; b++) table[tf_bpe_byte_char((uint8_t)b)] = (int16_t)b;
-    ready = 1;
-  }
-  return c >= 0 && c < 256 + 68 ? table[c] : -1;
+  pthread_once(&char_table_once, char_table_fill);
+  return c >= 0 && c < 256 + 68 ? char_table[c] : -1;
 }
 
 /* The bytes a token string stands for, as the ByteLevel decoder gives them: each character

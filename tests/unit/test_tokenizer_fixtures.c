@@ -164,31 +164,39 @@ START_TEST(neox_decode_gives_nfc_text) {
 }
 END_TEST
 
-START_TEST(neox_prefix_space_ids_equal_the_library) {
-  struct tf_tokenizer *t = load(NEOX);
-  size_t n;
+/* The tokenizer of file with `from` replaced by `to` (every occurrence, or the first only when
+ * !all, as the fixture script does), checked against the fixture set `set`. */
+static void check_variant(const char *file, const char *from, const char *to, int all,
+                          const char *set) {
+  struct tf_tokenizer *t = load(file);
+  size_t n, nf = strlen(from), nt = strlen(to), k = 0; /* k: replacements made */
   const char *json = tf_tokenizer_json(t, &n);
-  /* every "add_prefix_space": false becomes true, as the fixture script does */
-  const char *from = "\"add_prefix_space\": false", *to = "\"add_prefix_space\": true";
-  char *v = malloc(n + 1), *p = v;
-  for (const char *s = json, *at; s < json + n; s = at + strlen(from)) {
-    at = strstr(s, from);
-    if (!at) at = json + n;
-    memcpy(p, s, (size_t)(at - s));
-    p += at - s;
-    if (at < json + n)
-      p = stpcpy(p, to);
-    else
+  char *v = malloc(2 * n + 1), *p = v; /* to is never twice as long as from */
+  for (const char *s = json, *at; *s; s = at + nf) {
+    at = k && !all ? NULL : strstr(s, from);
+    if (!at) {
+      p = stpcpy(p, s);
       break;
+    }
+    memcpy(p, s, (size_t)(at - s));
+    memcpy(p + (at - s), to, nt);
+    p += (at - s) + nt;
+    k++;
   }
+  ck_assert_uint_gt(k, 0);
   struct tf_tokenizer *u;
   struct tf_error err = {0};
-  ck_assert_msg(tf_tokenizer_from_json(&u, v, (size_t)(p - v), "prefix", &err) == TF_OK, "%s",
+  ck_assert_msg(tf_tokenizer_from_json(&u, v, (size_t)(p - v), "variant", &err) == TF_OK, "%s",
                 err.msg);
-  check_set(u, "neox_prefix.jsonl");
+  check_set(u, set);
   free(v);
   tf_tokenizer_free(u);
   tf_tokenizer_free(t);
+}
+
+START_TEST(neox_prefix_space_ids_equal_the_library) {
+  check_variant(NEOX, "\"add_prefix_space\": false", "\"add_prefix_space\": true", 1,
+                "neox_prefix.jsonl");
 }
 END_TEST
 
@@ -204,22 +212,8 @@ END_TEST
 START_TEST(small_without_the_pattern_equals_the_library) {
   char path[512];
   path_of(path, sizeof path, "small.json");
-  struct tf_tokenizer *t = load(path);
-  size_t n;
-  const char *json = tf_tokenizer_json(t, &n), *at = strstr(json, "\"use_regex\": true");
-  ck_assert_ptr_nonnull(at); /* the first is the pre-tokenizer's, as the fixture script has it */
-  char *v = malloc(n + 2);
-  size_t head = (size_t)(at - json);
-  memcpy(v, json, head);
-  strcpy(v + head, "\"use_regex\": false");
-  strcat(v, at + strlen("\"use_regex\": true"));
-  struct tf_tokenizer *u;
-  struct tf_error err = {0};
-  ck_assert_msg(tf_tokenizer_from_json(&u, v, strlen(v), "noregex", &err) == TF_OK, "%s", err.msg);
-  check_set(u, "small_noregex.jsonl");
-  free(v);
-  tf_tokenizer_free(u);
-  tf_tokenizer_free(t);
+  /* the first "use_regex" is the pre-tokenizer's */
+  check_variant(path, "\"use_regex\": true", "\"use_regex\": false", 0, "small_noregex.jsonl");
 }
 END_TEST
 
