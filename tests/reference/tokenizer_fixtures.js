@@ -10,7 +10,7 @@
 // whitespace-only texts, KJV passages (Debian's `bible`), multilingual snippets and seeded
 // random Unicode strings (characters assigned in Unicode 14.0). neox_prefix: the same file
 // with add_prefix_space true (what the test derives by replacing `"add_prefix_space": false`),
-// on the traps. small: the hand-written tests/fixtures/tokenizer/small.json; small_noregex:
+// on the traps; neox_nonfc: the same file with a null normalizer, on the traps. small: the hand-written tests/fixtures/tokenizer/small.json; small_noregex:
 // the same with the pre-tokenizer's use_regex false. The script also checks that the library
 // decodes each encoding back to the NFC form of its text (not with add_prefix_space, whose
 // space stays).
@@ -239,6 +239,10 @@ async function main() {
   const prefixed = json.replace(/"add_prefix_space": false/g, '"add_prefix_space": true');
   await write(Tokenizer.fromString(prefixed), traps.concat(ws).map(([n, t]) => ({ name: n, text: t })),
     path.join(out, 'neox_prefix.jsonl'), false);
+  const unnormalized = json.replace('"normalizer": {\n    "type": "NFC"\n  }', '"normalizer": null');
+  if (unnormalized === json) throw new Error('no NFC normalizer to remove');
+  await write(Tokenizer.fromString(unnormalized), traps.map(([n, t]) => ({ name: n, text: t })),
+    path.join(out, 'neox_nonfc.jsonl'), false);
   const small = Tokenizer.fromFile(path.join(out, 'small.json'));
   const smallCases = ['ab ab abc<|endoftext|>abcd', 'abab  ab', ' ab', 'cab  abc ', '', 'aaa bbb',
     "ab's", 'x<|endoftext|>', "c's ab'sab 's", ' ab ab  ab   abc'].map((t, i) => ({

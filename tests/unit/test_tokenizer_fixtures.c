@@ -2,10 +2,10 @@
  * for token, on the fixture sets tests/reference/tokenizer_fixtures.js wrote into
  * tests/fixtures/tokenizer/ (`make fixtures`): the GPT-NeoX-20B tokenizer of data/ on every
  * trap, byte, added token, whitespace-only text, KJV passages, multilingual snippets and random
- * Unicode; the same file with add_prefix_space true; a small hand-written file, also with
- * use_regex false. On the NeoX set
- * decode(encode(x)) must also give NFC(x) (utf8proc), and two threads encoding with one
- * tokenizer must agree with the fixtures too. */
+ * Unicode; the same file with add_prefix_space true, and without its NFC normalizer; a small
+ * hand-written file, also with use_regex false. On the NeoX set decode(encode(x)) must also give
+ * NFC(x) (utf8proc), and two threads encoding with one tokenizer must agree with the fixtures too.
+ */
 #include <jansson.h>
 #include <omp.h>
 #include <stdio.h>
@@ -200,6 +200,12 @@ START_TEST(neox_prefix_space_ids_equal_the_library) {
 }
 END_TEST
 
+START_TEST(neox_without_nfc_ids_equal_the_library) {
+  check_variant(NEOX, "\"normalizer\": {\n    \"type\": \"NFC\"\n  }", "\"normalizer\": null", 0,
+                "neox_nonfc.jsonl");
+}
+END_TEST
+
 START_TEST(small_ids_equal_the_library) {
   char path[512];
   path_of(path, sizeof path, "small.json");
@@ -243,6 +249,7 @@ int main(void) {
   tcase_add_test(tc, neox_ids_equal_the_library);
   tcase_add_test(tc, neox_decode_gives_nfc_text);
   tcase_add_test(tc, neox_prefix_space_ids_equal_the_library);
+  tcase_add_test(tc, neox_without_nfc_ids_equal_the_library);
   tcase_add_test(tc, small_ids_equal_the_library);
   tcase_add_test(tc, small_without_the_pattern_equals_the_library);
   tcase_add_test(tc, two_threads_share_one_tokenizer);
