@@ -39,6 +39,16 @@ struct tf_bpe_cache *tf_bpe_cache_next(struct tf_bpe_cache *c) {
   return c->next;
 }
 
+void tf_bpe_cache_release(void *cache) {
+  struct tf_bpe_cache *c = cache, **at;
+  struct tf_bpe *bpe = c->owner;
+  pthread_mutex_lock(&bpe->cache_lock);
+  for (at = &bpe->caches; *at && *at != c;) at = &(*at)->next;
+  if (*at) *at = c->next;
+  pthread_mutex_unlock(&bpe->cache_lock);
+  tf_bpe_cache_free(c);
+}
+
 struct tf_bpe_cache *tf_bpe_thread_cache(struct tf_bpe *bpe) {
   struct tf_bpe_cache *c = pthread_getspecific(bpe->cache_key);
   if (c) return c;
@@ -55,6 +65,7 @@ struct tf_bpe_cache *tf_bpe_thread_cache(struct tf_bpe *bpe) {
     tf_bpe_cache_free(c);
     return NULL;
   }
+  c->owner = bpe;
   pthread_mutex_lock(&bpe->cache_lock);
   c->next = bpe->caches;
   bpe->caches = c;

@@ -36,6 +36,7 @@ struct tf_bpe_trie {
 /* A thread's cache of pre-token -> ids and its scratch, owned by one thread at a time. */
 struct tf_bpe_cache {
   struct tf_bpe_cache *next; /* in tf_bpe.caches */
+  struct tf_bpe *owner;      /* the tokenizer whose list holds it */
   pcre2_match_data *md;      /* for the split pattern */
   uint8_t *buf;              /* a piece with its prefix space */
   size_t buf_cap;
@@ -76,7 +77,7 @@ struct tf_bpe {
   int jit;                      /* 1: re is JIT-compiled */
   pthread_key_t cache_key;      /* this thread's struct tf_bpe_cache */
   pthread_mutex_t cache_lock;   /* guards caches (the list, not their contents) */
-  struct tf_bpe_cache *caches;  /* every thread's cache, freed with the tokenizer */
+  struct tf_bpe_cache *caches;  /* caches of threads still running, freed with it */
   int cache_key_made;
 };
 #define TF_BPE_UNUSED UINT32_MAX
@@ -96,6 +97,8 @@ int tf_bpe_encode_word(const struct tf_bpe *bpe, struct tf_bpe_cache *c, const u
                        struct tf_ids *out, struct tf_error *err);
 /* The cache after c in the tokenizer's list. */
 struct tf_bpe_cache *tf_bpe_cache_next(struct tf_bpe_cache *c);
+/* The cache key's destructor: a thread that ends takes its cache out of the list, frees it. */
+void tf_bpe_cache_release(void *cache);
 /* Appends id to out: tf_ids_push with its common case inline. */
 static inline int tf_bpe_push(struct tf_ids *out, int32_t id, struct tf_error *err) {
   if (out->n == out->cap) return tf_ids_push(out, id, err);

@@ -461,7 +461,7 @@ int tf_bpe_load(struct tf_bpe **out, const char *json, size_t len, const char *n
   if (!rc) {
     L.bpe->eos = -1;
     pthread_mutex_init(&L.bpe->cache_lock, NULL);
-    if (pthread_key_create(&L.bpe->cache_key, NULL))
+    if (pthread_key_create(&L.bpe->cache_key, tf_bpe_cache_release))
       rc = tf_error_set(err, TF_ENOMEM, "%s: no thread key left for the tokenizer cache", name);
     else
       L.bpe->cache_key_made = 1;

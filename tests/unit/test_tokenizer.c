@@ -3,6 +3,7 @@
  * GPT-NeoX-20B tokenizer (data/) and on small hand-written files, their refusals, invalid
  * UTF-8, and several threads sharing one tokenizer. The ids expected were given by the Hugging
  * Face tokenizers library (test_tokenizer_fixtures.c compares whole fixture sets). */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,6 +150,24 @@ START_TEST(neox_invalid_utf8_is_refused_or_replaced) {
 }
 END_TEST
 
+static void *encode_in_thread(void *t) {
+  const int32_t want[] = {66, 50276, 688, 0};
+  expect_ids(t, "a  In<|endoftext|>", 18, 0, want, 4);
+  return NULL;
+}
+
+START_TEST(threads_that_end_release_their_caches) {
+  struct tf_tokenizer *t = neox();
+  for (int i = 0; i < 4; i++) { /* each thread's cache is made, then freed as it ends */
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, encode_in_thread, t), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+  }
+  encode_in_thread(t); /* this thread's, freed with the tokenizer */
+  tf_tokenizer_free(t);
+}
+END_TEST
+
 /* A small hand-written tokenizer.json: vocab, merges, an added token (tests/fixtures/tokenizer/
  * small.json, checked against the library, has merges as pairs). */
 static const char small_json[] =
@@ -233,6 +252,7 @@ int main(void) {
   tcase_add_test(tc, neox_loads_with_its_added_tokens);
   tcase_add_test(tc, neox_splits_added_tokens_before_the_pattern);
   tcase_add_test(tc, neox_invalid_utf8_is_refused_or_replaced);
+  tcase_add_test(tc, threads_that_end_release_their_caches);
   tcase_add_test(tc, small_tokenizer_merges_by_rank);
   tcase_add_test(tc, bpe_refusals_name_the_feature);
   suite_add_tcase(s, tc);

@@ -50,6 +50,7 @@ static void hex_bytes(struct fcase *c, const char *hex) {
 }
 
 static void read_case(struct fcase *c, json_t *o) {
+  memset(c, 0, sizeof *c);
   snprintf(c->name, sizeof c->name, "%s", json_string_value(json_object_get(o, "name")));
   json_t *text = json_object_get(o, "text"), *ids = json_object_get(o, "ids");
   if (text) {
