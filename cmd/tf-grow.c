@@ -297,5 +297,5 @@ int main(int argc, char **argv) {
     rc = cli_fail(&c, &err);
 out:
   free(a.sets);
-  return rc;
+  return cli_finish(&c, rc);
 }

@@ -170,5 +170,5 @@ int main(int argc, char **argv) {
   tf_model_free(&m);
 out:
   free(a.sets);
-  return rc;
+  return cli_finish(&c, rc);
 }

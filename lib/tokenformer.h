@@ -331,7 +331,8 @@ int tf_model_add_history(struct tf_model *m, const char *command, const char *ex
  * "tokenizer" is its kind, "tokenizer_json" the whole tokenizer.json of a BPE). TF_ECONFIG when
  * a BPE's ids do not fit in vocab_size, naming both. */
 int tf_model_set_tokenizer(struct tf_model *m, const struct tf_tokenizer *t, struct tf_error *err);
-/* Writes the model as a checkpoint (tf_ckpt_write). */
+/* Writes the model as a checkpoint (tf_ckpt_write), after checking that every parameter (and
+ * moment) is finite: otherwise TF_EDATA naming the step, tensor and element, nothing written. */
 int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress compress,
                   struct tf_error *err);
 /* Checks a checkpoint header without allocating the model: metadata (format, version,
@@ -348,6 +349,15 @@ int tf_model_load(struct tf_model *m, const char *path, struct tf_error *err);
  * checkpoint are read (and checked) but not kept, and m->train is left empty, so a training
  * checkpoint costs its parameters' memory, not three times that. */
 int tf_model_load_weights(struct tf_model *m, const char *path, struct tf_error *err);
+
+/* The training state's rules, shared by the loaders and tf-inspect --verify: the counters
+ * (optim.step, train.* but train.rng) are finite and not negative, and no second moment
+ * (optim.v.*) is negative. min is the smallest value of stored tensor name (any other name
+ * passes). TF_EDATA naming the tensor. */
+int tf_train_state_check_tensor(const char *name, double min, struct tf_error *err);
+/* Moments before the first update are zero: moment (the name of a moment tensor holding a
+ * nonzero value, or NULL when none does) with optim_step <= 0 is TF_EDATA. */
+int tf_train_state_check_fresh(int64_t optim_step, const char *moment, struct tf_error *err);
 
 /* ---------------------------------------------------------------- grow */
 
@@ -697,6 +707,8 @@ struct tf_ids {
   size_t n, cap;
 };
 void tf_ids_free(struct tf_ids *ids);
+/* Appends one id (TF_ENOMEM). */
+int tf_ids_push(struct tf_ids *ids, int32_t id, struct tf_error *err);
 
 /* Encoding flags. */
 enum { TF_TOK_REPLACE_INVALID = 1 }; /* invalid UTF-8 becomes U+FFFD instead of an error */
@@ -717,6 +729,18 @@ int tf_tokenizer_is_special(const struct tf_tokenizer *t, int32_t id);
  * tf_tokenizer_token_bytes does not know is TF_EDATA naming its position and value. */
 int tf_tokenizer_decode(const struct tf_tokenizer *t, const int32_t *ids, size_t n,
                         int skip_special, char **out, size_t *len, struct tf_error *err);
+
+/* The context a model starts from for a prompt of n bytes, as new ids in *out (free with
+ * tf_ids_free): a byte model's is tf_tok_bytes_context's (TF_EDATA unless
+ * tf_tok_bytes_check passes); a BPE model's is the encoded prompt, its last seq_len tokens,
+ * or the end-of-text token alone for an empty prompt (a new document). A prompt that is not
+ * UTF-8 is TF_EDATA naming the byte. */
+int tf_tok_context(const struct tf_model *m, const char *text, size_t n, struct tf_ids *out,
+                   struct tf_error *err);
+/* How many of the n bytes at s can be written out now without splitting a UTF-8 character:
+ * all but a last character that is still incomplete (a lead byte followed by fewer
+ * continuation bytes than it announces). Bytes that are not UTF-8 are never held back. */
+size_t tf_utf8_complete(const uint8_t *s, size_t n);
 
 /* ---------------------------------------------------------------- decode */
 
