@@ -66,7 +66,7 @@ print(torch.__version__, [l.split()[-1] for l in open("/proc/self/maps") if "ope
 # tf-generate exists (DECODE=yes).
 build_progs() {
   DECODE=no
-  progs="bench_model bench_stream bench_gemm"
+  progs="bench_model bench_stream bench_gemm bench_tasks"
   [ -x "$BIN/tf-generate" ] && DECODE=yes progs="$progs bench_decode"
   for p in $progs; do
     [ -x "$PROGS/$p" ] || make -s "$PROGS/$p" || die "cannot build $PROGS/$p"
@@ -437,6 +437,10 @@ if failed:
     print("\nFAILED measurements: " + ", ".join(sorted(set(failed))))
     sys.exit(1)
 EOF
+  # zero-shot task scoring (tf-eval --task), ours alone: hellaswag-shaped examples/s
+  echo
+  echo "tasks, 150M shape, 2 threads (bench_tasks: 4 choices, context 48 + ending 20 tokens):"
+  "$PROGS/bench_tasks" -c configs/150M.yaml --threads 2 || die "bench_tasks failed"
 }
 
 main

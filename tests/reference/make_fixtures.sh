@@ -8,5 +8,8 @@ set -e
 here=$(dirname "$0")
 "${PYTHON:-/usr/bin/python3}" "$here/make_fixtures.py" --out "$here/../fixtures"
 # the released checkpoints' layout (torch.save files, configs, the official forward)
-exec "${PYTHON:-/usr/bin/python3}" "$here/make_official.py" --out "$here/../fixtures/official" \
+"${PYTHON:-/usr/bin/python3}" "$here/make_official.py" --out "$here/../fixtures/official" \
   --seeds "$here/../fuzz/corpus/torch"
+# the zero-shot tasks: a small trained byte model and the harness's scores of the task files
+"${PYTHON:-/usr/bin/python3}" "$here/tasks_ref.py" --out "$here/../fixtures" \
+  --tasks "$here/../fixtures/tasks"
