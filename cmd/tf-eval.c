@@ -26,7 +26,7 @@ static const char usage[] =
     "model's seq_len); the window at s feeds t_s..t_{s+S-1} and is scored on\n"
     "t_{s+1}..t_{s+S} (the last one is shorter); the mean is over all N-1 predicted bytes.\n"
     "Exit status: 0 ok, 64 usage, 65 bad checkpoint or text, 66 missing input, 71 too large\n"
-    "for memory, 74 read error. See tf-eval(1).\n";
+    "for memory, 74 read or write error. See tf-eval(1).\n";
 
 enum { OPT_MAX_BYTES = CLI_OPT_FIRST_FREE, OPT_BATCH, OPT_WEIGHTS };
 
@@ -157,5 +157,5 @@ int main(int argc, char **argv) {
   tf_model_free(&m);
 out:
   free(a.data);
-  return rc;
+  return cli_finish(&c, rc);
 }

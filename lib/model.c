@@ -5,8 +5,8 @@
 #include <unistd.h>
 #include <math.h>
 
+#include "model_internal.h"
 #include "quant.h"
-#include "tokenformer.h"
 
 static const char *const slot_module[TF_NSLOTS] = {"attention.query", "attention.key",
                                                    "attention.value", "attention.proj", "mlp"};
@@ -123,8 +123,7 @@ int tf_model_create(struct tf_model *m, const struct tf_model_config *c, struct 
   m->tensors = calloc((size_t)m->n_tensors, sizeof *m->tensors);
   m->params = calloc(m->n_params, sizeof(float));
   m->history = strdup("[]");
-  m->tokenizer = strdup("bytes");
-  if (!m->tensors || !m->params || !m->history || !m->tokenizer) {
+  if (!m->tensors || !m->params || !m->history || tf_tokenizer_bytes(&m->tok, NULL)) {
     tf_model_free(m);
     return tf_error_set(err, TF_ENOMEM, "out of memory allocating %zu parameters", m->n_params);
   }
@@ -141,9 +140,9 @@ double tf_init_key_std(const struct tf_init_config *ic) {
   return ic->key_std > 0 ? ic->key_std : ic->std;
 }
 
-/* SPEC §3: keys and embedding N(0, std) (keys N(0, key_std) when set); values N(0, value_std),
- * value_std = 2 / (L sqrt d) unless set; final norm weight 1, bias 0. One RNG stream in block
- * order. */
+/* docs/model.md §4: keys and embedding N(0, std) (keys N(0, key_std) when set); values N(0,
+ * value_std), value_std = 2 / (L sqrt d) unless set; final norm weight 1, bias 0. One RNG stream in
+ * block order. */
 void tf_model_init(struct tf_model *m, const struct tf_init_config *ic) {
   const struct tf_model_config *c = &m->cfg;
   double vstd = tf_init_value_std(c, ic), kstd = tf_init_key_std(ic);
@@ -162,12 +161,34 @@ void tf_model_init(struct tf_model *m, const struct tf_init_config *ic) {
   }
 }
 
+int model_take_tokenizer(struct tf_model *m, struct tf_tokenizer *t, int code,
+                         struct tf_error *err) {
+  /* byte models may be smaller than 256 ids (test models): tf_tok_bytes_check refuses them
+   * where text goes in; a BPE's ids must all fit */
+  int n_ids = tf_tokenizer_n_ids(t);
+  if (tf_tokenizer_kind(t) == TF_TOK_BPE && m->cfg.vocab_size < n_ids) {
+    tf_error_set(err, code, "vocab_size %d is smaller than the tokenizer's %d ids (%s)",
+                 m->cfg.vocab_size, n_ids, tf_tokenizer_kind_name(t));
+    tf_tokenizer_free(t);
+    return code;
+  }
+  tf_tokenizer_free(m->tok);
+  m->tok = t;
+  return TF_OK;
+}
+
+int tf_model_set_tokenizer(struct tf_model *m, const struct tf_tokenizer *t, struct tf_error *err) {
+  struct tf_tokenizer *copy;
+  int rc = tf_tokenizer_copy(&copy, t, err);
+  return rc ? rc : model_take_tokenizer(m, copy, TF_ECONFIG, err);
+}
+
 void tf_model_free(struct tf_model *m) {
   tf_adamw_free(&m->train.opt);
   free(m->tensors);
   free(m->params);
   tf_qweights_free(m->qw);
   free(m->history);
-  free(m->tokenizer);
+  tf_tokenizer_free(m->tok);
   memset(m, 0, sizeof *m);
 }

@@ -95,7 +95,7 @@ static void load_pass(const char *path, struct outcome *o) {
   int rc = tf_model_load(&m, path, &err);
   fuzz_check_error(rc, &err, path, allowed, "tf_model_load");
   if (rc) return;
-  if (!m.history || !m.tokenizer || m.n_params != tf_param_count(&m.cfg))
+  if (!m.history || !m.tok || m.n_params != tf_param_count(&m.cfg))
     fuzz_fail("a loaded model is incomplete");
   o->loaded = 1;
   o->sum = crc_floats(crc32_z(0, NULL, 0), m.params, m.n_params);
