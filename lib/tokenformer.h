@@ -917,7 +917,7 @@ struct tf_decoder {
   float *rstd;                       /* (C) */
   float *pcache, *pscratch, *prnorm; /* (C, n_max) (C, n_max) (C): Pattention scores, norms */
   float *scores;                     /* (H, C, S) attention probabilities of one pass */
-  float *partial;                    /* (threads, d_pad) per-thread sums of s^T V */
+  float *partial;                    /* (threads, d rounded up to 32) sums of s^T V */
   float *qx;                         /* a vector prepared for converted weights (lib/quant.h) */
   float *panel;                      /* (256, d) dequantized weights of a batched pass */
   float *rope_cos, *rope_sin;        /* (S, r/2) */
