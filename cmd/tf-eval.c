@@ -10,8 +10,9 @@
 
 static const char usage[] =
     "Usage: tf-eval -i MODEL [--data FILE]... [--max-bytes N] [--batch B] [--json]\n"
+    "               [--weights f32|bf16|q8]\n"
     "       tf-eval -i MODEL --task NAME --data FILE.jsonl [--limit N] [--per-example OUT]\n"
-    "               [--batch B] [--json]\n"
+    "               [--batch B] [--weights f32|bf16|q8] [--json]\n"
     "Score text with a TokenFormer checkpoint: tokens, mean loss (nats), perplexity and\n"
     "bits per byte, one line per file (stdin when no --data is given, or with '-').\n"
     "\n"
@@ -19,6 +20,8 @@ static const char usage[] =
     "  -d, --data FILE     text to score (repeatable; '-' for stdin)\n"
     "      --max-bytes N   score only the first N bytes of each text\n"
     "      --batch B       windows per forward pass (default 8; does not change results)\n"
+    "      --weights FMT   score with the weights rounded to bf16 or q8 and back (the\n"
+    "                      formats of tf-generate --weights; default f32: as stored)\n"
     "      --json          one JSON object per file (or task) on stdout\n"
     "      --task NAME     score a zero-shot task as lm-evaluation-harness does: lambada_openai,\n"
     "                      hellaswag, piqa, arc_easy, arc_challenge or winogrande\n"
@@ -37,7 +40,14 @@ static const char usage[] =
     "Exit status: 0 ok, 64 usage, 65 bad checkpoint or text, 66 missing input, 71 too large\n"
     "for memory, 74 read or write error. See tf-eval(1).\n";
 
-enum { OPT_MAX_BYTES = CLI_OPT_FIRST_FREE, OPT_BATCH, OPT_TASK, OPT_LIMIT, OPT_PER_EXAMPLE };
+enum {
+  OPT_MAX_BYTES = CLI_OPT_FIRST_FREE,
+  OPT_BATCH,
+  OPT_WEIGHTS,
+  OPT_TASK,
+  OPT_LIMIT,
+  OPT_PER_EXAMPLE
+};
 
 struct eval_args {
   const char *input;
@@ -45,6 +55,7 @@ struct eval_args {
   int n_data;
   long long max_bytes; /* 0: all */
   int batch;
+  enum tf_weights weights;
   const char *task; /* --task: a zero-shot task instead of text */
   enum tf_task_kind kind;
   long limit; /* 0: all examples */
@@ -87,6 +98,7 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
                                            {"data", required_argument, 0, 'd'},
                                            {"max-bytes", required_argument, 0, OPT_MAX_BYTES},
                                            {"batch", required_argument, 0, OPT_BATCH},
+                                           {"weights", required_argument, 0, OPT_WEIGHTS},
                                            {"task", required_argument, 0, OPT_TASK},
                                            {"limit", required_argument, 0, OPT_LIMIT},
                                            {"per-example", required_argument, 0, OPT_PER_EXAMPLE},
@@ -112,6 +124,9 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
       if (cli_parse_long(c, "--batch", optarg, 1, 4096, &v)) return TF_EUSAGE;
       a->batch = (int)v;
       break;
+    case OPT_WEIGHTS:
+      if (cli_parse_weights(c, optarg, &a->weights)) return TF_EUSAGE;
+      break;
     default:
       if ((rc = task_option(c, a, opt, optarg)) == 1) break;
       if (rc) return rc;
@@ -131,11 +146,12 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
   return TF_OK;
 }
 
-static void print_result(const struct cli *c, const char *name, const struct tf_eval_result *r) {
+static void print_result(const struct cli *c, const char *name, const struct tf_eval_result *r,
+                         enum tf_weights w) {
   if (c->json) {
-    json_t *j =
-        json_pack("{s:s, s:I, s:f, s:f, s:f}", "data", name, "tokens", (json_int_t)r->tokens,
-                  "loss", r->loss, "perplexity", r->perplexity, "bits_per_byte", r->bits_per_byte);
+    json_t *j = json_pack("{s:s, s:I, s:f, s:f, s:f, s:s}", "data", name, "tokens",
+                          (json_int_t)r->tokens, "loss", r->loss, "perplexity", r->perplexity,
+                          "bits_per_byte", r->bits_per_byte, "weights", tf_weights_name(w));
     json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
     putchar('\n');
     json_decref(j);
@@ -164,7 +180,7 @@ static int eval_file(const struct cli *c, const struct tf_model *m, struct tf_ac
   if (rc)
     rc = tf_error_set(err, rc, "%s: the loss is not finite", text.path);
   else
-    print_result(c, text.path, &r);
+    print_result(c, text.path, &r, a->weights);
   tf_corpus_close(&text);
   return rc;
 }
@@ -187,12 +203,14 @@ static void json_metric(json_t *o, const char *name, double v, double se) {
   json_object_set_new(o, key, isnan(se) ? json_null() : json_real(se));
 }
 
-static void print_task(const struct cli *c, const struct tf_task_set *s, const char *path) {
+static void print_task(const struct cli *c, const struct tf_task_set *s, const char *path,
+                       enum tf_weights w) {
   struct tf_task_metrics mt;
   tf_task_metrics(s, &mt);
   const char *name = tf_task_name(s->kind);
   if (c->json) {
-    json_t *o = json_pack("{s:s, s:s, s:i}", "task", name, "data", path, "n", mt.n);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:i}", "task", name, "data", path, "weights",
+                          tf_weights_name(w), "n", mt.n);
     json_metric(o, "acc", mt.acc, mt.acc_stderr);
     json_metric(o, "acc_norm", mt.acc_norm, mt.acc_norm_stderr);
     json_metric(o, "perplexity", mt.perplexity, mt.perplexity_stderr);
@@ -230,7 +248,7 @@ static int run_task(const struct cli *c, const struct tf_model *m, const struct 
   progress_end(&p);
   if (rc) tf_error_name_file(err, path);
   if (!rc && a->per_example) rc = tf_task_save_examples(&s, a->per_example, err);
-  if (!rc) print_task(c, &s, strcmp(path, "-") ? path : "<stdin>");
+  if (!rc) print_task(c, &s, strcmp(path, "-") ? path : "<stdin>", a->weights);
   tf_acts_free(&acts);
   tf_task_free(&s);
   return rc;
@@ -247,6 +265,11 @@ int main(int argc, char **argv) {
   if (rc || c.done) goto out;
   if ((rc = tf_model_load_weights(&m, a.input, &err))) {
     rc = cli_fail(&c, &err);
+    goto out;
+  }
+  if ((rc = tf_model_round_weights(&m, a.weights, &err))) {
+    rc = cli_fail(&c, &err);
+    tf_model_free(&m);
     goto out;
   }
   if (a.task) {

@@ -7,6 +7,9 @@
 set -e
 here=$(dirname "$0")
 "${PYTHON:-/usr/bin/python3}" "$here/make_fixtures.py" --out "$here/../fixtures"
+# the released checkpoints' layout (torch.save files, configs, the official forward)
+"${PYTHON:-/usr/bin/python3}" "$here/make_official.py" --out "$here/../fixtures/official" \
+  --seeds "$here/../fuzz/corpus/torch"
 # the zero-shot tasks: a small trained byte model and the harness's scores of the task files
 exec "${PYTHON:-/usr/bin/python3}" "$here/tasks_ref.py" --out "$here/../fixtures" \
   --tasks "$here/../fixtures/tasks"
