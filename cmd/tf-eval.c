@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "progress.h"
 
 static const char usage[] =
     "Usage: tf-eval -i MODEL [--data FILE]... [--max-bytes N] [--batch B] [--json]\n"
@@ -27,6 +28,7 @@ static const char usage[] =
     "      --limit N       only the first N examples of the task file\n"
     "      --per-example OUT  each example's log-likelihoods, choice and gold as JSON Lines\n"
     "      --threads N     threads (default: OMP_NUM_THREADS or all cores)\n"
+    "  -q, --quiet         no progress bar (shown with --task when stderr is a terminal)\n"
     "  -h, --help          this help\n"
     "      --version       version and matrix-product kernel\n"
     "\n"
@@ -202,12 +204,14 @@ static void json_metric(json_t *o, const char *name, double v, double se) {
   json_object_set_new(o, key, isnan(se) ? json_null() : json_real(se));
 }
 
-static void print_task(const struct cli *c, const struct tf_task_set *s, const char *path) {
+static void print_task(const struct cli *c, const struct tf_task_set *s, const char *path,
+                       enum tf_weights w) {
   struct tf_task_metrics mt;
   tf_task_metrics(s, &mt);
   const char *name = tf_task_name(s->kind);
   if (c->json) {
-    json_t *o = json_pack("{s:s, s:s, s:i}", "task", name, "data", path, "n", mt.n);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:i}", "task", name, "data", path, "weights",
+                          tf_weights_name(w), "n", mt.n);
     json_metric(o, "acc", mt.acc, mt.acc_stderr);
     json_metric(o, "acc_norm", mt.acc_norm, mt.acc_norm_stderr);
     json_metric(o, "perplexity", mt.perplexity, mt.perplexity_stderr);
@@ -223,6 +227,11 @@ static void print_task(const struct cli *c, const struct tf_task_set *s, const c
   printf(" N %d\n", mt.n);
 }
 
+/* A progress bar over the requests, on a terminal only. */
+static void task_progress(void *ctx, int done, int total) {
+  progress_update(ctx, done, total, 0, "requests");
+}
+
 /* --task: read the examples, score them B requests at a time, report. */
 static int run_task(const struct cli *c, const struct tf_model *m, const struct eval_args *a,
                     struct tf_error *err) {
@@ -233,10 +242,14 @@ static int run_task(const struct cli *c, const struct tf_model *m, const struct 
   if (rc) return rc;
   int B = a->batch < s.n_requests ? a->batch : s.n_requests;
   rc = tf_acts_create(&acts, &m->cfg, B, s.max_input, err);
+  struct progress p;
+  progress_init(&p, c->prog, c->quiet, 1);
+  if (p.tty) s.on_batch = task_progress, s.on_batch_ctx = &p;
   if (!rc) rc = tf_task_score(&s, m, &acts, B, err);
+  progress_end(&p);
   if (rc) tf_error_name_file(err, path);
   if (!rc && a->per_example) rc = tf_task_save_examples(&s, a->per_example, err);
-  if (!rc) print_task(c, &s, strcmp(path, "-") ? path : "<stdin>");
+  if (!rc) print_task(c, &s, strcmp(path, "-") ? path : "<stdin>", a->weights);
   tf_acts_free(&acts);
   tf_task_free(&s);
   return rc;

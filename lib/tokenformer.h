@@ -856,6 +856,10 @@ struct tf_task_set {
   double *choice_len; /* (n_requests) length of each choice's text in code points */
   struct tf_ids pool; /* every request's ids */
   int max_input;      /* the longest network input of any request (<= seq_len) */
+  /* Called by tf_task_score after each forward pass with the requests scored so far and
+   * their total (NULL: not called); tf_task_load leaves it NULL. */
+  void (*on_batch)(void *ctx, int done, int total);
+  void *on_batch_ctx;
 };
 
 /* Reads the task file at path ("-": stdin): at most limit examples (limit <= 0: all), blank

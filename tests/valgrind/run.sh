@@ -51,6 +51,8 @@ vg 0  "grow: exact"           tf-grow -q -i "$T/b.tfz" -o "$T/g.tfz" --qkv +5 --
 vg 0  "grow: duplicate, keep the optimizer" tf-grow -q -i "$T/b.tfz" -o "$T/d.tfz" \
                               --ffn +64 --init duplicate --keep-optimizer
 vg 0  "eval --json"           tf-eval --json -i "$T/g.tfz" --data data/tiny-valid.txt --max-bytes 3000
+vg 0  "eval --task, --per-example" tf-eval --json -i tests/fixtures/tasks_bytes.tfz --task piqa \
+                              --data tests/fixtures/tasks/piqa.jsonl --limit 4 --per-example "$T/pe.jsonl"
 vg 0  "generate: sampling, past the context" tf-generate -i "$T/g.tfz" -p "In the beginning" \
                               -n 40 --seed 1 --top-k 20 --top-p 0.9 -t 0.8
 vg 0  "generate: greedy, --stop, --echo, softmax" tf-generate -i "$T/sm.tfz" -p abc -n 8 \
@@ -80,6 +82,8 @@ vg 66 "grow: missing checkpoint" tf-grow -i "$T/none.tfz" -o "$T/x.tfz" --qkv +1
 vg 64 "grow: shrinking"       tf-grow -i "$T/b.tfz" -o "$T/x.tfz" --qkv 16
 vg 66 "eval: missing text"    tf-eval -i "$T/g.tfz" --data "$T/none.txt"
 vg 65 "eval: not a checkpoint" tf-eval -i "$T/junk.tfz" --data data/tiny-valid.txt
+vg 65 "eval: a bad task file" tf-eval -i tests/fixtures/tasks_bytes.tfz --task winogrande \
+                              --data tests/fixtures/tasks/piqa.jsonl
 vg 66 "generate: missing checkpoint" tf-generate -i "$T/none.tfz" -p x
 vg 65 "generate: truncated checkpoint" tf-generate -i "$T/short.tfz" -p x
 vg 66 "inspect: missing file" tf-inspect "$T/none.tfz"
