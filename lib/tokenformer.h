@@ -352,7 +352,7 @@ int tf_model_load_weights(struct tf_model *m, const char *path, struct tf_error 
 /* ---------------------------------------------------------------- official */
 
 /* The released TokenFormer checkpoints and the official code (GPT-NeoX/DeepSpeed), both ways
- * (tf-convert(1), tf-convert(1)). Their names: sequential.0.word_embeddings.weight;
+ * (tf-convert(1)). Their names: sequential.0.word_embeddings.weight;
  * layer l at i = l + 2: sequential.{i}.attention.{query,key,value,proj}.{key,value}_param_tokens
  * and sequential.{i}.mlp.{key,value}_param_tokens; sequential.{L+3}.norm.{weight,bias}. */
 
