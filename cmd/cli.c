@@ -175,3 +175,13 @@ void cli_print_json(json_t *j) {
   fputc('\n', stdout);
   json_decref(j);
 }
+
+int cli_give_tokenizer(struct tf_model *m, const char *path, struct tf_error *err) {
+  if (path[0] == '\0' || strcmp(path, "bytes") == 0) return TF_OK;
+  struct tf_tokenizer *t;
+  int rc = tf_tokenizer_load(&t, path, err);
+  if (rc) return rc;
+  rc = tf_model_set_tokenizer(m, t, err);
+  tf_tokenizer_free(t);
+  return rc ? tf_error_prefix(err, "%s", path) : TF_OK;
+}

@@ -62,4 +62,8 @@ void cli_print_json(struct json_t *j);
  * metadata read from files. */
 void cli_put_escaped(FILE *f, const char *s);
 
+/* Gives m the tokenizer.json at path (tf_model_set_tokenizer); "bytes" or "" keeps the byte
+ * tokenizer. Errors name the file. */
+int cli_give_tokenizer(struct tf_model *m, const char *path, struct tf_error *err);
+
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "st_internal.h"
 #include "torch_internal.h"
 
 #define NAMEBUF 120
@@ -203,16 +204,7 @@ static int str_is(const struct val *v, const char *s) {
 }
 
 static const char *shown(char *out, const char *s, size_t n) {
-  size_t o = 0;
-  for (size_t i = 0; i < n && o + 5 < NAMEBUF; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c < 0x7f && c != '\\')
-      out[o++] = (char)c;
-    else
-      o += (size_t)snprintf(out + o, NAMEBUF - o, "\\x%02x", c);
-  }
-  out[o] = '\0';
-  return out;
+  return tf_st_printable(out, NAMEBUF, s, n);
 }
 
 /* GLOBAL and STACK_GLOBAL: one of the known names, else refused naming it. */

@@ -11,16 +11,7 @@
 #define NAMEBUF    120
 
 static const char *shown(char *out, const char *s) {
-  size_t o = 0;
-  for (; *s && o + 5 < NAMEBUF; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c >= 0x20 && c < 0x7f && c != '\\')
-      out[o++] = (char)c;
-    else
-      o += (size_t)snprintf(out + o, NAMEBUF - o, "\\x%02x", c);
-  }
-  out[o] = '\0';
-  return out;
+  return tf_st_printable(out, NAMEBUF, s, strlen(s));
 }
 
 /* The archive's one "<name>/data.pkl" (name without a slash); its index or -1 (error set). */
