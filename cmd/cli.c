@@ -23,6 +23,7 @@ static void print_version(const struct cli *c) {
   printf("%s (tokenformer) %s\n", c->prog, TF_VERSION);
   printf("matrix products: %s\n", tf_gemm_kernel());
   printf("data parallelism: %s\n", tf_dist_backend());
+  printf("bf16 and q8 weights: %s kernels\n", tf_weights_kernel());
 }
 
 int cli_common(struct cli *c, int opt, const char *arg) {
@@ -79,6 +80,16 @@ int cli_load_config(struct tf_config *cfg, const char *path, const char *const *
   int rc = path ? tf_config_load(cfg, path, err) : TF_OK;
   for (int i = 0; !rc && i < n_sets; i++) rc = tf_config_set(cfg, sets[i], err);
   return rc;
+}
+
+int cli_finish(const struct cli *c, int rc) {
+  int failed = ferror(stdout), e = 0;
+  errno = 0;
+  if (fflush(stdout) != 0) failed = 1, e = errno;
+  if (fclose(stdout) != 0 && !failed) failed = 1, e = errno;
+  if (!failed || rc) return rc; /* a command that failed has said why */
+  fprintf(stderr, "%s: stdout: %s\n", c->prog, e ? strerror(e) : "write error");
+  return TF_EIO;
 }
 
 int cli_fail(const struct cli *c, const struct tf_error *err) {
@@ -174,6 +185,11 @@ void cli_print_json(json_t *j) {
   json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
   fputc('\n', stdout);
   json_decref(j);
+}
+
+int cli_parse_weights(const struct cli *c, const char *s, enum tf_weights *out) {
+  if (tf_weights_parse(s, out) == TF_OK) return TF_OK;
+  return cli_usage_error(c, "--weights: expected f32, bf16 or q8, got '%s'", s);
 }
 
 int cli_give_tokenizer(struct tf_model *m, const char *path, struct tf_error *err) {

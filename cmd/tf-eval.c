@@ -7,6 +7,7 @@
 
 static const char usage[] =
     "Usage: tf-eval -i MODEL [--data FILE]... [--max-bytes N] [--batch B] [--json]\n"
+    "               [--weights f32|bf16|q8]\n"
     "Score text with a TokenFormer checkpoint: tokens, mean loss (nats), perplexity and\n"
     "bits per byte, one line per file (stdin when no --data is given, or with '-').\n"
     "\n"
@@ -14,6 +15,8 @@ static const char usage[] =
     "  -d, --data FILE     text to score (repeatable; '-' for stdin)\n"
     "      --max-bytes N   score only the first N bytes of each text\n"
     "      --batch B       windows per forward pass (default 8; does not change results)\n"
+    "      --weights FMT   score with the weights rounded to bf16 or q8 and back (the\n"
+    "                      formats of tf-generate --weights; default f32: as stored)\n"
     "      --json          one JSON object per file on stdout\n"
     "      --threads N     threads (default: OMP_NUM_THREADS or all cores)\n"
     "  -h, --help          this help\n"
@@ -23,9 +26,9 @@ static const char usage[] =
     "model's seq_len); the window at s feeds t_s..t_{s+S-1} and is scored on\n"
     "t_{s+1}..t_{s+S} (the last one is shorter); the mean is over all N-1 predicted bytes.\n"
     "Exit status: 0 ok, 64 usage, 65 bad checkpoint or text, 66 missing input, 71 too large\n"
-    "for memory, 74 read error. See tf-eval(1).\n";
+    "for memory, 74 read or write error. See tf-eval(1).\n";
 
-enum { OPT_MAX_BYTES = CLI_OPT_FIRST_FREE, OPT_BATCH };
+enum { OPT_MAX_BYTES = CLI_OPT_FIRST_FREE, OPT_BATCH, OPT_WEIGHTS };
 
 struct eval_args {
   const char *input;
@@ -33,6 +36,7 @@ struct eval_args {
   int n_data;
   long long max_bytes; /* 0: all */
   int batch;
+  enum tf_weights weights;
 };
 
 static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv) {
@@ -40,6 +44,7 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
                                            {"data", required_argument, 0, 'd'},
                                            {"max-bytes", required_argument, 0, OPT_MAX_BYTES},
                                            {"batch", required_argument, 0, OPT_BATCH},
+                                           {"weights", required_argument, 0, OPT_WEIGHTS},
                                            CLI_COMMON_LONG_OPTIONS,
                                            {0, 0, 0, 0}};
   int opt, rc;
@@ -62,6 +67,9 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
       if (cli_parse_long(c, "--batch", optarg, 1, 4096, &v)) return TF_EUSAGE;
       a->batch = (int)v;
       break;
+    case OPT_WEIGHTS:
+      if (cli_parse_weights(c, optarg, &a->weights)) return TF_EUSAGE;
+      break;
     default:
       if ((rc = cli_other_option(c, opt, optarg)) >= 0) return rc;
     }
@@ -78,11 +86,12 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
   return TF_OK;
 }
 
-static void print_result(const struct cli *c, const char *name, const struct tf_eval_result *r) {
+static void print_result(const struct cli *c, const char *name, const struct tf_eval_result *r,
+                         enum tf_weights w) {
   if (c->json) {
-    json_t *j =
-        json_pack("{s:s, s:I, s:f, s:f, s:f}", "data", name, "tokens", (json_int_t)r->tokens,
-                  "loss", r->loss, "perplexity", r->perplexity, "bits_per_byte", r->bits_per_byte);
+    json_t *j = json_pack("{s:s, s:I, s:f, s:f, s:f, s:s}", "data", name, "tokens",
+                          (json_int_t)r->tokens, "loss", r->loss, "perplexity", r->perplexity,
+                          "bits_per_byte", r->bits_per_byte, "weights", tf_weights_name(w));
     json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
     putchar('\n');
     json_decref(j);
@@ -111,7 +120,7 @@ static int eval_file(const struct cli *c, const struct tf_model *m, struct tf_ac
   if (rc)
     rc = tf_error_set(err, rc, "%s: the loss is not finite", text.path);
   else
-    print_result(c, text.path, &r);
+    print_result(c, text.path, &r, a->weights);
   tf_corpus_close(&text);
   return rc;
 }
@@ -129,6 +138,11 @@ int main(int argc, char **argv) {
     rc = cli_fail(&c, &err);
     goto out;
   }
+  if ((rc = tf_model_round_weights(&m, a.weights, &err))) {
+    rc = cli_fail(&c, &err);
+    tf_model_free(&m);
+    goto out;
+  }
   /* the activations first: their size check names the figures before anything large is
    * allocated (tf_acts_free is safe after a failed create) */
   int32_t *buf = NULL;
@@ -143,5 +157,5 @@ int main(int argc, char **argv) {
   tf_model_free(&m);
 out:
   free(a.data);
-  return rc;
+  return cli_finish(&c, rc);
 }

@@ -1,4 +1,4 @@
-/* tf-init: a new TokenFormer checkpoint from a config (SPEC §3 initialization). */
+/* tf-init: a new TokenFormer checkpoint from a config (docs/model.md §4 initialization). */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,7 +11,8 @@
 static const char usage[] =
     "Usage: tf-init -c CONFIG [--set SECTION.KEY=VALUE]... [--seed N] [--tokenizer FILE] -o OUT\n"
     "       tf-init -c CONFIG [--set ...]... --print-config\n"
-    "Create a TokenFormer model initialized as SPEC §3 says and write it as a checkpoint.\n"
+    "Create a TokenFormer model, initialized as docs/model.md §4 says, and write it as a\n"
+    "checkpoint.\n"
     "\n"
     "  -c, --config FILE       YAML config (model: and init: sections); '-' reads stdin\n"
     "      --set S.K=V         override one config key (repeatable), e.g. model.d_model=128\n"
@@ -158,5 +159,5 @@ int main(int argc, char **argv) {
   tf_model_free(&m);
 out:
   free(a.sets);
-  return rc;
+  return cli_finish(&c, rc);
 }

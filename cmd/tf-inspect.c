@@ -473,8 +473,11 @@ static int run_inspect(const struct cli *c, const struct args *a, struct tf_erro
 
 /* ---------------------------------------------------------------- verify */
 
-/* Every value must be a number and finite, as the commands that load a checkpoint demand. */
+/* Every value must be a number and finite, and a training state one that training writes, as
+ * the commands that load a checkpoint demand. */
 static int verify_values(struct file *f, struct tf_error *err) {
+  int64_t optim_step = 1;
+  const char *moment = NULL; /* the first moment tensor that is not all zeros */
   for (size_t i = 0; i < f->h->n_tensors; i++) {
     const struct tf_st_tensor *t = &f->h->tensors[i];
     struct tf_tensor_stats s;
@@ -484,8 +487,13 @@ static int verify_values(struct file *f, struct tf_error *err) {
       return tf_error_set(err, TF_EDATA,
                           "tensor %s: %llu NaN, min %g, max %g: expected finite values", t->name,
                           (unsigned long long)s.nans, s.min, s.max);
+    if (s.numel && (rc = tf_train_state_check_tensor(t->name, s.min, err))) return rc;
+    if (strcmp(t->name, "optim.step") == 0 && s.numel == 1) optim_step = (int64_t)s.min;
+    if (!moment && s.zeros < s.numel &&
+        (strncmp(t->name, "optim.m.", 8) == 0 || strncmp(t->name, "optim.v.", 8) == 0))
+      moment = t->name;
   }
-  return TF_OK;
+  return tf_train_state_check_fresh(optim_step, moment, err);
 }
 
 static int run_verify(const struct cli *c, const struct args *a, struct tf_error *err) {
@@ -630,14 +638,12 @@ int main(int argc, char **argv) {
   struct tf_error err = {0};
   cli_init(&c, "tf-inspect", usage);
   int rc = parse_args(&c, &a, argc, argv);
-  if (rc || c.done) return rc;
+  if (rc || c.done) return cli_finish(&c, rc);
   if (a.other)
     rc = run_diff(&c, &a, &err);
   else if (a.verify)
     rc = run_verify(&c, &a, &err);
   else
     rc = run_inspect(&c, &a, &err);
-  if (!rc && (fflush(stdout) != 0 || ferror(stdout)))
-    rc = tf_error_set(&err, TF_EIO, "stdout: write error");
-  return rc ? cli_fail(&c, &err) : TF_OK;
+  return cli_finish(&c, rc ? cli_fail(&c, &err) : TF_OK);
 }

@@ -81,7 +81,7 @@ const struct key tf_config_keys[] = {
     {"train", "grad_accum", KEY_INT, T(grad_accum), 1, 65536, 1,
      .doc = "micro-batches per optimizer step"},
     {"train", "steps", KEY_I64, T(steps), 0, 1e12, 2000, .doc = "optimizer steps of the stage"},
-    {"train", "lr", KEY_DOUBLE, T(lr), 0, 10, 6e-4, .doc = "peak learning rate"},
+    {"train", "lr", KEY_DOUBLE, T(lr), 0, 10, 6e-4, .open = OPEN_MIN, .doc = "peak learning rate"},
     {"train", "min_lr", KEY_DOUBLE, T(min_lr), 0, 10, 6e-5,
      .doc = "learning rate at the last step (cosine)"},
     {"train", "warmup", KEY_DOUBLE, T(warmup), 0, 1e12, 0.01,

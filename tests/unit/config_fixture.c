@@ -8,10 +8,11 @@
 #include "config_fixture.h"
 #include "suite.h"
 
-static char tmpdir[] = "/tmp/test_config.XXXXXX";
+static char tmpdir[4096];
 static int tmpdir_made;
 
 static int scratch_make(void) {
+  tf_test_tmp_path(tmpdir, sizeof tmpdir, "test_config.XXXXXX");
   if (!mkdtemp(tmpdir)) {
     perror("mkdtemp");
     return -1;

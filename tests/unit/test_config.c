@@ -259,7 +259,7 @@ static const struct bad_yaml bad_yamls[] = {
      ":2:10: train.steps: expected an integer in [0, 1000000000000], got \"1000000000001\""},
     {"train:\n  steps: 2e3\n", TF_ECONFIG,
      ":2:10: train.steps: expected an integer in [0, 1000000000000], got \"2e3\""},
-    {"train:\n  lr: 11\n", TF_ECONFIG, ":2:7: train.lr: expected a number in [0, 10], got \"11\""},
+    {"train:\n  lr: 11\n", TF_ECONFIG, ":2:7: train.lr: expected a number in (0, 10], got \"11\""},
     {"train:\n  beta2: 1\n", TF_ECONFIG,
      ":2:10: train.beta2: expected a number in [0, 1), got \"1\""},
     {"train:\n  eps: 0\n", TF_ECONFIG, ":2:8: train.eps: expected a number in (0, 1], got \"0\""},

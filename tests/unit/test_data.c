@@ -8,10 +8,10 @@
 #include "suite.h"
 #include "tokenformer.h"
 
-static char dir[64];
+static char dir[4096];
 
 static const char *write_file(const char *name, const char *text, size_t n) {
-  static char path[128];
+  static char path[4200];
   snprintf(path, sizeof path, "%s/%s", dir, name);
   FILE *f = fopen(path, "wb");
   fwrite(text, 1, n, f);
@@ -20,12 +20,12 @@ static const char *write_file(const char *name, const char *text, size_t n) {
 }
 
 static void setup(void) {
-  snprintf(dir, sizeof dir, "/tmp/tf-test-data-XXXXXX");
+  tf_test_tmp_path(dir, sizeof dir, "tf-test-data-XXXXXX");
   ck_assert_ptr_nonnull(mkdtemp(dir));
 }
 
 static void teardown(void) {
-  char cmd[128];
+  char cmd[4200];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   ck_assert_int_eq(system(cmd), 0);
 }
@@ -33,7 +33,7 @@ static void teardown(void) {
 START_TEST(bad_corpus_files_get_clear_errors) {
   struct tf_corpus c;
   struct tf_error err = {0};
-  char missing[128];
+  char missing[4200];
   snprintf(missing, sizeof missing, "%s/none.txt", dir);
   ck_assert_int_eq(tf_corpus_open(&c, missing, &err), TF_ENOINPUT);
   ck_assert_ptr_nonnull(strstr(err.msg, "none.txt"));
