@@ -1,5 +1,5 @@
 /* pickle.c: a restricted pickle machine for the state dicts torch.save writes, and the
- * matching writer (tf-convert(1)). Unlike Python's unpickler it calls nothing: a global
+ * matching writer (docs/official.md §3). Unlike Python's unpickler it calls nothing: a global
  * is one of a fixed list of names turned into inert values, and a reduce is allowed only of
  * those, so a hostile file can at worst be refused. Memory is bounded by the pickle's size
  * (one value per opcode at most) and nesting by TF_PICKLE_MAX_DEPTH. */

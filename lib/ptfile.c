@@ -1,4 +1,4 @@
-/* ptfile.c: torch.save files (tf-convert(1)): a state dict read from the zip archive's
+/* ptfile.c: torch.save files (docs/official.md §1-§3): a state dict read from the zip archive's
  * data.pkl and storages, and written back in the same layout. */
 #include <inttypes.h>
 #include <stdlib.h>

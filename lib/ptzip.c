@@ -1,4 +1,4 @@
-/* ptzip.c: the zip container of PyTorch's checkpoint files (tf-convert(1)): a reader of
+/* ptzip.c: the zip container of PyTorch's checkpoint files (docs/official.md §2): a reader of
  * stored entries from a mapped file (central directory, zip64, CRC-32 through zlib) and a
  * writer of the layout torch.save produces. */
 #include <errno.h>
