@@ -44,6 +44,7 @@ START_TEST(imports_are_bitwise_equal_to_pytorch) {
   } cases[] = {
       {"plain.bin", "config.json", "", 0, 0, 0},
       {"fp16.bin", "config.json", "half.", 0, 23, 0},
+      {"bf16.bin", "config.json", "bf16.", 0, 23, 0},
       {"views.bin", "neox.yml", "", 0, 0, 0},
       {"deepspeed.pt", "neox.yml", "half.", 1, 23, 1},
   };

@@ -53,6 +53,11 @@ START_TEST(fp16_file_widens_exactly) {
 }
 END_TEST
 
+START_TEST(bf16_file_widens_exactly) {
+  check_file("bf16.bin", "bf16.", 0, 23);
+}
+END_TEST
+
 START_TEST(strided_and_offset_views_read_as_their_values) {
   check_file("views.bin", "", 0, 23);
 }
@@ -307,6 +312,7 @@ static Suite *torch_suite(void) {
   TCase *tc = tcase_create("read");
   tcase_add_test(tc, plain_fp32_file_reads_bitwise);
   tcase_add_test(tc, fp16_file_widens_exactly);
+  tcase_add_test(tc, bf16_file_widens_exactly);
   tcase_add_test(tc, strided_and_offset_views_read_as_their_values);
   tcase_add_test(tc, deepspeed_module_is_unwrapped);
   suite_add_tcase(s, tc);
