@@ -1,5 +1,7 @@
-/* tf-eval: loss, perplexity and bits per byte of a checkpoint on text files. */
+/* tf-eval: loss, perplexity and bits per byte of a checkpoint on text files, or its zero-shot
+ * task scores (--task). */
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +10,8 @@
 static const char usage[] =
     "Usage: tf-eval -i MODEL [--data FILE]... [--max-bytes N] [--batch B] [--json]\n"
     "               [--weights f32|bf16|q8]\n"
+    "       tf-eval -i MODEL --task NAME --data FILE.jsonl [--limit N] [--per-example OUT]\n"
+    "               [--batch B] [--weights f32|bf16|q8] [--json]\n"
     "Score text with a TokenFormer checkpoint: tokens, mean loss (nats), perplexity and\n"
     "bits per byte, one line per file (stdin when no --data is given, or with '-').\n"
     "\n"
@@ -17,7 +21,11 @@ static const char usage[] =
     "      --batch B       windows per forward pass (default 8; does not change results)\n"
     "      --weights FMT   score with the weights rounded to bf16 or q8 and back (the\n"
     "                      formats of tf-generate --weights; default f32: as stored)\n"
-    "      --json          one JSON object per file on stdout\n"
+    "      --json          one JSON object per file (or task) on stdout\n"
+    "      --task NAME     score a zero-shot task as lm-evaluation-harness does: lambada_openai,\n"
+    "                      hellaswag, piqa, arc_easy, arc_challenge or winogrande\n"
+    "      --limit N       only the first N examples of the task file\n"
+    "      --per-example OUT  each example's log-likelihoods, choice and gold as JSON Lines\n"
     "      --threads N     threads (default: OMP_NUM_THREADS or all cores)\n"
     "  -h, --help          this help\n"
     "      --version       version and matrix-product kernel\n"
@@ -25,10 +33,19 @@ static const char usage[] =
     "The text's bytes t_0..t_{N-1} are cut into windows starting at 0, S, 2S, ... (S the\n"
     "model's seq_len); the window at s feeds t_s..t_{s+S-1} and is scored on\n"
     "t_{s+1}..t_{s+S} (the last one is shorter); the mean is over all N-1 predicted bytes.\n"
+    "With --task, one line: the task, acc and acc_norm (or perplexity) with standard errors,\n"
+    "and the number of examples.\n"
     "Exit status: 0 ok, 64 usage, 65 bad checkpoint or text, 66 missing input, 71 too large\n"
     "for memory, 74 read or write error. See tf-eval(1).\n";
 
-enum { OPT_MAX_BYTES = CLI_OPT_FIRST_FREE, OPT_BATCH, OPT_WEIGHTS };
+enum {
+  OPT_MAX_BYTES = CLI_OPT_FIRST_FREE,
+  OPT_BATCH,
+  OPT_WEIGHTS,
+  OPT_TASK,
+  OPT_LIMIT,
+  OPT_PER_EXAMPLE
+};
 
 struct eval_args {
   const char *input;
@@ -37,7 +54,42 @@ struct eval_args {
   long long max_bytes; /* 0: all */
   int batch;
   enum tf_weights weights;
+  const char *task; /* --task: a zero-shot task instead of text */
+  enum tf_task_kind kind;
+  long limit; /* 0: all examples */
+  const char *per_example;
 };
+
+/* The task options: 1 when opt was one, TF_EUSAGE (printed) for a bad value, 0 otherwise. */
+static int task_option(struct cli *c, struct eval_args *a, int opt, const char *arg) {
+  struct tf_error err = {0};
+  switch (opt) {
+  case OPT_TASK:
+    a->task = arg;
+    if (tf_task_from_name(arg, &a->kind, &err)) return cli_usage_error(c, "%s", err.msg);
+    return 1;
+  case OPT_LIMIT:
+    return cli_parse_long(c, "--limit", arg, 1, 1L << 40, &a->limit) ? TF_EUSAGE : 1;
+  case OPT_PER_EXAMPLE:
+    a->per_example = arg;
+    return cli_check_path(c, "--per-example", arg) ? TF_EUSAGE : 1;
+  }
+  return 0;
+}
+
+/* What --task allows with it. */
+static int check_task_args(const struct cli *c, const struct eval_args *a) {
+  if (!a->task) {
+    if (a->limit || a->per_example)
+      return cli_usage_error(c, "--limit and --per-example go with --task");
+    return TF_OK;
+  }
+  if (a->n_data > 1) return cli_usage_error(c, "--task scores one --data file");
+  if (a->max_bytes) return cli_usage_error(c, "--max-bytes does not go with --task");
+  if (a->per_example && strcmp(a->per_example, "-") == 0)
+    return cli_usage_error(c, "--per-example needs a file, not stdout");
+  return TF_OK;
+}
 
 static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv) {
   static const struct option longopts[] = {{"input", required_argument, 0, 'i'},
@@ -45,6 +97,9 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
                                            {"max-bytes", required_argument, 0, OPT_MAX_BYTES},
                                            {"batch", required_argument, 0, OPT_BATCH},
                                            {"weights", required_argument, 0, OPT_WEIGHTS},
+                                           {"task", required_argument, 0, OPT_TASK},
+                                           {"limit", required_argument, 0, OPT_LIMIT},
+                                           {"per-example", required_argument, 0, OPT_PER_EXAMPLE},
                                            CLI_COMMON_LONG_OPTIONS,
                                            {0, 0, 0, 0}};
   int opt, rc;
@@ -71,10 +126,13 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
       if (cli_parse_weights(c, optarg, &a->weights)) return TF_EUSAGE;
       break;
     default:
+      if ((rc = task_option(c, a, opt, optarg)) == 1) break;
+      if (rc) return rc;
       if ((rc = cli_other_option(c, opt, optarg)) >= 0) return rc;
     }
   }
   if ((rc = cli_no_operands(c, argc, argv))) return rc;
+  if ((rc = check_task_args(c, a))) return rc;
   if (!a->input) return cli_usage_error(c, "a checkpoint is required (-i FILE)");
   if (a->n_data == 0) a->data[a->n_data++] = "-";
   if ((rc = cli_check_path(c, "--input", a->input))) return rc;
@@ -111,8 +169,9 @@ static int eval_file(const struct cli *c, const struct tf_model *m, struct tf_ac
   size_t n = text.n;
   if (a->max_bytes > 0 && (size_t)a->max_bytes < n) n = (size_t)a->max_bytes;
   if (n < 2) {
-    tf_corpus_close(&text);
-    return tf_error_set(err, TF_EDATA, "%s: %zu byte, nothing to predict", text.path, n);
+    rc = tf_error_set(err, TF_EDATA, "%s: %zu byte, nothing to predict", text.path, n);
+    tf_corpus_close(&text); /* after the message: closing clears text.path */
+    return rc;
   }
   struct tf_eval_result r;
   size_t window = (size_t)a->batch * (size_t)m->cfg.seq_len;
@@ -122,6 +181,64 @@ static int eval_file(const struct cli *c, const struct tf_model *m, struct tf_ac
   else
     print_result(c, text.path, &r, a->weights);
   tf_corpus_close(&text);
+  return rc;
+}
+
+static void put_metric(const char *name, double v, double se) {
+  printf(" %s %.4f", name, v);
+  if (isnan(se))
+    printf(" \u00b1N/A");
+  else
+    printf(" \u00b1%.4f", se);
+}
+
+/* Adds name (and name_stderr) to o unless the task does not report it (NaN); a standard
+ * error that cannot be computed is null, as the harness's "N/A". */
+static void json_metric(json_t *o, const char *name, double v, double se) {
+  if (isnan(v)) return;
+  char key[64];
+  snprintf(key, sizeof key, "%s_stderr", name);
+  json_object_set_new(o, name, json_real(v));
+  json_object_set_new(o, key, isnan(se) ? json_null() : json_real(se));
+}
+
+static void print_task(const struct cli *c, const struct tf_task_set *s, const char *path) {
+  struct tf_task_metrics mt;
+  tf_task_metrics(s, &mt);
+  const char *name = tf_task_name(s->kind);
+  if (c->json) {
+    json_t *o = json_pack("{s:s, s:s, s:i}", "task", name, "data", path, "n", mt.n);
+    json_metric(o, "acc", mt.acc, mt.acc_stderr);
+    json_metric(o, "acc_norm", mt.acc_norm, mt.acc_norm_stderr);
+    json_metric(o, "perplexity", mt.perplexity, mt.perplexity_stderr);
+    json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    putchar('\n');
+    json_decref(o);
+    return;
+  }
+  printf("%s", name);
+  put_metric("acc", mt.acc, mt.acc_stderr);
+  if (!isnan(mt.acc_norm)) put_metric("acc_norm", mt.acc_norm, mt.acc_norm_stderr);
+  if (!isnan(mt.perplexity)) put_metric("perplexity", mt.perplexity, mt.perplexity_stderr);
+  printf(" N %d\n", mt.n);
+}
+
+/* --task: read the examples, score them B requests at a time, report. */
+static int run_task(const struct cli *c, const struct tf_model *m, const struct eval_args *a,
+                    struct tf_error *err) {
+  struct tf_task_set s;
+  struct tf_acts acts;
+  const char *path = a->n_data ? a->data[0] : "-";
+  int rc = tf_task_load(&s, a->kind, path, a->limit, m->tok, m->cfg.seq_len, err);
+  if (rc) return rc;
+  int B = a->batch < s.n_requests ? a->batch : s.n_requests;
+  rc = tf_acts_create(&acts, &m->cfg, B, s.max_input, err);
+  if (!rc) rc = tf_task_score(&s, m, &acts, B, err);
+  if (rc) tf_error_name_file(err, path);
+  if (!rc && a->per_example) rc = tf_task_save_examples(&s, a->per_example, err);
+  if (!rc) print_task(c, &s, strcmp(path, "-") ? path : "<stdin>");
+  tf_acts_free(&acts);
+  tf_task_free(&s);
   return rc;
 }
 
@@ -140,6 +257,11 @@ int main(int argc, char **argv) {
   }
   if ((rc = tf_model_round_weights(&m, a.weights, &err))) {
     rc = cli_fail(&c, &err);
+    tf_model_free(&m);
+    goto out;
+  }
+  if (a.task) {
+    if ((rc = run_task(&c, &m, &a, &err))) rc = cli_fail(&c, &err);
     tf_model_free(&m);
     goto out;
   }

@@ -206,9 +206,11 @@ enum tf_compress { TF_COMPRESS_HUFFMAN = 0, TF_COMPRESS_NONE, TF_COMPRESS_FAST, 
  * key/value pairs (meta[2i], meta[2i+1]). path "-" streams to stdout (refused when stdout is a
  * terminal); otherwise written to a temporary file in the same directory, fsync'd, renamed over
  * path, and the directory fsync'd. The temporary file has no name while it is written where the
- * filesystem allows (O_TMPFILE), so a killed process leaves nothing. A failure leaves an existing
- * path as it was: TF_EIO for a full disk, quota or file size limit and a failed write or sync,
- * TF_ECANTCREAT for a directory that is missing, not a directory or not writable. */
+ * filesystem allows (O_TMPFILE), so a process killed while writing leaves nothing (one killed
+ * between naming the file and the rename leaves the .NAME.tmp.XXXXXX beside path). A symbolic
+ * link to a file is written through (the file replaced, the link kept). A failure leaves an
+ * existing path as it was: TF_EIO for a full disk, quota or file size limit and a failed write
+ * or sync, TF_ECANTCREAT for a directory that is missing, not a directory or not writable. */
 int tf_ckpt_write(const char *path, const struct tf_ckpt_entry *entries, size_t n_entries,
                   const char *const *meta, size_t n_meta, enum tf_compress compress,
                   struct tf_error *err);
@@ -810,6 +812,82 @@ int tf_tok_context(const struct tf_model *m, const char *text, size_t n, struct 
  * all but a last character that is still incomplete (a lead byte followed by fewer
  * continuation bytes than it announces). Bytes that are not UTF-8 are never held back. */
 size_t tf_utf8_complete(const uint8_t *s, size_t n);
+
+/* ---------------------------------------------------------------- tasks */
+
+/* Zero-shot tasks scored by log-likelihood as lm-evaluation-harness 0.4 does (docs: tf-eval(1),
+ * section TASKS). Each task reads its public JSON Lines form: one example a line. */
+enum tf_task_kind {
+  TF_TASK_LAMBADA = 0, /* lambada_openai: text */
+  TF_TASK_HELLASWAG,   /* activity_label, ctx_a, ctx_b, endings, label */
+  TF_TASK_PIQA,        /* goal, sol1, sol2, label */
+  TF_TASK_ARC_EASY,    /* question, choices.text, choices.label, answerKey */
+  TF_TASK_ARC_CHALLENGE,
+  TF_TASK_WINOGRANDE, /* sentence, option1, option2, answer */
+  TF_NTASKS
+};
+const char *tf_task_name(enum tf_task_kind k); /* "lambada_openai", "hellaswag", ... */
+/* The task called name; TF_EUSAGE naming the known ones otherwise. */
+int tf_task_from_name(const char *name, enum tf_task_kind *k, struct tf_error *err);
+
+/* One log-likelihood request: context ids then continuation ids, as the harness encodes the
+ * pair; scoring fills ll (the continuation's summed log-probability) and greedy (every
+ * continuation token was the argmax). */
+struct tf_task_request {
+  size_t ids;        /* offset of the context's first id in the set's pool */
+  int n_ctx, n_cont; /* n_ctx >= 1 */
+  double ll;
+  int greedy;
+};
+
+struct tf_task_example {
+  int64_t line;  /* 1-based line of the file */
+  int first;     /* its first request; choice i is request first + i */
+  int n_choices; /* 1 for lambada */
+  int gold;      /* the correct choice (0 for lambada) */
+  int pred, pred_norm; /* argmax of ll and of ll / choice length (after scoring) */
+};
+
+struct tf_task_set {
+  enum tf_task_kind kind;
+  int n_examples, n_requests;
+  struct tf_task_example *ex;
+  struct tf_task_request *req;
+  double *choice_len; /* (n_requests) length of each choice's text in code points */
+  struct tf_ids pool; /* every request's ids */
+  int max_input;      /* the longest network input of any request (<= seq_len) */
+};
+
+/* Reads the task file at path ("-": stdin): at most limit examples (limit <= 0: all), blank
+ * lines skipped, each turned into its requests and encoded with tok; continuations longer
+ * than seq_len tokens are refused (the harness asserts the same). Errors name path and line:
+ * TF_EDATA for bad JSON, a missing or ill-typed field, an empty choice list, a label out of
+ * range, a file without examples; TF_ENOINPUT when path cannot be opened. */
+int tf_task_load(struct tf_task_set *s, enum tf_task_kind kind, const char *path, long limit,
+                 const struct tf_tokenizer *tok, int seq_len, struct tf_error *err);
+void tf_task_free(struct tf_task_set *s);
+/* Scores every request with m (the harness's left truncation to the last seq_len + 1 ids),
+ * up to B requests of equal padded length per forward, then each example's pred and
+ * pred_norm. acts must hold B x s->max_input. TF_EDATA when a log-likelihood is not finite. */
+int tf_task_score(struct tf_task_set *s, const struct tf_model *m, struct tf_acts *acts, int B,
+                  struct tf_error *err);
+
+/* The harness's aggregate figures; a figure the task does not report is NaN, a standard
+ * error of fewer than 2 examples too. */
+struct tf_task_metrics {
+  int n;
+  double acc, acc_stderr;           /* every task */
+  double acc_norm, acc_norm_stderr; /* hellaswag, piqa, arc */
+  double perplexity, perplexity_stderr; /* lambada; stderr by the delta method */
+};
+void tf_task_metrics(const struct tf_task_set *s, struct tf_task_metrics *mt);
+/* One JSON object per example on f (index, line, loglikelihoods, is_greedy, and for multiple
+ * choice chosen, chosen_norm, gold). TF_EIO when f reports a write error. */
+int tf_task_write_examples(const struct tf_task_set *s, FILE *f, struct tf_error *err);
+/* The same into the file at path, whole or not at all: a temporary file in its directory,
+ * flushed, synced and renamed over path. TF_ECANTCREAT when it cannot be created, TF_EIO when
+ * a write fails (the temporary file is then removed); messages name path. */
+int tf_task_save_examples(const struct tf_task_set *s, const char *path, struct tf_error *err);
 
 /* ---------------------------------------------------------------- decode */
 
