@@ -134,6 +134,12 @@ endif
 bench: all bench-progs
 	sh tests/bench/run.sh $(O)/bin
 
+# tf-convert on a file of the released 150M model's shapes: MB/s and peak memory (README
+# "Using the released models"); not part of `make bench`'s ratios.
+.PHONY: bench-convert
+bench-convert: all
+	sh tests/bench/convert.sh $(O)/bin
+
 fixtures: all
 	sh tests/reference/make_fixtures.sh $(O)/bin
 

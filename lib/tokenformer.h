@@ -312,8 +312,8 @@ struct tf_model {
   struct tf_view w;
   char *history;            /* JSON array text (metadata "history"), never NULL after create/load */
   struct tf_tokenizer *tok; /* never NULL after create/load: the byte tokenizer unless set */
-  enum tf_weights weights; /* the format of qw; F32: none, params as loaded */
-  struct tf_qweights *qw;  /* converted weights (tf_model_convert_weights), else NULL */
+  enum tf_weights weights;  /* the format of qw; F32: none, params as loaded */
+  struct tf_qweights *qw;   /* converted weights (tf_model_convert_weights), else NULL */
 };
 
 /* Allocates a model of config c with zeroed parameters (refuses sizes that overflow or do not
@@ -369,7 +369,7 @@ int tf_train_state_check_fresh(int64_t optim_step, const char *moment, struct tf
 /* ---------------------------------------------------------------- official */
 
 /* The released TokenFormer checkpoints and the official code (GPT-NeoX/DeepSpeed), both ways
- * (tf-convert(1), tf-convert(1)). Their names: sequential.0.word_embeddings.weight;
+ * (docs/official.md, tf-convert(1)). Their names: sequential.0.word_embeddings.weight;
  * layer l at i = l + 2: sequential.{i}.attention.{query,key,value,proj}.{key,value}_param_tokens
  * and sequential.{i}.mlp.{key,value}_param_tokens; sequential.{L+3}.norm.{weight,bias}. */
 

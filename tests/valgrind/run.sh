@@ -69,6 +69,17 @@ vg 0  "inspect --diff"        tf-inspect --diff "$T/b.tfz" "$T/g.tfz"
 IN=$T/g.tfz
 vg 0  "inspect --tensors, stdin" tf-inspect --tensors -
 IN=/dev/null
+O=tests/fixtures/official
+vg 0  "convert: --from-official, DeepSpeed fp16" tf-convert --json --from-official $O/deepspeed.pt \
+                              --config $O/neox.yml -o "$T/cv.tfz"
+vg 0  "convert: --to-official" tf-convert -q --to-official "$T/cv.tfz" -o "$T/cv.bin" \
+                              --config-out "$T/cv.json"
+vg 0  "convert: --to-safetensors, import it" tf-convert -q --to-safetensors "$T/cv.tfz" \
+                              -o "$T/cv.st"
+vg 0  "convert: views, strided" tf-convert -q --from-official $O/views.bin --config "$T/cv.json" \
+                              -o "$T/cv2.tfz"
+vg 65 "convert: os.system"    tf-convert --from-official $O/bad/os_system.bin -o "$T/x.tfz"
+vg 65 "convert: short storage" tf-convert --from-official $O/bad/short_storage.bin -o "$T/x.tfz"
 head -c 2000 "$T/g.tfz" > "$T/short.tfz"
 
 vg 66 "init: missing config"  tf-init -c "$T/none.yaml" -o "$T/x.tfz"
