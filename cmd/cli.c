@@ -180,6 +180,13 @@ int cli_parse_compress(const struct cli *c, const char *s, enum tf_compress *out
   return cli_usage_error(c, "--compress: expected huffman, none, fast or best, got '%s'", s);
 }
 
+json_t *cli_json_u64(uint64_t v) {
+  char digits[24];
+  if (v <= (uint64_t)INT64_MAX) return json_integer((json_int_t)v);
+  snprintf(digits, sizeof digits, "%llu", (unsigned long long)v);
+  return json_string(digits);
+}
+
 void cli_print_json(json_t *j) {
   if (!j) return;
   json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

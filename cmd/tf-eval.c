@@ -171,8 +171,9 @@ static int eval_file(const struct cli *c, const struct tf_model *m, struct tf_ac
   size_t n = text.n;
   if (a->max_bytes > 0 && (size_t)a->max_bytes < n) n = (size_t)a->max_bytes;
   if (n < 2) {
-    tf_corpus_close(&text);
-    return tf_error_set(err, TF_EDATA, "%s: %zu byte, nothing to predict", text.path, n);
+    rc = tf_error_set(err, TF_EDATA, "%s: %zu byte, nothing to predict", text.path, n);
+    tf_corpus_close(&text); /* after the message: closing clears text.path */
+    return rc;
   }
   struct tf_eval_result r;
   size_t window = (size_t)a->batch * (size_t)m->cfg.seq_len;

@@ -153,7 +153,7 @@ int main(int argc, char **argv) {
   }
   tf_model_init(&m, &cfg.init);
   rc = give_tokenizer(&m, cfg.init.tokenizer, &err);
-  json_t *rec = json_pack("{s:I, s:s, s:s}", "seed", (json_int_t)cfg.init.seed, "version",
+  json_t *rec = json_pack("{s:o, s:s, s:s}", "seed", cli_json_u64(cfg.init.seed), "version",
                           TF_VERSION, "tokenizer", tf_tokenizer_kind_name(m.tok));
   if (rec && tf_tokenizer_kind(m.tok) == TF_TOK_BPE)
     json_object_set_new(rec, "tokenizer_sha256", json_string(tf_tokenizer_sha256(m.tok)));

@@ -206,9 +206,11 @@ enum tf_compress { TF_COMPRESS_HUFFMAN = 0, TF_COMPRESS_NONE, TF_COMPRESS_FAST, 
  * key/value pairs (meta[2i], meta[2i+1]). path "-" streams to stdout (refused when stdout is a
  * terminal); otherwise written to a temporary file in the same directory, fsync'd, renamed over
  * path, and the directory fsync'd. The temporary file has no name while it is written where the
- * filesystem allows (O_TMPFILE), so a killed process leaves nothing. A failure leaves an existing
- * path as it was: TF_EIO for a full disk, quota or file size limit and a failed write or sync,
- * TF_ECANTCREAT for a directory that is missing, not a directory or not writable. */
+ * filesystem allows (O_TMPFILE), so a process killed while writing leaves nothing (one killed
+ * between naming the file and the rename leaves the .NAME.tmp.XXXXXX beside path). A symbolic
+ * link to a file is written through (the file replaced, the link kept). A failure leaves an
+ * existing path as it was: TF_EIO for a full disk, quota or file size limit and a failed write
+ * or sync, TF_ECANTCREAT for a directory that is missing, not a directory or not writable. */
 int tf_ckpt_write(const char *path, const struct tf_ckpt_entry *entries, size_t n_entries,
                   const char *const *meta, size_t n_meta, enum tf_compress compress,
                   struct tf_error *err);

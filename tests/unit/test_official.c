@@ -140,8 +140,8 @@ START_TEST(loss_matches_the_official_forward) {
 END_TEST
 
 static char *write_temp(const char *text) {
-  static char path[64];
-  snprintf(path, sizeof path, "/tmp/tf_official_XXXXXX");
+  static char path[4096];
+  tf_test_tmp_path(path, sizeof path, "tf_official_XXXXXX");
   int fd = mkstemp(path);
   ck_assert_int_ge(fd, 0);
   ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
@@ -194,7 +194,9 @@ START_TEST(export_then_import_is_bitwise_both_formats) {
   struct tf_model m, back;
   struct tf_error err = {0};
   import_ok(&m, "plain.bin", "config.json", NULL);
-  char cfg[] = "/tmp/tf_official_cfg_XXXXXX", out[] = "/tmp/tf_official_out_XXXXXX";
+  char cfg[4096], out[4096];
+  tf_test_tmp_path(cfg, sizeof cfg, "tf_official_cfg_XXXXXX");
+  tf_test_tmp_path(out, sizeof out, "tf_official_out_XXXXXX");
   close(mkstemp(cfg));
   close(mkstemp(out));
   ck_assert_int_eq(tf_official_write_config(&m.cfg, cfg, &err), TF_OK);
