@@ -148,7 +148,7 @@ fixtures: all
 DEPS       := gcc make pkg-config zlib1g-dev libyaml-dev libjansson-dev check libsubunit-dev \
               libpcre2-dev libutf8proc-dev nettle-dev \
               libblis-openmp-dev mandoc bible-kjv bible-kjv-text libopenmpi-dev openmpi-bin \
-              gnuplot-nox valgrind
+              gnuplot-nox valgrind time
 BENCH_DEPS := python3-torch hyperfine libopenblas0-openmp nodejs npm
 
 deps:

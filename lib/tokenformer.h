@@ -148,8 +148,10 @@ int tf_model_config_rotary_dims(const struct tf_model_config *m);
 /* ---------------------------------------------------------------- st (safetensors) */
 
 enum tf_dtype { TF_F32 = 0, TF_F64, TF_I64, TF_U64, TF_I32, TF_U8, TF_F16, TF_BF16, TF_NDTYPES };
-#define TF_ST_MAX_DIMS   8
-#define TF_ST_MAX_HEADER (100u << 20) /* a header longer than 100 MiB is refused */
+#define TF_ST_MAX_DIMS    8
+#define TF_ST_MAX_HEADER  (100u << 20) /* a header longer than 100 MiB is refused */
+#define TF_ST_MAX_TENSORS 65536        /* and one of more tensors (see tf_model_max_tensors) */
+#define TF_ST_MAX_TOKENS  (1 << 21)    /* or of more JSON values ({ [ : , outside strings) */
 
 struct tf_st_tensor {
   char *name;
@@ -343,6 +345,9 @@ int tf_model_set_tokenizer(struct tf_model *m, const struct tf_tokenizer *t, str
  * moment) is finite: otherwise TF_EDATA naming the step, tensor and element, nothing written. */
 int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress compress,
                   struct tf_error *err);
+/* The most tensors a checkpoint of config c holds: the parameters, their two AdamW moments and
+ * the training state (at most 7,696, for 256 layers). */
+size_t tf_model_max_tensors(const struct tf_model_config *c);
 /* Checks a checkpoint header without allocating the model: metadata (format, version,
  * config, history, tokenizer) and every tensor's name, dtype and shape against the stored
  * config, including a training state (which must be complete). cfg (may be NULL) gets the
