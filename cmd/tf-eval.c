@@ -1,4 +1,5 @@
-/* tf-eval: loss, perplexity and bits per byte of a checkpoint on text files. */
+/* tf-eval: loss, perplexity and bits per byte of a checkpoint on text files and token
+ * datasets. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,32 +7,38 @@
 #include "cli.h"
 
 static const char usage[] =
-    "Usage: tf-eval -i MODEL [--data FILE]... [--max-bytes N] [--batch B] [--json]\n"
-    "Score text with a TokenFormer checkpoint: tokens, mean loss (nats), perplexity and\n"
-    "bits per byte, one line per file (stdin when no --data is given, or with '-').\n"
+    "Usage: tf-eval -i MODEL [--data FILE]... [--max-bytes N] [--max-tokens N] [--batch B]\n"
+    "               [--json]\n"
+    "Score text with a TokenFormer checkpoint: tokens, mean loss per token (nats),\n"
+    "perplexity and bits per byte of the text, one line per file (stdin when no --data is\n"
+    "given, or with '-').\n"
     "\n"
     "  -i, --input FILE    checkpoint ('-' for stdin)\n"
-    "  -d, --data FILE     text to score (repeatable; '-' for stdin)\n"
+    "  -d, --data FILE     text to score, tokenized with the model's tokenizer, or an indexed\n"
+    "                      token dataset PREFIX (PREFIX.idx + PREFIX.bin) (repeatable; '-'\n"
+    "                      for stdin)\n"
     "      --max-bytes N   score only the first N bytes of each text\n"
+    "      --max-tokens N  score only the first N tokens of each text or dataset\n"
     "      --batch B       windows per forward pass (default 8; does not change results)\n"
     "      --json          one JSON object per file on stdout\n"
     "      --threads N     threads (default: OMP_NUM_THREADS or all cores)\n"
     "  -h, --help          this help\n"
     "      --version       version and matrix-product kernel\n"
     "\n"
-    "The text's bytes t_0..t_{N-1} are cut into windows starting at 0, S, 2S, ... (S the\n"
-    "model's seq_len); the window at s feeds t_s..t_{s+S-1} and is scored on\n"
-    "t_{s+1}..t_{s+S} (the last one is shorter); the mean is over all N-1 predicted bytes.\n"
+    "The tokens t_0..t_{N-1} are cut into windows starting at 0, S, 2S, ... (S the model's\n"
+    "seq_len); the window at s feeds t_s..t_{s+S-1} and is scored on t_{s+1}..t_{s+S} (the\n"
+    "last one is shorter); the mean is over all N-1 predicted tokens, bits per byte over\n"
+    "the bytes of text they decode to.\n"
     "Exit status: 0 ok, 64 usage, 65 bad checkpoint or text, 66 missing input, 71 too large\n"
-    "for memory, 74 read error. See tf-eval(1).\n";
+    "for memory, 74 read error or a data file that changed while read. See tf-eval(1).\n";
 
-enum { OPT_MAX_BYTES = CLI_OPT_FIRST_FREE, OPT_BATCH };
+enum { OPT_MAX_BYTES = CLI_OPT_FIRST_FREE, OPT_MAX_TOKENS, OPT_BATCH };
 
 struct eval_args {
   const char *input;
   const char **data;
   int n_data;
-  long long max_bytes; /* 0: all */
+  long long max_bytes, max_tokens; /* 0: all */
   int batch;
 };
 
@@ -39,6 +46,7 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
   static const struct option longopts[] = {{"input", required_argument, 0, 'i'},
                                            {"data", required_argument, 0, 'd'},
                                            {"max-bytes", required_argument, 0, OPT_MAX_BYTES},
+                                           {"max-tokens", required_argument, 0, OPT_MAX_TOKENS},
                                            {"batch", required_argument, 0, OPT_BATCH},
                                            CLI_COMMON_LONG_OPTIONS,
                                            {0, 0, 0, 0}};
@@ -58,6 +66,10 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
       if (cli_parse_long(c, "--max-bytes", optarg, 2, 1L << 50, &v)) return TF_EUSAGE;
       a->max_bytes = v;
       break;
+    case OPT_MAX_TOKENS:
+      if (cli_parse_long(c, "--max-tokens", optarg, 2, 1L << 50, &v)) return TF_EUSAGE;
+      a->max_tokens = v;
+      break;
     case OPT_BATCH:
       if (cli_parse_long(c, "--batch", optarg, 1, 4096, &v)) return TF_EUSAGE;
       a->batch = (int)v;
@@ -72,43 +84,59 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
   if ((rc = cli_check_path(c, "--input", a->input))) return rc;
   for (int i = 0; i < a->n_data; i++)
     if ((rc = cli_check_path(c, "--data", a->data[i]))) return rc;
-  int stdin_uses = strcmp(a->input, "-") == 0;
-  for (int i = 0; i < a->n_data; i++) stdin_uses += strcmp(a->data[i], "-") == 0;
+  int stdin_uses = tf_path_is_stdin(a->input);
+  for (int i = 0; i < a->n_data; i++) stdin_uses += tf_path_is_stdin(a->data[i]);
   if (stdin_uses > 1) return cli_usage_error(c, "stdin can be read only once");
   return TF_OK;
 }
 
 static void print_result(const struct cli *c, const char *name, const struct tf_eval_result *r) {
   if (c->json) {
-    json_t *j =
-        json_pack("{s:s, s:I, s:f, s:f, s:f}", "data", name, "tokens", (json_int_t)r->tokens,
-                  "loss", r->loss, "perplexity", r->perplexity, "bits_per_byte", r->bits_per_byte);
+    json_t *j = json_pack("{s:s, s:I, s:I, s:f, s:f, s:f}", "data", name, "tokens",
+                          (json_int_t)r->tokens, "bytes", (json_int_t)r->bytes, "loss", r->loss,
+                          "perplexity", r->perplexity, "bits_per_byte", r->bits_per_byte);
     json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
     putchar('\n');
     json_decref(j);
     return;
   }
   cli_put_escaped(stdout, name);
-  printf(": %lld tokens, loss %.6f nats, perplexity %.4f, %.6f bits per byte\n",
-         (long long)r->tokens, r->loss, r->perplexity, r->bits_per_byte);
+  printf(": %lld tokens (%lld bytes), loss %.6f nats per token, perplexity %.4f, %.6f bits per "
+         "byte\n",
+         (long long)r->tokens, (long long)r->bytes, r->loss, r->perplexity, r->bits_per_byte);
+}
+
+/* The data of path as tokens of the model, checked against its vocabulary. */
+static int open_data(const struct eval_args *a, const struct tf_model *m, const char *path,
+                     struct tf_corpus *text, struct tf_error *err) {
+  int rc = tf_corpus_open_with(text, path, m->tok, (size_t)a->max_bytes, 0, err);
+  if (!rc && text->is_dataset && a->max_bytes > 0)
+    rc = tf_error_set(err, TF_EUSAGE, "%s: --max-bytes applies to text; use --max-tokens",
+                      text->path);
+  if (!rc) rc = tf_corpus_check_model(text, m, err);
+  if (rc) tf_corpus_close(text);
+  return rc;
 }
 
 static int eval_file(const struct cli *c, const struct tf_model *m, struct tf_acts *acts,
                      const struct eval_args *a, const char *path, int32_t *buf,
                      struct tf_error *err) {
   struct tf_corpus text;
-  int rc = tf_corpus_open(&text, path, err);
+  int rc = open_data(a, m, path, &text, err);
   if (rc) return rc;
   size_t n = text.n;
-  if (a->max_bytes > 0 && (size_t)a->max_bytes < n) n = (size_t)a->max_bytes;
+  if (a->max_tokens > 0 && (size_t)a->max_tokens < n) n = (size_t)a->max_tokens;
   if (n < 2) {
     tf_corpus_close(&text);
-    return tf_error_set(err, TF_EDATA, "%s: %zu byte, nothing to predict", text.path, n);
+    return tf_error_set(err, TF_EDATA, "%s: %zu %s, nothing to predict", text.path, n,
+                        tf_corpus_unit(&text));
   }
   struct tf_eval_result r;
   size_t window = (size_t)a->batch * (size_t)m->cfg.seq_len;
-  rc = tf_eval_windows(m, acts, a->batch, text.bytes, n, 0, buf, buf + window, &r);
-  if (rc)
+  rc = tf_eval_windows(m, acts, a->batch, &text, n, 0, buf, buf + window, &r);
+  if (rc == TF_EIO)
+    rc = tf_corpus_changed(&text, err);
+  else if (rc)
     rc = tf_error_set(err, rc, "%s: the loss is not finite", text.path);
   else
     print_result(c, text.path, &r);
