@@ -1,7 +1,7 @@
 # tokenformer: build, test, benchmark.  `make deps` once, then `make`, `make check`, `make demo`.
 #
 #   make                 library and commands in build/ (build/bin/tf-*)
-#   make check           unit suites (check), command-line tests, man page lint, fuzz regressions
+#   make check           unit suites (check), command-line tests, man page lint, fuzz, doc citations
 #   make check SANITIZE=1  the same under ASan + UBSan (objects in build/san/)
 #   make check-valgrind  every command, and its failures, under valgrind memcheck (build/vg/)
 #   make fuzz            each libFuzzer harness of tests/fuzz for FUZZ_SECONDS=60 (needs deps-fuzz)
@@ -66,7 +66,7 @@ TEST_OBJ := $(patsubst %.c,$(O)/%.o,$(filter-out $(TEST_SRC),$(wildcard tests/un
 MANPAGES := $(wildcard man/man*/*.[157])
 PREFIX   ?= /usr/local
 
-.PHONY: all check check-unit check-cli check-man check-valgrind bench learn bench-progs fixtures deps deps-bench demo \
+.PHONY: all check check-unit check-cli check-man check-docs check-valgrind bench learn bench-progs fixtures deps deps-bench demo \
         data clean install format
 
 all: $(LIB) $(CMD_BIN)
@@ -96,7 +96,7 @@ $(O)/tests/%: $(O)/tests/unit/%.o $(TEST_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(TEST_OBJ) $(LIB) $(LDLIBS) $(CHECK_LIBS)
 
-check: check-unit check-cli check-man check-fuzz
+check: check-unit check-cli check-man check-fuzz check-docs
 
 # test_gemm runs twice: the second time OpenMP grants one thread where two are asked for.
 check-unit: $(TEST_BIN)
@@ -116,6 +116,11 @@ check-man:
 	  if [ -n "$$out" ]; then echo "$$out"; fail=1; fi; done; \
 	  n=$$(echo $(MANPAGES) | wc -w); \
 	  if [ $$fail = 0 ]; then echo "man: $$n pages lint clean"; fi; exit $$fail
+
+# Every citation of docs/ pages, sections and man pages resolves, and nothing cites notes outside
+# the repository (docs/design.md §8); the checker's own test first.
+check-docs:
+	@sh tests/docs/test_check_citations.sh && sh tests/docs/check-citations.sh
 
 # Every command under valgrind memcheck (tests/valgrind/run.sh), built with VALGRIND=1.
 ifeq ($(VALGRIND),1)
@@ -210,7 +215,7 @@ bench-progs: $(O)/bench/bench_decode
 # -fopenmp=libgomp: no OpenMP code generation (one thread; clang's libomp allocates in every
 # serialized parallel region, which libFuzzer's leak check takes for a leak on every run),
 # omp_* calls and BLIS's runtime from libgomp; the variables only OpenMP clauses read go unused.
-FUZZ_NAMES   := ckpt config prompt mmidx
+FUZZ_NAMES   := ckpt config prompt optim mmidx
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_DIR     := build/fuzz

@@ -81,6 +81,16 @@ int cli_load_config(struct tf_config *cfg, const char *path, const char *const *
   return rc;
 }
 
+int cli_finish(const struct cli *c, int rc) {
+  int failed = ferror(stdout), e = 0;
+  errno = 0;
+  if (fflush(stdout) != 0) failed = 1, e = errno;
+  if (fclose(stdout) != 0 && !failed) failed = 1, e = errno;
+  if (!failed || rc) return rc; /* a command that failed has said why */
+  fprintf(stderr, "%s: stdout: %s\n", c->prog, e ? strerror(e) : "write error");
+  return TF_EIO;
+}
+
 int cli_fail(const struct cli *c, const struct tf_error *err) {
   fprintf(stderr, "%s: ", c->prog);
   cli_put_escaped(stderr, err->msg); /* messages may quote names read from files */

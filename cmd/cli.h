@@ -39,6 +39,10 @@ int cli_check_path(const struct cli *c, const char *opt, const char *path);
  * "section.key=value" of sets. The caller applies its own flags, then tf_config_check. */
 int cli_load_config(struct tf_config *cfg, const char *path, const char *const *sets, int n_sets,
                     struct tf_error *err);
+/* The last call of a command's main: flushes and closes stdout, and returns the exit status:
+ * rc, or, when rc is 0 and that flush or an earlier write to stdout failed (a full disk,
+ * /dev/full), TF_EIO after printing "prog: stdout: REASON". */
+int cli_finish(const struct cli *c, int rc);
 /* Prints "prog: msg" of err on stderr and returns its code. */
 int cli_fail(const struct cli *c, const struct tf_error *err);
 /* Prints "prog: <formatted>" and a --help hint on stderr; returns TF_EUSAGE. */

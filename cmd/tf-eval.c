@@ -30,7 +30,8 @@ static const char usage[] =
     "last one is shorter); the mean is over all N-1 predicted tokens, bits per byte over\n"
     "the bytes of text they decode to.\n"
     "Exit status: 0 ok, 64 usage, 65 bad checkpoint or text, 66 missing input, 71 too large\n"
-    "for memory, 74 read error or a data file that changed while read. See tf-eval(1).\n";
+    "for memory, 74 read or write error, or a data file that changed while read. See\n"
+    "tf-eval(1).\n";
 
 enum { OPT_MAX_BYTES = CLI_OPT_FIRST_FREE, OPT_MAX_TOKENS, OPT_BATCH };
 
@@ -171,5 +172,5 @@ int main(int argc, char **argv) {
   tf_model_free(&m);
 out:
   free(a.data);
-  return rc;
+  return cli_finish(&c, rc);
 }

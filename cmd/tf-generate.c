@@ -10,34 +10,39 @@
 
 static const char usage[] =
     "Usage: tf-generate -i MODEL [-p TEXT | -f FILE] [-n N] [-t TEMP] [--top-k K]\n"
-    "                   [--top-p P] [--seed S] [--greedy] [--stop STRING]... [--echo] [--json]\n"
-    "Continue a prompt with a TokenFormer checkpoint, one byte at a time, each byte written\n"
-    "to stdout as soon as it is sampled. The prompt is TEXT, FILE, or stdin when neither is\n"
-    "given.\n"
+    "                   [--top-p P] [--seed S] [--greedy] [--stop STRING]... [--echo]\n"
+    "                   [--ignore-eos] [--json]\n"
+    "Continue a prompt with a TokenFormer checkpoint, one token at a time, each written to\n"
+    "stdout as soon as it is sampled (a BPE model's text once its UTF-8 characters are whole).\n"
+    "The prompt is TEXT, FILE, or stdin when neither is given; the model's own tokenizer\n"
+    "(bytes, or the BPE stored in the checkpoint) encodes it.\n"
     "\n"
     "  -i, --input FILE      checkpoint ('-' for stdin)\n"
     "  -p, --prompt TEXT     the prompt\n"
     "  -f, --file FILE       read the prompt from FILE ('-' for stdin)\n"
-    "  -n, --tokens N        bytes to generate (default 200)\n"
+    "  -n, --tokens N        tokens to generate (bytes for a byte model; default 200)\n"
     "  -t, --temperature T   divide the logits by T (default 1; 0 is --greedy)\n"
-    "      --top-k K         sample among the K most likely bytes only (default 0: all)\n"
-    "      --top-p P         sample among the fewest most likely bytes holding probability P\n"
+    "      --top-k K         sample among the K most likely tokens only (default 0: all)\n"
+    "      --top-p P         sample among the fewest most likely tokens holding probability P\n"
     "                        (in (0, 1]; default 1: all)\n"
     "      --seed S          random seed (default 1): the same seed, the same text\n"
-    "      --greedy          always the most likely byte (the lowest on ties)\n"
+    "      --greedy          always the most likely token (the lowest id on ties)\n"
     "      --stop STRING     stop once the generated text ends with STRING (repeatable)\n"
     "      --echo            print the prompt before the generated text\n"
+    "      --ignore-eos      go on past the end-of-text token (BPE models stop there)\n"
     "      --json            print one JSON object at the end instead of streaming:\n"
-    "                        prompt, text, tokens, seconds, tokens_per_s\n"
+    "                        prompt, text, ids, tokens, stopped, seconds, tokens_per_s\n"
     "  -v, --verbose         timing on stderr\n"
     "      --threads N       threads (default: OMP_NUM_THREADS or all cores)\n"
     "  -h, --help            this help\n"
     "      --version         version and matrix-product kernel\n"
     "\n"
-    "An empty prompt starts from a newline byte (not printed). A prompt longer than the\n"
-    "model's seq_len is cut to its last seq_len bytes; when the context fills up, the\n"
-    "oldest half is dropped and the rest encoded again (tf-generate(1)).\n"
-    "Exit status: 0 ok, 64 usage, 65 bad checkpoint, 66 missing or unreadable prompt or\n"
+    "An empty prompt starts from a newline byte (a BPE model: from the end-of-text token),\n"
+    "not printed. A prompt longer than the model's seq_len is cut to its last seq_len tokens;\n"
+    "when the context fills up, the oldest half is dropped and the rest encoded again\n"
+    "(tf-generate(1)).\n"
+    "Exit status: 0 ok, 64 usage, 65 bad checkpoint or a prompt a BPE model cannot read (not\n"
+    "UTF-8), 66 missing or unreadable prompt or\n"
     "checkpoint, 71 too large for memory, 74 write error. See tf-generate(1).\n";
 
 enum {
@@ -47,6 +52,7 @@ enum {
   OPT_GREEDY,
   OPT_STOP,
   OPT_ECHO,
+  OPT_IGNORE_EOS,
 };
 
 struct gen_args {
@@ -54,7 +60,7 @@ struct gen_args {
   long tokens;
   struct tf_sample_config sc;
   const char **stops;
-  int n_stops, echo;
+  int n_stops, echo, ignore_eos;
 };
 
 /* A sampling option's value into a; 0 or TF_EUSAGE (printed). */
@@ -100,6 +106,9 @@ static int take_option(struct cli *c, struct gen_args *a, int opt, const char *a
   case OPT_ECHO:
     a->echo = 1;
     return TF_OK;
+  case OPT_IGNORE_EOS:
+    a->ignore_eos = 1;
+    return TF_OK;
   case 't':
   case OPT_TOP_K:
   case OPT_TOP_P:
@@ -135,6 +144,7 @@ static int parse_args(struct cli *c, struct gen_args *a, int argc, char **argv) 
                                            {"greedy", no_argument, 0, OPT_GREEDY},
                                            {"stop", required_argument, 0, OPT_STOP},
                                            {"echo", no_argument, 0, OPT_ECHO},
+                                           {"ignore-eos", no_argument, 0, OPT_IGNORE_EOS},
                                            CLI_COMMON_LONG_OPTIONS,
                                            {0, 0, 0, 0}};
   a->tokens = 200;
@@ -204,9 +214,11 @@ struct run {
   const struct gen_args *a;
   const struct cli *c;
   struct bytes prompt, text; /* text: all of it with --json, else the tail stop strings need */
-  size_t generated;          /* bytes generated */
+  struct bytes pending;      /* BPE text held back until its UTF-8 characters are whole */
+  struct tf_ids ids;         /* the generated ids, for --json */
+  size_t generated;          /* tokens generated */
   int prompt_tokens;         /* fed to the model, after the cut */
-  int stopped;               /* 1: at a stop string */
+  const char *stopped;       /* "length", "stop" (a stop string) or "eos" */
   double seconds, prefill_seconds;
 };
 
@@ -243,42 +255,75 @@ static void keep_tail(struct run *r) {
   r->text.n = keep;
 }
 
-/* The sampling loop: sample, emit, stop or feed the byte back. */
+/* Writes a token's text: at once for a byte model (as sampled), for a BPE model once its
+ * UTF-8 characters are whole (the rest when `all`). */
+static int emit(struct run *r, const struct tf_model *m, const uint8_t *p, size_t n, int all,
+                struct tf_error *err) {
+  if (r->c->json) return TF_OK;
+  if (tf_tokenizer_kind(m->tok) == TF_TOK_BYTES) return put_now(p, n, err);
+  if (bytes_add(&r->pending, p, n)) return tf_error_set(err, TF_ENOMEM, "out of memory");
+  size_t ready = all ? r->pending.n : tf_utf8_complete(r->pending.p, r->pending.n);
+  int rc = put_now(r->pending.p, ready, err);
+  memmove(r->pending.p, r->pending.p + ready, r->pending.n - ready);
+  r->pending.n -= ready;
+  return rc;
+}
+
+/* The sampling loop: sample, emit, stop or feed the token back. */
 static int sample_loop(struct run *r, const struct tf_model *m, struct tf_decoder *dec,
                        struct tf_sampler *s, const float *logits, struct tf_error *err) {
+  int32_t eos = r->a->ignore_eos ? -1 : tf_tokenizer_eos(m->tok);
+  r->stopped = "length";
   for (long i = 0; i < r->a->tokens; i++) {
     if (!logits) return tf_error_set(err, TF_EDATA, "the model refused its context");
     int32_t tok = tf_sample(s, logits);
     if (tok < 0) return tf_error_set(err, TF_EDATA, "the model's logits are not finite");
-    unsigned char byte = (unsigned char)tok;
-    if (bytes_add(&r->text, &byte, 1)) return tf_error_set(err, TF_ENOMEM, "out of memory");
     r->generated++;
-    if (!r->c->json && put_now(&byte, 1, err)) return err->code;
-    if ((r->stopped = at_stop(r->a, &r->text))) break;
+    if (r->c->json && tf_ids_push(&r->ids, tok, err)) return err->code;
+    if (tok == eos) {
+      r->stopped = "eos";
+      break;
+    }
+    size_t n = 0;
+    const uint8_t *text =
+        tf_tokenizer_is_special(m->tok, tok) ? NULL : tf_tokenizer_token_bytes(m->tok, tok, &n);
+    if (bytes_add(&r->text, text, text ? n : 0))
+      return tf_error_set(err, TF_ENOMEM, "out of memory");
+    if (emit(r, m, text, text ? n : 0, 0, err)) return err->code;
+    if (at_stop(r->a, &r->text)) {
+      r->stopped = "stop";
+      break;
+    }
     keep_tail(r);
     if (i + 1 < r->a->tokens) logits = tf_decode_step(m, dec, tok);
   }
-  return TF_OK;
+  return emit(r, m, NULL, 0, 1, err);
 }
 
 /* Prefill, then the sampling loop; timings into r. */
 static int generate(struct run *r, const struct tf_model *m, struct tf_error *err) {
   struct tf_decoder dec;
   struct tf_sampler s;
-  int n, rc = tf_decoder_create(&dec, &m->cfg, 0, err);
+  struct tf_ids ctx = {0};
+  /* a byte model samples bytes, a BPE model its tokenizer's ids: never the padding */
+  int n_cand =
+      tf_tokenizer_kind(m->tok) == TF_TOK_BYTES ? TF_BYTE_TOKENS : tf_tokenizer_n_ids(m->tok);
+  int rc = tf_tok_context(m, (const char *)r->prompt.p, r->prompt.n, &ctx, err);
   if (rc) return rc;
-  rc = tf_sampler_create(&s, TF_BYTE_TOKENS, &r->a->sc, err);
-  int32_t *ctx = rc ? NULL : tf_tok_bytes_context(r->prompt.p, r->prompt.n, m->cfg.seq_len, &n);
-  if (!rc && !ctx) rc = tf_error_set(err, TF_ENOMEM, "out of memory for the prompt");
+  if ((rc = tf_decoder_create(&dec, &m->cfg, 0, err))) {
+    tf_ids_free(&ctx);
+    return rc;
+  }
+  rc = tf_sampler_create(&s, n_cand, &r->a->sc, err);
   if (!rc) {
     double t0 = now();
-    const float *logits = tf_decode_prefill(m, &dec, ctx, n);
+    const float *logits = tf_decode_prefill(m, &dec, ctx.v, (int)ctx.n);
     r->prompt_tokens = dec.len;
     r->prefill_seconds = now() - t0;
     rc = sample_loop(r, m, &dec, &s, logits, err);
     r->seconds = now() - t0;
   }
-  free(ctx);
+  tf_ids_free(&ctx);
   tf_sampler_free(&s);
   tf_decoder_free(&dec);
   return rc;
@@ -316,9 +361,12 @@ static void print_json(const struct run *r) {
   json_t *j = json_object();
   json_object_set_new(j, "prompt", json_bytes(&r->prompt));
   json_object_set_new(j, "text", json_bytes(&r->text));
+  json_t *ids = json_array();
+  for (size_t i = 0; i < r->ids.n; i++) json_array_append_new(ids, json_integer(r->ids.v[i]));
+  json_object_set_new(j, "ids", ids);
   json_object_set_new(j, "tokens", json_integer((json_int_t)r->generated));
   json_object_set_new(j, "prompt_tokens", json_integer(r->prompt_tokens));
-  json_object_set_new(j, "stopped", json_string(r->stopped ? "stop" : "length"));
+  json_object_set_new(j, "stopped", json_string(r->stopped ? r->stopped : "length"));
   json_object_set_new(j, "seconds", json_real(r->seconds));
   json_object_set_new(j, "tokens_per_s", json_real(r->seconds > 0 ? r->generated / r->seconds : 0));
   json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -326,11 +374,11 @@ static void print_json(const struct run *r) {
   json_decref(j);
 }
 
-/* Loads the model and checks that it reads bytes. */
+/* Loads the model and checks that a byte model holds every byte. */
 static int load_model(struct tf_model *m, const char *path, struct tf_error *err) {
   int rc = tf_model_load_weights(m, path, err);
   if (rc) return rc;
-  if ((rc = tf_tok_bytes_check(m, err))) {
+  if (tf_tokenizer_kind(m->tok) == TF_TOK_BYTES && (rc = tf_tok_bytes_check(m, err))) {
     tf_error_prefix(err, "%s", path);
     tf_model_free(m);
   }
@@ -380,7 +428,9 @@ int main(int argc, char **argv) {
     if (rc) rc = cli_fail(&c, &err);
     free(r.prompt.p);
     free(r.text.p);
+    free(r.pending.p);
+    tf_ids_free(&r.ids);
   }
   free(a.stops);
-  return rc;
+  return cli_finish(&c, rc);
 }

@@ -1,5 +1,5 @@
 /* tf-grow: a checkpoint with more parameter tokens, the start of a new training stage
- * (SPEC §5). The growth itself is lib/grow.c's. */
+ * (docs/model.md §6). The growth itself is lib/grow.c's. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,5 +297,5 @@ int main(int argc, char **argv) {
     rc = cli_fail(&c, &err);
 out:
   free(a.sets);
-  return rc;
+  return cli_finish(&c, rc);
 }

@@ -1,4 +1,4 @@
-/* tf-init: a new TokenFormer checkpoint from a config (SPEC §3 initialization). */
+/* tf-init: a new TokenFormer checkpoint from a config (docs/model.md §4 initialization). */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -9,13 +9,16 @@
 #include "cli.h"
 
 static const char usage[] =
-    "Usage: tf-init -c CONFIG [--set SECTION.KEY=VALUE]... [--seed N] -o OUT\n"
+    "Usage: tf-init -c CONFIG [--set SECTION.KEY=VALUE]... [--seed N] [--tokenizer FILE] -o OUT\n"
     "       tf-init -c CONFIG [--set ...]... --print-config\n"
-    "Create a TokenFormer model initialized as SPEC §3 says and write it as a checkpoint.\n"
+    "Create a TokenFormer model, initialized as docs/model.md §4 says, and write it as a\n"
+    "checkpoint.\n"
     "\n"
     "  -c, --config FILE       YAML config (model: and init: sections); '-' reads stdin\n"
     "      --set S.K=V         override one config key (repeatable), e.g. model.d_model=128\n"
     "      --seed N            initialization seed (overrides init.seed)\n"
+    "      --tokenizer FILE    a Hugging Face tokenizer.json stored in the model, or 'bytes'\n"
+    "                          (overrides init.tokenizer)\n"
     "  -o, --output FILE       checkpoint to write ('-' for stdout, not a terminal)\n"
     "      --compress MODE     huffman (default), none, fast or best\n"
     "      --print-config      print the effective config as YAML and exit\n"
@@ -25,13 +28,14 @@ static const char usage[] =
     "  -h, --help              this help\n"
     "      --version           version and matrix-product kernel\n"
     "\n"
-    "Exit status: 0 ok, 64 usage, 66 config missing, 71 too large for memory, 73 cannot\n"
-    "create output, 74 I/O error (the previous OUT is kept), 78 bad config. See tf-init(1).\n";
+    "Exit status: 0 ok, 64 usage, 65 bad tokenizer file, 66 config or tokenizer missing, 71 too\n"
+    "large for memory, 73 cannot create output, 74 I/O error (the previous OUT is kept), 78 bad\n"
+    "config (e.g. a vocab_size smaller than the tokenizer). See tf-init(1).\n";
 
-enum { OPT_SET = CLI_OPT_FIRST_FREE, OPT_SEED, OPT_COMPRESS, OPT_PRINT_CONFIG };
+enum { OPT_SET = CLI_OPT_FIRST_FREE, OPT_SEED, OPT_COMPRESS, OPT_PRINT_CONFIG, OPT_TOKENIZER };
 
 struct init_args {
-  const char *config, *output;
+  const char *config, *output, *tokenizer;
   int n_sets;
   const char **sets;
   int has_seed, print_config;
@@ -46,6 +50,7 @@ static int parse_args(struct cli *c, struct init_args *a, int argc, char **argv)
                                            {"seed", required_argument, 0, OPT_SEED},
                                            {"compress", required_argument, 0, OPT_COMPRESS},
                                            {"print-config", no_argument, 0, OPT_PRINT_CONFIG},
+                                           {"tokenizer", required_argument, 0, OPT_TOKENIZER},
                                            CLI_COMMON_LONG_OPTIONS,
                                            {0, 0, 0, 0}};
   int opt, rc;
@@ -71,6 +76,9 @@ static int parse_args(struct cli *c, struct init_args *a, int argc, char **argv)
     case OPT_PRINT_CONFIG:
       a->print_config = 1;
       break;
+    case OPT_TOKENIZER:
+      a->tokenizer = optarg;
+      break;
     default:
       if ((rc = cli_other_option(c, opt, optarg)) >= 0) return rc;
     }
@@ -79,7 +87,8 @@ static int parse_args(struct cli *c, struct init_args *a, int argc, char **argv)
   if (!a->config) return cli_usage_error(c, "a config is required (-c FILE)");
   if (!a->output && !a->print_config) return cli_usage_error(c, "an output is required (-o FILE)");
   if ((rc = cli_check_path(c, "--config", a->config)) ||
-      (rc = cli_check_path(c, "--output", a->output)))
+      (rc = cli_check_path(c, "--output", a->output)) ||
+      (rc = cli_check_path(c, "--tokenizer", a->tokenizer)))
     return rc;
   if (c->json && a->output && strcmp(a->output, "-") == 0)
     return cli_usage_error(c, "--json and -o - both want stdout");
@@ -89,8 +98,21 @@ static int parse_args(struct cli *c, struct init_args *a, int argc, char **argv)
 static int load_config(struct tf_config *cfg, const struct init_args *a, struct tf_error *err) {
   int rc = cli_load_config(cfg, a->config, a->sets, a->n_sets, err);
   if (!rc && a->has_seed) cfg->init.seed = a->seed;
+  if (!rc && a->tokenizer)
+    snprintf(cfg->init.tokenizer, sizeof cfg->init.tokenizer, "%s", a->tokenizer);
   if (!rc) rc = tf_config_check(cfg, err);
   return rc;
+}
+
+/* The tokenizer init.tokenizer names: "bytes" (or empty) keeps the model's byte tokenizer. */
+static int give_tokenizer(struct tf_model *m, const char *path, struct tf_error *err) {
+  if (path[0] == '\0' || strcmp(path, "bytes") == 0) return TF_OK;
+  struct tf_tokenizer *t;
+  int rc = tf_tokenizer_load(&t, path, err);
+  if (rc) return rc;
+  rc = tf_model_set_tokenizer(m, t, err);
+  tf_tokenizer_free(t);
+  return rc ? tf_error_prefix(err, "%s", path) : TF_OK;
 }
 
 static void print_summary(const struct cli *c, const struct tf_model *m, const char *out) {
@@ -130,10 +152,16 @@ int main(int argc, char **argv) {
     goto out;
   }
   tf_model_init(&m, &cfg.init);
-  char extra[128];
-  snprintf(extra, sizeof extra, "{\"seed\": %llu, \"version\": \"" TF_VERSION "\"}",
-           (unsigned long long)cfg.init.seed);
-  rc = tf_model_add_history(&m, "tf-init", extra, &err);
+  rc = give_tokenizer(&m, cfg.init.tokenizer, &err);
+  json_t *rec = json_pack("{s:I, s:s, s:s}", "seed", (json_int_t)cfg.init.seed, "version",
+                          TF_VERSION, "tokenizer", tf_tokenizer_kind_name(m.tok));
+  if (rec && tf_tokenizer_kind(m.tok) == TF_TOK_BPE)
+    json_object_set_new(rec, "tokenizer_sha256", json_string(tf_tokenizer_sha256(m.tok)));
+  char *extra = rec ? json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(rec);
+  if (!rc && !extra) rc = tf_error_set(&err, TF_ENOMEM, "out of memory writing the history");
+  if (!rc) rc = tf_model_add_history(&m, "tf-init", extra, &err);
+  free(extra);
   if (!rc) rc = tf_model_save(&m, a.output, a.compress, &err);
   if (rc)
     rc = cli_fail(&c, &err);
@@ -142,5 +170,5 @@ int main(int argc, char **argv) {
   tf_model_free(&m);
 out:
   free(a.sets);
-  return rc;
+  return cli_finish(&c, rc);
 }

@@ -51,9 +51,15 @@ struct file {
   const struct tf_st_header *h;
   int has_config;
   struct tf_model_config cfg;
-  json_t *config;  /* the model config, every key (NULL without one) */
-  json_t *history; /* array (NULL without one) */
+  json_t *config;           /* the model config, every key (NULL without one) */
+  json_t *history;          /* array (NULL without one) */
+  struct tf_tokenizer *tok; /* the stored BPE (NULL for bytes or none) */
 };
+
+/* Metadata shown in sections of their own, not in the metadata list. */
+static int meta_shown_apart(const char *key) {
+  return !strcmp(key, "config") || !strcmp(key, "history") || !strcmp(key, "tokenizer_json");
+}
 
 static int parse_args(struct cli *c, struct args *a, int argc, char **argv) {
   static const struct option longopts[] = {{"tensors", no_argument, 0, OPT_TENSORS},
@@ -121,6 +127,10 @@ static int file_open(struct file *f, const char *path, struct tf_error *err) {
     if (!f->config) return tf_error_set(err, TF_ENOMEM, "out of memory");
     f->has_config = 1;
   }
+  const char *tok_json = tf_st_meta(f->h, "tokenizer_json");
+  if (tok_json &&
+      tf_tokenizer_from_json(&f->tok, tok_json, strlen(tok_json), "metadata tokenizer_json", err))
+    return tf_error_prefix(err, "%s", path);
   if (history) {
     f->history = json_loads(history, 0, NULL);
     if (!json_is_array(f->history))
@@ -133,6 +143,7 @@ static void file_close(struct file *f) {
   tf_ckpt_close(f->r);
   json_decref(f->config);
   json_decref(f->history);
+  tf_tokenizer_free(f->tok);
   memset(f, 0, sizeof *f);
 }
 
@@ -185,13 +196,17 @@ static void print_summary_text(const struct file *f) {
          size ? count_str(size, b1) : "unknown", size ? " bytes" : " (a stream)",
          count_str(8 + f->h->header_len, b2), count_str(f->h->data_len, b3), f->h->n_tensors);
   for (size_t i = 0; i < f->h->n_meta; i++) {
-    if (!strcmp(f->h->meta_keys[i], "config") || !strcmp(f->h->meta_keys[i], "history")) continue;
+    if (meta_shown_apart(f->h->meta_keys[i])) continue;
     printf("  ");
     cli_put_escaped(stdout, f->h->meta_keys[i]);
     printf("%*s", (int)(strlen(f->h->meta_keys[i]) < 16 ? 16 - strlen(f->h->meta_keys[i]) : 1), "");
     cli_put_escaped(stdout, f->h->meta_values[i]);
     putchar('\n');
   }
+  if (f->tok)
+    printf("tokenizer   bpe, %s ids, end of text %d, sha256 %s\n",
+           count_str((uint64_t)tf_tokenizer_n_ids(f->tok), b1), tf_tokenizer_eos(f->tok),
+           tf_tokenizer_sha256(f->tok));
   const char *key;
   json_t *v;
   printf("config%s\n", f->has_config ? "" : "      none (not a tokenformer checkpoint)");
@@ -236,11 +251,19 @@ static json_t *tokens_json(const struct tf_model_config *m) {
   return t;
 }
 
+/* {"kind": "bytes"} or the BPE's kind, ids, end-of-text id and SHA-256 (null: no metadata). */
+static json_t *tokenizer_json(const struct file *f) {
+  const char *kind = tf_st_meta(f->h, "tokenizer");
+  if (!f->tok) return kind ? json_pack("{s:s}", "kind", kind) : json_null();
+  return json_pack("{s:s, s:i, s:i, s:s}", "kind", "bpe", "n_ids", tf_tokenizer_n_ids(f->tok),
+                   "eos", tf_tokenizer_eos(f->tok), "sha256", tf_tokenizer_sha256(f->tok));
+}
+
 static json_t *summary_json(const struct file *f) {
   uint64_t size = tf_ckpt_file_size(f->r);
   json_t *meta = json_object();
   for (size_t i = 0; i < f->h->n_meta; i++)
-    if (strcmp(f->h->meta_keys[i], "config") && strcmp(f->h->meta_keys[i], "history"))
+    if (!meta_shown_apart(f->h->meta_keys[i]))
       json_object_set_new(meta, f->h->meta_keys[i], json_string(f->h->meta_values[i]));
   json_t *j = json_object();
   json_object_set_new(j, "file", json_string(f->path));
@@ -253,6 +276,7 @@ static json_t *summary_json(const struct file *f) {
   json_object_set_new(j, "parameters", f->has_config ? params_json(&f->cfg) : json_null());
   json_object_set_new(j, "tokens", f->has_config ? tokens_json(&f->cfg) : json_null());
   json_object_set_new(j, "history", f->history ? json_copy(f->history) : json_array());
+  json_object_set_new(j, "tokenizer", tokenizer_json(f));
   return j;
 }
 
@@ -449,8 +473,11 @@ static int run_inspect(const struct cli *c, const struct args *a, struct tf_erro
 
 /* ---------------------------------------------------------------- verify */
 
-/* Every value must be a number and finite, as the commands that load a checkpoint demand. */
+/* Every value must be a number and finite, and a training state one that training writes, as
+ * the commands that load a checkpoint demand. */
 static int verify_values(struct file *f, struct tf_error *err) {
+  int64_t optim_step = 1;
+  const char *moment = NULL; /* the first moment tensor that is not all zeros */
   for (size_t i = 0; i < f->h->n_tensors; i++) {
     const struct tf_st_tensor *t = &f->h->tensors[i];
     struct tf_tensor_stats s;
@@ -460,8 +487,13 @@ static int verify_values(struct file *f, struct tf_error *err) {
       return tf_error_set(err, TF_EDATA,
                           "tensor %s: %llu NaN, min %g, max %g: expected finite values", t->name,
                           (unsigned long long)s.nans, s.min, s.max);
+    if (s.numel && (rc = tf_train_state_check_tensor(t->name, s.min, err))) return rc;
+    if (strcmp(t->name, "optim.step") == 0 && s.numel == 1) optim_step = (int64_t)s.min;
+    if (!moment && s.zeros < s.numel &&
+        (strncmp(t->name, "optim.m.", 8) == 0 || strncmp(t->name, "optim.v.", 8) == 0))
+      moment = t->name;
   }
-  return TF_OK;
+  return tf_train_state_check_fresh(optim_step, moment, err);
 }
 
 static int run_verify(const struct cli *c, const struct args *a, struct tf_error *err) {
@@ -606,14 +638,12 @@ int main(int argc, char **argv) {
   struct tf_error err = {0};
   cli_init(&c, "tf-inspect", usage);
   int rc = parse_args(&c, &a, argc, argv);
-  if (rc || c.done) return rc;
+  if (rc || c.done) return cli_finish(&c, rc);
   if (a.other)
     rc = run_diff(&c, &a, &err);
   else if (a.verify)
     rc = run_verify(&c, &a, &err);
   else
     rc = run_inspect(&c, &a, &err);
-  if (!rc && (fflush(stdout) != 0 || ferror(stdout)))
-    rc = tf_error_set(&err, TF_EIO, "stdout: write error");
-  return rc ? cli_fail(&c, &err) : TF_OK;
+  return cli_finish(&c, rc ? cli_fail(&c, &err) : TF_OK);
 }

@@ -238,13 +238,6 @@ static int run_dataset(const struct cli *c, const struct tok_args *a,
   return TF_OK;
 }
 
-/* stdout's buffered bytes reach the file, or exit 74. */
-static int finish_stdout(const struct cli *c) {
-  if (fflush(stdout) == 0 && !ferror(stdout)) return TF_OK;
-  fprintf(stderr, "%s: write error on standard output\n", c->prog);
-  return TF_EIO;
-}
-
 int main(int argc, char **argv) {
   struct cli c;
   struct tok_args a = {0};
@@ -256,9 +249,8 @@ int main(int argc, char **argv) {
   if ((rc = load_tokenizer(&a, &tok, &err)) ||
       (rc = a.mode == MODE_DATASET ? run_dataset(&c, &a, tok, &err) : run_text(&c, &a, tok, &err)))
     rc = cli_fail(&c, &err);
-  if (!rc) rc = finish_stdout(&c);
   tf_tokenizer_free(tok);
 out:
   free(a.files);
-  return rc;
+  return cli_finish(&c, rc);
 }

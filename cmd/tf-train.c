@@ -137,6 +137,7 @@ struct run {
   struct tf_trainer t;
   struct tf_corpus data, valid;
   FILE *log;
+  int log_errno; /* the first failed write to the log (-1: reason unknown), 0: none */
   struct progress p;
   char *history; /* the input's history; each save appends this run's record to a copy */
   int64_t first_step;
@@ -144,15 +145,37 @@ struct run {
   int has_model, has_trainer, has_data, has_valid;
 };
 
+/* A log that cannot be written is said once; training goes on (the checkpoint matters more)
+ * and the run exits 74 at the end (log_status). */
+static void log_failed(struct run *r, int e) {
+  if (r->log_errno) return;
+  r->log_errno = e ? e : -1;
+  fprintf(stderr, "%s: %s: cannot write the log: %s; training goes on, exit 74 at the end\n",
+          r->c->prog, r->cfg.train.log, e ? strerror(e) : "write error");
+}
+
 static void log_json(struct run *r, json_t *j) {
-  if (!r->log) {
+  if (!r->log || r->log_errno) {
     json_decref(j);
     return;
   }
-  json_dumpf(j, r->log, JSON_COMPACT | JSON_PRESERVE_ORDER);
-  fputc('\n', r->log);
-  fflush(r->log);
+  errno = 0;
+  int bad = json_dumpf(j, r->log, JSON_COMPACT | JSON_PRESERVE_ORDER) != 0;
+  bad |= fputc('\n', r->log) == EOF;
+  bad |= fflush(r->log) != 0;
+  if (bad || ferror(r->log)) log_failed(r, errno);
   json_decref(j);
+}
+
+/* Closes the log; TF_EIO when any write to it failed. */
+static int log_close(struct run *r, struct tf_error *err) {
+  if (!r->log) return TF_OK;
+  errno = 0;
+  if (fclose(r->log) != 0) log_failed(r, errno);
+  r->log = NULL;
+  if (!r->log_errno) return TF_OK;
+  return tf_error_set(err, TF_EIO, "%s: the log is incomplete: %s", r->cfg.train.log,
+                      r->log_errno > 0 ? strerror(r->log_errno) : "write error");
 }
 
 static int save_here(struct run *r, struct tf_error *err) {
@@ -325,6 +348,7 @@ static void close_run(struct run *r) {
   if (r->has_data) tf_corpus_close(&r->data);
   if (r->has_valid) tf_corpus_close(&r->valid);
   if (r->log) fclose(r->log);
+  r->log = NULL;
   free(r->history);
 }
 
@@ -341,9 +365,11 @@ int main(int argc, char **argv) {
   r.a = &a;
   if ((rc = load_config(&r.cfg, &a, &err)) || (rc = run_training(&r, &err)))
     rc = r.dist.rank == 0 || rc != TF_ESIGNAL ? cli_fail(&c, &err) : rc;
+  else if ((rc = log_close(&r, &err)))
+    rc = cli_fail(&c, &err);
   close_run(&r);
 out:
   free(a.sets);
   tf_dist_finalize(&r.dist);
-  return rc;
+  return cli_finish(&c, rc);
 }

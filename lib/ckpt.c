@@ -1,5 +1,6 @@
-/* ckpt.c: read and write checkpoint files, a gzip stream of a safetensors file (DESIGN §2):
- * atomic writes, "-" for stdio, every length checked before use. No model math here. */
+/* ckpt.c: read and write checkpoint files, a gzip stream of a safetensors file
+ * (docs/checkpoint.md): atomic writes, "-" for stdio, every length checked before use. No model
+ * math here. */
 #define ZLIB_CONST
 #include <errno.h>
 #include <fcntl.h>

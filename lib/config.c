@@ -2,6 +2,7 @@
  * overrides, cross-field checks, printing, and the model section as JSON. The keys and their
  * value types are config_keys.c. No model math, no file writing. */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -71,7 +72,31 @@ static int check_model(const struct tf_model_config *m, const char *sec, int cod
   return TF_OK;
 }
 
+/* A value AdamW uses as a float: "train.KEY (VALUE) ..." when it is not what the update needs
+ * in that precision. */
+static int float_error(struct tf_error *err, const char *key, double v, const char *why) {
+  char text[40];
+  tf_config_shortest(v, text, sizeof text);
+  return tf_error_set(err, TF_ECONFIG, "train.%s (%s) %s", key, text, why);
+}
+
+/* AdamW computes in float (optim.c): beta1 and beta2 must stay below 1 there (beta2 = 1 - 1e-11
+ * rounds to 1 and the bias correction divides by zero), eps and lr must be normal
+ * floats (a denormal eps lets m / (sqrt(v) + eps) overflow; an lr that is 0 as a float trains
+ * nothing). */
+static int check_adamw_floats(const struct tf_train_config *t, struct tf_error *err) {
+  if ((float)t->beta1 >= 1.0f) return float_error(err, "beta1", t->beta1, "rounds to 1 as a float");
+  if ((float)t->beta2 >= 1.0f) return float_error(err, "beta2", t->beta2, "rounds to 1 as a float");
+  if ((float)t->eps < FLT_MIN)
+    return float_error(err, "eps", t->eps, "is below the smallest normal float (1.17549435e-38)");
+  if ((float)t->lr < FLT_MIN)
+    return float_error(err, "lr", t->lr, "is below the smallest normal float (1.17549435e-38)");
+  return TF_OK;
+}
+
 static int check_train(const struct tf_train_config *t, struct tf_error *err) {
+  int rc = check_adamw_floats(t, err);
+  if (rc) return rc;
   if (t->min_lr > t->lr) {
     char min_lr[40], lr[40];
     tf_config_shortest(t->min_lr, min_lr, sizeof min_lr);

@@ -68,6 +68,8 @@ const struct key tf_config_keys[] = {
      .doc = "std of key tokens; 0: init.std (the paper's)"},
     {"init", "value_std", KEY_DOUBLE, I(value_std), 0, 100, 0,
      .doc = "std of value tokens; 0: 2/(n_layers*sqrt(d_model))"},
+    {"init", "tokenizer", KEY_STRING, I(tokenizer), 0, PATH_BYTES, 0, .def_text = "bytes",
+     .doc = "bytes, or a Hugging Face tokenizer.json stored in the checkpoint"},
 
     {"train", "data", KEY_STRING, T(data), 0, PATH_BYTES, 0, .def_text = "data/kjv-train.txt",
      .doc = "training text"},
@@ -79,7 +81,7 @@ const struct key tf_config_keys[] = {
     {"train", "grad_accum", KEY_INT, T(grad_accum), 1, 65536, 1,
      .doc = "micro-batches per optimizer step"},
     {"train", "steps", KEY_I64, T(steps), 0, 1e12, 2000, .doc = "optimizer steps of the stage"},
-    {"train", "lr", KEY_DOUBLE, T(lr), 0, 10, 6e-4, .doc = "peak learning rate"},
+    {"train", "lr", KEY_DOUBLE, T(lr), 0, 10, 6e-4, .open = OPEN_MIN, .doc = "peak learning rate"},
     {"train", "min_lr", KEY_DOUBLE, T(min_lr), 0, 10, 6e-5,
      .doc = "learning rate at the last step (cosine)"},
     {"train", "warmup", KEY_DOUBLE, T(warmup), 0, 1e12, 0.01,

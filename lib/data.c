@@ -56,6 +56,8 @@ static int open_text(struct tf_corpus *c, const char *path, const struct tf_toke
     c->n = c->text_bytes;
     return TF_OK;
   }
+  if (c->text_bytes < c->in.n) /* --max-bytes: never split a UTF-8 character */
+    c->text_bytes = tf_utf8_complete(c->in.p, c->text_bytes);
   struct tf_ids ids = {0};
   rc = tf_encode_text(tok, (const char *)c->in.p, c->text_bytes, flags, &ids, err);
   if (!rc) rc = tf_input_check(c->path, err);

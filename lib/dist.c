@@ -102,14 +102,6 @@ int tf_dist_same(const struct tf_dist *d, const float *params, size_t n) {
 #endif
 }
 
-void tf_dist_barrier(const struct tf_dist *d) {
-#ifdef TF_HAVE_MPI
-  if (d->active) MPI_Barrier(MPI_COMM_WORLD);
-#else
-  (void)d;
-#endif
-}
-
 const char *tf_dist_backend(void) {
 #ifdef TF_HAVE_MPI
   return "MPI";

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "kernels.h"
 #include "tokenformer.h"
 
 /* The BLIS context chosen once: NULL means BLIS's own choice for this CPU. */

@@ -1,5 +1,5 @@
-/* grow.c: a larger model from a smaller one by appending parameter tokens (SPEC §5): the new
- * token counts and n_ref, the new rows (exact, random, duplicate), the training state carried
+/* grow.c: a larger model from a smaller one by appending parameter tokens (docs/model.md §6): the
+ * new token counts and n_ref, the new rows (exact, random, duplicate), the training state carried
  * into the next stage. No file I/O and no printing here (tf-grow does both). */
 #include <math.h>
 #include <stdlib.h>
@@ -33,8 +33,9 @@ static int new_count(const struct tf_grow_config *g, int k, int n, int *out, str
 
 /* n_ref after duplicate growth of n tokens by m = q n: every row norm of the scores grows by
  * sqrt((n + m) / n) = sqrt(1 + q), so tau = sqrt(n_ref) must grow by the same factor for
- * Z = tau A / |A| to stay: n_ref' = n_ref (1 + q), an integer whatever n_ref was (SPEC §5.3;
- * softmax's factor n_ref and its sum over 1 + q copies cancel the same way). */
+ * Z = tau A / |A| to stay: n_ref' = n_ref (1 + q), an integer whatever n_ref was
+ * (docs/model.md §6.2; softmax's factor n_ref and its sum over 1 + q copies cancel the same
+ * way). */
 static int duplicate_ref(int k, int n, int m, int ref, int *out, struct tf_error *err) {
   if (m % n != 0)
     return tf_error_set(err, TF_EUSAGE,
@@ -51,7 +52,7 @@ static int duplicate_ref(int k, int n, int m, int ref, int *out, struct tf_error
 }
 
 /* A key row of zeros copied with a zero value row: GELU(0) = 0 gives the copy zero gradients
- * in both (SPEC §5.3, dead tokens). Only the GELU norms; softmax gives exp(0) > 0. */
+ * in both (docs/model.md §6.2, dead tokens). Only the GELU norms; softmax gives exp(0) > 0. */
 static int check_no_dead_copies(const struct tf_model *in, int k, struct tf_error *err) {
   const struct tf_model_config *c = &in->cfg;
   if (c->norm == TF_NORM_SOFTMAX) return TF_OK;
@@ -167,7 +168,7 @@ static void init_rows(struct row_init *ri, const struct tf_model_config *c,
   }
   ri->mode = g->init;
   ri->key_std = tf_init_key_std(ic);
-  ri->value_std = tf_init_value_std(c, ic); /* SPEC §3, as tf_model_init */
+  ri->value_std = tf_init_value_std(c, ic); /* docs/model.md §4, as tf_model_init */
   tf_rng_seed(&ri->rng, g->seed);
 }
 

@@ -154,7 +154,8 @@ int tf_input_open(struct tf_input *in, const char *path, const char *name, struc
   else if (S_ISDIR(st.st_mode))
     rc = tf_error_set(err, TF_ENOINPUT, "%s: is a directory, expected a text file or a dataset",
                       name);
-  else if (S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size <= SIZE_MAX)
+  else if (S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size <= SIZE_MAX &&
+           (!is_stdin || lseek(fd, 0, SEEK_CUR) == 0)) /* stdin read from its position */
     rc = map_regular(in, fd, (size_t)st.st_size, name, err);
   else /* a pipe, FIFO, terminal, or a file that says it is empty (/proc): read what comes */
     rc = read_stream(in, fd, name, err);

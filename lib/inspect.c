@@ -1,7 +1,6 @@
 /* inspect.c: what tf-inspect computes from a checkpoint: parameter counts by group, element
  * formatting, per-tensor statistics, header checks against the config, and a streamed diff
  * of two files. Reads through tf_ckpt_read one chunk at a time; never prints. */
-#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +17,7 @@ const char *tf_param_group_name(enum tf_param_group g) {
   return (unsigned)g < TF_NGROUPS ? group_names[g] : "?";
 }
 
-/* SPEC §2.5 term by term: V d; per layer 2 n d for each Pattention of a kind; 2 d. */
+/* docs/model.md §3.2 term by term: V d; per layer 2 n d for each Pattention of a kind; 2 d. */
 void tf_param_count_by_group(const struct tf_model_config *c, uint64_t out[TF_NGROUPS]) {
   uint64_t d = (uint64_t)c->d_model, L = (uint64_t)c->n_layers;
   memset(out, 0, TF_NGROUPS * sizeof *out);

@@ -138,7 +138,7 @@ static inline void tf_softmax_row(float *p, float mult, int n) {
 
 /* One Pattention layer: x (R, d_in), key (n, d_in), value (n, d_out), out (R, d_out).
  * tau = sqrt(n_ref); n_ref equals n in a fresh model and keeps the old n after growth, which
- * makes growth with zero keys exact (SPEC §5.3). */
+ * makes growth with zero keys exact (docs/model.md §6.1). */
 struct tf_pattn_shape {
   int rows;  /* R */
   int n;     /* parameter tokens */
@@ -156,10 +156,10 @@ struct tf_pattn_shape {
  * padded (~3 % inside a training step). */
 int tf_pattn_row_stride(int n);
 
-/* Row norms below this count as this (SPEC §1.2: Z = tau A / max(|A_i|, eps)). */
+/* Row norms below this count as this (docs/model.md §1.2: Z = tau A / max(|A_i|, eps)). */
 #define TF_PATTN_EPS 1e-5f
 
-/* Theta of one row of scores a (n), SPEC §1.2, tau = sqrt(n_ref). Returns the row S: s for
+/* Theta of one row of scores a (n), docs/model.md §1.2, tau = sqrt(n_ref). Returns the row S: s for
  * the GELU forms (a then keeps what the backward needs, as the cache below), a itself for
  * softmax; *rnorm gets the row norm (unset for softmax). */
 float *tf_pattn_theta_row(enum tf_norm norm, float *a, float *s, float *rnorm, float tau, int n_ref,
@@ -226,7 +226,7 @@ void tf_crossentropy_backward(float *dlogits, const float *logits, const float *
  * at p = 2048). */
 void tf_rope_table(float *cos_t, float *sin_t, int T, int r, double base);
 /* In place on x (B, T, H*dh): rotate-half RoPE on the first r channels of every head at
- * position t (SPEC §2.2). The backward applies the transposed rotation to a gradient. */
+ * position t (docs/model.md §2.2). The backward applies the transposed rotation to a gradient. */
 void tf_rope_forward(float *x, const float *cos_t, const float *sin_t, int B, int T, int H, int dh,
                      int r);
 void tf_rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, int T, int H,

@@ -139,9 +139,9 @@ double tf_init_key_std(const struct tf_init_config *ic) {
   return ic->key_std > 0 ? ic->key_std : ic->std;
 }
 
-/* SPEC §3: keys and embedding N(0, std) (keys N(0, key_std) when set); values N(0, value_std),
- * value_std = 2 / (L sqrt d) unless set; final norm weight 1, bias 0. One RNG stream in block
- * order. */
+/* docs/model.md §4: keys and embedding N(0, std) (keys N(0, key_std) when set); values N(0,
+ * value_std), value_std = 2 / (L sqrt d) unless set; final norm weight 1, bias 0. One RNG stream in
+ * block order. */
 void tf_model_init(struct tf_model *m, const struct tf_init_config *ic) {
   const struct tf_model_config *c = &m->cfg;
   double vstd = tf_init_value_std(c, ic), kstd = tf_init_key_std(ic);

@@ -24,6 +24,11 @@ int model_place(struct tf_model *m, const char *name, struct tensor_place *p);
  * partial training state. Allocates nothing. */
 int model_state_check(struct tf_model *m, const struct tf_st_header *h, struct tf_error *err);
 
+/* Refuses a training state no training run writes (TF_EDATA naming the tensor): negative
+ * counters, a train.flops that is not a finite count, negative second moments, nonzero moments
+ * with optim.step 0 (the moments checked only when m->train.opt.m is allocated). */
+int model_state_validate(const struct tf_model *m, struct tf_error *err);
+
 /* Makes t (taken over, freed on failure) m's tokenizer; code (TF_ECONFIG for a tokenizer the
  * user gave, TF_EDATA for a stored one) when the vocabulary cannot hold its ids. */
 int model_take_tokenizer(struct tf_model *m, struct tf_tokenizer *t, int code,

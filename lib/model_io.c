@@ -38,13 +38,50 @@ out:
   return rc;
 }
 
+/* The first element of x (n floats) that is NaN or infinite, or n: one vectorised pass (x * 0
+ * is NaN exactly for those), then a search only when there is one. */
+static size_t first_non_finite(const float *x, size_t n) {
+  float probe = 0.0f;
+#pragma omp simd reduction(+ : probe)
+  for (size_t j = 0; j < n; j++) probe += x[j] * 0.0f;
+  if (probe == 0.0f) return n;
+  size_t j = 0;
+  while (j < n && isfinite(x[j])) j++;
+  return j;
+}
+
+/* Parameters, and the AdamW moments when kept, must be finite: training stops before it would
+ * save anything else, so a checkpoint holding a NaN or an infinity was damaged or forged, and
+ * running it would only spread the NaN. */
+static int check_finite(const struct tf_model *m, int moments, struct tf_error *err) {
+  const float *blocks[3] = {m->params, moments ? m->train.opt.m : NULL,
+                            moments ? m->train.opt.v : NULL};
+  const char *prefix[3] = {"", "optim.m.", "optim.v."};
+  for (int k = 0; k < 3; k++)
+    for (int i = 0; blocks[k] && i < m->n_tensors; i++) {
+      const struct tf_tensor *t = &m->tensors[i];
+      size_t j = first_non_finite(blocks[k] + t->offset, t->numel);
+      if (j < t->numel)
+        return tf_error_set(err, TF_EDATA,
+                            "tensor %s%s: element %zu is %g, expected a finite value", prefix[k],
+                            t->name, j, (double)blocks[k][t->offset + j]);
+    }
+  return TF_OK;
+}
+
 int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress compress,
                   struct tf_error *err) {
   struct tf_ckpt_entry *entries = NULL;
   char *names = NULL, *config = tf_model_config_to_json(&m->cfg);
   size_t n = 0;
-  int rc = config ? model_entries(m, &entries, &n, &names, err)
-                  : tf_error_set(err, TF_ENOMEM, "out of memory preparing %s", path);
+  /* a save never writes a value no load would accept; the file at path stays as it was */
+  int rc = check_finite(m, m->train.present && m->train.opt.m, err);
+  if (rc)
+    tf_error_prefix(err, "%s: not saved (step %lld)", path, (long long)m->train.step);
+  else if (!config)
+    rc = tf_error_set(err, TF_ENOMEM, "out of memory preparing %s", path);
+  else
+    rc = model_entries(m, &entries, &n, &names, err);
   if (!rc) {
     const char *tok_json = tf_tokenizer_json(m->tok, NULL);
     const char *meta[] = {"format",         FORMAT_NAME,
@@ -180,37 +217,6 @@ static int skip_bytes(struct tf_ckpt_reader *r, uint64_t n, struct tf_error *err
   return rc;
 }
 
-/* The first element of x (n floats) that is NaN or infinite, or n: one vectorised pass (x * 0
- * is NaN exactly for those), then a search only when there is one. */
-static size_t first_non_finite(const float *x, size_t n) {
-  float probe = 0.0f;
-#pragma omp simd reduction(+ : probe)
-  for (size_t j = 0; j < n; j++) probe += x[j] * 0.0f;
-  if (probe == 0.0f) return n;
-  size_t j = 0;
-  while (j < n && isfinite(x[j])) j++;
-  return j;
-}
-
-/* Parameters, and the AdamW moments when kept, must be finite: training stops before it would
- * save anything else, so a checkpoint holding a NaN or an infinity was damaged or forged, and
- * running it would only spread the NaN. */
-static int check_finite(const struct tf_model *m, int moments, struct tf_error *err) {
-  const float *blocks[3] = {m->params, moments ? m->train.opt.m : NULL,
-                            moments ? m->train.opt.v : NULL};
-  const char *prefix[3] = {"", "optim.m.", "optim.v."};
-  for (int k = 0; k < 3; k++)
-    for (int i = 0; blocks[k] && i < m->n_tensors; i++) {
-      const struct tf_tensor *t = &m->tensors[i];
-      size_t j = first_non_finite(blocks[k] + t->offset, t->numel);
-      if (j < t->numel)
-        return tf_error_set(err, TF_EDATA,
-                            "tensor %s%s: element %zu is %g, expected a finite value", prefix[k],
-                            t->name, j, (double)blocks[k][t->offset + j]);
-    }
-  return TF_OK;
-}
-
 /* The stored tokenizer (metadata tokenizer_json; the byte tokenizer when there is none). */
 static int load_tokenizer(struct tf_model *m, const struct tf_st_header *h, struct tf_error *err) {
   const char *json = tf_st_meta(h, "tokenizer_json");
@@ -245,6 +251,7 @@ static int load_from(struct tf_model *m, struct tf_ckpt_reader *r, int weights_o
   }
   if (!rc) rc = tf_ckpt_finish(r, err);
   if (!rc) rc = check_finite(m, !weights_only && m->train.opt.m, err);
+  if (!rc) rc = model_state_validate(m, err);
   if (weights_only) memset(&m->train, 0, sizeof m->train);
   return rc;
 }

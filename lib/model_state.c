@@ -1,5 +1,7 @@
 /* model_state.c: the names, types and shapes of the tensors a training checkpoint adds to the
  * parameters (optim.m.*, optim.v.*, optim.step, train.*), for writing and for reading. */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -130,4 +132,67 @@ int model_state_check(struct tf_model *m, const struct tf_st_header *h, struct t
                         found, N_STATE, moments, 2 * m->n_tensors);
   m->train.present = 1;
   return TF_OK;
+}
+
+int tf_train_state_check_tensor(const char *name, double min, struct tf_error *err) {
+  int moment = strncmp(name, "optim.v.", 8) == 0;
+  int counter = strcmp(name, "optim.step") == 0 ||
+                (strncmp(name, "train.", 6) == 0 && strcmp(name, "train.rng") != 0);
+  if ((!moment && !counter) || (min >= 0 && !isinf(min))) return TF_OK;
+  if (moment)
+    return tf_error_set(err, TF_EDATA,
+                        "tensor %s: holds %g: a second moment of AdamW is never negative", name,
+                        min);
+  return tf_error_set(err, TF_EDATA, "tensor %s: %g, expected a finite count of 0 or more", name,
+                      min);
+}
+
+int tf_train_state_check_fresh(int64_t optim_step, const char *moment, struct tf_error *err) {
+  if (optim_step > 0 || !moment) return TF_OK;
+  return tf_error_set(err, TF_EDATA,
+                      "tensor %s: nonzero, but optim.step is %lld: moments before any update "
+                      "are zero",
+                      moment, (long long)optim_step);
+}
+
+/* The smallest of n floats (-0 counts as 0). */
+static float block_min(const float *x, size_t n) {
+  float lo = 0;
+  for (size_t j = 0; j < n; j++) lo = x[j] < lo ? x[j] : lo;
+  return lo;
+}
+
+/* The first tensor of block x with an element that is not zero, or NULL. */
+static const char *first_nonzero(const struct tf_model *m, const float *x) {
+  for (int i = 0; i < m->n_tensors; i++) {
+    const struct tf_tensor *t = &m->tensors[i];
+    for (size_t j = 0; j < t->numel; j++)
+      if (x[t->offset + j] != 0) return t->name;
+  }
+  return NULL;
+}
+
+int model_state_validate(const struct tf_model *m, struct tf_error *err) {
+  const struct tf_train_state *s = &m->train;
+  if (!s->present) return TF_OK;
+  int rc = tf_train_state_check_tensor("optim.step", (double)s->opt.step, err);
+  if (!rc) rc = tf_train_state_check_tensor("train.step", (double)s->step, err);
+  if (!rc) rc = tf_train_state_check_tensor("train.lifetime_steps", (double)s->lifetime_steps, err);
+  if (!rc) rc = tf_train_state_check_tensor("train.tokens", (double)s->tokens, err);
+  if (!rc) rc = tf_train_state_check_tensor("train.flops", s->flops, err);
+  for (int r = 0; !rc && r < s->n_ranks; r++)
+    rc = tf_train_state_check_tensor("train.data_cursor", (double)s->cursor[r], err);
+  if (rc || !s->opt.m) return rc;
+  char name[TF_NAME_MAX + 8];
+  for (int i = 0; !rc && i < m->n_tensors; i++) {
+    const struct tf_tensor *t = &m->tensors[i];
+    snprintf(name, sizeof name, "optim.v.%s", t->name);
+    rc = tf_train_state_check_tensor(name, block_min(s->opt.v + t->offset, t->numel), err);
+  }
+  if (!rc && s->opt.step <= 0) {
+    const char *nz_m = first_nonzero(m, s->opt.m), *nz_v = nz_m ? NULL : first_nonzero(m, s->opt.v);
+    snprintf(name, sizeof name, "optim.%c.%s", nz_m ? 'm' : 'v', nz_m ? nz_m : nz_v ? nz_v : "");
+    rc = tf_train_state_check_fresh(s->opt.step, nz_m || nz_v ? name : NULL, err);
+  }
+  return rc;
 }

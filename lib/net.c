@@ -1,4 +1,4 @@
-/* net.c: the whole network of SPEC §2.1, forward and backward, over the kernels of
+/* net.c: the whole network of docs/model.md §2.1, forward and backward, over the kernels of
  * kernels.h, and the activation buffers it runs in. Parameters and their layout are model.c's. */
 #include <math.h>
 #include <omp.h>

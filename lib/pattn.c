@@ -1,4 +1,4 @@
-/* pattn.c: Pattention forward and backward for its three normalisations (SPEC §1.2-1.3).
+/* pattn.c: Pattention forward and backward for its three normalisations (docs/model.md §1.2-§1.3).
  * Growing a layer (new parameter tokens) is not here. */
 #include <math.h>
 
@@ -97,9 +97,9 @@ void tf_pattn_forward(const struct tf_pattn_shape *p, float *out, float beta, fl
   tf_gemm(0, 0, R, p->d_out, n, 1.0f, S, ld, value, p->d_out, beta, out, p->d_out);
 }
 
-/* l2_norm_gelu backward, one row (SPEC §1.3), z = k a with k = tau / max(r, eps), U = z / tau:
- * dz = ds GELU'(z);  da = k (dz - <dz, U> U), the projection dropped when r <= eps (the row
- * was scaled linearly). ds becomes da; s gets GELU(z) for dvalue. */
+/* l2_norm_gelu backward, one row (docs/model.md §1.3), z = k a with k = tau / max(r, eps),
+ * U = z / tau:  dz = ds GELU'(z);  da = k (dz - <dz, U> U), the projection dropped when r <= eps
+ * (the row was scaled linearly). ds becomes da; s gets GELU(z) for dvalue. */
 static void l2_gelu_row_backward(float *ds, float *s, const float *a, float r, float tau, int n) {
   float k = tau / fmaxf(r, TF_PATTN_EPS);
   gelu_row(a, k, n, s, ds);

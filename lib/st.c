@@ -1,4 +1,4 @@
-/* st.c: safetensors header encode, decode and validation (DESIGN §2). No I/O here: ckpt.c
+/* st.c: safetensors header encode, decode and validation (docs/checkpoint.md). No I/O here: ckpt.c
  * reads and writes the files. */
 #include <inttypes.h>
 #include <stdio.h>

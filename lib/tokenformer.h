@@ -78,14 +78,15 @@ struct tf_model_config {
   double rotary_base; /* RoPE base, 10000 */
 };
 
+#define TF_PATH_MAX 1024
+
 struct tf_init_config {
+  char tokenizer[TF_PATH_MAX]; /* "bytes" or a tokenizer.json the model gets (tf-init) */
   uint64_t seed;
   double std;       /* embedding: N(0, std^2) */
-  double key_std;   /* key tokens; 0 means std (SPEC §3) */
+  double key_std;   /* key tokens; 0 means std (docs/model.md §4) */
   double value_std; /* value tokens; 0 means 2 / (L * sqrt(d)) (wang init) */
 };
-
-#define TF_PATH_MAX 1024
 
 /* tf-train's section (tokenformer-config(5) documents every key). */
 struct tf_train_config {
@@ -140,8 +141,8 @@ char *tf_model_config_to_json(const struct tf_model_config *m);
 int tf_model_config_from_json(struct tf_model_config *m, const char *json, struct tf_error *err);
 const char *tf_norm_name(enum tf_norm n);
 const char *tf_kind_name(enum tf_kind k); /* "qkv", "proj", "ffn" */
-/* RoPE channels per head, r = floor(d_h * rotary_pct) with d_h = d / H (SPEC §2.2); the one
- * formula tf_config_check and the attention kernels share. */
+/* RoPE channels per head, r = floor(d_h * rotary_pct) with d_h = d / H (docs/model.md §2.2); the
+ * one formula tf_config_check and the attention kernels share. */
 int tf_model_config_rotary_dims(const struct tf_model_config *m);
 
 /* ---------------------------------------------------------------- st (safetensors) */
@@ -265,9 +266,9 @@ void tf_model_tensor_table(const struct tf_model_config *c, struct tf_tensor *ou
 /* Points every view of v into block (laid out as the tensor table says). */
 void tf_view_point(struct tf_view *v, float *block, const struct tf_model_config *c);
 
-/* Parameter count, SPEC §2.5: V d + L 2d (3 n_qkv + n_proj + n_ffn) + 2d. */
+/* Parameter count, docs/model.md §3.2: V d + L 2d (3 n_qkv + n_proj + n_ffn) + 2d. */
 uint64_t tf_param_count(const struct tf_model_config *c);
-/* Forward FLOPs per token at full context, SPEC §6.4: 2 N_nonemb + 2 L T d + 2 V d.
+/* Forward FLOPs per token at full context, docs/model.md §3.3: 2 N_nonemb + 2 L T d + 2 V d.
  * Training FLOPs per token are 3 times that. */
 double tf_forward_flops_per_token(const struct tf_model_config *c);
 
@@ -310,15 +311,15 @@ struct tf_model {
 /* Allocates a model of config c with zeroed parameters (refuses sizes that overflow or do not
  * fit in memory with TF_ENOMEM, naming the figures). */
 int tf_model_create(struct tf_model *m, const struct tf_model_config *c, struct tf_error *err);
-/* Initialization of SPEC §3 from ic->seed: keys and embedding N(0, std), values N(0, value_std
- * or 2/(L sqrt d)), final norm weight 1, bias 0. Same seed, same bytes. */
+/* Initialization of docs/model.md §4 from ic->seed: keys and embedding N(0, std), values N(0,
+ * value_std or 2/(L sqrt d)), final norm weight 1, bias 0. Same seed, same bytes. */
 void tf_model_init(struct tf_model *m, const struct tf_init_config *ic);
 /* The machine's physical memory in bytes (0 if unknown): the ceiling every size check
  * compares with before allocating. */
 double tf_machine_bytes(void);
-/* The std of value tokens: ic->value_std, or 2 / (L sqrt d) when that is 0 (SPEC §3). */
+/* The std of value tokens: ic->value_std, or 2 / (L sqrt d) when that is 0 (docs/model.md §4). */
 double tf_init_value_std(const struct tf_model_config *c, const struct tf_init_config *ic);
-/* The std of key tokens: ic->key_std, or ic->std when that is 0 (SPEC §3). */
+/* The std of key tokens: ic->key_std, or ic->std when that is 0 (docs/model.md §4). */
 double tf_init_key_std(const struct tf_init_config *ic);
 void tf_model_free(struct tf_model *m);
 
@@ -330,7 +331,8 @@ int tf_model_add_history(struct tf_model *m, const char *command, const char *ex
  * "tokenizer" is its kind, "tokenizer_json" the whole tokenizer.json of a BPE). TF_ECONFIG when
  * a BPE's ids do not fit in vocab_size, naming both. */
 int tf_model_set_tokenizer(struct tf_model *m, const struct tf_tokenizer *t, struct tf_error *err);
-/* Writes the model as a checkpoint (tf_ckpt_write). */
+/* Writes the model as a checkpoint (tf_ckpt_write), after checking that every parameter (and
+ * moment) is finite: otherwise TF_EDATA naming the step, tensor and element, nothing written. */
 int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress compress,
                   struct tf_error *err);
 /* Checks a checkpoint header without allocating the model: metadata (format, version,
@@ -348,10 +350,19 @@ int tf_model_load(struct tf_model *m, const char *path, struct tf_error *err);
  * checkpoint costs its parameters' memory, not three times that. */
 int tf_model_load_weights(struct tf_model *m, const char *path, struct tf_error *err);
 
+/* The training state's rules, shared by the loaders and tf-inspect --verify: the counters
+ * (optim.step, train.* but train.rng) are finite and not negative, and no second moment
+ * (optim.v.*) is negative. min is the smallest value of stored tensor name (any other name
+ * passes). TF_EDATA naming the tensor. */
+int tf_train_state_check_tensor(const char *name, double min, struct tf_error *err);
+/* Moments before the first update are zero: moment (the name of a moment tensor holding a
+ * nonzero value, or NULL when none does) with optim_step <= 0 is TF_EDATA. */
+int tf_train_state_check_fresh(int64_t optim_step, const char *moment, struct tf_error *err);
+
 /* ---------------------------------------------------------------- grow */
 
-/* Progressive scaling (SPEC §5): a model with more parameter tokens per kind, each old row of
- * every key/value tensor kept as the first rows, new rows after them. */
+/* Progressive scaling (docs/model.md §6): a model with more parameter tokens per kind, each old row
+ * of every key/value tensor kept as the first rows, new rows after them. */
 struct tf_grow_plan {
   int old_tokens[TF_NKINDS], new_tokens[TF_NKINDS];
   int old_ref[TF_NKINDS], new_ref[TF_NKINDS]; /* n_ref before and after */
@@ -523,7 +534,8 @@ struct tf_corpus {
 };
 /* Opens path as a dataset when tf_mmidx_prefix says it names one, else as text ("-" and
  * other names of stdin: read once), encoded by tok (NULL or the byte tokenizer: the bytes
- * themselves; max_bytes > 0: only the first max_bytes; flags as tf_tokenizer_encode's).
+ * themselves; max_bytes > 0: only the first max_bytes, less a UTF-8 character they would cut
+ * for a BPE; flags as tf_tokenizer_encode's).
  * Missing, unreadable or a directory: TF_ENOINPUT; empty, no tokens, bad UTF-8 or a bad
  * dataset: TF_EDATA naming the file. */
 int tf_corpus_open_with(struct tf_corpus *c, const char *path, const struct tf_tokenizer *tok,
@@ -717,7 +729,7 @@ int tf_acts_create(struct tf_acts *a, const struct tf_model_config *c, int B, in
                    struct tf_error *err);
 void tf_acts_free(struct tf_acts *a);
 
-/* The forward of SPEC §2.1 on inputs (B, T) (token ids must be in [0, V)): leaves logits
+/* The forward of docs/model.md §2.1 on inputs (B, T) (token ids must be in [0, V)): leaves logits
  * (B, T, V) in a->logits and returns the mean cross-entropy over the B*T positions against
  * targets (B, T); 0 when targets is NULL, NaN (and nothing done) unless 1 <= B <= a->B and
  * 1 <= T <= a->T. Same inputs and thread count give the same bits. */
@@ -801,7 +813,6 @@ void tf_dist_allreduce(const struct tf_dist *d, float *grads, size_t n, double *
 int tf_dist_any(const struct tf_dist *d, int flag);
 /* 1 when every rank holds the same parameters (a checksum compared across ranks). */
 int tf_dist_same(const struct tf_dist *d, const float *params, size_t n);
-void tf_dist_barrier(const struct tf_dist *d);
 const char *tf_dist_backend(void); /* "MPI" or why not */
 
 /* ---------------------------------------------------------------- tok */
@@ -860,6 +871,8 @@ struct tf_ids {
   size_t n, cap;
 };
 void tf_ids_free(struct tf_ids *ids);
+/* Appends one id (TF_ENOMEM). */
+int tf_ids_push(struct tf_ids *ids, int32_t id, struct tf_error *err);
 
 /* Encoding flags. */
 enum { TF_TOK_REPLACE_INVALID = 1 }; /* invalid UTF-8 becomes U+FFFD instead of an error */
@@ -880,6 +893,18 @@ int tf_tokenizer_is_special(const struct tf_tokenizer *t, int32_t id);
  * tf_tokenizer_token_bytes does not know is TF_EDATA naming its position and value. */
 int tf_tokenizer_decode(const struct tf_tokenizer *t, const int32_t *ids, size_t n,
                         int skip_special, char **out, size_t *len, struct tf_error *err);
+
+/* The context a model starts from for a prompt of n bytes, as new ids in *out (free with
+ * tf_ids_free): a byte model's is tf_tok_bytes_context's (TF_EDATA unless
+ * tf_tok_bytes_check passes); a BPE model's is the encoded prompt, its last seq_len tokens,
+ * or the end-of-text token alone for an empty prompt (a new document). A prompt that is not
+ * UTF-8 is TF_EDATA naming the byte. */
+int tf_tok_context(const struct tf_model *m, const char *text, size_t n, struct tf_ids *out,
+                   struct tf_error *err);
+/* How many of the n bytes at s can be written out now without splitting a UTF-8 character:
+ * all but a last character that is still incomplete (a lead byte followed by fewer
+ * continuation bytes than it announces). Bytes that are not UTF-8 are never held back. */
+size_t tf_utf8_complete(const uint8_t *s, size_t n);
 
 /* ---------------------------------------------------------------- decode */
 

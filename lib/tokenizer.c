@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bpe_internal.h"
 #include "tokenformer.h"
 
 struct tf_tokenizer {
@@ -15,6 +16,7 @@ struct tf_tokenizer {
   size_t json_len;
   char sha256[65];
   uint8_t bytes[TF_BYTE_TOKENS]; /* bytes kind: token i is byte i */
+  struct tf_bpe *bpe;            /* bpe kind */
 };
 
 void tf_ids_free(struct tf_ids *ids) {
@@ -38,6 +40,12 @@ static int ids_reserve(struct tf_ids *ids, size_t more, struct tf_error *err) {
   return TF_OK;
 }
 
+int tf_ids_push(struct tf_ids *ids, int32_t id, struct tf_error *err) {
+  int rc = ids_reserve(ids, 1, err);
+  if (!rc) ids->v[ids->n++] = id;
+  return rc;
+}
+
 int tf_tokenizer_bytes(struct tf_tokenizer **t, struct tf_error *err) {
   *t = calloc(1, sizeof **t);
   if (!*t) return tf_error_set(err, TF_ENOMEM, "out of memory creating the byte tokenizer");
@@ -48,10 +56,34 @@ int tf_tokenizer_bytes(struct tf_tokenizer **t, struct tf_error *err) {
 
 int tf_tokenizer_from_json(struct tf_tokenizer **t, const char *json, size_t len, const char *name,
                            struct tf_error *err) {
-  (void)json;
-  (void)len;
   *t = NULL;
-  return tf_error_set(err, TF_EDATA, "%s: BPE tokenizers are not supported yet", name);
+  struct tf_tokenizer *k = calloc(1, sizeof *k);
+  char *copy = len < SIZE_MAX ? malloc(len + 1) : NULL;
+  if (!k || !copy) {
+    free(k);
+    free(copy);
+    return tf_error_set(err, TF_ENOMEM, "%s: out of memory", name);
+  }
+  int rc = tf_bpe_load(&k->bpe, json, len, name, err);
+  if (rc) {
+    free(k);
+    free(copy);
+    return rc;
+  }
+  k->kind = TF_TOK_BPE;
+  memcpy(copy, json, len);
+  copy[len] = '\0';
+  k->json = copy;
+  k->json_len = len;
+  /* sha256 = SHA-256(json), lower-case hex */
+  struct sha256_ctx ctx;
+  uint8_t digest[SHA256_DIGEST_SIZE];
+  sha256_init(&ctx);
+  sha256_update(&ctx, len, (const uint8_t *)json);
+  sha256_digest(&ctx, sizeof digest, digest);
+  for (int i = 0; i < SHA256_DIGEST_SIZE; i++) snprintf(k->sha256 + 2 * i, 3, "%02x", digest[i]);
+  *t = k;
+  return TF_OK;
 }
 
 int tf_tokenizer_load(struct tf_tokenizer **t, const char *path, struct tf_error *err) {
@@ -80,6 +112,7 @@ int tf_tokenizer_load(struct tf_tokenizer **t, const char *path, struct tf_error
 
 void tf_tokenizer_free(struct tf_tokenizer *t) {
   if (!t) return;
+  tf_bpe_free(t->bpe);
   free(t->json);
   free(t);
 }
@@ -99,12 +132,11 @@ const char *tf_tokenizer_kind_name(const struct tf_tokenizer *t) {
 }
 
 int tf_tokenizer_n_ids(const struct tf_tokenizer *t) {
-  return t->kind == TF_TOK_BYTES ? TF_BYTE_TOKENS : 0;
+  return t->kind == TF_TOK_BYTES ? TF_BYTE_TOKENS : t->bpe->n_ids;
 }
 
 int32_t tf_tokenizer_eos(const struct tf_tokenizer *t) {
-  (void)t;
-  return -1;
+  return t->kind == TF_TOK_BYTES ? -1 : t->bpe->eos;
 }
 
 const char *tf_tokenizer_json(const struct tf_tokenizer *t, size_t *len) {
@@ -118,30 +150,38 @@ const char *tf_tokenizer_sha256(const struct tf_tokenizer *t) {
 
 int tf_tokenizer_encode(const struct tf_tokenizer *t, const char *text, size_t n, unsigned flags,
                         struct tf_ids *out, struct tf_error *err) {
-  (void)flags;
+  if (t->kind == TF_TOK_BPE) {
+    size_t first = out->n;
+    int rc = tf_bpe_encode(t->bpe, text, n, flags, out, err);
+    if (rc) out->n = first; /* nothing half-encoded is left */
+    return rc;
+  }
   int rc = ids_reserve(out, n, err);
   if (rc) return rc;
-  if (t->kind != TF_TOK_BYTES)
-    return tf_error_set(err, TF_EDATA, "BPE tokenizers are not supported yet");
   for (size_t i = 0; i < n; i++) out->v[out->n++] = (uint8_t)text[i];
   return TF_OK;
 }
 
 const uint8_t *tf_tokenizer_token_bytes(const struct tf_tokenizer *t, int32_t id, size_t *len) {
-  if (t->kind != TF_TOK_BYTES || id < 0 || id >= TF_BYTE_TOKENS) return NULL;
+  if (t->kind == TF_TOK_BPE) {
+    const struct tf_bpe *b = t->bpe;
+    if (id < 0 || id >= b->n_ids || b->tok_len[id] == TF_BPE_UNUSED) return NULL;
+    *len = b->tok_len[id];
+    return b->tok_pool + b->tok_off[id];
+  }
+  if (id < 0 || id >= TF_BYTE_TOKENS) return NULL;
   *len = 1;
   return &t->bytes[id];
 }
 
 int tf_tokenizer_is_special(const struct tf_tokenizer *t, int32_t id) {
-  (void)t;
-  (void)id;
-  return 0;
+  if (t->kind != TF_TOK_BPE || id < 0 || id >= t->bpe->n_ids) return 0;
+  return t->bpe->special[id];
 }
 
 int tf_tokenizer_decode(const struct tf_tokenizer *t, const int32_t *ids, size_t n,
                         int skip_special, char **out, size_t *len, struct tf_error *err) {
-  size_t total = 0, k;
+  size_t total = 0, k = 0;
   *out = NULL;
   *len = 0;
   for (size_t i = 0; i < n; i++) {

@@ -156,7 +156,7 @@ list.yaml 78 list.yaml:2:3: model: expected a mapping of keys, got a sequence
 list-value.yaml 78 list-value.yaml:2:10: train.batch: expected an integer in \[1, 65536\], got a sequence
 unknown.yaml 78 unknown.yaml:3:3: grow.speed: unknown key; valid keys of grow:
 negative.yaml 78 negative.yaml:2:12: model.seq_len: expected an integer in \[1, 1048576\], got \"-32\"
-map-value.yaml 78 map-value.yaml:2:7: train.lr: expected a number in \[0, 10\], got a mapping
+map-value.yaml 78 map-value.yaml:2:7: train.lr: expected a number in \(0, 10\], got a mapping
 dir 66 dir: cannot open: Is a directory
 random.bin 78 random.bin: byte [0-9]+: "
 while read -r cmd args; do

@@ -24,9 +24,11 @@ check "eval: the same run twice gives the same bytes" sh -c "
 $E -i $F/odd_seq.tfz --data data/tiny-valid.txt --json > '$TMP/r1' &&
 $E -i $F/odd_seq.tfz --data data/tiny-valid.txt --json > '$TMP/r2' && cmp '$TMP/r1' '$TMP/r2'"
 check "eval: stdin gives the same figures as the file" sh -c "
-$E -i $F/odd_seq.tfz --json < data/tiny-valid.txt | sed 's/\"data\":\"[^\"]*\"//' > '$TMP/s1' &&
-$E -i $F/odd_seq.tfz --json --data data/tiny-valid.txt | sed 's/\"data\":\"[^\"]*\"//' > '$TMP/s2' &&
-cmp '$TMP/s1' '$TMP/s2'"
+$E -i $F/odd_seq.tfz --json < data/tiny-valid.txt > '$TMP/s1.json' &&
+$E -i $F/odd_seq.tfz --json --data data/tiny-valid.txt > '$TMP/s2.json' &&
+grep -q bits_per_byte '$TMP/s1.json' &&
+sed 's/\"data\":\"[^\"]*\"//' '$TMP/s1.json' > '$TMP/s1' &&
+sed 's/\"data\":\"[^\"]*\"//' '$TMP/s2.json' > '$TMP/s2' && cmp '$TMP/s1' '$TMP/s2'"
 grep_out 'bits per byte' "eval: text output" $E -i $F/odd_seq.tfz --data data/tiny-valid.txt
 grep_err 66 'missing.txt' "eval: missing text exits 66" $E -i $F/odd_seq.tfz --data "$TMP/missing.txt"
 printf 'x' > "$TMP/one.txt"

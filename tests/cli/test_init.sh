@@ -47,3 +47,14 @@ grep_out 'Usage: tf-init' "init: --help" $I --help
 grep_out 'tokenformer' "init: --version" $I --version
 check "init: -o - streams the checkpoint to stdout" sh -c "$I -q -c configs/tiny.yaml -o - > '$TMP/s.tfz' && cmp '$TMP/s.tfz' '$TMP/a.tfz'"
 check "init: config from stdin" sh -c "$I -q -c - -o '$TMP/f.tfz' < configs/tiny.yaml && cmp '$TMP/f.tfz' '$TMP/a.tfz'"
+# The tokenizer a model carries (init.tokenizer, --tokenizer).
+check "init: --tokenizer bytes is the default model" sh -c "$I -q -c configs/tiny.yaml --tokenizer bytes -o '$TMP/tb.tfz' && cmp '$TMP/tb.tfz' '$TMP/a.tfz'"
+grep_err 66 'no-such.json: cannot open' "init: a missing tokenizer exits 66" \
+  $I -c configs/tiny.yaml --tokenizer "$TMP/no-such.json" -o "$TMP/e.tfz"
+printf '{"model": {"type": "WordPiece"}}' > "$TMP/wp.json"
+grep_err 65 'wp.json' "init: a file that is no BPE tokenizer exits 65, named" \
+  $I -c configs/tiny.yaml --tokenizer "$TMP/wp.json" -o "$TMP/e.tfz"
+grep_err 66 'no-such.json' "init: init.tokenizer in the config is read" \
+  $I -c configs/tiny.yaml --set init.tokenizer="$TMP/no-such.json" -o "$TMP/e.tfz"
+check "init: no checkpoint left behind by a bad tokenizer" test ! -e "$TMP/e.tfz"
+grep_out '"kind": "bytes"' "init: tf-inspect --json names the tokenizer" $TF_BIN/tf-inspect --json "$TMP/a.tfz"

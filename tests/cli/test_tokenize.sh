@@ -83,9 +83,9 @@ grep_err 73 'missing-dir/x.bin: cannot create' "tokenize: an output directory th
   $K -i $M -o "$D/missing-dir/x" "$D/a.txt"
 grep_out 'tf-tokenize\(1\)' "tokenize: --help" $K --help
 
-# BPE: once the GPT-NeoX tokenizer loads (the tokenizer module), its ids and UTF-8 errors
-if $K -t data/gpt-neox-20b-tokenizer.json --ids "$D/a.txt" > /dev/null 2>&1; then
-  N="$K -t data/gpt-neox-20b-tokenizer.json"
+# BPE: the GPT-NeoX tokenizer's ids, UTF-8 errors, end-of-text, threads
+N="$K -t data/gpt-neox-20b-tokenizer.json"
+{
   grep_out '^12092 1533$' "tokenize: BPE ids of 'Hello world'" sh -c "printf 'Hello world' | $N"
   printf 'ok \377 there' > "$D/bad-utf8.txt"
   grep_err 65 'bad-utf8.txt: invalid UTF-8 at byte 3' "tokenize: bad UTF-8 names file and byte" \
@@ -100,9 +100,25 @@ if $K -t data/gpt-neox-20b-tokenizer.json --ids "$D/a.txt" > /dev/null 2>&1; the
   python3 -c \"import sys; sys.stdout.write('And God said, Let there be light.\\n' * 40000)\" > '$D/big.txt' &&
   $N --ids '$D/big.txt' > '$D/t2' && $TF_BIN/tf-tokenize --threads 1 -t data/gpt-neox-20b-tokenizer.json --ids '$D/big.txt' > '$D/t1' &&
   cmp '$D/t1' '$D/t2'"
-else
-  echo "cli: test_tokenize.sh: BPE cases skipped: the GPT-NeoX tokenizer does not load yet"
-fi
+}
+
+# a BPE model: a text scores as its dataset without the final <|endoftext|>, and the bytes
+# are those of the predicted tokens (all but the first)
+$TF_BIN/tf-init -q -c configs/tiny.yaml --set model.vocab_size=50304 \
+  --tokenizer data/gpt-neox-20b-tokenizer.json -o "$D/bpe.tfz"
+bpe_eval() {
+  $K -q -i "$D/bpe.tfz" -o "$D/bv" data/tiny-valid.txt &&
+    n=$($K -i "$D/bpe.tfz" --count data/tiny-valid.txt | cut -d' ' -f1) &&
+    first=$($K -i "$D/bpe.tfz" --ids data/tiny-valid.txt | cut -d' ' -f1) &&
+    fb=$(echo "$first" | $K -i "$D/bpe.tfz" --decode | wc -c) &&
+    $E -i "$D/bpe.tfz" --json -d data/tiny-valid.txt | sed 's/"data":"[^"]*"//' > "$D/b1" &&
+    $E -i "$D/bpe.tfz" --json -d "$D/bv" --max-tokens "$n" | sed 's/"data":"[^"]*"//' > "$D/b2" &&
+    cmp "$D/b1" "$D/b2" &&
+    grep -q "\"tokens\":$((n - 1)),\"bytes\":$(($(wc -c < data/tiny-valid.txt) - fb))," "$D/b1"
+}
+check "eval: a BPE text scores as its dataset; bytes are the predicted tokens' text" bpe_eval
+ok "train: a BPE model trains on its dataset" $TF_BIN/tf-train --threads 2 -q -c configs/tiny.yaml \
+  -i "$D/bpe.tfz" -o "$D/bpe1.tfz" --steps 2 --set train.data="$D/bv" --set train.valid="$D/bv.idx"
 
 # training and evaluation on a dataset: for a byte model the dataset of a text (no
 # end-of-text token) holds exactly its bytes, so the figures are the text's

@@ -1,7 +1,7 @@
 """bench_ref.py: the PyTorch peer of `make bench`: TokenFormer throughput in float32 eager
 PyTorch, written for speed (the three Q/K/V Pattentions fused into one key GEMM and one batched
 value GEMM, batched attention, matrix-vector products when decoding one sequence). The math is
-SPEC §1-2, the same as tokenformer_ref.py; `--check` compares the two.
+docs/model.md §1-§2, the same as tokenformer_ref.py; `--check` compares the two.
 
 Prints one JSON line: tokens_per_s and s_per_step (median over the timed steps).
   fwdbwd  forward + backward of the mean loss on B x seq tokens; a step is one batch
@@ -38,7 +38,7 @@ import tokenformer_ref as ref  # noqa: E402
 
 
 def theta(a: Tensor, norm: str, n_ref: float) -> Tensor:
-    """Row-wise Pattention normalisation over the last axis (SPEC §1.2), eps 1e-5; the
+    """Row-wise Pattention normalisation over the last axis (docs/model.md §1.2), eps 1e-5; the
     factor sqrt(n_ref) is folded into the (R, 1) row norms."""
     c = 1.0 / math.sqrt(n_ref)
     if norm == "l2_norm_gelu":  # GELU(sqrt(n_ref) A / max(|A_i|, eps))
@@ -132,7 +132,7 @@ class Model(torch.nn.Module):
         self.cfg = cfg
         d, L, V = cfg["d_model"], cfg["n_layers"], cfg["vocab_size"]
         nq, npj, nf = cfg["qkv_tokens"], cfg["proj_tokens"], cfg["ffn_tokens"]
-        kstd, vstd = 0.02, 2.0 / (L * math.sqrt(d))  # SPEC §3
+        kstd, vstd = 0.02, 2.0 / (L * math.sqrt(d))  # docs/model.md §4
 
         def p(*shape, std=0.0, mean=0.0):
             return torch.nn.Parameter(torch.randn(*shape, generator=gen) * std + mean)
@@ -360,7 +360,7 @@ def config_from_args(args):
 
 
 def flops_per_token(cfg):
-    """Forward FLOPs per token at full context, SPEC §6.4: 2 N_nonemb + 2 L T d + 2 V d."""
+    """Forward FLOPs per token at full context, docs/model.md §3.3: 2 N_nonemb + 2 L T d + 2 V d."""
     d, L = cfg["d_model"], cfg["n_layers"]
     n_nonemb = 2 * d * L * (3 * cfg["qkv_tokens"] + cfg["proj_tokens"] + cfg["ffn_tokens"])
     return 2 * n_nonemb + 2 * L * cfg["seq_len"] * d + 2 * cfg["vocab_size"] * d

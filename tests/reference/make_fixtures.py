@@ -4,7 +4,7 @@ For each case: a model with seeded random float32 parameters (<case>.tfz, a real
 and, computed in float64 from exactly those float32 values, the logits, the mean loss and the
 gradient of the loss with respect to every parameter (<case>.safetensors). Before writing, the
 reference checks itself (autograd against central finite differences; the Pattention
-invariants of SPEC §1.3); after writing, every file is read back and checked.
+invariants of docs/model.md §1.3); after writing, every file is read back and checked.
 
 Usage: /usr/bin/python3 tests/reference/make_fixtures.py --out tests/fixtures
 """
@@ -111,7 +111,7 @@ def check_finite_differences(cfg, params32, inputs, targets, grads, gen, per_ten
 
 
 def check_invariants(n_ref, gen):
-    """SPEC §1.3 on one Pattention (float64, l2_norm_gelu): sum_j <dK_j, K_j> = 0 and
+    """docs/model.md §1.3 on one Pattention (float64, l2_norm_gelu): sum_j <dK_j, K_j> = 0 and
     <dX_i, X_i> = 0 for every row i. Returns the two largest |values|, each divided by the
     matching sum of |products| so that 0 means exact."""
     X = torch.randn(7, 12, generator=gen, dtype=torch.float64).requires_grad_(True)
@@ -125,7 +125,7 @@ def check_invariants(n_ref, gen):
 
 
 def check_layers(gen):
-    """The forward pieces against direct, loop-by-loop transcriptions of SPEC §1.2 and §2.2
+    """The forward pieces against direct, loop-by-loop transcriptions of docs/model.md §1.2 and §2.2
     (pure Python math, float64). Returns the largest absolute difference."""
     worst = 0.0
     X = torch.randn(3, 5, generator=gen, dtype=torch.float64)

@@ -1,4 +1,4 @@
-"""tokenformer_ref.py: a PyTorch reference of SPEC.md §1-2 (Pattention, the network, the loss)
+"""tokenformer_ref.py: a PyTorch reference of docs/model.md §1-§2 (Pattention, the network, the loss)
 and of the checkpoint format (a gzip stream of a safetensors file). Written from the spec, for
 clarity and float64 checks, not for speed (tests/reference/bench_ref.py is the fast peer).
 
@@ -116,7 +116,7 @@ def init_params(cfg, gen, key_std=0.5, value_std=0.2, embed_std=0.5, norm_std=0.
 
 
 def pattention(x, keys, values, norm, n_ref):
-    """Pattention, SPEC §1.2: A = X K^T (T x n); S = Theta(A) row-wise; O = S V.
+    """Pattention, docs/model.md §1.2: A = X K^T (T x n); S = Theta(A) row-wise; O = S V.
     l2_norm_gelu: S = GELU(sqrt(n_ref) A / max(|A_i|, eps))
     gelu_l2_norm: S = sqrt(n_ref) g / max(|g_i|, eps),  g = GELU(A)
     softmax:      S = n_ref softmax(A)
@@ -171,7 +171,7 @@ def causal_attention(q, k, v):
 
 
 def block(x, params, cfg, l):
-    """One pre-norm layer, SPEC §2.1: x += Proj(Attn(RoPE(Q(h), K(h)), V(h))), h = LN0(x);
+    """One pre-norm layer, docs/model.md §2.1: x += Proj(Attn(RoPE(Q(h), K(h)), V(h))), h = LN0(x);
     then x += FFN(LN0(x)). Every projection is a Pattention."""
     B, T, d = x.shape
     H = cfg["n_heads"]
@@ -331,7 +331,7 @@ def config_json(cfg):
 
 
 def save_checkpoint(path, cfg, params, history=None, created_by=None):
-    """Writes a tokenformer checkpoint: float32 parameters plus the metadata of DESIGN §2."""
+    """Writes a tokenformer checkpoint: float32 parameters plus the metadata of docs/checkpoint.md."""
     want = dict(param_shapes(cfg))
     if set(params) != set(want):
         raise ValueError("parameters do not match the config")

@@ -8,10 +8,11 @@
 #include "config_fixture.h"
 #include "suite.h"
 
-static char tmpdir[] = "/tmp/test_config.XXXXXX";
+static char tmpdir[4096];
 static int tmpdir_made;
 
 static int scratch_make(void) {
+  tf_test_tmp_path(tmpdir, sizeof tmpdir, "test_config.XXXXXX");
   if (!mkdtemp(tmpdir)) {
     perror("mkdtemp");
     return -1;
@@ -82,6 +83,7 @@ void unusual_config(struct tf_config *c) {
                                       .rotary_pct = 0.5,
                                       .rotary_base = 500000};
   c->init = (struct tf_init_config){.seed = 18446744073709551615ull, .std = 0.01, .value_std = 0.3};
+  strcpy(c->init.tokenizer, "tok/neox.json");
   struct tf_train_config *t = &c->train;
   strcpy(t->data, "corpus/a b.txt");
   strcpy(t->valid, "v.txt");

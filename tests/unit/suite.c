@@ -1,4 +1,7 @@
 /* suite.c: the one main loop of every check suite. */
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "suite.h"
 
 int tf_test_run(Suite *s) {
@@ -7,6 +10,15 @@ int tf_test_run(Suite *s) {
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
   return failed ? 1 : 0;
+}
+
+void tf_test_tmp_path(char *buf, size_t n, const char *name) {
+  const char *tmp = getenv("TMPDIR");
+  int len = snprintf(buf, n, "%s/%s", tmp && *tmp ? tmp : "/tmp", name);
+  if (len < 0 || (size_t)len >= n) { /* also called outside tests, where ck_assert cannot be */
+    fprintf(stderr, "temporary path too long: %s\n", buf);
+    abort();
+  }
 }
 
 struct tf_model_config tf_test_tiny_config(void) {

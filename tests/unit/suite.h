@@ -8,6 +8,9 @@
 
 /* Runs the suite, prints check's summary, returns the process exit status (0: all passed). */
 int tf_test_run(Suite *s);
+/* "$TMPDIR/name" into buf (n bytes), /tmp when TMPDIR is unset or empty: where a test makes
+ * its files, e.g. from a mkdtemp or mkstemp template name. Aborts when it does not fit. */
+void tf_test_tmp_path(char *buf, size_t n, const char *name);
 /* A model small enough for any test: V 64, d 16, L 2, H 2, seq 8, 12/10/40 tokens. */
 struct tf_model_config tf_test_tiny_config(void);
 

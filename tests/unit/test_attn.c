@@ -8,6 +8,7 @@
 
 #include "fd.h"
 #include "kernels.h"
+#include "suite.h"
 
 /* See test_pattn.c for this budget: h = 1e-2 on values of size ~1 leaves float32 round-off and
  * truncation near 1e-4 of the largest gradient; a wrong term costs 1e-2 or more. */
@@ -95,8 +96,8 @@ START_TEST(rope_then_inverse_is_identity) {
 }
 END_TEST
 
-/* SPEC §2.2 in float64, theta_m = base^(-2m/r), at positions up to 2047: the tables are the
- * rounded float64 values and the rotation adds two float32 products, so 1e-6 on values of
+/* docs/model.md §2.2 in float64, theta_m = base^(-2m/r), at positions up to 2047: the tables are
+ * the rounded float64 values and the rotation adds two float32 products, so 1e-6 on values of
  * size 1. Channels from r on, and every channel at position 0, come out bit for bit. */
 START_TEST(rope_matches_float64_rotation) {
   int B = 1, T = 2048, H = 2, dh = 10, r = 6;
@@ -250,9 +251,5 @@ static Suite *attn_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(attn_suite());
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed != 0;
+  return tf_test_run(attn_suite());
 }

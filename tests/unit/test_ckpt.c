@@ -18,6 +18,7 @@
 #include <zlib.h>
 
 #include "tokenformer.h"
+#include "suite.h"
 
 static char dir[256]; /* a fresh directory for this run's files */
 
@@ -672,8 +673,7 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ft
 }
 
 static void setup(void) {
-  const char *tmp = getenv("TMPDIR");
-  snprintf(dir, sizeof dir, "%s/test_ckpt.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  tf_test_tmp_path(dir, sizeof dir, "test_ckpt.XXXXXX");
   ck_assert_ptr_nonnull(mkdtemp(dir));
 }
 
@@ -716,9 +716,5 @@ static Suite *ckpt_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(ckpt_suite());
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed != 0;
+  return tf_test_run(ckpt_suite());
 }

@@ -44,6 +44,7 @@ static const char *const unusual_sets[] = {
     "init.seed=18446744073709551615",
     "init.std=0.01",
     "init.value_std=.3",
+    "init.tokenizer=tok/neox.json",
     "train.data=corpus/a b.txt",
     "train.valid=v.txt",
     "train.log=run/log.jsonl",
@@ -89,7 +90,7 @@ static const char unusual_yaml[] =
     "  norm: 'softmax'\n"
     "  rotary_pct: 5.0e-1\n"
     "  rotary_base: 500000\n"
-    "init: {seed: 18446744073709551615, std: 0.01, value_std: 0.3}\n"
+    "init: {seed: 18446744073709551615, std: 0.01, value_std: 0.3, tokenizer: tok/neox.json}\n"
     "train:\n"
     "  data: corpus/a b.txt\n"
     "  valid: 'v.txt'\n"
@@ -236,7 +237,8 @@ static const struct bad_yaml bad_yamls[] = {
      "n_heads, seq_len, qkv_tokens, proj_tokens, ffn_tokens, qkv_ref_tokens, proj_ref_tokens, "
      "ffn_ref_tokens, norm, rotary_pct, rotary_base"},
     {"init:\n  sede: 3\n", TF_ECONFIG,
-     ":2:3: init.sede: unknown key; valid keys of init: seed, std, key_std, value_std"},
+     ":2:3: init.sede: unknown key; valid keys of init: seed, std, key_std, value_std, "
+     "tokenizer"},
     {"# comment\nsample:\n  steps: 3\n", TF_ECONFIG,
      ":2:1: sample: unknown section; valid sections: model, init, train, grow"},
     {"train:\n  step: 3\n", TF_ECONFIG,
@@ -257,7 +259,7 @@ static const struct bad_yaml bad_yamls[] = {
      ":2:10: train.steps: expected an integer in [0, 1000000000000], got \"1000000000001\""},
     {"train:\n  steps: 2e3\n", TF_ECONFIG,
      ":2:10: train.steps: expected an integer in [0, 1000000000000], got \"2e3\""},
-    {"train:\n  lr: 11\n", TF_ECONFIG, ":2:7: train.lr: expected a number in [0, 10], got \"11\""},
+    {"train:\n  lr: 11\n", TF_ECONFIG, ":2:7: train.lr: expected a number in (0, 10], got \"11\""},
     {"train:\n  beta2: 1\n", TF_ECONFIG,
      ":2:10: train.beta2: expected a number in [0, 1), got \"1\""},
     {"train:\n  eps: 0\n", TF_ECONFIG, ":2:8: train.eps: expected a number in (0, 1], got \"0\""},

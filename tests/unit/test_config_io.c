@@ -307,7 +307,7 @@ START_TEST(check_rejects_inconsistent_configs) {
 END_TEST
 
 START_TEST(rotary_dims_match_the_released_models) {
-  /* SPEC §2.4: d_h 64, 80, 96 at rotary_pct 0.25 give 16, 20, 24 channels */
+  /* docs/model.md §3.1: d_h 64, 80, 96 at rotary_pct 0.25 give 16, 20, 24 channels */
   struct tf_model_config m = {.d_model = 768, .n_heads = 12, .rotary_pct = 0.25};
   ck_assert_int_eq(tf_model_config_rotary_dims(&m), 16);
   m.d_model = 1280, m.n_heads = 16;
@@ -361,7 +361,7 @@ START_TEST(every_shipped_config_loads_and_checks) {
 }
 END_TEST
 
-/* SPEC §2.4 and the brief: L, d, H, tokens of each shipped size. */
+/* docs/model.md §3.1 and the brief: L, d, H, tokens of each shipped size. */
 static const struct {
   const char *file;
   int vocab, seq, L, d, H, qkv, proj, ffn;

@@ -13,6 +13,7 @@
 
 #include "fd.h"
 #include "tokenformer.h"
+#include "suite.h"
 
 /* op(A) (M x K) stored as M x K or, transposed, K x M, with 3 floats of padding per row. */
 struct mm {
@@ -256,9 +257,5 @@ static Suite *gemm_suite(void) {
 
 int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "--arch-child") == 0) return arch_child(argv[2]);
-  SRunner *sr = srunner_create(gemm_suite());
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed != 0;
+  return tf_test_run(gemm_suite());
 }

@@ -271,7 +271,7 @@ static int zero_new_rows(const struct tf_model *m, const float *grad, const stru
   return zero;
 }
 
-/* SPEC §5.3: zero new keys get a gradient at once, their values from the second step on. */
+/* docs/model.md §6.4: zero new keys get a gradient at once, their values from step 2 on. */
 START_TEST(gradients_reach_new_tokens) {
   struct tf_model m, g2;
   struct tf_error err = {0};

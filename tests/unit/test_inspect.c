@@ -8,21 +8,21 @@
 #include "suite.h"
 #include "tokenformer.h"
 
-static char dir[] = "/tmp/tf-test-inspect-XXXXXX";
+static char dir[4096];
 
 static void setup(void) {
+  tf_test_tmp_path(dir, sizeof dir, "tf-test-inspect-XXXXXX");
   ck_assert_ptr_nonnull(mkdtemp(dir));
 }
 
 static void teardown(void) {
-  char cmd[64];
+  char cmd[4200];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   ck_assert_int_eq(system(cmd), 0);
-  strcpy(dir, "/tmp/tf-test-inspect-XXXXXX");
 }
 
 static const char *path_of(const char *name) {
-  static char buf[2][96];
+  static char buf[2][4200];
   static int which;
   which ^= 1;
   snprintf(buf[which], sizeof buf[which], "%s/%s", dir, name);
@@ -63,7 +63,7 @@ START_TEST(groups_sum_to_the_150m_count) {
   uint64_t g[TF_NGROUPS], sum = 0;
   tf_param_count_by_group(&c, g);
   for (int i = 0; i < TF_NGROUPS; i++) sum += g[i];
-  ck_assert_uint_eq(sum, 151881216ull); /* SPEC §2.5 */
+  ck_assert_uint_eq(sum, 151881216ull); /* docs/model.md §3.2 */
   ck_assert_uint_eq(g[TF_GROUP_EMBED], 38633472ull);
   ck_assert_uint_eq(g[TF_GROUP_QKV], 12ull * 3 * 2 * 768 * 768);
   ck_assert_uint_eq(g[TF_GROUP_FFN], 12ull * 2 * 3072 * 768);

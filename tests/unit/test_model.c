@@ -1,8 +1,10 @@
 /* test_model.c: the parameter table, counts and initialization of model.c, and the model's
  * round trip through a checkpoint (model_io.c). */
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "suite.h"
@@ -128,7 +130,8 @@ START_TEST(save_load_round_trip_keeps_everything) {
   ck_assert_int_eq(tf_model_create(&a, &c, &err), TF_OK);
   tf_model_init(&a, &ic);
   ck_assert_int_eq(tf_model_add_history(&a, "test", "{\"k\": 1}", &err), TF_OK);
-  char path[] = "/tmp/tf-test-model-XXXXXX";
+  char path[4096];
+  tf_test_tmp_path(path, sizeof path, "tf-test-model-XXXXXX");
   int fd = mkstemp(path);
   close(fd);
   ck_assert_msg(tf_model_save(&a, path, TF_COMPRESS_HUFFMAN, &err) == TF_OK, "%s", err.msg);
@@ -160,7 +163,8 @@ START_TEST(training_state_round_trip) {
   ck_assert_int_eq(tf_adamw_create(&a.train.opt, a.n_params, &err), TF_OK);
   a.train.opt.step = 5;
   for (size_t i = 0; i < a.n_params; i++) a.train.opt.m[i] = (float)i, a.train.opt.v[i] = 0.5f;
-  char path[] = "/tmp/tf-test-state-XXXXXX.safetensors";
+  char path[4096];
+  tf_test_tmp_path(path, sizeof path, "tf-test-state-XXXXXX.safetensors");
   int fd = mkstemps(path, 12);
   close(fd);
   ck_assert_msg(tf_model_save(&a, path, TF_COMPRESS_NONE, &err) == TF_OK, "%s", err.msg);
@@ -198,8 +202,25 @@ static void refused(const char *path, int weights_only, const char *want) {
   ck_assert_msg(strstr(err.msg, want) && strstr(err.msg, path), "message: %s", err.msg);
 }
 
-/* A NaN or infinity in a parameter, or in a moment a command would keep, is refused with the
- * tensor and element; the moments of a checkpoint loaded for its weights only do not matter. */
+/* Sets element i of tensor name in the plain safetensors file at path to x, in place: a file
+ * that no save writes. */
+static void poke(const char *path, const char *name, size_t i, float x) {
+  struct tf_ckpt_reader *r;
+  struct tf_error err = {0};
+  ck_assert_msg(tf_ckpt_open(&r, path, &err) == TF_OK, "%s", err.msg);
+  const struct tf_st_header *h = tf_ckpt_header(r);
+  const struct tf_st_tensor *t = tf_st_find(h, name);
+  ck_assert_ptr_nonnull(t);
+  off_t at = (off_t)(8 + h->header_len + t->begin + i * sizeof x);
+  tf_ckpt_close(r);
+  int fd = open(path, O_WRONLY);
+  ck_assert_int_eq(pwrite(fd, &x, sizeof x, at), (ssize_t)sizeof x);
+  close(fd);
+}
+
+/* A NaN or infinity in a parameter, or in a moment a command would keep, is never saved (the
+ * save names the step, tensor and element) and is refused on load with the tensor and
+ * element; the moments of a checkpoint loaded for its weights only do not matter. */
 START_TEST(non_finite_values_are_refused_on_load) {
   struct tf_model a, b;
   struct tf_error err = {0};
@@ -208,21 +229,32 @@ START_TEST(non_finite_values_are_refused_on_load) {
   tf_model_init(&a, &(struct tf_init_config){.seed = 4, .std = 0.02});
   a.train.present = 1;
   a.train.n_ranks = 1;
+  a.train.step = 7;
   ck_assert_int_eq(tf_adamw_create(&a.train.opt, a.n_params, &err), TF_OK);
-  char path[] = "/tmp/tf-test-nan-XXXXXX.safetensors";
+  char path[4096];
+  tf_test_tmp_path(path, sizeof path, "tf-test-nan-XXXXXX.safetensors");
   int fd = mkstemps(path, 12);
   close(fd);
   const struct tf_tensor *t = &a.tensors[2];
   char want[160];
   a.params[t->offset + 3] = NAN;
+  ck_assert_int_eq(tf_model_save(&a, path, TF_COMPRESS_NONE, &err), TF_EDATA);
+  snprintf(want, sizeof want, "not saved (step 7): tensor %s: element 3 is nan", t->name);
+  ck_assert_msg(strstr(err.msg, want) && strstr(err.msg, path), "message: %s", err.msg);
+  struct stat st;
+  ck_assert_int_eq(stat(path, &st), 0);
+  ck_assert_int_eq(st.st_size, 0); /* the file there was left as it was */
+  a.params[t->offset + 3] = 0.5f;
   ck_assert_msg(tf_model_save(&a, path, TF_COMPRESS_NONE, &err) == TF_OK, "%s", err.msg);
+  poke(path, t->name, 3, NAN);
   snprintf(want, sizeof want, "tensor %s: element 3 is nan", t->name);
   refused(path, 0, want);
   refused(path, 1, want);
-  a.params[t->offset + 3] = 0.5f;
-  a.train.opt.v[a.n_params - 1] = INFINITY;
-  ck_assert_msg(tf_model_save(&a, path, TF_COMPRESS_NONE, &err) == TF_OK, "%s", err.msg);
+  poke(path, t->name, 3, 0.5f);
   t = &a.tensors[a.n_tensors - 1];
+  char moment[TF_NAME_MAX + 8];
+  snprintf(moment, sizeof moment, "optim.v.%s", t->name);
+  poke(path, moment, t->numel - 1, INFINITY);
   snprintf(want, sizeof want, "tensor optim.v.%s: element %zu is inf", t->name, t->numel - 1);
   refused(path, 0, want);
   ck_assert_msg(tf_model_load_weights(&b, path, &err) == TF_OK, "%s", err.msg);

@@ -9,6 +9,7 @@
 
 #include "fd.h"
 #include "tokenformer.h"
+#include "suite.h"
 
 /* The tiny model: L 2, d 16, H 2 (d_h 8, 4 RoPE channels), 8/8/16 tokens, V 32, seq_len 8;
  * batches of 2 x 5 positions. */
@@ -184,9 +185,5 @@ static Suite *net_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(net_suite());
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed != 0;
+  return tf_test_run(net_suite());
 }

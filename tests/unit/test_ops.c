@@ -8,6 +8,7 @@
 
 #include "fd.h"
 #include "kernels.h"
+#include "suite.h"
 
 /* Central differences with h = 1e-2 on values of size ~1 (see test_pattn.c for the budget):
  * float32 round-off and O(h^2) truncation stay near 1e-4 of the largest gradient; a wrong
@@ -262,9 +263,5 @@ static Suite *ops_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(ops_suite());
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed != 0;
+  return tf_test_run(ops_suite());
 }

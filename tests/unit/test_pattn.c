@@ -1,8 +1,8 @@
 /* test_pattn.c: Pattention (lib/pattn.c): the normal cdf/pdf and exp it uses against libm,
- * the central cdf, the forward against a float64 evaluation of SPEC §1.2 (also with rows on
- * both sides of the central cdf's range), every backward against finite
- * differences for the three norms (also with n_ref != n, as after growth), the invariants of
- * SPEC §1.3, the row-norm guard, and how gradients accumulate. */
+ * the central cdf, the forward against a float64 evaluation of docs/model.md §1.2 (also with rows
+ * on both sides of the central cdf's range), every backward against finite differences for the
+ * three norms (also with n_ref != n, as after growth), the invariants of docs/model.md §1.3, the
+ * row-norm guard, and how gradients accumulate. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 
 #include "fd.h"
 #include "kernels.h"
+#include "suite.h"
 
 /* ---------------------------------------------------------------- special functions */
 
@@ -139,7 +140,7 @@ static double gelu_d(double z) {
   return 0.5 * z * (1.0 + erf(z / sqrt(2.0)));
 }
 
-/* Row i of SPEC §1.2 in float64: s (n) from the scores a (n). */
+/* Row i of docs/model.md §1.2 in float64: s (n) from the scores a (n). */
 static void theta_double(double *s, const double *a, int n, int n_ref, enum tf_norm norm) {
   double tau = sqrt((double)n_ref), ss = 0, mx = a[0];
   for (int j = 0; j < n; j++) {
@@ -245,7 +246,7 @@ START_TEST(backward_matches_finite_differences) {
 }
 END_TEST
 
-/* SPEC §1.3, l2_norm_gelu: dA_i is orthogonal to A_i, so sum_j <dK_j, K_j> = 0 and
+/* docs/model.md §1.3, l2_norm_gelu: dA_i is orthogonal to A_i, so sum_j <dK_j, K_j> = 0 and
  * <dX_i, X_i> = 0. Each is a sum of products of float32 results whose own error is ~1e-6 of
  * the magnitudes, so they must vanish to 1e-5 of sum |dK_j| |K_j| and |dX_i| |X_i|. */
 START_TEST(l2_norm_gelu_gradients_are_orthogonal) {
@@ -368,9 +369,5 @@ static Suite *pattn_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(pattn_suite());
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed != 0;
+  return tf_test_run(pattn_suite());
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tokenformer.h"
+#include "suite.h"
 
 static int decode(struct tf_st_header *h, const char *json, struct tf_error *err) {
   return tf_st_decode(h, json, strlen(json), err);
@@ -258,9 +259,5 @@ static Suite *st_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(st_suite());
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed != 0;
+  return tf_test_run(st_suite());
 }
