@@ -215,7 +215,7 @@ bench-progs: $(O)/bench/bench_decode
 # -fopenmp=libgomp: no OpenMP code generation (one thread; clang's libomp allocates in every
 # serialized parallel region, which libFuzzer's leak check takes for a leak on every run),
 # omp_* calls and BLIS's runtime from libgomp; the variables only OpenMP clauses read go unused.
-FUZZ_NAMES   := ckpt config prompt optim mmidx
+FUZZ_NAMES   := ckpt config prompt optim torch mmidx
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_DIR     := build/fuzz

@@ -23,6 +23,7 @@ static void print_version(const struct cli *c) {
   printf("%s (tokenformer) %s\n", c->prog, TF_VERSION);
   printf("matrix products: %s\n", tf_gemm_kernel());
   printf("data parallelism: %s\n", tf_dist_backend());
+  printf("bf16 and q8 weights: %s kernels\n", tf_weights_kernel());
 }
 
 int cli_common(struct cli *c, int opt, const char *arg) {
@@ -184,4 +185,9 @@ void cli_print_json(json_t *j) {
   json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
   fputc('\n', stdout);
   json_decref(j);
+}
+
+int cli_parse_weights(const struct cli *c, const char *s, enum tf_weights *out) {
+  if (tf_weights_parse(s, out) == TF_OK) return TF_OK;
+  return cli_usage_error(c, "--weights: expected f32, bf16 or q8, got '%s'", s);
 }

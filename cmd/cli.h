@@ -58,6 +58,8 @@ int cli_parse_double(const struct cli *c, const char *opt, const char *s, double
 int cli_parse_u64(const struct cli *c, const char *opt, const char *s, uint64_t *out);
 /* Parses --compress huffman|none|fast|best. */
 int cli_parse_compress(const struct cli *c, const char *s, enum tf_compress *out);
+/* Parses --weights f32|bf16|q8. */
+int cli_parse_weights(const struct cli *c, const char *s, enum tf_weights *out);
 /* Prints a JSON value (indented, keys in insertion order) and a newline on stdout; takes
  * the reference. */
 struct json_t;

@@ -8,7 +8,7 @@
 
 static const char usage[] =
     "Usage: tf-eval -i MODEL [--data FILE]... [--max-bytes N] [--max-tokens N] [--batch B]\n"
-    "               [--json]\n"
+    "               [--json] [--weights f32|bf16|q8]\n"
     "Score text with a TokenFormer checkpoint: tokens, mean loss per token (nats),\n"
     "perplexity and bits per byte of the text, one line per file (stdin when no --data is\n"
     "given, or with '-').\n"
@@ -20,6 +20,8 @@ static const char usage[] =
     "      --max-bytes N   score only the first N bytes of each text\n"
     "      --max-tokens N  score only the first N tokens of each text or dataset\n"
     "      --batch B       windows per forward pass (default 8; does not change results)\n"
+    "      --weights FMT   score with the weights rounded to bf16 or q8 and back (the\n"
+    "                      formats of tf-generate --weights; default f32: as stored)\n"
     "      --json          one JSON object per file on stdout\n"
     "      --threads N     threads (default: OMP_NUM_THREADS or all cores)\n"
     "  -h, --help          this help\n"
@@ -33,7 +35,7 @@ static const char usage[] =
     "for memory, 74 read or write error, or a data file that changed while read. See\n"
     "tf-eval(1).\n";
 
-enum { OPT_MAX_BYTES = CLI_OPT_FIRST_FREE, OPT_MAX_TOKENS, OPT_BATCH };
+enum { OPT_MAX_BYTES = CLI_OPT_FIRST_FREE, OPT_MAX_TOKENS, OPT_BATCH, OPT_WEIGHTS };
 
 struct eval_args {
   const char *input;
@@ -41,6 +43,7 @@ struct eval_args {
   int n_data;
   long long max_bytes, max_tokens; /* 0: all */
   int batch;
+  enum tf_weights weights;
 };
 
 static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv) {
@@ -49,6 +52,7 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
                                            {"max-bytes", required_argument, 0, OPT_MAX_BYTES},
                                            {"max-tokens", required_argument, 0, OPT_MAX_TOKENS},
                                            {"batch", required_argument, 0, OPT_BATCH},
+                                           {"weights", required_argument, 0, OPT_WEIGHTS},
                                            CLI_COMMON_LONG_OPTIONS,
                                            {0, 0, 0, 0}};
   int opt, rc;
@@ -75,6 +79,9 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
       if (cli_parse_long(c, "--batch", optarg, 1, 4096, &v)) return TF_EUSAGE;
       a->batch = (int)v;
       break;
+    case OPT_WEIGHTS:
+      if (cli_parse_weights(c, optarg, &a->weights)) return TF_EUSAGE;
+      break;
     default:
       if ((rc = cli_other_option(c, opt, optarg)) >= 0) return rc;
     }
@@ -91,11 +98,13 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
   return TF_OK;
 }
 
-static void print_result(const struct cli *c, const char *name, const struct tf_eval_result *r) {
+static void print_result(const struct cli *c, const char *name, const struct tf_eval_result *r,
+                         enum tf_weights w) {
   if (c->json) {
-    json_t *j = json_pack("{s:s, s:I, s:I, s:f, s:f, s:f}", "data", name, "tokens",
+    json_t *j = json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:s}", "data", name, "tokens",
                           (json_int_t)r->tokens, "bytes", (json_int_t)r->bytes, "loss", r->loss,
-                          "perplexity", r->perplexity, "bits_per_byte", r->bits_per_byte);
+                          "perplexity", r->perplexity, "bits_per_byte", r->bits_per_byte, "weights",
+                          tf_weights_name(w));
     json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
     putchar('\n');
     json_decref(j);
@@ -140,7 +149,7 @@ static int eval_file(const struct cli *c, const struct tf_model *m, struct tf_ac
   else if (rc)
     rc = tf_error_set(err, rc, "%s: the loss is not finite", text.path);
   else
-    print_result(c, text.path, &r);
+    print_result(c, text.path, &r, a->weights);
   tf_corpus_close(&text);
   return rc;
 }
@@ -156,6 +165,11 @@ int main(int argc, char **argv) {
   if (rc || c.done) goto out;
   if ((rc = tf_model_load_weights(&m, a.input, &err))) {
     rc = cli_fail(&c, &err);
+    goto out;
+  }
+  if ((rc = tf_model_round_weights(&m, a.weights, &err))) {
+    rc = cli_fail(&c, &err);
+    tf_model_free(&m);
     goto out;
   }
   /* the activations first: their size check names the figures before anything large is

@@ -11,7 +11,7 @@
 static const char usage[] =
     "Usage: tf-generate -i MODEL [-p TEXT | -f FILE] [-n N] [-t TEMP] [--top-k K]\n"
     "                   [--top-p P] [--seed S] [--greedy] [--stop STRING]... [--echo]\n"
-    "                   [--ignore-eos] [--json]\n"
+    "                   [--ignore-eos] [--weights f32|bf16|q8] [--json]\n"
     "Continue a prompt with a TokenFormer checkpoint, one token at a time, each written to\n"
     "stdout as soon as it is sampled (a BPE model's text once its UTF-8 characters are whole).\n"
     "The prompt is TEXT, FILE, or stdin when neither is given; the model's own tokenizer\n"
@@ -30,6 +30,9 @@ static const char usage[] =
     "      --stop STRING     stop once the generated text ends with STRING (repeatable)\n"
     "      --echo            print the prompt before the generated text\n"
     "      --ignore-eos      go on past the end-of-text token (BPE models stop there)\n"
+    "      --weights FMT     f32 (default), bf16 or q8: weights converted at load, the fp32\n"
+    "                        copy freed: fewer bytes to read per token, logits within the\n"
+    "                        bounds of tf-generate(1)\n"
     "      --json            print one JSON object at the end instead of streaming:\n"
     "                        prompt, text, ids, tokens, stopped, seconds, tokens_per_s\n"
     "  -v, --verbose         timing on stderr\n"
@@ -53,6 +56,7 @@ enum {
   OPT_STOP,
   OPT_ECHO,
   OPT_IGNORE_EOS,
+  OPT_WEIGHTS,
 };
 
 struct gen_args {
@@ -61,6 +65,7 @@ struct gen_args {
   struct tf_sample_config sc;
   const char **stops;
   int n_stops, echo, ignore_eos;
+  enum tf_weights weights;
 };
 
 /* A sampling option's value into a; 0 or TF_EUSAGE (printed). */
@@ -109,6 +114,8 @@ static int take_option(struct cli *c, struct gen_args *a, int opt, const char *a
   case OPT_IGNORE_EOS:
     a->ignore_eos = 1;
     return TF_OK;
+  case OPT_WEIGHTS:
+    return cli_parse_weights(c, arg, &a->weights);
   case 't':
   case OPT_TOP_K:
   case OPT_TOP_P:
@@ -145,6 +152,7 @@ static int parse_args(struct cli *c, struct gen_args *a, int argc, char **argv) 
                                            {"stop", required_argument, 0, OPT_STOP},
                                            {"echo", no_argument, 0, OPT_ECHO},
                                            {"ignore-eos", no_argument, 0, OPT_IGNORE_EOS},
+                                           {"weights", required_argument, 0, OPT_WEIGHTS},
                                            CLI_COMMON_LONG_OPTIONS,
                                            {0, 0, 0, 0}};
   a->tokens = 200;
@@ -367,6 +375,7 @@ static void print_json(const struct run *r) {
   json_object_set_new(j, "tokens", json_integer((json_int_t)r->generated));
   json_object_set_new(j, "prompt_tokens", json_integer(r->prompt_tokens));
   json_object_set_new(j, "stopped", json_string(r->stopped ? r->stopped : "length"));
+  json_object_set_new(j, "weights", json_string(tf_weights_name(r->a->weights)));
   json_object_set_new(j, "seconds", json_real(r->seconds));
   json_object_set_new(j, "tokens_per_s", json_real(r->seconds > 0 ? r->generated / r->seconds : 0));
   json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -374,11 +383,13 @@ static void print_json(const struct run *r) {
   json_decref(j);
 }
 
-/* Loads the model and checks that a byte model holds every byte. */
-static int load_model(struct tf_model *m, const char *path, struct tf_error *err) {
+/* Loads the model, checks that a byte model holds every byte, and converts its weights to w. */
+static int load_model(struct tf_model *m, const char *path, enum tf_weights w,
+                      struct tf_error *err) {
   int rc = tf_model_load_weights(m, path, err);
   if (rc) return rc;
-  if (tf_tokenizer_kind(m->tok) == TF_TOK_BYTES && (rc = tf_tok_bytes_check(m, err))) {
+  if ((tf_tokenizer_kind(m->tok) == TF_TOK_BYTES && (rc = tf_tok_bytes_check(m, err))) ||
+      (rc = tf_model_convert_weights(m, w, err))) {
     tf_error_prefix(err, "%s", path);
     tf_model_free(m);
   }
@@ -403,7 +414,11 @@ static int run_command(const struct cli *c, const struct gen_args *a, struct run
   int rc = check_json_size(c, a, err);
   if (!rc) rc = read_prompt(a, &r->prompt, err); /* before the model: a cheap failure first */
   if (rc) return rc;
-  if ((rc = load_model(&m, a->input, err))) return rc;
+  if ((rc = load_model(&m, a->input, a->weights, err))) return rc;
+  if (c->verbose)
+    fprintf(stderr, "tf-generate: %s weights, %.1f MiB%s%s\n", tf_weights_name(m.weights),
+            tf_model_weight_bytes(&m) / 1048576.0, m.qw ? ", kernels " : "",
+            m.qw ? tf_weights_kernel() : "");
   if (a->echo && !c->json) rc = put_now(r->prompt.p, r->prompt.n, err);
   if (!rc && a->tokens > 0) rc = generate(r, &m, err);
   if (!rc && c->json) print_json(r);

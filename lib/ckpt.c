@@ -64,7 +64,7 @@ struct payload {
   enum tf_compress compress;
 };
 
-static int write_all(int fd, const char *name, const void *p, size_t n, struct tf_error *err) {
+int tf_write_all(int fd, const char *name, const void *p, size_t n, struct tf_error *err) {
   const char *c = p;
   while (n) {
     ssize_t w = write(fd, c, min_size(n, ZCHUNK));
@@ -102,7 +102,7 @@ static int sink_open(struct sink *s, int fd, const char *name, const struct payl
   /* gzip header: deflate, no flags, no time (same content, same file), XFL, OS Unix */
   unsigned char h[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, s->level == 9 ? 2 : s->level == 1 ? 4 : 0,
                          3};
-  return write_all(fd, name, h, sizeof h, err);
+  return tf_write_all(fd, name, h, sizeof h, err);
 }
 
 /* Deflates c into out (s->slot bytes); returns 0, or 1 when zlib fails (out of memory). */
@@ -133,7 +133,7 @@ static int gz_flush_batch(struct sink *s, struct tf_error *err) {
   if (bad) return tf_error_set(err, TF_ENOMEM, "%s: deflate failed: out of memory", s->name);
   for (int i = 0; i < n; i++) {
     const struct chunk *c = &s->batch[i];
-    int rc = write_all(s->fd, s->name, s->buf + (size_t)i * s->slot, c->out_len, err);
+    int rc = tf_write_all(s->fd, s->name, s->buf + (size_t)i * s->slot, c->out_len, err);
     if (rc) return rc;
     s->crc = crc32_combine(s->crc, c->crc, (z_off_t)c->n);
     s->total += c->n;
@@ -160,10 +160,10 @@ static int plain_put(struct sink *s, const unsigned char *p, uint64_t n, struct 
     s->used += (size_t)n;
     return TF_OK;
   }
-  int rc = write_all(s->fd, s->name, s->buf, s->used, err);
+  int rc = tf_write_all(s->fd, s->name, s->buf, s->used, err);
   s->used = 0;
   return rc            ? rc
-         : n >= IO_BUF ? write_all(s->fd, s->name, p, (size_t)n, err)
+         : n >= IO_BUF ? tf_write_all(s->fd, s->name, p, (size_t)n, err)
                        : plain_put(s, p, n, err);
 }
 
@@ -173,15 +173,16 @@ static int sink_put(struct sink *s, const void *p, uint64_t n, struct tf_error *
 }
 
 static int sink_end(struct sink *s, struct tf_error *err) {
-  if (!s->gz) return write_all(s->fd, s->name, s->buf, s->used, err);
+  if (!s->gz) return tf_write_all(s->fd, s->name, s->buf, s->used, err);
   int rc = gz_flush_batch(s, err);
   unsigned char t[10] = {0x03, 0x00}; /* an empty final block (fixed codes, end of block) */
   put_le32(t + 2, (uint32_t)s->crc);
   put_le32(t + 6, (uint32_t)s->total); /* ISIZE: the length modulo 2^32 */
-  return rc ? rc : write_all(s->fd, s->name, t, sizeof t, err);
+  return rc ? rc : tf_write_all(s->fd, s->name, t, sizeof t, err);
 }
 
-static int write_payload(int fd, const char *name, const struct payload *p, struct tf_error *err) {
+static int write_payload(int fd, const char *name, void *ctx, struct tf_error *err) {
+  const struct payload *p = ctx;
   struct sink s;
   int rc = sink_open(&s, fd, name, p, err);
   if (!rc) rc = sink_put(&s, p->hdr, p->hdr_len, err);
@@ -255,12 +256,12 @@ static int sync_dir(const char *dir, const char *path, struct tf_error *err) {
 
 /* Everything between creating the temporary file and naming it: permissions, the bytes,
  * fsync. */
-static int fill_temp(int fd, const char *path, mode_t mode, const struct payload *p,
+static int fill_temp(int fd, const char *path, mode_t mode, tf_file_fill_fn fill, void *ctx,
                      struct tf_error *err) {
   if (fchmod(fd, mode))
     return tf_error_set(err, TF_EIO, "%s: chmod of the temporary file failed: %s", path,
                         strerror(errno));
-  int rc = write_payload(fd, path, p, err);
+  int rc = fill(fd, path, ctx, err);
   if (!rc && fsync(fd))
     rc = tf_error_set(err, TF_EIO, "%s: fsync failed: %s", path, strerror(errno));
   return rc;
@@ -307,7 +308,7 @@ static int link_temp(int fd, const char *path, char *tmp, struct tf_error *err) 
 /* Temporary file beside path (unnamed while it is written, where the filesystem allows),
  * fsync, rename over path, fsync the directory. On failure the temporary file is removed
  * and an existing path is left as it was. */
-static int write_atomic(const char *path, mode_t mode, const struct payload *p,
+static int write_atomic(const char *path, mode_t mode, tf_file_fill_fn fill, void *ctx,
                         struct tf_error *err) {
   char *dir = NULL, *tmp = NULL;
   int named = 0, rc = temp_names(path, &dir, &tmp, err);
@@ -316,7 +317,7 @@ static int write_atomic(const char *path, mode_t mode, const struct payload *p,
     rc = tf_error_set(err, create_status(errno), "%s: cannot create a temporary file in %s: %s",
                       path, dir, strerror(errno));
   if (fd >= 0) {
-    rc = fill_temp(fd, path, mode, p, err);
+    rc = fill_temp(fd, path, mode, fill, ctx, err);
     if (!rc && !named && !(rc = link_temp(fd, path, tmp, err))) named = 1;
     if (close(fd) && !rc)
       rc = tf_error_set(err, TF_EIO, "%s: close failed: %s", path, strerror(errno));
@@ -335,10 +336,10 @@ static int write_atomic(const char *path, mode_t mode, const struct payload *p,
 
 /* An existing device or FIFO (/dev/null, a named pipe) is written in place: renaming over it
  * would replace the node itself. */
-static int write_special(const char *path, const struct payload *p, struct tf_error *err) {
+static int write_special(const char *path, tf_file_fill_fn fill, void *ctx, struct tf_error *err) {
   int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
   if (fd < 0) return tf_error_set(err, TF_ECANTCREAT, "%s: cannot open: %s", path, strerror(errno));
-  int rc = write_payload(fd, path, p, err);
+  int rc = fill(fd, path, ctx, err);
   if (close(fd) && !rc)
     rc = tf_error_set(err, TF_EIO, "%s: close failed: %s", path, strerror(errno));
   return rc;
@@ -351,34 +352,46 @@ static mode_t new_file_mode(void) {
   return 0666 & ~mask;
 }
 
-static int write_path(const char *path, const struct payload *p, struct tf_error *err) {
+int tf_file_write(const char *path, tf_file_fill_fn fill, void *ctx, struct tf_error *err) {
   struct stat st;
   if (!strcmp(path, "-")) {
     if (isatty(STDOUT_FILENO))
       return tf_error_set(err, TF_EUSAGE, "refusing to write a binary checkpoint to a terminal");
-    return write_payload(STDOUT_FILENO, "<stdout>", p, err);
+    return fill(STDOUT_FILENO, "<stdout>", ctx, err);
   }
   if (!*path) return tf_error_set(err, TF_ECANTCREAT, "cannot create a file with an empty name");
-  if (stat(path, &st)) return write_atomic(path, new_file_mode(), p, err);
+  if (stat(path, &st)) return write_atomic(path, new_file_mode(), fill, ctx, err);
   if (S_ISDIR(st.st_mode)) return tf_error_set(err, TF_ECANTCREAT, "%s: is a directory", path);
-  if (!S_ISREG(st.st_mode)) return write_special(path, p, err);
-  return write_atomic(path, st.st_mode & 07777, p, err); /* a replaced file keeps its mode */
+  if (!S_ISREG(st.st_mode)) return write_special(path, fill, ctx, err);
+  return write_atomic(path, st.st_mode & 07777, fill, ctx, err); /* a replaced file keeps its mode */
+}
+
+static int write_checkpoint(const char *path, const struct tf_ckpt_entry *entries,
+                            size_t n_entries, const char *const *meta, size_t n_meta,
+                            enum tf_compress compress, int gz, struct tf_error *err) {
+  if ((unsigned)compress > TF_COMPRESS_BEST)
+    return tf_error_set(err, TF_EUSAGE, "unknown compression %d", (int)compress);
+  struct payload p = {.gz = gz, .compress = compress};
+  int rc = payload_build(&p, entries, n_entries, meta, n_meta, err);
+  if (rc)
+    tf_error_prefix(err, "%s", path);
+  else
+    rc = tf_file_write(path, write_payload, &p, err);
+  free(p.hdr);
+  free(p.order);
+  return rc;
 }
 
 int tf_ckpt_write(const char *path, const struct tf_ckpt_entry *entries, size_t n_entries,
                   const char *const *meta, size_t n_meta, enum tf_compress compress,
                   struct tf_error *err) {
-  if ((unsigned)compress > TF_COMPRESS_BEST)
-    return tf_error_set(err, TF_EUSAGE, "unknown compression %d", (int)compress);
-  struct payload p = {.gz = !ends_with(path, ".safetensors"), .compress = compress};
-  int rc = payload_build(&p, entries, n_entries, meta, n_meta, err);
-  if (rc)
-    tf_error_prefix(err, "%s", path);
-  else
-    rc = write_path(path, &p, err);
-  free(p.hdr);
-  free(p.order);
-  return rc;
+  return write_checkpoint(path, entries, n_entries, meta, n_meta, compress,
+                          !ends_with(path, ".safetensors"), err);
+}
+
+int tf_st_write_plain(const char *path, const struct tf_ckpt_entry *entries, size_t n_entries,
+                      const char *const *meta, size_t n_meta, struct tf_error *err) {
+  return write_checkpoint(path, entries, n_entries, meta, n_meta, TF_COMPRESS_NONE, 0, err);
 }
 
 /* ---------------------------------------------------------------- reader */

@@ -8,8 +8,12 @@
 
 #include "gemv.h"
 #include "kernels.h"
+#include "quant.h"
 
 #define DEFAULT_CHUNK 64
+/* Parameter tokens per dequantized panel of a batched pass over converted weights: (P, d)
+ * floats, 768 KiB at d = 768, within a core's L2 cache. */
+#define PANEL 256
 /* Floats of work below which a loop runs on one thread: waking the team costs more. */
 #define PAR_MIN (1 << 15)
 
@@ -41,7 +45,9 @@ static int pieces(struct tf_decoder *dec, struct piece *p) {
   p[i++] = (struct piece){&dec->pscratch, C, n};
   p[i++] = (struct piece){&dec->prnorm, C, 1};
   p[i++] = (struct piece){&dec->scores, H * C, S};
-  p[i++] = (struct piece){&dec->partial, (size_t)dec->threads, d};
+  p[i++] = (struct piece){&dec->partial, (size_t)dec->threads, (size_t)tf_qcols((int)d)};
+  p[i++] = (struct piece){&dec->qx, tf_qvec_floats(tf_qcols((int)d)), 1};
+  p[i++] = (struct piece){&dec->panel, n < PANEL ? n : PANEL, d};
   p[i++] = (struct piece){&dec->rope_cos, S, half};
   p[i++] = (struct piece){&dec->rope_sin, S, half};
   p[i++] = (struct piece){&dec->y, d, 1};
@@ -114,6 +120,26 @@ static int team(const struct tf_decoder *dec, size_t work) {
   return work < PAR_MIN ? 1 : t < dec->threads ? t : dec->threads;
 }
 
+/* pattn below for one row over converted weights: x prepared once, then the same two
+ * products through quant.c's kernels. */
+static void pattn_row_q(const struct tf_model *m, struct tf_decoder *dec, int l, int slot,
+                        const float *x, float *out, float beta) {
+  const struct tf_model_config *c = &m->cfg;
+  const struct tf_qmat *K = &m->qw->key[l][slot], *V = &m->qw->value[l][slot];
+  int kind = tf_slot_kind(slot), n = c->tokens[kind];
+  int n_ref = c->ref_tokens[kind] > 0 ? c->ref_tokens[kind] : n;
+  float *a = dec->pcache, *S = a;
+  struct tf_qvec v;
+  tf_qvec_prepare(&v, dec->qx, x, K);
+#pragma omp parallel num_threads(team(dec, (size_t)n * c->d_model))
+  {
+    tf_qgemv_ws(a, K, &v);
+#pragma omp single
+    S = tf_pattn_theta_row(c->norm, a, dec->pscratch, dec->prnorm, sqrtf((float)n_ref), n_ref, n);
+    tf_qgemv_t_ws(out, beta, S, V, dec->partial);
+  }
+}
+
 /* Pattention `slot` of layer l on R rows x (R, d): out = Theta(x K^T) V + beta out. One row
  * goes through the two matrix-vector products in one parallel region; more rows through
  * tf_pattn_forward (matrix products). tau = sqrt(n_ref) as in net.c. */
@@ -125,7 +151,15 @@ static void pattn(const struct tf_model *m, struct tf_decoder *dec, int l, int s
   int n_ref = c->ref_tokens[kind] > 0 ? c->ref_tokens[kind] : n;
   if (R > 1) {
     struct tf_pattn_shape s = {R, n, n_ref, d, d, c->norm, n};
-    tf_pattn_forward(&s, out, beta, dec->pcache, dec->prnorm, dec->pscratch, x, w->key, w->value);
+    if (m->qw)
+      tf_pattn_forward_q(&s, out, beta, dec->pcache, dec->prnorm, dec->pscratch, x,
+                         &m->qw->key[l][slot], &m->qw->value[l][slot], dec->panel, PANEL);
+    else
+      tf_pattn_forward(&s, out, beta, dec->pcache, dec->prnorm, dec->pscratch, x, w->key, w->value);
+    return;
+  }
+  if (m->qw) {
+    pattn_row_q(m, dec, l, slot, x, out, beta);
     return;
   }
   float *a = dec->pcache, *S = a;
@@ -206,6 +240,31 @@ static void layer_rows(const struct tf_model *m, struct tf_decoder *dec, int l, 
   pattn(m, dec, l, TF_SLOT_FFN, R, dec->h, dec->x, 1.0f);
 }
 
+/* x = the embeddings of tokens p0 .. p0 + R - 1. */
+static void embed(const struct tf_model *m, struct tf_decoder *dec, int p0, int R) {
+  int d = m->cfg.d_model;
+  if (!m->qw) {
+    tf_embed_forward(dec->x, dec->tokens + p0, m->w.embed, R, d);
+    return;
+  }
+  for (int i = 0; i < R; i++)
+    tf_qmat_row(dec->x + (size_t)i * d, &m->qw->embed, dec->tokens[p0 + i]);
+}
+
+/* logits = y E^T (the tied head). */
+static void head(const struct tf_model *m, struct tf_decoder *dec) {
+  const struct tf_model_config *c = &m->cfg;
+  int d = c->d_model, t = team(dec, (size_t)c->vocab_size * d);
+  if (!m->qw) {
+    tf_gemv(dec->logits, m->w.embed, dec->y, c->vocab_size, d, t);
+    return;
+  }
+  struct tf_qvec v;
+  tf_qvec_prepare(&v, dec->qx, dec->y, &m->qw->embed);
+#pragma omp parallel num_threads(t)
+  tf_qgemv_ws(dec->logits, &m->qw->embed, &v);
+}
+
 /* Encodes dec->tokens[len .. len + n) at their positions, up to `chunk` rows per pass, then
  * logits = LN_final(x_last) E^T. */
 static const float *encode(const struct tf_model *m, struct tf_decoder *dec, int n) {
@@ -214,14 +273,14 @@ static const float *encode(const struct tf_model *m, struct tf_decoder *dec, int
   while (dec->len < end) {
     int p0 = dec->len;
     R = end - p0 < dec->chunk ? end - p0 : dec->chunk;
-    tf_embed_forward(dec->x, dec->tokens + p0, m->w.embed, R, d);
+    embed(m, dec, p0, R);
     for (int l = 0; l < c->n_layers; l++) layer_rows(m, dec, l, R, p0);
     dec->len += R;
   }
   float mean, rstd;
   tf_layernorm_affine_forward(dec->y, &mean, &rstd, dec->x + (size_t)(R - 1) * d,
                               m->w.final_norm_weight, m->w.final_norm_bias, 1, d);
-  tf_gemv(dec->logits, m->w.embed, dec->y, c->vocab_size, d, team(dec, (size_t)c->vocab_size * d));
+  head(m, dec);
   return dec->logits;
 }
 

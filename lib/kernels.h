@@ -172,6 +172,15 @@ void tf_pattn_forward(const struct tf_pattn_shape *p, float *out, float beta, fl
                       float *rnorm, float *scratch, const float *x, const float *key,
                       const float *value);
 
+/* tf_pattn_forward over converted key and value (lib/quant.h), for decoding: P of their rows
+ * at a time dequantized into panel (P, d) and multiplied in float; the same bits as
+ * tf_pattn_forward on the dequantized weights to float rounding (the sums over value rows
+ * run panel by panel). */
+struct tf_qmat;
+void tf_pattn_forward_q(const struct tf_pattn_shape *p, float *out, float beta, float *cache,
+                        float *rnorm, float *scratch, const float *x, const struct tf_qmat *key,
+                        const struct tf_qmat *value, float *panel, int P);
+
 /* From dout (R, d_out): dx = dA key + beta_dx dx; dkey += dA^T x; dvalue += S^T dout.
  * cache and rnorm as the forward left them; scratch holds 2 R ld floats. */
 void tf_pattn_backward(const struct tf_pattn_shape *p, float *dx, float beta_dx, float *dkey,

@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "model_internal.h"
+#include "quant.h"
 
 static const char *const slot_module[TF_NSLOTS] = {"attention.query", "attention.key",
                                                    "attention.value", "attention.proj", "mlp"};
@@ -186,6 +187,7 @@ void tf_model_free(struct tf_model *m) {
   tf_adamw_free(&m->train.opt);
   free(m->tensors);
   free(m->params);
+  tf_qweights_free(m->qw);
   free(m->history);
   tf_tokenizer_free(m->tok);
   memset(m, 0, sizeof *m);

@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "kernels.h"
+#include "quant.h"
 
 /* Whether max_j |k a_j| <= TF_CDF_CENTRAL over a row of n (k > 0). */
 static int row_central(const float *a, int n, float k) {
@@ -81,20 +82,50 @@ static int pattn_ld(const struct tf_pattn_shape *p) {
   return p->ld > p->n ? p->ld : p->n;
 }
 
-/* Pattention: A = x key^T;  S = Theta(A) row by row;  out = S value + beta out. */
-void tf_pattn_forward(const struct tf_pattn_shape *p, float *out, float beta, float *cache,
-                      float *rnorm, float *scratch, const float *x, const float *key,
-                      const float *value) {
+/* S = Theta(A) row by row, A in cache; returns S (cache or scratch). */
+static const float *theta_rows(const struct tf_pattn_shape *p, float *cache, float *rnorm,
+                               float *scratch) {
   int R = p->rows, n = p->n, ld = pattn_ld(p);
   float tau = sqrtf((float)p->n_ref);
-  tf_gemm(0, 1, R, n, p->d_in, 1.0f, x, p->d_in, key, p->d_in, 0.0f, cache, ld);
 #pragma omp parallel for schedule(static) if (tf_par((size_t)R * n))
   for (int i = 0; i < R; i++) {
     size_t o = (size_t)i * ld;
     tf_pattn_theta_row(p->norm, cache + o, scratch + o, rnorm + i, tau, p->n_ref, n);
   }
-  const float *S = p->norm == TF_NORM_SOFTMAX ? cache : scratch;
+  return p->norm == TF_NORM_SOFTMAX ? cache : scratch;
+}
+
+/* Pattention: A = x key^T;  S = Theta(A) row by row;  out = S value + beta out. */
+void tf_pattn_forward(const struct tf_pattn_shape *p, float *out, float beta, float *cache,
+                      float *rnorm, float *scratch, const float *x, const float *key,
+                      const float *value) {
+  int R = p->rows, n = p->n, ld = pattn_ld(p);
+  tf_gemm(0, 1, R, n, p->d_in, 1.0f, x, p->d_in, key, p->d_in, 0.0f, cache, ld);
+  const float *S = theta_rows(p, cache, rnorm, scratch);
   tf_gemm(0, 0, R, p->d_out, n, 1.0f, S, ld, value, p->d_out, beta, out, p->d_out);
+}
+
+/* The same over converted weights, P parameter tokens at a time: rows [r0, r0 + P) of key
+ * dequantized into panel, A[:, r0 .. r0 + P) = x panel^T; then S; then per panel of value
+ * rows out = S[:, r0 .. r0 + P) panel + (beta for the first panel, 1 after) out. */
+void tf_pattn_forward_q(const struct tf_pattn_shape *p, float *out, float beta, float *cache,
+                        float *rnorm, float *scratch, const float *x, const struct tf_qmat *key,
+                        const struct tf_qmat *value, float *panel, int P) {
+  int R = p->rows, n = p->n, ld = pattn_ld(p);
+  for (int r0 = 0; r0 < n; r0 += P) {
+    int k = n - r0 < P ? n - r0 : P;
+#pragma omp parallel if (tf_par((size_t)k * p->d_in))
+    tf_qmat_panel_ws(panel, key, r0, k);
+    tf_gemm(0, 1, R, k, p->d_in, 1.0f, x, p->d_in, panel, p->d_in, 0.0f, cache + r0, ld);
+  }
+  const float *S = theta_rows(p, cache, rnorm, scratch);
+  for (int r0 = 0; r0 < n; r0 += P) {
+    int k = n - r0 < P ? n - r0 : P;
+#pragma omp parallel if (tf_par((size_t)k * p->d_out))
+    tf_qmat_panel_ws(panel, value, r0, k);
+    tf_gemm(0, 0, R, p->d_out, k, 1.0f, S + r0, ld, panel, p->d_out, r0 ? 1.0f : beta, out,
+            p->d_out);
+  }
 }
 
 /* l2_norm_gelu backward, one row (docs/model.md §1.3), z = k a with k = tau / max(r, eps),

@@ -8,4 +8,19 @@
  * negative or the count overflows 64 bits. */
 int tf_st_nbytes(enum tf_dtype dtype, int ndim, const int64_t *shape, uint64_t *out);
 
+/* Writes all n bytes of p to fd (name in messages); TF_EIO on failure. */
+int tf_write_all(int fd, const char *name, const void *p, size_t n, struct tf_error *err);
+
+/* Produces a file's bytes on fd (name in messages); returns a status. */
+typedef int (*tf_file_fill_fn)(int fd, const char *name, void *ctx, struct tf_error *err);
+/* Writes path as tf_ckpt_write does, the bytes coming from fill: "-" is stdout (refused on a
+ * terminal), a device or FIFO is written in place, anything else through an unnamed
+ * temporary file in the same directory, fsync'd and renamed over path; a failure leaves an
+ * existing path as it was. */
+int tf_file_write(const char *path, tf_file_fill_fn fill, void *ctx, struct tf_error *err);
+
+/* tf_ckpt_write's plain safetensors file, whatever path's name. */
+int tf_st_write_plain(const char *path, const struct tf_ckpt_entry *entries, size_t n_entries,
+                      const char *const *meta, size_t n_meta, struct tf_error *err);
+
 #endif

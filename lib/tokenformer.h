@@ -296,6 +296,10 @@ struct tf_train_state {
   struct tf_adamw opt;          /* optim.m.*, optim.v.*, optim.step; m == NULL: none stored */
 };
 
+/* Weight formats for inference (tf_model_convert_weights; tf-generate(1) --weights). */
+enum tf_weights { TF_WEIGHTS_F32 = 0, TF_WEIGHTS_BF16, TF_WEIGHTS_Q8, TF_NWEIGHTS };
+struct tf_qweights;
+
 struct tf_model {
   struct tf_model_config cfg;
   struct tf_train_state train;
@@ -304,8 +308,10 @@ struct tf_model {
   size_t n_params; /* floats in each block */
   float *params;   /* the parameter block */
   struct tf_view w;
-  char *history;   /* JSON array text (metadata "history"), never NULL after create/load */
+  char *history;            /* JSON array text (metadata "history"), never NULL after create/load */
   struct tf_tokenizer *tok; /* never NULL after create/load: the byte tokenizer unless set */
+  enum tf_weights weights; /* the format of qw; F32: none, params as loaded */
+  struct tf_qweights *qw;  /* converted weights (tf_model_convert_weights), else NULL */
 };
 
 /* Allocates a model of config c with zeroed parameters (refuses sizes that overflow or do not
@@ -358,6 +364,69 @@ int tf_train_state_check_tensor(const char *name, double min, struct tf_error *e
 /* Moments before the first update are zero: moment (the name of a moment tensor holding a
  * nonzero value, or NULL when none does) with optim_step <= 0 is TF_EDATA. */
 int tf_train_state_check_fresh(int64_t optim_step, const char *moment, struct tf_error *err);
+/* ---------------------------------------------------------------- official */
+
+/* The released TokenFormer checkpoints and the official code (GPT-NeoX/DeepSpeed), both ways
+ * (tf-convert(1), tf-convert(1)). Their names: sequential.0.word_embeddings.weight;
+ * layer l at i = l + 2: sequential.{i}.attention.{query,key,value,proj}.{key,value}_param_tokens
+ * and sequential.{i}.mlp.{key,value}_param_tokens; sequential.{L+3}.norm.{weight,bias}. */
+
+/* The official name of tensor t of a model with n_layers layers, into buf (n bytes). */
+void tf_official_name(const struct tf_tensor *t, int n_layers, char *buf, size_t n);
+
+struct tf_official_info {
+  const char *format; /* "torch" (zip) or "safetensors" */
+  int nested;         /* the state dict was DeepSpeed's "module" */
+  int widened;        /* tensors stored in F16 or BF16, widened exactly to F32 */
+  int ignored;        /* buffers that are no parameter (rotary inv_freq), read past */
+  int released_shape; /* no config file: the shapes are a released model's */
+  uint64_t bytes;     /* size of the source file */
+  char sha256[65];    /* lower-case hex SHA-256 of the source file */
+};
+
+/* A new model (n_ref = n) from an official checkpoint at path: a torch.save file (zip format;
+ * the state dict itself or DeepSpeed's "module" entry) or a safetensors file, with the names
+ * above. Shapes come from the file (vocab from the embedding); heads, seq_len, rotary and
+ * norm from config (an HF config.json or a GPT-NeoX YAML; NULL: recognised when the shapes
+ * are a released model's, else TF_EUSAGE). The reader runs no code from the file (unlike
+ * torch.load). TF_EDATA naming the tensor for a missing, extra, misshapen or non-finite
+ * tensor; TF_ECONFIG when the config disagrees with the file. info (may be NULL) says what
+ * was found. */
+int tf_official_import(struct tf_model *m, const char *path, const char *config,
+                       struct tf_official_info *info, struct tf_error *err);
+
+enum tf_official_format { TF_OFFICIAL_TORCH = 0, TF_OFFICIAL_SAFETENSORS };
+/* Writes m's parameters under the official names, F32: a file torch.load reads (the zip
+ * layout of torch.save) or a plain safetensors file; atomic as tf_ckpt_write. A model with
+ * n_ref != n (grown exactly) computes tau = sqrt(n_ref), which the official code cannot
+ * (its tau is sqrt(n)): TF_EDATA with that reason unless rescale (then the file holds the
+ * same tensors, but the official code computes a different function). */
+int tf_official_export(const struct tf_model *m, const char *path, enum tf_official_format f,
+                       int rescale, struct tf_error *err);
+/* The HF-style config.json of m's config (the official code's key names), malloc'd text. */
+char *tf_official_config_json(const struct tf_model_config *c);
+/* Writes that text to path (atomic as tf_ckpt_write; "-" is stdout). */
+int tf_official_write_config(const struct tf_model_config *c, const char *path,
+                             struct tf_error *err);
+/* "f32", "bf16", "q8"; tf_weights_parse gives TF_EUSAGE for any other name. */
+const char *tf_weights_name(enum tf_weights w);
+int tf_weights_parse(const char *s, enum tf_weights *w);
+/* The instructions the bf16 and q8 products run on, chosen from the CPU at run time:
+ * "avx512bf16", "avx512", "avx2" or "scalar". */
+const char *tf_weights_kernel(void);
+/* Converts m's embedding and every Pattention's key and value tokens to format w (bf16:
+ * rounded to nearest even; q8: 8-bit values with one float scale per 32 of a row), in
+ * parallel, then frees the fp32 parameter block: memory peaks at the fp32 size plus the
+ * converted size. The final LayerNorm stays in float. Afterwards the model serves
+ * tf_decode_prefill and tf_decode_step only (m->params is NULL). F32, or a model converted
+ * already: nothing done. TF_ENOMEM naming the size. */
+int tf_model_convert_weights(struct tf_model *m, enum tf_weights w, struct tf_error *err);
+/* Bytes the model's weights take: the fp32 block, or the converted weights. */
+size_t tf_model_weight_bytes(const struct tf_model *m);
+/* Rounds the same weights to format w and back to float in place (no memory saved): the
+ * fp32 model then computes what the converted one does with float activations, for
+ * measuring a format's quality with any command (tf-eval --weights). */
+int tf_model_round_weights(struct tf_model *m, enum tf_weights w, struct tf_error *err);
 
 /* ---------------------------------------------------------------- grow */
 
@@ -843,8 +912,8 @@ int tf_tokenizer_bytes(struct tf_tokenizer **t, struct tf_error *err);
 /* Parses a tokenizer.json text of len bytes (need not be NUL-terminated); name (the file) is
  * used in messages. TF_EDATA with the reason: bad JSON, an unsupported feature, a merge naming
  * an unknown token, duplicate ids, ... */
-int tf_tokenizer_from_json(struct tf_tokenizer **t, const char *json, size_t len,
-                           const char *name, struct tf_error *err);
+int tf_tokenizer_from_json(struct tf_tokenizer **t, const char *json, size_t len, const char *name,
+                           struct tf_error *err);
 /* Reads the file at path ("-": stdin) and parses it. TF_ENOINPUT when it cannot be opened. */
 int tf_tokenizer_load(struct tf_tokenizer **t, const char *path, struct tf_error *err);
 void tf_tokenizer_free(struct tf_tokenizer *t);
@@ -934,7 +1003,9 @@ struct tf_decoder {
   float *rstd;                       /* (C) */
   float *pcache, *pscratch, *prnorm; /* (C, n_max) (C, n_max) (C): Pattention scores, norms */
   float *scores;                     /* (H, C, S) attention probabilities of one pass */
-  float *partial;                    /* (threads, d) per-thread sums of s^T V */
+  float *partial;                    /* (threads, d_pad) per-thread sums of s^T V */
+  float *qx;                         /* a vector prepared for converted weights (lib/quant.h) */
+  float *panel;                      /* (256, d) dequantized weights of a batched pass */
   float *rope_cos, *rope_sin;        /* (S, r/2) */
   float *y;                          /* (d) final LayerNorm of the last position */
   float *mem;                        /* the one allocation all of the above point into */

@@ -13,12 +13,14 @@
 static const char usage[] =
     "Usage: bench_decode [-c CONFIG] [--set SECTION.KEY=VALUE]... [--threads LIST]\n"
     "                    [--prompt-len P] [--gen G] [--runs N] [--warmup N] [--chunk C]\n"
+    "                    [--weights LIST]\n"
     "Greedy decoding of a randomly initialised model of CONFIG (defaults, then the file,\n"
     "then each --set): P random prompt tokens are prefilled (not timed), then G tokens are\n"
     "decoded one position at a time; the first comes out of the prefill, so G - 1 positions\n"
     "are timed. A step is one decoded position; s_per_step is the median over runs of\n"
     "(decode seconds / (G - 1)). One JSON line per thread count, with the parameter bytes\n"
-    "each token streams (the memory-bandwidth limit is those bytes / bandwidth).\n"
+    "each token streams (the memory-bandwidth limit is those bytes / bandwidth), per\n"
+    "weight format: the model converted as tf-generate --weights does.\n"
     "\n"
     "  -c, --config FILE   YAML config (its model: and init: sections)\n"
     "      --set S.K=V     override one config key (repeatable)\n"
@@ -27,7 +29,8 @@ static const char usage[] =
     "      --gen G         tokens generated per run (default 64; P + G <= seq_len)\n"
     "      --runs N        timed runs (default 5)\n"
     "      --warmup N      untimed runs first (default 1)\n"
-    "      --chunk C       rows per prefill pass (default: the library's)\n";
+    "      --chunk C       rows per prefill pass (default: the library's)\n"
+    "      --weights LIST  weight formats, comma-separated, of f32, bf16, q8 (default f32)\n";
 
 #define MAX_RUNS    1000
 #define MAX_THREADS 16
@@ -36,6 +39,8 @@ struct options {
   struct tf_config cfg;
   int threads[MAX_THREADS], n_threads;
   int prompt_len, gen, runs, warmup, chunk;
+  enum tf_weights weights[TF_NWEIGHTS];
+  int n_weights;
 };
 
 static int complain(const char *fmt, const char *a, const char *b) {
@@ -70,11 +75,31 @@ static int thread_list(struct options *o, const char *s) {
   return complain("--threads: more than 16 entries in '%s'%s", s, "");
 }
 
+static int weight_list(struct options *o, const char *s) {
+  char buf[64];
+  o->n_weights = 0;
+  if (strlen(s) >= sizeof buf) return complain("--weights: bad list '%s'%s", s, "");
+  strcpy(buf, s);
+  for (char *save, *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save))
+    if (o->n_weights == TF_NWEIGHTS || tf_weights_parse(w, &o->weights[o->n_weights++]))
+      return complain("--weights: bad list '%s' (f32, bf16, q8)%s", s, "");
+  return o->n_weights ? 0 : complain("--weights: empty list%s%s", "", "");
+}
+
 static int config_error(const struct tf_error *err) {
   return complain("%s%s", err->msg, "");
 }
 
-enum { OPT_SET = 0x100, OPT_THREADS, OPT_PROMPT, OPT_GEN, OPT_RUNS, OPT_WARMUP, OPT_CHUNK };
+enum {
+  OPT_SET = 0x100,
+  OPT_THREADS,
+  OPT_PROMPT,
+  OPT_GEN,
+  OPT_RUNS,
+  OPT_WARMUP,
+  OPT_CHUNK,
+  OPT_WEIGHTS
+};
 
 /* One option; 0 if it was fine, -1 after printing why not, 1 for --help. */
 static int take_option(struct options *o, int opt, const char *arg) {
@@ -96,6 +121,8 @@ static int take_option(struct options *o, int opt, const char *arg) {
     return int_opt("--warmup", arg, 0, MAX_RUNS, &o->warmup);
   case OPT_CHUNK:
     return int_opt("--chunk", arg, 1, 1 << 24, &o->chunk);
+  case OPT_WEIGHTS:
+    return weight_list(o, arg);
   case 'h':
     fputs(usage, stdout);
     return 1;
@@ -115,10 +142,16 @@ static int parse_options(struct options *o, int argc, char **argv) {
                                            {"runs", required_argument, 0, OPT_RUNS},
                                            {"warmup", required_argument, 0, OPT_WARMUP},
                                            {"chunk", required_argument, 0, OPT_CHUNK},
+                                           {"weights", required_argument, 0, OPT_WEIGHTS},
                                            {"help", no_argument, 0, 'h'},
                                            {0, 0, 0, 0}};
-  *o = (struct options){
-      .threads = {1, 2}, .n_threads = 2, .prompt_len = 16, .gen = 64, .runs = 5, .warmup = 1};
+  *o = (struct options){.threads = {1, 2},
+                        .n_threads = 2,
+                        .prompt_len = 16,
+                        .gen = 64,
+                        .runs = 5,
+                        .warmup = 1,
+                        .n_weights = 1};
   tf_config_default(&o->cfg);
   int opt, rc = 0;
   while (rc == 0 && (opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1)
@@ -160,13 +193,17 @@ static void print_result(const struct tf_model *m, const struct options *o, doub
   double med = o->runs % 2 ? secs[o->runs / 2] : 0.5 * (secs[o->runs / 2 - 1] + secs[o->runs / 2]);
   char *cfg = tf_model_config_to_json(&m->cfg);
   unsigned long long params = tf_param_count(&m->cfg);
-  printf("{\"impl\": \"tokenformer\", \"kernel\": \"gemv (OpenMP, simd)\", \"mode\": \"decode\", "
+  char kernel[64];
+  snprintf(kernel, sizeof kernel, "%s", m->qw ? tf_weights_kernel() : "gemv (OpenMP, simd)");
+  printf("{\"impl\": \"tokenformer\", \"kernel\": \"%s\", \"mode\": \"decode\", "
+         "\"weights\": \"%s\", \"weight_bytes\": %zu, "
          "\"threads\": %d, \"batch\": 1, \"seq\": %d, \"steps\": %d, \"warmup\": %d, "
          "\"config\": %s, \"params\": %llu, \"param_bytes\": %llu, \"prompt_len\": %d, "
          "\"gen\": %d, \"tokens_per_step\": 1, \"s_per_step\": %.6g, \"tokens_per_s\": %.6g, "
          "\"s_per_step_min\": %.6g, \"s_per_step_max\": %.6g}\n",
-         omp_get_max_threads(), m->cfg.seq_len, o->runs, o->warmup, cfg ? cfg : "null", params,
-         params * sizeof(float), o->prompt_len, o->gen, med, 1 / med, secs[0], secs[o->runs - 1]);
+         kernel, tf_weights_name(m->weights), tf_model_weight_bytes(m), omp_get_max_threads(),
+         m->cfg.seq_len, o->runs, o->warmup, cfg ? cfg : "null", params, params * sizeof(float),
+         o->prompt_len, o->gen, med, 1 / med, secs[0], secs[o->runs - 1]);
   fflush(stdout);
   free(cfg);
 }
@@ -199,13 +236,16 @@ int main(int argc, char **argv) {
   tf_rng_seed(&r, o.cfg.init.seed + 1);
   for (int i = 0; prompt && i < o.prompt_len; i++)
     prompt[i] = (int32_t)(tf_rng_next(&r) % (uint64_t)o.cfg.model.vocab_size);
-  rc = prompt ? tf_model_create(&m, &o.cfg.model, &err)
-              : tf_error_set(&err, TF_ENOMEM, "out of memory");
-  if (!rc) tf_model_init(&m, &o.cfg.init);
-  for (int i = 0; !rc && i < o.n_threads; i++)
-    rc = bench_threads(&m, &o, o.threads[i], prompt, &err);
+  if (!prompt) rc = tf_error_set(&err, TF_ENOMEM, "out of memory");
+  for (int w = 0; !rc && w < o.n_weights; w++) { /* a fresh model per format: conversion frees */
+    rc = tf_model_create(&m, &o.cfg.model, &err);
+    if (!rc) tf_model_init(&m, &o.cfg.init);
+    if (!rc) rc = tf_model_convert_weights(&m, o.weights[w], &err);
+    for (int i = 0; !rc && i < o.n_threads; i++)
+      rc = bench_threads(&m, &o, o.threads[i], prompt, &err);
+    tf_model_free(&m);
+  }
   if (rc) fprintf(stderr, "bench_decode: %s\n", err.msg);
-  tf_model_free(&m);
   free(prompt);
   return rc;
 }

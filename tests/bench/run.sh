@@ -145,6 +145,16 @@ decode() {
   both decode "$1/$t/decode"
 }
 
+# decode_formats NAME THREADS RUNS: the same decoding over bf16 and q8 weights (tf-generate
+# --weights); ours only, against the PyTorch fp32 decode row of the same round.
+decode_formats() {
+  t=$2 mode=decode runs=$3
+  for w in bf16 q8; do
+    opts="--threads $t --prompt-len 16 --gen 64 --warmup 1 --weights $w"
+    record "$1/$t/decode-$w/ours" run_side decode ours
+  done
+}
+
 # One round of everything, limits first.
 bench_round() {
   record stream env -i "$PROGS/bench_stream"
@@ -154,10 +164,10 @@ bench_round() {
     model small 2 "$mode" 8 4 1
     [ "$ONE_THREAD" = 1 ] && model small 1 "$mode" 8 3 1
   done
-  [ "$DECODE" = yes ] && decode small 2 3
+  [ "$DECODE" = yes ] && decode small 2 3 && decode_formats small 2 3
   shape $BIG_ARGS
   for mode in fwdbwd train; do model 150M 2 "$mode" 4 1 1; done
-  [ "$DECODE" = yes ] && decode 150M 2 3
+  [ "$DECODE" = yes ] && decode 150M 2 3 && decode_formats 150M 2 3
   return 0
 }
 
@@ -350,6 +360,49 @@ def print_decode():
         print("\ndecode: not built yet (no tf-generate in the bin directory)")
 
 
+# bf16 and q8 decoding (the weight-format issue): goals on 150M against PyTorch fp32, and
+# bf16's share of the bandwidth limit for its own bytes per token.
+FORMAT_GOALS = {"bf16": (2.0, 0.75), "q8": (3.0, None)}
+
+
+def format_row(shape, w, gbs):
+    """Decode over converted weights: ours against PyTorch fp32 of the same rounds."""
+    tag = "%s/2/decode-%s/ours" % (shape, w)
+    ours = dict((r, v["tokens_per_s"]) for r, v in rows.get(tag, []))
+    peer = dict((r, v["tokens_per_s"]) for r, v in rows.get("%s/2/decode/pytorch" % shape, []))
+    if not ours:
+        return None
+    wbytes = values(tag, "weight_bytes")[0]
+    limit = gbs * 1e9 / wbytes
+    goal, share_goal = FORMAT_GOALS[w] if shape == "150M" else (None, None)
+    both = [r for r in ours if r in peer]
+    ratio = "-"
+    if both:
+        rr = [ours[r] / peer[r] for r in both]
+        q = med(list(ours.values())) / med(list(peer.values()))
+        ratio = "**%.2fx** (%.2f-%.2f)%s" % (q, min(rr), max(rr), verdict(q, goal))
+    share = "%.0f%%" % (100 * med(list(ours.values())) / limit)
+    if share_goal:
+        ok = med(list(ours.values())) >= share_goal * limit
+        share += " ok" if ok else " **below %d%%**" % (100 * share_goal)
+    return "| %s, %s | %s | %s | %s | %.1f MB | %.1f | %s |" % (
+        SHAPES[shape].split(",")[0], w, fmt(list(ours.values()), 1),
+        fmt(list(peer.values()), 1), ratio, 1e-6 * wbytes, limit, share)
+
+
+def print_formats():
+    lines = [r for s in ("small", "150M") for w in ("bf16", "q8")
+             for r in [format_row(s, w, med(stream_gbs(2)))] if r]
+    if not lines:
+        return
+    print("\n| decode over converted weights, 2 threads | tokenformer tokens/s | PyTorch fp32 "
+          "tokens/s | ratio (goal on 150M: bf16 2x, q8 3x) | weight bytes/token | limit "
+          "tokens/s (bytes / triad) | ours of limit (goal on 150M: bf16 75%) |")
+    print("|---|---|---|---|---|---|---|")
+    for line in lines:
+        print(line)
+
+
 def first(suffix, key):
     """key of the first result whose tag ends with suffix, or "?"."""
     return next((v[key] for tag, vs in rows.items() if tag.endswith(suffix) for r, v in vs), "?")
@@ -379,6 +432,7 @@ print()
 print_gemm_shapes()
 print()
 print_decode()
+print_formats()
 if failed:
     print("\nFAILED measurements: " + ", ".join(sorted(set(failed))))
     sys.exit(1)

@@ -37,3 +37,18 @@ grep_err 65 'odd_seq.safetensors' "eval: a fixture that is not a checkpoint exit
   $E -i $F/odd_seq.safetensors --data data/tiny-valid.txt
 grep_err 64 'stdin' "eval: stdin twice is a usage error" $E -i - --data -
 grep_err 64 'max-bytes' "eval: bad --max-bytes" $E -i $F/odd_seq.tfz --max-bytes 1x
+
+# --weights: the rounded formats score the same bytes a little differently (on this random
+# fixture bf16 moved bits per byte by 1e-4 relative, q8 by 1.7e-3); 1e-2 is the bound.
+check "eval: --weights bf16 and q8 stay near f32 and name their format" sh -c "
+for w in f32 bf16 q8; do
+  $E -i $F/odd_seq.tfz --data data/tiny-valid.txt --max-bytes 2000 --weights \$w --json
+done > '$TMP/wq' && python3 -c \"
+import json
+f, b, q = [json.loads(l) for l in open('$TMP/wq')]
+assert [x['weights'] for x in (f, b, q)] == ['f32', 'bf16', 'q8'], (f, b, q)
+for x in (b, q):
+    assert x['tokens'] == f['tokens'] and x['bits_per_byte'] != f['bits_per_byte'], (f, x)
+    assert abs(x['bits_per_byte'] - f['bits_per_byte']) <= 1e-2 * f['bits_per_byte'], (f, x)
+\""
+grep_err 64 'weights' "eval: --weights q4 is a usage error" $E -i $F/odd_seq.tfz --weights q4

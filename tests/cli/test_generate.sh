@@ -114,3 +114,18 @@ grep_err 65 'prompt.txt' "generate: text as a checkpoint exits 65" $G -i "$TMP/p
 grep_err 66 'missing.tfz' "generate: a missing checkpoint exits 66" $G -i "$TMP/missing.tfz" -p x
 grep_out '^Usage: tf-generate' "generate: --help" $G --help
 grep_out '^tf-generate \(tokenformer\)' "generate: --version" $G --version
+
+# --weights: converted weights generate, reproducibly, and --json names their format; a
+# format that does not exist is a usage error. (Their logits: tests/unit/test_quant.c.)
+for w in bf16 q8; do
+  check "generate: --weights $w runs, says so in --json, and is reproducible" sh -c "
+$G -i $M -p 'In the beginning' -n 60 --seed 4 --weights $w --json > '$TMP/w1.json' &&
+$G -i $M -p 'In the beginning' -n 60 --seed 4 --weights $w --json > '$TMP/w2.json' &&
+python3 -c \"
+import json
+a, b = (json.load(open('$TMP/w%d.json' % i)) for i in (1, 2))
+assert a['weights'] == '$w' and a['tokens'] == 60 and a['text'] == b['text'], (a, b)
+\""
+done
+grep_err 64 'weights' "generate: --weights q4 exits 64" $G -i $M -p x --weights q4
+grep_out '^bf16 and q8 weights: ' "generate: --version names the bf16/q8 kernels" $G --version

@@ -8,4 +8,7 @@
 set -e
 here=$(dirname "$0")
 "${PYTHON:-/usr/bin/python3}" "$here/mmidx_ref.py" --out "$here/../fixtures"
-exec "${PYTHON:-/usr/bin/python3}" "$here/make_fixtures.py" --out "$here/../fixtures"
+"${PYTHON:-/usr/bin/python3}" "$here/make_fixtures.py" --out "$here/../fixtures"
+# the released checkpoints' layout (torch.save files, configs, the official forward)
+exec "${PYTHON:-/usr/bin/python3}" "$here/make_official.py" --out "$here/../fixtures/official" \
+  --seeds "$here/../fuzz/corpus/torch"

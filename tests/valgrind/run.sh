@@ -55,6 +55,11 @@ vg 0  "generate: sampling, past the context" tf-generate -i "$T/g.tfz" -p "In th
                               -n 40 --seed 1 --top-k 20 --top-p 0.9 -t 0.8
 vg 0  "generate: greedy, --stop, --echo, softmax" tf-generate -i "$T/sm.tfz" -p abc -n 8 \
                               --greedy --stop zz --echo
+vg 0  "generate: --weights bf16, past the context" tf-generate -i "$T/g.tfz" -p "In the" \
+                              -n 40 --seed 1 --weights bf16
+vg 0  "generate: --weights q8, softmax" tf-generate -i "$T/sm.tfz" -p abc -n 20 --weights q8
+vg 0  "eval --weights q8"     tf-eval -i "$T/g.tfz" --data data/tiny-valid.txt --max-bytes 2000 \
+                              --weights q8
 vg 0  "inspect"               tf-inspect "$T/g.tfz"
 vg 0  "inspect --verify"      tf-inspect --verify "$T/g.tfz"
 vg 0  "inspect --json --stats" tf-inspect --json --stats "$T/g.tfz"

@@ -1,0 +1,214 @@
+/* tf-convert: the released TokenFormer checkpoints (the official GPT-NeoX/DeepSpeed code's
+ * files) to a model, and a model back to the official layout. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+    "Usage: tf-convert --from-official FILE [--config FILE] [--tokenizer FILE] -o MODEL\n"
+    "       tf-convert --to-official MODEL -o FILE [--config-out FILE] [--rescale]\n"
+    "       tf-convert --to-safetensors MODEL -o FILE [--config-out FILE] [--rescale]\n"
+    "Convert between the official TokenFormer checkpoints and tokenformer models.\n"
+    "\n"
+    "      --from-official FILE  a pytorch_model.bin (torch.save zip format; DeepSpeed's\n"
+    "                            mp_rank_00_model_states.pt too) or a .safetensors file with\n"
+    "                            the official names; its code is never run\n"
+    "      --config FILE         the model card's config.json or the GPT-NeoX YAML (heads,\n"
+    "                            seq length, rotary_pct, norm); optional for the four released\n"
+    "                            models, recognised by their shapes\n"
+    "      --tokenizer FILE      a tokenizer.json stored in the model (GPT-NeoX-20B's)\n"
+    "      --to-official MODEL   write a file torch.load and the official code read\n"
+    "      --to-safetensors MODEL  the same tensors and names as safetensors\n"
+    "      --config-out FILE     also write the HF-style config.json of the model\n"
+    "      --rescale             export a model with n_ref != n (grown exactly) anyway: the\n"
+    "                            official code then computes tau = sqrt(n), another function\n"
+    "  -o, --output FILE         the output ('-' for stdout)\n"
+    "      --compress MODE       of an imported model: huffman (default), none, fast or best\n"
+    "      --json                a JSON summary on stdout\n"
+    "  -q, --quiet               no summary on stderr\n"
+    "  -h, --help                this help\n"
+    "      --version             version\n"
+    "\n"
+    "Exit status: 0 ok, 64 usage (or no --config for shapes that are no released model's),\n"
+    "65 bad or hostile input file, n_ref != n without --rescale, 66 missing input, 71 too\n"
+    "large for memory, 73 cannot create the output, 74 I/O error, 78 a config that disagrees\n"
+    "with the file or describes another network. See tf-convert(1).\n";
+
+enum {
+  OPT_FROM = CLI_OPT_FIRST_FREE,
+  OPT_TO_OFFICIAL,
+  OPT_TO_ST,
+  OPT_CONFIG,
+  OPT_TOKENIZER,
+  OPT_CONFIG_OUT,
+  OPT_RESCALE,
+  OPT_COMPRESS
+};
+
+struct convert_args {
+  int mode; /* OPT_FROM, OPT_TO_OFFICIAL or OPT_TO_ST */
+  const char *input, *output, *config, *tokenizer, *config_out;
+  int rescale;
+  enum tf_compress compress;
+};
+
+static int set_mode(struct cli *c, struct convert_args *a, int opt, const char *arg) {
+  if (a->mode)
+    return cli_usage_error(c, "give one of --from-official, --to-official, --to-safetensors");
+  a->mode = opt;
+  a->input = arg;
+  return TF_OK;
+}
+
+static int check_args(struct cli *c, const struct convert_args *a) {
+  int rc;
+  if (!a->mode)
+    return cli_usage_error(c, "give one of --from-official, --to-official, --to-safetensors");
+  if (!a->output) return cli_usage_error(c, "an output is required (-o FILE)");
+  if (a->mode == OPT_FROM && (a->config_out || a->rescale))
+    return cli_usage_error(c, "--config-out and --rescale are options of an export");
+  if (a->mode != OPT_FROM && (a->config || a->tokenizer))
+    return cli_usage_error(c, "--config and --tokenizer are options of --from-official");
+  if ((rc = cli_check_path(c, "-o", a->output)) || (rc = cli_check_path(c, "--input", a->input)) ||
+      (rc = cli_check_path(c, "--config", a->config)) ||
+      (rc = cli_check_path(c, "--tokenizer", a->tokenizer)) ||
+      (rc = cli_check_path(c, "--config-out", a->config_out)))
+    return rc;
+  if (a->mode == OPT_FROM && !strcmp(a->input, "-"))
+    return cli_usage_error(c, "--from-official reads a file (it is mapped), not stdin");
+  if (a->config_out && !strcmp(a->config_out, "-") && !strcmp(a->output, "-"))
+    return cli_usage_error(c, "stdout can take only one of -o and --config-out");
+  return TF_OK;
+}
+
+static int parse_args(struct cli *c, struct convert_args *a, int argc, char **argv) {
+  static const struct option longopts[] = {{"from-official", required_argument, 0, OPT_FROM},
+                                           {"to-official", required_argument, 0, OPT_TO_OFFICIAL},
+                                           {"to-safetensors", required_argument, 0, OPT_TO_ST},
+                                           {"config", required_argument, 0, OPT_CONFIG},
+                                           {"tokenizer", required_argument, 0, OPT_TOKENIZER},
+                                           {"config-out", required_argument, 0, OPT_CONFIG_OUT},
+                                           {"rescale", no_argument, 0, OPT_RESCALE},
+                                           {"compress", required_argument, 0, OPT_COMPRESS},
+                                           {"output", required_argument, 0, 'o'},
+                                           CLI_COMMON_LONG_OPTIONS,
+                                           {0, 0, 0, 0}};
+  int opt, rc;
+  while ((opt = getopt_long(argc, argv, "o:" CLI_COMMON_SHORT, longopts, NULL)) != -1) {
+    switch (opt) {
+    case OPT_FROM:
+    case OPT_TO_OFFICIAL:
+    case OPT_TO_ST:
+      if (set_mode(c, a, opt, optarg)) return TF_EUSAGE;
+      break;
+    case OPT_CONFIG:
+      a->config = optarg;
+      break;
+    case OPT_TOKENIZER:
+      a->tokenizer = optarg;
+      break;
+    case OPT_CONFIG_OUT:
+      a->config_out = optarg;
+      break;
+    case OPT_RESCALE:
+      a->rescale = 1;
+      break;
+    case OPT_COMPRESS:
+      if (cli_parse_compress(c, optarg, &a->compress)) return TF_EUSAGE;
+      break;
+    case 'o':
+      a->output = optarg;
+      break;
+    default:
+      if ((rc = cli_other_option(c, opt, optarg)) >= 0) return rc;
+    }
+  }
+  if ((rc = cli_no_operands(c, argc, argv))) return rc;
+  return check_args(c, a);
+}
+
+/* The history record of an import: where the weights came from, exactly. */
+static int record(struct tf_model *m, const struct convert_args *a,
+                  const struct tf_official_info *info, struct tf_error *err) {
+  json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:s, s:b, s:i, s:i}", "from", a->input, "format",
+                        info->format, "bytes", (json_int_t)info->bytes, "sha256", info->sha256,
+                        "config", a->config ? a->config : "released model shapes", "deepspeed",
+                        info->nested, "widened", info->widened, "ignored", info->ignored);
+  if (j && a->tokenizer) json_object_set_new(j, "tokenizer", json_string(a->tokenizer));
+  char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(j);
+  int rc = text ? tf_model_add_history(m, "tf-convert", text, err)
+                : tf_error_set(err, TF_ENOMEM, "out of memory");
+  free(text);
+  return rc;
+}
+
+static int give_tokenizer(struct tf_model *m, const char *path, struct tf_error *err) {
+  struct tf_tokenizer *t;
+  int rc = tf_tokenizer_load(&t, path, err);
+  if (rc) return rc;
+  rc = tf_model_set_tokenizer(m, t, err);
+  tf_tokenizer_free(t);
+  return rc ? tf_error_prefix(err, "%s", path) : TF_OK;
+}
+
+static void summary(const struct cli *c, const struct convert_args *a, const struct tf_model *m,
+                    const struct tf_official_info *info) {
+  if (c->json) {
+    json_t *j = json_pack("{s:s, s:s, s:I}", "input", a->input, "output", a->output, "parameters",
+                          (json_int_t)m->n_params);
+    if (info)
+      json_object_update_new(j, json_pack("{s:s, s:I, s:s, s:b, s:i, s:i}", "format", info->format,
+                                          "bytes", (json_int_t)info->bytes, "sha256", info->sha256,
+                                          "deepspeed", info->nested, "widened", info->widened,
+                                          "ignored", info->ignored));
+    cli_print_json(j);
+  } else if (info) {
+    cli_note(c, "%s (%s%s, %llu bytes, sha256 %s) -> %s: %zu parameters%s%s", a->input,
+             info->format, info->nested ? ", DeepSpeed module" : "",
+             (unsigned long long)info->bytes, info->sha256, a->output, m->n_params,
+             info->widened ? ", half-precision tensors widened" : "",
+             info->released_shape ? ", config of the released model of these shapes" : "");
+  } else {
+    cli_note(c, "%s -> %s: %zu parameters under the official names", a->input, a->output,
+             m->n_params);
+  }
+}
+
+static int run(const struct cli *c, const struct convert_args *a, struct tf_error *err) {
+  struct tf_model m;
+  struct tf_official_info info;
+  int rc;
+  if (a->mode == OPT_FROM) {
+    rc = tf_official_import(&m, a->input, a->config, &info, err);
+    if (rc) return rc;
+    if (a->tokenizer) rc = give_tokenizer(&m, a->tokenizer, err);
+    if (!rc) rc = record(&m, a, &info, err);
+    if (!rc) rc = tf_model_save(&m, a->output, a->compress, err);
+    if (!rc) summary(c, a, &m, &info);
+    tf_model_free(&m);
+    return rc;
+  }
+  if ((rc = tf_model_load_weights(&m, a->input, err))) return rc;
+  rc = tf_official_export(&m, a->output,
+                          a->mode == OPT_TO_ST ? TF_OFFICIAL_SAFETENSORS : TF_OFFICIAL_TORCH,
+                          a->rescale, err);
+  if (rc) tf_error_name_file(err, a->input);
+  if (!rc && a->config_out) rc = tf_official_write_config(&m.cfg, a->config_out, err);
+  if (!rc) summary(c, a, &m, NULL);
+  tf_model_free(&m);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  struct cli c;
+  struct convert_args a = {0};
+  struct tf_error err = {0};
+  cli_init(&c, "tf-convert", usage);
+  int rc = parse_args(&c, &a, argc, argv);
+  if (rc || c.done) return rc;
+  rc = run(&c, &a, &err);
+  return rc ? cli_fail(&c, &err) : 0;
+}

@@ -1,0 +1,304 @@
+/* quant_kern.c: the row kernels of lib/quant.h for each instruction set: scalar, AVX2 + FMA,
+ * AVX-512 (F, BW, VNNI) and AVX-512 with AVX512_BF16. Every path is compiled into every
+ * build (function target attributes), and the one used is chosen at run time from cpuid, so a
+ * build for one machine runs on any x86-64 and the tests run every path this CPU has. No
+ * model math here; rows are cp values, cp a multiple of 32. */
+#include <immintrin.h>
+#include <pthread.h>
+
+#include "quant.h"
+
+/* ---------------------------------------------------------------- scalar */
+
+static float dot_bf16_scalar(const uint16_t *w, const struct tf_qvec *x, int cp) {
+  float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+  for (int j = 0; j < cp; j++) s += tf_bf16_float(w[j]) * x->f[j];
+  return s;
+}
+
+/* sum_b ws_b xs_b sum_{j in b} w_j q_j: the block sums in integers, exact. */
+static float dot_q8_scalar(const int8_t *w, const float *ws, const struct tf_qvec *x, int nb) {
+  float s = 0.0f;
+  for (int b = 0; b < nb; b++) {
+    int32_t acc = 0;
+    const int8_t *wb = w + b * TF_Q8_BLOCK, *xb = x->q + b * TF_Q8_BLOCK;
+    for (int j = 0; j < TF_Q8_BLOCK; j++) acc += wb[j] * xb[j];
+    s += ws[b] * x->s[b] * (float)acc;
+  }
+  return s;
+}
+
+static void axpy_bf16_scalar(float *y, const float *a, const uint16_t *w, int cp, int nr) {
+  for (int r = 0; r < nr; r++) {
+    const uint16_t *wr = w + (size_t)r * cp;
+#pragma omp simd
+    for (int j = 0; j < cp; j++) y[j] += a[r] * tf_bf16_float(wr[j]);
+  }
+}
+
+static void axpy_q8_scalar(float *y, const float *a, const int8_t *w, const float *ws, int nb,
+                           int nr) {
+  for (int r = 0; r < nr; r++)
+    for (int b = 0; b < nb; b++) {
+      float c = a[r] * ws[(size_t)r * nb + b];
+      float *yb = y + b * TF_Q8_BLOCK;
+      const int8_t *wb = w + ((size_t)r * nb + b) * TF_Q8_BLOCK;
+#pragma omp simd
+      for (int j = 0; j < TF_Q8_BLOCK; j++) yb[j] += c * wb[j];
+    }
+}
+
+/* ---------------------------------------------------------------- AVX2 + FMA */
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+/* 8 bf16 at p as 8 floats. */
+AVX2 static inline __m256 bf16x8_avx2(const uint16_t *p) {
+  __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+}
+
+AVX2 static inline float hsum_avx2(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+AVX2 static float dot_bf16_avx2(const uint16_t *w, const struct tf_qvec *x, int cp) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+  for (int j = 0; j < cp; j += 32) {
+    a0 = _mm256_fmadd_ps(bf16x8_avx2(w + j), _mm256_loadu_ps(x->f + j), a0);
+    a1 = _mm256_fmadd_ps(bf16x8_avx2(w + j + 8), _mm256_loadu_ps(x->f + j + 8), a1);
+    a2 = _mm256_fmadd_ps(bf16x8_avx2(w + j + 16), _mm256_loadu_ps(x->f + j + 16), a2);
+    a3 = _mm256_fmadd_ps(bf16x8_avx2(w + j + 24), _mm256_loadu_ps(x->f + j + 24), a3);
+  }
+  return hsum_avx2(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+}
+
+/* One block: |q| (unsigned) times w with q's sign (signed), pairs summed in 16 bits (at most
+ * 2 127^2 < 2^15: no saturation), then in 32. */
+AVX2 static float dot_q8_avx2(const int8_t *w, const float *ws, const struct tf_qvec *x, int nb) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc = _mm256_setzero_ps();
+  for (int b = 0; b < nb; b++) {
+    __m256i xq = _mm256_loadu_si256((const __m256i *)(x->q + b * TF_Q8_BLOCK));
+    __m256i wq = _mm256_loadu_si256((const __m256i *)(w + b * TF_Q8_BLOCK));
+    __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(xq, xq), _mm256_sign_epi8(wq, xq));
+    __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(ws[b] * x->s[b]), p, acc);
+  }
+  return hsum_avx2(acc);
+}
+
+/* The axpy kernels below take nr as a constant where it is TF_QROWS (the common case, fully
+ * unrolled by inlining) and as a variable for a last group of fewer rows. */
+#define BY_ROWS(call, nr) ((nr) == TF_QROWS ? call(TF_QROWS) : call(nr))
+
+AVX2 static inline __attribute__((always_inline)) void
+bf16_rows_avx2(float *y, const float *a, const uint16_t *w, int cp, const int nr) {
+  __m256 c[TF_QROWS];
+#pragma GCC unroll 4
+  for (int r = 0; r < nr; r++) c[r] = _mm256_set1_ps(a[r]);
+  for (int j = 0; j < cp; j += 8) {
+    __m256 acc = _mm256_loadu_ps(y + j);
+    for (int r = 0; r < nr; r++)
+      acc = _mm256_fmadd_ps(c[r], bf16x8_avx2(w + (size_t)r * cp + j), acc);
+    _mm256_storeu_ps(y + j, acc);
+  }
+}
+
+AVX2 static void axpy_bf16_avx2(float *y, const float *a, const uint16_t *w, int cp, int nr) {
+#define CALL(n) bf16_rows_avx2(y, a, w, cp, n)
+  BY_ROWS(CALL, nr);
+#undef CALL
+}
+
+AVX2 static inline __attribute__((always_inline)) void
+q8_rows_avx2(float *y, const float *a, const int8_t *w, const float *ws, int nb, const int nr) {
+  size_t ld = (size_t)nb * TF_Q8_BLOCK;
+  for (int b = 0; b < nb; b++) {
+    __m256 c[TF_QROWS];
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++) c[r] = _mm256_set1_ps(a[r] * ws[(size_t)r * nb + b]);
+#pragma GCC unroll 4
+    for (int j = b * TF_Q8_BLOCK; j < (b + 1) * TF_Q8_BLOCK; j += 8) {
+      __m256 acc = _mm256_loadu_ps(y + j);
+#pragma GCC unroll 4
+      for (int r = 0; r < nr; r++) {
+        __m128i q = _mm_loadl_epi64((const __m128i *)(w + r * ld + j));
+        acc = _mm256_fmadd_ps(c[r], _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), acc);
+      }
+      _mm256_storeu_ps(y + j, acc);
+    }
+  }
+}
+
+AVX2 static void axpy_q8_avx2(float *y, const float *a, const int8_t *w, const float *ws, int nb,
+                              int nr) {
+#define CALL(n) q8_rows_avx2(y, a, w, ws, nb, n)
+  BY_ROWS(CALL, nr);
+#undef CALL
+}
+
+/* ---------------------------------------------------------------- AVX-512 */
+
+#define AVX512     __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#define AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512bf16")))
+
+/* 16 bf16 at p as 16 floats. */
+AVX512 static inline __m512 bf16x16_avx512(const uint16_t *p) {
+  __m512i u = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
+}
+
+AVX512 static float dot_bf16_avx512(const uint16_t *w, const struct tf_qvec *x, int cp) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+  for (int j = 0; j < cp; j += 32) {
+    a0 = _mm512_fmadd_ps(bf16x16_avx512(w + j), _mm512_loadu_ps(x->f + j), a0);
+    a1 = _mm512_fmadd_ps(bf16x16_avx512(w + j + 16), _mm512_loadu_ps(x->f + j + 16), a1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+/* Two blocks (64 bytes) per step; an odd last block loads 32 bytes (the rest zero). vpdpbusd
+ * multiplies unsigned by signed bytes: |q| by w with q's sign (w is never -128), 4 products
+ * summed per 32-bit lane, lanes 0-7 the first block, 8-15 the second. The products of the
+ * scales, 16 blocks at a time in one vector, are spread to the two halves by a permute. */
+AVX512 static float dot_q8_avx512(const int8_t *w, const float *ws, const struct tf_qvec *x,
+                                  int nb) {
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i halves = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  for (int g = 0; g < nb; g += 16) {
+    int left = nb - g < 16 ? nb - g : 16;
+    __mmask16 ms = (__mmask16)((1u << left) - 1);
+    __m512 sc =
+        _mm512_mul_ps(_mm512_maskz_loadu_ps(ms, ws + g), _mm512_maskz_loadu_ps(ms, x->s + g));
+    for (int k = 0; k < left; k += 2) {
+      size_t at = (size_t)(g + k) * TF_Q8_BLOCK;
+      __mmask64 m = k + 1 < left ? ~0ull : 0xffffffffull;
+      __m512i xq = _mm512_maskz_loadu_epi8(m, x->q + at);
+      __m512i wq = _mm512_maskz_loadu_epi8(m, w + at);
+      __m512i sw = _mm512_mask_sub_epi8(wq, _mm512_movepi8_mask(xq), zero, wq);
+      __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, _mm512_abs_epi8(xq), sw));
+      __m512 s2 = _mm512_permutexvar_ps(_mm512_add_epi32(halves, _mm512_set1_epi32(k)), sc);
+      if (k & 2)
+        acc1 = _mm512_fmadd_ps(s2, p, acc1);
+      else
+        acc0 = _mm512_fmadd_ps(s2, p, acc0);
+    }
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+AVX512 static inline __attribute__((always_inline)) void
+bf16_rows_avx512(float *y, const float *a, const uint16_t *w, int cp, const int nr) {
+  __m512 c[TF_QROWS];
+#pragma GCC unroll 4
+  for (int r = 0; r < nr; r++) c[r] = _mm512_set1_ps(a[r]);
+  for (int j = 0; j < cp; j += 16) {
+    __m512 acc = _mm512_loadu_ps(y + j);
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+      acc = _mm512_fmadd_ps(c[r], bf16x16_avx512(w + (size_t)r * cp + j), acc);
+    _mm512_storeu_ps(y + j, acc);
+  }
+}
+
+AVX512 static void axpy_bf16_avx512(float *y, const float *a, const uint16_t *w, int cp, int nr) {
+#define CALL(n) bf16_rows_avx512(y, a, w, cp, n)
+  BY_ROWS(CALL, nr);
+#undef CALL
+}
+
+AVX512 static inline __attribute__((always_inline)) void
+q8_rows_avx512(float *y, const float *a, const int8_t *w, const float *ws, int nb, const int nr) {
+  size_t ld = (size_t)nb * TF_Q8_BLOCK;
+  for (int b = 0; b < nb; b++) {
+    __m512 c[TF_QROWS];
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++) c[r] = _mm512_set1_ps(a[r] * ws[(size_t)r * nb + b]);
+#pragma GCC unroll 2
+    for (int j = b * TF_Q8_BLOCK; j < (b + 1) * TF_Q8_BLOCK; j += 16) {
+      __m512 acc = _mm512_loadu_ps(y + j);
+#pragma GCC unroll 4
+      for (int r = 0; r < nr; r++) {
+        __m128i q = _mm_loadu_si128((const __m128i *)(w + r * ld + j));
+        acc = _mm512_fmadd_ps(c[r], _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), acc);
+      }
+      _mm512_storeu_ps(y + j, acc);
+    }
+  }
+}
+
+AVX512 static void axpy_q8_avx512(float *y, const float *a, const int8_t *w, const float *ws,
+                                  int nb, int nr) {
+#define CALL(n) q8_rows_avx512(y, a, w, ws, nb, n)
+  BY_ROWS(CALL, nr);
+#undef CALL
+}
+
+/* vdpbf16ps: lane i += w_2i x_2i + w_2i+1 x_2i+1 over bf16 pairs, in float; x = hi + lo, so
+ * two of them per 32 weights. */
+AVX512BF16 static float dot_bf16_avx512bf16(const uint16_t *w, const struct tf_qvec *x, int cp) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+  for (int j = 0; j < cp; j += 32) {
+    __m512bh wv = (__m512bh)_mm512_loadu_si512(w + j);
+    a0 = _mm512_dpbf16_ps(a0, wv, (__m512bh)_mm512_loadu_si512(x->hi + j));
+    a1 = _mm512_dpbf16_ps(a1, wv, (__m512bh)_mm512_loadu_si512(x->lo + j));
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+/* ---------------------------------------------------------------- choice */
+
+static const struct tf_qkern kernels[TF_NQPATHS] = {
+    {"scalar", dot_bf16_scalar, dot_q8_scalar, axpy_bf16_scalar, axpy_q8_scalar},
+    {"avx2", dot_bf16_avx2, dot_q8_avx2, axpy_bf16_avx2, axpy_q8_avx2},
+    {"avx512", dot_bf16_avx512, dot_q8_avx512, axpy_bf16_avx512, axpy_q8_avx512},
+    {"avx512bf16", dot_bf16_avx512bf16, dot_q8_avx512, axpy_bf16_avx512, axpy_q8_avx512},
+};
+
+int tf_qpath_supported(enum tf_qpath p) {
+  __builtin_cpu_init();
+  int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vnni");
+  switch (p) {
+  case TF_QPATH_SCALAR:
+    return 1;
+  case TF_QPATH_AVX2:
+    return avx2;
+  case TF_QPATH_AVX512:
+    return avx512;
+  case TF_QPATH_AVX512BF16:
+    return avx512 && __builtin_cpu_supports("avx512bf16");
+  default:
+    return 0;
+  }
+}
+
+const struct tf_qkern *tf_qkern_of(enum tf_qpath p) {
+  return &kernels[p];
+}
+
+static int forced = TF_NQPATHS, best;
+static pthread_once_t best_once = PTHREAD_ONCE_INIT;
+
+static void find_best(void) {
+  best = TF_NQPATHS - 1;
+  while (best > 0 && !tf_qpath_supported(best)) best--;
+}
+
+void tf_qpath_force(enum tf_qpath p) {
+  forced = p;
+}
+
+const struct tf_qkern *tf_qkern(void) {
+  if (forced < TF_NQPATHS) return &kernels[forced];
+  pthread_once(&best_once, find_best);
+  return &kernels[best];
+}
