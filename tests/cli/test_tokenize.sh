@@ -82,6 +82,22 @@ check "tokenize: ... byte for byte" cmp "$D/ds.bin" "$D/keep.bin"
 grep_err 73 'missing-dir/x.bin: cannot create' "tokenize: an output directory that is missing exits 73" \
   $K -i $M -o "$D/missing-dir/x" "$D/a.txt"
 grep_out 'tf-tokenize\(1\)' "tokenize: --help" $K --help
+# SIGTERM while -o reads a FIFO (opening it for writing waits for tf-tokenize, whose handler
+# is then in place): it finishes the read, writes nothing and exits 75
+signal_writes_nothing() (
+  rm -f "$D/sig.fifo" && mkfifo "$D/sig.fifo" || exit 1
+  $K -q -i $M -o "$D/sig" --jsonl "$D/sig.fifo" &
+  pid=$!
+  exec 3> "$D/sig.fifo"
+  printf '{"text": "a document"}\n' >&3
+  kill -TERM $pid
+  exec 3>&-
+  wait $pid
+  rc=$?
+  [ $rc = 75 ] || { echo "exit $rc, expected 75" >&2; exit 1; }
+  ! ls -A "$D" | grep -Eq '^\.?sig\.(bin|idx)'
+)
+check "tokenize: SIGTERM during -o exits 75 and leaves no file" signal_writes_nothing
 
 # BPE: the GPT-NeoX tokenizer's ids, UTF-8 errors, end-of-text, threads
 N="$K -t data/gpt-neox-20b-tokenizer.json"
