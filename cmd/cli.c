@@ -180,6 +180,13 @@ int cli_parse_compress(const struct cli *c, const char *s, enum tf_compress *out
   return cli_usage_error(c, "--compress: expected huffman, none, fast or best, got '%s'", s);
 }
 
+json_t *cli_json_u64(uint64_t v) {
+  char digits[24];
+  if (v <= (uint64_t)INT64_MAX) return json_integer((json_int_t)v);
+  snprintf(digits, sizeof digits, "%llu", (unsigned long long)v);
+  return json_string(digits);
+}
+
 void cli_print_json(json_t *j) {
   if (!j) return;
   json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -190,4 +197,14 @@ void cli_print_json(json_t *j) {
 int cli_parse_weights(const struct cli *c, const char *s, enum tf_weights *out) {
   if (tf_weights_parse(s, out) == TF_OK) return TF_OK;
   return cli_usage_error(c, "--weights: expected f32, bf16 or q8, got '%s'", s);
+}
+
+int cli_give_tokenizer(struct tf_model *m, const char *path, struct tf_error *err) {
+  if (path[0] == '\0' || strcmp(path, "bytes") == 0) return TF_OK;
+  struct tf_tokenizer *t;
+  int rc = tf_tokenizer_load(&t, path, err);
+  if (rc) return rc;
+  rc = tf_model_set_tokenizer(m, t, err);
+  tf_tokenizer_free(t);
+  return rc ? tf_error_prefix(err, "%s", path) : TF_OK;
 }

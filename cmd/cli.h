@@ -64,8 +64,15 @@ int cli_parse_weights(const struct cli *c, const char *s, enum tf_weights *out);
  * the reference. */
 struct json_t;
 void cli_print_json(struct json_t *j);
+/* A 64-bit unsigned value (a seed) as JSON: an integer up to 2^63 - 1, above that (where JSON
+ * readers' integers end) its decimal digits as a string. */
+struct json_t *cli_json_u64(uint64_t v);
 /* Prints s with control characters and non-ASCII bytes escaped (\xNN), for names and
  * metadata read from files. */
 void cli_put_escaped(FILE *f, const char *s);
+
+/* Gives m the tokenizer.json at path (tf_model_set_tokenizer); "bytes" or "" keeps the byte
+ * tokenizer. Errors name the file. */
+int cli_give_tokenizer(struct tf_model *m, const char *path, struct tf_error *err);
 
 #endif

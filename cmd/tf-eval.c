@@ -1,14 +1,18 @@
 /* tf-eval: loss, perplexity and bits per byte of a checkpoint on text files and token
- * datasets. */
+ * datasets, or its zero-shot task scores (--task). */
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "progress.h"
 
 static const char usage[] =
     "Usage: tf-eval -i MODEL [--data FILE]... [--max-bytes N] [--max-tokens N] [--batch B]\n"
     "               [--json] [--weights f32|bf16|q8]\n"
+    "       tf-eval -i MODEL --task NAME --data FILE.jsonl [--limit N] [--per-example OUT]\n"
+    "               [--batch B] [--weights f32|bf16|q8] [--json]\n"
     "Score text with a TokenFormer checkpoint: tokens, mean loss per token (nats),\n"
     "perplexity and bits per byte of the text, one line per file (stdin when no --data is\n"
     "given, or with '-').\n"
@@ -22,8 +26,13 @@ static const char usage[] =
     "      --batch B       windows per forward pass (default 8; does not change results)\n"
     "      --weights FMT   score with the weights rounded to bf16 or q8 and back (the\n"
     "                      formats of tf-generate --weights; default f32: as stored)\n"
-    "      --json          one JSON object per file on stdout\n"
+    "      --json          one JSON object per file (or task) on stdout\n"
+    "      --task NAME     score a zero-shot task as lm-evaluation-harness does: lambada_openai,\n"
+    "                      hellaswag, piqa, arc_easy, arc_challenge or winogrande\n"
+    "      --limit N       only the first N examples of the task file\n"
+    "      --per-example OUT  each example's log-likelihoods, choice and gold as JSON Lines\n"
     "      --threads N     threads (default: OMP_NUM_THREADS or all cores)\n"
+    "  -q, --quiet         no progress bar (shown with --task when stderr is a terminal)\n"
     "  -h, --help          this help\n"
     "      --version       version and matrix-product kernel\n"
     "\n"
@@ -31,11 +40,21 @@ static const char usage[] =
     "seq_len); the window at s feeds t_s..t_{s+S-1} and is scored on t_{s+1}..t_{s+S} (the\n"
     "last one is shorter); the mean is over all N-1 predicted tokens, bits per byte over\n"
     "the bytes of text they decode to.\n"
+    "With --task, one line: the task, acc and acc_norm (or perplexity) with standard errors,\n"
+    "and the number of examples.\n"
     "Exit status: 0 ok, 64 usage, 65 bad checkpoint or text, 66 missing input, 71 too large\n"
     "for memory, 74 read or write error, or a data file that changed while read. See\n"
     "tf-eval(1).\n";
 
-enum { OPT_MAX_BYTES = CLI_OPT_FIRST_FREE, OPT_MAX_TOKENS, OPT_BATCH, OPT_WEIGHTS };
+enum {
+  OPT_MAX_BYTES = CLI_OPT_FIRST_FREE,
+  OPT_MAX_TOKENS,
+  OPT_BATCH,
+  OPT_WEIGHTS,
+  OPT_TASK,
+  OPT_LIMIT,
+  OPT_PER_EXAMPLE
+};
 
 struct eval_args {
   const char *input;
@@ -44,7 +63,43 @@ struct eval_args {
   long long max_bytes, max_tokens; /* 0: all */
   int batch;
   enum tf_weights weights;
+  const char *task; /* --task: a zero-shot task instead of text */
+  enum tf_task_kind kind;
+  long limit; /* 0: all examples */
+  const char *per_example;
 };
+
+/* The task options: 1 when opt was one, TF_EUSAGE (printed) for a bad value, 0 otherwise. */
+static int task_option(struct cli *c, struct eval_args *a, int opt, const char *arg) {
+  struct tf_error err = {0};
+  switch (opt) {
+  case OPT_TASK:
+    a->task = arg;
+    if (tf_task_from_name(arg, &a->kind, &err)) return cli_usage_error(c, "%s", err.msg);
+    return 1;
+  case OPT_LIMIT:
+    return cli_parse_long(c, "--limit", arg, 1, 1L << 40, &a->limit) ? TF_EUSAGE : 1;
+  case OPT_PER_EXAMPLE:
+    a->per_example = arg;
+    return cli_check_path(c, "--per-example", arg) ? TF_EUSAGE : 1;
+  }
+  return 0;
+}
+
+/* What --task allows with it. */
+static int check_task_args(const struct cli *c, const struct eval_args *a) {
+  if (!a->task) {
+    if (a->limit || a->per_example)
+      return cli_usage_error(c, "--limit and --per-example go with --task");
+    return TF_OK;
+  }
+  if (a->n_data > 1) return cli_usage_error(c, "--task scores one --data file");
+  if (a->max_bytes || a->max_tokens)
+    return cli_usage_error(c, "--max-bytes and --max-tokens do not go with --task");
+  if (a->per_example && strcmp(a->per_example, "-") == 0)
+    return cli_usage_error(c, "--per-example needs a file, not stdout");
+  return TF_OK;
+}
 
 static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv) {
   static const struct option longopts[] = {{"input", required_argument, 0, 'i'},
@@ -53,6 +108,9 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
                                            {"max-tokens", required_argument, 0, OPT_MAX_TOKENS},
                                            {"batch", required_argument, 0, OPT_BATCH},
                                            {"weights", required_argument, 0, OPT_WEIGHTS},
+                                           {"task", required_argument, 0, OPT_TASK},
+                                           {"limit", required_argument, 0, OPT_LIMIT},
+                                           {"per-example", required_argument, 0, OPT_PER_EXAMPLE},
                                            CLI_COMMON_LONG_OPTIONS,
                                            {0, 0, 0, 0}};
   int opt, rc;
@@ -83,10 +141,13 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
       if (cli_parse_weights(c, optarg, &a->weights)) return TF_EUSAGE;
       break;
     default:
+      if ((rc = task_option(c, a, opt, optarg)) == 1) break;
+      if (rc) return rc;
       if ((rc = cli_other_option(c, opt, optarg)) >= 0) return rc;
     }
   }
   if ((rc = cli_no_operands(c, argc, argv))) return rc;
+  if ((rc = check_task_args(c, a))) return rc;
   if (!a->input) return cli_usage_error(c, "a checkpoint is required (-i FILE)");
   if (a->n_data == 0) a->data[a->n_data++] = "-";
   if ((rc = cli_check_path(c, "--input", a->input))) return rc;
@@ -137,9 +198,10 @@ static int eval_file(const struct cli *c, const struct tf_model *m, struct tf_ac
   size_t n = text.n;
   if (a->max_tokens > 0 && (size_t)a->max_tokens < n) n = (size_t)a->max_tokens;
   if (n < 2) {
-    tf_corpus_close(&text);
-    return tf_error_set(err, TF_EDATA, "%s: %zu %s, nothing to predict", text.path, n,
-                        tf_corpus_unit(&text));
+    rc = tf_error_set(err, TF_EDATA, "%s: %zu %s, nothing to predict", text.path, n,
+                      tf_corpus_unit(&text));
+    tf_corpus_close(&text); /* after the message: closing clears text.path */
+    return rc;
   }
   struct tf_eval_result r;
   size_t window = (size_t)a->batch * (size_t)m->cfg.seq_len;
@@ -151,6 +213,75 @@ static int eval_file(const struct cli *c, const struct tf_model *m, struct tf_ac
   else
     print_result(c, text.path, &r, a->weights);
   tf_corpus_close(&text);
+  return rc;
+}
+
+static void put_metric(const char *name, double v, double se) {
+  printf(" %s %.4f", name, v);
+  if (isnan(se))
+    printf(" \u00b1N/A");
+  else
+    printf(" \u00b1%.4f", se);
+}
+
+/* Adds name (and name_stderr) to o unless the task does not report it (NaN); a standard
+ * error that cannot be computed is null, as the harness's "N/A". */
+static void json_metric(json_t *o, const char *name, double v, double se) {
+  if (isnan(v)) return;
+  char key[64];
+  snprintf(key, sizeof key, "%s_stderr", name);
+  json_object_set_new(o, name, json_real(v));
+  json_object_set_new(o, key, isnan(se) ? json_null() : json_real(se));
+}
+
+static void print_task(const struct cli *c, const struct tf_task_set *s, const char *path,
+                       enum tf_weights w) {
+  struct tf_task_metrics mt;
+  tf_task_metrics(s, &mt);
+  const char *name = tf_task_name(s->kind);
+  if (c->json) {
+    json_t *o = json_pack("{s:s, s:s, s:s, s:i}", "task", name, "data", path, "weights",
+                          tf_weights_name(w), "n", mt.n);
+    json_metric(o, "acc", mt.acc, mt.acc_stderr);
+    json_metric(o, "acc_norm", mt.acc_norm, mt.acc_norm_stderr);
+    json_metric(o, "perplexity", mt.perplexity, mt.perplexity_stderr);
+    json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    putchar('\n');
+    json_decref(o);
+    return;
+  }
+  printf("%s", name);
+  put_metric("acc", mt.acc, mt.acc_stderr);
+  if (!isnan(mt.acc_norm)) put_metric("acc_norm", mt.acc_norm, mt.acc_norm_stderr);
+  if (!isnan(mt.perplexity)) put_metric("perplexity", mt.perplexity, mt.perplexity_stderr);
+  printf(" N %d\n", mt.n);
+}
+
+/* A progress bar over the requests, on a terminal only. */
+static void task_progress(void *ctx, int done, int total) {
+  progress_update(ctx, done, total, 0, "requests");
+}
+
+/* --task: read the examples, score them B requests at a time, report. */
+static int run_task(const struct cli *c, const struct tf_model *m, const struct eval_args *a,
+                    struct tf_error *err) {
+  struct tf_task_set s;
+  struct tf_acts acts;
+  const char *path = a->n_data ? a->data[0] : "-";
+  int rc = tf_task_load(&s, a->kind, path, a->limit, m->tok, m->cfg.seq_len, err);
+  if (rc) return rc;
+  int B = a->batch < s.n_requests ? a->batch : s.n_requests;
+  rc = tf_acts_create(&acts, &m->cfg, B, s.max_input, err);
+  struct progress p;
+  progress_init(&p, c->prog, c->quiet, 1);
+  if (p.tty) s.on_batch = task_progress, s.on_batch_ctx = &p;
+  if (!rc) rc = tf_task_score(&s, m, &acts, B, err);
+  progress_end(&p);
+  if (rc) tf_error_name_file(err, path);
+  if (!rc && a->per_example) rc = tf_task_save_examples(&s, a->per_example, err);
+  if (!rc) print_task(c, &s, strcmp(path, "-") ? path : "<stdin>", a->weights);
+  tf_acts_free(&acts);
+  tf_task_free(&s);
   return rc;
 }
 
@@ -169,6 +300,11 @@ int main(int argc, char **argv) {
   }
   if ((rc = tf_model_round_weights(&m, a.weights, &err))) {
     rc = cli_fail(&c, &err);
+    tf_model_free(&m);
+    goto out;
+  }
+  if (a.task) {
+    if ((rc = run_task(&c, &m, &a, &err))) rc = cli_fail(&c, &err);
     tf_model_free(&m);
     goto out;
   }

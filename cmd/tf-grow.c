@@ -190,9 +190,10 @@ struct outcome {
 static json_t *describe(const struct grow_args *a, const struct tf_grow_config *g,
                         const struct outcome *r) {
   const struct tf_grow_plan *p = &r->p;
-  json_t *j = json_pack("{s:s, s:s, s:b, s:b, s:I, s:b}", "input", a->input, "init",
-                        tf_grow_init_name(g->init), "rescale", g->rescale, "keep_optimizer",
-                        g->keep_optimizer, "seed", (json_int_t)g->seed, "same_function", p->exact);
+  json_t *j =
+      json_pack("{s:s, s:s, s:b, s:b, s:o, s:b}", "input", a->input, "init",
+                tf_grow_init_name(g->init), "rescale", g->rescale, "keep_optimizer",
+                g->keep_optimizer, "seed", cli_json_u64(g->seed), "same_function", p->exact);
   for (int k = 0; k < TF_NKINDS; k++) {
     char key[32];
     snprintf(key, sizeof key, "%s_tokens", tf_kind_name(k));

@@ -192,9 +192,11 @@ static void print_summary_text(const struct file *f) {
   uint64_t size = tf_ckpt_file_size(f->r);
   printf("file        ");
   cli_put_escaped(stdout, f->path);
-  printf("\nsize        %s%s (header %s, payload %s)\ntensors     %zu\nmetadata\n",
+  printf("\nsize        %s%s (header %s, payload %s)\ntensors     %zu\n",
          size ? count_str(size, b1) : "unknown", size ? " bytes" : " (a stream)",
          count_str(8 + f->h->header_len, b2), count_str(f->h->data_len, b3), f->h->n_tensors);
+  printf("data        not read: this summary is the header's (--verify checks the data)\n");
+  printf("metadata\n");
   for (size_t i = 0; i < f->h->n_meta; i++) {
     if (meta_shown_apart(f->h->meta_keys[i])) continue;
     printf("  ");
@@ -271,6 +273,7 @@ static json_t *summary_json(const struct file *f) {
   json_object_set_new(j, "header_bytes", json_integer((json_int_t)(8 + f->h->header_len)));
   json_object_set_new(j, "payload_bytes", json_integer((json_int_t)f->h->data_len));
   json_object_set_new(j, "n_tensors", json_integer((json_int_t)f->h->n_tensors));
+  json_object_set_new(j, "data_checked", json_false()); /* true once the data was read */
   json_object_set_new(j, "metadata", meta);
   json_object_set(j, "config", f->config ? f->config : json_null());
   json_object_set_new(j, "parameters", f->has_config ? params_json(&f->cfg) : json_null());
@@ -433,6 +436,13 @@ static int stream_pass(const struct cli *c, struct file *f, const struct args *a
     rc = pass_tensor(c, f, t, a->stats, want, &rows[i], j, err);
     if (want && !a->stats) break;
   }
+  /* the rest of the stream, the CRC, the length and what follows: figures from a damaged
+   * file are never shown as if they were good */
+  if (!rc) rc = tf_ckpt_finish(f->r, err);
+  if (rc && a->tensor && !c->json)
+    snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg),
+             "; the values printed above came from this damaged file");
+  if (!rc && j) json_object_set_new(j, "data_checked", json_true());
   if (!rc && a->stats && j) {
     json_t *list = json_array();
     for (size_t i = 0; i < f->h->n_tensors; i++)

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +43,8 @@ struct train_args {
   const char **sets;
   int n_sets, new_stage;
   long long steps, stop_at; /* -1: not given */
+  int argc;
+  char **argv; /* the command line (as getopt left it), for the resume hint */
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -55,6 +58,7 @@ static void install_signals(void) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESTART; /* reads and writes go on: the flag is seen at the next step */
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
@@ -119,11 +123,42 @@ static int parse_args(struct cli *c, struct train_args *a, int argc, char **argv
   return TF_OK;
 }
 
+/* The directory of path as realpath gives it, then its last component (for a file that may
+ * not exist yet); NULL when the directory cannot be resolved. Free it. */
+static char *canonical_path(const char *path) {
+  const char *slash = strrchr(path, '/');
+  char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+  char *real = dir ? realpath(dir, NULL) : NULL, *out = NULL;
+  if (real && asprintf(&out, "%s/%s", real, slash ? slash + 1 : path) < 0) out = NULL;
+  free(dir);
+  free(real);
+  return out;
+}
+
+/* 1 when paths a and b name the same file: the same text, the same existing inode, or the
+ * same name in the same directory. */
+static int same_file(const char *a, const char *b) {
+  struct stat sa, sb;
+  if (strcmp(a, b) == 0) return 1;
+  if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  char *ca = canonical_path(a), *cb = canonical_path(b);
+  int same = ca && cb && strcmp(ca, cb) == 0;
+  free(ca);
+  free(cb);
+  return same;
+}
+
 static int load_config(struct tf_config *cfg, const struct train_args *a, struct tf_error *err) {
   int rc = cli_load_config(cfg, a->config, a->sets, a->n_sets, err);
   if (!rc && a->steps >= 0) cfg->train.steps = a->steps;
   if (!rc && a->log) snprintf(cfg->train.log, sizeof cfg->train.log, "%s", a->log);
   if (!rc) rc = tf_config_check(cfg, err);
+  const char *log = cfg->train.log;
+  if (!rc && log[0] && (same_file(log, a->input) || same_file(log, a->output)))
+    rc = tf_error_set(err, TF_EUSAGE,
+                      "--log %s: that is the %s checkpoint; the log would be appended to it", log,
+                      same_file(log, a->input) ? "input" : "output");
   return rc;
 }
 
@@ -290,6 +325,51 @@ static int save_after_change(struct run *r, struct tf_error *err) {
   return err->code;
 }
 
+/* s on f, quoted for a POSIX shell when it holds anything but [A-Za-z0-9_./=+,:@%-]. */
+static void put_shell_word(FILE *f, const char *s) {
+  if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./=+,:@%-") ==
+                strlen(s)) {
+    fputs(s, f);
+    return;
+  }
+  fputc('\'', f);
+  for (; *s; s++) fputs(*s == '\'' ? "'\\''" : (char[]){*s, 0}, f);
+  fputc('\'', f);
+}
+
+/* What resumes the run: the same command, when it reads what it writes; else the command
+ * with the output as its input. */
+static void resume_hint(const struct train_args *a, char *buf, size_t n) {
+  if (strcmp(a->output, "-") == 0) {
+    snprintf(buf, n, "resume from the checkpoint written to stdout, given as -i");
+    return;
+  }
+  if (strcmp(a->input, a->output) == 0) {
+    snprintf(buf, n, "run the same command to resume");
+    return;
+  }
+  FILE *f = fmemopen(buf, n, "w");
+  if (!f) {
+    snprintf(buf, n, "resume with -i %s", a->output);
+    return;
+  }
+  fputs("resume with: tf-train", f);
+  for (int k = 1; k < a->argc; k++) {
+    const char *arg = a->argv[k];
+    size_t len = strlen(arg);
+    fputc(' ', f);
+    if (a->input == arg) { /* -i FILE, --input FILE */
+      put_shell_word(f, a->output);
+    } else if (a->input > arg && a->input < arg + len) { /* -iFILE, --input=FILE */
+      fprintf(f, "%.*s", (int)(a->input - arg), arg);
+      put_shell_word(f, a->output);
+    } else {
+      put_shell_word(f, arg);
+    }
+  }
+  fclose(f);
+}
+
 /* Trains until the stage ends, --stop-at, or a signal; saves where the config says. */
 static int train_loop(struct run *r, struct tf_error *err) {
   const struct tf_train_config *tc = &r->cfg.train;
@@ -311,9 +391,12 @@ static int train_loop(struct run *r, struct tf_error *err) {
   if (rc == TF_EIO && tf_corpus_changed(&r->data, NULL)) return save_after_change(r, err);
   if (rc) return rc;
   if ((rc = save(r, err))) return rc;
-  if (s->step < end) /* the loop ended on a signal, here or on another rank */
-    return tf_error_set(err, TF_ESIGNAL, "stopped by a signal at step %lld after saving %s",
-                        (long long)s->step, r->a->output);
+  if (s->step < end) { /* the loop ended on a signal, here or on another rank */
+    char hint[400];
+    resume_hint(r->a, hint, sizeof hint);
+    return tf_error_set(err, TF_ESIGNAL, "stopped by a signal at step %lld after saving %s; %s",
+                        (long long)s->step, r->a->output, hint);
+  }
   return TF_OK;
 }
 
@@ -338,7 +421,6 @@ static int run_training(struct run *r, struct tf_error *err) {
   r->start = progress_now();
   progress_init(&r->p, r->c->prog, r->c->quiet || r->dist.rank != 0,
                 r->cfg.train.eval_every > 0 ? r->cfg.train.eval_every : 100);
-  install_signals();
   return train_loop(r, err);
 }
 
@@ -359,7 +441,10 @@ int main(int argc, char **argv) {
   struct tf_error err = {0};
   cli_init(&c, "tf-train", usage);
   if (tf_dist_init(&r.dist, &argc, &argv, &err)) return cli_fail(&c, &err);
+  install_signals(); /* before anything slow: a signal while loading stops the run too */
   int rc = parse_args(&c, &a, argc, argv);
+  a.argc = argc;
+  a.argv = argv;
   if (rc || c.done) goto out;
   r.c = &c;
   r.a = &a;

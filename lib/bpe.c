@@ -23,18 +23,6 @@ const struct tf_bpe_merge *tf_bpe_find_merge(const struct tf_bpe *bpe, int32_t a
   }
 }
 
-int tf_bpe_push(struct tf_ids *out, int32_t id, struct tf_error *err) {
-  if (out->n == out->cap) {
-    size_t cap = out->cap ? out->cap * 2 : 256;
-    int32_t *v = cap < SIZE_MAX / sizeof *v ? realloc(out->v, cap * sizeof *v) : NULL;
-    if (!v) return tf_error_set(err, TF_ENOMEM, "out of memory: %zu token ids", cap);
-    out->v = v;
-    out->cap = cap;
-  }
-  out->v[out->n++] = id;
-  return TF_OK;
-}
-
 void tf_bpe_cache_free(struct tf_bpe_cache *c) {
   if (!c) return;
   pcre2_match_data_free(c->md);
@@ -51,11 +39,23 @@ struct tf_bpe_cache *tf_bpe_cache_next(struct tf_bpe_cache *c) {
   return c->next;
 }
 
+void tf_bpe_cache_release(void *cache) {
+  struct tf_bpe_cache *c = cache, **at;
+  struct tf_bpe *bpe = c->owner;
+  pthread_mutex_lock(&bpe->cache_lock);
+  for (at = &bpe->caches; *at && *at != c;) at = &(*at)->next;
+  if (*at) *at = c->next;
+  pthread_mutex_unlock(&bpe->cache_lock);
+  tf_bpe_cache_free(c);
+}
+
 struct tf_bpe_cache *tf_bpe_thread_cache(struct tf_bpe *bpe) {
   struct tf_bpe_cache *c = pthread_getspecific(bpe->cache_key);
   if (c) return c;
-  c = calloc(1, sizeof *c);
+  /* a line of its own: other threads' caches are written as often */
+  c = aligned_alloc(64, (sizeof *c + 63) / 64 * 64);
   if (!c) return NULL;
+  memset(c, 0, sizeof *c);
   c->slot = calloc(CACHE_SLOTS, sizeof *c->slot);
   c->keys = malloc(CACHE_KEYS);
   c->ids = malloc(CACHE_IDS * sizeof *c->ids);
@@ -65,6 +65,7 @@ struct tf_bpe_cache *tf_bpe_thread_cache(struct tf_bpe *bpe) {
     tf_bpe_cache_free(c);
     return NULL;
   }
+  c->owner = bpe;
   pthread_mutex_lock(&bpe->cache_lock);
   c->next = bpe->caches;
   bpe->caches = c;
@@ -72,11 +73,22 @@ struct tf_bpe_cache *tf_bpe_thread_cache(struct tf_bpe *bpe) {
   return c;
 }
 
-/* 64-bit hash of n bytes, never 0 (0 marks an empty slot). */
+/* 64-bit hash of n bytes, never 0 (0 marks an empty slot): 8 bytes a step, each step
+ * h = (h ^ word) * odd constant, then the high bits folded down. */
 static uint64_t hash_bytes(const uint8_t *w, size_t n) {
-  uint64_t h = 0x243F6A8885A308D3ull ^ n;
-  for (size_t i = 0; i < n; i++) h = (h ^ w[i]) * 0x100000001B3ull;
+  uint64_t h = 0x243F6A8885A308D3ull ^ n, x;
+  for (; n >= 8; n -= 8, w += 8) {
+    memcpy(&x, w, 8);
+    h = (h ^ x) * 0x9E3779B97F4A7C15ull;
+  }
+  if (n) {
+    x = 0;
+    memcpy(&x, w, n);
+    h = (h ^ x) * 0x9E3779B97F4A7C15ull;
+  }
   h ^= h >> 29;
+  h *= 0xBF58476D1CE4E5B9ull;
+  h ^= h >> 32;
   return h ? h : 1;
 }
 
@@ -214,6 +226,6 @@ int tf_bpe_encode_word(const struct tf_bpe *bpe, struct tf_bpe_cache *c, const u
     for (int32_t i = 0; i >= 0; i = c->sym[i].next)
       if ((rc = tf_bpe_push(out, c->sym[i].c, err))) return rc;
   }
-  if (slot) cache_put(c, slot, h, w, n, out->v + first, out->n - first);
+  if (slot && out->n > first) cache_put(c, slot, h, w, n, out->v + first, out->n - first);
   return TF_OK;
 }

@@ -29,11 +29,14 @@ struct tf_bpe_trie {
   } * node; /* node[0] is the root */
   int n, cap;
   uint8_t first[256]; /* 1: some token starts with this byte */
+  int n_first;        /* how many bytes do */
+  uint8_t only;       /* the byte when n_first is 1 (scanned for with memchr) */
 };
 
 /* A thread's cache of pre-token -> ids and its scratch, owned by one thread at a time. */
 struct tf_bpe_cache {
   struct tf_bpe_cache *next; /* in tf_bpe.caches */
+  struct tf_bpe *owner;      /* the tokenizer whose list holds it */
   pcre2_match_data *md;      /* for the split pattern */
   uint8_t *buf;              /* a piece with its prefix space */
   size_t buf_cap;
@@ -74,7 +77,7 @@ struct tf_bpe {
   int jit;                      /* 1: re is JIT-compiled */
   pthread_key_t cache_key;      /* this thread's struct tf_bpe_cache */
   pthread_mutex_t cache_lock;   /* guards caches (the list, not their contents) */
-  struct tf_bpe_cache *caches;  /* every thread's cache, freed with the tokenizer */
+  struct tf_bpe_cache *caches;  /* caches of threads still running, freed with it */
   int cache_key_made;
 };
 #define TF_BPE_UNUSED UINT32_MAX
@@ -94,8 +97,14 @@ int tf_bpe_encode_word(const struct tf_bpe *bpe, struct tf_bpe_cache *c, const u
                        struct tf_ids *out, struct tf_error *err);
 /* The cache after c in the tokenizer's list. */
 struct tf_bpe_cache *tf_bpe_cache_next(struct tf_bpe_cache *c);
-/* Appends id to out. */
-int tf_bpe_push(struct tf_ids *out, int32_t id, struct tf_error *err);
+/* The cache key's destructor: a thread that ends takes its cache out of the list, frees it. */
+void tf_bpe_cache_release(void *cache);
+/* Appends id to out: tf_ids_push with its common case inline. */
+static inline int tf_bpe_push(struct tf_ids *out, int32_t id, struct tf_error *err) {
+  if (out->n == out->cap) return tf_ids_push(out, id, err);
+  out->v[out->n++] = id;
+  return TF_OK;
+}
 
 /* pretok.c: the whole encode of text (n bytes) with flags as tf_tokenizer_encode. */
 int tf_bpe_encode(struct tf_bpe *bpe, const char *text, size_t n, unsigned flags,

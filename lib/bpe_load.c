@@ -23,16 +23,18 @@ uint32_t tf_bpe_byte_char(uint8_t b) {
   return 256 + n;
 }
 
+static int16_t char_table[256 + 68]; /* code point -> byte, -1: outside the alphabet */
+static pthread_once_t char_table_once = PTHREAD_ONCE_INIT;
+
+static void char_table_fill(void) {
+  for (int i = 0; i < 256 + 68; i++) char_table[i] = -1;
+  for (int b = 0; b < 256; b++) char_table[tf_bpe_byte_char((uint8_t)b)] = (int16_t)b;
+}
+
 /* The byte code point c stands for, or -1 when c is outside the alphabet. */
 static int char_byte(int32_t c) {
-  static int16_t table[256 + 68];
-  static int ready; /* benign: every thread writes the same values */
-  if (!ready) {
-    for (int i = 0; i < 256 + 68; i++) table[i] = -1;
-    for (int b = 0; b < 256; b++) table[tf_bpe_byte_char((uint8_t)b)] = (int16_t)b;
-    ready = 1;
-  }
-  return c >= 0 && c < 256 + 68 ? table[c] : -1;
+  pthread_once(&char_table_once, char_table_fill);
+  return c >= 0 && c < 256 + 68 ? char_table[c] : -1;
 }
 
 /* The bytes a token string stands for, as the ByteLevel decoder gives them: each character
@@ -306,6 +308,8 @@ static int load_merges(struct loader *L, json_t *merges) {
     json_t *m = json_array_get(merges, i);
     const char *s = json_string_value(m), *sp = s ? strchr(s, ' ') : NULL;
     int rc;
+    if (i > 0 && json_is_string(m) != json_is_string(json_array_get(merges, 0)))
+      return fail(L, "model: merges mix \"a b\" strings and [a, b] pairs%s%s", "", "");
     if (sp && json_string_length(m) == strlen(s) && !strchr(sp + 1, ' '))
       rc = add_merge(L, i, s, (size_t)(sp - s), sp + 1, strlen(sp + 1));
     else if (json_is_array(m) && json_array_size(m) == 2 && json_is_string(json_array_get(m, 0)) &&
@@ -331,6 +335,7 @@ static int trie_add(struct tf_bpe_trie *tr, const uint8_t *s, size_t n, int32_t 
     tr->node[0] = (struct tf_bpe_trie_node){-1, -1, -1, 0};
     tr->n = 1;
   }
+  if (!tr->first[s[0]]) tr->n_first++, tr->only = s[0];
   tr->first[s[0]] = 1;
   int32_t at = 0;
   for (size_t i = 0; i < n; i++) {
@@ -456,7 +461,7 @@ int tf_bpe_load(struct tf_bpe **out, const char *json, size_t len, const char *n
   if (!rc) {
     L.bpe->eos = -1;
     pthread_mutex_init(&L.bpe->cache_lock, NULL);
-    if (pthread_key_create(&L.bpe->cache_key, NULL))
+    if (pthread_key_create(&L.bpe->cache_key, tf_bpe_cache_release))
       rc = tf_error_set(err, TF_ENOMEM, "%s: no thread key left for the tokenizer cache", name);
     else
       L.bpe->cache_key_made = 1;

@@ -363,12 +363,17 @@ int tf_file_write(const char *path, tf_file_fill_fn fill, void *ctx, struct tf_e
   if (stat(path, &st)) return write_atomic(path, new_file_mode(), fill, ctx, err);
   if (S_ISDIR(st.st_mode)) return tf_error_set(err, TF_ECANTCREAT, "%s: is a directory", path);
   if (!S_ISREG(st.st_mode)) return write_special(path, fill, ctx, err);
-  return write_atomic(path, st.st_mode & 07777, fill, ctx, err); /* a replaced file keeps its mode */
+  /* a symbolic link to a file: the file is replaced, in its own directory, and the link kept */
+  struct stat link;
+  char *real = lstat(path, &link) == 0 && S_ISLNK(link.st_mode) ? realpath(path, NULL) : NULL;
+  int rc = write_atomic(real ? real : path, st.st_mode & 07777, fill, ctx, err); /* mode kept */
+  free(real);
+  return rc;
 }
 
-static int write_checkpoint(const char *path, const struct tf_ckpt_entry *entries,
-                            size_t n_entries, const char *const *meta, size_t n_meta,
-                            enum tf_compress compress, int gz, struct tf_error *err) {
+static int write_checkpoint(const char *path, const struct tf_ckpt_entry *entries, size_t n_entries,
+                            const char *const *meta, size_t n_meta, enum tf_compress compress,
+                            int gz, struct tf_error *err) {
   if ((unsigned)compress > TF_COMPRESS_BEST)
     return tf_error_set(err, TF_EUSAGE, "unknown compression %d", (int)compress);
   struct payload p = {.gz = gz, .compress = compress};
@@ -497,12 +502,28 @@ static int plain_get(struct tf_ckpt_reader *r, unsigned char *dst, uint64_t n,
   return TF_OK;
 }
 
-/* Inflates n bytes of content into dst (NULL: into scratch, discarded). */
+/* After a gzip member has ended: 1 when another one follows (gzip's multi-member form, as
+ * `cat a.gz b.gz` makes; inflate is reset for it), 0 at the end of the file, -1 when the bytes
+ * that follow are not a gzip member (*rc set on a read error). */
+static int gz_next_member(struct tf_ckpt_reader *r, int *rc, struct tf_error *err) {
+  *rc = r->zs.avail_in ? TF_OK : raw_fill(r, err);
+  if (*rc) return -1;
+  if (!r->zs.avail_in) return 0;
+  const unsigned char *p = r->zs.next_in;
+  if (p[0] != 0x1f || (r->zs.avail_in > 1 && p[1] != 0x8b)) return -1;
+  if (inflateReset(&r->zs) != Z_OK) return -1;
+  r->zend = 0;
+  return 1;
+}
+
+/* Inflates n bytes of content into dst (NULL: into scratch, discarded); the content may run
+ * on into further gzip members. */
 static int gz_get(struct tf_ckpt_reader *r, unsigned char *dst, uint64_t n, struct tf_error *err) {
   if (!dst && !r->scratch && !(r->scratch = malloc(IO_BUF)))
     return tf_error_set(err, TF_ENOMEM, "out of memory");
   while (n) {
-    if (r->zend) return truncated(r, "", err);
+    int rc = TF_OK;
+    if (r->zend && gz_next_member(r, &rc, err) != 1) return rc ? rc : truncated(r, "", err);
     if (!r->zs.avail_in) {
       int rc = raw_fill(r, err);
       if (rc) return rc;
@@ -528,9 +549,9 @@ static int content_get(struct tf_ckpt_reader *r, void *dst, uint64_t n, struct t
   return r->gz ? gz_get(r, dst, n, err) : plain_get(r, dst, n, err);
 }
 
-/* After the data region: the gzip member ends here (CRC and length checked by inflate) and is
- * the last thing in the file. */
-static int gz_end(struct tf_ckpt_reader *r, struct tf_error *err) {
+/* The current gzip member ends without another content byte (CRC and length checked by
+ * inflate). */
+static int gz_member_end(struct tf_ckpt_reader *r, struct tf_error *err) {
   unsigned char b;
   while (!r->zend) {
     if (!r->zs.avail_in) {
@@ -552,8 +573,16 @@ static int gz_end(struct tf_ckpt_reader *r, struct tf_error *err) {
     else if (ret != Z_OK && ret != Z_BUF_ERROR)
       return zerr(r, ret, err);
   }
-  int rc = r->zs.avail_in ? TF_OK : raw_fill(r, err);
-  if (!rc && r->zs.avail_in)
+  return TF_OK;
+}
+
+/* After the data region: the gzip member ends here, and so does every member after it without
+ * content; nothing else follows in the file. */
+static int gz_end(struct tf_ckpt_reader *r, struct tf_error *err) {
+  int rc, next = 0;
+  do rc = gz_member_end(r, err);
+  while (!rc && (next = gz_next_member(r, &rc, err)) == 1);
+  if (!rc && next < 0)
     rc = tf_error_set(err, TF_EDATA, "%s: trailing bytes after the gzip member", r->name);
   return rc;
 }

@@ -175,6 +175,7 @@ int tf_config_set(struct tf_config *c, const char *assignment, struct tf_error *
 struct ydoc {
   yaml_document_t doc;
   const char *file;
+  struct tf_config_scan scan; /* which nodes carry an explicit tag */
 };
 
 static yaml_node_t *ynode(struct ydoc *y, int id) {
@@ -211,6 +212,57 @@ static void fmt_node(const yaml_node_t *n, char *buf, size_t len) {
   }
 }
 
+/* "!!str" for YAML's own tags, the tag as written otherwise, escaped and cut. */
+static void fmt_tag(const yaml_node_t *n, char *buf, size_t len) {
+  static const char yaml_prefix[] = "tag:yaml.org,2002:";
+  const char *tag = (const char *)n->tag;
+  int own = strncmp(tag, yaml_prefix, sizeof yaml_prefix - 1) == 0;
+  char shown[96];
+  if (own) tag += sizeof yaml_prefix - 1;
+  tf_config_show_name(tag, strlen(tag), TF_CONFIG_SHOW_MAX, shown, sizeof shown);
+  snprintf(buf, len, "%s%s", own ? "!!" : "", shown);
+}
+
+/* Whether YAML tag names the type key k reads: !!int for integers (and numbers), !!float for
+ * numbers, !!bool, !!str for strings, names and growth counts (which also take !!int). */
+static int tag_fits(const struct key *k, const char *tag) {
+  int is_int = !strcmp(tag, "tag:yaml.org,2002:int"),
+      is_str = !strcmp(tag, "tag:yaml.org,2002:str");
+  switch (k->type) {
+  case KEY_INT:
+  case KEY_I64:
+  case KEY_U64:
+    return is_int;
+  case KEY_DOUBLE:
+    return is_int || !strcmp(tag, "tag:yaml.org,2002:float");
+  case KEY_BOOL:
+    return !strcmp(tag, "tag:yaml.org,2002:bool");
+  case KEY_GROWTH:
+    return is_int || is_str;
+  case KEY_ENUM:
+  case KEY_STRING:
+    return is_str;
+  }
+  return 0;
+}
+
+/* A node written with an explicit tag: only a value whose tag names its key's type (k, NULL
+ * for keys, sections and the document) is let through; anything else (!!str 64 for an
+ * integer, !python/object) is refused rather than read as something it says it is not. */
+static int check_tag(struct ydoc *y, const yaml_node_t *n, const struct key *k,
+                     struct tf_error *err) {
+  if (!n->tag || !tf_config_scan_tagged(&y->scan, n->start_mark.index, n->type)) return TF_OK;
+  if (k && n->type == YAML_SCALAR_NODE && tag_fits(k, (const char *)n->tag)) return TF_OK;
+  char loc[320], tag[128];
+  fmt_loc(y, n, loc, sizeof loc);
+  fmt_tag(n, tag, sizeof tag);
+  if (k)
+    return tf_error_set(err, TF_ECONFIG, "%s%s.%s: the tag %s does not fit this key's type", loc,
+                        k->section, k->name, tag);
+  return tf_error_set(err, TF_ECONFIG, "%sthe tag %s: a config takes tags only on values", loc,
+                      tag);
+}
+
 /* The key of pair p in mapping m must be a scalar no earlier pair used. sec: the section
  * whose keys m holds, or NULL when m holds the sections. */
 static int pair_name(struct ydoc *y, const yaml_node_t *m, const yaml_node_pair_t *p,
@@ -218,6 +270,8 @@ static int pair_name(struct ydoc *y, const yaml_node_t *m, const yaml_node_pair_
   yaml_node_t *kn = ynode(y, p->key);
   char loc[320], shown[96];
   const char *what = sec ? "key" : "section";
+  int rc = check_tag(y, kn, NULL, err);
+  if (rc) return rc;
   fmt_loc(y, kn, loc, sizeof loc);
   if (kn->type != YAML_SCALAR_NODE) {
     fmt_node(kn, shown, sizeof shown);
@@ -249,6 +303,8 @@ static int load_pair(struct ydoc *y, const struct section *sec, void *base, yaml
     return tf_error_set(err, TF_ECONFIG, "%s%s.%s: unknown key; valid keys of %s: %s", loc,
                         sec->name, shown, sec->name, valid);
   }
+  int rc = check_tag(y, vn, k, err);
+  if (rc) return rc;
   fmt_loc(y, vn, loc, sizeof loc);
   fmt_node(vn, got, sizeof got);
   if (vn->type != YAML_SCALAR_NODE) return tf_config_bad_value(err, TF_ECONFIG, loc, k, got);
@@ -259,7 +315,8 @@ static int load_pair(struct ydoc *y, const struct section *sec, void *base, yaml
 static int load_section(struct ydoc *y, struct tf_config *c, const struct section *sec,
                         yaml_node_t *m, struct tf_error *err) {
   char loc[320], got[128];
-  if (is_null(m)) return TF_OK;
+  int rc = check_tag(y, m, NULL, err);
+  if (rc || is_null(m)) return rc;
   if (m->type != YAML_MAPPING_NODE) {
     fmt_loc(y, m, loc, sizeof loc);
     fmt_node(m, got, sizeof got);
@@ -267,7 +324,7 @@ static int load_section(struct ydoc *y, struct tf_config *c, const struct sectio
                         got);
   }
   for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-    int rc = pair_name(y, m, p, sec, err);
+    rc = pair_name(y, m, p, sec, err);
     if (!rc) rc = load_pair(y, sec, section_of(sec, c), ynode(y, p->key), ynode(y, p->value), err);
     if (rc) return rc;
   }
@@ -277,7 +334,9 @@ static int load_section(struct ydoc *y, struct tf_config *c, const struct sectio
 static int load_document(struct ydoc *y, struct tf_config *c, struct tf_error *err) {
   yaml_node_t *root = yaml_document_get_root_node(&y->doc);
   char loc[320], got[128], valid[128], shown[96];
-  if (!root || is_null(root)) return TF_OK;
+  if (!root) return TF_OK;
+  int rc = check_tag(y, root, NULL, err);
+  if (rc || is_null(root)) return rc;
   fmt_valid(NULL, valid, sizeof valid);
   if (root->type != YAML_MAPPING_NODE) {
     fmt_loc(y, root, loc, sizeof loc);
@@ -287,7 +346,7 @@ static int load_document(struct ydoc *y, struct tf_config *c, struct tf_error *e
   }
   for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
        p++) {
-    int rc = pair_name(y, root, p, NULL, err);
+    rc = pair_name(y, root, p, NULL, err);
     if (rc) return rc;
     yaml_node_t *kn = ynode(y, p->key);
     const struct section *sec = tf_config_find_section(scalar(kn), kn->data.scalar.length);
@@ -304,12 +363,10 @@ static int load_document(struct ydoc *y, struct tf_config *c, struct tf_error *e
   return TF_OK;
 }
 
-static int parse_error(const yaml_parser_t *p, FILE *f, const char *file, struct tf_error *err) {
+static int parse_error(const yaml_parser_t *p, const char *file, struct tf_error *err) {
   const char *problem = p->problem ? p->problem : "unknown error";
   if (p->error == YAML_MEMORY_ERROR)
     return tf_error_set(err, TF_ENOMEM, "%s: out of memory reading YAML", file);
-  if (p->error == YAML_READER_ERROR && ferror(f))
-    return tf_error_set(err, TF_ENOINPUT, "%s: cannot read: %s", file, strerror(EIO));
   if (p->error == YAML_READER_ERROR)
     return tf_error_set(err, TF_ECONFIG, "%s: byte %zu: %s", file, p->problem_offset, problem);
   char ctx[160] = "";
@@ -321,8 +378,8 @@ static int parse_error(const yaml_parser_t *p, FILE *f, const char *file, struct
 }
 
 /* After the first document the stream must end. */
-static int expect_end(yaml_parser_t *parser, FILE *f, struct ydoc *y, struct tf_error *err) {
-  if (!yaml_parser_load(parser, &y->doc)) return parse_error(parser, f, y->file, err);
+static int expect_end(yaml_parser_t *parser, struct ydoc *y, struct tf_error *err) {
+  if (!yaml_parser_load(parser, &y->doc)) return parse_error(parser, y->file, err);
   yaml_node_t *root = yaml_document_get_root_node(&y->doc);
   char loc[320];
   int rc = TF_OK;
@@ -334,21 +391,27 @@ static int expect_end(yaml_parser_t *parser, FILE *f, struct ydoc *y, struct tf_
   return rc;
 }
 
-static int load_stream(struct tf_config *c, FILE *f, const char *file, struct tf_error *err) {
+/* The config in text (len bytes): scanned for tags, then loaded as one YAML document. */
+static int load_text(struct tf_config *c, const char *text, size_t len, const char *file,
+                     struct tf_error *err) {
   yaml_parser_t parser;
   struct ydoc y = {.file = file};
-  if (!yaml_parser_initialize(&parser))
+  int rc = tf_config_scan(text, len, file, &y.scan, err);
+  if (rc) return rc;
+  if (!yaml_parser_initialize(&parser)) {
+    tf_config_scan_free(&y.scan);
     return tf_error_set(err, TF_ENOMEM, "%s: out of memory reading YAML", file);
-  yaml_parser_set_input_file(&parser, f);
-  int rc;
+  }
+  yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
   if (!yaml_parser_load(&parser, &y.doc)) {
-    rc = parse_error(&parser, f, file, err);
+    rc = parse_error(&parser, file, err);
   } else {
     rc = load_document(&y, c, err);
     yaml_document_delete(&y.doc);
-    if (!rc) rc = expect_end(&parser, f, &y, err);
+    if (!rc) rc = expect_end(&parser, &y, err);
   }
   yaml_parser_delete(&parser);
+  tf_config_scan_free(&y.scan);
   return rc;
 }
 
@@ -363,8 +426,12 @@ int tf_config_load(struct tf_config *c, const char *path, struct tf_error *err) 
     return tf_error_set(err, TF_ENOINPUT, "%s: cannot open: %s", file, strerror(EISDIR));
   }
   struct tf_config tmp = *c; /* c changes only when the whole file is good */
-  int rc = load_stream(&tmp, f, file, err);
+  char *text = NULL;
+  size_t len = 0;
+  int rc = tf_config_read_text(f, file, &text, &len, err);
   if (!from_stdin) fclose(f);
+  if (!rc) rc = load_text(&tmp, text, len, file, err);
+  free(text);
   if (!rc) *c = tmp;
   return rc;
 }

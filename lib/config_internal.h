@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "tokenformer.h"
 
@@ -102,6 +103,24 @@ void tf_config_shortest(double v, char *buf, size_t n);
  * tf_config_show_name does the same without the quotes. */
 void tf_config_quote(const char *s, size_t len, size_t max, char *buf, size_t n);
 void tf_config_show_name(const char *s, size_t len, size_t max, char *buf, size_t n);
+/* A config file's text, read whole from f (file names it in messages): a malloc'd buffer of
+ * *len bytes. TF_ENOINPUT when reading fails. */
+int tf_config_read_text(FILE *f, const char *file, char **text, size_t *len, struct tf_error *err);
+
+/* What one pass over the parse events of a config's text found: the offsets (start marks) of
+ * the nodes with an explicit tag (!!str 64, !python/object), ascending. */
+struct tf_config_scan {
+  size_t *tagged;
+  size_t n_tagged, cap;
+};
+/* Fills s from text (len bytes). A syntax error ends the pass without an error (the loader
+ * reports it); TF_ENOMEM. */
+int tf_config_scan(const char *text, size_t len, const char *file, struct tf_config_scan *s,
+                   struct tf_error *err);
+/* 1 when the node of kind (yaml_node_type_t) starting at byte index carries an explicit tag. */
+int tf_config_scan_tagged(const struct tf_config_scan *s, size_t index, int kind);
+void tf_config_scan_free(struct tf_config_scan *s);
+
 /* YAML's null as a plain scalar: nothing, ~, null, Null, NULL. */
 int tf_config_is_null_text(const char *s);
 

@@ -493,8 +493,9 @@ int tf_config_parse(const struct key *k, const char *s, int plain, union value *
     return errno ? -1 : 0;
   case KEY_DOUBLE:
     if (!is_float_text(s)) return -1;
-    v->d = strtod(s, NULL);
-    return isfinite(v->d) ? 0 : -1;
+    errno = 0;
+    v->d = strtod(s, NULL); /* ERANGE: overflow, or underflow to 0 or a denormal (1e-400) */
+    return isfinite(v->d) && errno != ERANGE ? 0 : -1;
   case KEY_ENUM:
     for (v->i = 0; k->names[v->i]; v->i++)
       if (strcmp(k->names[v->i], s) == 0) return 0;
@@ -511,9 +512,17 @@ int tf_config_parse(const struct key *k, const char *s, int plain, union value *
   return -1;
 }
 
-/* A note for a value that another YAML reader would take: YAML 1.1's booleans. */
+/* A note for a value that another YAML reader would take: YAML 1.1's booleans, a number too
+ * small for a double (read elsewhere as 0). */
 static const char *note_for(const struct key *k, const char *text) {
   static const char *const yaml11[] = {"y", "n", "yes", "no", "on", "off"};
+  if (k->type == KEY_DOUBLE && is_float_text(text)) {
+    errno = 0;
+    double v = strtod(text, NULL);
+    return errno == ERANGE && fabs(v) < 1
+               ? " (below the smallest normal double: it would read as 0)"
+               : "";
+  }
   if (k->type != KEY_BOOL) return "";
   for (size_t i = 0; i < sizeof yaml11 / sizeof yaml11[0]; i++)
     if (strcasecmp(text, yaml11[i]) == 0)

@@ -7,7 +7,7 @@
 #include "tokenformer.h"
 
 static const char *display_name(const char *path) {
-  return tf_path_is_stdin(path) && !strcmp(path, "-") ? "<stdin>" : path;
+  return strcmp(path, "-") ? path : "<stdin>";
 }
 
 /* PREFIX.idx read and checked against PREFIX.bin, which stays mapped. */

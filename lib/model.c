@@ -124,8 +124,9 @@ int tf_model_create(struct tf_model *m, const struct tf_model_config *c, struct 
   m->params = calloc(m->n_params, sizeof(float));
   m->history = strdup("[]");
   if (!m->tensors || !m->params || !m->history || tf_tokenizer_bytes(&m->tok, NULL)) {
+    size_t n = m->n_params; /* tf_model_free clears it */
     tf_model_free(m);
-    return tf_error_set(err, TF_ENOMEM, "out of memory allocating %zu parameters", m->n_params);
+    return tf_error_set(err, TF_ENOMEM, "out of memory allocating %zu parameters", n);
   }
   tf_model_tensor_table(&m->cfg, m->tensors);
   tf_view_point(&m->w, m->params, &m->cfg);

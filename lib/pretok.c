@@ -161,6 +161,11 @@ static int split_added(struct enc *e, const struct tf_bpe_trie *tr, const uint8_
   int rc;
   if (tr->node)
     for (size_t i = 0; i < n;) {
+      if (tr->n_first == 1) { /* skip to the next byte a token may start with */
+        const uint8_t *at = memchr(s + i, tr->only, n - i);
+        if (!at) break;
+        i = (size_t)(at - s);
+      }
       int32_t id = tr->first[s[i]] ? trie_match(tr, s + i, n - i, &len) : -1;
       if (id < 0) {
         i++;

@@ -206,9 +206,11 @@ enum tf_compress { TF_COMPRESS_HUFFMAN = 0, TF_COMPRESS_NONE, TF_COMPRESS_FAST, 
  * key/value pairs (meta[2i], meta[2i+1]). path "-" streams to stdout (refused when stdout is a
  * terminal); otherwise written to a temporary file in the same directory, fsync'd, renamed over
  * path, and the directory fsync'd. The temporary file has no name while it is written where the
- * filesystem allows (O_TMPFILE), so a killed process leaves nothing. A failure leaves an existing
- * path as it was: TF_EIO for a full disk, quota or file size limit and a failed write or sync,
- * TF_ECANTCREAT for a directory that is missing, not a directory or not writable. */
+ * filesystem allows (O_TMPFILE), so a process killed while writing leaves nothing (one killed
+ * between naming the file and the rename leaves the .NAME.tmp.XXXXXX beside path). A symbolic
+ * link to a file is written through (the file replaced, the link kept). A failure leaves an
+ * existing path as it was: TF_EIO for a full disk, quota or file size limit and a failed write
+ * or sync, TF_ECANTCREAT for a directory that is missing, not a directory or not writable. */
 int tf_ckpt_write(const char *path, const struct tf_ckpt_entry *entries, size_t n_entries,
                   const char *const *meta, size_t n_meta, enum tf_compress compress,
                   struct tf_error *err);
@@ -310,8 +312,8 @@ struct tf_model {
   struct tf_view w;
   char *history;            /* JSON array text (metadata "history"), never NULL after create/load */
   struct tf_tokenizer *tok; /* never NULL after create/load: the byte tokenizer unless set */
-  enum tf_weights weights; /* the format of qw; F32: none, params as loaded */
-  struct tf_qweights *qw;  /* converted weights (tf_model_convert_weights), else NULL */
+  enum tf_weights weights;  /* the format of qw; F32: none, params as loaded */
+  struct tf_qweights *qw;   /* converted weights (tf_model_convert_weights), else NULL */
 };
 
 /* Allocates a model of config c with zeroed parameters (refuses sizes that overflow or do not
@@ -367,7 +369,7 @@ int tf_train_state_check_fresh(int64_t optim_step, const char *moment, struct tf
 /* ---------------------------------------------------------------- official */
 
 /* The released TokenFormer checkpoints and the official code (GPT-NeoX/DeepSpeed), both ways
- * (tf-convert(1), tf-convert(1)). Their names: sequential.0.word_embeddings.weight;
+ * (docs/official.md, tf-convert(1)). Their names: sequential.0.word_embeddings.weight;
  * layer l at i = l + 2: sequential.{i}.attention.{query,key,value,proj}.{key,value}_param_tokens
  * and sequential.{i}.mlp.{key,value}_param_tokens; sequential.{L+3}.norm.{weight,bias}. */
 
@@ -975,6 +977,86 @@ int tf_tok_context(const struct tf_model *m, const char *text, size_t n, struct 
  * continuation bytes than it announces). Bytes that are not UTF-8 are never held back. */
 size_t tf_utf8_complete(const uint8_t *s, size_t n);
 
+/* ---------------------------------------------------------------- tasks */
+
+/* Zero-shot tasks scored by log-likelihood as lm-evaluation-harness 0.4 does (docs: tf-eval(1),
+ * section TASKS). Each task reads its public JSON Lines form: one example a line. */
+enum tf_task_kind {
+  TF_TASK_LAMBADA = 0, /* lambada_openai: text */
+  TF_TASK_HELLASWAG,   /* activity_label, ctx_a, ctx_b, endings, label */
+  TF_TASK_PIQA,        /* goal, sol1, sol2, label */
+  TF_TASK_ARC_EASY,    /* question, choices.text, choices.label, answerKey */
+  TF_TASK_ARC_CHALLENGE,
+  TF_TASK_WINOGRANDE, /* sentence, option1, option2, answer */
+  TF_NTASKS
+};
+const char *tf_task_name(enum tf_task_kind k); /* "lambada_openai", "hellaswag", ... */
+/* The task called name; TF_EUSAGE naming the known ones otherwise. */
+int tf_task_from_name(const char *name, enum tf_task_kind *k, struct tf_error *err);
+
+/* One log-likelihood request: context ids then continuation ids, as the harness encodes the
+ * pair; scoring fills ll (the continuation's summed log-probability) and greedy (every
+ * continuation token was the argmax). */
+struct tf_task_request {
+  size_t ids;        /* offset of the context's first id in the set's pool */
+  int n_ctx, n_cont; /* n_ctx >= 1 */
+  double ll;
+  int greedy;
+};
+
+struct tf_task_example {
+  int64_t line;  /* 1-based line of the file */
+  int first;     /* its first request; choice i is request first + i */
+  int n_choices; /* 1 for lambada */
+  int gold;      /* the correct choice (0 for lambada) */
+  int pred, pred_norm; /* argmax of ll and of ll / choice length (after scoring) */
+};
+
+struct tf_task_set {
+  enum tf_task_kind kind;
+  int n_examples, n_requests;
+  struct tf_task_example *ex;
+  struct tf_task_request *req;
+  double *choice_len; /* (n_requests) length of each choice's text in code points */
+  struct tf_ids pool; /* every request's ids */
+  int max_input;      /* the longest network input of any request (<= seq_len) */
+  /* Called by tf_task_score after each forward pass with the requests scored so far and
+   * their total (NULL: not called); tf_task_load leaves it NULL. */
+  void (*on_batch)(void *ctx, int done, int total);
+  void *on_batch_ctx;
+};
+
+/* Reads the task file at path ("-": stdin): at most limit examples (limit <= 0: all), blank
+ * lines skipped, each turned into its requests and encoded with tok; continuations longer
+ * than seq_len tokens are refused (the harness asserts the same). Errors name path and line:
+ * TF_EDATA for bad JSON, a missing or ill-typed field, an empty choice list, a label out of
+ * range, a file without examples; TF_ENOINPUT when path cannot be opened. */
+int tf_task_load(struct tf_task_set *s, enum tf_task_kind kind, const char *path, long limit,
+                 const struct tf_tokenizer *tok, int seq_len, struct tf_error *err);
+void tf_task_free(struct tf_task_set *s);
+/* Scores every request with m (the harness's left truncation to the last seq_len + 1 ids),
+ * up to B requests of equal padded length per forward, then each example's pred and
+ * pred_norm. acts must hold B x s->max_input. TF_EDATA when a log-likelihood is not finite. */
+int tf_task_score(struct tf_task_set *s, const struct tf_model *m, struct tf_acts *acts, int B,
+                  struct tf_error *err);
+
+/* The harness's aggregate figures; a figure the task does not report is NaN, a standard
+ * error of fewer than 2 examples too. */
+struct tf_task_metrics {
+  int n;
+  double acc, acc_stderr;           /* every task */
+  double acc_norm, acc_norm_stderr; /* hellaswag, piqa, arc */
+  double perplexity, perplexity_stderr; /* lambada; stderr by the delta method */
+};
+void tf_task_metrics(const struct tf_task_set *s, struct tf_task_metrics *mt);
+/* One JSON object per example on f (index, line, loglikelihoods, is_greedy, and for multiple
+ * choice chosen, chosen_norm, gold). TF_EIO when f reports a write error. */
+int tf_task_write_examples(const struct tf_task_set *s, FILE *f, struct tf_error *err);
+/* The same into the file at path, whole or not at all: a temporary file in its directory,
+ * flushed, synced and renamed over path. TF_ECANTCREAT when it cannot be created, TF_EIO when
+ * a write fails (the temporary file is then removed); messages name path. */
+int tf_task_save_examples(const struct tf_task_set *s, const char *path, struct tf_error *err);
+
 /* ---------------------------------------------------------------- decode */
 
 /* Generation with a KV cache (llama2.c's run state): the context's tokens, the post-RoPE keys
@@ -1003,7 +1085,7 @@ struct tf_decoder {
   float *rstd;                       /* (C) */
   float *pcache, *pscratch, *prnorm; /* (C, n_max) (C, n_max) (C): Pattention scores, norms */
   float *scores;                     /* (H, C, S) attention probabilities of one pass */
-  float *partial;                    /* (threads, d_pad) per-thread sums of s^T V */
+  float *partial;                    /* (threads, d rounded up to 32) sums of s^T V */
   float *qx;                         /* a vector prepared for converted weights (lib/quant.h) */
   float *panel;                      /* (256, d) dequantized weights of a batched pass */
   float *rope_cos, *rope_sin;        /* (S, r/2) */

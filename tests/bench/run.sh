@@ -66,7 +66,7 @@ print(torch.__version__, [l.split()[-1] for l in open("/proc/self/maps") if "ope
 # tf-generate exists (DECODE=yes).
 build_progs() {
   DECODE=no
-  progs="bench_model bench_stream bench_gemm"
+  progs="bench_model bench_stream bench_gemm bench_tasks"
   [ -x "$BIN/tf-generate" ] && DECODE=yes progs="$progs bench_decode"
   for p in $progs; do
     [ -x "$PROGS/$p" ] || make -s "$PROGS/$p" || die "cannot build $PROGS/$p"
@@ -437,6 +437,53 @@ if failed:
     print("\nFAILED measurements: " + ", ".join(sorted(set(failed))))
     sys.exit(1)
 EOF
+  # zero-shot task scoring (tf-eval --task), ours alone: hellaswag-shaped examples/s
+  echo
+  echo "tasks, 150M shape, 2 threads (bench_tasks: 4 choices, context 48 + ending 20 tokens):"
+  "$PROGS/bench_tasks" -c configs/150M.yaml --threads 2 || die "bench_tasks failed"
+}
+
+# ---------------------------------------------------------------- tokenizer encode (issue 17)
+# bench_tokenize (tf_tokenizer_encode) against the Hugging Face tokenizers library
+# (tests/reference/bench_tokenizer.js, npm package installed by make fixtures) on the KJV
+# training text with the GPT-NeoX-20B tokenizer, the same 4 KB chunks, 1 and 2 threads, ours
+# and theirs alternating over BENCH_RUNS rounds. Goal: at least the library's speed on one
+# thread, about twice that on two. Skipped (with a note) when node or the package is missing.
+tokenize_bench() {
+  tok=data/gpt-neox-20b-tokenizer.json text=data/kjv-train.txt
+  if ! command -v node >/dev/null || [ ! -d tests/reference/node/node_modules/tokenizers ]; then
+    note "tokenize: skipped (node or tests/reference/node/node_modules missing: make fixtures)"
+    return 0
+  fi
+  [ -f "$text" ] || make -s data || die "cannot make $text"
+  [ -x "$PROGS/bench_tokenize" ] || make -s "$PROGS/bench_tokenize" || die "no bench_tokenize"
+  out=$PROGS/tokenize.txt
+  : >"$out"
+  for round in $(seq "$RUNS"); do
+    env -i PATH="$PATH" "$PROGS/bench_tokenize" "$tok" "$text" >>"$out" || die "bench_tokenize failed"
+    for t in 1 2; do
+      env -i PATH="$PATH" RAYON_NUM_THREADS=$t node tests/reference/bench_tokenizer.js "$tok" \
+        "$text" >>"$out" || die "bench_tokenizer.js failed"
+    done
+    note "[$round/$RUNS] tokenize"
+  done
+  "$PY" - "$out" <<'PYEOF'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+def med(impl, t):
+    v = [r["mb_s_best"] for r in rows if r["impl"] == impl and r["threads"] == t]
+    return statistics.median(v) if v else float("nan")
+print("\n| encode, GPT-NeoX-20B on KJV (%d bytes), MB/s, median of rounds | 1 thread | 2 threads |"
+      % rows[0]["bytes"])
+print("|---|---|---|")
+for impl, name in (("tokenformer", "tokenformer (tf_tokenizer_encode)"),
+                   ("huggingface", "Hugging Face tokenizers (encodeBatch)")):
+    print("| %s | %.2f | %.2f |" % (name, med(impl, 1), med(impl, 2)))
+ours1, theirs1 = med("tokenformer", 1), med("huggingface", 1)
+print("| ratio (goal: >= 1 on 1 thread; ours 2 threads / their 1 thread ~2) | %.2fx | %.2fx |"
+      % (ours1 / theirs1, med("tokenformer", 2) / theirs1))
+PYEOF
 }
 
 main
+tokenize_bench

@@ -86,3 +86,119 @@ grep_err 74 'tf-train: /dev/full: the log is incomplete: No space left on device
 check "hostile: the log failure is reported once" \
   test "$(grep -c 'cannot write the log: No space left on device; training goes on' "$ERR")" = 1
 check "hostile: and the checkpoint was still written" $TF_BIN/tf-inspect --verify "$H/logged.tfz"
+
+# ---------------------------------------------------------------- readers check the whole stream
+# a flipped bit in the gzip trailer, the last 1 to 9 bytes cut, garbage appended, two files
+# concatenated: every reader of values finishes the stream and exits 65
+python3 - "$H/trained.tfz" "$H" << 'EOF2'
+import gzip, sys
+src, d = sys.argv[1], sys.argv[2]
+b = open(src, "rb").read()
+crc = bytearray(b); crc[-6] ^= 1
+open(d + "/dmg-crc.tfz", "wb").write(crc)
+for k in (1, 4, 8, 9):
+    open(d + "/dmg-cut%d.tfz" % k, "wb").write(b[:-k])
+open(d + "/dmg-junk.tfz", "wb").write(b + b"garbage")
+open(d + "/dmg-cat.tfz", "wb").write(b + b)
+raw = gzip.decompress(b)  # a good file in two gzip members, as `cat a.gz b.gz` makes
+half = len(raw) // 2
+open(d + "/two-members.tfz", "wb").write(gzip.compress(raw[:half]) + gzip.compress(raw[half:]))
+EOF2
+for f in crc cut1 cut4 cut8 cut9 junk cat; do
+  case $f in
+  crc) why='corrupt gzip stream: incorrect data check' ;;
+  junk) why='trailing bytes after the gzip member' ;;
+  cat) why='trailing bytes after the last tensor' ;;
+  *) why='truncated: the gzip stream ends before its trailer' ;;
+  esac
+  for o in --stats "--tensor embed.weight" "--json --stats" "--json --tensor train.step"; do
+    grep_err 65 "dmg-$f\.tfz: $why" "hostile: tf-inspect $o on a damaged stream ($f) exits 65" \
+      $TF_BIN/tf-inspect $o "$H/dmg-$f.tfz"
+  done
+done
+grep_err 65 'the values printed above came from this damaged file' \
+  "hostile: --tensor says that the values it printed came from a damaged file" \
+  $TF_BIN/tf-inspect --tensor embed.weight "$H/dmg-crc.tfz"
+grep_out '^data +not read: this summary is the header' \
+  "hostile: the header-only summary says it did not read the data" $TF_BIN/tf-inspect "$H/dmg-crc.tfz"
+grep_out '"data_checked": false' "hostile: and so does its JSON" \
+  $TF_BIN/tf-inspect --json "$H/dmg-crc.tfz"
+grep_out '"data_checked": true' "hostile: --stats --json read and checked it" \
+  $TF_BIN/tf-inspect --json --stats "$H/trained.tfz"
+# gzip's multi-member form (a checkpoint gzip'ed in two pieces) is a whole file, as gunzip says
+grep_out ': ok$' "hostile: a checkpoint in two gzip members verifies" \
+  $TF_BIN/tf-inspect --verify "$H/two-members.tfz"
+ok "hostile: and loads" $TF_BIN/tf-eval -i "$H/two-members.tfz" -d data/tiny-valid.txt
+
+# ---------------------------------------------------------------- smaller ones
+# seeds up to 2^64 - 1 are recorded exactly (above 2^63 - 1 as a decimal string)
+ok "hostile: tf-init --seed 2^63 works" \
+  $TF_BIN/tf-init -q -c $TINY --seed 9223372036854775808 -o "$H/seed.tfz"
+grep_out 'tf-init +seed=9223372036854775808 ' "hostile: and the history records it exactly" \
+  $TF_BIN/tf-inspect "$H/seed.tfz"
+grep_out '"seed": "18446744073709551615"' "hostile: tf-grow --seed 2^64-1 is recorded exactly" \
+  $TF_BIN/tf-grow -q -i "$H/t0.tfz" --ffn +8 --seed 18446744073709551615 -o "$H/seed2.tfz" --json
+printf x > "$H/one.txt"
+grep_err 65 "^tf-eval: $H/one\.txt: 1 byte, nothing to predict" \
+  "hostile: tf-eval on a 1-byte file names the file" \
+  $TF_BIN/tf-eval -i "$H/t0.tfz" -d "$H/one.txt"
+# the out-of-memory message keeps its figure (ulimit -v makes the allocation fail)
+grep_err 71 'out of memory allocating 256788480 parameters' \
+  "hostile: a failed allocation names the parameter count" \
+  sh -c "ulimit -v 600000; exec $TF_BIN/tf-init -q -c $TINY --set model.vocab_size=250000 \
+    --set model.d_model=1024 --set model.n_heads=8 -o $H/oom.tfz"
+# a value too small for a double is refused, not read as 0
+grep_err 78 'train\.lr: expected a number in \(0, 10\], got "1e-400" \(below the smallest normal double' \
+  "hostile: --set train.lr=1e-400 exits 78" $TF_BIN/tf-init -c $TINY --set train.lr=1e-400 --print-config
+printf 'train:\n  min_lr: 1e-310\n' > "$H/underflow.yaml"
+grep_err 78 'underflow\.yaml:2:11: train\.min_lr: expected .*got "1e-310"' \
+  "hostile: a denormal in a YAML file exits 78" $TF_BIN/tf-init -c "$H/underflow.yaml" --print-config
+# the log is never one of the checkpoints
+cp "$H/trained.tfz" "$H/in.tfz"
+grep_err 64 '--log .*in\.tfz: that is the input checkpoint' "hostile: --log equal to -i exits 64" \
+  $TF_BIN/tf-train -c $TINY -i "$H/in.tfz" -o "$H/o.tfz" --log "$H/in.tfz" $TR
+grep_err 64 '--log .*o\.tfz: that is the output checkpoint' "hostile: --log equal to -o exits 64" \
+  $TF_BIN/tf-train -c $TINY -i "$H/in.tfz" -o "$H/o.tfz" --log "$H/./o.tfz" $TR
+check "hostile: and the input is untouched" cmp "$H/trained.tfz" "$H/in.tfz"
+# a signal while tf-train is still loading (blocked opening its config, a FIFO): exit 75 after
+# saving, and the hint gives the command that resumes (-i is the output, as -i and -o differ)
+sig_while_loading() {
+  rm -f "$H/cfg.fifo" "$H/sig.tfz"
+  mkfifo "$H/cfg.fifo" || return 1
+  $TF_BIN/tf-train -c "$H/cfg.fifo" -i "$H/trained.tfz" -o "$H/sig.tfz" --steps 50 $TR \
+    2> "$H/sig.err" &
+  pid=$!
+  sleep 0.5
+  kill -TERM $pid
+  sleep 0.2
+  cat $TINY > "$H/cfg.fifo"
+  wait $pid
+  rc=$?
+  cat "$H/sig.err" >&2
+  [ $rc = 75 ] && $TF_BIN/tf-inspect --verify "$H/sig.tfz" > /dev/null &&
+    grep -q "stopped by a signal at step 3 after saving $H/sig.tfz; resume with: tf-train -c $H/cfg.fifo -i $H/sig.tfz -o $H/sig.tfz --steps 50" "$H/sig.err"
+}
+check "hostile: a signal while loading exits 75 with the command that resumes" sig_while_loading
+# a symbolic link as the output is written through: the file replaced, the link kept
+mkdir -p "$H/real"
+cp "$H/t0.tfz" "$H/real/target.tfz"
+ln -sf real/target.tfz "$H/link.tfz"
+ok "hostile: an output that is a symbolic link is written" \
+  $TF_BIN/tf-init -q -c $TINY --seed 5 -o "$H/link.tfz"
+check "hostile: through the link, which stays a link" \
+  sh -c "test -L '$H/link.tfz' && ! cmp -s '$H/t0.tfz' '$H/real/target.tfz' && $TF_BIN/tf-inspect --verify '$H/link.tfz'"
+# YAML tags: a value may carry one only when it names its key's type (rows: YAML|message)
+while IFS='|' read -r yaml pattern; do
+  printf "$yaml" > "$H/tag.yaml"
+  grep_err 78 "tag\.yaml:$pattern" "hostile: a config with '$yaml' exits 78" \
+    $TF_BIN/tf-init -c "$H/tag.yaml" --print-config
+done << 'EOF2'
+model:\n  d_model: !!str 64\n|2:12: model\.d_model: the tag !!str does not fit this key's type
+train: !python/object\n  lr: 1\n|1:8: the tag !python/object: a config takes tags only on values
+train:\n  data: !python/object:os.system x\n|2:9: train\.data: the tag !python/object:os\.system does not fit
+model:\n  !!str d_model: 64\n|2:3: the tag !!str: a config takes tags only on values
+!!map\nmodel:\n  d_model: 64\n|1:1: the tag !!map: a config takes tags only on values
+EOF2
+printf 'model:\n  d_model: !!int 64\n  norm: !!str softmax\ntrain:\n  lr: !!float 1e-3\n' > "$H/tag.yaml"
+grep_out '^  d_model: 64 ' "hostile: tags that name their key's type are read" \
+  $TF_BIN/tf-init -c "$H/tag.yaml" --print-config

@@ -133,6 +133,15 @@ bpe_eval() {
     grep -q "\"tokens\":$((n - 1)),\"bytes\":$(($(wc -c < data/tiny-valid.txt) - fb))," "$D/b1"
 }
 check "eval: a BPE text scores as its dataset; bytes are the predicted tokens' text" bpe_eval
+python3 -c "
+import struct
+ids = [1, 2, 50280, 3]
+open('$D/pad.bin', 'wb').write(struct.pack('<4H', *ids))
+open('$D/pad.idx', 'wb').write(b'MMIDIDX\0\0' + struct.pack('<QBQQ', 1, 8, 1, 2) +
+                               struct.pack('<iqqq', 4, 0, 0, 1))"
+grep_err 65 "pad.bin: token 2 is id 50280, outside the model's tokenizer's ids \\[0, 50277\\)" \
+  "eval: an id in the vocabulary's padding, past the tokenizer's ids, exits 65" \
+  $E -i "$D/bpe.tfz" -d "$D/pad"
 ok "train: a BPE model trains on its dataset" $TF_BIN/tf-train --threads 2 -q -c configs/tiny.yaml \
   -i "$D/bpe.tfz" -o "$D/bpe1.tfz" --steps 2 --set train.data="$D/bv" --set train.valid="$D/bv.idx"
 

@@ -410,10 +410,43 @@ def prompt_seeds():
     return s
 
 
+def tokenizer_seeds():
+    """fuzz_tokenizer: first byte even: a tokenizer.json; odd: text for the GPT-NeoX tokenizer."""
+    with open("tests/fixtures/tokenizer/small.json", "rb") as f:
+        small = f.read()
+    s = {}
+    s["json-small"] = b"\0" + small
+    s["json-small-strings"] = b"\0" + small.replace(b'[["a", "b"], ["\xc4\xa0", "ab"], '
+                                                      b'["ab", "c"], ["\'", "s"]]',
+                                                      b'["a b", "\xc4\xa0 ab", "ab c", "\' s"]')
+    s["json-prefix-space"] = b"\0" + small.replace(b'"add_prefix_space": false',
+                                                   b'"add_prefix_space": true')
+    s["json-no-normalizer"] = b"\0" + small.replace(b'{"type": "NFC"}', b"null")
+    s["json-no-regex"] = b"\0" + small.replace(b'"use_regex": true}, "post',
+                                               b'"use_regex": false}, "post')
+    s["json-truncated"] = b"\0" + small[: len(small) // 2]
+    s["json-wordpiece"] = b"\0" + small.replace(b'"BPE"', b'"WordPiece"')
+    s["json-unknown-merge"] = b"\0" + small.replace(b'["ab", "c"]', b'["ab", "q"]')
+    s["json-duplicate-id"] = b"\0" + small.replace(b'"c": 5', b'"c": 4')
+    s["json-empty"] = b"\0{}"
+    texts = {
+        "text-traps": "a  In<|endoftext|>hello 'S world\u2019s  x",
+        "text-nfc": "cafe\u0301 \u1100\u1161\u11a8 \u212b",
+        "text-spaces": "x" + " " * 30 + "y\t\t\n\r\n  z   ",
+        "text-scripts": "\u6211\u7231 \u0645\u0631\u062d\u0628\u0627 \u0967\u0968 \U0001f600\U0001f44d\U0001f3fd",
+        "text-empty": "",
+    }
+    for name, t in texts.items():
+        s[name] = b"\1" + t.encode()
+    s["text-all-bytes"] = b"\1" + bytes(range(256))
+    s["text-invalid"] = b"\3" + b"ok \xe2\x82 \xf0\x80\x80 \xed\xa0\x80 \xc0\xaf \xff"
+    return s
+
+
 def main():
     bin_dir = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin")
     for harness, seeds in [("ckpt", ckpt_seeds(bin_dir)), ("config", config_seeds()),
-                           ("prompt", prompt_seeds())]:
+                           ("prompt", prompt_seeds()), ("tokenizer", tokenizer_seeds())]:
         shutil.rmtree(os.path.join(OUT, harness), ignore_errors=True)
         os.makedirs(os.path.join(OUT, harness))
         for name, data in sorted(seeds.items()):

@@ -3,6 +3,7 @@
  * GPT-NeoX-20B tokenizer (data/) and on small hand-written files, their refusals, invalid
  * UTF-8, and several threads sharing one tokenizer. The ids expected were given by the Hugging
  * Face tokenizers library (test_tokenizer_fixtures.c compares whole fixture sets). */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,7 +150,26 @@ START_TEST(neox_invalid_utf8_is_refused_or_replaced) {
 }
 END_TEST
 
-/* A small hand-written tokenizer.json: vocab, merges (string and pair forms), added tokens. */
+static void *encode_in_thread(void *t) {
+  const int32_t want[] = {66, 50276, 688, 0};
+  expect_ids(t, "a  In<|endoftext|>", 18, 0, want, 4);
+  return NULL;
+}
+
+START_TEST(threads_that_end_release_their_caches) {
+  struct tf_tokenizer *t = neox();
+  for (int i = 0; i < 4; i++) { /* each thread's cache is made, then freed as it ends */
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, encode_in_thread, t), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+  }
+  encode_in_thread(t); /* this thread's, freed with the tokenizer */
+  tf_tokenizer_free(t);
+}
+END_TEST
+
+/* A small hand-written tokenizer.json: vocab, merges, an added token (tests/fixtures/tokenizer/
+ * small.json, checked against the library, has merges as pairs). */
 static const char small_json[] =
     "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,"
     "\"added_tokens\":[{\"id\":7,\"content\":\"<|endoftext|>\",\"special\":true,"
@@ -160,7 +180,7 @@ static const char small_json[] =
     "\"post_processor\":null,\"decoder\":{\"type\":\"ByteLevel\"},"
     "\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,"
     "\"vocab\":{\"a\":0,\"b\":1,\"ab\":2,\"\\u0120\":3,\"\\u0120ab\":4,\"c\":5,\"abc\":6},"
-    "\"merges\":[\"a b\",[\"\\u0120\",\"ab\"],\"ab c\"]}}";
+    "\"merges\":[\"a b\",\"\\u0120 ab\",\"ab c\"]}}";
 
 START_TEST(small_tokenizer_merges_by_rank) {
   struct tf_tokenizer *t;
@@ -200,6 +220,8 @@ START_TEST(bpe_refusals_name_the_feature) {
   ck_assert_str_eq(err.msg, "x.json: line 1 column 100: string or '}' expected near end of file");
   expect_refusal("\"BPE\"", "\"WordPiece\"", "x.json: model type WordPiece is not supported");
   expect_refusal("\"ab c\"", "\"ab q\"", "x.json: merge 2 names the unknown token \"q\"");
+  expect_refusal("\"ab c\"", "[\"ab\",\"c\"]",
+                 "x.json: model: merges mix \"a b\" strings and [a, b] pairs");
   expect_refusal("\"c\":5", "\"c\":4",
                  "x.json: duplicate id 4 (tokens \"\xc4\xa0"
                  "ab\" and \"c\")");
@@ -230,6 +252,7 @@ int main(void) {
   tcase_add_test(tc, neox_loads_with_its_added_tokens);
   tcase_add_test(tc, neox_splits_added_tokens_before_the_pattern);
   tcase_add_test(tc, neox_invalid_utf8_is_refused_or_replaced);
+  tcase_add_test(tc, threads_that_end_release_their_caches);
   tcase_add_test(tc, small_tokenizer_merges_by_rank);
   tcase_add_test(tc, bpe_refusals_name_the_feature);
   suite_add_tcase(s, tc);

@@ -1,6 +1,7 @@
 /* test_train.c: tf_trainer_step (docs/model.md §5.1): gradient accumulation against one larger
  * batch, the counters and the schedule, clipping, a non-finite loss leaving the model as it
- * was, learning on a text with a pattern, determinism. */
+ * was, learning on a text with a pattern, determinism; tf_eval_windows (docs/data.md §4):
+ * the windows, their sum against one forward per window, batch sizes, sampling. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,6 +247,106 @@ START_TEST(loss_falls_on_a_patterned_text_and_runs_repeat) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- tf_eval_windows */
+
+/* The loss summed over the window of text[s .. s + len] alone (inputs s .. s + len - 1, each
+ * scored on the next byte), one forward of one sequence. */
+static double window_loss(const struct tf_model *m, struct tf_acts *acts, const uint8_t *t,
+                          size_t s, int len) {
+  int32_t in[64], tg[64];
+  ck_assert_int_le(len, 64);
+  for (int i = 0; i < len; i++) in[i] = t[s + i], tg[i] = t[s + i + 1];
+  return (double)tf_net_forward(m, acts, in, tg, 1, len) * len;
+}
+
+/* tf_eval_windows with buffers for B windows of seq_len. */
+static int eval(const struct tf_model *m, struct tf_acts *acts, int B, const struct tf_corpus *c,
+                size_t n, size_t max_windows, struct tf_eval_result *r) {
+  size_t S = (size_t)m->cfg.seq_len;
+  int32_t *buf = calloc(2 * (size_t)B * S, sizeof *buf);
+  ck_assert_ptr_nonnull(buf);
+  int rc = tf_eval_windows(m, acts, B, c, n, max_windows, buf, buf + (size_t)B * S, r);
+  free(buf);
+  return rc;
+}
+
+static void eval_model(struct tf_model *m, struct tf_acts *acts, int B) {
+  struct tf_error err = {0};
+  make_model(m, 4);
+  ck_assert_msg(tf_acts_create(acts, &m->cfg, B, m->cfg.seq_len, &err) == TF_OK, "%s", err.msg);
+}
+
+/* Windows at 0, S, 2S, ... each scored on the bytes after its inputs, the last one shorter:
+ * every byte but the first predicted once (docs/data.md §4). The sum against one forward per
+ * window; the mean, perplexity and bits per byte from it (docs/data.md §5); the same figures
+ * for any batch size. */
+START_TEST(eval_scores_every_byte_but_the_first_once) {
+  struct tf_corpus c = corpus();
+  struct tf_model m;
+  struct tf_acts acts;
+  eval_model(&m, &acts, 5);
+  const size_t S = (size_t)m.cfg.seq_len, n = 3 * S + 5; /* 3 full windows and one of 4 */
+  double want = 0;
+  for (size_t s = 0; s < n - 1; s += S)
+    want += window_loss(&m, &acts, text, s, (int)(n - 1 - s < S ? n - 1 - s : S));
+  for (int B = 1; B <= 5; B += 2) {
+    struct tf_eval_result r;
+    ck_assert_int_eq(eval(&m, &acts, B, &c, n, 0, &r), TF_OK);
+    ck_assert_int_eq(r.tokens, (int64_t)n - 1);
+    ck_assert_int_eq(r.bytes, r.tokens); /* byte tokens: one byte each */
+    ck_assert_int_eq(r.windows, 4);
+    ck_assert_msg(fabs(r.loss_sum - want) <= 1e-5 * want, "batch %d: %.9g, windows one by one %.9g",
+                  B, r.loss_sum, want);
+    ck_assert(r.loss == r.loss_sum / (double)r.tokens);
+    ck_assert(fabs(r.perplexity - exp(r.loss)) <= 1e-12 * r.perplexity);
+    ck_assert(fabs(r.bits_per_byte - r.loss / log(2.0)) <= 1e-12 * r.bits_per_byte);
+  }
+  tf_acts_free(&acts);
+  tf_model_free(&m);
+}
+END_TEST
+
+/* At most max_windows windows of the same grid: every k-th from the first, k = windows /
+ * max_windows, so the sample spans the text; max_windows at or above the count takes all. */
+START_TEST(eval_max_windows_takes_every_kth_window) {
+  struct tf_corpus c = corpus();
+  struct tf_model m;
+  struct tf_acts acts;
+  eval_model(&m, &acts, 3);
+  const size_t S = (size_t)m.cfg.seq_len, n = 20 * S + 1; /* 20 full windows */
+  static const struct {
+    size_t max, k, count;
+  } cases[] = {{5, 4, 5}, {6, 3, 6}, {7, 2, 7}, {20, 1, 20}, {100, 1, 20}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    double want = 0;
+    for (size_t w = 0; w < cases[i].count; w++)
+      want += window_loss(&m, &acts, text, w * cases[i].k * S, (int)S);
+    struct tf_eval_result r;
+    ck_assert_int_eq(eval(&m, &acts, 3, &c, n, cases[i].max, &r), TF_OK);
+    ck_assert_int_eq(r.windows, (int64_t)cases[i].count);
+    ck_assert_int_eq(r.tokens, (int64_t)(cases[i].count * S));
+    ck_assert_msg(fabs(r.loss_sum - want) <= 1e-5 * want, "max %zu: %.9g, expected %.9g",
+                  cases[i].max, r.loss_sum, want);
+  }
+  tf_acts_free(&acts);
+  tf_model_free(&m);
+}
+END_TEST
+
+/* A model that gives a NaN loss is TF_EDATA, not a number. */
+START_TEST(eval_non_finite_loss_is_an_error) {
+  struct tf_corpus c = corpus();
+  struct tf_model m;
+  struct tf_acts acts;
+  eval_model(&m, &acts, 2);
+  m.w.embed[3] = NAN;
+  struct tf_eval_result r;
+  ck_assert_int_eq(eval(&m, &acts, 2, &c, 100, 0, &r), TF_EDATA);
+  tf_acts_free(&acts);
+  tf_model_free(&m);
+}
+END_TEST
+
 static Suite *train_suite(void) {
   Suite *s = suite_create("train");
   TCase *t = tcase_create("trainer_step");
@@ -256,6 +357,11 @@ static Suite *train_suite(void) {
   tcase_add_test(t, non_finite_loss_leaves_the_model_as_it_was);
   tcase_add_test(t, loss_falls_on_a_patterned_text_and_runs_repeat);
   suite_add_tcase(s, t);
+  TCase *e = tcase_create("eval_windows");
+  tcase_add_test(e, eval_scores_every_byte_but_the_first_once);
+  tcase_add_test(e, eval_max_windows_takes_every_kth_window);
+  tcase_add_test(e, eval_non_finite_loss_is_an_error);
+  suite_add_tcase(s, e);
   return s;
 }
 
