@@ -221,7 +221,7 @@ bench-progs: $(O)/bench/bench_decode
 # -fopenmp=libgomp: no OpenMP code generation (one thread; clang's libomp allocates in every
 # serialized parallel region, which libFuzzer's leak check takes for a leak on every run),
 # omp_* calls and BLIS's runtime from libgomp; the variables only OpenMP clauses read go unused.
-FUZZ_NAMES   := ckpt config prompt optim torch tokenizer
+FUZZ_NAMES   := ckpt config prompt optim torch tokenizer mmidx
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_DIR     := build/fuzz
