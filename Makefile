@@ -134,6 +134,12 @@ endif
 bench: all bench-progs
 	sh tests/bench/run.sh $(O)/bin
 
+# tf-convert on a file of the released 150M model's shapes: MB/s and peak memory (README
+# "Using the released models"); not part of `make bench`'s ratios.
+.PHONY: bench-convert
+bench-convert: all
+	sh tests/bench/convert.sh $(O)/bin
+
 fixtures: all
 	sh tests/reference/make_fixtures.sh $(O)/bin
 
@@ -215,7 +221,7 @@ bench-progs: $(O)/bench/bench_decode
 # -fopenmp=libgomp: no OpenMP code generation (one thread; clang's libomp allocates in every
 # serialized parallel region, which libFuzzer's leak check takes for a leak on every run),
 # omp_* calls and BLIS's runtime from libgomp; the variables only OpenMP clauses read go unused.
-FUZZ_NAMES   := ckpt config prompt optim torch tokenizer
+FUZZ_NAMES   := ckpt config prompt optim torch tokenizer mmidx
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_DIR     := build/fuzz

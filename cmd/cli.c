@@ -198,3 +198,13 @@ int cli_parse_weights(const struct cli *c, const char *s, enum tf_weights *out) 
   if (tf_weights_parse(s, out) == TF_OK) return TF_OK;
   return cli_usage_error(c, "--weights: expected f32, bf16 or q8, got '%s'", s);
 }
+
+int cli_give_tokenizer(struct tf_model *m, const char *path, struct tf_error *err) {
+  if (path[0] == '\0' || strcmp(path, "bytes") == 0) return TF_OK;
+  struct tf_tokenizer *t;
+  int rc = tf_tokenizer_load(&t, path, err);
+  if (rc) return rc;
+  rc = tf_model_set_tokenizer(m, t, err);
+  tf_tokenizer_free(t);
+  return rc ? tf_error_prefix(err, "%s", path) : TF_OK;
+}

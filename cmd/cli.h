@@ -71,4 +71,8 @@ struct json_t *cli_json_u64(uint64_t v);
  * metadata read from files. */
 void cli_put_escaped(FILE *f, const char *s);
 
+/* Gives m the tokenizer.json at path (tf_model_set_tokenizer); "bytes" or "" keeps the byte
+ * tokenizer. Errors name the file. */
+int cli_give_tokenizer(struct tf_model *m, const char *path, struct tf_error *err);
+
 #endif

@@ -145,15 +145,6 @@ static int record(struct tf_model *m, const struct convert_args *a,
   return rc;
 }
 
-static int give_tokenizer(struct tf_model *m, const char *path, struct tf_error *err) {
-  struct tf_tokenizer *t;
-  int rc = tf_tokenizer_load(&t, path, err);
-  if (rc) return rc;
-  rc = tf_model_set_tokenizer(m, t, err);
-  tf_tokenizer_free(t);
-  return rc ? tf_error_prefix(err, "%s", path) : TF_OK;
-}
-
 static void summary(const struct cli *c, const struct convert_args *a, const struct tf_model *m,
                     const struct tf_official_info *info) {
   if (c->json) {
@@ -184,7 +175,7 @@ static int run(const struct cli *c, const struct convert_args *a, struct tf_erro
   if (a->mode == OPT_FROM) {
     rc = tf_official_import(&m, a->input, a->config, &info, err);
     if (rc) return rc;
-    if (a->tokenizer) rc = give_tokenizer(&m, a->tokenizer, err);
+    if (a->tokenizer) rc = cli_give_tokenizer(&m, a->tokenizer, err);
     if (!rc) rc = record(&m, a, &info, err);
     if (!rc) rc = tf_model_save(&m, a->output, a->compress, err);
     if (!rc) summary(c, a, &m, &info);

@@ -11,7 +11,7 @@
 static const char usage[] =
     "Usage: tf-generate -i MODEL [-p TEXT | -f FILE] [-n N] [-t TEMP] [--top-k K]\n"
     "                   [--top-p P] [--seed S] [--greedy] [--stop STRING]... [--echo]\n"
-    "                   [--ignore-eos] [--weights f32|bf16|q8] [--json]\n"
+    "                   [--ignore-eos] [--json] [--weights f32|bf16|q8]\n"
     "Continue a prompt with a TokenFormer checkpoint, one token at a time, each written to\n"
     "stdout as soon as it is sampled (a BPE model's text once its UTF-8 characters are whole).\n"
     "The prompt is TEXT, FILE, or stdin when neither is given; the model's own tokenizer\n"
@@ -29,10 +29,10 @@ static const char usage[] =
     "      --greedy          always the most likely token (the lowest id on ties)\n"
     "      --stop STRING     stop once the generated text ends with STRING (repeatable)\n"
     "      --echo            print the prompt before the generated text\n"
-    "      --ignore-eos      go on past the end-of-text token (BPE models stop there)\n"
     "      --weights FMT     f32 (default), bf16 or q8: weights converted at load, the fp32\n"
     "                        copy freed: fewer bytes to read per token, logits within the\n"
     "                        bounds of tf-generate(1)\n"
+    "      --ignore-eos      go on past the end-of-text token (BPE models stop there)\n"
     "      --json            print one JSON object at the end instead of streaming:\n"
     "                        prompt, text, ids, tokens, stopped, seconds, tokens_per_s\n"
     "  -v, --verbose         timing on stderr\n"
@@ -55,8 +55,8 @@ enum {
   OPT_GREEDY,
   OPT_STOP,
   OPT_ECHO,
-  OPT_IGNORE_EOS,
   OPT_WEIGHTS,
+  OPT_IGNORE_EOS,
 };
 
 struct gen_args {
@@ -111,11 +111,11 @@ static int take_option(struct cli *c, struct gen_args *a, int opt, const char *a
   case OPT_ECHO:
     a->echo = 1;
     return TF_OK;
+  case OPT_WEIGHTS:
+    return cli_parse_weights(c, arg, &a->weights);
   case OPT_IGNORE_EOS:
     a->ignore_eos = 1;
     return TF_OK;
-  case OPT_WEIGHTS:
-    return cli_parse_weights(c, arg, &a->weights);
   case 't':
   case OPT_TOP_K:
   case OPT_TOP_P:
@@ -151,8 +151,8 @@ static int parse_args(struct cli *c, struct gen_args *a, int argc, char **argv) 
                                            {"greedy", no_argument, 0, OPT_GREEDY},
                                            {"stop", required_argument, 0, OPT_STOP},
                                            {"echo", no_argument, 0, OPT_ECHO},
-                                           {"ignore-eos", no_argument, 0, OPT_IGNORE_EOS},
                                            {"weights", required_argument, 0, OPT_WEIGHTS},
+                                           {"ignore-eos", no_argument, 0, OPT_IGNORE_EOS},
                                            CLI_COMMON_LONG_OPTIONS,
                                            {0, 0, 0, 0}};
   a->tokens = 200;
@@ -383,7 +383,8 @@ static void print_json(const struct run *r) {
   json_decref(j);
 }
 
-/* Loads the model, checks that a byte model holds every byte, and converts its weights to w. */
+/* Loads the model, checks that a byte model holds every byte and converts the weights to
+ * w. */
 static int load_model(struct tf_model *m, const char *path, enum tf_weights w,
                       struct tf_error *err) {
   int rc = tf_model_load_weights(m, path, err);

@@ -104,17 +104,6 @@ static int load_config(struct tf_config *cfg, const struct init_args *a, struct 
   return rc;
 }
 
-/* The tokenizer init.tokenizer names: "bytes" (or empty) keeps the model's byte tokenizer. */
-static int give_tokenizer(struct tf_model *m, const char *path, struct tf_error *err) {
-  if (path[0] == '\0' || strcmp(path, "bytes") == 0) return TF_OK;
-  struct tf_tokenizer *t;
-  int rc = tf_tokenizer_load(&t, path, err);
-  if (rc) return rc;
-  rc = tf_model_set_tokenizer(m, t, err);
-  tf_tokenizer_free(t);
-  return rc ? tf_error_prefix(err, "%s", path) : TF_OK;
-}
-
 static void print_summary(const struct cli *c, const struct tf_model *m, const char *out) {
   struct stat st;
   long long bytes = strcmp(out, "-") != 0 && stat(out, &st) == 0 ? (long long)st.st_size : -1;
@@ -152,7 +141,7 @@ int main(int argc, char **argv) {
     goto out;
   }
   tf_model_init(&m, &cfg.init);
-  rc = give_tokenizer(&m, cfg.init.tokenizer, &err);
+  rc = cli_give_tokenizer(&m, cfg.init.tokenizer, &err);
   json_t *rec = json_pack("{s:o, s:s, s:s}", "seed", cli_json_u64(cfg.init.seed), "version",
                           TF_VERSION, "tokenizer", tf_tokenizer_kind_name(m.tok));
   if (rec && tf_tokenizer_kind(m.tok) == TF_TOK_BPE)

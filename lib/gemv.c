@@ -13,16 +13,20 @@ void tf_gemv_ws(float *y, const float *M, const float *x, int rows, int cols) {
 
 void tf_gemv_t_ws(float *y, float beta, const float *s, const float *M, int rows, int cols,
                   float *partial) {
-  int nt = omp_get_num_threads();
   float *mine = partial + (size_t)omp_get_thread_num() * cols;
   memset(mine, 0, (size_t)cols * sizeof *mine);
 #pragma omp for schedule(static) nowait
   for (int i = 0; i < rows; i++) tf_axpyf(mine, s[i], M + (size_t)i * cols, cols);
 #pragma omp barrier
+  tf_gemv_reduce_ws(y, beta, partial, (size_t)cols, cols);
+}
+
+void tf_gemv_reduce_ws(float *y, float beta, const float *partial, size_t ld, int cols) {
+  int nt = omp_get_num_threads();
 #pragma omp for simd schedule(static)
   for (int c = 0; c < cols; c++) {
     float acc = 0.0f;
-    for (int t = 0; t < nt; t++) acc += partial[(size_t)t * cols + c];
+    for (int t = 0; t < nt; t++) acc += partial[(size_t)t * ld + c];
     y[c] = beta == 0.0f ? acc : beta * y[c] + acc;
   }
 }

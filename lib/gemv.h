@@ -32,6 +32,10 @@ void tf_gemv_ws(float *y, const float *M, const float *x, int rows, int cols);
 void tf_gemv_t_ws(float *y, float beta, const float *s, const float *M, int rows, int cols,
                   float *partial);
 
+/* y (cols) = beta y + the sum, in thread order, of the team's slices of partial (slice t at
+ * partial + t ld): the last step of tf_gemv_t_ws and of its forms over converted weights. */
+void tf_gemv_reduce_ws(float *y, float beta, const float *partial, size_t ld, int cols);
+
 /* The same in a parallel region of their own on up to `threads` threads (<= 0: OpenMP's
  * default); partial as above for that many threads. */
 void tf_gemv(float *y, const float *M, const float *x, int rows, int cols, int threads);

@@ -1,6 +1,6 @@
-/* official.c: the released TokenFormer checkpoints to and from a model (tf-convert(1)):
- * the GPT-NeoX "sequential" names, shapes taken from the file and the rest from the config,
- * tensors streamed one at a time from the mapped file into the parameter block. */
+/* official.c: the released TokenFormer checkpoints to and from a model: the GPT-NeoX
+ * "sequential" names, shapes taken from the file and the rest from the config, tensors streamed
+ * one at a time from the mapped file into the parameter block (docs/official.md §4-§7). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

@@ -1,4 +1,4 @@
-/* official_cfg.c: the official code's configs (tf-convert(1)): the model card's
+/* official_cfg.c: the official code's configs (docs/official.md §5): the model card's
  * config.json and GPT-NeoX's YAML (the same keys, '-' or '_'), read with libyaml; the
  * shapes of the four released models; and the config.json written for an export. */
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* pickle.c: a restricted pickle machine for the state dicts torch.save writes, and the
- * matching writer (tf-convert(1)). Unlike Python's unpickler it calls nothing: a global
+ * matching writer (docs/official.md §3). Unlike Python's unpickler it calls nothing: a global
  * is one of a fixed list of names turned into inert values, and a reduce is allowed only of
  * those, so a hostile file can at worst be refused. Memory is bounded by the pickle's size
  * (one value per opcode at most) and nesting by TF_PICKLE_MAX_DEPTH. */
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "st_internal.h"
 #include "torch_internal.h"
 
 #define NAMEBUF 120
@@ -203,16 +204,7 @@ static int str_is(const struct val *v, const char *s) {
 }
 
 static const char *shown(char *out, const char *s, size_t n) {
-  size_t o = 0;
-  for (size_t i = 0; i < n && o + 5 < NAMEBUF; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c < 0x7f && c != '\\')
-      out[o++] = (char)c;
-    else
-      o += (size_t)snprintf(out + o, NAMEBUF - o, "\\x%02x", c);
-  }
-  out[o] = '\0';
-  return out;
+  return tf_st_printable(out, NAMEBUF, s, n);
 }
 
 /* GLOBAL and STACK_GLOBAL: one of the known names, else refused naming it. */

@@ -1,4 +1,4 @@
-/* ptfile.c: torch.save files (tf-convert(1)): a state dict read from the zip archive's
+/* ptfile.c: torch.save files (docs/official.md §1-§3): a state dict read from the zip archive's
  * data.pkl and storages, and written back in the same layout. */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -11,16 +11,7 @@
 #define NAMEBUF    120
 
 static const char *shown(char *out, const char *s) {
-  size_t o = 0;
-  for (; *s && o + 5 < NAMEBUF; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c >= 0x20 && c < 0x7f && c != '\\')
-      out[o++] = (char)c;
-    else
-      o += (size_t)snprintf(out + o, NAMEBUF - o, "\\x%02x", c);
-  }
-  out[o] = '\0';
-  return out;
+  return tf_st_printable(out, NAMEBUF, s, strlen(s));
 }
 
 /* The archive's one "<name>/data.pkl" (name without a slash); its index or -1 (error set). */

@@ -1,4 +1,4 @@
-/* ptzip.c: the zip container of PyTorch's checkpoint files (tf-convert(1)): a reader of
+/* ptzip.c: the zip container of PyTorch's checkpoint files (docs/official.md §2): a reader of
  * stored entries from a mapped file (central directory, zip64, CRC-32 through zlib) and a
  * writer of the layout torch.save produces. */
 #include <errno.h>
@@ -60,18 +60,8 @@ static uint64_t le64(const unsigned char *p) {
   return le32(p) | (uint64_t)le32(p + 4) << 32;
 }
 
-/* An entry name for a message: printable ASCII, cut. */
 static const char *shown(char *out, const char *s, size_t n) {
-  size_t o = 0;
-  for (size_t i = 0; i < n && o + 5 < NAMEBUF; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c < 0x7f && c != '\\')
-      out[o++] = (char)c;
-    else
-      o += (size_t)snprintf(out + o, NAMEBUF - o, "\\x%02x", c);
-  }
-  out[o] = '\0';
-  return out;
+  return tf_st_printable(out, NAMEBUF, s, n);
 }
 
 static int bad(const struct tf_zip *z, struct tf_error *err, const char *what) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemv.h"
 #include "quant.h"
 
 static const char *const names[TF_NWEIGHTS] = {"f32", "bf16", "q8"};
@@ -103,7 +104,7 @@ void tf_qgemv_ws(float *y, const struct tf_qmat *W, const struct tf_qvec *x) {
 
 void tf_qgemv_t_ws(float *y, float beta, const float *s, const struct tf_qmat *W, float *partial) {
   const struct tf_qkern *k = tf_qkern();
-  int nt = omp_get_num_threads(), cp = W->cp, nb = cp / TF_Q8_BLOCK, cols = W->cols;
+  int cp = W->cp, nb = cp / TF_Q8_BLOCK;
   float *mine = partial + (size_t)omp_get_thread_num() * cp;
   memset(mine, 0, (size_t)cp * sizeof *mine);
   int groups = (W->rows + TF_QROWS - 1) / TF_QROWS;
@@ -121,12 +122,7 @@ void tf_qgemv_t_ws(float *y, float beta, const float *s, const struct tf_qmat *W
     }
   }
 #pragma omp barrier
-#pragma omp for simd schedule(static)
-  for (int c = 0; c < cols; c++) {
-    float acc = 0.0f;
-    for (int t = 0; t < nt; t++) acc += partial[(size_t)t * cp + c];
-    y[c] = beta == 0.0f ? acc : beta * y[c] + acc;
-  }
+  tf_gemv_reduce_ws(y, beta, partial, (size_t)cp, W->cols);
 }
 
 void tf_qmat_panel_ws(float *panel, const struct tf_qmat *W, int r0, int n) {

@@ -1,6 +1,6 @@
 /* quant.h: weights stored in fewer bytes for inference, and the products decoding runs over
  * them. Internal to the library (lib/quant.c, lib/quant_kern.c, lib/decode.c, lib/pattn.c and
- * their tests). The formats (docs in tf-generate(1)):
+ * their tests). The formats (docs/model.md §7.2, tf-generate(1)):
  *
  *   bf16  each weight rounded to nearest-even to bfloat16 (the top 16 bits of its float);
  *   q8    each row cut into blocks of TF_Q8_BLOCK = 32 consecutive values, one float scale

@@ -47,19 +47,23 @@ int tf_st_nbytes(enum tf_dtype dtype, int ndim, const int64_t *shape, uint64_t *
   return 0;
 }
 
-/* Copies s into out for a message: bytes outside printable ASCII become \xNN and a long
- * string is cut with "...", so text from a file cannot drive the terminal. */
-static const char *printable(char *out, size_t cap, const char *s) {
-  size_t o = 0;
-  for (; *s && o + 8 < cap; s++) {
-    unsigned char c = (unsigned char)*s;
+/* Copies the n bytes of s into out for a message: bytes outside printable ASCII become \xNN
+ * and a long string is cut with "...", so text from a file cannot drive the terminal. */
+const char *tf_st_printable(char *out, size_t cap, const char *s, size_t n) {
+  size_t o = 0, i = 0;
+  for (; i < n && o + 8 < cap; i++) {
+    unsigned char c = (unsigned char)s[i];
     if (c >= 0x20 && c < 0x7f && c != '\\')
       out[o++] = (char)c;
     else
       o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
   }
-  strcpy(out + o, *s ? "..." : "");
+  strcpy(out + o, i < n ? "..." : "");
   return out;
+}
+
+static const char *printable(char *out, size_t cap, const char *s) {
+  return tf_st_printable(out, cap, s, strlen(s));
 }
 
 static const char *fmt_shape(char *out, const int64_t *shape, int ndim) {

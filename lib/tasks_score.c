@@ -93,6 +93,7 @@ static void score_batches(struct tf_task_set *s, const struct tf_model *m, struc
     tf_net_forward(m, acts, in, tg, b, T);
     for (int k = 0; k < b; k++) read_row(acts, &s->req[order[i + k]], S, k, T, V);
     i += b;
+    if (s->on_batch) s->on_batch(s->on_batch_ctx, i, n);
   }
 }
 

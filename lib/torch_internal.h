@@ -1,4 +1,4 @@
-/* torch_internal.h: PyTorch's checkpoint format (tf-convert(1)): the zip container
+/* torch_internal.h: PyTorch's checkpoint format (docs/official.md): the zip container
  * (ptzip.c) and the restricted pickle machine (pickle.c) that official.c builds on. Not part
  * of the public API; the tests and fuzz harnesses use it. */
 #ifndef TF_TORCH_INTERNAL_H

@@ -58,3 +58,16 @@ grep_err 65 'rescale' "convert: a model grown exactly (n_ref != n) is refused wi
   $C --to-official "$TMP/cv-grown.tfz" -o "$TMP/x.bin"
 ok "convert: --rescale exports it" $C -q --rescale --to-official "$TMP/cv-grown.tfz" \
   -o "$TMP/x.bin"
+grep_out 'Usage: tf-convert' "convert: --help" $C --help
+grep_out '^tf-convert \(tokenformer\)' "convert: --version" $C --version
+grep_err 78 'vocab' "convert: a tokenizer with more ids than the vocabulary exits 78" \
+  $C --from-official $F/plain.bin --config $F/config.json \
+  --tokenizer data/gpt-neox-20b-tokenizer.json -o "$TMP/x.tfz"
+check "convert: still nothing written" test ! -e "$TMP/x.tfz"
+head -c 50000 $F/plain.bin > "$TMP/cut.bin"
+grep_err 65 'not a valid zip archive' "convert: a truncated file is refused" \
+  $C --from-official "$TMP/cut.bin" --config $F/config.json -o "$TMP/x.tfz"
+grep_err 65 'gzip' "convert: a tokenformer model given as official input is named for what it is" \
+  $C --from-official "$TMP/cv.tfz" -o "$TMP/x.tfz"
+grep_err 73 'cv-none' "convert: an output in a missing directory exits 73" \
+  $C --to-official "$TMP/cv.tfz" -o "$TMP/cv-none/x.bin"

@@ -15,7 +15,7 @@ python3 -c \"
 import json
 ours = json.load(open('$TMP/piqa.json'))
 ref = json.load(open('tests/fixtures/tasks_bytes.json'))['tasks']['piqa']['metrics']
-assert sorted(ours) == sorted(['task', 'data', 'n', 'acc', 'acc_stderr', 'acc_norm', 'acc_norm_stderr']), ours
+assert sorted(ours) == sorted(['task', 'data', 'weights', 'n', 'acc', 'acc_stderr', 'acc_norm', 'acc_norm_stderr']), ours
 for k in ('n', 'acc', 'acc_norm'): assert ours[k] == ref[k], (k, ours, ref)
 for k in ('acc_stderr', 'acc_norm_stderr'): assert abs(ours[k] - ref[k]) < 1e-12, (k, ours, ref)
 \""
@@ -83,3 +83,23 @@ grep_err 73 'nodir/pe.jsonl' "tasks: --per-example in a missing directory exits 
 check "tasks: a failed --per-example leaves no file and prints no result" sh -c "
 ! $E -i $M --task piqa --data $D/piqa.jsonl --per-example /dev/full/pe > '$TMP/out' 2>/dev/null &&
 test ! -s '$TMP/out'"
+
+# a BPE model end to end: the tokenizer inside the checkpoint encodes the requests
+ok "tasks: a BPE model (tf-init --tokenizer)" $TF_BIN/tf-init -q -c configs/tiny.yaml \
+  --set model.vocab_size=50304 --set model.seq_len=64 \
+  --tokenizer data/gpt-neox-20b-tokenizer.json -o "$TMP/bpe.tfz"
+for task in lambada_openai hellaswag piqa arc_easy arc_challenge winogrande; do
+  grep_out "^$task acc .* N 12$" "tasks: $task on the BPE model" \
+    $E -i "$TMP/bpe.tfz" --task $task --data $D/$task.jsonl
+done
+check "tasks: on the BPE model --batch 1 and --batch 5 agree" sh -c "
+$E -i '$TMP/bpe.tfz' --task hellaswag --data $D/hellaswag.jsonl --batch 1 --per-example '$TMP/b1.jsonl' > /dev/null &&
+$E -i '$TMP/bpe.tfz' --task hellaswag --data $D/hellaswag.jsonl --batch 5 --per-example '$TMP/b5.jsonl' > /dev/null &&
+python3 -c \"
+import json
+a = [json.loads(l) for l in open('$TMP/b1.jsonl')]; b = [json.loads(l) for l in open('$TMP/b5.jsonl')]
+assert len(a) == len(b) == 12
+for x, y in zip(a, b):
+    assert (x['chosen'], x['chosen_norm']) == (y['chosen'], y['chosen_norm'])
+    for p, q in zip(x['loglikelihoods'], y['loglikelihoods']): assert abs(p - q) <= 1e-5 * abs(p), (p, q)
+\""

@@ -186,7 +186,9 @@ def rezip(src, dst, mutate=None, compress=zipfile.ZIP_STORED):
             data = zin.read(info.filename)
             if mutate:
                 data = mutate(info.filename, data)
-            zout.writestr(info.filename, data)
+            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type = compress  # a fixed date: the same bytes every time
+            zout.writestr(fixed, data)
 
 
 def write_hostile(out):
@@ -257,6 +259,8 @@ def main():
     torch.save(sd, plain)
     half = collections.OrderedDict((k, v.half()) for k, v in sd.items())
     torch.save(half, os.path.join(out, "fp16.bin"))
+    bf16 = collections.OrderedDict((k, v.bfloat16()) for k, v in sd.items())
+    torch.save(bf16, os.path.join(out, "bf16.bin"))
     torch.save(as_views(sd), os.path.join(out, "views.bin"))
     torch.save(deepspeed_state(sd), os.path.join(out, "deepspeed.pt"))
     with open(os.path.join(out, "config.json"), "w") as f:
@@ -272,6 +276,7 @@ def main():
     for k, v in sd.items():
         expect[k] = v
         expect["half." + k] = v.half().float()
+        expect["bf16." + k] = v.bfloat16().float()
     expect["ids"] = ids.to(torch.int64)
     expect["logits"] = logits
     expect["loss"] = loss.reshape(())

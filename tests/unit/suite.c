@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <string.h>
+
 #include "suite.h"
 
 int tf_test_run(Suite *s) {
@@ -33,4 +35,19 @@ struct tf_model_config tf_test_tiny_config(void) {
   c.model.tokens[TF_KIND_PROJ] = 10;
   c.model.tokens[TF_KIND_FFN] = 40;
   return c.model;
+}
+
+void tf_test_random_tokens(int32_t *t, int n, int V, uint64_t seed) {
+  struct tf_rng r;
+  tf_rng_seed(&r, seed);
+  for (int i = 0; i < n; i++) t[i] = (int32_t)(tf_rng_next(&r) % (uint64_t)V);
+}
+
+void tf_test_full_logits(const struct tf_model *m, const int32_t *tokens, int T, float *out) {
+  struct tf_acts a;
+  struct tf_error err = {0};
+  ck_assert_msg(tf_acts_create(&a, &m->cfg, 1, T, &err) == TF_OK, "%s", err.msg);
+  tf_net_forward(m, &a, tokens, NULL, 1, T);
+  memcpy(out, a.logits, (size_t)T * m->cfg.vocab_size * sizeof *out);
+  tf_acts_free(&a);
 }

@@ -13,5 +13,9 @@ int tf_test_run(Suite *s);
 void tf_test_tmp_path(char *buf, size_t n, const char *name);
 /* A model small enough for any test: V 64, d 16, L 2, H 2, seq 8, 12/10/40 tokens. */
 struct tf_model_config tf_test_tiny_config(void);
+/* n token ids in [0, V), the same for the same seed. */
+void tf_test_random_tokens(int32_t *t, int n, int V, uint64_t seed);
+/* out (T, V) = the logits of the full forward (tf_net_forward) of tokens (T). */
+void tf_test_full_logits(const struct tf_model *m, const int32_t *tokens, int T, float *out);
 
 #endif

@@ -32,22 +32,6 @@ static void load_case(struct tf_model *m, const char *name) {
   ck_assert_msg(tf_model_load(m, path, &err) == TF_OK, "%s", err.msg);
 }
 
-static void random_tokens(int32_t *t, int n, int V, uint64_t seed) {
-  struct tf_rng r;
-  tf_rng_seed(&r, seed);
-  for (int i = 0; i < n; i++) t[i] = (int32_t)(tf_rng_next(&r) % (uint64_t)V);
-}
-
-/* logits (T, V) of the full forward of tokens (T). */
-static void full_logits(const struct tf_model *m, const int32_t *tokens, int T, float *out) {
-  struct tf_acts a;
-  struct tf_error err = {0};
-  ck_assert_msg(tf_acts_create(&a, &m->cfg, 1, T, &err) == TF_OK, "%s", err.msg);
-  tf_net_forward(m, &a, tokens, NULL, 1, T);
-  memcpy(out, a.logits, (size_t)T * m->cfg.vocab_size * sizeof *out);
-  tf_acts_free(&a);
-}
-
 static void decoder_init(struct tf_decoder *dec, const struct tf_model *m, int chunk) {
   struct tf_error err = {0};
   ck_assert_msg(tf_decoder_create(dec, &m->cfg, chunk, &err) == TF_OK, "%s", err.msg);
@@ -62,8 +46,8 @@ START_TEST(step_by_step_logits_match_full_forward) {
   int S = m.cfg.seq_len, V = m.cfg.vocab_size;
   int32_t *tok = malloc(S * sizeof *tok);
   float *ref = malloc((size_t)S * V * sizeof *ref);
-  random_tokens(tok, S, V, 10 + _i);
-  full_logits(&m, tok, S, ref);
+  tf_test_random_tokens(tok, S, V, 10 + _i);
+  tf_test_full_logits(&m, tok, S, ref);
   decoder_init(&dec, &m, 0);
   for (int t = 0; t < S; t++) {
     const float *l =
@@ -89,8 +73,8 @@ START_TEST(chunked_prefill_matches_full_forward) {
   int S = m.cfg.seq_len, V = m.cfg.vocab_size, P = S - 4;
   int32_t tok[64];
   float *ref = malloc((size_t)S * V * sizeof *ref);
-  random_tokens(tok, S, V, 77);
-  full_logits(&m, tok, S, ref);
+  tf_test_random_tokens(tok, S, V, 77);
+  tf_test_full_logits(&m, tok, S, ref);
   for (int c = 0; c < 4; c++) {
     struct tf_decoder dec;
     decoder_init(&dec, &m, chunks[c]);
@@ -128,7 +112,7 @@ START_TEST(window_slides_and_matches_reencoded_forward) {
   int S = m.cfg.seq_len, V = m.cfg.vocab_size, n = S * 5 / 2, len = 0, slides = 0;
   int32_t *tok = malloc(n * sizeof *tok), *ctx = malloc(S * sizeof *ctx);
   float *ref = malloc((size_t)S * V * sizeof *ref);
-  random_tokens(tok, n, V, 30 + _i);
+  tf_test_random_tokens(tok, n, V, 30 + _i);
   decoder_init(&dec, &m, 5);
   ck_assert_ptr_nonnull(tf_decode_prefill(&m, &dec, tok, 3));
   for (int i = 0; i < 3; i++) context_append(ctx, &len, S, tok[i]);
@@ -139,7 +123,7 @@ START_TEST(window_slides_and_matches_reencoded_forward) {
     ck_assert_ptr_nonnull(l);
     ck_assert_int_eq(dec.len, len);
     ck_assert_mem_eq(dec.tokens, ctx, (size_t)len * sizeof *ctx);
-    full_logits(&m, ctx, len, ref);
+    tf_test_full_logits(&m, ctx, len, ref);
     double e = fd_rel_error(l, ref + (size_t)(len - 1) * V, V);
     ck_assert_msg(e <= TOL, "%s: token %d (context %d) off by %.3g", cases[_i], t, len, e);
   }
@@ -162,12 +146,12 @@ START_TEST(greedy_decoding_equals_full_forward_argmax) {
   int S = m.cfg.seq_len, V = m.cfg.vocab_size, len = 0;
   int32_t prompt[4], ctx[64];
   float *ref = malloc((size_t)S * V * sizeof *ref);
-  random_tokens(prompt, 4, V, 5);
+  tf_test_random_tokens(prompt, 4, V, 5);
   decoder_init(&dec, &m, 0);
   const float *l = tf_decode_prefill(&m, &dec, prompt, 4);
   for (int i = 0; i < 4; i++) context_append(ctx, &len, S, prompt[i]);
   for (int g = 0; g < 2 * S; g++) {
-    full_logits(&m, ctx, len, ref);
+    tf_test_full_logits(&m, ctx, len, ref);
     int32_t want = tf_sample_argmax(ref + (size_t)(len - 1) * V, V);
     int32_t got = tf_sample_argmax(l, V);
     ck_assert_msg(got == want, "%s: generated token %d is %d, the full forward says %d", cases[_i],
@@ -188,7 +172,7 @@ START_TEST(long_prompt_keeps_its_last_context) {
   load_case(&m, "l2_norm_gelu");
   int S = m.cfg.seq_len, V = m.cfg.vocab_size;
   int32_t tok[40];
-  random_tokens(tok, 40, V, 9);
+  tf_test_random_tokens(tok, 40, V, 9);
   decoder_init(&a, &m, 0);
   decoder_init(&b, &m, 0);
   const float *la = tf_decode_prefill(&m, &a, tok, 40);
@@ -235,7 +219,7 @@ START_TEST(decoding_is_repeatable_and_thread_count_changes_only_rounding) {
   int S = m.cfg.seq_len, V = m.cfg.vocab_size;
   int32_t tok[64];
   float *out[3];
-  random_tokens(tok, S, V, 3);
+  tf_test_random_tokens(tok, S, V, 3);
   static const int threads[3] = {2, 2, 1};
   for (int r = 0; r < 3; r++) {
     struct tf_decoder dec;

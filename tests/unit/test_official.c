@@ -9,70 +9,31 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "official_fixture.h"
 #include "suite.h"
 #include "torch_internal.h"
 
-static char *fx(const char *name) {
-  static char buf[4][512];
-  static int k;
-  const char *d = getenv("TF_FIXTURES");
-  k = (k + 1) % 4;
-  snprintf(buf[k], sizeof buf[k], "%s/official/%s", d ? d : "tests/fixtures", name);
-  return buf[k];
-}
-
-/* expected.safetensors in memory. */
-struct expected {
-  struct tf_st_header h;
-  unsigned char *data;
-};
-
-static void expected_load(struct expected *e) {
-  struct tf_ckpt_reader *r;
-  struct tf_error err = {0};
-  ck_assert_msg(tf_ckpt_open(&r, fx("expected.safetensors"), &err) == TF_OK, "%s", err.msg);
-  const struct tf_st_header *h = tf_ckpt_header(r);
-  e->data = malloc(h->data_len + 1);
-  ck_assert_int_eq(tf_ckpt_read(r, e->data, h->data_len, &err), TF_OK);
-  e->h = *h;
-  struct tf_st_tensor *t = calloc(h->n_tensors, sizeof *t);
-  for (size_t i = 0; i < h->n_tensors; i++) t[i] = h->tensors[i], t[i].name = strdup(t[i].name);
-  e->h.tensors = t;
-  e->h.n_meta = 0;
-  tf_ckpt_close(r);
-}
-
-static const void *expected_get(const struct expected *e, const char *name) {
-  const struct tf_st_tensor *t = tf_st_find(&e->h, name);
-  ck_assert_msg(t != NULL, "expected.safetensors has no %s", name);
-  return e->data + t->begin;
-}
-
-static void expected_free(struct expected *e) {
-  for (size_t i = 0; i < e->h.n_tensors; i++) free(e->h.tensors[i].name);
-  free(e->h.tensors);
-  free(e->data);
-}
-
 /* Every parameter of m equals, bit for bit, expected prefix + its official name. */
 static void same_as_expected(const struct tf_model *m, const char *prefix) {
-  struct expected e;
-  expected_load(&e);
+  struct official_expected e;
+  official_expected_load(&e);
   for (int i = 0; i < m->n_tensors; i++) {
     const struct tf_tensor *t = &m->tensors[i];
     char name[160], full[200];
     tf_official_name(t, m->cfg.n_layers, name, sizeof name);
     snprintf(full, sizeof full, "%s%s", prefix, name);
-    ck_assert_msg(!memcmp(m->params + t->offset, expected_get(&e, full), t->numel * 4),
-                  "%s differs", full);
+    ck_assert_msg(
+        !memcmp(m->params + t->offset, official_expected_get(&e, full, NULL), t->numel * 4),
+        "%s differs", full);
   }
-  expected_free(&e);
+  official_expected_free(&e);
 }
 
 static void import_ok(struct tf_model *m, const char *file, const char *config,
                       struct tf_official_info *info) {
   struct tf_error err = {0};
-  ck_assert_msg(tf_official_import(m, fx(file), config ? fx(config) : NULL, info, &err) == TF_OK,
+  ck_assert_msg(tf_official_import(m, official_path(file), config ? official_path(config) : NULL,
+                                   info, &err) == TF_OK,
                 "%s: %s", file, err.msg);
 }
 
@@ -83,6 +44,7 @@ START_TEST(imports_are_bitwise_equal_to_pytorch) {
   } cases[] = {
       {"plain.bin", "config.json", "", 0, 0, 0},
       {"fp16.bin", "config.json", "half.", 0, 23, 0},
+      {"bf16.bin", "config.json", "bf16.", 0, 23, 0},
       {"views.bin", "neox.yml", "", 0, 0, 0},
       {"deepspeed.pt", "neox.yml", "half.", 1, 23, 1},
   };
@@ -109,24 +71,24 @@ END_TEST
 
 /* The official forward in float64 (tests/reference/make_official.py) against ours. */
 START_TEST(loss_matches_the_official_forward) {
-  struct expected e;
+  struct official_expected e;
   struct tf_model m;
   struct tf_acts a;
   struct tf_error err = {0};
   enum { B = 3, T = 12, V = 96 };
-  expected_load(&e);
+  official_expected_load(&e);
   import_ok(&m, "plain.bin", "config.json", NULL);
   ck_assert_int_eq(tf_acts_create(&a, &m.cfg, B, T, &err), TF_OK);
-  const int64_t *ids = expected_get(&e, "ids");
+  const int64_t *ids = official_expected_get(&e, "ids", NULL);
   int32_t in[B * T], tg[B * T];
   for (int b = 0; b < B; b++)
     for (int t = 0; t < T; t++)
       in[b * T + t] = (int32_t)ids[b * (T + 1) + t],
                  tg[b * T + t] = (int32_t)ids[b * (T + 1) + t + 1];
   double loss = tf_net_forward(&m, &a, in, tg, B, T);
-  double want = *(const double *)expected_get(&e, "loss");
+  double want = *(const double *)official_expected_get(&e, "loss", NULL);
   ck_assert_msg(fabs(loss - want) <= 1e-5 * fabs(want), "loss %.9f, official %.9f", loss, want);
-  const double *logits = expected_get(&e, "logits");
+  const double *logits = official_expected_get(&e, "logits", NULL);
   double worst = 0, scale = 0;
   for (int i = 0; i < B * T * V; i++) {
     worst = fmax(worst, fabs(a.logits[i] - logits[i]));
@@ -135,7 +97,7 @@ START_TEST(loss_matches_the_official_forward) {
   ck_assert_msg(worst <= 1e-5 * scale, "logits differ by %g of %g", worst, scale);
   tf_acts_free(&a);
   tf_model_free(&m);
-  expected_free(&e);
+  official_expected_free(&e);
 }
 END_TEST
 
@@ -172,20 +134,23 @@ START_TEST(configs_that_disagree_are_refused) {
     struct tf_model m;
     struct tf_error err = {0};
     char *path = write_temp(bad[k].text);
-    int rc = tf_official_import(&m, fx("plain.bin"), path, NULL, &err);
+    int rc = tf_official_import(&m, official_path("plain.bin"), path, NULL, &err);
     unlink(path);
     ck_assert_msg(rc == bad[k].code && strstr(err.msg, bad[k].reason), "case %zu: %d %s", k, rc,
                   err.msg);
   }
   struct tf_model m;
   struct tf_error err = {0};
-  ck_assert_int_eq(tf_official_import(&m, fx("plain.bin"), NULL, NULL, &err), TF_EUSAGE);
+  ck_assert_int_eq(tf_official_import(&m, official_path("plain.bin"), NULL, NULL, &err), TF_EUSAGE);
   ck_assert_ptr_nonnull(strstr(err.msg, "not a released model's shapes"));
-  ck_assert_int_eq(tf_official_import(&m, fx("plain.bin"), fx("none.json"), NULL, &err),
-                   TF_ENOINPUT);
-  ck_assert_int_eq(tf_official_import(&m, fx("bad/os_system.bin"), fx("config.json"), NULL, &err),
+  ck_assert_int_eq(
+      tf_official_import(&m, official_path("plain.bin"), official_path("none.json"), NULL, &err),
+      TF_ENOINPUT);
+  ck_assert_int_eq(tf_official_import(&m, official_path("bad/os_system.bin"),
+                                      official_path("config.json"), NULL, &err),
                    TF_EDATA);
-  ck_assert_int_eq(tf_official_import(&m, fx("bad/bare.pkl"), NULL, NULL, &err), TF_EDATA);
+  ck_assert_int_eq(tf_official_import(&m, official_path("bad/bare.pkl"), NULL, NULL, &err),
+                   TF_EDATA);
   ck_assert_ptr_nonnull(strstr(err.msg, "bare pickle"));
 }
 END_TEST

@@ -284,22 +284,6 @@ static void model_of(struct tf_model *m, int c, enum tf_weights round, enum tf_w
   ck_assert_msg(tf_model_convert_weights(m, convert, &err) == TF_OK, "%s", err.msg);
 }
 
-static void random_tokens(int32_t *t, int n, int V, uint64_t seed) {
-  struct tf_rng r;
-  tf_rng_seed(&r, seed);
-  for (int i = 0; i < n; i++) t[i] = (int32_t)(tf_rng_next(&r) % (uint64_t)V);
-}
-
-/* logits (T, V) of the full forward. */
-static void full_logits(const struct tf_model *m, const int32_t *tokens, int T, float *out) {
-  struct tf_acts a;
-  struct tf_error err = {0};
-  ck_assert_msg(tf_acts_create(&a, &m->cfg, 1, T, &err) == TF_OK, "%s", err.msg);
-  tf_net_forward(m, &a, tokens, NULL, 1, T);
-  memcpy(out, a.logits, (size_t)T * m->cfg.vocab_size * sizeof *out);
-  tf_acts_free(&a);
-}
-
 /* Bounds, as fd_rel_error (of max |logit|), with their measured worst case over the cases
  * and kernel paths (fixtures are drawn so that every term matters, harsh for rounding):
  *   CACHED_BF16  converted bf16 decoding against the full forward of the same rounded
@@ -329,9 +313,9 @@ static void check_decoding(int c, enum tf_weights w, double cached_tol, double f
   int S = mq.cfg.seq_len, V = mq.cfg.vocab_size, P = S / 2;
   int32_t *tok = malloc(S * sizeof *tok);
   float *ref = malloc((size_t)S * V * sizeof *ref), *ref32 = malloc((size_t)S * V * sizeof *ref);
-  random_tokens(tok, S, V, 40 + c);
-  full_logits(&md, tok, S, ref);
-  full_logits(&m32, tok, S, ref32);
+  tf_test_random_tokens(tok, S, V, 40 + c);
+  tf_test_full_logits(&md, tok, S, ref);
+  tf_test_full_logits(&m32, tok, S, ref32);
   ck_assert_msg(tf_decoder_create(&dec, &mq.cfg, 3, &err) == TF_OK, "%s", err.msg);
   char name[128];
   double worst = 0, worst32 = 0, worst_prefill = 0;

@@ -8,62 +8,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "official_fixture.h"
 #include "suite.h"
 #include "torch_internal.h"
 
-static const char *dir(void) {
-  const char *d = getenv("TF_FIXTURES");
-  return d ? d : "tests/fixtures";
-}
-
-static char *path_of(const char *name) {
-  static char buf[4][512];
-  static int k;
-  k = (k + 1) % 4;
-  snprintf(buf[k], sizeof buf[k], "%s/official/%s", dir(), name);
-  return buf[k];
-}
-
-/* The expected tensors (float32 and the fp16-rounded copies) PyTorch wrote. */
-struct expected {
-  struct tf_st_header h;
-  unsigned char *data;
-};
-
-static void expected_load(struct expected *e) {
-  struct tf_ckpt_reader *r;
-  struct tf_error err = {0};
-  ck_assert_msg(tf_ckpt_open(&r, path_of("expected.safetensors"), &err) == TF_OK, "%s", err.msg);
-  const struct tf_st_header *h = tf_ckpt_header(r);
-  e->data = malloc(h->data_len + 1);
-  ck_assert_int_eq(tf_ckpt_read(r, e->data, h->data_len, &err), TF_OK);
-  e->h = *h;
-  struct tf_st_tensor *t = calloc(h->n_tensors, sizeof *t);
-  for (size_t i = 0; i < h->n_tensors; i++) t[i] = h->tensors[i], t[i].name = strdup(t[i].name);
-  e->h.tensors = t;
-  e->h.n_meta = 0;
-  tf_ckpt_close(r);
-}
-
-static const struct tf_st_tensor *expected_get(const struct expected *e, const char *name) {
-  const struct tf_st_tensor *t = tf_st_find(&e->h, name);
-  ck_assert_msg(t != NULL, "expected.safetensors has no %s", name);
-  return t;
-}
-
-static void expected_free(struct expected *e) {
-  for (size_t i = 0; i < e->h.n_tensors; i++) free(e->h.tensors[i].name);
-  free(e->h.tensors);
-  free(e->data);
-}
-
 /* Every tensor of file equals (bitwise) the expected one named prefix + its name. */
 static void check_file(const char *file, const char *prefix, int nested, size_t n_expected) {
-  struct expected e;
+  struct official_expected e;
   struct tf_pt_file f;
   struct tf_error err = {0};
-  expected_load(&e);
-  ck_assert_msg(tf_pt_open(&f, path_of(file), &err) == TF_OK, "%s", err.msg);
+  official_expected_load(&e);
+  ck_assert_msg(tf_pt_open(&f, official_path(file), &err) == TF_OK, "%s", err.msg);
   ck_assert_int_eq(f.d.nested, nested);
   ck_assert_uint_eq(f.d.n, n_expected);
   size_t compared = 0;
@@ -72,19 +27,20 @@ static void check_file(const char *file, const char *prefix, int nested, size_t 
     if (strstr(t->name, "inv_freq")) continue; /* DeepSpeed's buffer, not a parameter */
     char name[256];
     snprintf(name, sizeof name, "%s%s", prefix, t->name);
-    const struct tf_st_tensor *x = expected_get(&e, name);
+    const struct tf_st_tensor *x;
+    const void *want = official_expected_get(&e, name, &x);
     ck_assert_int_eq(t->ndim, x->ndim);
     for (int k = 0; k < t->ndim; k++) ck_assert_int_eq(t->shape[k], x->shape[k]);
     size_t n = (x->end - x->begin) / 4;
     float *got = malloc(n * sizeof *got + 1);
     ck_assert_msg(tf_pt_read(&f, i, got, &err) == TF_OK, "%s", err.msg);
-    ck_assert_msg(!memcmp(got, e.data + x->begin, n * 4), "%s: %s differs", file, t->name);
+    ck_assert_msg(!memcmp(got, want, n * 4), "%s: %s differs", file, t->name);
     free(got);
     compared++;
   }
   ck_assert_uint_eq(compared, 23);
   tf_pt_close(&f);
-  expected_free(&e);
+  official_expected_free(&e);
 }
 
 START_TEST(plain_fp32_file_reads_bitwise) {
@@ -94,6 +50,11 @@ END_TEST
 
 START_TEST(fp16_file_widens_exactly) {
   check_file("fp16.bin", "half.", 0, 23);
+}
+END_TEST
+
+START_TEST(bf16_file_widens_exactly) {
+  check_file("bf16.bin", "bf16.", 0, 23);
 }
 END_TEST
 
@@ -125,7 +86,7 @@ static const struct {
 START_TEST(hostile_files_are_refused_with_their_reason) {
   struct tf_pt_file f;
   struct tf_error err = {0};
-  ck_assert_int_eq(tf_pt_open(&f, path_of(hostile[_i].file), &err), TF_EDATA);
+  ck_assert_int_eq(tf_pt_open(&f, official_path(hostile[_i].file), &err), TF_EDATA);
   ck_assert_msg(strstr(err.msg, hostile[_i].reason), "%s: %s", hostile[_i].file, err.msg);
   ck_assert_ptr_nonnull(strstr(err.msg, hostile[_i].file));
 }
@@ -162,7 +123,7 @@ static int open_mem(const unsigned char *p, size_t n, struct tf_error *err) {
 /* The central directory says things the rest of the file does not. */
 START_TEST(a_lying_directory_is_refused) {
   size_t n;
-  unsigned char *orig = slurp(path_of("bad/valid.bin"), &n), *p = malloc(n);
+  unsigned char *orig = slurp(official_path("bad/valid.bin"), &n), *p = malloc(n);
   struct tf_error err = {0};
   ck_assert_int_eq(open_mem(orig, n, &err), TF_OK);
   size_t c1 = find_sig(orig, n, 0x02014b50, 1), end = find_sig(orig, n, 0x06054b50, 0);
@@ -202,7 +163,7 @@ END_TEST
 
 START_TEST(every_truncation_is_refused_without_a_crash) {
   size_t n;
-  unsigned char *orig = slurp(path_of("bad/valid.bin"), &n);
+  unsigned char *orig = slurp(official_path("bad/valid.bin"), &n);
   for (size_t len = 0; len < n; len++) {
     unsigned char *p = malloc(len + 1);
     memcpy(p, orig, len);
@@ -352,6 +313,7 @@ static Suite *torch_suite(void) {
   TCase *tc = tcase_create("read");
   tcase_add_test(tc, plain_fp32_file_reads_bitwise);
   tcase_add_test(tc, fp16_file_widens_exactly);
+  tcase_add_test(tc, bf16_file_widens_exactly);
   tcase_add_test(tc, strided_and_offset_views_read_as_their_values);
   tcase_add_test(tc, deepspeed_module_is_unwrapped);
   suite_add_tcase(s, tc);

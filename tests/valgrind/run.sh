@@ -51,6 +51,8 @@ vg 0  "grow: exact"           tf-grow -q -i "$T/b.tfz" -o "$T/g.tfz" --qkv +5 --
 vg 0  "grow: duplicate, keep the optimizer" tf-grow -q -i "$T/b.tfz" -o "$T/d.tfz" \
                               --ffn +64 --init duplicate --keep-optimizer
 vg 0  "eval --json"           tf-eval --json -i "$T/g.tfz" --data data/tiny-valid.txt --max-bytes 3000
+vg 0  "eval --task, --per-example" tf-eval --json -i tests/fixtures/tasks_bytes.tfz --task piqa \
+                              --data tests/fixtures/tasks/piqa.jsonl --limit 4 --per-example "$T/pe.jsonl"
 vg 0  "generate: sampling, past the context" tf-generate -i "$T/g.tfz" -p "In the beginning" \
                               -n 40 --seed 1 --top-k 20 --top-p 0.9 -t 0.8
 vg 0  "generate: greedy, --stop, --echo, softmax" tf-generate -i "$T/sm.tfz" -p abc -n 8 \
@@ -67,6 +69,17 @@ vg 0  "inspect --diff"        tf-inspect --diff "$T/b.tfz" "$T/g.tfz"
 IN=$T/g.tfz
 vg 0  "inspect --tensors, stdin" tf-inspect --tensors -
 IN=/dev/null
+O=tests/fixtures/official
+vg 0  "convert: --from-official, DeepSpeed fp16" tf-convert --json --from-official $O/deepspeed.pt \
+                              --config $O/neox.yml -o "$T/cv.tfz"
+vg 0  "convert: --to-official" tf-convert -q --to-official "$T/cv.tfz" -o "$T/cv.bin" \
+                              --config-out "$T/cv.json"
+vg 0  "convert: --to-safetensors, import it" tf-convert -q --to-safetensors "$T/cv.tfz" \
+                              -o "$T/cv.st"
+vg 0  "convert: views, strided" tf-convert -q --from-official $O/views.bin --config "$T/cv.json" \
+                              -o "$T/cv2.tfz"
+vg 65 "convert: os.system"    tf-convert --from-official $O/bad/os_system.bin -o "$T/x.tfz"
+vg 65 "convert: short storage" tf-convert --from-official $O/bad/short_storage.bin -o "$T/x.tfz"
 head -c 2000 "$T/g.tfz" > "$T/short.tfz"
 
 vg 66 "init: missing config"  tf-init -c "$T/none.yaml" -o "$T/x.tfz"
@@ -80,11 +93,22 @@ vg 66 "grow: missing checkpoint" tf-grow -i "$T/none.tfz" -o "$T/x.tfz" --qkv +1
 vg 64 "grow: shrinking"       tf-grow -i "$T/b.tfz" -o "$T/x.tfz" --qkv 16
 vg 66 "eval: missing text"    tf-eval -i "$T/g.tfz" --data "$T/none.txt"
 vg 65 "eval: not a checkpoint" tf-eval -i "$T/junk.tfz" --data data/tiny-valid.txt
+vg 65 "eval: a bad task file" tf-eval -i tests/fixtures/tasks_bytes.tfz --task winogrande \
+                              --data tests/fixtures/tasks/piqa.jsonl
 vg 66 "generate: missing checkpoint" tf-generate -i "$T/none.tfz" -p x
 vg 65 "generate: truncated checkpoint" tf-generate -i "$T/short.tfz" -p x
 vg 66 "inspect: missing file" tf-inspect "$T/none.tfz"
 vg 65 "inspect --verify: truncated" tf-inspect --verify "$T/short.tfz"
 vg 65 "inspect --stats: truncated" tf-inspect --stats "$T/short.tfz"
+vg 0  "tokenize: a dataset"    tf-tokenize -q -i "$T/a.tfz" -o "$T/ds" data/tiny-valid.txt
+printf '{"text": "ab"}\n{"text": 3}\n' > "$T/bad.jsonl"
+vg 65 "tokenize: a bad JSON line" tf-tokenize -i "$T/a.tfz" -o "$T/bj" --jsonl "$T/bad.jsonl"
+vg 0  "eval: a dataset"        tf-eval -i "$T/a.tfz" --data "$T/ds" --max-tokens 2000
+vg 0  "train: on a dataset"    tf-train -q $C $S -i "$T/a.tfz" -o "$T/dt.tfz" --steps 2 \
+                              --set train.data="$T/ds" --set train.valid="$T/ds.idx"
+printf 'MMIDIDX\0\0\1' > "$T/bad.idx"
+: > "$T/bad.bin"
+vg 65 "eval: a damaged dataset" tf-eval -i "$T/a.tfz" --data "$T/bad"
 
 # Two ranks under mpirun: the gradient allreduce and the checks across ranks. No leak check:
 # Open MPI's MPI_Finalize leaves hundreds of blocks from components it has unloaded, whose
