@@ -350,6 +350,9 @@ int tf_model_add_history(struct tf_model *m, const char *command, const char *ex
  * "tokenizer" is its kind, "tokenizer_json" the whole tokenizer.json of a BPE). TF_ECONFIG when
  * a BPE's ids do not fit in vocab_size, naming both. */
 int tf_model_set_tokenizer(struct tf_model *m, const struct tf_tokenizer *t, struct tf_error *err);
+/* Whether path can be written as tf_ckpt_write writes it (a file created and removed in its
+ * directory; "-" passes): checked before any work. TF_ECANTCREAT (TF_EIO for a full disk). */
+int tf_output_check(const char *path, struct tf_error *err);
 /* Writes the model as a checkpoint (tf_ckpt_write), after checking that every parameter (and
  * moment) is finite: otherwise TF_EDATA naming the step, tensor and element, nothing written. */
 int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress compress,

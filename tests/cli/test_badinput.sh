@@ -203,13 +203,14 @@ printf 'some text to read\n' > "$B/unreadable.txt"
 chmod 000 "$B/unreadable.tfz" "$B/unreadable.yaml" "$B/unreadable.txt"
 chmod o+x "$TMP" "$B"
 chmod a+r "$M"
+mkdir -p "$B/w" && chmod 777 "$B/w" # outputs nobody can create: checked before the inputs
 [ "$NOBODY" != none ] || echo "cli: test_badinput.sh: skipped the unreadable-file tests: no setpriv (util-linux)"
 [ "$NOBODY" = none ] || while read -r f cmd args; do
   grep_err 66 "$B/$f: (cannot open: )?Permission denied" "badinput: $cmd, unreadable $f: exit 66" \
     $NOBODY $TF_BIN/$cmd $args "$B/$f"
 done << EOF
-unreadable.tfz tf-train -c configs/tiny.yaml -o $B/x.tfz -i
-unreadable.tfz tf-grow --ffn +1 -o $B/x.tfz -i
+unreadable.tfz tf-train -c configs/tiny.yaml -o $B/w/x.tfz -i
+unreadable.tfz tf-grow --ffn +1 -o $B/w/x.tfz -i
 unreadable.tfz tf-eval -d data/tiny-valid.txt -i
 unreadable.tfz tf-generate -p x -i
 unreadable.tfz tf-inspect --verify
@@ -219,7 +220,7 @@ unreadable.txt tf-generate -i $M -f
 EOF
 [ "$NOBODY" = none ] || grep_err 66 "$B/unreadable.txt: cannot open: Permission denied" \
   "badinput: tf-train, unreadable training text: exit 66" $NOBODY $TF_BIN/tf-train \
-  -c configs/tiny.yaml -i "$M" -o "$B/x.tfz" --set train.data="$B/unreadable.txt"
+  -c configs/tiny.yaml -i "$M" -o "$B/w/x.tfz" --set train.data="$B/unreadable.txt"
 chmod 644 "$B/unreadable.tfz" "$B/unreadable.yaml" "$B/unreadable.txt"
 
 # ---------------------------------------------------------------- limits before allocation
