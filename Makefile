@@ -74,9 +74,10 @@ all: $(LIB) $(CMD_BIN)
 # Objects are never intermediate files to delete.
 .SECONDARY:
 
-# attn.c's own kernels multiply-add vectors: ISO C mode (-std=c11) forbids fusing a * b + c
-# into one FMA unless asked, and unfused they run at half speed. Only there: elsewhere the
-# row kernels' rounding is written out with fmaf where it matters.
+# attn.c's own kernels (lib/attn_kern.h, included by attn.c alone) multiply-add vectors: ISO C
+# mode (-std=c11) forbids fusing a * b + c into one FMA unless asked, and unfused they run at
+# half speed. Only there: elsewhere the row kernels' rounding is written out with fmaf where it
+# matters.
 $(O)/lib/attn.o: ALL_CFLAGS += -ffp-contract=fast
 
 $(O)/%.o: %.c
