@@ -595,6 +595,16 @@ const char *tf_gemm_kernel(void);
  * cores). */
 void tf_set_threads(int n);
 
+/* ---------------------------------------------------------------- cpu */
+
+/* The instruction sets the library was compiled for (-march) that this CPU lacks: their count,
+ * and their names, space-separated, in msg (len bytes). Safe to call on any x86-64 CPU, before
+ * anything else runs (lib/cpu.c is compiled for the baseline). */
+int tf_cpu_check(char *msg, size_t len);
+/* The same for the NULL-terminated list `need` (names as __builtin_cpu_supports spells them;
+ * an unknown name counts as lacking). */
+int tf_cpu_lacks(const char *const *need, char *msg, size_t len);
+
 /* ---------------------------------------------------------------- net */
 
 /* What the backward of one Pattention needs from its forward. R = B*T rows. */
