@@ -159,7 +159,7 @@ fixtures: all
 DEPS       := gcc make pkg-config zlib1g-dev libyaml-dev libjansson-dev check libsubunit-dev \
               libpcre2-dev libutf8proc-dev nettle-dev \
               libblis-openmp-dev mandoc bible-kjv bible-kjv-text libopenmpi-dev openmpi-bin \
-              gnuplot-nox valgrind
+              gnuplot-nox valgrind time
 BENCH_DEPS := python3-torch hyperfine libopenblas0-openmp nodejs npm
 
 deps:
@@ -267,7 +267,7 @@ bench-progs: $(O)/bench/bench_decode
 # -fopenmp=libgomp: no OpenMP code generation (one thread; clang's libomp allocates in every
 # serialized parallel region, which libFuzzer's leak check takes for a leak on every run),
 # omp_* calls and BLIS's runtime from libgomp; the variables only OpenMP clauses read go unused.
-FUZZ_NAMES   := ckpt config prompt optim torch tokenizer
+FUZZ_NAMES   := ckpt config prompt optim torch tokenizer mmidx
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_DIR     := build/fuzz

@@ -1,5 +1,5 @@
-/* tf-eval: loss, perplexity and bits per byte of a checkpoint on text files, or its zero-shot
- * task scores (--task). */
+/* tf-eval: loss, perplexity and bits per byte of a checkpoint on text files and token
+ * datasets, or its zero-shot task scores (--task). */
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -9,16 +9,20 @@
 #include "progress.h"
 
 static const char usage[] =
-    "Usage: tf-eval -i MODEL [--data FILE]... [--max-bytes N] [--batch B] [--json]\n"
-    "               [--weights f32|bf16|q8]\n"
+    "Usage: tf-eval -i MODEL [--data FILE]... [--max-bytes N] [--max-tokens N] [--batch B]\n"
+    "               [--json] [--weights f32|bf16|q8]\n"
     "       tf-eval -i MODEL --task NAME --data FILE.jsonl [--limit N] [--per-example OUT]\n"
     "               [--batch B] [--weights f32|bf16|q8] [--json]\n"
-    "Score text with a TokenFormer checkpoint: tokens, mean loss (nats), perplexity and\n"
-    "bits per byte, one line per file (stdin when no --data is given, or with '-').\n"
+    "Score text with a TokenFormer checkpoint: tokens, mean loss per token (nats),\n"
+    "perplexity and bits per byte of the text, one line per file (stdin when no --data is\n"
+    "given, or with '-').\n"
     "\n"
     "  -i, --input FILE    checkpoint ('-' for stdin)\n"
-    "  -d, --data FILE     text to score (repeatable; '-' for stdin)\n"
+    "  -d, --data FILE     text to score, tokenized with the model's tokenizer, or an indexed\n"
+    "                      token dataset PREFIX (PREFIX.idx + PREFIX.bin) (repeatable; '-'\n"
+    "                      for stdin)\n"
     "      --max-bytes N   score only the first N bytes of each text\n"
+    "      --max-tokens N  score only the first N tokens of each text or dataset\n"
     "      --batch B       windows per forward pass (default 8; does not change results)\n"
     "      --weights FMT   score with the weights rounded to bf16 or q8 and back (the\n"
     "                      formats of tf-generate --weights; default f32: as stored)\n"
@@ -32,16 +36,19 @@ static const char usage[] =
     "  -h, --help          this help\n"
     "      --version       version and matrix-product kernel\n"
     "\n"
-    "The text's bytes t_0..t_{N-1} are cut into windows starting at 0, S, 2S, ... (S the\n"
-    "model's seq_len); the window at s feeds t_s..t_{s+S-1} and is scored on\n"
-    "t_{s+1}..t_{s+S} (the last one is shorter); the mean is over all N-1 predicted bytes.\n"
+    "The tokens t_0..t_{N-1} are cut into windows starting at 0, S, 2S, ... (S the model's\n"
+    "seq_len); the window at s feeds t_s..t_{s+S-1} and is scored on t_{s+1}..t_{s+S} (the\n"
+    "last one is shorter); the mean is over all N-1 predicted tokens, bits per byte over\n"
+    "the bytes of text they decode to.\n"
     "With --task, one line: the task, acc and acc_norm (or perplexity) with standard errors,\n"
     "and the number of examples.\n"
     "Exit status: 0 ok, 64 usage, 65 bad checkpoint or text, 66 missing input, 71 too large\n"
-    "for memory, 74 read or write error. See tf-eval(1).\n";
+    "for memory, 74 read or write error, or a data file that changed while read. See\n"
+    "tf-eval(1).\n";
 
 enum {
   OPT_MAX_BYTES = CLI_OPT_FIRST_FREE,
+  OPT_MAX_TOKENS,
   OPT_BATCH,
   OPT_WEIGHTS,
   OPT_TASK,
@@ -53,7 +60,7 @@ struct eval_args {
   const char *input;
   const char **data;
   int n_data;
-  long long max_bytes; /* 0: all */
+  long long max_bytes, max_tokens; /* 0: all */
   int batch;
   enum tf_weights weights;
   const char *task; /* --task: a zero-shot task instead of text */
@@ -87,7 +94,8 @@ static int check_task_args(const struct cli *c, const struct eval_args *a) {
     return TF_OK;
   }
   if (a->n_data > 1) return cli_usage_error(c, "--task scores one --data file");
-  if (a->max_bytes) return cli_usage_error(c, "--max-bytes does not go with --task");
+  if (a->max_bytes || a->max_tokens)
+    return cli_usage_error(c, "--max-bytes and --max-tokens do not go with --task");
   if (a->per_example && strcmp(a->per_example, "-") == 0)
     return cli_usage_error(c, "--per-example needs a file, not stdout");
   return TF_OK;
@@ -97,6 +105,7 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
   static const struct option longopts[] = {{"input", required_argument, 0, 'i'},
                                            {"data", required_argument, 0, 'd'},
                                            {"max-bytes", required_argument, 0, OPT_MAX_BYTES},
+                                           {"max-tokens", required_argument, 0, OPT_MAX_TOKENS},
                                            {"batch", required_argument, 0, OPT_BATCH},
                                            {"weights", required_argument, 0, OPT_WEIGHTS},
                                            {"task", required_argument, 0, OPT_TASK},
@@ -120,6 +129,10 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
       if (cli_parse_long(c, "--max-bytes", optarg, 2, 1L << 50, &v)) return TF_EUSAGE;
       a->max_bytes = v;
       break;
+    case OPT_MAX_TOKENS:
+      if (cli_parse_long(c, "--max-tokens", optarg, 2, 1L << 50, &v)) return TF_EUSAGE;
+      a->max_tokens = v;
+      break;
     case OPT_BATCH:
       if (cli_parse_long(c, "--batch", optarg, 1, 4096, &v)) return TF_EUSAGE;
       a->batch = (int)v;
@@ -140,8 +153,8 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
   if ((rc = cli_check_path(c, "--input", a->input))) return rc;
   for (int i = 0; i < a->n_data; i++)
     if ((rc = cli_check_path(c, "--data", a->data[i]))) return rc;
-  int stdin_uses = strcmp(a->input, "-") == 0;
-  for (int i = 0; i < a->n_data; i++) stdin_uses += strcmp(a->data[i], "-") == 0;
+  int stdin_uses = tf_path_is_stdin(a->input);
+  for (int i = 0; i < a->n_data; i++) stdin_uses += tf_path_is_stdin(a->data[i]);
   if (stdin_uses > 1) return cli_usage_error(c, "stdin can be read only once");
   return TF_OK;
 }
@@ -149,36 +162,53 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
 static void print_result(const struct cli *c, const char *name, const struct tf_eval_result *r,
                          enum tf_weights w) {
   if (c->json) {
-    json_t *j = json_pack("{s:s, s:I, s:f, s:f, s:f, s:s}", "data", name, "tokens",
-                          (json_int_t)r->tokens, "loss", r->loss, "perplexity", r->perplexity,
-                          "bits_per_byte", r->bits_per_byte, "weights", tf_weights_name(w));
+    json_t *j = json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:s}", "data", name, "tokens",
+                          (json_int_t)r->tokens, "bytes", (json_int_t)r->bytes, "loss", r->loss,
+                          "perplexity", r->perplexity, "bits_per_byte", r->bits_per_byte, "weights",
+                          tf_weights_name(w));
     json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
     putchar('\n');
     json_decref(j);
     return;
   }
   cli_put_escaped(stdout, name);
-  printf(": %lld tokens, loss %.6f nats, perplexity %.4f, %.6f bits per byte\n",
-         (long long)r->tokens, r->loss, r->perplexity, r->bits_per_byte);
+  printf(": %lld tokens (%lld bytes), loss %.6f nats per token, perplexity %.4f, %.6f bits per "
+         "byte\n",
+         (long long)r->tokens, (long long)r->bytes, r->loss, r->perplexity, r->bits_per_byte);
+}
+
+/* The data of path as tokens of the model, checked against its vocabulary. */
+static int open_data(const struct eval_args *a, const struct tf_model *m, const char *path,
+                     struct tf_corpus *text, struct tf_error *err) {
+  int rc = tf_corpus_open_with(text, path, m->tok, (size_t)a->max_bytes, 0, err);
+  if (!rc && text->is_dataset && a->max_bytes > 0)
+    rc = tf_error_set(err, TF_EUSAGE, "%s: --max-bytes applies to text; use --max-tokens",
+                      text->path);
+  if (!rc) rc = tf_corpus_check_model(text, m, err);
+  if (rc) tf_corpus_close(text);
+  return rc;
 }
 
 static int eval_file(const struct cli *c, const struct tf_model *m, struct tf_acts *acts,
                      const struct eval_args *a, const char *path, int32_t *buf,
                      struct tf_error *err) {
   struct tf_corpus text;
-  int rc = tf_corpus_open(&text, path, err);
+  int rc = open_data(a, m, path, &text, err);
   if (rc) return rc;
   size_t n = text.n;
-  if (a->max_bytes > 0 && (size_t)a->max_bytes < n) n = (size_t)a->max_bytes;
+  if (a->max_tokens > 0 && (size_t)a->max_tokens < n) n = (size_t)a->max_tokens;
   if (n < 2) {
-    rc = tf_error_set(err, TF_EDATA, "%s: %zu byte, nothing to predict", text.path, n);
+    rc = tf_error_set(err, TF_EDATA, "%s: %zu %s, nothing to predict", text.path, n,
+                      tf_corpus_unit(&text));
     tf_corpus_close(&text); /* after the message: closing clears text.path */
     return rc;
   }
   struct tf_eval_result r;
   size_t window = (size_t)a->batch * (size_t)m->cfg.seq_len;
-  rc = tf_eval_windows(m, acts, a->batch, text.bytes, n, 0, buf, buf + window, &r);
-  if (rc)
+  rc = tf_eval_windows(m, acts, a->batch, &text, n, 0, buf, buf + window, &r);
+  if (rc == TF_EIO)
+    rc = tf_corpus_changed(&text, err);
+  else if (rc)
     rc = tf_error_set(err, rc, "%s: the loss is not finite", text.path);
   else
     print_result(c, text.path, &r, a->weights);

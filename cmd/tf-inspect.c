@@ -126,6 +126,10 @@ static int file_open(struct file *f, const char *path, struct tf_error *err) {
     free(text);
     if (!f->config) return tf_error_set(err, TF_ENOMEM, "out of memory");
     f->has_config = 1;
+    if (f->h->n_tensors > tf_model_max_tensors(&f->cfg))
+      return tf_error_set(err, TF_EDATA,
+                          "%s: %zu tensors, more than the %zu a checkpoint of its config can hold",
+                          path, f->h->n_tensors, tf_model_max_tensors(&f->cfg));
   }
   const char *tok_json = tf_st_meta(f->h, "tokenizer_json");
   if (tok_json &&

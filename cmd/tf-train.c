@@ -257,21 +257,40 @@ static int evaluate(struct run *r, struct tf_error *err) {
   return TF_OK;
 }
 
+/* Training or validation data as tokens of the model, checked against its vocabulary. */
+static int open_data(struct run *r, struct tf_corpus *c, const char *path, struct tf_error *err) {
+  int rc = tf_corpus_open_with(c, path, r->m.tok, 0, 0, err);
+  if (!rc && (rc = tf_corpus_check_model(c, &r->m, err))) tf_corpus_close(c);
+  return rc;
+}
+
+/* stdin can feed one of the config, the checkpoint, the training and the validation data. */
+static int check_stdin(const struct run *r, int with_valid, struct tf_error *err) {
+  const struct tf_train_config *tc = &r->cfg.train;
+  int uses = tf_path_is_stdin(r->a->config) + tf_path_is_stdin(r->a->input) +
+             tf_path_is_stdin(tc->data) + (with_valid && tf_path_is_stdin(tc->valid));
+  if (uses > 1)
+    return tf_error_set(err, TF_EUSAGE,
+                        "stdin can be read only once (the config, -i, train.data, train.valid)");
+  return TF_OK;
+}
+
 static int open_inputs(struct run *r, struct tf_error *err) {
   const struct tf_train_config *tc = &r->cfg.train;
-  int rc = tf_model_load(&r->m, r->a->input, err);
-  if (rc) return rc;
-  r->has_model = 1;
+  int with_valid = tc->valid[0] && tc->eval_every > 0 && tc->eval_batches > 0;
   if (!tc->data[0]) return tf_error_set(err, TF_ECONFIG, "train.data: no training text given");
-  if ((rc = tf_corpus_open(&r->data, tc->data, err))) return rc;
+  int rc = check_stdin(r, with_valid, err);
+  if (rc || (rc = tf_model_load(&r->m, r->a->input, err))) return rc;
+  r->has_model = 1;
+  if ((rc = open_data(r, &r->data, tc->data, err))) return rc;
   r->has_data = 1;
   if ((rc = tf_corpus_check_window(&r->data, r->m.cfg.seq_len, err))) return rc;
-  if (tc->valid[0] && tc->eval_every > 0 && tc->eval_batches > 0) {
-    if ((rc = tf_corpus_open(&r->valid, tc->valid, err))) return rc;
+  if (with_valid) {
+    if ((rc = open_data(r, &r->valid, tc->valid, err))) return rc;
     r->has_valid = 1;
-    if (r->valid.n < 2) /* as tf-eval: a loss over no bytes would read as 0 */
-      return tf_error_set(err, TF_EDATA, "%s: %zu byte, nothing to predict", r->valid.path,
-                          r->valid.n);
+    if (r->valid.n < 2) /* as tf-eval: a loss over no tokens would read as 0 */
+      return tf_error_set(err, TF_EDATA, "%s: %zu %s, nothing to predict", r->valid.path,
+                          r->valid.n, tf_corpus_unit(&r->valid));
   }
   if (tc->log[0] && r->dist.rank == 0 && !(r->log = fopen(tc->log, "a")))
     return tf_error_set(err, TF_ECANTCREAT, "%s: cannot open the log: %s", tc->log,
@@ -296,6 +315,14 @@ static int step_once(struct run *r, struct tf_error *err) {
                         (json_int_t)s->tokens, "tokens_per_s", (double)st.tokens / dt, "elapsed",
                         progress_now() - r->start));
   return TF_OK;
+}
+
+/* A data file shrank under a step or an evaluation: the model is as the last whole step left
+ * it; that is saved, and the change reported (exit 74). */
+static int save_after_change(struct run *r, struct tf_error *err) {
+  struct tf_error save_err = {0};
+  if (save(r, &save_err)) cli_fail(r->c, &save_err);
+  return err->code;
 }
 
 /* s on f, quoted for a POSIX shell when it holds anything but [A-Za-z0-9_./=+,:@%-]. */
@@ -361,6 +388,7 @@ static int train_loop(struct run *r, struct tf_error *err) {
       rc = save(r, err);
   }
   progress_end(&r->p);
+  if (rc == TF_EIO && tf_corpus_changed(&r->data, NULL)) return save_after_change(r, err);
   if (rc) return rc;
   if ((rc = save(r, err))) return rc;
   if (s->step < end) { /* the loop ended on a signal, here or on another rank */

@@ -103,8 +103,12 @@ void tf_config_shortest(double v, char *buf, size_t n);
  * tf_config_show_name does the same without the quotes. */
 void tf_config_quote(const char *s, size_t len, size_t max, char *buf, size_t n);
 void tf_config_show_name(const char *s, size_t len, size_t max, char *buf, size_t n);
+#define TF_CONFIG_MAX_BYTES (1 << 20) /* a longer config file is refused, unread */
+#define TF_CONFIG_MAX_DEPTH 64        /* deeper nesting is refused when the scan meets it */
+
 /* A config file's text, read whole from f (file names it in messages): a malloc'd buffer of
- * *len bytes. TF_ENOINPUT when reading fails. */
+ * *len bytes. TF_ECONFIG when it is longer than TF_CONFIG_MAX_BYTES (a regular file before
+ * anything is read), TF_ENOINPUT when reading fails. */
 int tf_config_read_text(FILE *f, const char *file, char **text, size_t *len, struct tf_error *err);
 
 /* What one pass over the parse events of a config's text found: the offsets (start marks) of
@@ -113,8 +117,9 @@ struct tf_config_scan {
   size_t *tagged;
   size_t n_tagged, cap;
 };
-/* Fills s from text (len bytes). A syntax error ends the pass without an error (the loader
- * reports it); TF_ENOMEM. */
+/* Fills s from text (len bytes). TF_ECONFIG at the first node nested deeper than
+ * TF_CONFIG_MAX_DEPTH; a syntax error ends the pass without an error (the loader reports it);
+ * TF_ENOMEM. */
 int tf_config_scan(const char *text, size_t len, const char *file, struct tf_config_scan *s,
                    struct tf_error *err);
 /* 1 when the node of kind (yaml_node_type_t) starting at byte index carries an explicit tag. */

@@ -1,18 +1,30 @@
-/* config_scan.c: a YAML config's text before config.c loads it: read whole, then one pass over
- * its parse events that records which nodes carry an explicit tag (config.c checks those
- * against the keys they set). The pass is linear in the text. */
+/* config_scan.c: a YAML config's text before config.c loads it: read whole (at most
+ * TF_CONFIG_MAX_BYTES), then one pass over its parse events that refuses nesting deeper than
+ * TF_CONFIG_MAX_DEPTH as soon as it is met and records which nodes carry an explicit tag
+ * (config.c checks those against the keys they set). The pass is linear in the text, and the
+ * document loader, whose time grows with the square of the nesting depth, runs only on what
+ * passed it. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <yaml.h>
 
 #include "config_internal.h"
 
+static int too_big(const char *file, struct tf_error *err) {
+  return tf_error_set(err, TF_ECONFIG, "%s: more than %d bytes; a config is at most 1 MiB", file,
+                      TF_CONFIG_MAX_BYTES);
+}
+
 int tf_config_read_text(FILE *f, const char *file, char **text, size_t *len, struct tf_error *err) {
+  struct stat st;
+  if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > TF_CONFIG_MAX_BYTES)
+    return too_big(file, err); /* at once, without reading it */
   size_t cap = 4096, n = 0;
   char *buf = malloc(cap);
-  while (buf) {
+  while (buf && n <= TF_CONFIG_MAX_BYTES) {
     n += fread(buf + n, 1, cap - n, f);
     if (n < cap) break;
     char *grown = realloc(buf, cap *= 2);
@@ -20,6 +32,10 @@ int tf_config_read_text(FILE *f, const char *file, char **text, size_t *len, str
     buf = grown;
   }
   if (!buf) return tf_error_set(err, TF_ENOMEM, "%s: out of memory reading the config", file);
+  if (n > TF_CONFIG_MAX_BYTES) {
+    free(buf);
+    return too_big(file, err);
+  }
   if (ferror(f)) {
     free(buf);
     return tf_error_set(err, TF_ENOINPUT, "%s: cannot read: %s", file,
@@ -69,14 +85,21 @@ int tf_config_scan(const char *text, size_t len, const char *file, struct tf_con
   if (!yaml_parser_initialize(&p))
     return tf_error_set(err, TF_ENOMEM, "%s: out of memory reading YAML", file);
   yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-  int rc = TF_OK, done = 0;
+  int rc = TF_OK, done = 0, depth = 0;
   /* a syntax error ends the pass quietly: the loader reports it, with its place */
   while (!rc && !done && yaml_parser_parse(&p, &e)) {
     done = e.type == YAML_STREAM_END_EVENT;
+    depth += e.type == YAML_SEQUENCE_START_EVENT || e.type == YAML_MAPPING_START_EVENT;
+    depth -= e.type == YAML_SEQUENCE_END_EVENT || e.type == YAML_MAPPING_END_EVENT;
+    if (depth > TF_CONFIG_MAX_DEPTH)
+      rc = tf_error_set(err, TF_ECONFIG,
+                        "%s:%zu:%zu: nested more than %d levels deep; a config has 2 (sections, "
+                        "keys)",
+                        file, e.start_mark.line + 1, e.start_mark.column + 1, TF_CONFIG_MAX_DEPTH);
     int kind = e.type == YAML_SCALAR_EVENT           ? YAML_SCALAR_NODE
                : e.type == YAML_SEQUENCE_START_EVENT ? YAML_SEQUENCE_NODE
                                                      : YAML_MAPPING_NODE;
-    if (event_tag(&e) && add_tagged(s, node_id(e.start_mark.index, kind)))
+    if (!rc && event_tag(&e) && add_tagged(s, node_id(e.start_mark.index, kind)))
       rc = tf_error_set(err, TF_ENOMEM, "%s: out of memory reading YAML", file);
     yaml_event_delete(&e);
   }

@@ -107,8 +107,16 @@ int model_place(struct tf_model *m, const char *name, struct tensor_place *p) {
 
 /* A training checkpoint stores all of the state or none of it; the rank count comes from
  * train.data_cursor's length. */
+size_t tf_model_max_tensors(const struct tf_model_config *c) {
+  return 3 * (size_t)tf_model_n_tensors(c) + N_STATE;
+}
+
 int model_state_check(struct tf_model *m, const struct tf_st_header *h, struct tf_error *err) {
-  size_t found = 0;
+  size_t found = 0, most = 3 * (size_t)m->n_tensors + N_STATE;
+  if (h->n_tensors > most) /* refused before any per-tensor lookup */
+    return tf_error_set(err, TF_EDATA,
+                        "%zu tensors, more than the %zu a checkpoint of its config can hold",
+                        h->n_tensors, most);
   for (size_t j = 0; j < N_STATE; j++) {
     const struct tf_st_tensor *s = tf_st_find(h, state_tensors[j].name);
     if (!s) continue;

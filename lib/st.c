@@ -250,6 +250,40 @@ static int check_tiling(struct tf_st_header *h, struct tf_error *err) {
   return TF_OK;
 }
 
+/* One pass over the JSON text before it is parsed, building nothing: the members of the
+ * top-level object (tensors and __metadata__) and the structural characters ({ [ : ,) outside
+ * strings, which bound the values a parse would allocate. Refuses more than TF_ST_MAX_TENSORS
+ * members or TF_ST_MAX_TOKENS of those characters, so that a header of millions of tiny
+ * entries costs a scan, not gigabytes of JSON nodes. Malformed JSON is left to the parser. */
+static int check_counts(const char *json, size_t len, struct tf_error *err) {
+  size_t members = 0, tokens = 0;
+  int depth = 0, in_string = 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = json[i];
+    if (in_string) {
+      if (c == '\\')
+        i++;
+      else if (c == '"')
+        in_string = 0;
+      continue;
+    }
+    if (c == '"') in_string = 1;
+    if (c != '{' && c != '[' && c != ':' && c != ',' && c != '}' && c != ']') continue;
+    depth += (c == '{' || c == '[') - (c == '}' || c == ']');
+    tokens += c != '}' && c != ']';
+    members += c == ':' && depth == 1;
+  }
+  if (members > TF_ST_MAX_TENSORS)
+    return tf_error_set(err, TF_EDATA,
+                        "header holds %zu entries, more than the limit of %d tensors", members,
+                        TF_ST_MAX_TENSORS);
+  if (tokens > TF_ST_MAX_TOKENS)
+    return tf_error_set(err, TF_EDATA,
+                        "header holds more than %d JSON values; no checkpoint has so many",
+                        TF_ST_MAX_TOKENS);
+  return TF_OK;
+}
+
 int tf_st_decode(struct tf_st_header *h, const char *json, size_t len, struct tf_error *err) {
   char tb[NAMEBUF];
   json_error_t je;
@@ -259,12 +293,14 @@ int tf_st_decode(struct tf_st_header *h, const char *json, size_t len, struct tf
     return tf_error_set(err, TF_EDATA, "header of %zu bytes exceeds the limit of %u bytes", len,
                         TF_ST_MAX_HEADER);
   if (json[0] != '{') return tf_error_set(err, TF_EDATA, "header does not start with '{'");
+  int rc = check_counts(json, len, err);
+  if (rc) return rc;
   json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
   if (!root)
     return tf_error_set(err, TF_EDATA, "header is not valid JSON: %s (at byte %d)",
                         printable(tb, sizeof tb, je.text), je.position);
-  int rc = json_is_object(root) ? decode_root(h, root, err)
-                                : tf_error_set(err, TF_EDATA, "header is not a JSON object");
+  rc = json_is_object(root) ? decode_root(h, root, err)
+                            : tf_error_set(err, TF_EDATA, "header is not a JSON object");
   json_decref(root);
   if (!rc) rc = check_tiling(h, err);
   if (rc) {

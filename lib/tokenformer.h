@@ -148,8 +148,10 @@ int tf_model_config_rotary_dims(const struct tf_model_config *m);
 /* ---------------------------------------------------------------- st (safetensors) */
 
 enum tf_dtype { TF_F32 = 0, TF_F64, TF_I64, TF_U64, TF_I32, TF_U8, TF_F16, TF_BF16, TF_NDTYPES };
-#define TF_ST_MAX_DIMS   8
-#define TF_ST_MAX_HEADER (100u << 20) /* a header longer than 100 MiB is refused */
+#define TF_ST_MAX_DIMS    8
+#define TF_ST_MAX_HEADER  (100u << 20) /* a header longer than 100 MiB is refused */
+#define TF_ST_MAX_TENSORS 65536        /* and one of more tensors (see tf_model_max_tensors) */
+#define TF_ST_MAX_TOKENS  (1 << 21)    /* or of more JSON values ({ [ : , outside strings) */
 
 struct tf_st_tensor {
   char *name;
@@ -343,6 +345,9 @@ int tf_model_set_tokenizer(struct tf_model *m, const struct tf_tokenizer *t, str
  * moment) is finite: otherwise TF_EDATA naming the step, tensor and element, nothing written. */
 int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress compress,
                   struct tf_error *err);
+/* The most tensors a checkpoint of config c holds: the parameters, their two AdamW moments and
+ * the training state (at most 7,696, for 256 layers). */
+size_t tf_model_max_tensors(const struct tf_model_config *c);
 /* Checks a checkpoint header without allocating the model: metadata (format, version,
  * config, history, tokenizer) and every tensor's name, dtype and shape against the stored
  * config, including a training state (which must be complete). cfg (may be NULL) gets the
@@ -561,23 +566,183 @@ double tf_clip_factor(double norm, double clip);
 
 /* ---------------------------------------------------------------- data */
 
-/* A corpus of byte tokens: a mapped file, or stdin read into memory. */
-struct tf_corpus {
-  const uint8_t *bytes; /* (n) */
+struct tf_tokenizer;
+struct tf_ids;
+
+/* The bytes of an input file: a regular file mapped (guarded: a file that shrinks under us
+ * gives an error, not SIGBUS), anything else (stdin, a pipe, a FIFO) read to its end. */
+struct tf_input {
+  const uint8_t *p; /* (n) */
   size_t n;
-  const char *path; /* for messages; "<stdin>" for "-" */
   void *map;
   uint8_t *owned;
 };
-/* Missing, unreadable or a directory: TF_ENOINPUT; empty: TF_EDATA. */
+
+/* 1 when path names standard input ("-", /dev/stdin, /dev/fd/0, /proc/self/fd/0). */
+int tf_path_is_stdin(const char *path);
+/* Holds the file at path ("-": stdin; name: for messages): a regular file is mapped, its pages
+ * guarded (a SIGBUS handler, installed once: a read past the file's end after it shrank gives
+ * zeros and sets the flag of tf_input_changed instead of killing the process); anything else
+ * (stdin, a pipe, a FIFO, a character device, a file that says it is empty as /proc's do) is
+ * read to its end. Missing or unreadable: TF_ENOINPUT; a directory: TF_ENOINPUT; a read
+ * error: TF_EIO. An empty file is not an error here. */
+int tf_input_open(struct tf_input *in, const char *path, const char *name, struct tf_error *err);
+void tf_input_close(struct tf_input *in);
+/* 1 once a guarded page was read after its file shrank. The flag stays set: the data read
+ * since can no longer be trusted. */
+int tf_input_changed(void);
+/* TF_EIO "NAME: data file changed while reading" when tf_input_changed, else TF_OK. */
+int tf_input_check(const char *name, struct tf_error *err);
+
+/* A corpus of token ids: a text file (its bytes as they are for the byte tokenizer, mapped;
+ * tokenized on every core for another) or an indexed token dataset (the .bin mapped). */
+struct tf_corpus {
+  const void *ids; /* (n) of dtype (TF_IDS_*: U8 for a text read as bytes) */
+  int dtype;
+  size_t n;          /* tokens */
+  const char *path;  /* for messages: the file, "<stdin>" for "-", PREFIX.bin for a dataset */
+  int is_dataset;    /* 1: an indexed dataset */
+  uint64_t n_docs;   /* documents (a text is one) */
+  size_t text_bytes; /* a text: the bytes tokenized */
+  struct tf_input in;
+  int32_t *owned_ids;
+  char *name;
+};
+/* Opens path as a dataset when tf_mmidx_prefix says it names one, else as text ("-" and
+ * other names of stdin: read once), encoded by tok (NULL or the byte tokenizer: the bytes
+ * themselves; max_bytes > 0: only the first max_bytes, less a UTF-8 character they would cut
+ * for a BPE; flags as tf_tokenizer_encode's).
+ * Missing, unreadable or a directory: TF_ENOINPUT; empty, no tokens, bad UTF-8 or a bad
+ * dataset: TF_EDATA naming the file. */
+int tf_corpus_open_with(struct tf_corpus *c, const char *path, const struct tf_tokenizer *tok,
+                        size_t max_bytes, unsigned flags, struct tf_error *err);
+/* tf_corpus_open_with(c, path, NULL, 0, 0, err): bytes. */
 int tf_corpus_open(struct tf_corpus *c, const char *path, struct tf_error *err);
 void tf_corpus_close(struct tf_corpus *c);
-/* TF_EDATA unless the corpus holds at least one window of T+1 bytes. */
+/* TF_EDATA naming the position and id unless every id is in [0, limit) (what: what the limit
+ * is, for the message). */
+int tf_corpus_check_ids(const struct tf_corpus *c, int64_t limit, const char *what,
+                        struct tf_error *err);
+/* The ids against the model: below its vocab_size and its tokenizer's id count. */
+int tf_corpus_check_model(const struct tf_corpus *c, const struct tf_model *m,
+                          struct tf_error *err);
+/* TF_EDATA unless the corpus holds at least one window of T+1 tokens. */
 int tf_corpus_check_window(const struct tf_corpus *c, int T, struct tf_error *err);
-/* This rank's B training windows (inputs and next-byte targets, (B, T) each) of the global
+/* "byte" for a text read as bytes, else "token": what its ids are, for messages. */
+const char *tf_corpus_unit(const struct tf_corpus *c);
+/* dst[i] = id off + i, i < n (the caller keeps off + n <= c->n). */
+void tf_corpus_copy(const struct tf_corpus *c, size_t off, size_t n, int32_t *dst);
+/* TF_EIO "PATH: data file changed while reading" once a mapped input shrank under a read
+ * (the ids read since may be zeros), else TF_OK. */
+int tf_corpus_changed(const struct tf_corpus *c, struct tf_error *err);
+/* This rank's B training windows (inputs and next-token targets, (B, T) each) of the global
  * batch of n_ranks * B windows drawn from rng. */
 void tf_corpus_draw(const struct tf_corpus *c, struct tf_rng *rng, int B, int T, int rank,
                     int n_ranks, int32_t *inputs, int32_t *targets);
+
+/* Chunks of a text encoded in parallel by tf_encode_text. */
+#define TF_ENCODE_CHUNK (1 << 20)
+/* Appends the ids of text (n bytes) to out, as tf_tokenizer_encode would, on every thread: a
+ * BPE text is first checked to be UTF-8 (TF_EDATA "invalid UTF-8 at byte N" unless flags has
+ * TF_TOK_REPLACE_INVALID), then cut into chunks of about TF_ENCODE_CHUNK bytes at newlines
+ * where no token can cross; the ids do not depend on the thread count. */
+int tf_encode_text(const struct tf_tokenizer *tok, const char *text, size_t n, unsigned flags,
+                   struct tf_ids *out, struct tf_error *err);
+/* The same with chunks of about chunk bytes and no UTF-8 check first (tests). */
+int tf_encode_text_chunked(const struct tf_tokenizer *tok, const char *text, size_t n,
+                           unsigned flags, size_t chunk, struct tf_ids *out, struct tf_error *err);
+/* The offset of the first invalid UTF-8 sequence of text, or n when it is all valid. */
+size_t tf_utf8_check(const char *text, size_t n);
+
+/* ---------------------------------------------------------------- mmidx */
+
+/* Indexed token datasets in the Megatron / GPT-NeoX mmap format (tokenformer-dataset(5)):
+ * PREFIX.bin holds the token ids, PREFIX.idx (magic "MMIDIDX\0\0", version 1) their dtype,
+ * the size and byte offset of each sequence and the document index. */
+#define TF_MMIDX_MAGIC_LEN 9
+/* The writer's dtype is uint16 for tokenizers of fewer ids than this, else int32 (as the
+ * official tools choose). */
+#define TF_MMIDX_U16_BELOW 65500
+/* Integer dtypes, by the format's dtype codes. */
+enum {
+  TF_IDS_U8 = 1,
+  TF_IDS_I8 = 2,
+  TF_IDS_I16 = 3,
+  TF_IDS_I32 = 4,
+  TF_IDS_I64 = 5,
+  TF_IDS_U16 = 8
+};
+/* Bytes per id of a dtype code; 0 for codes that are not integer dtypes. */
+size_t tf_ids_dtype_size(int dtype);
+/* Element i of ids of that dtype (host byte order, little-endian). */
+int64_t tf_ids_get(int dtype, const void *ids, size_t i);
+
+struct tf_mmidx_info {
+  int dtype;
+  uint64_t n_seqs, n_docs, n_tokens;
+};
+/* Checks an index (len bytes at idx, name for messages) against a .bin of bin_len bytes
+ * (bin_name): magic, version, an integer dtype, a length that is exactly what the counts
+ * imply, sizes >= 0, sequences that follow one another from byte 0 and fill the .bin, a
+ * document index from 0 to the number of sequences that never decreases. TF_EDATA naming the
+ * file and field otherwise. Work and memory are bounded by len: nothing is allocated. */
+int tf_mmidx_parse(const uint8_t *idx, size_t len, uint64_t bin_len, const char *name,
+                   const char *bin_name, struct tf_mmidx_info *info, struct tf_error *err);
+/* 1 (prefix set) when path names a dataset: PREFIX, PREFIX.idx or PREFIX.bin with both
+ * PREFIX.idx and PREFIX.bin present (a file named exactly path, other than .idx/.bin, is text);
+ * else 0. */
+int tf_mmidx_prefix(const char *path, char *prefix, size_t cap);
+
+/* Writes PREFIX.bin and PREFIX.idx: the tokens go to a temporary file beside PREFIX.bin as
+ * they come; finish writes the index to another and renames both over PREFIX.bin, then
+ * PREFIX.idx. A failure, or abort, removes the temporary files and leaves existing files as
+ * they were. */
+struct tf_mmidx_writer;
+/* n_ids: the tokenizer's id count (the dtype follows from it). TF_ECANTCREAT or TF_EIO when
+ * the temporary file cannot be created. */
+int tf_mmidx_writer_create(struct tf_mmidx_writer **w, const char *prefix, int n_ids,
+                           struct tf_error *err);
+/* Appends one document of n ids as one sequence (an empty one is left out). TF_EDATA for an id
+ * outside [0, n_ids); TF_EIO when writing fails. */
+int tf_mmidx_writer_add(struct tf_mmidx_writer *w, const int32_t *ids, size_t n,
+                        struct tf_error *err);
+/* Writes the index, names both files, and frees w (whatever the result). */
+int tf_mmidx_writer_finish(struct tf_mmidx_writer *w, struct tf_error *err);
+/* Removes the temporary files and frees w (NULL: nothing). */
+void tf_mmidx_writer_abort(struct tf_mmidx_writer *w);
+size_t tf_mmidx_writer_docs(const struct tf_mmidx_writer *w);
+int tf_mmidx_writer_dtype(const struct tf_mmidx_writer *w);
+
+/* What tf_dataset_build reads and how. */
+struct tf_dataset_opts {
+  const struct tf_tokenizer *tok;
+  unsigned flags;    /* tf_tokenizer_encode's (TF_TOK_REPLACE_INVALID) */
+  int jsonl;         /* 1: JSON Lines, one document per line; 0: one document per file */
+  const char *field; /* JSON Lines: the string field holding the text */
+  /* called after each file or batch of lines with input bytes done and the total (0 when
+   * unknown) */
+  void (*progress)(void *ctx, uint64_t done, uint64_t total);
+  void *ctx;
+  volatile int *stop; /* set (e.g. by a signal handler): stop, write nothing (TF_ESIGNAL) */
+};
+struct tf_dataset_stats {
+  uint64_t docs, tokens, bytes; /* documents written, their tokens (end-of-text included) and
+                                   text bytes */
+  int dtype;
+};
+/* Tokenizes files ("-": stdin) into the dataset PREFIX.bin + PREFIX.idx (tf_mmidx_writer):
+ * each document's ids, then the tokenizer's end-of-text token when it has one (the byte
+ * tokenizer has none: documents follow one another, their bounds kept in the index); empty
+ * documents and blank JSON lines are left out. A bad JSON line is TF_EDATA naming the file and
+ * line; invalid UTF-8 in a text for a BPE tokenizer TF_EDATA naming the file and byte. On any
+ * failure nothing is written. */
+int tf_dataset_build(const char *prefix, const char *const *files, int n_files,
+                     const struct tf_dataset_opts *o, struct tf_dataset_stats *st,
+                     struct tf_error *err);
+/* Appends the ids of text (decimal numbers separated by white space) to out; anything else is
+ * TF_EDATA naming name and the byte offset. */
+int tf_ids_parse(const char *text, size_t n, const char *name, struct tf_ids *out,
+                 struct tf_error *err);
 
 /* ---------------------------------------------------------------- gemm */
 
@@ -673,10 +838,12 @@ struct tf_step_stats {
 };
 
 struct tf_eval_result {
-  double loss_sum; /* nats, summed over predicted bytes */
-  int64_t tokens;  /* predicted bytes */
+  double loss_sum; /* nats, summed over predicted tokens */
+  int64_t tokens;  /* predicted tokens */
+  int64_t bytes;   /* bytes of text the predicted tokens decode to (special tokens: none) */
   int64_t windows;
-  double loss, perplexity, bits_per_byte;
+  double loss, perplexity; /* per token */
+  double bits_per_byte;    /* loss_sum / ln 2 / bytes */
 };
 
 /* What a training run holds besides the model: activations, gradients (the parameter
@@ -698,21 +865,23 @@ int tf_trainer_create(struct tf_trainer *t, struct tf_model *m, const struct tf_
 void tf_trainer_free(struct tf_trainer *t);
 /* One optimizer step on windows of data. With dist (NULL: one process) the gradient block is
  * summed and the loss averaged across ranks. A non-finite loss or gradient is TF_EDATA naming
- * the step and tensor; the model is then unchanged. */
+ * the step and tensor; a data file that shrank while its windows were read is TF_EIO
+ * (tf_corpus_changed); the model is then unchanged. */
 struct tf_dist;
 int tf_trainer_step(struct tf_trainer *t, const struct tf_corpus *data, const struct tf_dist *dist,
                     struct tf_step_stats *st, struct tf_error *err);
 /* Loss over eval_batches * batch windows of valid, spread evenly over it (tf_eval_windows). */
 int tf_trainer_eval(struct tf_trainer *t, const struct tf_corpus *valid, struct tf_eval_result *r,
                     struct tf_error *err);
-/* tf-eval's definition: consecutive windows of seq_len from byte 0 (the last one shorter),
- * mean loss over all n - 1 predicted bytes; B full windows per forward pass. max_windows 0:
- * all; else at most that many, every k-th window of that grid (k = windows / max_windows).
- * inputs/targets hold B * seq_len entries. TF_EDATA if the loss is not finite. */
-int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B, const uint8_t *bytes,
-                    size_t n, size_t max_windows, int32_t *inputs, int32_t *targets,
-                    struct tf_eval_result *r);
-
+/* tf-eval's definition: consecutive windows of seq_len from token 0 (the last one shorter),
+ * mean loss over all n - 1 predicted tokens of c (n <= c->n), bits per byte over the bytes
+ * they decode to (m->tok); B full windows per forward pass. max_windows 0: all; else at most
+ * that many, every k-th window of that grid (k = windows / max_windows). inputs/targets hold
+ * B * seq_len entries. TF_EDATA if the loss is not finite; TF_EIO if a mapped input shrank
+ * while it was read (tf_corpus_changed). */
+int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B,
+                    const struct tf_corpus *c, size_t n, size_t max_windows, int32_t *inputs,
+                    int32_t *targets, struct tf_eval_result *r);
 /* ---------------------------------------------------------------- dist */
 
 /* Data parallelism on MPI. Without a launcher (or built with MPI=0) one process, rank 0 of 1,

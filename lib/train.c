@@ -118,6 +118,12 @@ int tf_trainer_step(struct tf_trainer *t, const struct tf_corpus *data, const st
   double mean = 1.0 / ((double)A * t->n_ranks);
   loss /= A;
   if (dist) tf_dist_allreduce(dist, t->grads, m->n_params, &loss);
+  /* a data file that shrank under the draws (on any rank): stop before the update */
+  int changed = dist ? tf_dist_any(dist, tf_input_changed()) : tf_input_changed();
+  if (changed)
+    return tf_input_changed()
+               ? tf_corpus_changed(data, err)
+               : tf_error_set(err, TF_EIO, "another rank's data file changed while reading");
   double norm = mean * tf_grad_norm(t->grads, m->n_params);
   if (!isfinite(loss) || !isfinite(norm)) return non_finite_error(t, loss, err);
   float grad_scale = (float)(mean * tf_clip_factor(norm, tc->clip));
@@ -134,14 +140,26 @@ int tf_trainer_step(struct tf_trainer *t, const struct tf_corpus *data, const st
   return TF_OK;
 }
 
-/* Consecutive windows of S = seq_len from byte 0: the window at s feeds t_s..t_{s+S-1} and is
+/* Bytes of text the targets stand for (special tokens count none): bits per byte is the
+ * loss over these, so byte and BPE models compare on one scale. */
+static int64_t target_bytes(const struct tf_tokenizer *tok, const int32_t *targets, size_t n) {
+  int64_t bytes = 0;
+  size_t len;
+  for (size_t i = 0; i < n; i++)
+    if (!tf_tokenizer_is_special(tok, targets[i]) &&
+        tf_tokenizer_token_bytes(tok, targets[i], &len))
+      bytes += (int64_t)len;
+  return bytes;
+}
+
+/* Consecutive windows of S = seq_len from token 0: the window at s feeds t_s..t_{s+S-1} and is
  * scored on t_{s+1}..t_{s+S}; the last one is shorter. Full windows go through the network B
- * at a time. Sums the loss over every predicted byte. With max_windows > 0 and more windows
- * than that, every k-th window of the same grid, k = windows / max_windows: a sample spread
- * over the whole text rather than its beginning. */
-int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B, const uint8_t *bytes,
-                    size_t n, size_t max_windows, int32_t *inputs, int32_t *targets,
-                    struct tf_eval_result *r) {
+ * at a time. Sums the loss over every predicted token, and the bytes of text they decode to.
+ * With max_windows > 0 and more windows than that, every k-th window of the same grid,
+ * k = windows / max_windows: a sample spread over the whole text rather than its beginning. */
+int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B,
+                    const struct tf_corpus *c, size_t n, size_t max_windows, int32_t *inputs,
+                    int32_t *targets, struct tf_eval_result *r) {
   const size_t S = (size_t)m->cfg.seq_len;
   memset(r, 0, sizeof *r);
   size_t predicted = n > 0 ? n - 1 : 0, start = 0, windows = 0, every = 1;
@@ -153,32 +171,33 @@ int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B, const
       size_t len = predicted - start < S ? predicted - start : S;
       if (b > 0 && len != (size_t)T) break; /* a short last window goes alone */
       T = (int)len;
-      for (int t = 0; t < T; t++) {
-        inputs[(size_t)b * T + t] = bytes[start + t];
-        targets[(size_t)b * T + t] = bytes[start + t + 1];
-      }
+      tf_corpus_copy(c, start, len, inputs + (size_t)b * T);
+      tf_corpus_copy(c, start + 1, len, targets + (size_t)b * T);
       b++;
       windows++;
       start += len + (every - 1) * S;
     }
+    if (tf_input_changed()) return TF_EIO;
     double mean = tf_net_forward(m, acts, inputs, targets, b, T);
     r->loss_sum += mean * b * T;
     r->tokens += (int64_t)b * T;
+    r->bytes += target_bytes(m->tok, targets, (size_t)b * T);
   }
   r->windows = (int64_t)windows;
   if (r->tokens > 0) {
     r->loss = r->loss_sum / (double)r->tokens;
     r->perplexity = exp(r->loss);
-    r->bits_per_byte = r->loss / log(2.0);
   }
+  if (r->bytes > 0) r->bits_per_byte = r->loss_sum / log(2.0) / (double)r->bytes;
   return isfinite(r->loss_sum) ? TF_OK : TF_EDATA;
 }
 
 int tf_trainer_eval(struct tf_trainer *t, const struct tf_corpus *valid, struct tf_eval_result *r,
                     struct tf_error *err) {
   size_t max_windows = (size_t)t->tc.eval_batches * (size_t)t->tc.batch;
-  int rc = tf_eval_windows(t->m, &t->acts, t->tc.batch, valid->bytes, valid->n, max_windows,
-                           t->inputs, t->targets, r);
+  int rc = tf_eval_windows(t->m, &t->acts, t->tc.batch, valid, valid->n, max_windows, t->inputs,
+                           t->targets, r);
+  if (rc == TF_EIO) return tf_corpus_changed(valid, err);
   if (rc) return tf_error_set(err, rc, "%s: evaluation loss is not finite", valid->path);
   return TF_OK;
 }

@@ -202,3 +202,75 @@ EOF2
 printf 'model:\n  d_model: !!int 64\n  norm: !!str softmax\ntrain:\n  lr: !!float 1e-3\n' > "$H/tag.yaml"
 grep_out '^  d_model: 64 ' "hostile: tags that name their key's type are read" \
   $TF_BIN/tf-init -c "$H/tag.yaml" --print-config
+
+# ---------------------------------------------------------------- bounded work for hostile input
+# bounded SECONDS MB CODE PATTERN NAME CMD...: CMD exits CODE with PATTERN on stderr, within
+# SECONDS of processor time (user + system: wall time on a shared machine measures the other
+# jobs) and MB of peak resident memory, as /usr/bin/time -v measures them
+bounded() {
+  secs=$1 mb=$2 code=$3 pat=$4 name=$5
+  shift 5
+  if [ ! -x /usr/bin/time ]; then
+    grep_err "$code" "$pat" "$name (no /usr/bin/time: bounds not measured)" "$@"
+    return
+  fi
+  grep_err "$code" "$pat" "$name" /usr/bin/time -v -o "$H/time.txt" "$@"
+  kb=$(sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): //p' "$H/time.txt")
+  cpu=$(awk -F': ' '/^[[:space:]]*(User|System) time \(seconds\)/ { s += $2 } END { print s }' \
+    "$H/time.txt")
+  check "$name: within $secs s and $mb MB (took $cpu s, $((${kb:-0} / 1024)) MB)" \
+    awk -v t="$cpu" -v k="${kb:-999999999}" -v s="$secs" -v m="$mb" \
+    'BEGIN { exit !(t != "" && t <= s && k <= m * 1024) }'
+}
+# configs: nesting refused where it passes 64 levels, size refused past 1 MiB (a regular file
+# before anything is read), the worst 1 MiB a loader still reads
+python3 - "$H" << 'EOF2'
+import sys
+d = sys.argv[1]
+open(d + "/deep-200k.yaml", "w").write("[" * 200000)
+open(d + "/deep-2m.yaml", "w").write("[" * (2 << 20))
+line = "- " + "[" * 62 + "]" * 62 + "\n"
+open(d + "/wide-1m.yaml", "w").write(line * ((1 << 20) // len(line)))
+EOF2
+truncate -s 100M "$H/huge.yaml"
+bounded 2 50 78 'deep-200k\.yaml:1:65: nested more than 64 levels deep' \
+  "hostile: a 200 KB config of nested [ exits 78 at once" \
+  $TF_BIN/tf-init -c "$H/deep-200k.yaml" --print-config
+bounded 2 50 78 'deep-2m\.yaml: more than 1048576 bytes; a config is at most 1 MiB' \
+  "hostile: a 2 MB config of nested [ exits 78 at once" \
+  $TF_BIN/tf-init -c "$H/deep-2m.yaml" --print-config
+bounded 2 50 78 'huge\.yaml: more than 1048576 bytes' "hostile: a 100 MB config exits 78 unread" \
+  $TF_BIN/tf-train -c "$H/huge.yaml" -i "$H/t0.tfz" -o "$H/x.tfz"
+bounded 2 50 78 '<stdin>: more than 1048576 bytes' "hostile: so does 2 MB of config on stdin" \
+  sh -c "exec $TF_BIN/tf-init -c - --print-config < '$H/deep-2m.yaml'"
+bounded 10 300 78 'wide-1m\.yaml:1:1: expected a mapping of sections' \
+  "hostile: the costliest 1 MiB config (nesting 63, repeated) is read in bounded time" \
+  $TF_BIN/tf-grow -c "$H/wide-1m.yaml" -i "$H/t0.tfz" -o "$H/x.tfz" --ffn +8
+# checkpoint headers: a 100 MiB header (gzip'ed) of 200,000 empty tensors is refused by a count
+# before any JSON is built; a header within that count but beyond what its config can hold is
+# refused before any per-tensor work
+python3 - "$H" "$H/t0.tfz" << 'EOF2'
+import gzip, json, struct, sys
+d, src = sys.argv[1], sys.argv[2]
+entry = b',"t%06d":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}'
+hdr = b'{"__metadata__":{"format":"tokenformer"}' + b"".join(entry % i for i in range(200000)) + b"}"
+hdr += b" " * ((100 << 20) - len(hdr))
+open(d + "/cap-header.tfz", "wb").write(gzip.compress(struct.pack("<Q", len(hdr)) + hdr, 1, mtime=0))
+raw = gzip.decompress(open(src, "rb").read())
+n = struct.unpack("<Q", raw[:8])[0]
+h = json.loads(raw[8:8 + n])
+end = max(v["data_offsets"][1] for k, v in h.items() if k != "__metadata__")
+for i in range(60000):  # all empty, at the end of the data region: a valid tiling
+    h["x%05d" % i] = {"dtype": "U8", "shape": [0], "data_offsets": [end, end]}
+text = json.dumps(h, separators=(",", ":")).encode()
+text += b" " * (-(8 + len(text)) % 8)
+open(d + "/many-tensors.tfz", "wb").write(gzip.compress(struct.pack("<Q", len(text)) + text + raw[8 + n:], 1, mtime=0))
+EOF2
+bounded 10 400 65 'cap-header\.tfz: header holds 200001 entries, more than the limit of 65536 tensors' \
+  "hostile: a 100 MiB header of 200,000 tensors: the header-only summary exits 65 in bounded time" \
+  $TF_BIN/tf-inspect "$H/cap-header.tfz"
+bounded 5 300 65 'many-tensors\.tfz: 60023 tensors, more than the 76 a checkpoint of its config can hold' \
+  "hostile: 60,000 tensors more than the config holds: tf-inspect exits 65" \
+  $TF_BIN/tf-inspect "$H/many-tensors.tfz"
+bounded 5 300 65 'many-tensors\.tfz: 60023 tensors, more than the 76 a checkpoint of its config can hold' \
+  "hostile: and tf-eval" $TF_BIN/tf-eval -i "$H/many-tensors.tfz" -d data/tiny-valid.txt

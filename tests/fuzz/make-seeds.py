@@ -303,6 +303,22 @@ def gzip_seeds(plain):
     return s
 
 
+def limit_seeds(h, d):
+    """Headers past the reader's counting limits (tokenformer-checkpoint(5)): more top-level
+    entries than TF_ST_MAX_TENSORS, more JSON values than TF_ST_MAX_TOKENS, and more tensors
+    than a model of the stated config can hold. Stored gzip'ed: they repeat."""
+    s = {}
+    members = b"{" + b",".join(b'"t%05x":0' % i for i in range(65537)) + b"}"
+    s["limit-members-gz"] = gz(st_bytes(members))
+    values = b'{"t":{"dtype":"U8","shape":[' + b",".join([b"0"] * (1 << 21)) + b'],"data_offsets":[0,0]}}'
+    s["limit-values-gz"] = gz(st_bytes(values))
+    extra = json.loads(json.dumps(h))
+    for i in range(40):
+        extra["extra.%02d" % i] = {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]}
+    s["limit-config-tensors"] = st_bytes(retiled(extra)[0], d)
+    return s
+
+
 def ckpt_seeds(bin_dir):
     with tempfile.TemporaryDirectory() as tmp:
         valid = valid_files(bin_dir, tmp)
@@ -313,6 +329,7 @@ def ckpt_seeds(bin_dir):
     seeds.update(meta_seeds(h, d))
     seeds.update(train_seeds(th, td))
     seeds.update(gzip_seeds(valid["valid-init-plain"]))
+    seeds.update(limit_seeds(h, d))
     return seeds
 
 
@@ -343,6 +360,16 @@ def config_seeds():
     s["deep-flow"] = b"model: " + b"[" * 3000 + b"]" * 3000 + b"\n"
     s["deep-map"] = b"model: " + b"{a: " * 1000 + b"1" + b"}" * 1000 + b"\n"
     s["deep-block"] = b"model:\n" + b"".join(b"  " * i + b"k:\n" for i in range(1, 60))
+    s["deep-flow-64"] = b"model: " + b"[" * 63 + b"]" * 63 + b"\n"  # at the nesting limit
+    s["deep-flow-65"] = b"model: " + b"[" * 64 + b"]" * 64 + b"\n"  # one past it
+    s["deep-flow-200k-open"] = b"[" * 200000  # the quadratic case, unclosed
+    s["deep-block-70"] = b"".join(b"  " * i + b"k%d:\n" % i for i in range(70))
+    s["tags-fitting"] = b"model:\n  d_model: !!int 32\n  norm: !!str softmax\ntrain:\n  lr: !!float 1e-3\n"
+    s["tags-on-key"] = b"model:\n  !!str d_model: 32\n"
+    s["tags-on-section"] = b"train: !python/object\n  lr: 1\n"
+    s["tags-on-root"] = b"!!map\nmodel:\n  d_model: 32\n"
+    s["underflow"] = b"train:\n  lr: 1e-400\n  min_lr: 1e-310\n"
+    s["adamw-floats"] = b"train:\n  beta2: 0.99999999999\n  eps: 1e-45\n  lr: 1e-40\n"
     laughs = [b"a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]"]
     for i, c in enumerate("bcdefghi"):
         prev = "abcdefgh"[i]

@@ -89,12 +89,85 @@ START_TEST(two_ranks_of_batch_b_see_one_batch_of_2b) {
 }
 END_TEST
 
+START_TEST(utf8_check_finds_the_first_bad_byte) {
+  ck_assert_uint_eq(tf_utf8_check("abc", 3), 3);
+  ck_assert_uint_eq(tf_utf8_check("a\xc3\xa9\xf0\x9f\x98\x80", 7), 7);
+  ck_assert_uint_eq(tf_utf8_check("ok \xff", 4), 3);
+  ck_assert_uint_eq(tf_utf8_check("ab\xc3", 3), 2);       /* cut in the middle */
+  ck_assert_uint_eq(tf_utf8_check("\xed\xa0\x80", 3), 0); /* a surrogate */
+  ck_assert_uint_eq(tf_utf8_check("\xc0\xaf", 2), 0);     /* overlong */
+}
+END_TEST
+
+START_TEST(ids_parse_reads_decimal_ids_and_names_bad_bytes) {
+  struct tf_ids ids = {0};
+  struct tf_error err = {0};
+  const char ok[] = " 1\t22\n333 \n";
+  ck_assert_int_eq(tf_ids_parse(ok, sizeof ok - 1, "f", &ids, &err), TF_OK);
+  ck_assert_uint_eq(ids.n, 3);
+  ck_assert_int_eq(ids.v[2], 333);
+  ck_assert_int_eq(tf_ids_parse("1 -2", 4, "f", &ids, &err), TF_EDATA);
+  ck_assert_str_eq(err.msg, "f: byte 2: expected a token id (a decimal number below 2^31)");
+  ck_assert_int_eq(tf_ids_parse("12a", 3, "f", &ids, &err), TF_EDATA);
+  ck_assert_int_eq(tf_ids_parse("2147483648", 10, "f", &ids, &err), TF_EDATA);
+  tf_ids_free(&ids);
+}
+END_TEST
+
+/* Chunked encoding gives the ids of one encode of the whole text, for every chunk size. */
+static void chunks_agree(const struct tf_tokenizer *t, const char *text, size_t n) {
+  struct tf_ids whole = {0}, part = {0};
+  struct tf_error err = {0};
+  ck_assert_int_eq(tf_tokenizer_encode(t, text, n, 0, &whole, &err), TF_OK);
+  for (size_t chunk = 1; chunk < 80; chunk += 7) {
+    part.n = 0;
+    ck_assert_int_eq(tf_encode_text_chunked(t, text, n, 0, chunk, &part, &err), TF_OK);
+    ck_assert_uint_eq(part.n, whole.n);
+    ck_assert_mem_eq(part.v, whole.v, whole.n * sizeof *whole.v);
+  }
+  tf_ids_free(&whole);
+  tf_ids_free(&part);
+}
+
+START_TEST(chunked_encoding_equals_one_encode) {
+  static const char text[] = "In the beginning\nGod created the heaven\n\nAnd  the earth\n"
+                             "1:2 was without form\n  and void;\n\u00e9t\u00e9\nx\n\n\n"
+                             "<|endoftext|>\nAnd God said\n'tis\n \nZ";
+  struct tf_tokenizer *t;
+  struct tf_error err = {0};
+  ck_assert_int_eq(tf_tokenizer_bytes(&t, &err), TF_OK);
+  chunks_agree(t, text, sizeof text - 1);
+  tf_tokenizer_free(t);
+  ck_assert_msg(!tf_tokenizer_load(&t, "data/gpt-neox-20b-tokenizer.json", &err), "%s", err.msg);
+  chunks_agree(t, text, sizeof text - 1);
+  /* a real text: the training text of the tests, in chunks of 1 KB to 16 KB */
+  struct tf_input in;
+  ck_assert_int_eq(tf_input_open(&in, "data/tiny-train.txt", "tiny", &err), TF_OK);
+  struct tf_ids whole = {0}, part = {0};
+  ck_assert_int_eq(tf_tokenizer_encode(t, (const char *)in.p, in.n, 0, &whole, &err), TF_OK);
+  for (size_t chunk = 1000; chunk < 20000; chunk *= 4) {
+    part.n = 0;
+    ck_assert_int_eq(tf_encode_text_chunked(t, (const char *)in.p, in.n, 0, chunk, &part, &err),
+                     TF_OK);
+    ck_assert_uint_eq(part.n, whole.n);
+    ck_assert_mem_eq(part.v, whole.v, whole.n * sizeof *whole.v);
+  }
+  tf_ids_free(&whole);
+  tf_ids_free(&part);
+  tf_input_close(&in);
+  tf_tokenizer_free(t);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("data");
   TCase *tc = tcase_create("corpus");
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, bad_corpus_files_get_clear_errors);
   tcase_add_test(tc, windows_are_next_byte_pairs_inside_the_corpus);
+  tcase_add_test(tc, utf8_check_finds_the_first_bad_byte);
+  tcase_add_test(tc, ids_parse_reads_decimal_ids_and_names_bad_bytes);
+  tcase_add_test(tc, chunked_encoding_equals_one_encode);
   tcase_add_test(tc, two_ranks_of_batch_b_see_one_batch_of_2b);
   suite_add_tcase(s, tc);
   return tf_test_run(s);

@@ -15,7 +15,7 @@ static uint8_t text[4096];
 
 static struct tf_corpus corpus(void) {
   for (size_t i = 0; i < sizeof text; i++) text[i] = (uint8_t)((i % 9) * 5 + (i / 13) % 3);
-  return (struct tf_corpus){.bytes = text, .n = sizeof text, .path = "pattern"};
+  return (struct tf_corpus){.ids = text, .dtype = TF_IDS_U8, .n = sizeof text, .path = "pattern"};
 }
 
 static void make_model(struct tf_model *m, uint64_t seed) {
@@ -260,12 +260,12 @@ static double window_loss(const struct tf_model *m, struct tf_acts *acts, const 
 }
 
 /* tf_eval_windows with buffers for B windows of seq_len. */
-static int eval(const struct tf_model *m, struct tf_acts *acts, int B, const uint8_t *t, size_t n,
-                size_t max_windows, struct tf_eval_result *r) {
+static int eval(const struct tf_model *m, struct tf_acts *acts, int B, const struct tf_corpus *c,
+                size_t n, size_t max_windows, struct tf_eval_result *r) {
   size_t S = (size_t)m->cfg.seq_len;
   int32_t *buf = calloc(2 * (size_t)B * S, sizeof *buf);
   ck_assert_ptr_nonnull(buf);
-  int rc = tf_eval_windows(m, acts, B, t, n, max_windows, buf, buf + (size_t)B * S, r);
+  int rc = tf_eval_windows(m, acts, B, c, n, max_windows, buf, buf + (size_t)B * S, r);
   free(buf);
   return rc;
 }
@@ -291,8 +291,9 @@ START_TEST(eval_scores_every_byte_but_the_first_once) {
     want += window_loss(&m, &acts, text, s, (int)(n - 1 - s < S ? n - 1 - s : S));
   for (int B = 1; B <= 5; B += 2) {
     struct tf_eval_result r;
-    ck_assert_int_eq(eval(&m, &acts, B, c.bytes, n, 0, &r), TF_OK);
+    ck_assert_int_eq(eval(&m, &acts, B, &c, n, 0, &r), TF_OK);
     ck_assert_int_eq(r.tokens, (int64_t)n - 1);
+    ck_assert_int_eq(r.bytes, r.tokens); /* byte tokens: one byte each */
     ck_assert_int_eq(r.windows, 4);
     ck_assert_msg(fabs(r.loss_sum - want) <= 1e-5 * want, "batch %d: %.9g, windows one by one %.9g",
                   B, r.loss_sum, want);
@@ -321,7 +322,7 @@ START_TEST(eval_max_windows_takes_every_kth_window) {
     for (size_t w = 0; w < cases[i].count; w++)
       want += window_loss(&m, &acts, text, w * cases[i].k * S, (int)S);
     struct tf_eval_result r;
-    ck_assert_int_eq(eval(&m, &acts, 3, c.bytes, n, cases[i].max, &r), TF_OK);
+    ck_assert_int_eq(eval(&m, &acts, 3, &c, n, cases[i].max, &r), TF_OK);
     ck_assert_int_eq(r.windows, (int64_t)cases[i].count);
     ck_assert_int_eq(r.tokens, (int64_t)(cases[i].count * S));
     ck_assert_msg(fabs(r.loss_sum - want) <= 1e-5 * want, "max %zu: %.9g, expected %.9g",
@@ -340,7 +341,7 @@ START_TEST(eval_non_finite_loss_is_an_error) {
   eval_model(&m, &acts, 2);
   m.w.embed[3] = NAN;
   struct tf_eval_result r;
-  ck_assert_int_eq(eval(&m, &acts, 2, c.bytes, 100, 0, &r), TF_EDATA);
+  ck_assert_int_eq(eval(&m, &acts, 2, &c, 100, 0, &r), TF_EDATA);
   tf_acts_free(&acts);
   tf_model_free(&m);
 }

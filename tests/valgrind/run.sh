@@ -100,6 +100,15 @@ vg 65 "generate: truncated checkpoint" tf-generate -i "$T/short.tfz" -p x
 vg 66 "inspect: missing file" tf-inspect "$T/none.tfz"
 vg 65 "inspect --verify: truncated" tf-inspect --verify "$T/short.tfz"
 vg 65 "inspect --stats: truncated" tf-inspect --stats "$T/short.tfz"
+vg 0  "tokenize: a dataset"    tf-tokenize -q -i "$T/a.tfz" -o "$T/ds" data/tiny-valid.txt
+printf '{"text": "ab"}\n{"text": 3}\n' > "$T/bad.jsonl"
+vg 65 "tokenize: a bad JSON line" tf-tokenize -i "$T/a.tfz" -o "$T/bj" --jsonl "$T/bad.jsonl"
+vg 0  "eval: a dataset"        tf-eval -i "$T/a.tfz" --data "$T/ds" --max-tokens 2000
+vg 0  "train: on a dataset"    tf-train -q $C $S -i "$T/a.tfz" -o "$T/dt.tfz" --steps 2 \
+                              --set train.data="$T/ds" --set train.valid="$T/ds.idx"
+printf 'MMIDIDX\0\0\1' > "$T/bad.idx"
+: > "$T/bad.bin"
+vg 65 "eval: a damaged dataset" tf-eval -i "$T/a.tfz" --data "$T/bad"
 
 # Two ranks under mpirun: the gradient allreduce and the checks across ranks. No leak check:
 # Open MPI's MPI_Finalize leaves hundreds of blocks from components it has unloaded, whose
