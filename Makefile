@@ -51,9 +51,14 @@ PKG_LIBS   := $(shell pkg-config --libs zlib yaml-0.1 jansson libpcre2-8 libutf8
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 CFLAGS   ?= $(OPT) -g $(ARCH)
+# Warnings every file is clean of; `make WERROR=1` (CI, .ci/run) makes them errors.
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla
+ifeq ($(WERROR),1)
+WARN     += -Werror
+endif
 # -fno-math-errno: nothing reads errno after a libm call, and a sqrtf that may set it does not
 # vectorise (AdamW's loop ran scalar).
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fno-math-errno -fopenmp -MMD -MP -Ilib \
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -fno-math-errno -fopenmp -MMD -MP -Ilib \
               -isystem $(BLIS_INC) \
               $(PKG_CFLAGS) $(MPI_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS)
 LDLIBS   := $(LDFLAGS) $(BLIS_LIB) $(PKG_LIBS) $(MPI_LIBS) -fopenmp -lpthread -lm $(SANFLAGS)
@@ -240,7 +245,9 @@ clean:
 # ---------------------------------------------------------------- model and bandwidth benchmarks
 # `make bench` (tests/bench/run.sh) runs these beside the PyTorch peer; see tests/bench/README.md.
 # Each tests/bench/NAME.c is one program, $(O)/bench/NAME: bench_model (tokens/s of one config,
-# forward+backward or a training step), bench_stream (triad bandwidth), bench_gemm, ...
+# forward+backward or a training step), bench_stream (triad bandwidth), bench_gemm, bench_decode
+# (`build/bench/bench_decode -c configs/150M.yaml`: decoding tokens/s with the KV cache, 1 and 2
+# threads, one JSON line each), ...
 BENCH_BIN := $(patsubst tests/bench/%.c,$(O)/bench/%,$(wildcard tests/bench/*.c))
 
 bench-progs: $(BENCH_BIN)
@@ -250,12 +257,6 @@ $(O)/bench/%: tests/bench/%.c $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 -include $(BENCH_BIN:=.d)
-
-# ---------------------------------------------------------------- decode benchmark
-# `make build/bench/bench_decode && build/bench/bench_decode -c configs/150M.yaml`: decoding
-# tokens/s with the KV cache, 1 and 2 threads, one JSON line each (built by the rule above).
-bench-progs: $(O)/bench/bench_decode
--include $(O)/bench/bench_decode.d
 
 # ---------------------------------------------------------------- fuzzing
 # `make fuzz [FUZZ_SECONDS=60]` builds the libFuzzer harnesses of tests/fuzz/ with clang,

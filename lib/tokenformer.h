@@ -821,12 +821,11 @@ void tf_acts_free(struct tf_acts *a);
  * 1 <= T <= a->T. Same inputs and thread count give the same bits. */
 float tf_net_forward(const struct tf_model *m, struct tf_acts *a, const int32_t *inputs,
                      const int32_t *targets, int B, int T);
-/* The backward of the last forward: adds the gradient of its mean loss to the gradient block
- * grad_block, through g (tf_view_point on that block). Callers zero the block once per step;
+/* The backward of the last forward: adds the gradient of its mean loss to a gradient block
+ * through g (tf_view_point on that block). Callers zero the block once per step;
  * a->logits is overwritten with dlogits. Does nothing after a forward without targets or a
  * second time after one forward. */
-void tf_net_backward(const struct tf_model *m, struct tf_acts *a, float *grad_block,
-                     const struct tf_view *g);
+void tf_net_backward(const struct tf_model *m, struct tf_acts *a, const struct tf_view *g);
 
 /* ---------------------------------------------------------------- train */
 
