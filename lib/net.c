@@ -264,9 +264,7 @@ static void layer_backward(const struct tf_model *m, struct tf_acts *a, const st
   tf_layernorm_backward(a->dres, a->dh, la->h, la->rstd1, R, d);
 }
 
-void tf_net_backward(const struct tf_model *m, struct tf_acts *a, float *grad_block,
-                     const struct tf_view *g) {
-  (void)grad_block; /* reached through g, which points into it */
+void tf_net_backward(const struct tf_model *m, struct tf_acts *a, const struct tf_view *g) {
   const struct tf_model_config *c = &m->cfg;
   if (!a->has_targets) return;
   int B = a->cur_B, T = a->cur_T, R = B * T, d = c->d_model, V = c->vocab_size;

@@ -772,6 +772,16 @@ const char *tf_gemm_kernel(void);
  * cores). */
 void tf_set_threads(int n);
 
+/* ---------------------------------------------------------------- cpu */
+
+/* The instruction sets the library was compiled for (-march) that this CPU lacks: their count,
+ * and their names, space-separated, in msg (len bytes). Safe to call on any x86-64 CPU, before
+ * anything else runs (lib/cpu.c is compiled for the baseline). */
+int tf_cpu_check(char *msg, size_t len);
+/* The same for the NULL-terminated list `need` (names as __builtin_cpu_supports spells them;
+ * an unknown name counts as lacking). */
+int tf_cpu_lacks(const char *const *need, char *msg, size_t len);
+
 /* ---------------------------------------------------------------- net */
 
 /* What the backward of one Pattention needs from its forward. R = B*T rows. */
@@ -830,12 +840,11 @@ void tf_acts_free(struct tf_acts *a);
  * 1 <= T <= a->T. Same inputs and thread count give the same bits. */
 float tf_net_forward(const struct tf_model *m, struct tf_acts *a, const int32_t *inputs,
                      const int32_t *targets, int B, int T);
-/* The backward of the last forward: adds the gradient of its mean loss to the gradient block
- * grad_block, through g (tf_view_point on that block). Callers zero the block once per step;
+/* The backward of the last forward: adds the gradient of its mean loss to a gradient block
+ * through g (tf_view_point on that block). Callers zero the block once per step;
  * a->logits is overwritten with dlogits. Does nothing after a forward without targets or a
  * second time after one forward. */
-void tf_net_backward(const struct tf_model *m, struct tf_acts *a, float *grad_block,
-                     const struct tf_view *g);
+void tf_net_backward(const struct tf_model *m, struct tf_acts *a, const struct tf_view *g);
 
 /* ---------------------------------------------------------------- train */
 

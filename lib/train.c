@@ -107,7 +107,7 @@ int tf_trainer_step(struct tf_trainer *t, const struct tf_corpus *data, const st
     tf_corpus_draw(data, &s->rng, B, T, t->rank, t->n_ranks, t->inputs, t->targets);
     for (int r = 0; r < t->n_ranks; r++) s->cursor[r] += B; /* every rank keeps all counts */
     loss += tf_net_forward(m, &t->acts, t->inputs, t->targets, B, T);
-    tf_net_backward(m, &t->acts, t->grads, &t->g);
+    tf_net_backward(m, &t->acts, &t->g);
   }
   /* each backward gives the gradient of its micro-batch's mean loss: the step's gradient is
    * their mean, scaled once more by the clipping factor; both go into AdamW's one pass (the
