@@ -81,7 +81,7 @@ MANDIR   ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 VERSION  := $(shell sed -n 's/^\#define TF_VERSION "\(.*\)"/\1/p' lib/tokenformer.h)
 
-.PHONY: all check check-unit check-cli check-man check-docs check-valgrind bench learn bench-progs fixtures deps deps-bench demo \
+.PHONY: all check check-unit check-cli check-man check-docs check-valgrind bench learn bench-progs fixtures deps deps-bench demo demo-bpe \
         data clean install uninstall check-install format
 
 all: $(LIB) $(CMD_BIN)
@@ -175,6 +175,10 @@ deps-bench:
 
 demo: all data
 	@sh data/demo.sh $(O)/bin
+
+# The BPE demo: tf-tokenize, then configs/small-bpe.yaml on the token dataset (data/demo-bpe.sh).
+demo-bpe: all data
+	@sh data/demo-bpe.sh $(O)/bin
 
 # The learning benchmark (README "Training"): configs/small.yaml's whole schedule, then tf-eval
 # on the valid split; about 10 minutes on 2 cores. LEARN_SET="--set init.std=0.02" varies it.

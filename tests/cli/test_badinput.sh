@@ -323,6 +323,7 @@ grep_err 71 "training with batch 4 x length 65536: needs [0-9.e+]+ GiB in all \(
   "badinput: tf-train with activations that do not fit exits 71 with the figures" \
   $TF_BIN/tf-train -q -c configs/tiny.yaml -i "$B/long.tfz" -o "$B/x.tfz" \
   --set train.data="$B/long.txt" --steps 1
+unsanitized "badinput: tf-eval under ulimit -v" &&
 grep_err 71 "activations for batch 8 x length 65536: needs [0-9.e+]+ GiB in all \(parameters [0-9.e+]+ GiB, activations [0-9.e+]+ GiB\), held at once; the machine has" \
   "badinput: tf-eval with activations that do not fit even for one window exits 71 with the figures" \
   sh -c "ulimit -v 2000000 && exec $TF_BIN/tf-eval -i '$B/long.tfz' -d '$B/long.txt'"
