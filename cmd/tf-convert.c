@@ -171,7 +171,9 @@ static void summary(const struct cli *c, const struct convert_args *a, const str
 static int run(const struct cli *c, const struct convert_args *a, struct tf_error *err) {
   struct tf_model m;
   struct tf_official_info info;
-  int rc;
+  int rc = tf_output_check(a->output, err);
+  if (!rc && a->config_out) rc = tf_output_check(a->config_out, err);
+  if (rc) return rc;
   if (a->mode == OPT_FROM) {
     rc = tf_official_import(&m, a->input, a->config, &info, err);
     if (rc) return rc;

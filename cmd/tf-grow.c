@@ -271,7 +271,8 @@ static int grow(const struct cli *c, const struct grow_args *a, const struct tf_
                 struct tf_error *err) {
   struct tf_model in, out;
   struct outcome r = {.in = &in, .out = &out};
-  int rc = tf_model_load(&in, a->input, err);
+  int rc = tf_output_check(a->output, err);
+  if (!rc) rc = tf_model_load(&in, a->input, err);
   if (rc) return rc;
   if ((rc = tf_model_grow(&out, &in, &cfg->grow, &cfg->init, &r.p, err))) goto free_in;
   warn(c, a, &cfg->grow, &r);

@@ -136,7 +136,7 @@ int main(int argc, char **argv) {
     tf_config_print(&cfg, stdout);
     goto out;
   }
-  if ((rc = tf_model_create(&m, &cfg.model, &err))) {
+  if ((rc = tf_output_check(a.output, &err)) || (rc = tf_model_create(&m, &cfg.model, &err))) {
     rc = cli_fail(&c, &err);
     goto out;
   }

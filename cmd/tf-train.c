@@ -243,6 +243,17 @@ static int save(struct run *r, struct tf_error *err) {
   return rc;
 }
 
+/* A periodic save that fails to write is said and training goes on: the next save (the
+ * final one included, whose failure ends the run non-zero) tries again. */
+static int save_periodic(struct run *r, struct tf_error *err) {
+  int rc = save(r, err);
+  if (rc != TF_EIO && rc != TF_ECANTCREAT) return rc;
+  if (r->dist.rank == 0)
+    fprintf(stderr, "%s: step %lld: %s; training goes on, the next save tries again\n", r->c->prog,
+            (long long)r->m.train.step, err->msg);
+  return TF_OK;
+}
+
 static int evaluate(struct run *r, struct tf_error *err) {
   struct tf_eval_result ev;
   int rc = tf_trainer_eval(&r->t, &r->valid, &ev, err);
@@ -255,6 +266,18 @@ static int evaluate(struct run *r, struct tf_error *err) {
                         (json_int_t)ev.tokens, "lifetime_tokens", (json_int_t)r->m.train.tokens,
                         "lifetime_flops", r->m.train.flops));
   return TF_OK;
+}
+
+/* Before any work: rank 0 can create the output and opens the log; every rank learns. */
+static int open_outputs(struct run *r, struct tf_error *err) {
+  const char *log = r->cfg.train.log;
+  int rc = TF_OK;
+  if (r->dist.rank == 0) rc = tf_output_check(r->a->output, err);
+  if (!rc && log[0] && r->dist.rank == 0 && !(r->log = fopen(log, "a")))
+    rc = tf_error_set(err, TF_ECANTCREAT, "%s: cannot open the log: %s", log, strerror(errno));
+  if (tf_dist_any(&r->dist, rc != TF_OK) && rc == TF_OK)
+    rc = tf_error_set(err, TF_ECANTCREAT, "rank %d: rank 0 cannot write its outputs", r->dist.rank);
+  return rc;
 }
 
 /* Training or validation data as tokens of the model, checked against its vocabulary. */
@@ -292,9 +315,6 @@ static int open_inputs(struct run *r, struct tf_error *err) {
       return tf_error_set(err, TF_EDATA, "%s: %zu %s, nothing to predict", r->valid.path,
                           r->valid.n, tf_corpus_unit(&r->valid));
   }
-  if (tc->log[0] && r->dist.rank == 0 && !(r->log = fopen(tc->log, "a")))
-    return tf_error_set(err, TF_ECANTCREAT, "%s: cannot open the log: %s", tc->log,
-                        strerror(errno));
   r->history = strdup(r->m.history);
   return TF_OK;
 }
@@ -385,7 +405,7 @@ static int train_loop(struct run *r, struct tf_error *err) {
                         (long long)s->step);
     if (!rc && r->has_valid && s->step % tc->eval_every == 0) rc = evaluate(r, err);
     if (!rc && !to_stdout && tc->save_every > 0 && s->step % tc->save_every == 0 && s->step < end)
-      rc = save(r, err);
+      rc = save_periodic(r, err);
   }
   progress_end(&r->p);
   if (rc == TF_EIO && tf_corpus_changed(&r->data, NULL)) return save_after_change(r, err);
@@ -401,7 +421,8 @@ static int train_loop(struct run *r, struct tf_error *err) {
 }
 
 static int run_training(struct run *r, struct tf_error *err) {
-  int rc = open_inputs(r, err);
+  int rc = open_outputs(r, err);
+  if (!rc) rc = open_inputs(r, err);
   if (rc) return rc;
   struct tf_train_state *s = &r->m.train;
   if (!r->a->new_stage && s->present && s->step >= r->cfg.train.steps) {

@@ -330,6 +330,15 @@ void tf_model_init(struct tf_model *m, const struct tf_init_config *ic);
 /* The machine's physical memory in bytes (0 if unknown): the ceiling every size check
  * compares with before allocating. */
 double tf_machine_bytes(void);
+/* What a process holds at once, in bytes: the one check every size goes through before a large
+ * allocation adds them up (a model that fits and activations that fit may not fit together). */
+struct tf_mem_need {
+  double params, grads, optimizer, acts, cache;
+};
+/* TF_OK when the parts of need fit together in tf_machine_bytes() (physical memory, or the
+ * address-space limit of ulimit -v when lower); else TF_ENOMEM "WHAT: needs X GiB in all (the
+ * parts), held at once; the machine has Y GiB". */
+int tf_mem_check(const struct tf_mem_need *need, const char *what, struct tf_error *err);
 /* The std of value tokens: ic->value_std, or 2 / (L sqrt d) when that is 0 (docs/model.md §4). */
 double tf_init_value_std(const struct tf_model_config *c, const struct tf_init_config *ic);
 /* The std of key tokens: ic->key_std, or ic->std when that is 0 (docs/model.md §4). */
@@ -344,6 +353,9 @@ int tf_model_add_history(struct tf_model *m, const char *command, const char *ex
  * "tokenizer" is its kind, "tokenizer_json" the whole tokenizer.json of a BPE). TF_ECONFIG when
  * a BPE's ids do not fit in vocab_size, naming both. */
 int tf_model_set_tokenizer(struct tf_model *m, const struct tf_tokenizer *t, struct tf_error *err);
+/* Whether path can be written as tf_ckpt_write writes it (a file created and removed in its
+ * directory; "-" passes): checked before any work. TF_ECANTCREAT (TF_EIO for a full disk). */
+int tf_output_check(const char *path, struct tf_error *err);
 /* Writes the model as a checkpoint (tf_ckpt_write), after checking that every parameter (and
  * moment) is finite: otherwise TF_EDATA naming the step, tensor and element, nothing written. */
 int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress compress,
@@ -814,6 +826,13 @@ struct tf_acts {
 
 /* Allocates activations for config c, batch B and length T (1 <= T; B >= 1). Sizes that
  * overflow or that the machine cannot hold are refused with TF_ENOMEM naming the figures. */
+/* Bytes of the activations of batch B x length T for config c (what tf_acts_create would
+ * allocate), INFINITY when the size overflows or B x T is out of range. Allocates nothing
+ * large. */
+double tf_acts_bytes(const struct tf_model_config *c, int B, int T);
+/* The largest batch b <= B whose activations of length T fit in memory beside the parameters
+ * of c (the check of tf_acts_create), or 0 when not even one window does. */
+int tf_acts_fit_batch(const struct tf_model_config *c, int B, int T);
 int tf_acts_create(struct tf_acts *a, const struct tf_model_config *c, int B, int T,
                    struct tf_error *err);
 void tf_acts_free(struct tf_acts *a);

@@ -1,0 +1,32 @@
+# test_usability.sh: a new user's first day (issue 25): fail fast, explicit stages, paths,
+# provenance, logs, messages (sourced by run.sh). One case or more per item.
+U=$TMP/usability
+mkdir -p "$U"
+UT="$TF_BIN/tf-train --threads 2 -q -c configs/tiny.yaml"
+$TF_BIN/tf-init -q -c configs/tiny.yaml -o "$U/t0.tfz"
+
+# 1. outputs are checked before any work: exit 73 at once, the log holds no step
+grep_err 73 'nonexist' "usability 1: tf-train refuses an output it cannot create, at once" \
+  $UT -i "$U/t0.tfz" -o "$U/nonexist/out.tfz" --steps 300 --log "$U/early.jsonl"
+check "usability 1: and no training step ran (the log has no step record)" \
+  sh -c "! grep -q '\"loss\"' '$U/early.jsonl'"
+grep_err 73 'cannot open the log' "usability 1: a log that cannot be opened, exit 73" \
+  $UT -i "$U/t0.tfz" -o "$U/o.tfz" --steps 300 --log "$U/nonexist/log.jsonl"
+check "usability 1: and nothing was written" test ! -e "$U/o.tfz"
+grep_err 73 'nonexist' "usability 1: tf-init checks its output first" \
+  $TF_BIN/tf-init -q -c configs/tiny.yaml -o "$U/nonexist/i.tfz"
+grep_err 73 'nonexist' "usability 1: tf-grow checks its output first" \
+  $TF_BIN/tf-grow -q -i "$U/t0.tfz" -o "$U/nonexist/g.tfz" --ffn +8
+# a failed periodic save is said, training goes on, the failed final save ends non-zero
+USHIM=$U/faults.so
+${CC:-cc} -shared -fPIC -O2 -o "$USHIM" tests/cli/faults.c 2> /dev/null || USHIM=
+if [ -n "$USHIM" ]; then
+  grep_err 74 'step 2: .*training goes on' "usability 1: a failed periodic save is said" \
+    env LD_PRELOAD="$USHIM" ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+    TF_FAULT_FSYNC=1 $UT -i "$U/t0.tfz" -o "$U/p.tfz" --steps 6 --set train.save_every=2 \
+    --set train.eval_every=0 --log "$U/p.jsonl"
+  check "usability 1: and training went on to the end of the stage" \
+    sh -c "grep -q '\"step\":6,' '$U/p.jsonl' && test ! -e '$U/p.tfz'"
+else
+  echo "usability 1: periodic-save case skipped: no C compiler for tests/cli/faults.c"
+fi
