@@ -171,10 +171,6 @@ static void put_json_value(FILE *f, const json_t *v) {
   free(s);
 }
 
-static int ref_tokens(const struct tf_model_config *m, int k) {
-  return m->ref_tokens[k] > 0 ? m->ref_tokens[k] : m->tokens[k];
-}
-
 static void print_params_text(const struct tf_model_config *m) {
   uint64_t g[TF_NGROUPS];
   char b[32];
@@ -183,8 +179,8 @@ static void print_params_text(const struct tf_model_config *m) {
   for (int i = 0; i < TF_NGROUPS; i++) {
     int k = i - TF_GROUP_QKV; /* enum tf_kind for the three Pattention groups */
     if (k >= 0 && k < TF_NKINDS)
-      printf("  %-10s %8d %8d %16s\n", tf_param_group_name(i), m->tokens[k], ref_tokens(m, k),
-             count_str(g[i], b));
+      printf("  %-10s %8d %8d %16s\n", tf_param_group_name(i), m->tokens[k],
+             tf_model_config_ref_tokens(m, k), count_str(g[i], b));
     else
       printf("  %-10s %8s %8s %16s\n", tf_param_group_name(i), "", "", count_str(g[i], b));
   }
@@ -252,8 +248,9 @@ static json_t *params_json(const struct tf_model_config *m) {
 static json_t *tokens_json(const struct tf_model_config *m) {
   json_t *t = json_object();
   for (int k = 0; k < TF_NKINDS; k++)
-    json_object_set_new(t, tf_kind_name(k),
-                        json_pack("{s:i, s:i}", "tokens", m->tokens[k], "n_ref", ref_tokens(m, k)));
+    json_object_set_new(
+        t, tf_kind_name(k),
+        json_pack("{s:i, s:i}", "tokens", m->tokens[k], "n_ref", tf_model_config_ref_tokens(m, k)));
   return t;
 }
 

@@ -14,8 +14,6 @@
 /* Parameter tokens per dequantized panel of a batched pass over converted weights: (P, d)
  * floats, 768 KiB at d = 768, within a core's L2 cache. */
 #define PANEL 256
-/* Floats of work below which a loop runs on one thread: waking the team costs more. */
-#define PAR_MIN (1 << 15)
 
 /* One buffer of the decoder: where its pointer goes and how many floats it takes. */
 struct piece {
@@ -122,7 +120,7 @@ void tf_decoder_free(struct tf_decoder *dec) {
  * buffers; one thread for small work. */
 static int team(const struct tf_decoder *dec, size_t work) {
   int t = omp_get_max_threads();
-  return work < PAR_MIN ? 1 : t < dec->threads ? t : dec->threads;
+  return !tf_par(work) ? 1 : t < dec->threads ? t : dec->threads;
 }
 
 /* pattn below for one row over converted weights: x prepared once, then the same two
@@ -132,7 +130,7 @@ static void pattn_row_q(const struct tf_model *m, struct tf_decoder *dec, int l,
   const struct tf_model_config *c = &m->cfg;
   const struct tf_qmat *K = &m->qw->key[l][slot], *V = &m->qw->value[l][slot];
   int kind = tf_slot_kind(slot), n = c->tokens[kind];
-  int n_ref = c->ref_tokens[kind] > 0 ? c->ref_tokens[kind] : n;
+  int n_ref = tf_model_config_ref_tokens(c, kind);
   float *a = dec->pcache, *S = a;
   struct tf_qvec v;
   tf_qvec_prepare(&v, dec->qx, x, K);
@@ -153,7 +151,7 @@ static void pattn(const struct tf_model *m, struct tf_decoder *dec, int l, int s
   const struct tf_model_config *c = &m->cfg;
   const struct tf_pattn_view *w = &m->w.layer[l][slot];
   int kind = tf_slot_kind(slot), n = c->tokens[kind], d = c->d_model;
-  int n_ref = c->ref_tokens[kind] > 0 ? c->ref_tokens[kind] : n;
+  int n_ref = tf_model_config_ref_tokens(c, kind);
   if (R > 1) {
     struct tf_pattn_shape s = {R, n, n_ref, d, d, c->norm, n};
     if (m->qw)

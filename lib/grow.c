@@ -106,7 +106,7 @@ int tf_grow_plan(struct tf_grow_plan *p, const struct tf_model *in, const struct
   for (int k = 0; k < TF_NKINDS; k++) {
     int n = c->tokens[k], keeps = 1;
     p->old_tokens[k] = n;
-    p->old_ref[k] = p->new_ref[k] = c->ref_tokens[k] > 0 ? c->ref_tokens[k] : n;
+    p->old_ref[k] = p->new_ref[k] = tf_model_config_ref_tokens(c, k);
     int rc = new_count(g, k, n, &p->new_tokens[k], err);
     if (!rc && p->new_tokens[k] > n)
       rc = plan_ref(in, g, k, n, p->new_tokens[k], p->old_ref[k], &p->new_ref[k], &keeps, err);

@@ -17,18 +17,6 @@ const char *tf_param_group_name(enum tf_param_group g) {
   return (unsigned)g < TF_NGROUPS ? group_names[g] : "?";
 }
 
-/* docs/model.md §3.2 term by term: V d; per layer 2 n d for each Pattention of a kind; 2 d. */
-void tf_param_count_by_group(const struct tf_model_config *c, uint64_t out[TF_NGROUPS]) {
-  uint64_t d = (uint64_t)c->d_model, L = (uint64_t)c->n_layers;
-  memset(out, 0, TF_NGROUPS * sizeof *out);
-  out[TF_GROUP_EMBED] = (uint64_t)c->vocab_size * d;
-  for (int s = 0; s < TF_NSLOTS; s++) {
-    enum tf_kind k = tf_slot_kind((enum tf_slot)s);
-    out[TF_GROUP_QKV + k] += L * 2 * (uint64_t)c->tokens[k] * d;
-  }
-  out[TF_GROUP_NORM] = 2 * d;
-}
-
 /* ---------------------------------------------------------------- elements */
 
 static float half_to_float(uint16_t h) {

@@ -78,12 +78,23 @@ void tf_view_point(struct tf_view *v, float *block, const struct tf_model_config
   v->final_norm_bias = block + off + d;
 }
 
+/* docs/model.md §3.2 term by term: V d; per layer 2 n d for each Pattention of a kind; 2 d. */
+void tf_param_count_by_group(const struct tf_model_config *c, uint64_t out[TF_NGROUPS]) {
+  uint64_t d = (uint64_t)c->d_model, L = (uint64_t)c->n_layers;
+  memset(out, 0, TF_NGROUPS * sizeof *out);
+  out[TF_GROUP_EMBED] = (uint64_t)c->vocab_size * d;
+  for (int s = 0; s < TF_NSLOTS; s++) {
+    enum tf_kind k = tf_slot_kind((enum tf_slot)s);
+    out[TF_GROUP_QKV + k] += L * 2 * (uint64_t)c->tokens[k] * d;
+  }
+  out[TF_GROUP_NORM] = 2 * d;
+}
+
 uint64_t tf_param_count(const struct tf_model_config *c) {
-  uint64_t d = (uint64_t)c->d_model;
-  uint64_t per_layer = 2 * d *
-                       (3 * (uint64_t)c->tokens[TF_KIND_QKV] + (uint64_t)c->tokens[TF_KIND_PROJ] +
-                        (uint64_t)c->tokens[TF_KIND_FFN]);
-  return (uint64_t)c->vocab_size * d + (uint64_t)c->n_layers * per_layer + 2 * d;
+  uint64_t by_group[TF_NGROUPS], n = 0;
+  tf_param_count_by_group(c, by_group);
+  for (int g = 0; g < TF_NGROUPS; g++) n += by_group[g];
+  return n;
 }
 
 double tf_forward_flops_per_token(const struct tf_model_config *c) {

@@ -173,10 +173,10 @@ void tf_acts_free(struct tf_acts *a) {
 /* The shape of Pattention `slot` over R rows: tau = sqrt(n_ref), n_ref as the config says
  * (equal to n unless the model was grown). */
 static struct tf_pattn_shape slot_shape(const struct tf_model_config *c, int slot, int R) {
-  int k = tf_slot_kind(slot), n = c->tokens[k], ref = c->ref_tokens[k];
+  int k = tf_slot_kind(slot), n = c->tokens[k];
   return (struct tf_pattn_shape){.rows = R,
                                  .n = n,
-                                 .n_ref = ref > 0 ? ref : n,
+                                 .n_ref = tf_model_config_ref_tokens(c, k),
                                  .d_in = c->d_model,
                                  .d_out = c->d_model,
                                  .norm = c->norm,

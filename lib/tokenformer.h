@@ -144,6 +144,9 @@ const char *tf_kind_name(enum tf_kind k); /* "qkv", "proj", "ffn" */
 /* RoPE channels per head, r = floor(d_h * rotary_pct) with d_h = d / H (docs/model.md §2.2); the
  * one formula tf_config_check and the attention kernels share. */
 int tf_model_config_rotary_dims(const struct tf_model_config *m);
+/* n_ref of kind k, tau = sqrt(n_ref): the config's ref_tokens[k], or tokens[k] where that is 0
+ * (docs/model.md §1.1); the one place that default lives. */
+int tf_model_config_ref_tokens(const struct tf_model_config *m, enum tf_kind k);
 
 /* ---------------------------------------------------------------- st (safetensors) */
 
