@@ -170,15 +170,16 @@ static int fail(const struct tf_error *err) {
   return err->code ? err->code : TF_EDATA;
 }
 
-/* A corpus of uniformly random bytes, owned by c (tf_corpus_close frees it). */
+/* A corpus of uniformly random byte ids, owned by c (tf_corpus_close frees them). */
 static int random_corpus(struct tf_corpus *c, uint64_t seed, struct tf_error *err) {
   memset(c, 0, sizeof *c);
-  c->owned = malloc(CORPUS_BYTES);
-  if (!c->owned) return tf_error_set(err, TF_ENOMEM, "out of memory for the corpus");
+  c->owned_ids = malloc(CORPUS_BYTES * sizeof *c->owned_ids);
+  if (!c->owned_ids) return tf_error_set(err, TF_ENOMEM, "out of memory for the corpus");
   struct tf_rng r;
   tf_rng_seed(&r, seed);
-  for (size_t i = 0; i < CORPUS_BYTES; i++) c->owned[i] = (uint8_t)(tf_rng_next(&r) >> 56);
-  c->bytes = c->owned;
+  for (size_t i = 0; i < CORPUS_BYTES; i++) c->owned_ids[i] = (int32_t)(tf_rng_next(&r) >> 56);
+  c->ids = c->owned_ids;
+  c->dtype = TF_IDS_I32;
   c->n = CORPUS_BYTES;
   c->path = "<random bytes>";
   return TF_OK;
