@@ -298,6 +298,11 @@ struct tf_train_state {
   int n_ranks;                  /* entries of train.data_cursor */
   int64_t cursor[TF_MAX_RANKS]; /* windows drawn by each rank (train.data_cursor) */
   struct tf_adamw opt;          /* optim.m.*, optim.v.*, optim.step; m == NULL: none stored */
+  /* the stage's schedule (metadata "schedule"; has_schedule 0: none stored, as in checkpoints
+   * from before it was, or grown ones, which start a stage) */
+  int has_schedule;
+  int64_t stage_steps;
+  double stage_lr, stage_min_lr, stage_warmup;
 };
 
 /* Weight formats for inference (tf_model_convert_weights; tf-generate(1) --weights). */
@@ -856,6 +861,11 @@ struct tf_trainer {
 int tf_trainer_create(struct tf_trainer *t, struct tf_model *m, const struct tf_train_config *tc,
                       int new_stage, int rank, int n_ranks, struct tf_error *err);
 void tf_trainer_free(struct tf_trainer *t);
+/* A resumed stage keeps the schedule stored with it (train.steps, warmup, lr, min_lr): a
+ * value of tc that differs is refused with TF_EUSAGE naming both, unless reschedule, when
+ * tc's schedule replaces the stored one. Nothing to check without a stored schedule. */
+int tf_trainer_check_schedule(const struct tf_model *m, const struct tf_train_config *tc,
+                              int reschedule, struct tf_error *err);
 /* One optimizer step on windows of data. With dist (NULL: one process) the gradient block is
  * summed and the loss averaged across ranks. A non-finite loss or gradient is TF_EDATA naming
  * the step and tensor; a data file that shrank while its windows were read is TF_EIO
