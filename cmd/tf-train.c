@@ -129,7 +129,8 @@ static int parse_args(struct cli *c, struct train_args *a, int argc, char **argv
   if (!a->output) return cli_usage_error(c, "an output is required (-o FILE)");
   if ((rc = cli_check_path(c, "--config", a->config)) ||
       (rc = cli_check_path(c, "--input", a->input)) ||
-      (rc = cli_check_path(c, "--output", a->output)))
+      (rc = cli_check_path(c, "--output", a->output)) ||
+      (rc = cli_no_model_sets(c, a->sets, a->n_sets)))
     return rc;
   if (strcmp(a->input, "-") == 0 && strcmp(a->config, "-") == 0)
     return cli_usage_error(c, "the config and the checkpoint cannot both come from stdin");
@@ -318,6 +319,7 @@ static int open_inputs(struct run *r, struct tf_error *err) {
   int rc = check_stdin(r, with_valid, err);
   if (rc || (rc = tf_model_load(&r->m, r->a->input, err))) return rc;
   r->has_model = 1;
+  if (r->dist.rank == 0) cli_warn_model_ignored(r->c, &r->cfg.model, &r->m, r->a->config);
   if ((rc = open_data(r, &r->data, tc->data, err))) return rc;
   r->has_data = 1;
   if ((rc = tf_corpus_check_window(&r->data, r->m.cfg.seq_len, err))) return rc;

@@ -137,6 +137,10 @@ int tf_config_print(const struct tf_config *c, FILE *out);
 /* The model section as one compact JSON object (as stored in a checkpoint's metadata);
  * returns a malloc'd string or NULL when out of memory. */
 char *tf_model_config_to_json(const struct tf_model_config *m);
+/* The model keys whose values differ between a and b, as "model.KEY A vs B, ..." in out (cut
+ * to n bytes); returns how many. */
+int tf_model_config_diff(const struct tf_model_config *a, const struct tf_model_config *b,
+                         char *out, size_t n);
 /* Parses that JSON object; unknown keys, wrong types and bad ranges are TF_EDATA. */
 int tf_model_config_from_json(struct tf_model_config *m, const char *json, struct tf_error *err);
 const char *tf_norm_name(enum tf_norm n);
