@@ -10,8 +10,12 @@
 #   make fixtures        regenerate tests/fixtures from tests/reference (needs python3-torch)
 #   make scaling         the progressive-scaling experiment on the KJV corpus (about an hour)
 #   make deps            install the Debian packages the build needs (as root), or say which
+#   make install         commands, library, header, pkg-config file, man pages (PREFIX, DESTDIR);
+#                        `make uninstall` removes them. ARCH=-march=x86-64-v3 for other CPUs.
 
 CC       ?= gcc
+# The instruction sets of every object (README "Installing"): this CPU's by default; a command
+# run on a CPU that lacks one of them says so and exits 78 (lib/cpu.c).
 ARCH     ?= -march=native
 OPT      ?= -O2
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
@@ -47,12 +51,17 @@ PKG_LIBS   := $(shell pkg-config --libs zlib yaml-0.1 jansson libpcre2-8 libutf8
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 CFLAGS   ?= $(OPT) -g $(ARCH)
+# Warnings every file is clean of; `make WERROR=1` (CI, .ci/run) makes them errors.
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla
+ifeq ($(WERROR),1)
+WARN     += -Werror
+endif
 # -fno-math-errno: nothing reads errno after a libm call, and a sqrtf that may set it does not
 # vectorise (AdamW's loop ran scalar).
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fno-math-errno -fopenmp -MMD -MP -Ilib \
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -fno-math-errno -fopenmp -MMD -MP -Ilib \
               -isystem $(BLIS_INC) \
-              $(PKG_CFLAGS) $(MPI_CFLAGS) $(CFLAGS) $(SANFLAGS)
-LDLIBS   := $(BLIS_LIB) $(PKG_LIBS) $(MPI_LIBS) -fopenmp -lpthread -lm $(SANFLAGS)
+              $(PKG_CFLAGS) $(MPI_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS)
+LDLIBS   := $(LDFLAGS) $(BLIS_LIB) $(PKG_LIBS) $(MPI_LIBS) -fopenmp -lpthread -lm $(SANFLAGS)
 
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o)
@@ -65,18 +74,25 @@ TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(O)/tests/%)
 TEST_OBJ := $(patsubst %.c,$(O)/%.o,$(filter-out $(TEST_SRC),$(wildcard tests/unit/*.c)))
 MANPAGES := $(wildcard man/man*/*.[157])
 PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+LIBDIR   ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR   ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+VERSION  := $(shell sed -n 's/^\#define TF_VERSION "\(.*\)"/\1/p' lib/tokenformer.h)
 
-.PHONY: all check check-unit check-cli check-man check-docs check-valgrind bench learn bench-progs fixtures deps deps-bench demo \
-        data clean install format
+.PHONY: all check check-unit check-cli check-man check-docs check-valgrind bench learn bench-progs fixtures deps deps-bench demo demo-bpe \
+        data clean install uninstall check-install format
 
 all: $(LIB) $(CMD_BIN)
 
 # Objects are never intermediate files to delete.
 .SECONDARY:
 
-# attn.c's own kernels multiply-add vectors: ISO C mode (-std=c11) forbids fusing a * b + c
-# into one FMA unless asked, and unfused they run at half speed. Only there: elsewhere the
-# row kernels' rounding is written out with fmaf where it matters.
+# attn.c's own kernels (lib/attn_kern.h, included by attn.c alone) multiply-add vectors: ISO C
+# mode (-std=c11) forbids fusing a * b + c into one FMA unless asked, and unfused they run at
+# half speed. Only there: elsewhere the row kernels' rounding is written out with fmaf where it
+# matters.
 $(O)/lib/attn.o: ALL_CFLAGS += -ffp-contract=fast
 
 $(O)/%.o: %.c
@@ -96,7 +112,7 @@ $(O)/tests/%: $(O)/tests/unit/%.o $(TEST_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(TEST_OBJ) $(LIB) $(LDLIBS) $(CHECK_LIBS)
 
-check: check-unit check-cli check-man check-fuzz check-docs
+check: check-unit check-cli check-man check-fuzz check-docs check-install
 
 # test_gemm runs twice: the second time OpenMP grants one thread where two are asked for.
 check-unit: $(TEST_BIN)
@@ -160,6 +176,10 @@ deps-bench:
 demo: all data
 	@sh data/demo.sh $(O)/bin
 
+# The BPE demo: tf-tokenize, then configs/small-bpe.yaml on the token dataset (data/demo-bpe.sh).
+demo-bpe: all data
+	@sh data/demo-bpe.sh $(O)/bin
+
 # The learning benchmark (README "Training"): configs/small.yaml's whole schedule, then tf-eval
 # on the valid split; about 10 minutes on 2 cores. LEARN_SET="--set init.std=0.02" varies it.
 learn: all data
@@ -174,13 +194,48 @@ data: data/kjv-train.txt
 data/kjv-train.txt:
 	sh data/make-kjv.sh data
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
-	install -m 755 $(CMD_BIN) $(DESTDIR)$(PREFIX)/bin
-	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib
-	install -m 644 lib/tokenformer.h $(DESTDIR)$(PREFIX)/include
-	for s in 1 5 7; do install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
-	  install -m 644 man/man$$s/* $(DESTDIR)$(PREFIX)/share/man/man$$s; done
+# ---------------------------------------------------------------- install
+# `make install [PREFIX=/usr/local] [DESTDIR=...]`: commands, libtokenformer.a, its header, a
+# pkg-config file (`pkg-config --cflags --libs --static tokenformer`) and the man pages;
+# `make uninstall` removes exactly those. The binaries are built with $(ARCH), -march=native
+# by default: fastest here, and on another CPU that lacks an instruction set they use, every
+# command says which and exits 78 (lib/cpu.c) rather than crash. For a cluster whose nodes differ,
+# `make install ARCH=-march=x86-64-v3` (AVX2, FMA) runs on all of them (README "Installing").
+# The pkg-config file names what a static link needs: the BLIS archive, the Debian libraries
+# (Requires.private), OpenMP and, when built with it, Open MPI.
+HEADERS  := lib/tokenformer.h
+PC       := $(O)/tokenformer.pc
+PC_REQUIRES := zlib yaml-0.1 jansson libpcre2-8 libutf8proc nettle$(if $(MPI_LIBS), ompi-c)
+MAN_INST := $(patsubst man/%,$(MANDIR)/%,$(MANPAGES))
+
+# Written on every install: it holds PREFIX, which may differ from the last run.
+$(PC): tokenformer.pc.in FORCE
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	  -e 's|@VERSION@|$(VERSION)|' -e 's|@REQUIRES_PRIVATE@|$(PC_REQUIRES)|' \
+	  -e 's|@LIBS_PRIVATE@|$(strip $(BLIS_LIB) -fopenmp -lpthread -lm $(SANFLAGS))|' $< > $@
+
+install: all $(PC)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+	  $(DESTDIR)$(PKGCONFIGDIR) $(sort $(dir $(MAN_INST:%=$(DESTDIR)%)))
+	install -m 755 $(CMD_BIN) $(DESTDIR)$(BINDIR)
+	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)
+	install -m 644 $(HEADERS) $(DESTDIR)$(INCLUDEDIR)
+	install -m 644 $(PC) $(DESTDIR)$(PKGCONFIGDIR)
+	for m in $(MANPAGES); do install -m 644 $$m $(DESTDIR)$(MANDIR)/$${m#man/}; done
+
+.PHONY: FORCE
+FORCE:
+
+uninstall:
+	rm -f $(CMD_BIN:$(O)/bin/%=$(DESTDIR)$(BINDIR)/%) $(DESTDIR)$(LIBDIR)/libtokenformer.a \
+	  $(HEADERS:lib/%=$(DESTDIR)$(INCLUDEDIR)/%) $(DESTDIR)$(PKGCONFIGDIR)/tokenformer.pc \
+	  $(MAN_INST:%=$(DESTDIR)%)
+
+# Installs into a temporary prefix, builds tests/install/prog.c against it with pkg-config,
+# runs it, and uninstalls (tests/install/run.sh).
+check-install: all
+	@sh tests/install/run.sh "$(MAKE)" "$(CC) $(SANFLAGS)"
 
 format:
 	clang-format -i lib/*.c lib/*.h cmd/*.c cmd/*.h tests/unit/*.c tests/unit/*.h 2>/dev/null; true
@@ -194,7 +249,9 @@ clean:
 # ---------------------------------------------------------------- model and bandwidth benchmarks
 # `make bench` (tests/bench/run.sh) runs these beside the PyTorch peer; see tests/bench/README.md.
 # Each tests/bench/NAME.c is one program, $(O)/bench/NAME: bench_model (tokens/s of one config,
-# forward+backward or a training step), bench_stream (triad bandwidth), bench_gemm, ...
+# forward+backward or a training step), bench_stream (triad bandwidth), bench_gemm, bench_decode
+# (`build/bench/bench_decode -c configs/150M.yaml`: decoding tokens/s with the KV cache, 1 and 2
+# threads, one JSON line each), ...
 BENCH_BIN := $(patsubst tests/bench/%.c,$(O)/bench/%,$(wildcard tests/bench/*.c))
 
 bench-progs: $(BENCH_BIN)
@@ -204,12 +261,6 @@ $(O)/bench/%: tests/bench/%.c $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 -include $(BENCH_BIN:=.d)
-
-# ---------------------------------------------------------------- decode benchmark
-# `make build/bench/bench_decode && build/bench/bench_decode -c configs/150M.yaml`: decoding
-# tokens/s with the KV cache, 1 and 2 threads, one JSON line each (built by the rule above).
-bench-progs: $(O)/bench/bench_decode
--include $(O)/bench/bench_decode.d
 
 # ---------------------------------------------------------------- fuzzing
 # `make fuzz [FUZZ_SECONDS=60]` builds the libFuzzer harnesses of tests/fuzz/ with clang,

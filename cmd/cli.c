@@ -6,10 +6,26 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "cli.h"
+
+/* Before main (compiled for the x86-64 baseline, like lib/cpu.c): a binary built for instruction
+ * sets this CPU lacks says which and exits 78, instead of dying of SIGILL in the first kernel. */
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((constructor, target("arch=x86-64"))) static void cli_cpu_check(void) {
+  char lacks[256];
+  if (tf_cpu_check(lacks, sizeof lacks) == 0) return;
+  fprintf(
+      stderr,
+      "%s: this binary was compiled for instructions this CPU lacks (%s); rebuild on this "
+      "machine, or for a baseline both have (make ARCH=-march=x86-64-v3, README \"Installing\")\n",
+      program_invocation_short_name, lacks);
+  _exit(78);
+}
+#endif
 
 void cli_init(struct cli *c, const char *prog, const char *usage) {
   /* a write past `ulimit -f` then fails with EFBIG (exit 74) instead of killing us */

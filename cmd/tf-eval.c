@@ -257,6 +257,17 @@ static void print_task(const struct cli *c, const struct tf_task_set *s, const c
   printf(" N %d\n", mt.n);
 }
 
+/* The batch that fits in memory beside the model: B, or a smaller one (said on stderr; the
+ * results do not depend on it), or B again when not even one window fits (tf_acts_create then
+ * names the figures). */
+static int fit_batch(const struct cli *c, const struct tf_model *m, int B, int T) {
+  int fit = tf_acts_fit_batch(&m->cfg, B, T);
+  if (fit < 1 || fit == B) return B;
+  cli_note(c, "--batch %d does not fit in memory beside the model; using --batch %d instead", B,
+           fit);
+  return fit;
+}
+
 /* A progress bar over the requests, on a terminal only. */
 static void task_progress(void *ctx, int done, int total) {
   progress_update(ctx, done, total, 0, "requests");
@@ -270,7 +281,7 @@ static int run_task(const struct cli *c, const struct tf_model *m, const struct 
   const char *path = a->n_data ? a->data[0] : "-";
   int rc = tf_task_load(&s, a->kind, path, a->limit, m->tok, m->cfg.seq_len, err);
   if (rc) return rc;
-  int B = a->batch < s.n_requests ? a->batch : s.n_requests;
+  int B = fit_batch(c, m, a->batch < s.n_requests ? a->batch : s.n_requests, s.max_input);
   rc = tf_acts_create(&acts, &m->cfg, B, s.max_input, err);
   struct progress p;
   progress_init(&p, c->prog, c->quiet, 1);
@@ -311,6 +322,7 @@ int main(int argc, char **argv) {
   /* the activations first: their size check names the figures before anything large is
    * allocated (tf_acts_free is safe after a failed create) */
   int32_t *buf = NULL;
+  a.batch = fit_batch(&c, &m, a.batch, m.cfg.seq_len);
   rc = tf_acts_create(&acts, &m.cfg, a.batch, m.cfg.seq_len, &err);
   if (!rc && !(buf = calloc(2 * (size_t)a.batch * (size_t)m.cfg.seq_len, sizeof *buf)))
     rc = tf_error_set(&err, TF_ENOMEM, "out of memory for %d windows of %d tokens", a.batch,

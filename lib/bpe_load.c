@@ -1,6 +1,7 @@
 /* bpe_load.c: reads a Hugging Face tokenizer.json of the GPT-NeoX-20B kind into struct tf_bpe
  * (docs/tokenizer.md lists what is supported and what is refused). Every refusal names the
  * file and the feature or the faulty entry. */
+#include <stdarg.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,9 +68,12 @@ struct loader {
   int has_unk;  /* the model names an unk_token */
 };
 
-static int fail(struct loader *L, const char *fmt, const char *a, const char *b) {
+__attribute__((format(printf, 2, 3))) static int fail(struct loader *L, const char *fmt, ...) {
   char what[400];
-  snprintf(what, sizeof what, fmt, a, b);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
   return tf_error_set(L->err, TF_EDATA, "%s: %s", L->name, what);
 }
 

@@ -525,7 +525,7 @@ static int gz_get(struct tf_ckpt_reader *r, unsigned char *dst, uint64_t n, stru
     int rc = TF_OK;
     if (r->zend && gz_next_member(r, &rc, err) != 1) return rc ? rc : truncated(r, "", err);
     if (!r->zs.avail_in) {
-      int rc = raw_fill(r, err);
+      rc = raw_fill(r, err);
       if (rc) return rc;
       if (r->eof) return truncated(r, " (the gzip stream is cut short)", err);
     }

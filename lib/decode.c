@@ -84,16 +84,21 @@ int tf_decoder_create(struct tf_decoder *dec, const struct tf_model_config *c, i
   struct piece p[24];
   int np = pieces(dec, p);
   size_t total = pieces_size(p, np);
-  double bytes = total ? (double)total * sizeof(float) : INFINITY, have = tf_machine_bytes();
-  if (total && (have == 0 || bytes <= have)) {
+  /* the cache and buffers beside the model they serve, checked together */
+  struct tf_mem_need need = {.params = (double)tf_param_count(c) * sizeof(float),
+                             .cache = total ? (double)total * sizeof(float) : INFINITY};
+  char what[64];
+  snprintf(what, sizeof what, "decoder for %d positions", dec->S);
+  int rc = tf_mem_check(&need, what, err);
+  if (!rc) {
     dec->tokens = calloc((size_t)dec->S, sizeof *dec->tokens);
     dec->mem = calloc(total, sizeof(float));
   }
-  if (!dec->tokens || !dec->mem) {
+  if (rc || !dec->tokens || !dec->mem) {
     tf_decoder_free(dec);
-    return tf_error_set(err, TF_ENOMEM,
-                        "decoder: the KV cache and buffers need %.3g GiB; the machine has %.3g GiB",
-                        bytes / (1 << 30), have / (1 << 30));
+    return rc ? rc
+              : tf_error_set(err, TF_ENOMEM, "%s: cannot allocate %.3g GiB", what,
+                             need.cache / (1 << 30));
   }
   float *at = dec->mem;
   for (int i = 0; i < np; i++) {

@@ -2,6 +2,7 @@
  * parameter and FLOP counts. No forward/backward math here (net.c), no file format (ckpt.c). */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <math.h>
 
@@ -93,7 +94,28 @@ double tf_forward_flops_per_token(const struct tf_model_config *c) {
 
 double tf_machine_bytes(void) {
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  return pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+  double have = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+  struct rlimit lim; /* ulimit -v: the process cannot map more than that */
+  if (getrlimit(RLIMIT_AS, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+      (have == 0 || (double)lim.rlim_cur < have))
+    have = (double)lim.rlim_cur;
+  return have;
+}
+
+int tf_mem_check(const struct tf_mem_need *need, const char *what, struct tf_error *err) {
+  const double part[] = {need->params, need->grads, need->optimizer, need->acts, need->cache};
+  const char *name[] = {"parameters", "gradients", "AdamW moments", "activations", "KV cache"};
+  double total = 0, have = tf_machine_bytes(), gib = 1 << 30;
+  for (int i = 0; i < 5; i++) total += part[i];
+  if (have == 0 || total <= have) return TF_OK;
+  char parts[256] = "";
+  for (int i = 0; i < 5; i++)
+    if (part[i] > 0)
+      snprintf(parts + strlen(parts), sizeof parts - strlen(parts), "%s%s %.3g GiB",
+               parts[0] ? ", " : "", name[i], part[i] / gib);
+  return tf_error_set(err, TF_ENOMEM,
+                      "%s: needs %.3g GiB in all (%s), held at once; the machine has %.3g GiB",
+                      what, total / gib, parts, have / gib);
 }
 
 /* Refuses a block whose size overflows or exceeds physical memory, naming both figures. */

@@ -236,13 +236,12 @@ int tf_model_check_header(const struct tf_st_header *h, struct tf_model_config *
 /* A training checkpoint loads the two AdamW moments beside the parameters: refused before
  * allocating when the three do not fit in memory (tf_model_create checks the parameters). */
 static int check_state_size(const struct tf_model_config *c, struct tf_error *err) {
-  double have = tf_machine_bytes();
-  double need = 3.0 * (double)tf_param_count(c) * sizeof(float);
-  if (have == 0 || need <= have) return TF_OK;
-  return tf_error_set(err, TF_ENOMEM,
-                      "model needs %.2f GiB for %llu parameters and their AdamW moments, the "
-                      "machine has %.2f GiB",
-                      need / (1 << 30), (unsigned long long)tf_param_count(c), have / (1 << 30));
+  double block = (double)tf_param_count(c) * sizeof(float);
+  struct tf_mem_need need = {.params = block, .optimizer = 2 * block};
+  char what[96];
+  snprintf(what, sizeof what, "a training checkpoint of %llu parameters",
+           (unsigned long long)tf_param_count(c));
+  return tf_mem_check(&need, what, err);
 }
 
 /* Reads and drops n bytes of the stream (so the CRC is still checked). */

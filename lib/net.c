@@ -101,18 +101,19 @@ int tf_acts_create(struct tf_acts *a, const struct tf_model_config *c, int B, in
   struct carve cv = {0};
   acts_layout(a, &cv, c); /* sizes only: nothing else is allocated before the check */
   double bytes = (double)cv.used * sizeof(float) + 2.0 * B * T * sizeof(int32_t);
-  double phys = tf_machine_bytes();
-  if (cv.overflow || (phys > 0 && bytes > phys)) {
+  /* the model they run is in memory too: counted with them */
+  struct tf_mem_need need = {.params = (double)tf_param_count(c) * sizeof(float), .acts = bytes};
+  char what[96];
+  snprintf(what, sizeof what, "activations for batch %d x length %d", B, T);
+  if (cv.overflow) {
     tf_acts_free(a);
-    if (cv.overflow)
-      return tf_error_set(err, TF_ENOMEM,
-                          "activations for batch %d x length %d need more than 2^64 bytes; the "
-                          "machine has %.3g GiB",
-                          B, T, phys / (1 << 30));
-    return tf_error_set(err, TF_ENOMEM,
-                        "activations for batch %d x length %d need %.3g GiB; the machine has "
-                        "%.3g GiB",
-                        B, T, bytes / (1 << 30), phys / (1 << 30));
+    return tf_error_set(err, TF_ENOMEM, "%s need more than 2^64 bytes; the machine has %.3g GiB",
+                        what, tf_machine_bytes() / (1 << 30));
+  }
+  int rc = tf_mem_check(&need, what, err);
+  if (rc) {
+    tf_acts_free(a);
+    return rc;
   }
   a->inputs = calloc(2 * (size_t)B * T, sizeof *a->inputs);
   a->targets = a->inputs ? a->inputs + (size_t)B * T : NULL;
@@ -129,6 +130,37 @@ int tf_acts_create(struct tf_acts *a, const struct tf_model_config *c, int B, in
   acts_layout(a, &cv, c);
   tf_rope_table(a->rope_cos, a->rope_sin, T, tf_model_config_rotary_dims(c), c->rotary_base);
   return TF_OK;
+}
+
+double tf_acts_bytes(const struct tf_model_config *c, int B, int T) {
+  struct tf_acts a = {.B = B, .T = T, .L = c->n_layers};
+  struct carve cv = {0};
+  if (B < 1 || T < 1 || (long long)B * T > 0x7fffffff) return INFINITY;
+  if (!(a.layer = calloc(c->n_layers > 0 ? c->n_layers : 1, sizeof *a.layer))) return INFINITY;
+  acts_layout(&a, &cv, c);
+  free(a.layer);
+  return cv.overflow ? INFINITY : (double)cv.used * sizeof(float) + 2.0 * B * T * sizeof(int32_t);
+}
+
+/* 1 when the activations of batch B x length T fit in memory beside the parameters of c. */
+static int acts_fit(const struct tf_model_config *c, int B, int T) {
+  struct tf_mem_need need = {.params = (double)tf_param_count(c) * sizeof(float),
+                             .acts = tf_acts_bytes(c, B, T)};
+  return isfinite(need.acts) && tf_mem_check(&need, "", NULL) == TF_OK;
+}
+
+int tf_acts_fit_batch(const struct tf_model_config *c, int B, int T) {
+  if (B < 1 || T < 1 || (long long)B * T > 0x7fffffff) return 0;
+  if (acts_fit(c, B, T)) return B;
+  int lo = 0, hi = B; /* acts_fit(lo) (or lo == 0), !acts_fit(hi): activations grow with B */
+  while (hi - lo > 1) {
+    int mid = lo + (hi - lo) / 2;
+    if (acts_fit(c, mid, T))
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return lo;
 }
 
 void tf_acts_free(struct tf_acts *a) {
@@ -232,9 +264,7 @@ static void layer_backward(const struct tf_model *m, struct tf_acts *a, const st
   tf_layernorm_backward(a->dres, a->dh, la->h, la->rstd1, R, d);
 }
 
-void tf_net_backward(const struct tf_model *m, struct tf_acts *a, float *grad_block,
-                     const struct tf_view *g) {
-  (void)grad_block; /* reached through g, which points into it */
+void tf_net_backward(const struct tf_model *m, struct tf_acts *a, const struct tf_view *g) {
   const struct tf_model_config *c = &m->cfg;
   if (!a->has_targets) return;
   int B = a->cur_B, T = a->cur_T, R = B * T, d = c->d_model, V = c->vocab_size;

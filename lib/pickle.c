@@ -3,6 +3,7 @@
  * is one of a fixed list of names turned into inert values, and a reduce is allowed only of
  * those, so a hostile file can at worst be refused. Memory is bounded by the pickle's size
  * (one value per opcode at most) and nesting by TF_PICKLE_MAX_DEPTH. */
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,9 +91,12 @@ struct vm {
   struct tf_error *err;
 };
 
-static int fail(struct vm *m, const char *fmt, const char *a, const char *b) {
+__attribute__((format(printf, 2, 3))) static int fail(struct vm *m, const char *fmt, ...) {
   char msg[400];
-  snprintf(msg, sizeof msg, fmt, a, b);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
   return tf_error_set(m->err, TF_EDATA, "data.pkl: %s (at byte %zu)", msg, m->pos);
 }
 
@@ -134,7 +138,7 @@ static size_t floor_sp(const struct vm *m) {
 }
 
 static int pop(struct vm *m, int32_t *i) {
-  if (m->sp <= floor_sp(m)) return fail(m, "stack underflow", "", "");
+  if (m->sp <= floor_sp(m)) return fail(m, "stack underflow");
   *i = m->stack[--m->sp];
   return TF_OK;
 }
@@ -159,10 +163,10 @@ static int add_item(struct vm *m, int32_t c, int32_t item) {
 static int collect(struct vm *m, int type, int k) {
   size_t lo;
   if (k < 0) {
-    if (!m->nmarks) return fail(m, "no mark to build a %s from", vtype_name[type], "");
+    if (!m->nmarks) return fail(m, "no mark to build a %s from", vtype_name[type]);
     lo = m->marks[--m->nmarks];
   } else {
-    if (m->sp - floor_sp(m) < (size_t)k) return fail(m, "stack underflow", "", "");
+    if (m->sp - floor_sp(m) < (size_t)k) return fail(m, "stack underflow");
     lo = m->sp - (size_t)k;
   }
   int32_t c = new_val(m, type);
@@ -180,17 +184,17 @@ static int collect(struct vm *m, int type, int k) {
 static int fill(struct vm *m, int want, int marked) {
   size_t lo = m->sp;
   if (marked) {
-    if (!m->nmarks) return fail(m, "no mark", "", "");
+    if (!m->nmarks) return fail(m, "no mark");
     lo = m->marks[--m->nmarks];
   } else {
     lo = m->sp >= (size_t)(want == V_DICT ? 2 : 1) ? m->sp - (want == V_DICT ? 2 : 1) : 0;
   }
-  if (lo <= floor_sp(m) || lo > m->sp) return fail(m, "stack underflow", "", "");
+  if (lo <= floor_sp(m) || lo > m->sp) return fail(m, "stack underflow");
   int32_t c = m->stack[lo - 1];
   if (m->v[c].type != want)
     return fail(m, "items added to a %s, expected a %s", vtype_name[m->v[c].type],
                 vtype_name[want]);
-  if (want == V_DICT && (m->sp - lo) % 2) return fail(m, "odd number of dict items", "", "");
+  if (want == V_DICT && (m->sp - lo) % 2) return fail(m, "odd number of dict items");
   for (size_t i = lo; i < m->sp; i++) {
     int rc = add_item(m, c, m->stack[i]);
     if (rc) return rc;
@@ -227,7 +231,7 @@ static int op_global(struct vm *m) {
   const unsigned char *p = m->p + m->pos, *end = m->p + m->n;
   const unsigned char *nl1 = memchr(p, '\n', (size_t)(end - p));
   const unsigned char *nl2 = nl1 ? memchr(nl1 + 1, '\n', (size_t)(end - nl1 - 1)) : NULL;
-  if (!nl2) return fail(m, "GLOBAL without two lines", "", "");
+  if (!nl2) return fail(m, "GLOBAL without two lines");
   m->pos = (size_t)(nl2 + 1 - m->p);
   return global(m, (const char *)p, (size_t)(nl1 - p), (const char *)nl1 + 1,
                 (size_t)(nl2 - nl1 - 1));
@@ -239,13 +243,13 @@ static int op_stack_global(struct vm *m) {
   if (!rc) rc = pop(m, &a);
   if (rc) return rc;
   if (m->v[a].type != V_STR || m->v[b].type != V_STR)
-    return fail(m, "STACK_GLOBAL of a non-string", "", "");
+    return fail(m, "STACK_GLOBAL of a non-string");
   return global(m, m->v[a].u.s, (size_t)m->v[a].n, m->v[b].u.s, (size_t)m->v[b].n);
 }
 
 /* Little-endian unsigned integer of k bytes at the cursor (checked to be there). */
 static int arg(struct vm *m, int k, uint64_t *out) {
-  if (m->n - m->pos < (size_t)k) return fail(m, "truncated opcode argument", "", "");
+  if (m->n - m->pos < (size_t)k) return fail(m, "truncated opcode argument");
   uint64_t x = 0;
   for (int i = k - 1; i >= 0; i--) x = x << 8 | m->p[m->pos + (size_t)i];
   m->pos += (size_t)k;
@@ -271,7 +275,7 @@ static int op_long1(struct vm *m) {
   uint64_t len = 0, x = 0;
   int rc = arg(m, 1, &len);
   if (rc) return rc;
-  if (len > 8) return fail(m, "integer wider than 64 bits", "", "");
+  if (len > 8) return fail(m, "integer wider than 64 bits");
   if (len == 0) return push_int(m, 0);
   if ((rc = arg(m, (int)len, &x))) return rc;
   if (len < 8 && x >> (8 * len - 1)) x |= ~(uint64_t)0 << (8 * len);
@@ -280,7 +284,7 @@ static int op_long1(struct vm *m) {
 
 static int op_float(struct vm *m) {
   uint64_t x = 0;
-  if (m->n - m->pos < 8) return fail(m, "truncated float", "", "");
+  if (m->n - m->pos < 8) return fail(m, "truncated float");
   for (int i = 0; i < 8; i++) x = x << 8 | m->p[m->pos++]; /* big-endian */
   int32_t v = new_val(m, V_FLOAT);
   if (v >= 0) memcpy(&m->v[v].u.f, &x, sizeof x);
@@ -291,7 +295,7 @@ static int op_str(struct vm *m, int k) {
   uint64_t len = 0;
   int rc = arg(m, k, &len);
   if (rc) return rc;
-  if (len > m->n - m->pos) return fail(m, "string runs past the end", "", "");
+  if (len > m->n - m->pos) return fail(m, "string runs past the end");
   int32_t v = new_val(m, V_STR);
   if (v >= 0) m->v[v].u.s = (const char *)m->p + m->pos, m->v[v].n = (int32_t)len;
   m->pos += (size_t)len;
@@ -299,8 +303,8 @@ static int op_str(struct vm *m, int k) {
 }
 
 static int memo_put(struct vm *m, uint64_t idx) {
-  if (m->sp == 0) return fail(m, "memo of an empty stack", "", "");
-  if (idx > m->n) return fail(m, "memo index out of range", "", "");
+  if (m->sp == 0) return fail(m, "memo of an empty stack");
+  if (idx > m->n) return fail(m, "memo index out of range");
   if (idx >= m->nmemo) {
     size_t cap = m->nmemo;
     if (grow(&m->memo, &cap, (size_t)idx + 1, sizeof *m->memo)) return oom(m);
@@ -313,7 +317,7 @@ static int memo_put(struct vm *m, uint64_t idx) {
 }
 
 static int memo_get(struct vm *m, uint64_t idx) {
-  if (idx >= m->nmemo || m->memo[idx] < 0) return fail(m, "memo entry never set", "", "");
+  if (idx >= m->nmemo || m->memo[idx] < 0) return fail(m, "memo entry never set");
   return push(m, m->memo[idx]);
 }
 
@@ -333,10 +337,8 @@ static int op_persid(struct vm *m) {
   if (t->type != V_TUPLE || t->n != 5 || !str_is(&m->v[it[0]], "storage") ||
       m->v[it[1]].type != V_GLOBAL || m->v[it[2]].type != V_STR || m->v[it[3]].type != V_STR ||
       m->v[it[4]].type != V_INT || m->v[it[4]].u.i < 0)
-    return fail(m,
-                "persistent id is not ('storage', type, key, location, numel) as torch.save "
-                "writes it",
-                "", "");
+    return fail(m, "persistent id is not ('storage', type, key, location, numel) as torch.save "
+                   "writes it");
   int g = m->v[it[1]].u.ref;
   if (g != G_FLOAT_ST && g != G_HALF_ST && g != G_BF16_ST)
     return fail(m, "storage of type %s.%s: only FloatStorage, HalfStorage, BFloat16Storage",
@@ -382,18 +384,17 @@ static int rebuild_tensor(struct vm *m, const struct val *args) {
   struct tf_pt_tensor t = {0};
   if (args->n < 6 || args->n > 7 || m->v[a[0]].type != V_STORAGE || m->v[a[1]].type != V_INT ||
       m->v[a[1]].u.i < 0)
-    return fail(m, "_rebuild_tensor_v2 with arguments other than torch.save writes", "", "");
+    return fail(m, "_rebuild_tensor_v2 with arguments other than torch.save writes");
   const struct storage *s = &m->st[m->v[a[0]].u.ref];
   int nd = int_tuple(m, a[2], t.shape), ns = int_tuple(m, a[3], t.stride);
   if (nd < 0 || ns != nd)
-    return fail(m, "tensor size and stride are not tuples of one length (at most 8)", "", "");
+    return fail(m, "tensor size and stride are not tuples of one length (at most 8)");
   t.ndim = nd;
   t.offset = m->v[a[1]].u.i;
   t.dtype = s->dtype;
   t.storage_numel = s->numel;
   if (!view_fits(&t))
-    return fail(m, "a tensor view reaches past the end of its storage (offset, size, stride)", "",
-                "");
+    return fail(m, "a tensor view reaches past the end of its storage (offset, size, stride)");
   if (!(t.key = strndup(s->key, (size_t)s->key_len))) return oom(m);
   if (grow(&m->t, &m->capt, m->nt + 1, sizeof *m->t)) return free(t.key), oom(m);
   m->t[m->nt] = t;
@@ -409,9 +410,8 @@ static int op_reduce(struct vm *m) {
   if (rc) return rc;
   const struct val *f = &m->v[fc], *args = &m->v[fa];
   if (f->type != V_GLOBAL)
-    return fail(m, "REDUCE of a %s: only the allowed globals may be called", vtype_name[f->type],
-                "");
-  if (args->type != V_TUPLE) return fail(m, "REDUCE arguments are not a tuple", "", "");
+    return fail(m, "REDUCE of a %s: only the allowed globals may be called", vtype_name[f->type]);
+  if (args->type != V_TUPLE) return fail(m, "REDUCE arguments are not a tuple");
   const int32_t *a = args->u.items;
   switch (f->u.ref) {
   case G_ORDERED_DICT:
@@ -444,7 +444,7 @@ static int step(struct vm *m, unsigned op, int *stop) {
   int rc;
   switch (op) {
   case 0x80:
-    return arg(m, 1, &x) ? m->err->code : x > 5 ? fail(m, "pickle protocol above 5", "", "") : 0;
+    return arg(m, 1, &x) ? m->err->code : x > 5 ? fail(m, "pickle protocol above 5") : 0;
   case 0x95:
     return arg(m, 8, &x); /* FRAME: a length hint */
   case '.':
@@ -529,7 +529,7 @@ static int step(struct vm *m, unsigned op, int *stop) {
     return fail(m,
                 "opcode %s is not allowed in a state dict (objects, calls and extensions "
                 "are refused)",
-                o, "");
+                o);
   }
   }
 }
@@ -537,12 +537,11 @@ static int step(struct vm *m, unsigned op, int *stop) {
 static int run(struct vm *m, int32_t *result) {
   int stop = 0, rc = TF_OK;
   while (!rc && !stop) {
-    if (m->pos >= m->n) return fail(m, "ends without STOP", "", "");
+    if (m->pos >= m->n) return fail(m, "ends without STOP");
     rc = step(m, m->p[m->pos++], &stop);
   }
   if (rc) return rc;
-  if (m->sp != 1 || m->nmarks)
-    return fail(m, "STOP with %s", m->sp ? "extra items" : "no value", "");
+  if (m->sp != 1 || m->nmarks) return fail(m, "STOP with %s", m->sp ? "extra items" : "no value");
   *result = m->stack[0];
   return TF_OK;
 }
@@ -550,8 +549,7 @@ static int run(struct vm *m, int32_t *result) {
 /* The state dict: the top dict, or its "module" dict (DeepSpeed); every value a tensor. */
 static int extract(struct vm *m, int32_t top, struct tf_pt_dict *out) {
   const struct val *d = &m->v[top];
-  if (d->type != V_DICT)
-    return fail(m, "the pickle holds a %s, not a dict", vtype_name[d->type], "");
+  if (d->type != V_DICT) return fail(m, "the pickle holds a %s, not a dict", vtype_name[d->type]);
   for (int32_t i = 0; i < d->n; i += 2)
     if (str_is(&m->v[d->u.items[i]], "module") && m->v[d->u.items[i + 1]].type == V_DICT) {
       d = &m->v[d->u.items[i + 1]];
@@ -563,7 +561,7 @@ static int extract(struct vm *m, int32_t top, struct tf_pt_dict *out) {
     const struct val *k = &m->v[d->u.items[i]], *v = &m->v[d->u.items[i + 1]];
     char nb[NAMEBUF];
     if (k->type != V_STR)
-      return fail(m, "a state dict key is a %s, not a str", vtype_name[k->type], "");
+      return fail(m, "a state dict key is a %s, not a str", vtype_name[k->type]);
     if (v->type != V_TENSOR)
       return fail(m, "state dict entry %s holds a %s, not a tensor",
                   shown(nb, k->u.s, (size_t)k->n), vtype_name[v->type]);

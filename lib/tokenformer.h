@@ -336,6 +336,15 @@ void tf_model_init(struct tf_model *m, const struct tf_init_config *ic);
 /* The machine's physical memory in bytes (0 if unknown): the ceiling every size check
  * compares with before allocating. */
 double tf_machine_bytes(void);
+/* What a process holds at once, in bytes: the one check every size goes through before a large
+ * allocation adds them up (a model that fits and activations that fit may not fit together). */
+struct tf_mem_need {
+  double params, grads, optimizer, acts, cache;
+};
+/* TF_OK when the parts of need fit together in tf_machine_bytes() (physical memory, or the
+ * address-space limit of ulimit -v when lower); else TF_ENOMEM "WHAT: needs X GiB in all (the
+ * parts), held at once; the machine has Y GiB". */
+int tf_mem_check(const struct tf_mem_need *need, const char *what, struct tf_error *err);
 /* The std of value tokens: ic->value_std, or 2 / (L sqrt d) when that is 0 (docs/model.md §4). */
 double tf_init_value_std(const struct tf_model_config *c, const struct tf_init_config *ic);
 /* The std of key tokens: ic->key_std, or ic->std when that is 0 (docs/model.md §4). */
@@ -772,6 +781,16 @@ const char *tf_gemm_kernel(void);
  * cores). */
 void tf_set_threads(int n);
 
+/* ---------------------------------------------------------------- cpu */
+
+/* The instruction sets the library was compiled for (-march) that this CPU lacks: their count,
+ * and their names, space-separated, in msg (len bytes). Safe to call on any x86-64 CPU, before
+ * anything else runs (lib/cpu.c is compiled for the baseline). */
+int tf_cpu_check(char *msg, size_t len);
+/* The same for the NULL-terminated list `need` (names as __builtin_cpu_supports spells them;
+ * an unknown name counts as lacking). */
+int tf_cpu_lacks(const char *const *need, char *msg, size_t len);
+
 /* ---------------------------------------------------------------- net */
 
 /* What the backward of one Pattention needs from its forward. R = B*T rows. */
@@ -813,6 +832,13 @@ struct tf_acts {
 
 /* Allocates activations for config c, batch B and length T (1 <= T; B >= 1). Sizes that
  * overflow or that the machine cannot hold are refused with TF_ENOMEM naming the figures. */
+/* Bytes of the activations of batch B x length T for config c (what tf_acts_create would
+ * allocate), INFINITY when the size overflows or B x T is out of range. Allocates nothing
+ * large. */
+double tf_acts_bytes(const struct tf_model_config *c, int B, int T);
+/* The largest batch b <= B whose activations of length T fit in memory beside the parameters
+ * of c (the check of tf_acts_create), or 0 when not even one window does. */
+int tf_acts_fit_batch(const struct tf_model_config *c, int B, int T);
 int tf_acts_create(struct tf_acts *a, const struct tf_model_config *c, int B, int T,
                    struct tf_error *err);
 void tf_acts_free(struct tf_acts *a);
@@ -823,12 +849,11 @@ void tf_acts_free(struct tf_acts *a);
  * 1 <= T <= a->T. Same inputs and thread count give the same bits. */
 float tf_net_forward(const struct tf_model *m, struct tf_acts *a, const int32_t *inputs,
                      const int32_t *targets, int B, int T);
-/* The backward of the last forward: adds the gradient of its mean loss to the gradient block
- * grad_block, through g (tf_view_point on that block). Callers zero the block once per step;
+/* The backward of the last forward: adds the gradient of its mean loss to a gradient block
+ * through g (tf_view_point on that block). Callers zero the block once per step;
  * a->logits is overwritten with dlogits. Does nothing after a forward without targets or a
  * second time after one forward. */
-void tf_net_backward(const struct tf_model *m, struct tf_acts *a, float *grad_block,
-                     const struct tf_view *g);
+void tf_net_backward(const struct tf_model *m, struct tf_acts *a, const struct tf_view *g);
 
 /* ---------------------------------------------------------------- train */
 

@@ -27,19 +27,15 @@ static int start_stage(struct tf_model *m, const struct tf_train_config *tc, int
   return TF_OK;
 }
 
-/* Training holds the parameters, their gradients, the two AdamW moments and the activations
- * a (sized, not yet touched): refused when they do not fit in memory together. */
-static int check_train_size(const struct tf_model *m, const struct tf_acts *a,
-                            struct tf_error *err) {
-  double have = tf_machine_bytes();
-  double blocks = 4.0 * (double)m->n_params * sizeof(float);
-  double acts = (double)a->n_floats * sizeof(float);
-  if (have == 0 || blocks + acts <= have) return TF_OK;
-  return tf_error_set(err, TF_ENOMEM,
-                      "training needs %.3g GiB (parameters, gradients and AdamW moments %.3g GiB, "
-                      "activations of batch %d x length %d %.3g GiB); the machine has %.3g GiB",
-                      (blocks + acts) / (1 << 30), blocks / (1 << 30), a->B, a->T, acts / (1 << 30),
-                      have / (1 << 30));
+/* Training holds the parameters, their gradients, the two AdamW moments and the activations of
+ * batch B x length T: refused when they do not fit in memory together. */
+static int check_train_size(const struct tf_model *m, int B, int T, struct tf_error *err) {
+  double block = (double)m->n_params * sizeof(float), acts = tf_acts_bytes(&m->cfg, B, T);
+  if (!isfinite(acts)) return TF_OK; /* tf_acts_create names what is wrong */
+  struct tf_mem_need need = {.params = block, .grads = block, .optimizer = 2 * block, .acts = acts};
+  char what[96];
+  snprintf(what, sizeof what, "training with batch %d x length %d", B, T);
+  return tf_mem_check(&need, what, err);
 }
 
 int tf_trainer_create(struct tf_trainer *t, struct tf_model *m, const struct tf_train_config *tc,
@@ -50,8 +46,9 @@ int tf_trainer_create(struct tf_trainer *t, struct tf_model *m, const struct tf_
   t->rank = rank;
   t->n_ranks = n_ranks;
   int T = m->cfg.seq_len, B = tc->batch;
-  int rc = tf_acts_create(&t->acts, &m->cfg, B, T, err);
-  if (!rc) rc = check_train_size(m, &t->acts, err);
+  /* the whole of training counted before anything large is allocated */
+  int rc = check_train_size(m, B, T, err);
+  if (!rc) rc = tf_acts_create(&t->acts, &m->cfg, B, T, err);
   if (!rc && (new_stage || !m->train.present))
     rc = start_stage(m, tc, n_ranks, err);
   else if (!rc && m->train.n_ranks != n_ranks)
@@ -137,7 +134,7 @@ int tf_trainer_step(struct tf_trainer *t, const struct tf_corpus *data, const st
     tf_corpus_draw(data, &s->rng, B, T, t->rank, t->n_ranks, t->inputs, t->targets);
     for (int r = 0; r < t->n_ranks; r++) s->cursor[r] += B; /* every rank keeps all counts */
     loss += tf_net_forward(m, &t->acts, t->inputs, t->targets, B, T);
-    tf_net_backward(m, &t->acts, t->grads, &t->g);
+    tf_net_backward(m, &t->acts, &t->g);
   }
   /* each backward gives the gradient of its micro-batch's mean loss: the step's gradient is
    * their mean, scaled once more by the clipping factor; both go into AdamW's one pass (the

@@ -1,6 +1,7 @@
 /* bench_decode.c: decoding speed with the KV cache (tf_decode_step) for one model config, as
  * tests/reference/bench_ref.py --mode decode measures the PyTorch peer. A measurement, not a
  * test. */
+#include <stdarg.h>
 #include <getopt.h>
 #include <omp.h>
 #include <stdio.h>
@@ -43,9 +44,12 @@ struct options {
   int n_weights;
 };
 
-static int complain(const char *fmt, const char *a, const char *b) {
+__attribute__((format(printf, 1, 2))) static int complain(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
   fprintf(stderr, "bench_decode: ");
-  fprintf(stderr, fmt, a, b);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
   fputc('\n', stderr);
   return -1;
 }

@@ -57,11 +57,10 @@ static double measure(const struct shape *s) {
 static int pattn_shapes(struct shape *out, const char *cfg, int T, int n, int d) {
   static char names[64][80];
   static int used;
-  const char *fmt[3] = {"%s X.K^T   T=%d n=%d d=%d", "%s S.V     T=%d n=%d d=%d",
-                        "%s dA^T.X   T=%d n=%d d=%d"};
+  const char *op[3] = {"X.K^T  ", "S.V    ", "dA^T.X  "};
   int dims[3][5] = {{0, 1, T, n, d}, {0, 0, T, d, n}, {1, 0, n, d, T}};
   for (int i = 0; i < 3; i++) {
-    snprintf(names[used], sizeof names[used], fmt[i], cfg, T, n, d);
+    snprintf(names[used], sizeof names[used], "%s %s T=%d n=%d d=%d", cfg, op[i], T, n, d);
     out[i] =
         (struct shape){names[used++], dims[i][0], dims[i][1], dims[i][2], dims[i][3], dims[i][4]};
   }

@@ -221,7 +221,7 @@ static int bench_step(struct bench *b, double *loss, struct tf_error *err) {
   }
   tf_grad_zero(b->t.grads, b->m.n_params);
   *loss = tf_net_forward(&b->m, &b->t.acts, b->t.inputs, b->t.targets, b->B, b->T);
-  tf_net_backward(&b->m, &b->t.acts, b->t.grads, &b->t.g);
+  tf_net_backward(&b->m, &b->t.acts, &b->t.g);
   return TF_OK;
 }
 

@@ -7,6 +7,7 @@
 #   grep_out PATTERN NAME CMD...   CMD exits 0 and its stdout matches grep -E PATTERN
 #   grep_err CODE PATTERN NAME CMD...  CMD exits CODE and its stderr matches PATTERN
 #   check NAME CMD...              like ok, for a test expressed as a shell condition
+#   unsanitized NAME               true unless the build is ASan's (which cannot run under ulimit)
 # Ends with the line "N passed, N failed" and exits non-zero if any failed.
 set -u
 TF_BIN=${TF_BIN:-build/bin}
@@ -60,6 +61,23 @@ grep_err() {
   if [ $rc != "$code" ]; then report "$name" fail "exit $rc, expected $code"
   elif grep -Eq -- "$pat" "$ERR"; then report "$name" pass
   else report "$name" fail "stderr does not match /$pat/: $(head -c 300 "$ERR")"; fi
+}
+
+# SANITIZED: 1 when the commands are AddressSanitizer builds (make check SANITIZE=1). They
+# reserve terabytes of address space when they start, so they cannot run under ulimit -v or
+# -d, and they run slower and larger: tests of memory limits and of time and memory bounds
+# skip those parts under them (unsanitized says so).
+case $TF_BIN in */san/*) SANITIZED=1 ;; *) SANITIZED=0 ;; esac
+# wait_for FILE PATTERN: waits (up to 120 s) until FILE has a line matching grep -E PATTERN, so
+# that a test signals a process once it has reached a known point, however loaded the machine.
+wait_for() {
+  n=0
+  until grep -Eq -- "$2" "$1" 2>/dev/null || [ $n -ge 1200 ]; do sleep 0.1; n=$((n + 1)); done
+}
+unsanitized() { # NAME: true for a plain build; under ASan says NAME is skipped
+  [ $SANITIZED = 0 ] && return 0
+  echo "cli: skipped under AddressSanitizer (a ulimit or a bound): $1"
+  return 1
 }
 
 # NOBODY: the prefix that runs a command as an unprivileged user, for tests of permissions

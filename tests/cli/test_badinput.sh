@@ -295,7 +295,7 @@ grep_out "^  total +1,099,562,090,496$" \
 grep_err 65 "huge\.tfz: truncated or not a checkpoint: the header says [0-9]+ bytes of content" \
   "badinput: as a file, tf-eval refuses that header when it opens it" \
   $TF_BIN/tf-eval -i "$B/huge.tfz" -d data/tiny-valid.txt
-grep_err 71 "model needs [0-9.]+ GiB for [0-9]+ parameters and their AdamW moments, the machine" \
+grep_err 71 "a training checkpoint of [0-9]+ parameters: needs [0-9.e+]+ GiB in all \(parameters [0-9.e+]+ GiB, AdamW moments [0-9.e+]+ GiB\), held at once; the machine" \
   "badinput: tf-train of a training checkpoint whose moments do not fit exits 71" \
   pipe_from "$B/huge-state.tfz" $TF_BIN/tf-train -c configs/tiny.yaml -o "$B/x.tfz" -i -
 # tf-eval keeps only the parameters (which fit): it reads on and finds the stream cut short
@@ -319,23 +319,24 @@ done
 $TF_BIN/tf-init -q -c configs/tiny.yaml --set model.seq_len=65536 --set model.d_model=4096 \
   --set model.n_heads=32 --set model.rotary_pct=0 -o "$B/long.tfz"
 for i in 1 2 3; do cat data/tiny-train.txt; done > "$B/long.txt"
-grep_err 71 "activations for batch 4 x length 65536 need [0-9.e+]+ GiB; the machine has" \
+grep_err 71 "training with batch 4 x length 65536: needs [0-9.e+]+ GiB in all \(parameters [0-9.e+]+ GiB, gradients [0-9.e+]+ GiB, AdamW moments [0-9.e+]+ GiB, activations [0-9.e+]+ GiB\), held at once; the machine has" \
   "badinput: tf-train with activations that do not fit exits 71 with the figures" \
   $TF_BIN/tf-train -q -c configs/tiny.yaml -i "$B/long.tfz" -o "$B/x.tfz" \
   --set train.data="$B/long.txt" --steps 1
-grep_err 71 "activations for batch 8 x length 65536 need [0-9.e+]+ GiB; the machine has" \
-  "badinput: tf-eval with activations that do not fit exits 71 with the figures" \
-  $TF_BIN/tf-eval -i "$B/long.tfz" -d "$B/long.txt"
+unsanitized "badinput: tf-eval under ulimit -v" &&
+grep_err 71 "activations for batch 8 x length 65536: needs [0-9.e+]+ GiB in all \(parameters [0-9.e+]+ GiB, activations [0-9.e+]+ GiB\), held at once; the machine has" \
+  "badinput: tf-eval with activations that do not fit even for one window exits 71 with the figures" \
+  sh -c "ulimit -v 2000000 && exec $TF_BIN/tf-eval -i '$B/long.tfz' -d '$B/long.txt'"
 $TF_BIN/tf-init -q -c configs/tiny.yaml --set model.seq_len=1048576 --set model.d_model=16384 \
   --set model.n_heads=16384 --set model.rotary_pct=0 --set model.n_layers=4 \
   --set model.qkv_tokens=1 --set model.proj_tokens=1 --set model.ffn_tokens=1 -o "$B/context.tfz"
-grep_err 71 "decoder: the KV cache and buffers need [0-9.e+]+ GiB; the machine has" \
+grep_err 71 "decoder for 1048576 positions: needs [0-9.e+]+ GiB in all \(parameters [0-9.e+]+ GiB, KV cache [0-9.e+]+ GiB\), held at once; the machine has" \
   "badinput: tf-generate with a KV cache that does not fit exits 71 with the figures" \
   $TF_BIN/tf-generate -i "$B/context.tfz" -p x
 grep_err 71 "batch 4096 x length 1048576 is 4294967296 positions, the limit is 2\^31 - 1" \
   "badinput: tf-eval with 2^32 positions per pass exits 71 (before allocating its buffers)" \
   $TF_BIN/tf-eval -i "$B/context.tfz" -d "$B/long.txt" --batch 4096
-grep_err 71 "activations for batch 2047 x length 1048576 need [0-9.e+]+ GiB; the machine has" \
+grep_err 71 "activations for batch 2047 x length 1048576: needs [0-9.e+]+ GiB in all \(parameters [0-9.e+]+ GiB, activations [0-9.e+]+ GiB\), held at once; the machine has" \
   "badinput: tf-eval with 2^31 - 2^20 positions of 16384-wide activations exits 71" \
   $TF_BIN/tf-eval -i "$B/context.tfz" -d "$B/long.txt" --batch 2047
 grep_err 71 "--json keeps the whole text: -n 1000000000000000 needs [0-9.e+]+ GiB, the machine" \

@@ -142,10 +142,12 @@ printf x > "$H/one.txt"
 grep_err 65 "^tf-eval: $H/one\.txt: 1 byte, nothing to predict" \
   "hostile: tf-eval on a 1-byte file names the file" \
   $TF_BIN/tf-eval -i "$H/t0.tfz" -d "$H/one.txt"
-# the out-of-memory message keeps its figure (ulimit -v makes the allocation fail)
+# the out-of-memory message keeps its figure (ulimit -d makes the allocation fail; the size
+# check before it reads ulimit -v, not -d)
+unsanitized "hostile: a failed allocation names the parameter count" &&
 grep_err 71 'out of memory allocating 256788480 parameters' \
   "hostile: a failed allocation names the parameter count" \
-  sh -c "ulimit -v 600000; exec $TF_BIN/tf-init -q -c $TINY --set model.vocab_size=250000 \
+  sh -c "ulimit -d 600000; exec $TF_BIN/tf-init -q -c $TINY --set model.vocab_size=250000 \
     --set model.d_model=1024 --set model.n_heads=8 -o $H/oom.tfz"
 # a value too small for a double is refused, not read as 0
 grep_err 78 'train\.lr: expected a number in \(0, 10\], got "1e-400" \(below the smallest normal double' \
@@ -210,11 +212,13 @@ grep_out '^  d_model: 64 ' "hostile: tags that name their key's type are read" \
 bounded() {
   secs=$1 mb=$2 code=$3 pat=$4 name=$5
   shift 5
-  if [ ! -x /usr/bin/time ]; then
-    grep_err "$code" "$pat" "$name (no /usr/bin/time: bounds not measured)" "$@"
+  if [ ! -x /usr/bin/time ] || [ $SANITIZED = 1 ]; then
+    grep_err "$code" "$pat" "$name (bounds not measured: no /usr/bin/time, or ASan)" "$@"
+    cp "$OUT" "$H/bounded.out"
     return
   fi
   grep_err "$code" "$pat" "$name" /usr/bin/time -v -o "$H/time.txt" "$@"
+  cp "$OUT" "$H/bounded.out" # CMD's stdout, for the caller
   kb=$(sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): //p' "$H/time.txt")
   cpu=$(awk -F': ' '/^[[:space:]]*(User|System) time \(seconds\)/ { s += $2 } END { print s }' \
     "$H/time.txt")
@@ -274,3 +278,27 @@ bounded 5 300 65 'many-tensors\.tfz: 60023 tensors, more than the 76 a checkpoin
   $TF_BIN/tf-inspect "$H/many-tensors.tfz"
 bounded 5 300 65 'many-tensors\.tfz: 60023 tensors, more than the 76 a checkpoint of its config can hold' \
   "hostile: and tf-eval" $TF_BIN/tf-eval -i "$H/many-tensors.tfz" -d data/tiny-valid.txt
+
+# ---------------------------------------------------------------- memory counted as a whole
+# A model of 65,536 ids with a 1024 context: each window's logits take 256 MiB, so the default
+# batch of 8 needs about 2 GiB. Under ulimit -v (which tf_machine_bytes honours) tf-eval
+# shrinks its batch to what fits beside the model and says so; the loss is that of --batch 1.
+# Where not even one window fits, the refusal counts the parameters with the activations.
+$TF_BIN/tf-init -q -c $TINY --set model.vocab_size=65536 --set model.d_model=32 \
+  --set model.n_layers=1 --set model.seq_len=1024 --set model.qkv_tokens=8 \
+  --set model.proj_tokens=8 --set model.ffn_tokens=8 -o "$H/wide.tfz"
+head -c 2000 data/tiny-valid.txt > "$H/v2k.txt"
+$TF_BIN/tf-eval -i "$H/wide.tfz" -d "$H/v2k.txt" --threads 1 --batch 1 > "$H/batch1.out"
+if unsanitized "hostile: tf-eval, tf-train under ulimit -v"; then
+bounded 30 1000 0 '--batch 8 does not fit in memory beside the model; using --batch 3 instead' \
+  "hostile: tf-eval under a 1 GB limit shrinks its batch and says so" \
+  sh -c "ulimit -v 1000000 && exec $TF_BIN/tf-eval -i '$H/wide.tfz' -d '$H/v2k.txt' --threads 1"
+check "hostile: and scores as --batch 1 does" \
+  test "$(sed 's/, perplexity.*//' "$H/bounded.out")" = "$(sed 's/, perplexity.*//' "$H/batch1.out")"
+grep_err 71 'activations for batch 8 x length 1024: needs 2\.02 GiB in all \(parameters 0\.00782 GiB, activations 2\.02 GiB\), held at once; the machine has 0\.238 GiB' \
+  "hostile: where one window does not fit beside the model, exit 71 with every part" \
+  sh -c "ulimit -v 250000 && exec $TF_BIN/tf-eval -i '$H/wide.tfz' -d '$H/v2k.txt' --threads 1"
+grep_err 71 'training with batch 4 x length 1024: needs [0-9.]+ GiB in all \(parameters [0-9.]+ GiB, gradients [0-9.]+ GiB, AdamW moments [0-9.]+ GiB, activations [0-9.]+ GiB\), held at once' \
+  "hostile: tf-train counts parameters, gradients, moments and activations together" \
+  sh -c "ulimit -v 1080000 && exec $TF_BIN/tf-train -c $TINY -i '$H/wide.tfz' -o '$H/x.tfz' --steps 1 $TR"
+fi

@@ -35,9 +35,10 @@ ok "mpi: two ranks, batch 4 each, 20 steps" $MPI $TR -i "$TMP/m0.tfz" -o "$TMP/t
 check "mpi: 2 ranks x batch 4 equal 1 process x batch 8 (1e-5 relative)" close_params "$TMP/one.tfz" "$TMP/two.tfz" 1e-5
 
 mpi_signal() {
-  $MPI $TR -i "$TMP/m0.tfz" -o "$TMP/sig.tfz" --steps 100000 --set train.batch=4 >/dev/null 2>&1 &
+  $MPI $TR -i "$TMP/m0.tfz" -o "$TMP/sig.tfz" --steps 100000 --set train.batch=4 \
+    --log "$TMP/msig.jsonl" >/dev/null 2>&1 &
   pid=$!
-  sleep 1.5
+  wait_for "$TMP/msig.jsonl" '"loss"' # both ranks are training
   kill -TERM "$(pgrep -P $pid | tail -1)"
   wait $pid
 }

@@ -36,9 +36,11 @@ assert all(k in steps[0] for k in ('lr', 'grad_norm', 'tokens', 'tokens_per_s', 
 # a signal: finish the step, save, exit 75; resuming gives the uninterrupted result. The
 # stage is far longer than the run lives, and both runs then stop at the same step.
 signal_then_resume() {
-  $T -i "$TMP/t0.tfz" -o "$TMP/sig.tfz" --steps 100000 --set train.eval_every=0 &
+  rm -f "$TMP/sig.jsonl"
+  $T -i "$TMP/t0.tfz" -o "$TMP/sig.tfz" --steps 100000 --set train.eval_every=0 \
+    --log "$TMP/sig.jsonl" &
   pid=$!
-  sleep 0.3
+  wait_for "$TMP/sig.jsonl" '"loss"' # after a first step, however slow the machine
   kill -"$1" $pid
   wait $pid
   rc=$?

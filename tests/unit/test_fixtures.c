@@ -90,7 +90,7 @@ START_TEST(forward_and_backward_match_pytorch) {
   float *grads = calloc(m.n_params, sizeof(float));
   struct tf_view g;
   tf_view_point(&g, grads, &m.cfg);
-  tf_net_backward(&m, &acts, grads, &g);
+  tf_net_backward(&m, &acts, &g);
   for (int i = 0; i < m.n_tensors; i++) {
     char gname[TF_NAME_MAX + 8];
     snprintf(gname, sizeof gname, "grad.%s", m.tensors[i].name);

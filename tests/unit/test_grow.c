@@ -246,7 +246,7 @@ static float *gradient_of(const struct tf_model *m) {
   ck_assert_msg(!tf_acts_create(&a, &m->cfg, B, T, &err), "%s", err.msg);
   tf_view_point(&gv, g, &m->cfg);
   tf_net_forward(m, &a, in, tgt, B, T);
-  tf_net_backward(m, &a, g, &gv);
+  tf_net_backward(m, &a, &gv);
   tf_acts_free(&a);
   return g;
 }

@@ -242,7 +242,7 @@ START_TEST(dataset_names_resolve_to_the_prefix_text_files_stay_text) {
 }
 END_TEST
 
-Suite *mmidx_suite(void) {
+static Suite *mmidx_suite(void) {
   Suite *s = suite_create("mmidx");
   TCase *tc = tcase_create("mmidx");
   tcase_add_checked_fixture(tc, setup, teardown);

@@ -70,7 +70,7 @@ static double net_loss(void *ctx) {
 static void net_grad(struct net *n) {
   memset(n->grads, 0, n->m.n_params * sizeof(float));
   tf_net_forward(&n->m, &n->a, n->in, n->tgt, B, T);
-  tf_net_backward(&n->m, &n->a, n->grads, &n->g);
+  tf_net_backward(&n->m, &n->a, &n->g);
 }
 
 /* Central differences with h = 1e-2 on weights of size 0.5: the mean loss (~4) carries float32
@@ -134,13 +134,13 @@ START_TEST(backward_needs_a_fresh_forward_with_targets) {
   struct net n;
   net_init(&n, TF_NORM_L2_GELU, 0);
   ck_assert(tf_net_forward(&n.m, &n.a, n.in, NULL, B, T) == 0.0f);
-  tf_net_backward(&n.m, &n.a, n.grads, &n.g);
+  tf_net_backward(&n.m, &n.a, &n.g);
   for (size_t i = 0; i < n.m.n_params; i++) ck_assert(n.grads[i] == 0.0f);
   net_grad(&n);
   float *once = malloc(n.m.n_params * sizeof(float));
   ck_assert(once);
   memcpy(once, n.grads, n.m.n_params * sizeof(float));
-  tf_net_backward(&n.m, &n.a, n.grads, &n.g);
+  tf_net_backward(&n.m, &n.a, &n.g);
   ck_assert_mem_eq(once, n.grads, n.m.n_params * sizeof(float));
   free(once);
   net_free(&n);
