@@ -98,6 +98,28 @@ int cli_load_config(struct tf_config *cfg, const char *path, const char *const *
   return rc;
 }
 
+int cli_no_model_sets(const struct cli *c, const char *const *sets, int n_sets) {
+  for (int i = 0; i < n_sets; i++)
+    if (strncmp(sets[i], "model.", 6) == 0)
+      return cli_usage_error(c,
+                             "--set %s: %s takes the model from the checkpoint (-i); "
+                             "tf-grow changes its size",
+                             sets[i], c->prog);
+  return TF_OK;
+}
+
+void cli_warn_model_ignored(const struct cli *c, const struct tf_model_config *config,
+                            const struct tf_model *m, const char *config_path) {
+  struct tf_config def;
+  char keys[400];
+  tf_config_default(&def);
+  if (!config_path || !tf_model_config_diff(config, &def.model, keys, sizeof keys))
+    return; /* the config says nothing of the model */
+  if (tf_model_config_diff(config, &m->cfg, keys, sizeof keys))
+    fprintf(stderr, "%s: %s: its model section is ignored, the checkpoint's model is used (%s)\n",
+            c->prog, config_path, keys);
+}
+
 int cli_finish(const struct cli *c, int rc) {
   int failed = ferror(stdout), e = 0;
   errno = 0;

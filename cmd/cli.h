@@ -39,6 +39,13 @@ int cli_check_path(const struct cli *c, const char *opt, const char *path);
  * "section.key=value" of sets. The caller applies its own flags, then tf_config_check. */
 int cli_load_config(struct tf_config *cfg, const char *path, const char *const *sets, int n_sets,
                     struct tf_error *err);
+/* TF_EUSAGE (printed) when one of sets is a model.* key: for commands that take the model
+ * from a checkpoint. */
+int cli_no_model_sets(const struct cli *c, const char *const *sets, int n_sets);
+/* One stderr line when the config file at config_path has a model section (config differs
+ * from the defaults) that differs from m's model, naming the keys (config's value vs m's). */
+void cli_warn_model_ignored(const struct cli *c, const struct tf_model_config *config,
+                            const struct tf_model *m, const char *config_path);
 /* The last call of a command's main: flushes and closes stdout, and returns the exit status:
  * rc, or, when rc is 0 and that flush or an earlier write to stdout failed (a full disk,
  * /dev/full), TF_EIO after printing "prog: stdout: REASON". */

@@ -154,7 +154,8 @@ static int parse_args(struct cli *c, struct grow_args *a, int argc, char **argv)
   if (!a->output) return cli_usage_error(c, "an output is required (-o FILE)");
   if ((rc = cli_check_path(c, "--config", a->config)) ||
       (rc = cli_check_path(c, "--input", a->input)) ||
-      (rc = cli_check_path(c, "--output", a->output)))
+      (rc = cli_check_path(c, "--output", a->output)) ||
+      (rc = cli_no_model_sets(c, a->sets, a->n_sets)))
     return rc;
   if (a->config && strcmp(a->input, "-") == 0 && strcmp(a->config, "-") == 0)
     return cli_usage_error(c, "the config and the checkpoint cannot both come from stdin");
@@ -274,6 +275,7 @@ static int grow(const struct cli *c, const struct grow_args *a, const struct tf_
   int rc = tf_output_check(a->output, err);
   if (!rc) rc = tf_model_load(&in, a->input, err);
   if (rc) return rc;
+  cli_warn_model_ignored(c, &cfg->model, &in, a->config);
   if ((rc = tf_model_grow(&out, &in, &cfg->grow, &cfg->init, &r.p, err))) goto free_in;
   warn(c, a, &cfg->grow, &r);
   json_t *rec = describe(a, &cfg->grow, &r);

@@ -14,7 +14,7 @@
 
 static const char usage[] =
     "Usage: tf-train -c CONFIG -i IN -o OUT [--steps N] [--stop-at S] [--new-stage]\n"
-    "                [--set SECTION.KEY=VALUE]... [--log FILE]\n"
+    "                [--reschedule] [--set SECTION.KEY=VALUE]... [--log FILE]\n"
     "Train a TokenFormer checkpoint on a text corpus (the train: section of CONFIG).\n"
     "\n"
     "  -c, --config FILE     YAML config; its train: section is read ('-' for stdin)\n"
@@ -24,6 +24,8 @@ static const char usage[] =
     "      --steps N         length of the stage's schedule (overrides train.steps)\n"
     "      --stop-at S       end this run at stage step S, after saving\n"
     "      --new-stage       start a fresh schedule and optimizer from any checkpoint\n"
+    "      --reschedule      resume with this run's steps, warmup, lr, min_lr instead of\n"
+    "                        the schedule stored with the stage\n"
     "      --set S.K=V       override one config key (repeatable)\n"
     "      --log FILE        JSON Lines metrics, appended (overrides train.log)\n"
     "  -q, --quiet           no progress\n"
@@ -36,12 +38,19 @@ static const char usage[] =
     "large for memory, 73 cannot create output, 74 I/O error (the previous OUT is kept),\n"
     "75 stopped by a signal after saving, 78 bad config. See tf-train(1).\n";
 
-enum { OPT_SET = CLI_OPT_FIRST_FREE, OPT_STEPS, OPT_STOP_AT, OPT_NEW_STAGE, OPT_LOG };
+enum {
+  OPT_SET = CLI_OPT_FIRST_FREE,
+  OPT_STEPS,
+  OPT_STOP_AT,
+  OPT_NEW_STAGE,
+  OPT_LOG,
+  OPT_RESCHEDULE
+};
 
 struct train_args {
   const char *config, *input, *output, *log;
   const char **sets;
-  int n_sets, new_stage;
+  int n_sets, new_stage, reschedule;
   long long steps, stop_at; /* -1: not given */
   int argc;
   char **argv; /* the command line (as getopt left it), for the resume hint */
@@ -73,6 +82,7 @@ static int parse_args(struct cli *c, struct train_args *a, int argc, char **argv
                                            {"steps", required_argument, 0, OPT_STEPS},
                                            {"stop-at", required_argument, 0, OPT_STOP_AT},
                                            {"new-stage", no_argument, 0, OPT_NEW_STAGE},
+                                           {"reschedule", no_argument, 0, OPT_RESCHEDULE},
                                            {"log", required_argument, 0, OPT_LOG},
                                            CLI_COMMON_LONG_OPTIONS,
                                            {0, 0, 0, 0}};
@@ -100,6 +110,9 @@ static int parse_args(struct cli *c, struct train_args *a, int argc, char **argv
     case OPT_NEW_STAGE:
       a->new_stage = 1;
       break;
+    case OPT_RESCHEDULE:
+      a->reschedule = 1;
+      break;
     case OPT_STEPS:
     case OPT_STOP_AT:
       if (cli_parse_long(c, opt == OPT_STEPS ? "--steps" : "--stop-at", optarg, 0, 1L << 40, &v))
@@ -116,7 +129,8 @@ static int parse_args(struct cli *c, struct train_args *a, int argc, char **argv
   if (!a->output) return cli_usage_error(c, "an output is required (-o FILE)");
   if ((rc = cli_check_path(c, "--config", a->config)) ||
       (rc = cli_check_path(c, "--input", a->input)) ||
-      (rc = cli_check_path(c, "--output", a->output)))
+      (rc = cli_check_path(c, "--output", a->output)) ||
+      (rc = cli_no_model_sets(c, a->sets, a->n_sets)))
     return rc;
   if (strcmp(a->input, "-") == 0 && strcmp(a->config, "-") == 0)
     return cli_usage_error(c, "the config and the checkpoint cannot both come from stdin");
@@ -305,6 +319,7 @@ static int open_inputs(struct run *r, struct tf_error *err) {
   int rc = check_stdin(r, with_valid, err);
   if (rc || (rc = tf_model_load(&r->m, r->a->input, err))) return rc;
   r->has_model = 1;
+  if (r->dist.rank == 0) cli_warn_model_ignored(r->c, &r->cfg.model, &r->m, r->a->config);
   if ((rc = open_data(r, &r->data, tc->data, err))) return rc;
   r->has_data = 1;
   if ((rc = tf_corpus_check_window(&r->data, r->m.cfg.seq_len, err))) return rc;
@@ -425,14 +440,16 @@ static int run_training(struct run *r, struct tf_error *err) {
   if (!rc) rc = open_inputs(r, err);
   if (rc) return rc;
   struct tf_train_state *s = &r->m.train;
-  if (!r->a->new_stage && s->present && s->step >= r->cfg.train.steps) {
-    cli_note(r->c,
-             "%s: already at the end of its stage (step %lld of %lld); use --new-stage "
-             "or a larger --steps",
-             r->a->input, (long long)s->step, (long long)r->cfg.train.steps);
-    return strcmp(r->a->input, r->a->output) == 0
-               ? TF_OK
-               : tf_model_save(&r->m, r->a->output, TF_COMPRESS_HUFFMAN, err);
+  if (!r->a->new_stage && s->present) {
+    int64_t steps = s->has_schedule ? s->stage_steps : r->cfg.train.steps;
+    if (s->step >= steps && !r->a->reschedule) {
+      cli_note(r->c,
+               "%s: stage already complete (%lld/%lld steps); nothing written (--new-stage "
+               "starts another, --reschedule lengthens this one)",
+               r->a->input, (long long)s->step, (long long)steps);
+      return TF_OK;
+    }
+    if ((rc = tf_trainer_check_schedule(&r->m, &r->cfg.train, r->a->reschedule, err))) return rc;
   }
   if ((rc = tf_trainer_create(&r->t, &r->m, &r->cfg.train, r->a->new_stage, r->dist.rank,
                               r->dist.n_ranks, err)))

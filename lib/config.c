@@ -546,3 +546,27 @@ int tf_model_config_from_json(struct tf_model_config *m, const char *json, struc
   if (!rc) *m = tmp;
   return rc;
 }
+
+int tf_model_config_diff(const struct tf_model_config *a, const struct tf_model_config *b,
+                         char *out, size_t n) {
+  const struct section *sec = model_section();
+  struct tf_model_config ra = *a, rb = *b;
+  resolve_model(&ra);
+  resolve_model(&rb);
+  int count = 0;
+  size_t used = 0;
+  if (n) out[0] = 0;
+  for (size_t i = 0; i < tf_config_n_keys; i++) {
+    const struct key *k = &tf_config_keys[i];
+    if (strcmp(k->section, sec->name) != 0) continue;
+    char va[64], vb[64];
+    tf_config_format(k, tf_config_fetch(k, &ra), va, sizeof va);
+    tf_config_format(k, tf_config_fetch(k, &rb), vb, sizeof vb);
+    if (strcmp(va, vb) == 0) continue;
+    int w = snprintf(out + used, n > used ? n - used : 0, "%smodel.%s %s vs %s",
+                     count++ ? ", " : "", k->name, va, vb);
+    if (w > 0) used += (size_t)w;
+    if (used >= n) used = n ? n - 1 : 0;
+  }
+  return count;
+}

@@ -181,6 +181,7 @@ static int carry_state(struct tf_model *out, const struct tf_model *in, int keep
   out->train = in->train;
   memset(&out->train.opt, 0, sizeof out->train.opt);
   out->train.step = 0;
+  out->train.has_schedule = 0; /* a new stage, on the config's schedule */
   int rc = tf_adamw_create(&out->train.opt, out->n_params, err);
   if (rc || !keep || !in->train.opt.m) return rc;
   out->train.opt.step = in->train.opt.step;

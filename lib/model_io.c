@@ -69,6 +69,39 @@ static int check_finite(const struct tf_model *m, int moments, struct tf_error *
   return TF_OK;
 }
 
+/* The stage's schedule as stored: metadata "schedule", {"steps", "warmup", "lr", "min_lr"}. */
+static char *schedule_json(const struct tf_train_state *s) {
+  json_t *j = json_pack("{s:I, s:f, s:f, s:f}", "steps", (json_int_t)s->stage_steps, "warmup",
+                        s->stage_warmup, "lr", s->stage_lr, "min_lr", s->stage_min_lr);
+  char *text =
+      j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) : NULL;
+  json_decref(j);
+  return text;
+}
+
+static int load_schedule(struct tf_train_state *s, const struct tf_st_header *h,
+                         struct tf_error *err) {
+  const char *text = tf_st_meta(h, "schedule");
+  if (!text || !s->present) return TF_OK;
+  json_error_t je;
+  json_t *j = json_loads(text, 0, &je);
+  json_int_t steps = -1;
+  double w = -1, lr = -1, min_lr = -1;
+  int bad = json_unpack(j, "{s:I, s:F, s:F, s:F}", "steps", &steps, "warmup", &w, "lr", &lr,
+                        "min_lr", &min_lr) != 0;
+  json_decref(j);
+  if (bad || steps < 1 || !(w >= 0) || !(lr >= 0) || !(min_lr >= 0) || !isfinite(w + lr + min_lr))
+    return tf_error_set(err, TF_EDATA,
+                        "metadata schedule: expected {\"steps\": N >= 1, \"warmup\", \"lr\", "
+                        "\"min_lr\": finite numbers >= 0}");
+  s->has_schedule = 1;
+  s->stage_steps = steps;
+  s->stage_warmup = w;
+  s->stage_lr = lr;
+  s->stage_min_lr = min_lr;
+  return TF_OK;
+}
+
 int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress compress,
                   struct tf_error *err) {
   struct tf_ckpt_entry *entries = NULL;
@@ -82,17 +115,23 @@ int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress c
     rc = tf_error_set(err, TF_ENOMEM, "out of memory preparing %s", path);
   else
     rc = model_entries(m, &entries, &n, &names, err);
+  char *sched = NULL;
+  if (!rc && m->train.present && m->train.has_schedule && !(sched = schedule_json(&m->train)))
+    rc = tf_error_set(err, TF_ENOMEM, "out of memory preparing %s", path);
   if (!rc) {
     const char *tok_json = tf_tokenizer_json(m->tok, NULL);
-    const char *meta[] = {"format",         FORMAT_NAME,
-                          "format_version", FORMAT_VERSION,
-                          "config",         config,
-                          "history",        m->history,
-                          "created_by",     "tokenformer " TF_VERSION,
-                          "tokenizer",      tf_tokenizer_kind_name(m->tok),
-                          "tokenizer_json", tok_json};
-    rc = tf_ckpt_write(path, entries, n, meta, tok_json ? 7 : 6, compress, err);
+    const char *meta[18] = {"format",         FORMAT_NAME,
+                            "format_version", FORMAT_VERSION,
+                            "config",         config,
+                            "history",        m->history,
+                            "created_by",     "tokenformer " TF_VERSION,
+                            "tokenizer",      tf_tokenizer_kind_name(m->tok)};
+    size_t k = 6;
+    if (tok_json) meta[2 * k] = "tokenizer_json", meta[2 * k++ + 1] = tok_json;
+    if (sched) meta[2 * k] = "schedule", meta[2 * k++ + 1] = sched;
+    rc = tf_ckpt_write(path, entries, n, meta, k, compress, err);
   }
+  free(sched);
   free(entries);
   free(names);
   free(config);
@@ -242,6 +281,7 @@ static int load_from(struct tf_model *m, struct tf_ckpt_reader *r, int weights_o
   const char *history = tf_st_meta(h, "history");
   if (!rc && history) rc = replace_string(&m->history, history, err);
   if (!rc) rc = load_tokenizer(m, h, err);
+  if (!rc) rc = load_schedule(&m->train, h, err);
   for (size_t i = 0; !rc && i < h->n_tensors; i++) {
     struct tensor_place p;
     model_place(m, h->tensors[i].name, &p);

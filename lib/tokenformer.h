@@ -137,6 +137,10 @@ int tf_config_print(const struct tf_config *c, FILE *out);
 /* The model section as one compact JSON object (as stored in a checkpoint's metadata);
  * returns a malloc'd string or NULL when out of memory. */
 char *tf_model_config_to_json(const struct tf_model_config *m);
+/* The model keys whose values differ between a and b, as "model.KEY A vs B, ..." in out (cut
+ * to n bytes); returns how many. */
+int tf_model_config_diff(const struct tf_model_config *a, const struct tf_model_config *b,
+                         char *out, size_t n);
 /* Parses that JSON object; unknown keys, wrong types and bad ranges are TF_EDATA. */
 int tf_model_config_from_json(struct tf_model_config *m, const char *json, struct tf_error *err);
 const char *tf_norm_name(enum tf_norm n);
@@ -301,6 +305,11 @@ struct tf_train_state {
   int n_ranks;                  /* entries of train.data_cursor */
   int64_t cursor[TF_MAX_RANKS]; /* windows drawn by each rank (train.data_cursor) */
   struct tf_adamw opt;          /* optim.m.*, optim.v.*, optim.step; m == NULL: none stored */
+  /* the stage's schedule (metadata "schedule"; has_schedule 0: none stored, as in checkpoints
+   * from before it was, or grown ones, which start a stage) */
+  int has_schedule;
+  int64_t stage_steps;
+  double stage_lr, stage_min_lr, stage_warmup;
 };
 
 /* Weight formats for inference (tf_model_convert_weights; tf-generate(1) --weights). */
@@ -884,6 +893,11 @@ struct tf_trainer {
 int tf_trainer_create(struct tf_trainer *t, struct tf_model *m, const struct tf_train_config *tc,
                       int new_stage, int rank, int n_ranks, struct tf_error *err);
 void tf_trainer_free(struct tf_trainer *t);
+/* A resumed stage keeps the schedule stored with it (train.steps, warmup, lr, min_lr): a
+ * value of tc that differs is refused with TF_EUSAGE naming both, unless reschedule, when
+ * tc's schedule replaces the stored one. Nothing to check without a stored schedule. */
+int tf_trainer_check_schedule(const struct tf_model *m, const struct tf_train_config *tc,
+                              int reschedule, struct tf_error *err);
 /* One optimizer step on windows of data. With dist (NULL: one process) the gradient block is
  * summed and the loss averaged across ranks. A non-finite loss or gradient is TF_EDATA naming
  * the step and tensor; a data file that shrank while its windows were read is TF_EIO

@@ -65,7 +65,34 @@ int tf_trainer_create(struct tf_trainer *t, struct tf_model *m, const struct tf_
     return tf_error_set(err, TF_ENOMEM, "out of memory for gradients and batches");
   }
   tf_view_point(&t->g, t->grads, &m->cfg);
+  m->train.has_schedule = 1; /* the stage's schedule is the one this trainer runs */
+  m->train.stage_steps = tc->steps;
+  m->train.stage_lr = tc->lr;
+  m->train.stage_min_lr = tc->min_lr;
+  m->train.stage_warmup = tc->warmup;
   return TF_OK;
+}
+
+int tf_trainer_check_schedule(const struct tf_model *m, const struct tf_train_config *tc,
+                              int reschedule, struct tf_error *err) {
+  const struct tf_train_state *s = &m->train;
+  if (!s->present || !s->has_schedule || reschedule) return TF_OK;
+  const char *key = NULL;
+  double stored = 0, given = 0;
+  if (s->stage_steps != tc->steps)
+    key = "steps", stored = (double)s->stage_steps, given = (double)tc->steps;
+  else if (s->stage_warmup != tc->warmup)
+    key = "warmup", stored = s->stage_warmup, given = tc->warmup;
+  else if (s->stage_lr != tc->lr)
+    key = "lr", stored = s->stage_lr, given = tc->lr;
+  else if (s->stage_min_lr != tc->min_lr)
+    key = "min_lr", stored = s->stage_min_lr, given = tc->min_lr;
+  if (!key) return TF_OK;
+  return tf_error_set(err, TF_EUSAGE,
+                      "train.%s: the checkpoint's stage has %.17g, this run asks for %.17g; "
+                      "resume with the stage's value, --reschedule to change the stage, or "
+                      "--new-stage to start another",
+                      key, stored, given);
 }
 
 void tf_trainer_free(struct tf_trainer *t) {

@@ -52,7 +52,7 @@ $FORGE "$H/trained.tfz" "$H/big.tfz" optim.m.embed.weight=3e38 optim.v.embed.wei
 cp "$H/big.tfz" "$H/out.tfz"
 grep_err 65 'out\.tfz: not saved \(step 4\): tensor embed\.weight: element 0 is -?inf' \
   "hostile: a save that would write inf exits 65 naming step and tensor" \
-  $TF_BIN/tf-train -c $TINY -i "$H/big.tfz" -o "$H/out.tfz" --steps 4 $TR
+  $TF_BIN/tf-train -c $TINY -i "$H/big.tfz" -o "$H/out.tfz" --steps 4 $TR --reschedule
 check "hostile: and the old file is untouched" cmp "$H/big.tfz" "$H/out.tfz"
 
 # ---------------------------------------------------------------- outputs that cannot be written
@@ -82,7 +82,7 @@ EOF2
 rm -f "$H/logged.tfz"
 grep_err 74 'tf-train: /dev/full: the log is incomplete: No space left on device' \
   "hostile: tf-train --log on a full device exits 74 at the end" \
-  $TF_BIN/tf-train -c $TINY -i "$H/trained.tfz" -o "$H/logged.tfz" --steps 6 --log /dev/full $TR
+  $TF_BIN/tf-train -c $TINY -i "$H/trained.tfz" -o "$H/logged.tfz" --steps 6 --log /dev/full $TR --reschedule
 check "hostile: the log failure is reported once" \
   test "$(grep -c 'cannot write the log: No space left on device; training goes on' "$ERR")" = 1
 check "hostile: and the checkpoint was still written" $TF_BIN/tf-inspect --verify "$H/logged.tfz"
@@ -167,7 +167,7 @@ check "hostile: and the input is untouched" cmp "$H/trained.tfz" "$H/in.tfz"
 sig_while_loading() {
   rm -f "$H/cfg.fifo" "$H/sig.tfz"
   mkfifo "$H/cfg.fifo" || return 1
-  $TF_BIN/tf-train -c "$H/cfg.fifo" -i "$H/trained.tfz" -o "$H/sig.tfz" --steps 50 $TR \
+  $TF_BIN/tf-train -c "$H/cfg.fifo" -i "$H/trained.tfz" -o "$H/sig.tfz" --steps 50 $TR --reschedule \
     2> "$H/sig.err" &
   pid=$!
   sleep 0.5

@@ -18,7 +18,7 @@ check "train: stop then resume gives byte-identical tensors" same_tensors "$TMP/
 check "train: and the data stream and counters match too" sh -c \
   "$TF_BIN/tf-inspect --tensor train.rng '$TMP/full.tfz' > '$TMP/a' &&
    $TF_BIN/tf-inspect --tensor train.rng '$TMP/resumed.tfz' > '$TMP/b' && cmp -s '$TMP/a' '$TMP/b'"
-grep_err 0 'already at the end' "train: a finished stage exits 0 with a message" \
+grep_err 0 'stage already complete \(40/40 steps\)' "train: a finished stage exits 0 with a message" \
   $TF_BIN/tf-train -c configs/tiny.yaml -i "$TMP/full.tfz" -o "$TMP/again.tfz" --steps 40
 grep_out '"lifetime_steps": 50' "train: --new-stage adds a stage, lifetime counters go on" \
   sh -c "$T -i '$TMP/full.tfz' -o '$TMP/stage2.tfz' --new-stage --steps 10 &&

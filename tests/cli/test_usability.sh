@@ -30,3 +30,35 @@ if [ -n "$USHIM" ]; then
 else
   echo "usability 1: periodic-save case skipped: no C compiler for tests/cli/faults.c"
 fi
+
+# 2. the stage's schedule is stored with it; resuming uses it, a change needs --reschedule
+$UT -i "$U/t0.tfz" -o "$U/s10.tfz" --steps 10 --stop-at 5
+grep_err 64 'train.steps: the checkpoint.s stage has 10, this run asks for 50' \
+  "usability 2: resuming with the config's other train.steps is refused, naming both" \
+  $UT -i "$U/s10.tfz" -o "$U/s10b.tfz"
+grep_err 64 'train.lr: .* has 0.001, this run asks for 0.0005' \
+  "usability 2: so is another lr" $UT -i "$U/s10.tfz" -o "$U/s10b.tfz" --steps 10 \
+  --set train.lr=5e-4
+grep_out '"stage_step": 10' "usability 2: the same schedule resumes to the stage's end" \
+  sh -c "$UT -i '$U/s10.tfz' -o '$U/s10.tfz' --steps 10 && $TF_BIN/tf-inspect --json '$U/s10.tfz'"
+cp "$U/s10.tfz" "$U/s10.keep"
+grep_err 0 'stage already complete \(10/10 steps\)' \
+  "usability 2: a finished stage rerun without --steps says so and exits 0" \
+  $TF_BIN/tf-train --threads 2 -c configs/tiny.yaml -i "$U/s10.tfz" -o "$U/s10.tfz"
+check "usability 2: and the file is untouched" cmp "$U/s10.tfz" "$U/s10.keep"
+grep_out '"stage_step": 12' "usability 2: --reschedule lengthens the stage" \
+  sh -c "$UT -i '$U/s10.tfz' -o '$U/s12.tfz' --steps 12 --reschedule &&
+         $TF_BIN/tf-inspect --json '$U/s12.tfz'"
+
+# 4. the config's model section is never ignored silently; --set model.* is refused
+sed 's/^  d_model: 32/  d_model: 64/' configs/tiny.yaml > "$U/wide.yaml"
+grep_err 0 'wide.yaml: its model section is ignored.*model.d_model 64 vs 32' \
+  "usability 4: a config whose model differs from the checkpoint's is named in one line" \
+  $TF_BIN/tf-train --threads 2 -q -c "$U/wide.yaml" -i "$U/t0.tfz" -o "$U/w.tfz" --steps 2
+check "usability 4: one line only" test "$(grep -c 'model section' "$ERR")" = 1
+grep_err 64 'set model.d_model=64: tf-train takes the model from the checkpoint' \
+  "usability 4: tf-train refuses --set model.*" \
+  $UT -i "$U/t0.tfz" -o "$U/w.tfz" --steps 2 --set model.d_model=64
+grep_err 64 'set model.n_layers=3: tf-grow takes the model from the checkpoint' \
+  "usability 4: tf-grow refuses --set model.*" \
+  $TF_BIN/tf-grow -q -i "$U/t0.tfz" -o "$U/w.tfz" --ffn +8 --set model.n_layers=3
