@@ -5,14 +5,8 @@
 # the dataset, score it in bits per byte of text (comparable with the byte model's), sample.
 # DEMO_BPE_STEPS (default 200, 1024 tokens a step) sets the training length.
 set -eu
-bin=${1:-build/bin}
-out=${DEMO_DIR:-demo}
 steps=${DEMO_BPE_STEPS:-200}
-mkdir -p "$out"
-step() { printf '\n== %s\n$ %s\n' "$1" "$2"; }
-run() { step "$1" "$2"; sh -c "$2"; }
-PATH=$bin:$PATH
-export PATH
+. "$(dirname "$0")/demo-steps.sh"
 tok=data/gpt-neox-20b-tokenizer.json
 
 run "what the GPT-NeoX-20B tokenizer makes of a verse" \

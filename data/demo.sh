@@ -4,14 +4,8 @@
 # the validation split, grow it, train the grown model briefly, look at it, and sample.
 # DEMO_STEPS (default 400, batch 8: about 4 minutes on 2 cores) sets the first stage's length.
 set -eu
-bin=${1:-build/bin}
-out=${DEMO_DIR:-demo}
 steps=${DEMO_STEPS:-400}
-mkdir -p "$out"
-step() { printf '\n== %s\n$ %s\n' "$1" "$2"; }
-run() { step "$1" "$2"; sh -c "$2"; }
-PATH=$bin:$PATH
-export PATH
+. "$(dirname "$0")/demo-steps.sh"
 
 run "create the small model (configs/small.yaml)" \
   "tf-init -c configs/small.yaml -o $out/s0.tfz"
