@@ -23,7 +23,7 @@ static const char usage[] =
     "                      for stdin)\n"
     "      --max-bytes N   score only the first N bytes of each text\n"
     "      --max-tokens N  score only the first N tokens of each text or dataset\n"
-    "      --batch B       windows per forward pass (default 8; does not change results)\n"
+    "      --batch B       windows per forward pass (default 8; results agree to float rounding)\n"
     "      --weights FMT   score with the weights rounded to bf16 or q8 and back (the\n"
     "                      formats of tf-generate --weights; default f32: as stored)\n"
     "      --json          one JSON object per file (or task) on stdout\n"
