@@ -302,7 +302,7 @@ int main(int argc, char **argv) {
   struct tf_model m;
   struct tf_acts acts;
   struct tf_error err = {0};
-  cli_init(&c, "tf-eval", usage);
+  cli_init(&c, "tf-eval", usage, 0);
   int rc = parse_args(&c, &a, argc, argv);
   if (rc || c.done) goto out;
   if ((rc = tf_model_load_weights(&m, a.input, &err))) {

@@ -436,7 +436,7 @@ int main(int argc, char **argv) {
   struct cli c;
   struct gen_args a = {0};
   struct tf_error err = {0};
-  cli_init(&c, "tf-generate", usage);
+  cli_init(&c, "tf-generate", usage, 0);
   int rc = parse_args(&c, &a, argc, argv);
   if (!rc && !c.done) {
     struct run r = {.a = &a, .c = &c};

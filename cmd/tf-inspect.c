@@ -647,7 +647,7 @@ int main(int argc, char **argv) {
   struct cli c;
   struct args a = {0};
   struct tf_error err = {0};
-  cli_init(&c, "tf-inspect", usage);
+  cli_init(&c, "tf-inspect", usage, 0);
   int rc = parse_args(&c, &a, argc, argv);
   if (rc || c.done) return cli_finish(&c, rc);
   if (a.other)
