@@ -192,27 +192,18 @@ static int bytes_add(struct bytes *b, const void *data, size_t n) {
   return TF_OK;
 }
 
-/* The whole of f into b. */
-static int read_all(FILE *f, struct bytes *b, const char *name, struct tf_error *err) {
-  unsigned char buf[1 << 14];
-  size_t got;
-  while ((got = fread(buf, 1, sizeof buf, f)) > 0)
-    if (bytes_add(b, buf, got)) return tf_error_set(err, TF_ENOMEM, "%s: out of memory", name);
-  if (ferror(f))
-    return tf_error_set(err, TF_ENOINPUT, "%s: cannot read: %s", name, strerror(errno));
-  return TF_OK;
-}
-
 /* The prompt's bytes: -p TEXT, -f FILE, or stdin. */
 static int read_prompt(const struct gen_args *a, struct bytes *b, struct tf_error *err) {
   if (a->prompt && bytes_add(b, a->prompt, strlen(a->prompt)))
     return tf_error_set(err, TF_ENOMEM, "out of memory for the prompt");
   if (a->prompt) return TF_OK;
-  if (!a->file || strcmp(a->file, "-") == 0) return read_all(stdin, b, "<stdin>", err);
-  FILE *f = fopen(a->file, "rb");
-  if (!f) return tf_error_set(err, TF_ENOINPUT, "%s: %s", a->file, strerror(errno));
-  int rc = read_all(f, b, a->file, err);
-  fclose(f);
+  const char *path = a->file ? a->file : "-";
+  const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+  struct tf_input in;
+  int rc = tf_input_open(&in, path, name, err);
+  if (!rc && bytes_add(b, in.p, in.n)) rc = tf_error_set(err, TF_ENOMEM, "%s: out of memory", name);
+  if (!rc) rc = tf_input_check(name, err);
+  tf_input_close(&in);
   return rc;
 }
 

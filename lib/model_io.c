@@ -175,12 +175,6 @@ static int check_metadata(const struct tf_st_header *h, struct tf_model_config *
   return TF_OK;
 }
 
-static void shape_text(char *buf, size_t size, int ndim, const int64_t *shape) {
-  buf[0] = '\0';
-  for (int k = 0; k < ndim; k++)
-    snprintf(buf + strlen(buf), size - strlen(buf), "%s%lld", k ? ", " : "", (long long)shape[k]);
-}
-
 /* Every stored tensor must belong to the model's checkpoint with the dtype and shape the config
  * gives it; every parameter must be stored. */
 static int check_tensors(struct tf_model *m, const struct tf_st_header *h, struct tf_error *err) {
@@ -196,10 +190,9 @@ static int check_tensors(struct tf_model *m, const struct tf_st_header *h, struc
     for (int k = 0; same && k < p.ndim; k++) same = s->shape[k] == p.shape[k];
     if (!same) {
       char got[96], want[64];
-      shape_text(got, sizeof got, s->ndim < 4 ? s->ndim : 4, s->shape);
-      shape_text(want, sizeof want, p.ndim, p.shape);
-      return tf_error_set(err, TF_EDATA, "tensor %s: shape [%s], config says [%s]", s->name, got,
-                          want);
+      tf_shape_format(s->ndim < 4 ? s->ndim : 4, s->shape, got, sizeof got);
+      tf_shape_format(p.ndim, p.shape, want, sizeof want);
+      return tf_error_set(err, TF_EDATA, "tensor %s: shape %s, config says %s", s->name, got, want);
     }
   }
   for (int i = 0; i < m->n_tensors; i++)

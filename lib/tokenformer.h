@@ -64,6 +64,7 @@ enum tf_norm { TF_NORM_L2_GELU = 0, TF_NORM_GELU_L2 = 1, TF_NORM_SOFTMAX = 2 };
 enum tf_kind { TF_KIND_QKV = 0, TF_KIND_PROJ = 1, TF_KIND_FFN = 2, TF_NKINDS = 3 };
 
 #define TF_MAX_LAYERS 256
+#define TF_MAX_TOKENS (1 << 24) /* the limit on vocabulary size, token counts and n_ref */
 
 struct tf_model_config {
   int vocab_size;            /* V */
