@@ -379,6 +379,10 @@ size_t tf_model_max_tensors(const struct tf_model_config *c);
  * config. TF_EDATA with the reason. */
 int tf_model_check_header(const struct tf_st_header *h, struct tf_model_config *cfg,
                           struct tf_error *err);
+/* Every check tf_model_load makes of the file at path (header, metadata, tokenizer, schedule,
+ * training state, every value finite, the stream whole), streamed: without the memory of the
+ * model (tf-inspect --verify). TF_OK, or the first failure naming the file. */
+int tf_model_verify(const char *path, struct tf_error *err);
 /* Reads a checkpoint into a new model: config from metadata, every tensor checked against
  * it before allocating, the whole stream and CRC verified, every parameter and moment finite
  * (TF_EDATA naming the first that is not). Errors are prefixed with path. */
