@@ -274,7 +274,7 @@ static int sample_loop(struct run *r, const struct tf_model *m, struct tf_decode
   int32_t eos = r->a->ignore_eos ? -1 : tf_tokenizer_eos(m->tok);
   r->stopped = "length";
   for (long i = 0; i < r->a->tokens; i++) {
-    if (!logits) return tf_error_set(err, TF_EDATA, "the model refused its context");
+    if (!logits) return err->code; /* the decoder said why */
     int32_t tok = tf_sample(s, logits);
     if (tok < 0) return tf_error_set(err, TF_EDATA, "the model's logits are not finite");
     r->generated++;
@@ -294,7 +294,7 @@ static int sample_loop(struct run *r, const struct tf_model *m, struct tf_decode
       break;
     }
     keep_tail(r);
-    if (i + 1 < r->a->tokens) logits = tf_decode_step(m, dec, tok);
+    if (i + 1 < r->a->tokens) logits = tf_decode_step(m, dec, tok, err);
   }
   return emit(r, m, NULL, 0, 1, err);
 }
@@ -316,7 +316,7 @@ static int generate(struct run *r, const struct tf_model *m, struct tf_error *er
   rc = tf_sampler_create(&s, n_cand, &r->a->sc, err);
   if (!rc) {
     double t0 = now();
-    const float *logits = tf_decode_prefill(m, &dec, ctx.v, (int)ctx.n);
+    const float *logits = tf_decode_prefill(m, &dec, ctx.v, (int)ctx.n, err);
     r->prompt_tokens = dec.len;
     r->prefill_seconds = now() - t0;
     rc = sample_loop(r, m, &dec, &s, logits, err);
