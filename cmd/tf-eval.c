@@ -205,13 +205,8 @@ static int eval_file(const struct cli *c, const struct tf_model *m, struct tf_ac
   }
   struct tf_eval_result r;
   size_t window = (size_t)a->batch * (size_t)m->cfg.seq_len;
-  rc = tf_eval_windows(m, acts, a->batch, &text, n, 0, buf, buf + window, &r);
-  if (rc == TF_EIO)
-    rc = tf_corpus_changed(&text, err);
-  else if (rc)
-    rc = tf_error_set(err, rc, "%s: the loss is not finite", text.path);
-  else
-    print_result(c, text.path, &r, a->weights);
+  rc = tf_eval_windows(m, acts, a->batch, &text, n, 0, buf, buf + window, &r, err);
+  if (!rc) print_result(c, text.path, &r, a->weights);
   tf_corpus_close(&text);
   return rc;
 }
