@@ -551,10 +551,10 @@ struct tf_tensor_diff {
   double max_abs;     /* max |b - a| over them; NaN when a NaN met a number */
 };
 /* Compares the checkpoints of readers a and b (names used in messages), streaming both to
- * the end (tf_ckpt_finish included). Both must store their tensors in the canonical order
- * (dtype size descending, then name), as tf_ckpt_write does. *out receives a malloc'd
- * array of *n_out entries in that order (free it; its pointers live as long as the
- * readers). */
+ * the end (tf_ckpt_finish included). A file storing its tensors in the canonical order
+ * (dtype size descending, then name), as tf_ckpt_write does, is streamed; one storing
+ * another order is held in memory whole. *out receives a malloc'd array of *n_out entries
+ * in the canonical order (free it; its pointers live as long as the readers). */
 int tf_inspect_diff(struct tf_ckpt_reader *a, const char *name_a, struct tf_ckpt_reader *b,
                     const char *name_b, struct tf_tensor_diff **out, size_t *n_out,
                     struct tf_error *err);
