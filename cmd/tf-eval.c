@@ -101,6 +101,36 @@ static int check_task_args(const struct cli *c, const struct eval_args *a) {
   return TF_OK;
 }
 
+static int take_option(struct cli *c, void *args, int opt, const char *arg) {
+  struct eval_args *a = args;
+  long v;
+  int rc;
+  switch (opt) {
+  case 'i':
+    a->input = arg;
+    return TF_OK;
+  case 'd':
+    a->data[a->n_data++] = arg;
+    return TF_OK;
+  case OPT_MAX_BYTES:
+  case OPT_MAX_TOKENS:
+    if (cli_parse_long(c, opt == OPT_MAX_BYTES ? "--max-bytes" : "--max-tokens", arg, 2, 1L << 50,
+                       &v))
+      return TF_EUSAGE;
+    *(opt == OPT_MAX_BYTES ? &a->max_bytes : &a->max_tokens) = v;
+    return TF_OK;
+  case OPT_BATCH:
+    if (cli_parse_long(c, "--batch", arg, 1, 4096, &v)) return TF_EUSAGE;
+    a->batch = (int)v;
+    return TF_OK;
+  case OPT_WEIGHTS:
+    return cli_parse_weights(c, arg, &a->weights);
+  default:
+    rc = task_option(c, a, opt, arg);
+    return rc == 1 ? TF_OK : rc;
+  }
+}
+
 static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv) {
   static const struct option longopts[] = {{"input", required_argument, 0, 'i'},
                                            {"data", required_argument, 0, 'd'},
@@ -111,41 +141,11 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
                                            {"task", required_argument, 0, OPT_TASK},
                                            {"limit", required_argument, 0, OPT_LIMIT},
                                            {"per-example", required_argument, 0, OPT_PER_EXAMPLE},
-                                           CLI_COMMON_LONG_OPTIONS,
                                            {0, 0, 0, 0}};
-  int opt, rc;
-  long v;
   a->batch = 8;
-  a->data = calloc((size_t)argc + 1, sizeof *a->data);
-  while ((opt = getopt_long(argc, argv, "i:d:" CLI_COMMON_SHORT, longopts, NULL)) != -1) {
-    switch (opt) {
-    case 'i':
-      a->input = optarg;
-      break;
-    case 'd':
-      a->data[a->n_data++] = optarg;
-      break;
-    case OPT_MAX_BYTES:
-      if (cli_parse_long(c, "--max-bytes", optarg, 2, 1L << 50, &v)) return TF_EUSAGE;
-      a->max_bytes = v;
-      break;
-    case OPT_MAX_TOKENS:
-      if (cli_parse_long(c, "--max-tokens", optarg, 2, 1L << 50, &v)) return TF_EUSAGE;
-      a->max_tokens = v;
-      break;
-    case OPT_BATCH:
-      if (cli_parse_long(c, "--batch", optarg, 1, 4096, &v)) return TF_EUSAGE;
-      a->batch = (int)v;
-      break;
-    case OPT_WEIGHTS:
-      if (cli_parse_weights(c, optarg, &a->weights)) return TF_EUSAGE;
-      break;
-    default:
-      if ((rc = task_option(c, a, opt, optarg)) == 1) break;
-      if (rc) return rc;
-      if ((rc = cli_other_option(c, opt, optarg)) >= 0) return rc;
-    }
-  }
+  if (!(a->data = cli_name_list(c, argc))) return TF_ENOMEM;
+  int rc = cli_parse(c, argc, argv, "i:d:", longopts, take_option, a);
+  if (rc || c->done) return rc;
   if ((rc = cli_no_operands(c, argc, argv))) return rc;
   if ((rc = check_task_args(c, a))) return rc;
   if (!a->input) return cli_usage_error(c, "a checkpoint is required (-i FILE)");
@@ -302,7 +302,7 @@ int main(int argc, char **argv) {
   struct tf_model m;
   struct tf_acts acts;
   struct tf_error err = {0};
-  cli_init(&c, "tf-eval", usage, 0);
+  cli_init(&c, "tf-eval", usage, CLI_QUIET | CLI_JSON | CLI_THREADS);
   int rc = parse_args(&c, &a, argc, argv);
   if (rc || c.done) goto out;
   if ((rc = tf_model_load_weights(&m, a.input, &err))) {
@@ -334,5 +334,6 @@ int main(int argc, char **argv) {
   tf_model_free(&m);
 out:
   free(a.data);
+  cli_free(&c);
   return cli_finish(&c, rc);
 }

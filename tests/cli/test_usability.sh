@@ -62,3 +62,62 @@ grep_err 64 'set model.d_model=64: tf-train takes the model from the checkpoint'
 grep_err 64 'set model.n_layers=3: tf-grow takes the model from the checkpoint' \
   "usability 4: tf-grow refuses --set model.*" \
   $TF_BIN/tf-grow -q -i "$U/t0.tfz" -o "$U/w.tfz" --ffn +8 --set model.n_layers=3
+
+# 9. --print-config on tf-train and tf-grow: the run's config, defaults included; -c optional
+grep_out '^  steps: 7 ' "usability 9: tf-train --print-config, no config: defaults and options" \
+  $TF_BIN/tf-train --print-config --steps 7
+grep_out '^  d_model: 32 ' "usability 9: with -i, the model is the checkpoint's, not the config's" \
+  $TF_BIN/tf-train -c "$U/wide.yaml" -i "$U/t0.tfz" --print-config
+grep_out '^  ffn_tokens: "\+8" ' "usability 9: tf-grow --print-config" \
+  $TF_BIN/tf-grow -i "$U/t0.tfz" --ffn +8 --seed 3 --print-config
+check "usability 9: tf-train without -c trains with the defaults and --set" \
+  sh -c "$TF_BIN/tf-train -q --threads 2 -i '$U/t0.tfz' -o '$U/noc.tfz' --steps 1 \
+    --set train.data=data/tiny-train.txt --set train.valid= --set train.batch=2 &&
+    $TF_BIN/tf-inspect --json '$U/noc.tfz' | grep -q '\"stage_step\": 1'"
+
+# 10. tf-inspect OLD NEW, --params-only, any tensor order
+$TF_BIN/tf-inspect --diff "$U/s10.tfz" "$U/t0.tfz" > "$U/diff1"
+grep_out '0 only in A, 0 only in B$' "usability 10: OLD NEW --params-only leaves the optimizer out" \
+  $TF_BIN/tf-inspect --params-only "$U/t0.tfz" "$U/s10.tfz"
+check "usability 10: tf-inspect OLD NEW is tf-inspect --diff NEW OLD" \
+  sh -c "$TF_BIN/tf-inspect '$U/t0.tfz' '$U/s10.tfz' | cmp -s - '$U/diff1'"
+gunzip -c "$U/t0.tfz" | python3 -c "
+import json, struct, sys
+b = sys.stdin.buffer.read()
+n = struct.unpack('<Q', b[:8])[0]
+h, data = json.loads(b[8:8 + n]), b[8 + n:]
+out, parts, off = {'__metadata__': h.pop('__metadata__')}, [], 0
+for name in sorted(h, reverse=True):  # the names backwards: not the canonical order
+    s, e = h[name]['data_offsets']
+    parts.append(data[s:e])
+    out[name] = dict(h[name], data_offsets=[off, off + e - s])
+    off += e - s
+j = json.dumps(out).encode()
+j += b' ' * (-len(j) % 8)
+open(sys.argv[1], 'wb').write(struct.pack('<Q', len(j)) + j + b''.join(parts))" "$U/rev.safetensors"
+grep_out '^tensors: 23 same, 0 changed' "usability 10: a file in another tensor order compares" \
+  $TF_BIN/tf-inspect "$U/rev.safetensors" "$U/t0.tfz"
+
+# 11. a file that is not a checkpoint says what it looks like; -o - says streamed; one line
+# per bad option
+printf 'model:\n  d_model: 32\n' > "$U/text.tfz"
+gzip -c "$U/text.tfz" > "$U/text.gz"
+printf '\050\265\057\375 zstd frame' > "$U/z.tfz"
+python3 -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1], 'w').writestr('a/data.pkl', 'x')" \
+  "$U/torch.bin"
+grep_err 65 'text.tfz: not a checkpoint: looks like text$' "usability 11: text is not a checkpoint" \
+  $TF_BIN/tf-inspect "$U/text.tfz"
+grep_err 65 "text.gz: not a checkpoint: looks like gzip'd text" "usability 11: nor gzip'd text" \
+  $TF_BIN/tf-eval -i "$U/text.gz"
+grep_err 65 'z.tfz: not a checkpoint: looks like zstd' "usability 11: zstd is named" \
+  $TF_BIN/tf-generate -i "$U/z.tfz" -p x
+grep_err 65 'torch.bin: not a checkpoint: looks like zip \(a PyTorch file\? use tf-convert\)' \
+  "usability 11: a zip says tf-convert" $UT -i "$U/torch.bin" -o "$U/x.tfz"
+grep_err 0 'parameters, .*, streamed$' "usability 11: -o - says streamed" \
+  sh -c "$TF_BIN/tf-init -c configs/tiny.yaml -o - > '$U/st.tfz'"
+for bad in --frobnicate -x --steps --json '--new-stage=1'; do
+  grep_err 64 "^tf-train: (unrecognized option|option .* (requires|allow))" \
+    "usability 11: tf-train $bad: one error line" $UT -i "$U/t0.tfz" -o "$U/x.tfz" $bad
+  check "usability 11: tf-train $bad: the error and the --help hint only" \
+    test "$(grep -c '' "$ERR")" = 2
+done
