@@ -238,17 +238,6 @@ static int bytes_add(struct bytes *b, const void *data, size_t n) {
   return TF_OK;
 }
 
-/* The whole of f into b. */
-static int read_all(FILE *f, struct bytes *b, const char *name, struct tf_error *err) {
-  unsigned char buf[1 << 14];
-  size_t got;
-  while ((got = fread(buf, 1, sizeof buf, f)) > 0)
-    if (bytes_add(b, buf, got)) return tf_error_set(err, TF_ENOMEM, "%s: out of memory", name);
-  if (ferror(f))
-    return tf_error_set(err, TF_ENOINPUT, "%s: cannot read: %s", name, strerror(errno));
-  return TF_OK;
-}
-
 /* A prompt typed on the terminal at fd. The terminal hands over a line at a time; Ctrl-D
  * hands over what is typed so far without a newline, or nothing at the start of a line: a
  * read that does not end in a newline is therefore the Ctrl-D that ends the prompt, in the
@@ -265,24 +254,23 @@ static int read_terminal(int fd, struct bytes *b, struct tf_error *err) {
   }
 }
 
-/* The prompt from stdin: typed on a terminal (said on stderr unless quiet), or read whole. */
-static int read_stdin(const struct cli *c, struct bytes *b, struct tf_error *err) {
-  if (!isatty(STDIN_FILENO)) return read_all(stdin, b, "<stdin>", err);
-  cli_note(c, "reading the prompt from the terminal (end with Ctrl-D)");
-  return read_terminal(STDIN_FILENO, b, err);
-}
-
 /* The prompt's bytes: -p TEXT, -f FILE, or stdin. */
 static int read_prompt(const struct cli *c, const struct gen_args *a, struct bytes *b,
                        struct tf_error *err) {
   if (a->prompt && bytes_add(b, a->prompt, strlen(a->prompt)))
     return tf_error_set(err, TF_ENOMEM, "out of memory for the prompt");
   if (a->prompt) return TF_OK;
-  if (!a->file || strcmp(a->file, "-") == 0) return read_stdin(c, b, err);
-  FILE *f = fopen(a->file, "rb");
-  if (!f) return tf_error_set(err, TF_ENOINPUT, "%s: %s", a->file, strerror(errno));
-  int rc = read_all(f, b, a->file, err);
-  fclose(f);
+  const char *path = a->file ? a->file : "-";
+  if (strcmp(path, "-") == 0 && isatty(STDIN_FILENO)) {
+    cli_note(c, "reading the prompt from the terminal (end with Ctrl-D)");
+    return read_terminal(STDIN_FILENO, b, err);
+  }
+  const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+  struct tf_input in;
+  int rc = tf_input_open(&in, path, name, err);
+  if (!rc && bytes_add(b, in.p, in.n)) rc = tf_error_set(err, TF_ENOMEM, "%s: out of memory", name);
+  if (!rc) rc = tf_input_check(name, err);
+  tf_input_close(&in);
   return rc;
 }
 
@@ -353,7 +341,7 @@ static int sample_loop(struct run *r, const struct tf_model *m, struct tf_decode
   int32_t eos = r->a->ignore_eos ? -1 : tf_tokenizer_eos(m->tok);
   r->stopped = "length";
   for (long i = 0; i < r->a->tokens; i++) {
-    if (!logits) return tf_error_set(err, TF_EDATA, "the model refused its context");
+    if (!logits) return err->code; /* the decoder said why */
     int32_t tok = tf_sample(s, logits);
     if (tok < 0) return tf_error_set(err, TF_EDATA, "the model's logits are not finite");
     r->generated++;
@@ -373,7 +361,7 @@ static int sample_loop(struct run *r, const struct tf_model *m, struct tf_decode
       break;
     }
     keep_tail(r);
-    if (i + 1 < r->a->tokens) logits = tf_decode_step(m, dec, tok);
+    if (i + 1 < r->a->tokens) logits = tf_decode_step(m, dec, tok, err);
   }
   return emit(r, m, NULL, 0, 1, err);
 }
@@ -395,7 +383,7 @@ static int generate(struct run *r, const struct tf_model *m, struct tf_error *er
   rc = tf_sampler_create(&s, n_cand, &r->a->sc, err);
   if (!rc) {
     double t0 = now();
-    const float *logits = tf_decode_prefill(m, &dec, ctx.v, (int)ctx.n);
+    const float *logits = tf_decode_prefill(m, &dec, ctx.v, (int)ctx.n, err);
     r->prompt_tokens = dec.len;
     r->prefill_seconds = now() - t0;
     rc = sample_loop(r, m, &dec, &s, logits, err);
@@ -506,7 +494,7 @@ int main(int argc, char **argv) {
   struct cli c;
   struct gen_args a = {0};
   struct tf_error err = {0};
-  cli_init(&c, "tf-generate", usage);
+  cli_init(&c, "tf-generate", usage, 0);
   int rc = parse_args(&c, &a, argc, argv);
   if (!rc && !c.done) {
     struct run r = {.a = &a, .c = &c};

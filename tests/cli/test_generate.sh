@@ -107,7 +107,7 @@ grep_err 64 'stdin' "generate: stdin for both model and prompt exits 64" $G -i -
 grep_err 64 'checkpoint is required' "generate: no -i exits 64" $G -p x
 grep_err 64 'unexpected argument' "generate: a stray argument exits 64" $G -i $M -p x extra
 grep_err 66 'missing.txt' "generate: a missing prompt file exits 66" $G -i $M -f "$TMP/missing.txt"
-grep_err 66 'cannot read' "generate: a directory as prompt file exits 66" $G -i $M -f "$TMP"
+grep_err 66 'is a directory' "generate: a directory as prompt file exits 66" $G -i $M -f "$TMP"
 grep_err 65 'l2_norm_gelu.safetensors' "generate: a file that is not a checkpoint exits 65" \
   $G -i tests/fixtures/l2_norm_gelu.safetensors -p x
 grep_err 65 'prompt.txt' "generate: text as a checkpoint exits 65" $G -i "$TMP/prompt.txt" -p x
