@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <omp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,6 +424,37 @@ static int train_loop(struct run *r, struct tf_error *err) {
   return TF_OK;
 }
 
+/* What this run is, before the first step (rank 0, not with -q): the model, the data, the
+ * global batch, ranks and threads, and where the stage starts; the progress lines then give
+ * the time left. */
+static void print_banner(const struct run *r) {
+  const struct tf_model_config *mc = &r->m.cfg;
+  const struct tf_train_config *tc = &r->cfg.train;
+  const struct tf_train_state *s = &r->m.train;
+  if (r->c->quiet || r->dist.rank != 0) return;
+  const char *prog = r->c->prog;
+  fprintf(stderr, "%s: model %s: %zu parameters, L%d d%d H%d, tokens %d/%d/%d, seq %d\n", prog,
+          r->a->input, r->m.n_params, mc->n_layers, mc->d_model, mc->n_heads, mc->tokens[0],
+          mc->tokens[1], mc->tokens[2], mc->seq_len);
+  fprintf(stderr, "%s: data %s: %zu %ss", prog, r->data.path, r->data.n, tf_corpus_unit(&r->data));
+  if (r->has_valid) fprintf(stderr, "; valid %s every %d steps", r->valid.path, tc->eval_every);
+  long long global = (long long)tc->batch * tc->grad_accum * r->dist.n_ranks;
+  fprintf(stderr,
+          "\n%s: global batch %lld windows of %d = %lld tokens a step (train.batch %d x "
+          "grad_accum %d x %d rank%s); %d thread%s a rank\n",
+          prog, global, mc->seq_len, global * mc->seq_len, tc->batch, tc->grad_accum,
+          r->dist.n_ranks, r->dist.n_ranks > 1 ? "s" : "", omp_get_max_threads(),
+          omp_get_max_threads() > 1 ? "s" : "");
+  long long end = r->a->stop_at >= 0 && r->a->stop_at < tc->steps ? r->a->stop_at : tc->steps;
+  fprintf(stderr, "%s: this run: stage step %lld to %lld of %lld; ", prog, (long long)s->step, end,
+          (long long)tc->steps);
+  if (s->step > 0)
+    fprintf(stderr, "resuming at lifetime step %lld (%lld tokens)\n", (long long)s->lifetime_steps,
+            (long long)s->tokens);
+  else
+    fprintf(stderr, "a new stage%s\n", s->lifetime_steps ? "" : " of a new model");
+}
+
 static int run_training(struct run *r, struct tf_error *err) {
   int rc = open_outputs(r, err);
   if (!rc) rc = open_inputs(r, err);
@@ -444,9 +476,11 @@ static int run_training(struct run *r, struct tf_error *err) {
     return rc;
   r->has_trainer = 1;
   r->first_step = s->step;
+  print_banner(r);
   r->start = progress_now();
   progress_init(&r->p, r->c->prog, r->c->quiet || r->dist.rank != 0,
                 r->cfg.train.eval_every > 0 ? r->cfg.train.eval_every : 100);
+  if (r->a->stop_at >= 0 && r->a->stop_at < r->cfg.train.steps) r->p.until = r->a->stop_at;
   return train_loop(r, err);
 }
 

@@ -922,6 +922,13 @@ int tf_trainer_eval(struct tf_trainer *t, const struct tf_corpus *valid, struct 
 int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B,
                     const struct tf_corpus *c, size_t n, size_t max_windows, int32_t *inputs,
                     int32_t *targets, struct tf_eval_result *r, struct tf_error *err);
+/* The same, calling on_batch(ctx, windows done, windows in all) after each forward pass (a
+ * progress bar). */
+int tf_eval_windows_watched(const struct tf_model *m, struct tf_acts *acts, int B,
+                            const struct tf_corpus *c, size_t n, size_t max_windows,
+                            int32_t *inputs, int32_t *targets, struct tf_eval_result *r,
+                            void (*on_batch)(void *ctx, int64_t done, int64_t total), void *ctx,
+                            struct tf_error *err);
 /* ---------------------------------------------------------------- dist */
 
 /* Data parallelism on MPI. Without a launcher (or built with MPI=0) one process, rank 0 of 1,

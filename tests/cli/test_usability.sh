@@ -63,6 +63,41 @@ grep_err 64 'set model.n_layers=3: tf-grow takes the model from the checkpoint' 
   "usability 4: tf-grow refuses --set model.*" \
   $TF_BIN/tf-grow -q -i "$U/t0.tfz" -o "$U/w.tfz" --ffn +8 --set model.n_layers=3
 
+
+# 7. tf-train's banner (not with -q); plain progress lines with the UTC time and the time left;
+# on a terminal the bar is cut to its width; tf-eval --json names the model
+grep_err 0 'global batch 4 windows of 32 = 128 tokens a step' \
+  "usability 7: tf-train starts with a banner on stderr" \
+  $TF_BIN/tf-train --threads 2 -c configs/tiny.yaml -i "$U/t0.tfz" -o "$U/b.tfz" --steps 4 \
+  --set train.eval_every=2
+cp "$ERR" "$U/banner.err"
+check "usability 7: model, data, ranks and threads, where the stage starts" sh -c "
+  grep -q 'model .*t0.tfz: [0-9]* parameters, L2 d32' '$U/banner.err' &&
+  grep -q 'data data/tiny-train.txt: [0-9]* bytes' '$U/banner.err' &&
+  grep -q '1 rank); 2 threads a rank' '$U/banner.err' &&
+  grep -q 'this run: stage step 0 to 4 of 4; a new stage' '$U/banner.err'"
+check "usability 7: plain lines carry the UTC time and the time left" \
+  grep -Eq '^tf-train: 20[0-9-]+T[0-9:]+Z step 2/4 loss .* eta [0-9]+:[0-9]{2}$' "$U/banner.err"
+grep_err 0 'resuming at lifetime step 4' "usability 7: a resumed run says where it resumes" \
+  $TF_BIN/tf-train --threads 2 -c configs/tiny.yaml -i "$U/b.tfz" -o "$U/b2.tfz" --steps 6 \
+  --reschedule
+ok "usability 7: -q prints no banner" $UT -i "$U/t0.tfz" -o "$U/b.tfz" --steps 2
+cp "$ERR" "$U/quiet.err"
+check "usability 7: (stderr empty)" test ! -s "$U/quiet.err"
+grep_out 'step' "usability 7: on a 50-column terminal" env PTY_COLS=50 python3 tests/cli/pty_run.py \
+  '' '' $TF_BIN/tf-train --threads 2 -c configs/tiny.yaml -i "$U/t0.tfz" -o "$U/b.tfz" --steps 30
+cp "$OUT" "$U/tty.out"
+check "usability 7: the progress line is cut to 49 columns, the time left kept" python3 -c "
+import re, sys
+segs = re.split(rb'[\r\n]', open(sys.argv[1], 'rb').read().replace(b'\x1b[K', b''))
+bars = [s for s in segs if re.match(rb'(\[[#.]+\] )?[0-9]+/30 ', s)]
+assert bars and all(len(s) <= 49 for s in bars), bars
+assert all(b' eta ' in s for s in bars), bars
+" "$U/tty.out"
+grep_out '^\{"model":"[^"]*t0.tfz","data":"data/tiny-valid.txt"' \
+  "usability 7: tf-eval --json names the model" \
+  $TF_BIN/tf-eval -i "$U/t0.tfz" --data data/tiny-valid.txt --json
+
 # 8. a prompt typed on a terminal ends at the first Ctrl-D, mid-line too, and the terminal is
 # told so (a pseudo-terminal types it; the old reader waited for a second Ctrl-D: killed, 124)
 grep_out '^tf-generate: reading the prompt from the terminal \(end with Ctrl-D\)' \
@@ -84,6 +119,11 @@ grep_err 64 "--stop 'a\\\\q': escapes are" "usability 12: an unknown --stop esca
   $TF_BIN/tf-generate -i "$U/t0.tfz" -p ab --stop 'a\q'
 grep_err 64 'not \\x00' "usability 12: --stop '\\x00' is refused" \
   $TF_BIN/tf-generate -i "$U/t0.tfz" -p ab --stop '\x00'
+for cmd in tf-convert tf-eval tf-generate tf-grow tf-init tf-inspect tf-tokenize tf-train; do
+  grep_out '^ +-q, --quiet ' "usability 12: $cmd --help lists -q" $TF_BIN/$cmd --help
+done
+check "usability 12: every man page has a real date and .Os" sh -c \
+  "! grep -l 'Mdocdate' man/man*/*.[157] && test \$(grep -l '^\.Os tokenformer' man/man*/*.[157] | wc -l) = \$(ls man/man*/*.[157] | wc -l)"
 ok "usability 12: tf-generate(1)'s --stop example runs as printed (\\n)" \
   $TF_BIN/tf-generate -i "$U/t0.tfz" -p 'And God said' -t 0.8 --top-p 0.95 --stop '\n'
 
@@ -145,3 +185,17 @@ for bad in --frobnicate -x --steps --json '--new-stage=1'; do
   check "usability 11: tf-train $bad: the error and the --help hint only" \
     test "$(grep -c '' "$ERR")" = 2
 done
+# 14. make check and make demo check the Debian packages before compiling anything: a package
+# known to be missing (TF_DEPS_INSTALL=0: named, never installed, root or not) stops them with
+# the apt-get line (make -n: were the check to pass, nothing would run)
+grep_err 1 'apt-get install -y tokenformer-no-such-package$' \
+  "usability 14: install-deps.sh names the missing package and the apt-get line" \
+  env TF_DEPS_INSTALL=0 sh tests/install-deps.sh gcc tokenformer-no-such-package
+cp "$ERR" "$U/deps.err"
+check "usability 14: only the missing one" sh -c "! grep -q 'gcc' '$U/deps.err'"
+grep_err 2 'apt-get install -y tokenformer-no-such-package$' \
+  "usability 14: make demo stops at the check, with the apt-get line" \
+  env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL TF_DEPS_INSTALL=0 make -n demo DEPS_CHECK=1 \
+  DEPS='gcc tokenformer-no-such-package'
+cp "$ERR" "$U/deps.err"
+check "usability 14: before compiling anything" grep -q 'nothing was compiled' "$U/deps.err"
