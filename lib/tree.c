@@ -23,18 +23,9 @@ struct piece {
   size_t a, b;
 };
 
-static int ld_max(const struct tf_model_config *c) {
-  int ld = 0;
-  for (int k = 0; k < TF_NKINDS; k++) {
-    int s = tf_pattn_row_stride(c->tokens[k]);
-    ld = s > ld ? s : ld;
-  }
-  return ld;
-}
-
 /* The float buffers, in allocation order; returns how many. */
 static int pieces(struct tf_tree *t, const struct tf_model_config *c, struct piece *p) {
-  size_t R = t->R, C = t->C, S = t->S, d = c->d_model, ld = ld_max(c);
+  size_t R = t->R, C = t->C, S = t->S, d = c->d_model, ld = tf_pattn_ld_max(c);
   size_t half = (size_t)tf_model_config_rotary_dims(c) / 2;
   int i = 0;
   float **rows[] = {&t->x, &t->h, &t->q, &t->k, &t->v, &t->att};
@@ -122,7 +113,7 @@ static void pattn(const struct tf_model *m, struct tf_tree *t, int l, int slot, 
                              .d_in = c->d_model,
                              .d_out = c->d_model,
                              .norm = c->norm,
-                             .ld = ld_max(c)};
+                             .ld = tf_pattn_ld_max(c)};
   const struct tf_pattn_view *w = &m->w.layer[l][slot];
   tf_pattn_forward(&s, out, beta, t->pcache, t->prnorm, t->pscratch, x, w->key, w->value);
 }

@@ -22,11 +22,7 @@ static const char *const cases[] = {"l2_norm_gelu", "gelu_l2_norm", "softmax",
 #define TOL 1e-5
 
 static void load_case(struct tf_model *m, const char *name) {
-  const char *dir = getenv("TF_FIXTURES");
-  char path[512];
-  struct tf_error err = {0};
-  snprintf(path, sizeof path, "%s/%s.tfz", dir ? dir : "tests/fixtures", name);
-  ck_assert_msg(tf_model_load(m, path, &err) == TF_OK, "%s", err.msg);
+  tf_test_load_fixture(m, name);
 }
 
 /* A hand-built task set: examples of requests (n_ctx, n_cont) over ids drawn in a pool. */
