@@ -119,9 +119,12 @@ grep_err 64 "--stop 'a\\\\q': escapes are" "usability 12: an unknown --stop esca
   $TF_BIN/tf-generate -i "$U/t0.tfz" -p ab --stop 'a\q'
 grep_err 64 'not \\x00' "usability 12: --stop '\\x00' is refused" \
   $TF_BIN/tf-generate -i "$U/t0.tfz" -p ab --stop '\x00'
-for cmd in tf-convert tf-eval tf-generate tf-grow tf-init tf-inspect tf-tokenize tf-train; do
+for cmd in tf-convert tf-eval tf-generate tf-grow tf-init tf-tokenize tf-train; do
   grep_out '^ +-q, --quiet ' "usability 12: $cmd --help lists -q" $TF_BIN/$cmd --help
 done
+# tf-inspect writes no notes: it takes no -q (a command accepts only what it honours)
+grep_err 64 "unrecognized option '-q'" "usability 12: tf-inspect refuses -q" $TF_BIN/tf-inspect -q x
+check "usability 12: and its --help does not list it" sh -c "! $TF_BIN/tf-inspect --help | grep -q -- -q"
 check "usability 12: every man page has a real date and .Os" sh -c \
   "! grep -l 'Mdocdate' man/man*/*.[157] && test \$(grep -l '^\.Os tokenformer' man/man*/*.[157] | wc -l) = \$(ls man/man*/*.[157] | wc -l)"
 ok "usability 12: tf-generate(1)'s --stop example runs as printed (\\n)" \
