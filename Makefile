@@ -6,12 +6,35 @@
 #   make check-valgrind  every command, and its failures, under valgrind memcheck (build/vg/)
 #   make fuzz            each libFuzzer harness of tests/fuzz for FUZZ_SECONDS=60 (needs deps-fuzz)
 #   make learn           train configs/small.yaml on KJV, score it (about 10 minutes)
+#   make quality         what --weights bf16 and q8 cost the `make learn` model (a few minutes)
 #   make bench           throughput against the PyTorch reference, as ratios (needs deps-bench)
 #   make fixtures        regenerate tests/fixtures from tests/reference (needs python3-torch)
 #   make scaling         the progressive-scaling experiment on the KJV corpus (about an hour)
 #   make deps            install the Debian packages the build needs (as root), or say which
 #   make install         commands, library, header, pkg-config file, man pages (PREFIX, DESTDIR);
 #                        `make uninstall` removes them. ARCH=-march=x86-64-v3 for other CPUs.
+
+# Debian packages: what the build and `make check` need (DEPS), and what benchmarks and
+# fixture generation add (BENCH_DEPS).
+DEPS       := gcc make pkg-config zlib1g-dev libyaml-dev libjansson-dev check libsubunit-dev \
+              libpcre2-dev libutf8proc-dev nettle-dev \
+              libblis-openmp-dev mandoc bible-kjv bible-kjv-text libopenmpi-dev openmpi-bin \
+              gnuplot-nox valgrind time
+BENCH_DEPS := python3-torch hyperfine libopenblas0-openmp nodejs npm
+
+# The deps check: `make check`, `make demo` and the other goals below work as the first command
+# on a fresh Debian machine. Before anything is compiled (and before pkg-config is asked for
+# flags), tests/install-deps.sh looks for DEPS: as root it installs what is missing, otherwise
+# it prints the apt-get line and make stops here. DEPS_CHECK=0 skips it.
+DEPS_GOALS := check demo demo-bpe check-valgrind learn scaling
+ifneq ($(filter $(DEPS_GOALS),$(MAKECMDGOALS)),)
+ifneq ($(DEPS_CHECK),0)
+ifneq ($(shell sh tests/install-deps.sh $(DEPS) >&2 && echo ok),ok)
+$(error deps: Debian packages are missing (above); nothing was compiled)
+endif
+export DEPS_CHECK := 0
+endif
+endif
 
 CC       ?= gcc
 # The instruction sets of every object (README "Installing"): this CPU's by default; a command
@@ -88,7 +111,7 @@ MANDIR   ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 VERSION  := $(shell sed -n 's/^\#define TF_VERSION "\(.*\)"/\1/p' lib/tokenformer.h)
 
-.PHONY: all check check-unit check-cli check-man check-docs check-valgrind bench learn bench-progs fixtures deps deps-bench demo demo-bpe \
+.PHONY: all check check-unit check-cli check-man check-docs check-valgrind bench learn quality bench-progs fixtures deps deps-bench demo demo-bpe \
         data clean install uninstall check-install format
 
 all: $(LIB) $(CMD_BIN)
@@ -166,13 +189,7 @@ bench-convert: all
 fixtures: all
 	sh tests/reference/make_fixtures.sh $(O)/bin
 
-# Debian packages: what the build and `make check` need (DEPS), and what benchmarks and
-# fixture generation add (BENCH_DEPS).
-DEPS       := gcc make pkg-config zlib1g-dev libyaml-dev libjansson-dev check libsubunit-dev \
-              libpcre2-dev libutf8proc-dev nettle-dev \
-              libblis-openmp-dev mandoc bible-kjv bible-kjv-text libopenmpi-dev openmpi-bin \
-              gnuplot-nox valgrind time
-BENCH_DEPS := python3-torch hyperfine libopenblas0-openmp nodejs npm
+# DEPS and BENCH_DEPS: at the top, the deps check needs them before anything else.
 
 deps:
 	@sh tests/install-deps.sh $(DEPS)
@@ -191,6 +208,13 @@ demo-bpe: all data
 # on the valid split; about 10 minutes on 2 cores. LEARN_SET="--set init.std=0.02" varies it.
 learn: all data
 	@sh tests/bench/learn.sh $(O)/bin $(LEARN_SET)
+
+# The weight formats' cost in quality (README "Generating text"): tf-eval bits per byte and
+# greedy texts of 20 prompts with --weights f32, bf16 and q8 (tests/bench/quality.sh), on the
+# `make learn` model (QUALITY_MODEL overrides), results in build/quality/.
+QUALITY_MODEL ?= build/learn/s1.tfz
+quality: all data
+	@sh tests/bench/quality.sh $(O)/bin $(QUALITY_MODEL)
 
 # The progressive-scaling experiment (README "Growing a model"): results in build/scaling/.
 scaling: all data

@@ -64,6 +64,7 @@ enum tf_norm { TF_NORM_L2_GELU = 0, TF_NORM_GELU_L2 = 1, TF_NORM_SOFTMAX = 2 };
 enum tf_kind { TF_KIND_QKV = 0, TF_KIND_PROJ = 1, TF_KIND_FFN = 2, TF_NKINDS = 3 };
 
 #define TF_MAX_LAYERS 256
+#define TF_MAX_TOKENS (1 << 24) /* the limit on vocabulary size, token counts and n_ref */
 
 struct tf_model_config {
   int vocab_size;            /* V */
@@ -378,6 +379,10 @@ size_t tf_model_max_tensors(const struct tf_model_config *c);
  * config. TF_EDATA with the reason. */
 int tf_model_check_header(const struct tf_st_header *h, struct tf_model_config *cfg,
                           struct tf_error *err);
+/* Every check tf_model_load makes of the file at path (header, metadata, tokenizer, schedule,
+ * training state, every value finite, the stream whole), streamed: without the memory of the
+ * model (tf-inspect --verify). TF_OK, or the first failure naming the file. */
+int tf_model_verify(const char *path, struct tf_error *err);
 /* Reads a checkpoint into a new model: config from metadata, every tensor checked against
  * it before allocating, the whole stream and CRC verified, every parameter and moment finite
  * (TF_EDATA naming the first that is not). Errors are prefixed with path. */
@@ -551,10 +556,10 @@ struct tf_tensor_diff {
   double max_abs;     /* max |b - a| over them; NaN when a NaN met a number */
 };
 /* Compares the checkpoints of readers a and b (names used in messages), streaming both to
- * the end (tf_ckpt_finish included). Both must store their tensors in the canonical order
- * (dtype size descending, then name), as tf_ckpt_write does. *out receives a malloc'd
- * array of *n_out entries in that order (free it; its pointers live as long as the
- * readers). */
+ * the end (tf_ckpt_finish included). A file storing its tensors in the canonical order
+ * (dtype size descending, then name), as tf_ckpt_write does, is streamed; one storing
+ * another order is held in memory whole. *out receives a malloc'd array of *n_out entries
+ * in the canonical order (free it; its pointers live as long as the readers). */
 int tf_inspect_diff(struct tf_ckpt_reader *a, const char *name_a, struct tf_ckpt_reader *b,
                     const char *name_b, struct tf_tensor_diff **out, size_t *n_out,
                     struct tf_error *err);
@@ -916,10 +921,17 @@ int tf_trainer_eval(struct tf_trainer *t, const struct tf_corpus *valid, struct 
  * they decode to (m->tok); B full windows per forward pass. max_windows 0: all; else at most
  * that many, every k-th window of that grid (k = windows / max_windows). inputs/targets hold
  * B * seq_len entries. TF_EDATA if the loss is not finite; TF_EIO if a mapped input shrank
- * while it was read (tf_corpus_changed). */
+ * while it was read (tf_corpus_changed); err says which, naming c. */
 int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B,
                     const struct tf_corpus *c, size_t n, size_t max_windows, int32_t *inputs,
-                    int32_t *targets, struct tf_eval_result *r);
+                    int32_t *targets, struct tf_eval_result *r, struct tf_error *err);
+/* The same, calling on_batch(ctx, windows done, windows in all) after each forward pass (a
+ * progress bar). */
+int tf_eval_windows_watched(const struct tf_model *m, struct tf_acts *acts, int B,
+                            const struct tf_corpus *c, size_t n, size_t max_windows,
+                            int32_t *inputs, int32_t *targets, struct tf_eval_result *r,
+                            void (*on_batch)(void *ctx, int64_t done, int64_t total), void *ctx,
+                            struct tf_error *err);
 /* ---------------------------------------------------------------- dist */
 
 /* Data parallelism on MPI. Without a launcher (or built with MPI=0) one process, rank 0 of 1,
@@ -1153,14 +1165,16 @@ int tf_decoder_create(struct tf_decoder *dec, const struct tf_model_config *c, i
 void tf_decoder_free(struct tf_decoder *dec);
 /* Starts a new context: encodes tokens (n >= 1; when n > S only the last S are kept) at
  * positions 0, 1, ... and returns the logits (V) that predict the token after the last one
- * (dec->logits, valid until the next call). NULL when n < 1, a token is outside [0, V) or m
- * does not have the config dec was created for; the state is then unchanged. */
+ * (dec->logits, valid until the next call). NULL, with err (may be NULL) saying why, when
+ * n < 1 or m does not have the config dec was created for (TF_EUSAGE), or a token is outside
+ * [0, V) (TF_EDATA); the state is then unchanged. */
 const float *tf_decode_prefill(const struct tf_model *m, struct tf_decoder *dec,
-                               const int32_t *tokens, int n);
+                               const int32_t *tokens, int n, struct tf_error *err);
 /* Appends one token to the context (sliding the window when it is full, see above) and
  * returns the logits of the position after it; NULL as for tf_decode_prefill, and when the
  * context is empty (no prefill yet). */
-const float *tf_decode_step(const struct tf_model *m, struct tf_decoder *dec, int32_t token);
+const float *tf_decode_step(const struct tf_model *m, struct tf_decoder *dec, int32_t token,
+                            struct tf_error *err);
 
 /* ---------------------------------------------------------------- sample */
 

@@ -183,12 +183,24 @@ static int64_t target_bytes(const struct tf_tokenizer *tok, const int32_t *targe
  * k = windows / max_windows: a sample spread over the whole text rather than its beginning. */
 int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B,
                     const struct tf_corpus *c, size_t n, size_t max_windows, int32_t *inputs,
-                    int32_t *targets, struct tf_eval_result *r) {
+                    int32_t *targets, struct tf_eval_result *r, struct tf_error *err) {
+  return tf_eval_windows_watched(m, acts, B, c, n, max_windows, inputs, targets, r, NULL, NULL,
+                                 err);
+}
+
+int tf_eval_windows_watched(const struct tf_model *m, struct tf_acts *acts, int B,
+                            const struct tf_corpus *c, size_t n, size_t max_windows,
+                            int32_t *inputs, int32_t *targets, struct tf_eval_result *r,
+                            void (*on_batch)(void *ctx, int64_t done, int64_t total), void *ctx,
+                            struct tf_error *err) {
   const size_t S = (size_t)m->cfg.seq_len;
   memset(r, 0, sizeof *r);
   size_t predicted = n > 0 ? n - 1 : 0, start = 0, windows = 0, every = 1;
-  if (max_windows > 0 && (predicted + S - 1) / S > max_windows)
-    every = (predicted + S - 1) / S / max_windows;
+  size_t total = (predicted + S - 1) / S;
+  if (max_windows > 0 && total > max_windows) {
+    every = total / max_windows;
+    total = max_windows;
+  }
   while (start < predicted && (max_windows == 0 || windows < max_windows)) {
     int b = 0, T = 0;
     while (b < B && start < predicted && (max_windows == 0 || windows < max_windows)) {
@@ -201,11 +213,12 @@ int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B,
       windows++;
       start += len + (every - 1) * S;
     }
-    if (tf_input_changed()) return TF_EIO;
+    if (tf_input_changed()) return tf_corpus_changed(c, err);
     double mean = tf_net_forward(m, acts, inputs, targets, b, T);
     r->loss_sum += mean * b * T;
     r->tokens += (int64_t)b * T;
     r->bytes += target_bytes(m->tok, targets, (size_t)b * T);
+    if (on_batch) on_batch(ctx, (int64_t)windows, (int64_t)total);
   }
   r->windows = (int64_t)windows;
   if (r->tokens > 0) {
@@ -213,15 +226,13 @@ int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B,
     r->perplexity = exp(r->loss);
   }
   if (r->bytes > 0) r->bits_per_byte = r->loss_sum / log(2.0) / (double)r->bytes;
-  return isfinite(r->loss_sum) ? TF_OK : TF_EDATA;
+  if (isfinite(r->loss_sum)) return TF_OK;
+  return tf_error_set(err, TF_EDATA, "%s: the evaluation loss is not finite", c->path);
 }
 
 int tf_trainer_eval(struct tf_trainer *t, const struct tf_corpus *valid, struct tf_eval_result *r,
                     struct tf_error *err) {
   size_t max_windows = (size_t)t->tc.eval_batches * (size_t)t->tc.batch;
-  int rc = tf_eval_windows(t->m, &t->acts, t->tc.batch, valid, valid->n, max_windows, t->inputs,
-                           t->targets, r);
-  if (rc == TF_EIO) return tf_corpus_changed(valid, err);
-  if (rc) return tf_error_set(err, rc, "%s: evaluation loss is not finite", valid->path);
-  return TF_OK;
+  return tf_eval_windows(t->m, &t->acts, t->tc.batch, valid, valid->n, max_windows, t->inputs,
+                         t->targets, r, err);
 }
