@@ -289,21 +289,19 @@ static void task_progress(void *ctx, int done, int total) {
 static int run_task(const struct cli *c, const struct tf_model *m, const struct eval_args *a,
                     struct tf_error *err) {
   struct tf_task_set s;
-  struct tf_acts acts;
   const char *path = a->n_data ? a->data[0] : "-";
   int rc = tf_task_load(&s, a->kind, path, a->limit, m->tok, m->cfg.seq_len, err);
   if (rc) return rc;
-  int B = fit_batch(c, m, a->batch < s.n_requests ? a->batch : s.n_requests, s.max_input);
-  rc = tf_acts_create(&acts, &m->cfg, B, s.max_input, err);
+  /* an example's choices share their context's forward, in buffers of the scorer's own */
+  int B = a->batch < s.n_requests ? a->batch : s.n_requests;
   struct progress p;
   progress_init(&p, c->prog, c->quiet, 1);
   if (p.tty) s.on_batch = task_progress, s.on_batch_ctx = &p;
-  if (!rc) rc = tf_task_score(&s, m, &acts, B, err);
+  if (!rc) rc = tf_task_score(&s, m, NULL, B, err);
   progress_end(&p);
   if (rc) tf_error_name_file(err, path);
   if (!rc && a->per_example) rc = tf_task_save_examples(&s, a->per_example, err);
   if (!rc) print_task(c, a, &s, strcmp(path, "-") ? path : "<stdin>");
-  tf_acts_free(&acts);
   tf_task_free(&s);
   return rc;
 }

@@ -1089,6 +1089,9 @@ struct tf_task_set {
    * their total (NULL: not called); tf_task_load leaves it NULL. */
   void (*on_batch)(void *ctx, int done, int total);
   void *on_batch_ctx;
+  /* 0 (tf_task_load's): the choices of an example share their common prefix's forward;
+   * 1: every request through tf_net_forward whole, padded in batches (the check of 0) */
+  int whole;
 };
 
 /* Reads the task file at path ("-": stdin): at most limit examples (limit <= 0: all), blank
@@ -1100,8 +1103,11 @@ int tf_task_load(struct tf_task_set *s, enum tf_task_kind kind, const char *path
                  const struct tf_tokenizer *tok, int seq_len, struct tf_error *err);
 void tf_task_free(struct tf_task_set *s);
 /* Scores every request with m (the harness's left truncation to the last seq_len + 1 ids),
- * up to B requests of equal padded length per forward, then each example's pred and
- * pred_norm. acts must hold B x s->max_input. TF_EDATA when a log-likelihood is not finite. */
+ * then each example's pred and pred_norm. By default an example's requests share the forward
+ * of their common prefix (the context), many examples per pass of up to B x s->max_input rows
+ * in buffers of its own (acts unused, may be NULL; TF_ENOMEM naming the figures when they do
+ * not fit); with s->whole, up to B requests of equal padded length per tf_net_forward in acts,
+ * which must hold B x s->max_input. TF_EDATA when a log-likelihood is not finite. */
 int tf_task_score(struct tf_task_set *s, const struct tf_model *m, struct tf_acts *acts, int B,
                   struct tf_error *err);
 
