@@ -56,7 +56,10 @@ else ifeq ($(SANITIZE),1)
 O        := build/san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
-O        := build
+# An ARCH other than the default builds beside the native objects, in build/<ARCH's words>
+# (build/x86-64-v3 for ARCH=-march=x86-64-v3): the objects do not record their flags.
+ARCH_TAG := $(subst =,-,$(subst $() ,-,$(strip $(subst -march=,,$(ARCH)))))
+O        := build$(if $(filter-out -march=native,$(ARCH)),/$(ARCH_TAG))
 SANFLAGS :=
 endif
 
@@ -80,8 +83,12 @@ ifeq ($(WERROR),1)
 WARN     += -Werror
 endif
 # -fno-math-errno: nothing reads errno after a libm call, and a sqrtf that may set it does not
-# vectorise (AdamW's loop ran scalar).
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -fno-math-errno -fopenmp -MMD -MP -Ilib \
+# vectorise (AdamW's loop ran scalar). -fno-trapping-math: nothing reads the floating-point
+# exception flags, and without AVX-512's masked arithmetic a loop whose select computes only one
+# side did not vectorise: an AVX2 build ran pattn.c's GELU loops and a few row loops of ops.c and
+# attn.c scalar (values are unchanged: no reassociation).
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -fno-math-errno -fno-trapping-math -fopenmp -MMD \
+              -MP -Ilib \
               -isystem $(BLIS_INC) \
               $(PKG_CFLAGS) $(MPI_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS)
 LDLIBS   := $(LDFLAGS) $(BLIS_LIB) $(PKG_LIBS) $(MPI_LIBS) -fopenmp -lpthread -lm $(SANFLAGS)

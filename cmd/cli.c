@@ -54,6 +54,7 @@ static void print_version(const struct cli *c) {
   printf("matrix products: %s\n", tf_gemm_kernel());
   printf("data parallelism: %s\n", tf_dist_backend());
   printf("bf16 and q8 weights: %s kernels\n", tf_weights_kernel());
+  printf("compiled for: %s\n", tf_cpu_built());
 }
 
 /* -h, --version, -q, -v, --json, --threads: 1 when opt was one, 0 when not, TF_EUSAGE

@@ -1,6 +1,7 @@
 /* cpu.c: does this CPU have the instruction sets the library was compiled for? A binary built
  * with ARCH=-march=native on an AVX-512 host dies of SIGILL on an AVX2-only node; the commands
  * ask here first and refuse with a message instead (README "Installing"). */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -122,4 +123,21 @@ int tf_cpu_lacks(const char *const *need, char *msg, size_t len) {
 
 int tf_cpu_check(char *msg, size_t len) {
   return tf_cpu_lacks(built, msg, len);
+}
+
+/* built[] joined once; at most 18 names of at most 11 bytes and a space each */
+static char built_names[256];
+static pthread_once_t built_once = PTHREAD_ONCE_INIT;
+
+static void built_join(void) {
+  size_t used = 0;
+  for (const char *const *b = built; *b; b++) {
+    int w = snprintf(built_names + used, sizeof built_names - used, "%s%s", used ? " " : "", *b);
+    if (w > 0 && (size_t)w < sizeof built_names - used) used += (size_t)w;
+  }
+}
+
+const char *tf_cpu_built(void) {
+  pthread_once(&built_once, built_join);
+  return built_names;
 }

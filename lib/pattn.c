@@ -16,17 +16,20 @@ static int row_central(const float *a, int n, float k) {
   return mx * k <= TF_CDF_CENTRAL;
 }
 
-/* g_j = GELU(z_j) = z_j cdf(z_j) at z_j = k a_j over a row of n and, if dg is not NULL,
- * dg_j *= GELU'(z_j) = cdf + z pdf. A row whose |z| all stay within TF_CDF_CENTRAL takes
+/* g_j = GELU(z_j) = z_j cdf(z_j) at z_j = k a_j over a row of n and, if with_dg, dg_j *=
+ * GELU'(z_j) = cdf + z pdf. A row whose |z| all stay within TF_CDF_CENTRAL takes
  * tf_cdf_central (where z = tau a / |a| has rms 1, as in l2_norm_gelu, nearly every row
- * does); the others tf_normal, whose relative accuracy also holds in the far tail. */
-static void gelu_row(const float *a, float k, int n, float *g, float *dg) {
+ * does); the others tf_normal, whose relative accuracy also holds in the far tail. with_dg is
+ * a constant at each call (gelu_row): a store under a condition inside the loop vectorises only
+ * with AVX-512's masked stores, and an AVX2 build ran these loops scalar. */
+static inline __attribute__((always_inline)) void gelu_row_as(const float *a, float k, int n,
+                                                              float *g, float *dg, int with_dg) {
   if (row_central(a, n, k)) {
 #pragma omp simd
     for (int j = 0; j < n; j++) {
       float z = a[j] * k, cdf = tf_cdf_central(z);
       g[j] = z * cdf;
-      if (dg) dg[j] *= fmaf(z, 0.398942280f * tf_exp_neg(-0.5f * z * z, 0.0f), cdf);
+      if (with_dg) dg[j] *= fmaf(z, 0.398942280f * tf_exp_neg(-0.5f * z * z, 0.0f), cdf);
     }
     return;
   }
@@ -35,8 +38,16 @@ static void gelu_row(const float *a, float k, int n, float *g, float *dg) {
     float z = a[j] * k, cdf, pdf;
     tf_normal(z, &cdf, &pdf);
     g[j] = z * cdf;
-    if (dg) dg[j] *= fmaf(z, pdf, cdf);
+    if (with_dg) dg[j] *= fmaf(z, pdf, cdf);
   }
+}
+
+/* gelu_row_as with dg when dg is not NULL. */
+static void gelu_row(const float *a, float k, int n, float *g, float *dg) {
+  if (dg)
+    gelu_row_as(a, k, n, g, dg, 1);
+  else
+    gelu_row_as(a, k, n, g, NULL, 0);
 }
 
 /* l2_norm_gelu, one row:  r = |a|;  z = tau a / max(r, eps);  s = GELU(z) = z cdf(z). a is

@@ -842,6 +842,9 @@ int tf_cpu_check(char *msg, size_t len);
 /* The same for the NULL-terminated list `need` (names as __builtin_cpu_supports spells them;
  * an unknown name counts as lacking). */
 int tf_cpu_lacks(const char *const *need, char *msg, size_t len);
+/* The instruction sets the library was compiled for, space-separated as tf_cpu_check names
+ * them ("sse3 ... avx2 fma bmi bmi2" for -march=x86-64-v3); "" when none is checked. */
+const char *tf_cpu_built(void);
 
 /* ---------------------------------------------------------------- net */
 

@@ -17,7 +17,8 @@ static const char usage[] =
     "--set model.d_model=... and the like alone give explicit sizes) on B x T random byte\n"
     "tokens and prints one JSON line:\n"
     "tokens_per_s and s_per_step (median over the timed steps), achieved GFLOP/s (3 x forward\n"
-    "FLOPs per token x tokens per step / s_per_step), the spread and the gemm kernel.\n"
+    "FLOPs per token x tokens per step / s_per_step), the spread, the gemm kernel and the\n"
+    "instruction sets the library was compiled for (isa).\n"
     "\n"
     "  -c, --config FILE   YAML config (its model: and train: sections)\n"
     "      --set S.K=V     override one config key (repeatable)\n"
@@ -269,17 +270,18 @@ static void print_result(const struct bench *b, const struct options *o, struct 
                             : 0.5 * (tm->secs[o->steps / 2 - 1] + tm->secs[o->steps / 2]);
   double tokens = (double)b->B * b->T;
   char *cfg = tf_model_config_to_json(&b->m.cfg);
-  printf("{\"impl\": \"tokenformer\", \"kernel\": \"%s\", \"mode\": \"%s\", \"threads\": %d, "
+  printf("{\"impl\": \"tokenformer\", \"kernel\": \"%s\", \"isa\": \"%s\", \"mode\": \"%s\", "
+         "\"threads\": %d, "
          "\"batch\": %d, \"seq\": %d, \"steps\": %d, \"warmup\": %d, \"config\": %s, "
          "\"params\": %llu, \"tokens_per_step\": %.0f, \"s_per_step\": %.6g, "
          "\"tokens_per_s\": %.6g, \"s_per_step_min\": %.6g, \"s_per_step_max\": %.6g, "
          "\"gflops\": %.6g, \"setup_s\": %.3g, \"warmup_s\": %.3g, \"loss_first\": %.6g, "
          "\"loss_last\": %.6g}\n",
-         tf_gemm_kernel(), b->train ? "train" : "fwdbwd", omp_get_max_threads(), b->B, b->T,
-         o->steps, o->warmup, cfg ? cfg : "null", (unsigned long long)tf_param_count(&b->m.cfg),
-         tokens, med, tokens / med, tm->secs[0], tm->secs[o->steps - 1],
-         3 * tf_forward_flops_per_token(&b->m.cfg) * tokens / med / 1e9, tm->setup_s, tm->warmup_s,
-         tm->loss_first, tm->loss_last);
+         tf_gemm_kernel(), tf_cpu_built(), b->train ? "train" : "fwdbwd", omp_get_max_threads(),
+         b->B, b->T, o->steps, o->warmup, cfg ? cfg : "null",
+         (unsigned long long)tf_param_count(&b->m.cfg), tokens, med, tokens / med, tm->secs[0],
+         tm->secs[o->steps - 1], 3 * tf_forward_flops_per_token(&b->m.cfg) * tokens / med / 1e9,
+         tm->setup_s, tm->warmup_s, tm->loss_first, tm->loss_last);
   free(cfg);
 }
 

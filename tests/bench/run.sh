@@ -7,14 +7,15 @@
 # Knobs (environment of this script only; the measured programs never see it):
 #   BENCH_RUNS=3        rounds; every figure is the median over rounds, with min-max
 #   BENCH_ONE_THREAD=1  also the small config on one thread (0: skip, ~1.5 minutes less)
-#   BENCH_CORETYPE=SkylakeX   OpenBLAS kernels PyTorch runs on (Cooperlake: the same speed)
+#   BENCH_CORETYPE=NAME OpenBLAS kernels PyTorch runs on; default chosen for the CPU and for
+#                       the instruction sets our build was compiled for (choose_sides below)
 set -eu
 
 BIN=${1:-build/bin}
 PROGS=$(dirname "$BIN")/bench
 RUNS=${BENCH_RUNS:-3}
 ONE_THREAD=${BENCH_ONE_THREAD:-1}
-CORETYPE=${BENCH_CORETYPE:-SkylakeX}
+CORETYPE=${BENCH_CORETYPE:-}
 PY=/usr/bin/python3 # Debian's torch is importable only from the system interpreter
 REF=tests/reference/bench_ref.py
 MULTIARCH=$(${CC:-cc} -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
@@ -33,33 +34,127 @@ die() {
   exit 1
 }
 
-# Ours: no environment at all (PATH only); threads from --threads alone.
-ours() { env -i PATH="$PATH" "$PROGS/bench_model" "$@"; }
+# Ours: no environment (PATH only), threads from --threads alone; OURS_ENV is empty unless an
+# AVX2 build runs on an AVX-512 CPU (choose_sides). The bench programs take OURS_ENV too.
+OURS_ENV=
+ours() { env -i PATH="$PATH" $OURS_ENV "$PROGS/bench_model" "$@"; }
+ourenv() { env -i PATH="$PATH" $OURS_ENV "$@"; }
 
 # PyTorch at its best: Debian's OpenMP build of OpenBLAS (torch and BLAS share one thread
-# pool), forced to its AVX-512 kernels, glibc malloc that keeps freed memory (no page faults
-# per step). THREADS first.
+# pool), on the kernels choose_sides picked (OpenBLAS's own choice when CORETYPE is empty),
+# glibc malloc that keeps freed memory (no page faults per step). THREADS first.
 theirs() {
   t=$1
   shift
   env -i PATH="$PATH" HOME="${HOME:-/tmp}" LD_LIBRARY_PATH="$OPENBLAS_OMP" \
-    OPENBLAS_CORETYPE="$CORETYPE" GLIBC_TUNABLES="$TUNABLES" OMP_NUM_THREADS="$t" \
+    ${CORETYPE:+OPENBLAS_CORETYPE=$CORETYPE} GLIBC_TUNABLES="$TUNABLES" OMP_NUM_THREADS="$t" \
     "$PY" "$@"
 }
 
-# PyTorch importable, and the OpenMP OpenBLAS is what it actually maps (checked by effect).
+# ---------------------------------------------------------------- both sides' instruction sets
+# The widest vector instructions of a list of instruction-set names (/proc/cpuinfo's or
+# tf_cpu_built's spelling).
+has() {
+  case " $1 " in *" $2 "*) return 0 ;; esac
+  return 1
+}
+isa_level() {
+  if has "$1" avx512f; then echo AVX-512
+  elif has "$1" avx2 && has "$1" fma; then echo AVX2+FMA
+  elif has "$1" avx; then echo AVX
+  else echo SSE; fi
+}
+
+# The instruction sets of an OpenBLAS kernel set (its core name).
+coretype_level() {
+  case $1 in
+  SkylakeX | Cooperlake | SapphireRapids) echo AVX-512 ;;
+  Haswell | Zen) echo AVX2+FMA ;;
+  *) echo "$1's" ;;
+  esac
+}
+
+# fastest_coretype NAME...: the OpenBLAS kernels among NAMEs with the fastest sgemm at 1024^2 on
+# one thread here (best of 5 products, two alternated passes); a note gives the figures.
+fastest_coretype() {
+  best= bestg=0 said=
+  for pass in 1 2; do
+    for CORETYPE in "$@"; do
+      g=$(theirs 1 -c 'import time, torch
+a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+torch.mm(a, b)
+ts = []
+for i in range(5):
+    t = time.perf_counter(); torch.mm(a, b); ts.append(time.perf_counter() - t)
+print("%.1f" % (2 * 1024 ** 3 / min(ts) / 1e9))') || die "PyTorch on $CORETYPE kernels failed"
+      said="$said $CORETYPE $g"
+      if awk -v g="$g" -v b="$bestg" 'BEGIN { exit !(g > b) }'; then best=$CORETYPE bestg=$g; fi
+    done
+  done
+  note "OpenBLAS sgemm 1024^2, 1 thread, GFLOP/s:$said: $best"
+  CORETYPE=$best
+}
+
+# choose_sides: this CPU (CPU_MODEL, CPU_FLAGS), what our build was compiled for (OUR_ISA, asked
+# of tf-train --version, which refuses with exit 78 on a CPU that lacks it), and from both the
+# peer's kernels: AVX-512 builds against OpenBLAS's SkylakeX (Cooperlake: the same speed),
+# AVX2 builds against Haswell (Intel) or the faster of Haswell and Zen (AMD). An AVX2 build on
+# an AVX-512 CPU stands for an AVX2 machine: BLIS under it is told to use that machine's
+# kernels too (TF_BLAS_ARCH), or ours would multiply with AVX-512 against the peer's AVX2.
+choose_sides() {
+  CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+  CPU_FLAGS=$(sed -n 's/^flags[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+  vendor=$(sed -n 's/^vendor_id[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+  OUR_ISA=$(env -i PATH="$PATH" "$BIN/tf-train" --version 2>&1) ||
+    die "our build does not run here: $OUR_ISA"
+  OUR_ISA=$(echo "$OUR_ISA" | sed -n 's/^compiled for: //p')
+  if ! has "$OUR_ISA" avx512f && has "$CPU_FLAGS" avx512f; then
+    if [ "$vendor" = AuthenticAMD ]; then OURS_ENV=TF_BLAS_ARCH=zen3; else OURS_ENV=TF_BLAS_ARCH=haswell; fi
+  fi
+  want=${OURS_ENV#TF_BLAS_ARCH=}
+  OUR_GEMM=$(ourenv "$BIN/tf-train" --version | sed -n 's/^matrix products: //p')
+  case $OUR_GEMM in
+  *"${want:-}"*) ;;
+  *) die "BLIS did not take $OURS_ENV (tf-train --version: $OUR_GEMM)" ;;
+  esac
+  WHY="BENCH_CORETYPE"
+  if [ -n "$CORETYPE" ]; then :
+  elif has "$OUR_ISA" avx512f; then CORETYPE=SkylakeX WHY="our build is AVX-512"
+  elif has "$CPU_FLAGS" avx2 && has "$CPU_FLAGS" fma; then
+    WHY="our build is $(isa_level "$OUR_ISA")"
+    if [ "$vendor" = AuthenticAMD ]; then
+      fastest_coretype Haswell Zen
+      WHY="$WHY; the faster of Haswell and Zen here"
+    else CORETYPE=Haswell; fi
+  else WHY="OpenBLAS's own choice"; fi
+}
+
+# PyTorch importable, the OpenMP OpenBLAS is what it actually maps, and its kernels are the
+# ones asked for (all checked by effect, after a product: the library's own core name); PEER
+# describes them and the instruction sets of PyTorch's own (ATen) kernels.
 check_peer() {
   [ -e "$OPENBLAS_OMP/libopenblas.so.0" ] ||
     die "$OPENBLAS_OMP/libopenblas.so.0 missing (libopenblas0-openmp): run make deps-bench"
   "$PY" -c 'import torch' 2>/dev/null ||
     die "python3-torch is missing ($PY cannot import torch): run make deps-bench"
-  blas=$(theirs 1 -c 'import torch
+  blas=$(theirs 1 -c 'import ctypes, torch
 torch.mm(torch.ones(64, 64), torch.ones(64, 64))
-print(torch.__version__, [l.split()[-1] for l in open("/proc/self/maps") if "openblas" in l][0])')
-  case $blas in
-  *"$OPENBLAS_OMP"/*) note "PyTorch $blas, OPENBLAS_CORETYPE=$CORETYPE" ;;
-  *) die "PyTorch does not run on $OPENBLAS_OMP (it maps: $blas)" ;;
+lib = [l.split()[-1] for l in open("/proc/self/maps") if "openblas" in l][0]
+core = ctypes.CDLL(lib).openblas_get_corename
+core.restype = ctypes.c_char_p
+aten = [l.split(":")[1].strip() for l in torch.__config__.show().splitlines()
+        if "CPU capability usage" in l] or ["?"]
+print(torch.__version__, lib, core().decode(), aten[0])') || die "PyTorch cannot run here"
+  set -- $blas
+  case $2 in
+  "$OPENBLAS_OMP"/*) ;;
+  *) die "PyTorch does not run on $OPENBLAS_OMP (it maps: $2)" ;;
   esac
+  [ -z "$CORETYPE" ] || [ "$(echo "$3" | tr A-Z a-z)" = "$(echo "$CORETYPE" | tr A-Z a-z)" ] ||
+    die "OpenBLAS runs its $3 kernels, not the $CORETYPE asked for"
+  PEER="PyTorch $1: OpenMP OpenBLAS on its $3 kernels ($(coretype_level "$3"); $WHY${CORETYPE:+, OPENBLAS_CORETYPE=$CORETYPE}), ATen kernels $4"
+  note "$PEER"
+  note "ours: compiled for $(isa_level "$OUR_ISA"), $OUR_GEMM${OURS_ENV:+ ($OURS_ENV)}"
 }
 
 # The programs (make bench builds them first); the decode rows (bench_decode) only once
@@ -110,7 +205,7 @@ record() {
 run_side() {
   case $1/$2 in
   model/ours) ours $cfg_args $opts ;;
-  decode/ours) env -i PATH="$PATH" "$PROGS/bench_decode" $cfg_args $opts --runs "$runs" ;;
+  decode/ours) ourenv "$PROGS/bench_decode" $cfg_args $opts --runs "$runs" ;;
   model/pytorch) theirs "$t" "$REF" --config-json "$cfg" --mode "$mode" $opts ;;
   decode/pytorch) theirs "$t" "$REF" --config-json "$cfg" --mode decode $opts --steps "$runs" \
     --batch 1 ;;
@@ -158,7 +253,7 @@ decode_formats() {
 # One round of everything, limits first.
 bench_round() {
   record stream env -i "$PROGS/bench_stream"
-  record gemm env -i "$PROGS/bench_gemm"
+  record gemm ourenv "$PROGS/bench_gemm"
   shape $SMALL_ARGS
   for mode in fwdbwd train; do
     model small 2 "$mode" 8 4 1
@@ -173,6 +268,7 @@ bench_round() {
 
 main() {
   build_progs
+  choose_sides
   check_peer
   TMP=$(mktemp -d)
   trap 'rm -rf "$TMP"' EXIT
@@ -184,10 +280,13 @@ main() {
     round=$((round + 1))
   done
   secs=$(($(date +%s) - start))
-  "$PY" - "$RESULTS" "$RUNS" "$CORETYPE" "$secs" <<'EOF'
+  host="$CPU_MODEL, $(isa_level "$CPU_FLAGS") ($(for f in avx2 fma avx512f avx512bw avx512vl \
+    avx512_vnni avx512_bf16 amx_tile; do has "$CPU_FLAGS" $f && printf '%s ' $f; done | sed 's/ $//'))"
+  ourside="compiled for $(isa_level "$OUR_ISA") (${OUR_ISA#*popcnt }), ${OURS_ENV:-no environment variables}"
+  "$PY" - "$RESULTS" "$RUNS" "$host" "$ourside" "$PEER" "$secs" <<'EOF'
 import json, re, statistics, sys
 
-path, runs, coretype, secs = sys.argv[1:]
+path, runs, host, ourside, peer, secs = sys.argv[1:]
 GOALS = {("small", "fwdbwd"): 1.5, ("small", "train"): 1.5,
          ("150M", "fwdbwd"): 1.2, ("150M", "train"): 1.2}
 SHAPES = {"small": "small: L6 d256, B8 T256", "150M": "150M: L12 d768, B4 T512"}
@@ -410,14 +509,15 @@ def first(suffix, key):
 
 busy = list(others.values())
 print("\n## make bench: tokenformer vs PyTorch, same run\n")
+print("Machine: %s.\n" % host)
 print("Median of %s rounds (min-max over rounds; each round's figure is the median of its "
-      "timed steps); ours and PyTorch interleaved, order alternating. Ours: %s, no environment "
-      "variables. PyTorch %s: OpenMP OpenBLAS, OPENBLAS_CORETYPE=%s, malloc tunables. "
+      "timed steps); ours and PyTorch interleaved, order alternating. Ours: %s, %s. %s, "
+      "malloc tunables. "
       "Other processes kept %.2f of the 2 cores busy on average (most: %.2f); a round is "
       "quiet when they used less than %.2f during both sides' runs and the round's gemm "
       "(1024^2, 2 threads) came within %d%% of the best round's, which contention on the host "
       "lowers (%d of %s rounds passed: %s). %d min %d s.\n"
-      % (runs, first("/fwdbwd/ours", "kernel"), first("/fwdbwd/pytorch", "torch"), coretype,
+      % (runs, first("/fwdbwd/ours", "kernel"), ourside, peer,
          statistics.mean(busy) if busy else 0, max(busy, default=0), QUIET,
          round(100 * (1 - HOST_SHARE)), len(host_quiet_rounds()), runs,
          ", ".join("round %d" % r for r in sorted(host_quiet_rounds())) or "none",
@@ -440,7 +540,7 @@ EOF
   # zero-shot task scoring (tf-eval --task), ours alone: hellaswag-shaped examples/s
   echo
   echo "tasks, 150M shape, 2 threads (bench_tasks: 4 choices, context 48 + ending 20 tokens):"
-  "$PROGS/bench_tasks" -c configs/150M.yaml --threads 2 || die "bench_tasks failed"
+  ourenv "$PROGS/bench_tasks" -c configs/150M.yaml --threads 2 || die "bench_tasks failed"
 }
 
 # ---------------------------------------------------------------- tokenizer encode (issue 17)

@@ -1,5 +1,6 @@
 /* test_cpu.c: lib/cpu.c, which the commands ask before main whether this CPU runs what the
  * library was compiled for. */
+#include <stdio.h>
 #include <string.h>
 
 #include "suite.h"
@@ -28,11 +29,34 @@ START_TEST(test_cpu_names_what_lacks) {
 }
 END_TEST
 
+/* The compiled-for list names what -march enabled, and this CPU (which runs the test) has all. */
+START_TEST(test_cpu_built_list) {
+  char names[256], msg[256];
+  const char *need[32];
+  int n = 0;
+  snprintf(names, sizeof names, "%s", tf_cpu_built());
+  for (char *save = NULL, *t = strtok_r(names, " ", &save); t && n < 31;
+       t = strtok_r(NULL, " ", &save))
+    need[n++] = t;
+  need[n] = NULL;
+  ck_assert_int_eq(tf_cpu_lacks(need, msg, sizeof msg), 0);
+#ifdef __AVX2__
+  ck_assert_ptr_nonnull(strstr(tf_cpu_built(), "avx2"));
+#endif
+#ifdef __AVX512F__
+  ck_assert_ptr_nonnull(strstr(tf_cpu_built(), "avx512f"));
+#else
+  ck_assert_ptr_null(strstr(tf_cpu_built(), "avx512"));
+#endif
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("cpu");
   TCase *tc = tcase_create("cpu");
   tcase_add_test(tc, test_cpu_runs_the_build);
   tcase_add_test(tc, test_cpu_names_what_lacks);
+  tcase_add_test(tc, test_cpu_built_list);
   suite_add_tcase(s, tc);
   return tf_test_run(s);
 }
