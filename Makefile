@@ -6,6 +6,7 @@
 #   make check-valgrind  every command, and its failures, under valgrind memcheck (build/vg/)
 #   make fuzz            each libFuzzer harness of tests/fuzz for FUZZ_SECONDS=60 (needs deps-fuzz)
 #   make learn           train configs/small.yaml on KJV, score it (about 10 minutes)
+#   make quality         what --weights bf16 and q8 cost the `make learn` model (a few minutes)
 #   make bench           throughput against the PyTorch reference, as ratios (needs deps-bench)
 #   make fixtures        regenerate tests/fixtures from tests/reference (needs python3-torch)
 #   make scaling         the progressive-scaling experiment on the KJV corpus (about an hour;
@@ -83,7 +84,7 @@ MANDIR   ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 VERSION  := $(shell sed -n 's/^\#define TF_VERSION "\(.*\)"/\1/p' lib/tokenformer.h)
 
-.PHONY: all check check-unit check-cli check-man check-docs check-valgrind bench learn bench-progs fixtures deps deps-bench demo demo-bpe growth-study \
+.PHONY: all check check-unit check-cli check-man check-docs check-valgrind bench learn quality bench-progs fixtures deps deps-bench demo demo-bpe growth-study \
         data clean install uninstall check-install format
 
 all: $(LIB) $(CMD_BIN)
@@ -186,6 +187,13 @@ demo-bpe: all data
 # on the valid split; about 10 minutes on 2 cores. LEARN_SET="--set init.std=0.02" varies it.
 learn: all data
 	@sh tests/bench/learn.sh $(O)/bin $(LEARN_SET)
+
+# The weight formats' cost in quality (README "Generating text"): tf-eval bits per byte and
+# greedy texts of 20 prompts with --weights f32, bf16 and q8 (tests/bench/quality.sh), on the
+# `make learn` model (QUALITY_MODEL overrides), results in build/quality/.
+QUALITY_MODEL ?= build/learn/s1.tfz
+quality: all data
+	@sh tests/bench/quality.sh $(O)/bin $(QUALITY_MODEL)
 
 # The progressive-scaling experiment (README "Growing a model"): results in build/scaling/.
 # SEEDS=N runs it with seeds 1..N (build/scaling/seedK) and reports mean ± spread.

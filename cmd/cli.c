@@ -27,12 +27,19 @@ __attribute__((constructor, target("arch=x86-64"))) static void cli_cpu_check(vo
 }
 #endif
 
-void cli_init(struct cli *c, const char *prog, const char *usage) {
+void cli_init(struct cli *c, const char *prog, const char *usage, unsigned takes) {
   /* a write past `ulimit -f` then fails with EFBIG (exit 74) instead of killing us */
   signal(SIGXFSZ, SIG_IGN);
   memset(c, 0, sizeof *c);
   c->prog = prog;
   c->usage = usage;
+  c->takes = takes;
+  c->compress = TF_COMPRESS_HUFFMAN;
+}
+
+void cli_free(struct cli *c) {
+  free(c->sets);
+  c->sets = NULL;
 }
 
 static void print_version(const struct cli *c) {
@@ -90,15 +97,15 @@ int cli_check_path(const struct cli *c, const char *opt, const char *path) {
   return TF_OK;
 }
 
-int cli_load_config(struct tf_config *cfg, const char *path, const char *const *sets, int n_sets,
-                    struct tf_error *err) {
+int cli_load_config_sets(struct tf_config *cfg, const char *path, const char *const *sets,
+                         int n_sets, struct tf_error *err) {
   tf_config_default(cfg);
   int rc = path ? tf_config_load(cfg, path, err) : TF_OK;
   for (int i = 0; !rc && i < n_sets; i++) rc = tf_config_set(cfg, sets[i], err);
   return rc;
 }
 
-int cli_no_model_sets(const struct cli *c, const char *const *sets, int n_sets) {
+int cli_no_model_sets_in(const struct cli *c, const char *const *sets, int n_sets) {
   for (int i = 0; i < n_sets; i++)
     if (strncmp(sets[i], "model.", 6) == 0)
       return cli_usage_error(c,
@@ -106,6 +113,14 @@ int cli_no_model_sets(const struct cli *c, const char *const *sets, int n_sets) 
                              "tf-grow changes its size",
                              sets[i], c->prog);
   return TF_OK;
+}
+
+int cli_load_config(const struct cli *c, struct tf_config *cfg, struct tf_error *err) {
+  return cli_load_config_sets(cfg, c->config, c->sets, c->n_sets, err);
+}
+
+int cli_no_model_sets(const struct cli *c) {
+  return cli_no_model_sets_in(c, c->sets, c->n_sets);
 }
 
 void cli_warn_model_ignored(const struct cli *c, const struct tf_model_config *config,
@@ -245,4 +260,134 @@ int cli_give_tokenizer(struct tf_model *m, const char *path, struct tf_error *er
   rc = tf_model_set_tokenizer(m, t, err);
   tf_tokenizer_free(t);
   return rc ? tf_error_prefix(err, "%s", path) : TF_OK;
+}
+
+/* ---------------------------------------------------------------- the option loop */
+
+/* The shared options, each with the flag that makes a command take it. */
+static const struct {
+  unsigned flag;
+  struct option o;
+} shared_options[] = {
+    {0, {"help", no_argument, 0, 'h'}},
+    {0, {"version", no_argument, 0, CLI_OPT_VERSION}},
+    {CLI_QUIET, {"quiet", no_argument, 0, 'q'}},
+    {CLI_VERBOSE, {"verbose", no_argument, 0, 'v'}},
+    {CLI_JSON, {"json", no_argument, 0, CLI_OPT_JSON}},
+    {CLI_THREADS, {"threads", required_argument, 0, CLI_OPT_THREADS}},
+    {CLI_CONFIG, {"config", required_argument, 0, 'c'}},
+    {CLI_CONFIG, {"set", required_argument, 0, CLI_OPT_SET}},
+    {CLI_OUTPUT, {"output", required_argument, 0, 'o'}},
+    {CLI_SEED, {"seed", required_argument, 0, CLI_OPT_SEED}},
+    {CLI_COMPRESS, {"compress", required_argument, 0, CLI_OPT_COMPRESS}},
+};
+#define N_SHARED (sizeof shared_options / sizeof shared_options[0])
+
+/* The long table: the command's own options, then the shared ones it takes. NULL: no memory. */
+static struct option *option_table(const struct cli *c, const struct option *own) {
+  size_t n = 0, k = 0;
+  while (own && own[n].name) n++;
+  struct option *t = calloc(n + N_SHARED + 1, sizeof *t);
+  if (!t) return NULL;
+  for (k = 0; k < n; k++) t[k] = own[k];
+  for (size_t i = 0; i < N_SHARED; i++)
+    if (!shared_options[i].flag || (c->takes & shared_options[i].flag))
+      t[k++] = shared_options[i].o;
+  return t;
+}
+
+/* The short letters: the command's, then h, q, v, c:, o: as it takes them. */
+static void short_letters(const struct cli *c, const char *own, char *out, size_t n) {
+  snprintf(out, n, "%s%s%s%s%s%s", own ? own : "", "h", c->takes & CLI_QUIET ? "q" : "",
+           c->takes & CLI_VERBOSE ? "v" : "", c->takes & CLI_CONFIG ? "c:" : "",
+           c->takes & CLI_OUTPUT ? "o:" : "");
+}
+
+/* The long option word names (its text up to '='): the one entry it names exactly or
+ * abbreviates alone; NULL when none or several. */
+static const struct option *long_match(const struct option *t, const char *word) {
+  size_t len = strcspn(word, "=");
+  const struct option *hit = NULL;
+  for (; t->name; t++) {
+    if (strncmp(t->name, word, len) != 0) continue;
+    if (strlen(t->name) == len) return t;
+    if (hit) return NULL;
+    hit = t;
+  }
+  return hit;
+}
+
+/* What getopt found wrong (opterr is 0: getopt printed nothing), as one error line. */
+static int bad_option(const struct cli *c, char **argv, const struct option *t,
+                      const char *shorts) {
+  const char *word = optind > 0 ? argv[optind - 1] : "";
+  if (strncmp(word, "--", 2) == 0 && (optopt == 0 || long_match(t, word + 2))) {
+    const struct option *o = long_match(t, word + 2);
+    int len = (int)strcspn(word, "=");
+    if (!o) return cli_usage_error(c, "unrecognized option '%.*s'", len, word);
+    if (o->has_arg == no_argument && word[len])
+      return cli_usage_error(c, "option '--%s' doesn't allow an argument", o->name);
+    return cli_usage_error(c, "option '--%s' requires an argument", o->name);
+  }
+  const char *at = optopt > 0 && optopt < 0x100 ? strchr(shorts, optopt) : NULL;
+  if (at && at[1] == ':') return cli_usage_error(c, "option '-%c' requires an argument", optopt);
+  if (optopt > 0 && optopt < 0x100) return cli_usage_error(c, "unrecognized option '-%c'", optopt);
+  return cli_usage_error(c, "unrecognized option '%s'", word);
+}
+
+/* A shared option into c: TF_OK, or TF_EUSAGE printed. */
+static int shared_option(struct cli *c, int opt, const char *arg) {
+  switch (opt) {
+  case 'c':
+    c->config = arg;
+    return TF_OK;
+  case 'o':
+    c->output = arg;
+    return TF_OK;
+  case CLI_OPT_SET:
+    c->sets[c->n_sets++] = arg;
+    return TF_OK;
+  case CLI_OPT_SEED:
+    c->has_seed = 1;
+    return cli_parse_u64(c, "--seed", arg, &c->seed);
+  case CLI_OPT_COMPRESS:
+    return cli_parse_compress(c, arg, &c->compress);
+  }
+  int rc = cli_common(c, opt, arg);
+  return rc == 1 ? TF_OK : rc ? rc : cli_usage_error(c, "unexpected option");
+}
+
+/* Is opt one of the command's own options? */
+static int is_own(int opt, const char *own_short, const struct option *own) {
+  if (opt > 0 && opt < 0x100 && own_short && strchr(own_short, opt)) return 1;
+  for (; own && own->name; own++)
+    if (own->val == opt) return 1;
+  return 0;
+}
+
+int cli_parse(struct cli *c, int argc, char **argv, const char *own_short, const struct option *own,
+              cli_option_fn fn, void *args) {
+  char shorts[64];
+  int opt, rc = TF_OK;
+  struct option *t = option_table(c, own);
+  c->sets = calloc((size_t)argc + 1, sizeof *c->sets);
+  if (!t || !c->sets) {
+    free(t);
+    fprintf(stderr, "%s: out of memory\n", c->prog);
+    return TF_ENOMEM;
+  }
+  short_letters(c, own_short, shorts, sizeof shorts);
+  opterr = 0;
+  while (!rc && !c->done && (opt = getopt_long(argc, argv, shorts, t, NULL)) != -1) {
+    if (opt == '?' || opt == ':')
+      rc = bad_option(c, argv, t, shorts);
+    else if (is_own(opt, own_short, own))
+      rc = fn(c, args, opt, optarg);
+    else
+      rc = shared_option(c, opt, optarg);
+  }
+  free(t);
+  if (rc || c->done) return rc;
+  if ((rc = cli_check_path(c, "--config", c->config))) return rc;
+  return cli_check_path(c, "--output", c->output);
 }

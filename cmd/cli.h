@@ -7,8 +7,59 @@
 
 #include "tokenformer.h"
 
-/* Long options every command takes; append to a command's own table. */
-enum { CLI_OPT_VERSION = 0x100, CLI_OPT_JSON, CLI_OPT_THREADS, CLI_OPT_FIRST_FREE };
+/* The shared options a command may take (cli_init's takes); -h, --help and --version
+ * always. Each is parsed here, once, for every command that takes it. */
+enum {
+  CLI_QUIET = 1 << 0,    /* -q, --quiet */
+  CLI_VERBOSE = 1 << 1,  /* -v, --verbose */
+  CLI_JSON = 1 << 2,     /* --json */
+  CLI_THREADS = 1 << 3,  /* --threads N */
+  CLI_CONFIG = 1 << 4,   /* -c, --config FILE and --set SECTION.KEY=VALUE (repeatable) */
+  CLI_OUTPUT = 1 << 5,   /* -o, --output FILE */
+  CLI_SEED = 1 << 6,     /* --seed S */
+  CLI_COMPRESS = 1 << 7, /* --compress huffman|none|fast|best */
+};
+/* getopt values of the long-only shared options; a command numbers its own from
+ * CLI_OPT_FIRST_FREE. */
+enum {
+  CLI_OPT_VERSION = 0x100,
+  CLI_OPT_JSON,
+  CLI_OPT_THREADS,
+  CLI_OPT_SET,
+  CLI_OPT_SEED,
+  CLI_OPT_COMPRESS,
+  CLI_OPT_FIRST_FREE
+};
+
+struct cli {
+  const char *prog;
+  const char *usage; /* the --help text, starting with the synopsis */
+  unsigned takes;    /* CLI_QUIET | ...: the shared options this command takes */
+  int quiet, verbose, json, threads;
+  const char *config, *output; /* -c, -o (NULL: not given) */
+  const char **sets;           /* --set values, in order */
+  int n_sets, has_seed;
+  uint64_t seed;
+  enum tf_compress compress; /* TF_COMPRESS_HUFFMAN unless --compress */
+  int done;                  /* --help or --version was handled: exit 0 */
+};
+
+/* A command's own option (its table's val, the value or NULL): TF_OK, or TF_EUSAGE after
+ * printing the reason. */
+typedef int (*cli_option_fn)(struct cli *c, void *args, int opt, const char *arg);
+
+void cli_init(struct cli *c, const char *prog, const char *usage, unsigned takes);
+/* The one option loop of every command: its own options (long table ending in a zero entry,
+ * short letters in getopt's form) go to fn, the shared ones it takes are parsed into c; an
+ * unknown option or a missing value is one error line. Operands are left at
+ * argv[optind..argc). TF_OK (c->done after --help or --version), TF_EUSAGE printed, or
+ * TF_ENOMEM printed. */
+int cli_parse(struct cli *c, int argc, char **argv, const char *own_short, const struct option *own,
+              cli_option_fn fn, void *args);
+/* Frees what cli_parse allocated. */
+void cli_free(struct cli *c);
+
+/* The option loops before cli_parse (going away, one command at a time). */
 #define CLI_COMMON_LONG_OPTIONS                                                                    \
   {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, CLI_OPT_VERSION},                     \
       {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},                            \
@@ -16,32 +67,22 @@ enum { CLI_OPT_VERSION = 0x100, CLI_OPT_JSON, CLI_OPT_THREADS, CLI_OPT_FIRST_FRE
     "threads", required_argument, 0, CLI_OPT_THREADS                                               \
   }
 #define CLI_COMMON_SHORT "hqv"
-
-struct cli {
-  const char *prog;
-  const char *usage; /* the --help text, starting with the synopsis */
-  int quiet, verbose, json, threads;
-  int done; /* --help or --version was handled: exit 0 */
-};
-
-void cli_init(struct cli *c, const char *prog, const char *usage);
-/* Handles a common option: returns 1 if it was one (c->done set for --help/--version), 0 if
- * not, or TF_EUSAGE after printing the reason. */
 int cli_common(struct cli *c, int opt, const char *arg);
-/* The default case of a command's option loop: a common option (returns -1: go on), or the
- * status parsing ends with: 0 after --help/--version, TF_EUSAGE after printing the reason. */
 int cli_other_option(struct cli *c, int opt, const char *arg);
+int cli_parse_compress(const struct cli *c, const char *s, enum tf_compress *out);
+int cli_load_config_sets(struct tf_config *cfg, const char *path, const char *const *sets,
+                         int n_sets, struct tf_error *err);
+int cli_no_model_sets_in(const struct cli *c, const char *const *sets, int n_sets);
 /* TF_EUSAGE (printed) if operands remain after the options. */
 int cli_no_operands(const struct cli *c, int argc, char **argv);
 /* TF_EUSAGE (printed) if the file name given with opt is empty; NULL (not given) is fine. */
 int cli_check_path(const struct cli *c, const char *opt, const char *path);
-/* The config a command runs with: defaults, then the YAML file (if path), then each
- * "section.key=value" of sets. The caller applies its own flags, then tf_config_check. */
-int cli_load_config(struct tf_config *cfg, const char *path, const char *const *sets, int n_sets,
-                    struct tf_error *err);
-/* TF_EUSAGE (printed) when one of sets is a model.* key: for commands that take the model
- * from a checkpoint. */
-int cli_no_model_sets(const struct cli *c, const char *const *sets, int n_sets);
+/* The config a command runs with: defaults, then the YAML file of -c (if given), then each
+ * "section.key=value" of --set. The caller applies its own flags, then tf_config_check. */
+int cli_load_config(const struct cli *c, struct tf_config *cfg, struct tf_error *err);
+/* TF_EUSAGE (printed) when a --set is a model.* key: for commands that take the model from a
+ * checkpoint. */
+int cli_no_model_sets(const struct cli *c);
 /* One stderr line when the config file at config_path has a model section (config differs
  * from the defaults) that differs from m's model, naming the keys (config's value vs m's). */
 void cli_warn_model_ignored(const struct cli *c, const struct tf_model_config *config,
@@ -63,8 +104,6 @@ int cli_parse_long(const struct cli *c, const char *opt, const char *s, long min
 int cli_parse_double(const struct cli *c, const char *opt, const char *s, double min, double max,
                      double *out);
 int cli_parse_u64(const struct cli *c, const char *opt, const char *s, uint64_t *out);
-/* Parses --compress huffman|none|fast|best. */
-int cli_parse_compress(const struct cli *c, const char *s, enum tf_compress *out);
 /* Parses --weights f32|bf16|q8. */
 int cli_parse_weights(const struct cli *c, const char *s, enum tf_weights *out);
 /* Prints a JSON value (indented, keys in insertion order) and a newline on stdout; takes

@@ -199,7 +199,7 @@ int main(int argc, char **argv) {
   struct cli c;
   struct convert_args a = {0};
   struct tf_error err = {0};
-  cli_init(&c, "tf-convert", usage);
+  cli_init(&c, "tf-convert", usage, 0);
   int rc = parse_args(&c, &a, argc, argv);
   if (rc || c.done) return rc;
   rc = run(&c, &a, &err);

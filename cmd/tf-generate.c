@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -27,7 +28,8 @@ static const char usage[] =
     "                        (in (0, 1]; default 1: all)\n"
     "      --seed S          random seed (default 1): the same seed, the same text\n"
     "      --greedy          always the most likely token (the lowest id on ties)\n"
-    "      --stop STRING     stop once the generated text ends with STRING (repeatable)\n"
+    "      --stop STRING     stop once the generated text ends with STRING (repeatable;\n"
+    "                        C escapes: \\n, \\t, \\r, \\\\, \\xHH)\n"
     "      --echo            print the prompt before the generated text\n"
     "      --weights FMT     f32 (default), bf16 or q8: weights converted at load, the fp32\n"
     "                        copy freed: fewer bytes to read per token, logits within the\n"
@@ -35,11 +37,13 @@ static const char usage[] =
     "      --ignore-eos      go on past the end-of-text token (BPE models stop there)\n"
     "      --json            print one JSON object at the end instead of streaming:\n"
     "                        prompt, text, ids, tokens, stopped, seconds, tokens_per_s\n"
+    "  -q, --quiet           no notice when the prompt is read from a terminal\n"
     "  -v, --verbose         timing on stderr\n"
     "      --threads N       threads (default: OMP_NUM_THREADS or all cores)\n"
     "  -h, --help            this help\n"
     "      --version         version and matrix-product kernel\n"
     "\n"
+    "A prompt typed on a terminal ends with Ctrl-D (once, even in the middle of a line).\n"
     "An empty prompt starts from a newline byte (a BPE model: from the end-of-text token),\n"
     "not printed. A prompt longer than the model's seq_len is cut to its last seq_len tokens;\n"
     "when the context fills up, the oldest half is dropped and the rest encoded again\n"
@@ -63,7 +67,7 @@ struct gen_args {
   const char *input, *prompt, *file;
   long tokens;
   struct tf_sample_config sc;
-  const char **stops;
+  char **stops; /* --stop strings, unescaped (allocated) */
   int n_stops, echo, ignore_eos;
   enum tf_weights weights;
 };
@@ -90,6 +94,50 @@ static int sampling_option(struct cli *c, struct gen_args *a, int opt, const cha
   }
 }
 
+/* The value of a hex digit, -1 if h is none. */
+static int hex_digit(char h) {
+  return h >= '0' && h <= '9'   ? h - '0'
+         : h >= 'a' && h <= 'f' ? h - 'a' + 10
+         : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                : -1;
+}
+
+/* --stop's string with its C escapes (\n \t \r \\ \xHH) replaced by the bytes they name, into
+ * out (at least strlen(arg) + 1 bytes); TF_EUSAGE (printed) for another escape, a NUL byte or
+ * an empty result. */
+static int unescape_stop(struct cli *c, const char *arg, char *out) {
+  static const char names[] = "ntr\\", bytes[] = "\n\t\r\\";
+  char *o = out;
+  for (const char *p = arg; *p; p++) {
+    if (*p != '\\') {
+      *o++ = *p;
+      continue;
+    }
+    const char *k = *++p ? strchr(names, *p) : NULL;
+    int hi = *p == 'x' ? hex_digit(p[1]) : -1, lo = hi >= 0 ? hex_digit(p[2]) : -1;
+    if (k) {
+      *o++ = bytes[k - names];
+    } else if (lo >= 0 && (hi | lo) != 0) {
+      *o++ = (char)(hi << 4 | lo);
+      p += 2;
+    } else {
+      return cli_usage_error(c, "--stop '%s': escapes are \\n \\t \\r \\\\ and \\xHH (not \\x00)",
+                             arg);
+    }
+  }
+  *o = '\0';
+  if (o == out) return cli_usage_error(c, "--stop: the string is empty");
+  return TF_OK;
+}
+
+/* Adds --stop's string, unescaped, to a->stops. */
+static int add_stop(struct cli *c, struct gen_args *a, const char *arg) {
+  char *s = malloc(strlen(arg) + 1);
+  if (!s) return cli_usage_error(c, "out of memory");
+  a->stops[a->n_stops++] = s; /* freed with the others, also on failure */
+  return unescape_stop(c, arg, s);
+}
+
 /* One option; 0, TF_EUSAGE (printed), or -1 when it is not ours. */
 static int take_option(struct cli *c, struct gen_args *a, int opt, const char *arg) {
   switch (opt) {
@@ -105,9 +153,7 @@ static int take_option(struct cli *c, struct gen_args *a, int opt, const char *a
   case 'n':
     return cli_parse_long(c, "--tokens", arg, 0, LONG_MAX, &a->tokens);
   case OPT_STOP:
-    if (!*arg) return cli_usage_error(c, "--stop: the string is empty");
-    a->stops[a->n_stops++] = arg;
-    return TF_OK;
+    return add_stop(c, a, arg);
   case OPT_ECHO:
     a->echo = 1;
     return TF_OK;
@@ -192,27 +238,39 @@ static int bytes_add(struct bytes *b, const void *data, size_t n) {
   return TF_OK;
 }
 
-/* The whole of f into b. */
-static int read_all(FILE *f, struct bytes *b, const char *name, struct tf_error *err) {
-  unsigned char buf[1 << 14];
-  size_t got;
-  while ((got = fread(buf, 1, sizeof buf, f)) > 0)
-    if (bytes_add(b, buf, got)) return tf_error_set(err, TF_ENOMEM, "%s: out of memory", name);
-  if (ferror(f))
-    return tf_error_set(err, TF_ENOINPUT, "%s: cannot read: %s", name, strerror(errno));
-  return TF_OK;
+/* A prompt typed on the terminal at fd. The terminal hands over a line at a time; Ctrl-D
+ * hands over what is typed so far without a newline, or nothing at the start of a line: a
+ * read that does not end in a newline is therefore the Ctrl-D that ends the prompt, in the
+ * middle of a line too (stdio would wait for a second one there). */
+static int read_terminal(int fd, struct bytes *b, struct tf_error *err) {
+  char buf[1 << 14];
+  for (;;) {
+    ssize_t got = read(fd, buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return tf_error_set(err, TF_ENOINPUT, "<stdin>: cannot read: %s", strerror(errno));
+    if (bytes_add(b, buf, (size_t)got))
+      return tf_error_set(err, TF_ENOMEM, "<stdin>: out of memory");
+    if (got == 0 || buf[got - 1] != '\n') return TF_OK;
+  }
 }
 
 /* The prompt's bytes: -p TEXT, -f FILE, or stdin. */
-static int read_prompt(const struct gen_args *a, struct bytes *b, struct tf_error *err) {
+static int read_prompt(const struct cli *c, const struct gen_args *a, struct bytes *b,
+                       struct tf_error *err) {
   if (a->prompt && bytes_add(b, a->prompt, strlen(a->prompt)))
     return tf_error_set(err, TF_ENOMEM, "out of memory for the prompt");
   if (a->prompt) return TF_OK;
-  if (!a->file || strcmp(a->file, "-") == 0) return read_all(stdin, b, "<stdin>", err);
-  FILE *f = fopen(a->file, "rb");
-  if (!f) return tf_error_set(err, TF_ENOINPUT, "%s: %s", a->file, strerror(errno));
-  int rc = read_all(f, b, a->file, err);
-  fclose(f);
+  const char *path = a->file ? a->file : "-";
+  if (strcmp(path, "-") == 0 && isatty(STDIN_FILENO)) {
+    cli_note(c, "reading the prompt from the terminal (end with Ctrl-D)");
+    return read_terminal(STDIN_FILENO, b, err);
+  }
+  const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+  struct tf_input in;
+  int rc = tf_input_open(&in, path, name, err);
+  if (!rc && bytes_add(b, in.p, in.n)) rc = tf_error_set(err, TF_ENOMEM, "%s: out of memory", name);
+  if (!rc) rc = tf_input_check(name, err);
+  tf_input_close(&in);
   return rc;
 }
 
@@ -283,7 +341,7 @@ static int sample_loop(struct run *r, const struct tf_model *m, struct tf_decode
   int32_t eos = r->a->ignore_eos ? -1 : tf_tokenizer_eos(m->tok);
   r->stopped = "length";
   for (long i = 0; i < r->a->tokens; i++) {
-    if (!logits) return tf_error_set(err, TF_EDATA, "the model refused its context");
+    if (!logits) return err->code; /* the decoder said why */
     int32_t tok = tf_sample(s, logits);
     if (tok < 0) return tf_error_set(err, TF_EDATA, "the model's logits are not finite");
     r->generated++;
@@ -303,7 +361,7 @@ static int sample_loop(struct run *r, const struct tf_model *m, struct tf_decode
       break;
     }
     keep_tail(r);
-    if (i + 1 < r->a->tokens) logits = tf_decode_step(m, dec, tok);
+    if (i + 1 < r->a->tokens) logits = tf_decode_step(m, dec, tok, err);
   }
   return emit(r, m, NULL, 0, 1, err);
 }
@@ -325,7 +383,7 @@ static int generate(struct run *r, const struct tf_model *m, struct tf_error *er
   rc = tf_sampler_create(&s, n_cand, &r->a->sc, err);
   if (!rc) {
     double t0 = now();
-    const float *logits = tf_decode_prefill(m, &dec, ctx.v, (int)ctx.n);
+    const float *logits = tf_decode_prefill(m, &dec, ctx.v, (int)ctx.n, err);
     r->prompt_tokens = dec.len;
     r->prefill_seconds = now() - t0;
     rc = sample_loop(r, m, &dec, &s, logits, err);
@@ -413,7 +471,7 @@ static int run_command(const struct cli *c, const struct gen_args *a, struct run
                        struct tf_error *err) {
   struct tf_model m;
   int rc = check_json_size(c, a, err);
-  if (!rc) rc = read_prompt(a, &r->prompt, err); /* before the model: a cheap failure first */
+  if (!rc) rc = read_prompt(c, a, &r->prompt, err); /* before the model: a cheap failure first */
   if (rc) return rc;
   if ((rc = load_model(&m, a->input, a->weights, err))) return rc;
   if (c->verbose)
@@ -436,7 +494,7 @@ int main(int argc, char **argv) {
   struct cli c;
   struct gen_args a = {0};
   struct tf_error err = {0};
-  cli_init(&c, "tf-generate", usage);
+  cli_init(&c, "tf-generate", usage, 0);
   int rc = parse_args(&c, &a, argc, argv);
   if (!rc && !c.done) {
     struct run r = {.a = &a, .c = &c};
@@ -447,6 +505,7 @@ int main(int argc, char **argv) {
     free(r.pending.p);
     tf_ids_free(&r.ids);
   }
+  for (int i = 0; i < a.n_stops; i++) free(a.stops[i]);
   free(a.stops);
   return cli_finish(&c, rc);
 }

@@ -173,7 +173,7 @@ static int parse_args(struct cli *c, struct grow_args *a, int argc, char **argv)
       (rc = cli_check_path(c, "--input", a->input)) ||
       (rc = cli_check_path(c, "--output", a->output)) ||
       (rc = cli_check_path(c, "--data", a->data)) ||
-      (rc = cli_no_model_sets(c, a->sets, a->n_sets)))
+      (rc = cli_no_model_sets_in(c, a->sets, a->n_sets)))
     return rc;
   if (a->config && strcmp(a->input, "-") == 0 && strcmp(a->config, "-") == 0)
     return cli_usage_error(c, "the config and the checkpoint cannot both come from stdin");
@@ -185,7 +185,7 @@ static int parse_args(struct cli *c, struct grow_args *a, int argc, char **argv)
 /* The grow: and init: sections: defaults, CONFIG, --set, then the options. */
 static int load_config(struct tf_config *cfg, const struct grow_args *a, struct tf_error *err) {
   struct tf_grow_config *g = &cfg->grow;
-  int rc = cli_load_config(cfg, a->config, a->sets, a->n_sets, err);
+  int rc = cli_load_config_sets(cfg, a->config, a->sets, a->n_sets, err);
   if (rc) return rc;
   for (int k = 0; k < TF_NKINDS; k++)
     if (a->given[k]) {
@@ -360,7 +360,7 @@ int main(int argc, char **argv) {
   struct grow_args a = {0};
   struct tf_config cfg;
   struct tf_error err = {0};
-  cli_init(&c, "tf-grow", usage);
+  cli_init(&c, "tf-grow", usage, 0);
   int rc = parse_args(&c, &a, argc, argv);
   if (rc || c.done) goto out;
   if ((rc = load_config(&cfg, &a, &err)) || (rc = grow(&c, &a, &cfg, &err)))

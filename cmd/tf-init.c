@@ -9,12 +9,13 @@
 #include "cli.h"
 
 static const char usage[] =
-    "Usage: tf-init -c CONFIG [--set SECTION.KEY=VALUE]... [--seed N] [--tokenizer FILE] -o OUT\n"
-    "       tf-init -c CONFIG [--set ...]... --print-config\n"
+    "Usage: tf-init [-c CONFIG] [--set SECTION.KEY=VALUE]... [--seed N] [--tokenizer FILE] -o OUT\n"
+    "       tf-init [-c CONFIG] [--set ...]... --print-config\n"
     "Create a TokenFormer model, initialized as docs/model.md §4 says, and write it as a\n"
     "checkpoint.\n"
     "\n"
-    "  -c, --config FILE       YAML config (model: and init: sections); '-' reads stdin\n"
+    "  -c, --config FILE       YAML config (model: and init: sections; every key has a\n"
+    "                          default, tf-init --print-config shows them); '-' reads stdin\n"
     "      --set S.K=V         override one config key (repeatable), e.g. model.d_model=128\n"
     "      --seed N            initialization seed (overrides init.seed)\n"
     "      --tokenizer FILE    a Hugging Face tokenizer.json stored in the model, or 'bytes'\n"
@@ -32,72 +33,40 @@ static const char usage[] =
     "large for memory, 73 cannot create output, 74 I/O error (the previous OUT is kept), 78 bad\n"
     "config (e.g. a vocab_size smaller than the tokenizer). See tf-init(1).\n";
 
-enum { OPT_SET = CLI_OPT_FIRST_FREE, OPT_SEED, OPT_COMPRESS, OPT_PRINT_CONFIG, OPT_TOKENIZER };
+enum { OPT_PRINT_CONFIG = CLI_OPT_FIRST_FREE, OPT_TOKENIZER };
 
 struct init_args {
-  const char *config, *output, *tokenizer;
-  int n_sets;
-  const char **sets;
-  int has_seed, print_config;
-  uint64_t seed;
-  enum tf_compress compress;
+  const char *tokenizer;
+  int print_config;
 };
 
+static int take_option(struct cli *c, void *args, int opt, const char *arg) {
+  struct init_args *a = args;
+  (void)c;
+  if (opt == OPT_PRINT_CONFIG)
+    a->print_config = 1;
+  else /* OPT_TOKENIZER */
+    a->tokenizer = arg;
+  return TF_OK;
+}
+
 static int parse_args(struct cli *c, struct init_args *a, int argc, char **argv) {
-  static const struct option longopts[] = {{"config", required_argument, 0, 'c'},
-                                           {"output", required_argument, 0, 'o'},
-                                           {"set", required_argument, 0, OPT_SET},
-                                           {"seed", required_argument, 0, OPT_SEED},
-                                           {"compress", required_argument, 0, OPT_COMPRESS},
-                                           {"print-config", no_argument, 0, OPT_PRINT_CONFIG},
+  static const struct option longopts[] = {{"print-config", no_argument, 0, OPT_PRINT_CONFIG},
                                            {"tokenizer", required_argument, 0, OPT_TOKENIZER},
-                                           CLI_COMMON_LONG_OPTIONS,
                                            {0, 0, 0, 0}};
-  int opt, rc;
-  a->sets = calloc((size_t)argc, sizeof *a->sets);
-  while ((opt = getopt_long(argc, argv, "c:o:" CLI_COMMON_SHORT, longopts, NULL)) != -1) {
-    switch (opt) {
-    case 'c':
-      a->config = optarg;
-      break;
-    case 'o':
-      a->output = optarg;
-      break;
-    case OPT_SET:
-      a->sets[a->n_sets++] = optarg;
-      break;
-    case OPT_SEED:
-      if (cli_parse_u64(c, "--seed", optarg, &a->seed)) return TF_EUSAGE;
-      a->has_seed = 1;
-      break;
-    case OPT_COMPRESS:
-      if (cli_parse_compress(c, optarg, &a->compress)) return TF_EUSAGE;
-      break;
-    case OPT_PRINT_CONFIG:
-      a->print_config = 1;
-      break;
-    case OPT_TOKENIZER:
-      a->tokenizer = optarg;
-      break;
-    default:
-      if ((rc = cli_other_option(c, opt, optarg)) >= 0) return rc;
-    }
-  }
-  if ((rc = cli_no_operands(c, argc, argv))) return rc;
-  if (!a->config) return cli_usage_error(c, "a config is required (-c FILE)");
-  if (!a->output && !a->print_config) return cli_usage_error(c, "an output is required (-o FILE)");
-  if ((rc = cli_check_path(c, "--config", a->config)) ||
-      (rc = cli_check_path(c, "--output", a->output)) ||
-      (rc = cli_check_path(c, "--tokenizer", a->tokenizer)))
-    return rc;
-  if (c->json && a->output && strcmp(a->output, "-") == 0)
+  int rc = cli_parse(c, argc, argv, NULL, longopts, take_option, a);
+  if (rc || c->done || (rc = cli_no_operands(c, argc, argv))) return rc;
+  if (!c->output && !a->print_config) return cli_usage_error(c, "an output is required (-o FILE)");
+  if ((rc = cli_check_path(c, "--tokenizer", a->tokenizer))) return rc;
+  if (c->json && c->output && strcmp(c->output, "-") == 0)
     return cli_usage_error(c, "--json and -o - both want stdout");
   return TF_OK;
 }
 
-static int load_config(struct tf_config *cfg, const struct init_args *a, struct tf_error *err) {
-  int rc = cli_load_config(cfg, a->config, a->sets, a->n_sets, err);
-  if (!rc && a->has_seed) cfg->init.seed = a->seed;
+static int load_config(const struct cli *c, struct tf_config *cfg, const struct init_args *a,
+                       struct tf_error *err) {
+  int rc = cli_load_config(c, cfg, err);
+  if (!rc && c->has_seed) cfg->init.seed = c->seed;
   if (!rc && a->tokenizer)
     snprintf(cfg->init.tokenizer, sizeof cfg->init.tokenizer, "%s", a->tokenizer);
   if (!rc) rc = tf_config_check(cfg, err);
@@ -125,10 +94,11 @@ int main(int argc, char **argv) {
   struct tf_config cfg;
   struct tf_model m;
   struct tf_error err = {0};
-  cli_init(&c, "tf-init", usage);
+  cli_init(&c, "tf-init", usage,
+           CLI_QUIET | CLI_JSON | CLI_THREADS | CLI_CONFIG | CLI_OUTPUT | CLI_SEED | CLI_COMPRESS);
   int rc = parse_args(&c, &a, argc, argv);
   if (rc || c.done) goto out;
-  if ((rc = load_config(&cfg, &a, &err))) {
+  if ((rc = load_config(&c, &cfg, &a, &err))) {
     rc = cli_fail(&c, &err);
     goto out;
   }
@@ -136,7 +106,7 @@ int main(int argc, char **argv) {
     tf_config_print(&cfg, stdout);
     goto out;
   }
-  if ((rc = tf_output_check(a.output, &err)) || (rc = tf_model_create(&m, &cfg.model, &err))) {
+  if ((rc = tf_output_check(c.output, &err)) || (rc = tf_model_create(&m, &cfg.model, &err))) {
     rc = cli_fail(&c, &err);
     goto out;
   }
@@ -151,13 +121,13 @@ int main(int argc, char **argv) {
   if (!rc && !extra) rc = tf_error_set(&err, TF_ENOMEM, "out of memory writing the history");
   if (!rc) rc = tf_model_add_history(&m, "tf-init", extra, &err);
   free(extra);
-  if (!rc) rc = tf_model_save(&m, a.output, a.compress, &err);
+  if (!rc) rc = tf_model_save(&m, c.output, c.compress, &err);
   if (rc)
     rc = cli_fail(&c, &err);
   else
-    print_summary(&c, &m, a.output);
+    print_summary(&c, &m, c.output);
   tf_model_free(&m);
 out:
-  free(a.sets);
+  cli_free(&c);
   return cli_finish(&c, rc);
 }

@@ -484,39 +484,8 @@ static int run_inspect(const struct cli *c, const struct args *a, struct tf_erro
 
 /* ---------------------------------------------------------------- verify */
 
-/* Every value must be a number and finite, and a training state one that training writes, as
- * the commands that load a checkpoint demand. */
-static int verify_values(struct file *f, struct tf_error *err) {
-  int64_t optim_step = 1;
-  const char *moment = NULL; /* the first moment tensor that is not all zeros */
-  for (size_t i = 0; i < f->h->n_tensors; i++) {
-    const struct tf_st_tensor *t = &f->h->tensors[i];
-    struct tf_tensor_stats s;
-    int rc = tf_inspect_stats(f->r, t, &s, NULL, NULL, err);
-    if (rc) return rc;
-    if (s.nans || isinf(s.min) || isinf(s.max))
-      return tf_error_set(err, TF_EDATA,
-                          "tensor %s: %llu NaN, min %g, max %g: expected finite values", t->name,
-                          (unsigned long long)s.nans, s.min, s.max);
-    if (s.numel && (rc = tf_train_state_check_tensor(t->name, s.min, err))) return rc;
-    if (strcmp(t->name, "optim.step") == 0 && s.numel == 1) optim_step = (int64_t)s.min;
-    if (!moment && s.zeros < s.numel &&
-        (strncmp(t->name, "optim.m.", 8) == 0 || strncmp(t->name, "optim.v.", 8) == 0))
-      moment = t->name;
-  }
-  return tf_train_state_check_fresh(optim_step, moment, err);
-}
-
 static int run_verify(const struct cli *c, const struct args *a, struct tf_error *err) {
-  struct file f;
-  int rc = file_open(&f, a->file, err);
-  if (!rc && !f.has_config)
-    rc = tf_error_set(err, TF_EDATA, "%s: metadata has no config: not a tokenformer checkpoint",
-                      a->file);
-  if (!rc && (rc = tf_model_check_header(f.h, NULL, err))) tf_error_prefix(err, "%s", a->file);
-  if (!rc && (rc = verify_values(&f, err))) tf_error_name_file(err, a->file);
-  if (!rc) rc = tf_ckpt_finish(f.r, err);
-  file_close(&f);
+  int rc = tf_model_verify(a->file, err);
   if (rc) return rc;
   if (c->json) {
     cli_print_json(json_pack("{s:s, s:b}", "file", a->file, "ok", 1));
@@ -647,7 +616,7 @@ int main(int argc, char **argv) {
   struct cli c;
   struct args a = {0};
   struct tf_error err = {0};
-  cli_init(&c, "tf-inspect", usage);
+  cli_init(&c, "tf-inspect", usage, 0);
   int rc = parse_args(&c, &a, argc, argv);
   if (rc || c.done) return cli_finish(&c, rc);
   if (a.other)

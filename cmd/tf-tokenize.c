@@ -243,7 +243,7 @@ int main(int argc, char **argv) {
   struct tok_args a = {0};
   struct tf_error err = {0};
   struct tf_tokenizer *tok = NULL;
-  cli_init(&c, "tf-tokenize", usage);
+  cli_init(&c, "tf-tokenize", usage, 0);
   int rc = parse_args(&c, &a, argc, argv);
   if (rc || c.done) goto out;
   if ((rc = load_tokenizer(&a, &tok, &err)) ||

@@ -130,7 +130,7 @@ static int parse_args(struct cli *c, struct train_args *a, int argc, char **argv
   if ((rc = cli_check_path(c, "--config", a->config)) ||
       (rc = cli_check_path(c, "--input", a->input)) ||
       (rc = cli_check_path(c, "--output", a->output)) ||
-      (rc = cli_no_model_sets(c, a->sets, a->n_sets)))
+      (rc = cli_no_model_sets_in(c, a->sets, a->n_sets)))
     return rc;
   if (strcmp(a->input, "-") == 0 && strcmp(a->config, "-") == 0)
     return cli_usage_error(c, "the config and the checkpoint cannot both come from stdin");
@@ -164,7 +164,7 @@ static int same_file(const char *a, const char *b) {
 }
 
 static int load_config(struct tf_config *cfg, const struct train_args *a, struct tf_error *err) {
-  int rc = cli_load_config(cfg, a->config, a->sets, a->n_sets, err);
+  int rc = cli_load_config_sets(cfg, a->config, a->sets, a->n_sets, err);
   if (!rc && a->steps >= 0) cfg->train.steps = a->steps;
   if (!rc && a->log) snprintf(cfg->train.log, sizeof cfg->train.log, "%s", a->log);
   if (!rc) rc = tf_config_check(cfg, err);
@@ -477,7 +477,7 @@ int main(int argc, char **argv) {
   struct train_args a = {0};
   struct run r = {0};
   struct tf_error err = {0};
-  cli_init(&c, "tf-train", usage);
+  cli_init(&c, "tf-train", usage, 0);
   if (tf_dist_init(&r.dist, &argc, &argv, &err)) return cli_fail(&c, &err);
   install_signals(); /* before anything slow: a signal while loading stops the run too */
   int rc = parse_args(&c, &a, argc, argv);

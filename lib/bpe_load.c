@@ -9,7 +9,8 @@
 
 #include "bpe_internal.h"
 
-#define MAX_ID (1 << 24) /* ids beyond this are refused (the arrays are sized by the largest) */
+/* ids from MAX_ID on are refused (the arrays are sized by the largest) */
+#define MAX_ID TF_MAX_TOKENS
 
 /* GPT-2's byte-level alphabet: the printable bytes stand for themselves, the others (in
  * order) for U+0100 upwards. */
@@ -177,7 +178,7 @@ static int set_token(struct loader *L, int32_t id, const char *s) {
 static int get_id(struct loader *L, json_t *v, const char *what, int32_t *id) {
   json_int_t i = json_is_integer(v) ? json_integer_value(v) : -1;
   if (i < 0 || i >= MAX_ID)
-    return fail(L, "%s: the id must be an integer in [0, 16777216)%s", what, "");
+    return fail(L, "%s: the id must be an integer in [0, %d)", what, MAX_ID);
   *id = (int32_t)i;
   return TF_OK;
 }

@@ -32,9 +32,9 @@ const size_t tf_config_n_sections = sizeof tf_config_sections / sizeof tf_config
 #define I(f)       offsetof(struct tf_init_config, f)
 #define T(f)       offsetof(struct tf_train_config, f)
 #define G(f)       offsetof(struct tf_grow_config, f)
-#define P24        16777216.0             /* 2^24: vocabulary and token counts */
-#define U64_LAST   18446744073709551615.0 /* 2^64 - 1 (rounds to 2^64 as a double) */
-#define PATH_BYTES (TF_PATH_MAX - 1)      /* the longest path a char[TF_PATH_MAX] holds */
+#define P24        ((double)TF_MAX_TOKENS) /* 2^24: vocabulary and token counts */
+#define U64_LAST   18446744073709551615.0  /* 2^64 - 1 (rounds to 2^64 as a double) */
+#define PATH_BYTES (TF_PATH_MAX - 1)       /* the longest path a char[TF_PATH_MAX] holds */
 
 /* Each row: section, name, type, offset, min, max, default, then the optional members. */
 const struct key tf_config_keys[] = {
@@ -125,6 +125,11 @@ const struct key tf_config_keys[] = {
     {"grow", "seed", KEY_U64, G(seed), 0, U64_LAST, 1, .doc = "seed of the new tokens"},
 };
 const size_t tf_config_n_keys = sizeof tf_config_keys / sizeof tf_config_keys[0];
+
+const char *tf_grow_init_name(enum tf_grow_init i) {
+  return (unsigned)i < sizeof grow_init_names / sizeof grow_init_names[0] - 1 ? grow_init_names[i]
+                                                                              : "?";
+}
 
 const char *tf_norm_name(enum tf_norm n) {
   return (unsigned)n < sizeof norm_names / sizeof norm_names[0] - 1 ? norm_names[n] : "unknown";

@@ -287,33 +287,48 @@ static const float *encode(const struct tf_model *m, struct tf_decoder *dec, int
   return dec->logits;
 }
 
-/* The model has the shape dec was sized for, and the n tokens are ids of its vocabulary. */
+/* The model has the shape dec was sized for (else TF_EUSAGE), and the n tokens are ids of its
+ * vocabulary (else TF_EDATA naming the first that is not). */
 static int usable(const struct tf_model *m, const struct tf_decoder *dec, const int32_t *tokens,
-                  int n) {
+                  int n, struct tf_error *err) {
   const struct tf_model_config *a = &m->cfg, *b = &dec->cfg;
   int same = a->vocab_size == b->vocab_size && a->d_model == b->d_model &&
              a->n_layers == b->n_layers && a->n_heads == b->n_heads && a->seq_len == b->seq_len &&
              tf_model_config_rotary_dims(a) == tf_model_config_rotary_dims(b) &&
              a->rotary_base == b->rotary_base && n_max(a) <= n_max(b);
-  for (int i = 0; same && i < n; i++) same = tokens[i] >= 0 && tokens[i] < a->vocab_size;
-  return same;
+  if (!same)
+    return tf_error_set(err, TF_EUSAGE,
+                        "the decoder was created for another model config than this model's");
+  for (int i = 0; i < n; i++)
+    if (tokens[i] < 0 || tokens[i] >= a->vocab_size)
+      return tf_error_set(err, TF_EDATA, "token %d is not in the vocabulary [0, %d)", tokens[i],
+                          a->vocab_size);
+  return TF_OK;
 }
 
 const float *tf_decode_prefill(const struct tf_model *m, struct tf_decoder *dec,
-                               const int32_t *tokens, int n) {
-  if (n < 1) return NULL;
+                               const int32_t *tokens, int n, struct tf_error *err) {
+  if (n < 1) {
+    tf_error_set(err, TF_EUSAGE, "an empty context: the decoder needs at least one token");
+    return NULL;
+  }
   if (n > dec->S) { /* the last S tokens */
     tokens += n - dec->S;
     n = dec->S;
   }
-  if (!usable(m, dec, tokens, n)) return NULL;
+  if (usable(m, dec, tokens, n, err)) return NULL;
   memmove(dec->tokens, tokens, (size_t)n * sizeof *tokens);
   dec->len = 0;
   return encode(m, dec, n);
 }
 
-const float *tf_decode_step(const struct tf_model *m, struct tf_decoder *dec, int32_t token) {
-  if (dec->len < 1 || !usable(m, dec, &token, 1)) return NULL;
+const float *tf_decode_step(const struct tf_model *m, struct tf_decoder *dec, int32_t token,
+                            struct tf_error *err) {
+  if (dec->len < 1) {
+    tf_error_set(err, TF_EUSAGE, "no context to continue: tf_decode_prefill comes first");
+    return NULL;
+  }
+  if (usable(m, dec, &token, 1, err)) return NULL;
   int n = 1;
   if (dec->len == dec->S) { /* slide: keep the S/2 newest, encode them again from 0 */
     int keep = dec->S / 2;

@@ -7,21 +7,13 @@
 
 #include "model_internal.h"
 
-#define MAX_TOKENS 16777216 /* 2^24: the config's limit on token counts and n_ref */
-
-static const char *const init_names[] = {"exact", "random", "duplicate"};
-
-const char *tf_grow_init_name(enum tf_grow_init i) {
-  return (unsigned)i < sizeof init_names / sizeof init_names[0] ? init_names[i] : "?";
-}
-
 /* The new count of kind k: an increment, a new total, or (0, absolute) unchanged. A total
  * below n is a shrink (tf_model_shrink); refuses totals over the config's limit. */
 static int new_count(const struct tf_grow_config *g, int k, int n, int *out, struct tf_error *err) {
   long long want = g->relative[k] ? (long long)n + g->tokens[k] : g->tokens[k] ? g->tokens[k] : n;
-  if (want > MAX_TOKENS)
+  if (want > TF_MAX_TOKENS)
     return tf_error_set(err, TF_EUSAGE, "%s tokens: %lld is more than the limit of %d",
-                        tf_kind_name(k), want, MAX_TOKENS);
+                        tf_kind_name(k), want, TF_MAX_TOKENS);
   *out = (int)want;
   return TF_OK;
 }
@@ -38,10 +30,10 @@ static int duplicate_ref(int k, int n, int m, int ref, int *out, struct tf_error
                         "(stacked copies of the old keys need +%d, +%d, ...)",
                         tf_kind_name(k), m, n, n, 2 * n);
   long long ref2 = (long long)ref * (1 + m / n);
-  if (ref2 > MAX_TOKENS)
+  if (ref2 > TF_MAX_TOKENS)
     return tf_error_set(err, TF_EUSAGE,
                         "duplicate growth: %s n_ref would become %lld, over the limit of %d",
-                        tf_kind_name(k), ref2, MAX_TOKENS);
+                        tf_kind_name(k), ref2, TF_MAX_TOKENS);
   *out = (int)ref2;
   return TF_OK;
 }

@@ -114,18 +114,6 @@ char *tf_dtype_format(enum tf_dtype t, const void *data, size_t i, char *buf, si
   return buf;
 }
 
-char *tf_shape_format(int ndim, const int64_t *shape, char *buf, size_t n) {
-  if (n == 0) return buf;
-  snprintf(buf, n, "[");
-  for (int k = 0; k < ndim; k++) {
-    size_t len = strlen(buf);
-    snprintf(buf + len, n - len, "%s%lld", k ? ", " : "", (long long)shape[k]);
-  }
-  size_t len = strlen(buf);
-  snprintf(buf + len, n - len, "]");
-  return buf;
-}
-
 /* ---------------------------------------------------------------- streaming */
 
 static uint64_t numel_of(const struct tf_st_tensor *t) {

@@ -149,7 +149,7 @@ int tf_model_create(struct tf_model *m, const struct tf_model_config *c, struct 
   memset(m, 0, sizeof *m);
   m->cfg = *c;
   for (int k = 0; k < TF_NKINDS; k++)
-    if (m->cfg.ref_tokens[k] <= 0) m->cfg.ref_tokens[k] = m->cfg.tokens[k];
+    m->cfg.ref_tokens[k] = tf_model_config_ref_tokens(c, (enum tf_kind)k);
   int rc = check_block_size(&m->cfg, &m->n_params, err);
   if (rc) return rc;
   m->n_tensors = tf_model_n_tensors(&m->cfg);

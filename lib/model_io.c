@@ -218,12 +218,6 @@ static int check_metadata(const struct tf_st_header *h, struct tf_model_config *
   return TF_OK;
 }
 
-static void shape_text(char *buf, size_t size, int ndim, const int64_t *shape) {
-  buf[0] = '\0';
-  for (int k = 0; k < ndim; k++)
-    snprintf(buf + strlen(buf), size - strlen(buf), "%s%lld", k ? ", " : "", (long long)shape[k]);
-}
-
 /* Every stored tensor must belong to the model's checkpoint with the dtype and shape the config
  * gives it; every parameter must be stored. */
 static int check_tensors(struct tf_model *m, const struct tf_st_header *h, struct tf_error *err) {
@@ -239,10 +233,9 @@ static int check_tensors(struct tf_model *m, const struct tf_st_header *h, struc
     for (int k = 0; same && k < p.ndim; k++) same = s->shape[k] == p.shape[k];
     if (!same) {
       char got[96], want[64];
-      shape_text(got, sizeof got, s->ndim < 4 ? s->ndim : 4, s->shape);
-      shape_text(want, sizeof want, p.ndim, p.shape);
-      return tf_error_set(err, TF_EDATA, "tensor %s: shape [%s], config says [%s]", s->name, got,
-                          want);
+      tf_shape_format(s->ndim < 4 ? s->ndim : 4, s->shape, got, sizeof got);
+      tf_shape_format(p.ndim, p.shape, want, sizeof want);
+      return tf_error_set(err, TF_EDATA, "tensor %s: shape %s, config says %s", s->name, got, want);
     }
   }
   for (int i = 0; i < m->n_tensors; i++)
@@ -259,20 +252,27 @@ static int replace_string(char **dst, const char *src, struct tf_error *err) {
   return TF_OK;
 }
 
+/* The header's checks into shape: a model with its config, tensor table and whether it holds a
+ * training state, but no parameters (tf_model_free frees it). */
+static int check_header(const struct tf_st_header *h, struct tf_model *shape,
+                        struct tf_error *err) {
+  memset(shape, 0, sizeof *shape);
+  int rc = check_metadata(h, &shape->cfg, err);
+  if (rc) return rc;
+  shape->n_tensors = tf_model_n_tensors(&shape->cfg);
+  shape->tensors = calloc((size_t)shape->n_tensors, sizeof *shape->tensors);
+  if (!shape->tensors) return tf_error_set(err, TF_ENOMEM, "out of memory checking tensors");
+  tf_model_tensor_table(&shape->cfg, shape->tensors);
+  rc = model_state_check(shape, h, err);
+  return rc ? rc : check_tensors(shape, h, err);
+}
+
 int tf_model_check_header(const struct tf_st_header *h, struct tf_model_config *cfg,
                           struct tf_error *err) {
   struct tf_model shape;
-  memset(&shape, 0, sizeof shape);
-  int rc = check_metadata(h, &shape.cfg, err);
-  if (rc) return rc;
-  shape.n_tensors = tf_model_n_tensors(&shape.cfg);
-  shape.tensors = calloc((size_t)shape.n_tensors, sizeof *shape.tensors);
-  if (!shape.tensors) return tf_error_set(err, TF_ENOMEM, "out of memory checking tensors");
-  tf_model_tensor_table(&shape.cfg, shape.tensors);
-  rc = model_state_check(&shape, h, err);
-  if (!rc) rc = check_tensors(&shape, h, err);
+  int rc = check_header(h, &shape, err);
   if (!rc && cfg) *cfg = shape.cfg;
-  free(shape.tensors);
+  tf_model_free(&shape);
   return rc;
 }
 
@@ -351,6 +351,50 @@ static int load(struct tf_model *m, const char *path, int weights_only, struct t
     /* ckpt errors already name the file; ours (metadata, shapes) get it here */
     tf_error_name_file(err, path);
   }
+  return rc;
+}
+
+/* Every value of r's tensors, streamed: finite, and a training state one that training writes
+ * (the checks check_finite and model_state_validate make on a loaded model). */
+static int verify_values(struct tf_ckpt_reader *r, const struct tf_st_header *h,
+                         struct tf_error *err) {
+  int64_t optim_step = 1;
+  const char *moment = NULL; /* the first moment tensor that is not all zeros */
+  for (size_t i = 0; i < h->n_tensors; i++) {
+    const struct tf_st_tensor *t = &h->tensors[i];
+    struct tf_tensor_stats s;
+    int rc = tf_inspect_stats(r, t, &s, NULL, NULL, err);
+    if (rc) return rc;
+    if (s.nans || isinf(s.min) || isinf(s.max))
+      return tf_error_set(err, TF_EDATA,
+                          "tensor %s: %llu NaN, min %g, max %g: expected finite values", t->name,
+                          (unsigned long long)s.nans, s.min, s.max);
+    if (s.numel && (rc = tf_train_state_check_tensor(t->name, s.min, err))) return rc;
+    if (strcmp(t->name, "optim.step") == 0 && s.numel == 1) optim_step = (int64_t)s.min;
+    if (!moment && s.zeros < s.numel &&
+        (strncmp(t->name, "optim.m.", 8) == 0 || strncmp(t->name, "optim.v.", 8) == 0))
+      moment = t->name;
+  }
+  return tf_train_state_check_fresh(optim_step, moment, err);
+}
+
+int tf_model_verify(const char *path, struct tf_error *err) {
+  struct tf_ckpt_reader *r = NULL;
+  int rc = tf_ckpt_open(&r, path, err);
+  if (rc) return rc;
+  const struct tf_st_header *h = tf_ckpt_header(r);
+  struct tf_model shape;
+  memset(&shape, 0, sizeof shape);
+  if (!tf_st_meta(h, "config"))
+    rc = tf_error_set(err, TF_EDATA, "metadata has no config: not a tokenformer checkpoint");
+  if (!rc) rc = check_header(h, &shape, err);
+  if (!rc) rc = load_tokenizer(&shape, h, err);
+  if (!rc) rc = load_schedule(&shape.train, h, err);
+  if (!rc) rc = verify_values(r, h, err);
+  if (!rc) rc = tf_ckpt_finish(r, err);
+  tf_model_free(&shape);
+  tf_ckpt_close(r);
+  if (rc) tf_error_name_file(err, path);
   return rc;
 }
 

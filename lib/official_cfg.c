@@ -65,7 +65,7 @@ static int get_int(const char *path, const struct item *it, int *out, struct tf_
   char *end;
   errno = 0;
   long v = it->value ? strtol(it->value, &end, 10) : 0;
-  if (!it->value || *end || end == it->value || errno || v < 1 || v > (1 << 24))
+  if (!it->value || *end || end == it->value || errno || v < 1 || v > TF_MAX_TOKENS)
     return cfg_fail(path, it->key, it->value, "a positive integer", err);
   *out = (int)v;
   return TF_OK;

@@ -86,11 +86,7 @@ int tf_token_scores_measure(struct tf_token_scores *s, const struct tf_model *m,
   if (!s->importance || !x.a || !x.row || !buf)
     rc = tf_error_set(err, TF_ENOMEM, "out of memory for the token scores");
   struct tf_eval_hook h = {each_pass, &x};
-  if (!rc) rc = tf_eval_windows_each(m, &acts, B, c, n, 0, buf, buf + (size_t)B * T, r, &h);
-  if (rc == TF_EIO)
-    rc = tf_corpus_changed(c, err);
-  else if (rc == TF_EDATA)
-    rc = tf_error_set(err, rc, "%s: the loss of the sample is not finite", c->path);
+  if (!rc) rc = tf_eval_windows_each(m, &acts, B, c, n, 0, buf, buf + (size_t)B * T, r, &h, err);
   if (!rc) finish_scores(s, m);
   free(buf);
   free(x.a);
@@ -116,11 +112,7 @@ static int sample_loss(const struct tf_model *m, const struct tf_corpus *c, size
   if (!buf)
     rc = tf_error_set(err, TF_ENOMEM, "out of memory for the sample's windows");
   else
-    rc = tf_eval_windows(m, &acts, B, c, n, 0, buf, buf + (size_t)B * T, r);
-  if (rc == TF_EIO)
-    rc = tf_corpus_changed(c, err);
-  else if (rc == TF_EDATA)
-    rc = tf_error_set(err, rc, "%s: the loss of the sample is not finite", c->path);
+    rc = tf_eval_windows(m, &acts, B, c, n, 0, buf, buf + (size_t)B * T, r, err);
   free(buf);
   tf_acts_free(&acts);
   return rc;

@@ -66,12 +66,17 @@ static const char *printable(char *out, size_t cap, const char *s) {
   return tf_st_printable(out, cap, s, strlen(s));
 }
 
+char *tf_shape_format(int ndim, const int64_t *shape, char *buf, size_t n) {
+  if (n == 0) return buf;
+  size_t o = (size_t)snprintf(buf, n, "[");
+  for (int i = 0; i < ndim && o < n; i++)
+    o += (size_t)snprintf(buf + o, n - o, "%s%" PRId64, i ? ", " : "", shape[i]);
+  if (o < n) snprintf(buf + o, n - o, "]");
+  return buf;
+}
+
 static const char *fmt_shape(char *out, const int64_t *shape, int ndim) {
-  size_t o = (size_t)snprintf(out, SHAPEBUF, "[");
-  for (int i = 0; i < ndim; i++)
-    o += (size_t)snprintf(out + o, SHAPEBUF - o, "%s%" PRId64, i ? ", " : "", shape[i]);
-  snprintf(out + o, SHAPEBUF - o, "]");
-  return out;
+  return tf_shape_format(ndim, shape, out, SHAPEBUF);
 }
 
 /* The byte count of t into *nbytes, or TF_EDATA saying why there is none. */

@@ -64,6 +64,7 @@ enum tf_norm { TF_NORM_L2_GELU = 0, TF_NORM_GELU_L2 = 1, TF_NORM_SOFTMAX = 2 };
 enum tf_kind { TF_KIND_QKV = 0, TF_KIND_PROJ = 1, TF_KIND_FFN = 2, TF_NKINDS = 3 };
 
 #define TF_MAX_LAYERS 256
+#define TF_MAX_TOKENS (1 << 24) /* the limit on vocabulary size, token counts and n_ref */
 
 struct tf_model_config {
   int vocab_size;            /* V */
@@ -395,6 +396,10 @@ size_t tf_model_max_tensors(const struct tf_model_config *c);
  * config. TF_EDATA with the reason. */
 int tf_model_check_header(const struct tf_st_header *h, struct tf_model_config *cfg,
                           struct tf_error *err);
+/* Every check tf_model_load makes of the file at path (header, metadata, tokenizer, schedule,
+ * training state, every value finite, the stream whole), streamed: without the memory of the
+ * model (tf-inspect --verify). TF_OK, or the first failure naming the file. */
+int tf_model_verify(const char *path, struct tf_error *err);
 /* Reads a checkpoint into a new model: config from metadata, every tensor checked against
  * it before allocating, the whole stream and CRC verified, every parameter and moment finite
  * (TF_EDATA naming the first that is not). Errors are prefixed with path. */
@@ -945,10 +950,10 @@ int tf_trainer_eval(struct tf_trainer *t, const struct tf_corpus *valid, struct 
  * they decode to (m->tok); B full windows per forward pass. max_windows 0: all; else at most
  * that many, every k-th window of that grid (k = windows / max_windows). inputs/targets hold
  * B * seq_len entries. TF_EDATA if the loss is not finite; TF_EIO if a mapped input shrank
- * while it was read (tf_corpus_changed). */
+ * while it was read (tf_corpus_changed); err says which, naming c. */
 int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B,
                     const struct tf_corpus *c, size_t n, size_t max_windows, int32_t *inputs,
-                    int32_t *targets, struct tf_eval_result *r);
+                    int32_t *targets, struct tf_eval_result *r, struct tf_error *err);
 /* tf_eval_windows calling h->each(h->ctx, acts) after every forward pass (the activations of
  * that pass's windows: acts->cur_B x acts->cur_T). */
 struct tf_eval_hook {
@@ -957,7 +962,8 @@ struct tf_eval_hook {
 };
 int tf_eval_windows_each(const struct tf_model *m, struct tf_acts *acts, int B,
                          const struct tf_corpus *c, size_t n, size_t max_windows, int32_t *inputs,
-                         int32_t *targets, struct tf_eval_result *r, const struct tf_eval_hook *h);
+                         int32_t *targets, struct tf_eval_result *r, const struct tf_eval_hook *h,
+                         struct tf_error *err);
 /* Shrinking (docs/model.md §6.7): how much each parameter token of each Pattention matters, on
  * sample text. Token j of Pattention (l, slot) scores
  *   importance_j = |V_j| * mean over the sample's positions of |S_j|,
@@ -1223,14 +1229,16 @@ int tf_decoder_create(struct tf_decoder *dec, const struct tf_model_config *c, i
 void tf_decoder_free(struct tf_decoder *dec);
 /* Starts a new context: encodes tokens (n >= 1; when n > S only the last S are kept) at
  * positions 0, 1, ... and returns the logits (V) that predict the token after the last one
- * (dec->logits, valid until the next call). NULL when n < 1, a token is outside [0, V) or m
- * does not have the config dec was created for; the state is then unchanged. */
+ * (dec->logits, valid until the next call). NULL, with err (may be NULL) saying why, when
+ * n < 1 or m does not have the config dec was created for (TF_EUSAGE), or a token is outside
+ * [0, V) (TF_EDATA); the state is then unchanged. */
 const float *tf_decode_prefill(const struct tf_model *m, struct tf_decoder *dec,
-                               const int32_t *tokens, int n);
+                               const int32_t *tokens, int n, struct tf_error *err);
 /* Appends one token to the context (sliding the window when it is full, see above) and
  * returns the logits of the position after it; NULL as for tf_decode_prefill, and when the
  * context is empty (no prefill yet). */
-const float *tf_decode_step(const struct tf_model *m, struct tf_decoder *dec, int32_t token);
+const float *tf_decode_step(const struct tf_model *m, struct tf_decoder *dec, int32_t token,
+                            struct tf_error *err);
 
 /* ---------------------------------------------------------------- sample */
 

@@ -88,25 +88,16 @@ int tf_tokenizer_from_json(struct tf_tokenizer **t, const char *json, size_t len
 
 int tf_tokenizer_load(struct tf_tokenizer **t, const char *path, struct tf_error *err) {
   *t = NULL;
-  int is_stdin = strcmp(path, "-") == 0;
-  FILE *f = is_stdin ? stdin : fopen(path, "rb");
-  if (!f) return tf_error_set(err, TF_ENOINPUT, "%s: cannot open: %s", path, strerror(errno));
-  size_t cap = 1 << 16, n = 0;
-  char *buf = malloc(cap);
-  int rc = buf ? TF_OK : tf_error_set(err, TF_ENOMEM, "%s: out of memory", path);
-  while (!rc) {
-    n += fread(buf + n, 1, cap - n, f);
-    if (n < cap) break;
-    char *bigger = cap <= SIZE_MAX / 2 ? realloc(buf, cap *= 2) : NULL;
-    if (!bigger)
-      rc = tf_error_set(err, TF_ENOMEM, "%s: out of memory", path);
-    else
-      buf = bigger;
+  const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+  struct tf_input in;
+  int rc = tf_input_open(&in, path, path, err);
+  if (!rc) rc = tf_tokenizer_from_json(t, (const char *)in.p, in.n, name, err);
+  if (!rc) rc = tf_input_check(path, err);
+  if (rc) {
+    tf_tokenizer_free(*t);
+    *t = NULL;
   }
-  if (!rc && ferror(f)) rc = tf_error_set(err, TF_EIO, "%s: read error", path);
-  if (!is_stdin) fclose(f);
-  if (!rc) rc = tf_tokenizer_from_json(t, buf, n, is_stdin ? "<stdin>" : path, err);
-  free(buf);
+  tf_input_close(&in);
   return rc;
 }
 

@@ -253,7 +253,8 @@ static int64_t target_bytes(const struct tf_tokenizer *tok, const int32_t *targe
  * k = windows / max_windows: a sample spread over the whole text rather than its beginning. */
 int tf_eval_windows_each(const struct tf_model *m, struct tf_acts *acts, int B,
                          const struct tf_corpus *c, size_t n, size_t max_windows, int32_t *inputs,
-                         int32_t *targets, struct tf_eval_result *r, const struct tf_eval_hook *h) {
+                         int32_t *targets, struct tf_eval_result *r, const struct tf_eval_hook *h,
+                         struct tf_error *err) {
   const size_t S = (size_t)m->cfg.seq_len;
   memset(r, 0, sizeof *r);
   size_t predicted = n > 0 ? n - 1 : 0, start = 0, windows = 0, every = 1;
@@ -271,7 +272,7 @@ int tf_eval_windows_each(const struct tf_model *m, struct tf_acts *acts, int B,
       windows++;
       start += len + (every - 1) * S;
     }
-    if (tf_input_changed()) return TF_EIO;
+    if (tf_input_changed()) return tf_corpus_changed(c, err);
     double mean = tf_net_forward(m, acts, inputs, targets, b, T);
     if (h) h->each(h->ctx, acts);
     r->loss_sum += mean * b * T;
@@ -284,21 +285,19 @@ int tf_eval_windows_each(const struct tf_model *m, struct tf_acts *acts, int B,
     r->perplexity = exp(r->loss);
   }
   if (r->bytes > 0) r->bits_per_byte = r->loss_sum / log(2.0) / (double)r->bytes;
-  return isfinite(r->loss_sum) ? TF_OK : TF_EDATA;
+  if (isfinite(r->loss_sum)) return TF_OK;
+  return tf_error_set(err, TF_EDATA, "%s: the evaluation loss is not finite", c->path);
 }
 
 int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B,
                     const struct tf_corpus *c, size_t n, size_t max_windows, int32_t *inputs,
-                    int32_t *targets, struct tf_eval_result *r) {
-  return tf_eval_windows_each(m, acts, B, c, n, max_windows, inputs, targets, r, NULL);
+                    int32_t *targets, struct tf_eval_result *r, struct tf_error *err) {
+  return tf_eval_windows_each(m, acts, B, c, n, max_windows, inputs, targets, r, NULL, err);
 }
 
 int tf_trainer_eval(struct tf_trainer *t, const struct tf_corpus *valid, struct tf_eval_result *r,
                     struct tf_error *err) {
   size_t max_windows = (size_t)t->tc.eval_batches * (size_t)t->tc.batch;
-  int rc = tf_eval_windows(t->m, &t->acts, t->tc.batch, valid, valid->n, max_windows, t->inputs,
-                           t->targets, r);
-  if (rc == TF_EIO) return tf_corpus_changed(valid, err);
-  if (rc) return tf_error_set(err, rc, "%s: evaluation loss is not finite", valid->path);
-  return TF_OK;
+  return tf_eval_windows(t->m, &t->acts, t->tc.batch, valid, valid->n, max_windows, t->inputs,
+                         t->targets, r, err);
 }

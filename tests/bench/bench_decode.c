@@ -182,11 +182,11 @@ static int cmp_double(const void *a, const void *b) {
 /* Seconds per decoded position of one greedy run, or -1 if the decoder refused. */
 static double decode_run(const struct tf_model *m, struct tf_decoder *dec, const int32_t *prompt,
                          const struct options *o) {
-  const float *l = tf_decode_prefill(m, dec, prompt, o->prompt_len);
+  const float *l = tf_decode_prefill(m, dec, prompt, o->prompt_len, NULL);
   int32_t next = l ? tf_sample_argmax(l, m->cfg.vocab_size) : -1;
   double t0 = now();
   for (int i = 1; i < o->gen && next >= 0; i++) {
-    l = tf_decode_step(m, dec, next);
+    l = tf_decode_step(m, dec, next, NULL);
     next = l ? tf_sample_argmax(l, m->cfg.vocab_size) : -1;
   }
   return next >= 0 ? (now() - t0) / (o->gen - 1) : -1;

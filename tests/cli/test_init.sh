@@ -37,7 +37,7 @@ printf 'model:\n  d_model: 32\n  colour: red\n' > "$TMP/bad.yaml"
 grep_err 78 'bad.yaml:3:3' "init: unknown key names file, line and column" \
   $I -c "$TMP/bad.yaml" -o "$TMP/e.tfz"
 grep_err 66 'nothere.yaml' "init: missing config exits 66" $I -c "$TMP/nothere.yaml" -o "$TMP/e.tfz"
-grep_err 64 'config is required' "init: no config is a usage error" $I -o "$TMP/e.tfz"
+grep_out '^  d_model: 256 ' "init: no config: every key has its default" $I --print-config
 grep_err 64 'seed' "init: bad --seed" $I -c configs/tiny.yaml --seed -3 -o "$TMP/e.tfz"
 fails 64 "init: unknown option" $I --frobnicate
 grep_err 73 'nodir' "init: output in a missing directory exits 73" \

@@ -62,3 +62,27 @@ grep_err 64 'set model.d_model=64: tf-train takes the model from the checkpoint'
 grep_err 64 'set model.n_layers=3: tf-grow takes the model from the checkpoint' \
   "usability 4: tf-grow refuses --set model.*" \
   $TF_BIN/tf-grow -q -i "$U/t0.tfz" -o "$U/w.tfz" --ffn +8 --set model.n_layers=3
+
+# 8. a prompt typed on a terminal ends at the first Ctrl-D, mid-line too, and the terminal is
+# told so (a pseudo-terminal types it; the old reader waited for a second Ctrl-D: killed, 124)
+grep_out '^tf-generate: reading the prompt from the terminal \(end with Ctrl-D\)' \
+  "usability 8: tf-generate on a terminal says how the prompt ends" \
+  python3 tests/cli/pty_run.py 'end with Ctrl-D' 'And God\x04' $TF_BIN/tf-generate \
+  -i "$U/t0.tfz" -n 5 --json
+cp "$OUT" "$U/pty.out"
+check "usability 8: and one Ctrl-D in the middle of a line ended the prompt" \
+  grep -q '"prompt":"And God","text"' "$U/pty.out"
+grep_out '"prompt":"And God","text"' "usability 8: with -q too" \
+  python3 tests/cli/pty_run.py '' 'And God\x04' $TF_BIN/tf-generate -q -i "$U/t0.tfz" -n 5 --json
+cp "$OUT" "$U/pty.out"
+check "usability 8: and -q keeps the notice quiet" sh -c "! grep -q 'reading the prompt' '$U/pty.out'"
+
+# 12. --stop takes C escapes: \xHH, \n, \t, \\; others are refused
+grep_out '"text":"[^"]*N","[^}]*"stopped":"stop"' "usability 12: --stop '\\x4e' stops at an N" \
+  $TF_BIN/tf-generate -i "$U/t0.tfz" -p ab -n 200 --greedy --stop '\x4e' --json
+grep_err 64 "--stop 'a\\\\q': escapes are" "usability 12: an unknown --stop escape, exit 64" \
+  $TF_BIN/tf-generate -i "$U/t0.tfz" -p ab --stop 'a\q'
+grep_err 64 'not \\x00' "usability 12: --stop '\\x00' is refused" \
+  $TF_BIN/tf-generate -i "$U/t0.tfz" -p ab --stop '\x00'
+ok "usability 12: tf-generate(1)'s --stop example runs as printed (\\n)" \
+  $TF_BIN/tf-generate -i "$U/t0.tfz" -p 'And God said' -t 0.8 --top-p 0.95 --stop '\n'

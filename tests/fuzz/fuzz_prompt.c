@@ -85,7 +85,8 @@ static const float *sample_loop(struct tiny *t, struct tf_decoder *dec, struct t
     if (tok < 0 || tok >= N_BYTES) fuzz_fail("sampled id %d is not a byte", tok);
     if (s->cfg.greedy && tok != tf_sample_argmax(logits, N_BYTES))
       fuzz_fail("greedy id %d is not the argmax", tok);
-    if (!(logits = tf_decode_step(&t->m, dec, tok))) fuzz_fail("the decoder refused byte %d", tok);
+    if (!(logits = tf_decode_step(&t->m, dec, tok, NULL)))
+      fuzz_fail("the decoder refused byte %d", tok);
   }
   return logits;
 }
@@ -101,7 +102,7 @@ static void generate(struct tiny *t, const uint8_t *o, const uint8_t *prompt, si
     fuzz_fail("cannot start decoding: %s", err.msg);
   int32_t *ctx = tf_tok_bytes_context(prompt, n, o[0] & 0x40 ? 0 : SEQ, &len);
   if (!ctx) fuzz_fail("out of memory");
-  const float *logits = tf_decode_prefill(&t->m, &dec, ctx, len);
+  const float *logits = tf_decode_prefill(&t->m, &dec, ctx, len, NULL);
   if (!logits) fuzz_fail("the decoder refused a prompt of %d bytes", len);
   logits = sample_loop(t, &dec, &s, logits, o[5] % (MAX_GEN + 1));
   compare_forward(t, &dec, logits);

@@ -18,7 +18,7 @@ int main(int argc, char **argv) {
   if (tf_model_save(&m, argv[1], TF_COMPRESS_FAST, &err) || tf_model_load(&back, argv[1], &err) ||
       tf_decoder_create(&dec, &back.cfg, 0, &err))
     return fprintf(stderr, "prog: %s\n", err.msg), 1;
-  const float *logits = tf_decode_prefill(&back, &dec, prompt, 2);
+  const float *logits = tf_decode_prefill(&back, &dec, prompt, 2, NULL);
   if (!logits) return fprintf(stderr, "prog: prefill failed\n"), 1;
   printf("%s %zu parameters, logit[0] %.6f\n", TF_VERSION, back.n_params, logits[0]);
   tf_decoder_free(&dec), tf_model_free(&back), tf_model_free(&m);

@@ -361,7 +361,7 @@ START_TEST(every_shipped_config_loads_and_checks) {
 }
 END_TEST
 
-/* docs/model.md §3.1 and the brief: L, d, H, tokens of each shipped size. */
+/* docs/model.md §3.1: L, d, H, tokens of each shipped size. */
 static const struct {
   const char *file;
   int vocab, seq, L, d, H, qkv, proj, ffn;
@@ -391,7 +391,7 @@ START_TEST(shipped_sizes_match_the_spec) {
 }
 END_TEST
 
-/* The brief: the train sections of the test and demo configs. */
+/* The train sections of the test and demo configs (tokenformer-config(5)). */
 static const struct {
   const char *file, *data, *valid;
   int batch, eval_every, eval_batches, save_every;

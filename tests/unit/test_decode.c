@@ -51,7 +51,7 @@ START_TEST(step_by_step_logits_match_full_forward) {
   decoder_init(&dec, &m, 0);
   for (int t = 0; t < S; t++) {
     const float *l =
-        t == 0 ? tf_decode_prefill(&m, &dec, tok, 1) : tf_decode_step(&m, &dec, tok[t]);
+        t == 0 ? tf_decode_prefill(&m, &dec, tok, 1, NULL) : tf_decode_step(&m, &dec, tok[t], NULL);
     ck_assert_ptr_nonnull(l);
     double e = fd_rel_error(l, ref + (size_t)t * V, V);
     ck_assert_msg(e <= TOL, "%s: position %d off by %.3g of max |logit|", cases[_i], t, e);
@@ -78,11 +78,11 @@ START_TEST(chunked_prefill_matches_full_forward) {
   for (int c = 0; c < 4; c++) {
     struct tf_decoder dec;
     decoder_init(&dec, &m, chunks[c]);
-    const float *l = tf_decode_prefill(&m, &dec, tok, P);
+    const float *l = tf_decode_prefill(&m, &dec, tok, P, NULL);
     ck_assert_ptr_nonnull(l);
     ck_assert_int_eq(dec.len, P);
     for (int t = P - 1; t < S; t++) {
-      if (t >= P) l = tf_decode_step(&m, &dec, tok[t]);
+      if (t >= P) l = tf_decode_step(&m, &dec, tok[t], NULL);
       double e = fd_rel_error(l, ref + (size_t)t * V, V);
       ck_assert_msg(e <= TOL, "chunk %d: position %d off by %.3g", chunks[c], t, e);
     }
@@ -114,12 +114,12 @@ START_TEST(window_slides_and_matches_reencoded_forward) {
   float *ref = malloc((size_t)S * V * sizeof *ref);
   tf_test_random_tokens(tok, n, V, 30 + _i);
   decoder_init(&dec, &m, 5);
-  ck_assert_ptr_nonnull(tf_decode_prefill(&m, &dec, tok, 3));
+  ck_assert_ptr_nonnull(tf_decode_prefill(&m, &dec, tok, 3, NULL));
   for (int i = 0; i < 3; i++) context_append(ctx, &len, S, tok[i]);
   for (int t = 3; t < n; t++) {
     slides += len == S;
     context_append(ctx, &len, S, tok[t]);
-    const float *l = tf_decode_step(&m, &dec, tok[t]);
+    const float *l = tf_decode_step(&m, &dec, tok[t], NULL);
     ck_assert_ptr_nonnull(l);
     ck_assert_int_eq(dec.len, len);
     ck_assert_mem_eq(dec.tokens, ctx, (size_t)len * sizeof *ctx);
@@ -148,7 +148,7 @@ START_TEST(greedy_decoding_equals_full_forward_argmax) {
   float *ref = malloc((size_t)S * V * sizeof *ref);
   tf_test_random_tokens(prompt, 4, V, 5);
   decoder_init(&dec, &m, 0);
-  const float *l = tf_decode_prefill(&m, &dec, prompt, 4);
+  const float *l = tf_decode_prefill(&m, &dec, prompt, 4, NULL);
   for (int i = 0; i < 4; i++) context_append(ctx, &len, S, prompt[i]);
   for (int g = 0; g < 2 * S; g++) {
     tf_test_full_logits(&m, ctx, len, ref);
@@ -157,7 +157,7 @@ START_TEST(greedy_decoding_equals_full_forward_argmax) {
     ck_assert_msg(got == want, "%s: generated token %d is %d, the full forward says %d", cases[_i],
                   g, got, want);
     context_append(ctx, &len, S, got);
-    l = tf_decode_step(&m, &dec, got);
+    l = tf_decode_step(&m, &dec, got, NULL);
   }
   tf_decoder_free(&dec);
   free(ref);
@@ -175,8 +175,8 @@ START_TEST(long_prompt_keeps_its_last_context) {
   tf_test_random_tokens(tok, 40, V, 9);
   decoder_init(&a, &m, 0);
   decoder_init(&b, &m, 0);
-  const float *la = tf_decode_prefill(&m, &a, tok, 40);
-  const float *lb = tf_decode_prefill(&m, &b, tok + 40 - S, S);
+  const float *la = tf_decode_prefill(&m, &a, tok, 40, NULL);
+  const float *lb = tf_decode_prefill(&m, &b, tok + 40 - S, S, NULL);
   ck_assert_int_eq(a.len, S);
   ck_assert_mem_eq(la, lb, (size_t)V * sizeof *la);
   ck_assert_mem_eq(a.tokens, tok + 40 - S, (size_t)S * sizeof *tok);
@@ -186,8 +186,15 @@ START_TEST(long_prompt_keeps_its_last_context) {
 }
 END_TEST
 
-/* Out-of-range tokens, an empty context and another model's config give NULL and leave the
- * state as it was. */
+/* NULL from the decoder, with err saying why (code and words), in the state it was. */
+static void refused(const float *logits, const struct tf_error *err, int code, const char *why) {
+  ck_assert_ptr_null(logits);
+  ck_assert_int_eq(err->code, code);
+  ck_assert_msg(strstr(err->msg, why) != NULL, "\"%s\" does not say \"%s\"", err->msg, why);
+}
+
+/* Out-of-range tokens, an empty context and another model's config give NULL, say why, and
+ * leave the state as it was. */
 START_TEST(bad_tokens_and_wrong_models_are_refused) {
   struct tf_model m, other;
   struct tf_decoder dec;
@@ -196,14 +203,20 @@ START_TEST(bad_tokens_and_wrong_models_are_refused) {
   int V = m.cfg.vocab_size;
   int32_t tok[3] = {1, 2, V};
   decoder_init(&dec, &m, 0);
-  ck_assert_ptr_null(tf_decode_step(&m, &dec, 1)); /* nothing to continue yet */
-  ck_assert_ptr_null(tf_decode_prefill(&m, &dec, tok, 0));
-  ck_assert_ptr_null(tf_decode_prefill(&m, &dec, tok, 3));
+  struct tf_error err = {0};
+  char want[64];
+  snprintf(want, sizeof want, "token %d is not in the vocabulary [0, %d)", V, V);
+  /* nothing to continue yet */
+  refused(tf_decode_step(&m, &dec, 1, &err), &err, TF_EUSAGE, "no context to continue");
+  refused(tf_decode_prefill(&m, &dec, tok, 0, &err), &err, TF_EUSAGE, "an empty context");
+  refused(tf_decode_prefill(&m, &dec, tok, 3, &err), &err, TF_EDATA, want);
+  refused(tf_decode_prefill(&other, &dec, tok, 2, &err), &err, TF_EUSAGE, "another model config");
   ck_assert_int_eq(dec.len, 0);
-  ck_assert_ptr_nonnull(tf_decode_prefill(&m, &dec, tok, 2));
-  ck_assert_ptr_null(tf_decode_step(&m, &dec, -1));
-  ck_assert_ptr_null(tf_decode_step(&m, &dec, V));
-  ck_assert_ptr_null(tf_decode_step(&other, &dec, 1));
+  ck_assert_ptr_nonnull(tf_decode_prefill(&m, &dec, tok, 2, &err));
+  refused(tf_decode_step(&m, &dec, -1, &err), &err, TF_EDATA, "token -1 is not in");
+  refused(tf_decode_step(&m, &dec, V, &err), &err, TF_EDATA, want);
+  refused(tf_decode_step(&other, &dec, 1, &err), &err, TF_EUSAGE, "another model config");
+  ck_assert_ptr_null(tf_decode_step(&m, &dec, V, NULL)); /* err may be NULL */
   ck_assert_int_eq(dec.len, 2);
   tf_decoder_free(&dec);
   tf_model_free(&other);
@@ -225,8 +238,8 @@ START_TEST(decoding_is_repeatable_and_thread_count_changes_only_rounding) {
     struct tf_decoder dec;
     tf_set_threads(threads[r]);
     decoder_init(&dec, &m, 0);
-    const float *l = tf_decode_prefill(&m, &dec, tok, 2);
-    for (int t = 2; t < S; t++) l = tf_decode_step(&m, &dec, tok[t]);
+    const float *l = tf_decode_prefill(&m, &dec, tok, 2, NULL);
+    for (int t = 2; t < S; t++) l = tf_decode_step(&m, &dec, tok[t], NULL);
     out[r] = malloc((size_t)V * sizeof(float));
     memcpy(out[r], l, (size_t)V * sizeof(float));
     tf_decoder_free(&dec);

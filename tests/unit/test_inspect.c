@@ -236,6 +236,32 @@ START_TEST(check_names_stray_missing_partial_and_misshapen_tensors) {
 }
 END_TEST
 
+/* tf-inspect --verify (tf_model_verify) refuses what loading refuses, naming the file, and
+ * passes what loading takes. */
+START_TEST(verify_agrees_with_load) {
+  struct tf_model_config c = tf_test_tiny_config();
+  float nan16[16] = {0};
+  nan16[5] = NAN;
+  struct tf_ckpt_entry bias[] = {entry("final_norm.bias", TF_F32, 16, 0, nan16)};
+  write_model("ok.tfz", &c, NULL, 0, 0);
+  write_model("nan.tfz", &c, bias, 1, 1); /* final_norm.bias holds a NaN */
+  write_model("d.tfz", &c, NULL, 0, 1);   /* final_norm.bias left out */
+  const char *names[] = {"ok.tfz", "nan.tfz", "d.tfz"}, *why[] = {"", "final_norm.bias", "missing"};
+  for (int i = 0; i < 3; i++) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s", path_of(names[i]));
+    struct tf_error ev = {0}, el = {0};
+    struct tf_model m;
+    int rv = tf_model_verify(path, &ev), rl = tf_model_load(&m, path, &el);
+    ck_assert_int_eq(rv, i ? TF_EDATA : TF_OK);
+    ck_assert_int_eq(rl, rv);
+    if (!rl) tf_model_free(&m);
+    if (!rv) continue;
+    ck_assert_msg(strncmp(ev.msg, path, strlen(path)) == 0 && strstr(ev.msg, why[i]), "%s", ev.msg);
+  }
+}
+END_TEST
+
 static const struct tf_tensor_diff *find_diff(const struct tf_tensor_diff *d, size_t n,
                                               const char *name) {
   for (size_t i = 0; i < n; i++)
@@ -308,6 +334,7 @@ int main(void) {
   tcase_add_test(t, stats_stream_across_chunks_without_cancellation);
   tcase_add_test(t, read_tensor_delivers_every_element_in_bounded_chunks);
   tcase_add_test(t, check_names_stray_missing_partial_and_misshapen_tensors);
+  tcase_add_test(t, verify_agrees_with_load);
   tcase_add_test(t, diff_classifies_growth_changes_and_absences);
   tcase_add_test(t, diff_of_a_file_with_itself_is_all_same);
   suite_add_tcase(s, t);

@@ -324,8 +324,8 @@ static void check_decoding(int c, enum tf_weights w, double cached_tol, double f
     tf_qpath_force(p);
     snprintf(name, sizeof name, "%s (%s)", c < N_CASES ? cases[c] : "tiny", tf_qkern()->name);
     for (int t = P - 1; t < S; t++) {
-      const float *l =
-          t == P - 1 ? tf_decode_prefill(&mq, &dec, tok, P) : tf_decode_step(&mq, &dec, tok[t]);
+      const float *l = t == P - 1 ? tf_decode_prefill(&mq, &dec, tok, P, NULL)
+                                  : tf_decode_step(&mq, &dec, tok[t], NULL);
       ck_assert_ptr_nonnull(l);
       double e = fd_rel_error(l, ref + (size_t)t * V, V), tol = cached_tol;
       double e32 = fd_rel_error(l, ref32 + (size_t)t * V, V);

@@ -260,13 +260,22 @@ static double window_loss(const struct tf_model *m, struct tf_acts *acts, const 
 }
 
 /* tf_eval_windows with buffers for B windows of seq_len. */
-static int eval(const struct tf_model *m, struct tf_acts *acts, int B, const struct tf_corpus *c,
-                size_t n, size_t max_windows, struct tf_eval_result *r) {
+static int eval_err(const struct tf_model *m, struct tf_acts *acts, int B,
+                    const struct tf_corpus *c, size_t n, size_t max_windows,
+                    struct tf_eval_result *r, struct tf_error *err) {
   size_t S = (size_t)m->cfg.seq_len;
   int32_t *buf = calloc(2 * (size_t)B * S, sizeof *buf);
   ck_assert_ptr_nonnull(buf);
-  int rc = tf_eval_windows(m, acts, B, c, n, max_windows, buf, buf + (size_t)B * S, r);
+  int rc = tf_eval_windows(m, acts, B, c, n, max_windows, buf, buf + (size_t)B * S, r, err);
   free(buf);
+  return rc;
+}
+
+static int eval(const struct tf_model *m, struct tf_acts *acts, int B, const struct tf_corpus *c,
+                size_t n, size_t max_windows, struct tf_eval_result *r) {
+  struct tf_error err = {0};
+  int rc = eval_err(m, acts, B, c, n, max_windows, r, &err);
+  ck_assert_msg(rc == TF_OK, "%s", err.msg);
   return rc;
 }
 
@@ -341,7 +350,12 @@ START_TEST(eval_non_finite_loss_is_an_error) {
   eval_model(&m, &acts, 2);
   m.w.embed[3] = NAN;
   struct tf_eval_result r;
-  ck_assert_int_eq(eval(&m, &acts, 2, &c, 100, 0, &r), TF_EDATA);
+  struct tf_error err = {0};
+  ck_assert_int_eq(eval_err(&m, &acts, 2, &c, 100, 0, &r, &err), TF_EDATA);
+  ck_assert_int_eq(err.code, TF_EDATA);
+  ck_assert_msg(strstr(err.msg, "evaluation loss is not finite") &&
+                    strncmp(err.msg, c.path, strlen(c.path)) == 0,
+                "%s", err.msg);
   tf_acts_free(&acts);
   tf_model_free(&m);
 }
