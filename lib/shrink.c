@@ -9,6 +9,7 @@
 /* What the hook adds to after each forward pass. */
 struct measure {
   const struct tf_model *m;
+  const struct tf_acts *acts; /* the pass just done */
   struct tf_token_scores *s;
   float *a, *row; /* (n_max) scratch: a copy of one row of X K^T, and its scores */
 };
@@ -31,8 +32,10 @@ static void add_slot(struct measure *x, const struct tf_pattn_acts *pa, int R, i
   }
 }
 
-static void each_pass(void *ctx, const struct tf_acts *a) {
+static void each_pass(void *ctx, int64_t done, int64_t total) {
   struct measure *x = ctx;
+  const struct tf_acts *a = x->acts;
+  (void)done, (void)total;
   int R = a->cur_B * a->cur_T;
   for (int l = 0; l < x->m->cfg.n_layers; l++)
     for (int slot = 0; slot < TF_NSLOTS; slot++)
@@ -78,15 +81,16 @@ int tf_token_scores_measure(struct tf_token_scores *s, const struct tf_model *m,
   struct tf_acts acts;
   int rc = tf_acts_create(&acts, cfg, B, T, err);
   if (rc) return rc;
-  struct measure x = {.m = m, .s = s};
+  struct measure x = {.m = m, .acts = &acts, .s = s};
   s->importance = calloc(lay_out(s, cfg), sizeof *s->importance);
   x.a = malloc((size_t)n_max * sizeof *x.a);
   x.row = malloc((size_t)n_max * sizeof *x.row);
   int32_t *buf = malloc(2 * (size_t)B * (size_t)T * sizeof *buf);
   if (!s->importance || !x.a || !x.row || !buf)
     rc = tf_error_set(err, TF_ENOMEM, "out of memory for the token scores");
-  struct tf_eval_hook h = {each_pass, &x};
-  if (!rc) rc = tf_eval_windows_each(m, &acts, B, c, n, 0, buf, buf + (size_t)B * T, r, &h, err);
+  if (!rc)
+    rc = tf_eval_windows_watched(m, &acts, B, c, n, 0, buf, buf + (size_t)B * T, r, each_pass, &x,
+                                 err);
   if (!rc) finish_scores(s, m);
   free(buf);
   free(x.a);

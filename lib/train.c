@@ -251,15 +251,26 @@ static int64_t target_bytes(const struct tf_tokenizer *tok, const int32_t *targe
  * at a time. Sums the loss over every predicted token, and the bytes of text they decode to.
  * With max_windows > 0 and more windows than that, every k-th window of the same grid,
  * k = windows / max_windows: a sample spread over the whole text rather than its beginning. */
-int tf_eval_windows_each(const struct tf_model *m, struct tf_acts *acts, int B,
-                         const struct tf_corpus *c, size_t n, size_t max_windows, int32_t *inputs,
-                         int32_t *targets, struct tf_eval_result *r, const struct tf_eval_hook *h,
-                         struct tf_error *err) {
+int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B,
+                    const struct tf_corpus *c, size_t n, size_t max_windows, int32_t *inputs,
+                    int32_t *targets, struct tf_eval_result *r, struct tf_error *err) {
+  return tf_eval_windows_watched(m, acts, B, c, n, max_windows, inputs, targets, r, NULL, NULL,
+                                 err);
+}
+
+int tf_eval_windows_watched(const struct tf_model *m, struct tf_acts *acts, int B,
+                            const struct tf_corpus *c, size_t n, size_t max_windows,
+                            int32_t *inputs, int32_t *targets, struct tf_eval_result *r,
+                            void (*on_batch)(void *ctx, int64_t done, int64_t total), void *ctx,
+                            struct tf_error *err) {
   const size_t S = (size_t)m->cfg.seq_len;
   memset(r, 0, sizeof *r);
   size_t predicted = n > 0 ? n - 1 : 0, start = 0, windows = 0, every = 1;
-  if (max_windows > 0 && (predicted + S - 1) / S > max_windows)
-    every = (predicted + S - 1) / S / max_windows;
+  size_t total = (predicted + S - 1) / S;
+  if (max_windows > 0 && total > max_windows) {
+    every = total / max_windows;
+    total = max_windows;
+  }
   while (start < predicted && (max_windows == 0 || windows < max_windows)) {
     int b = 0, T = 0;
     while (b < B && start < predicted && (max_windows == 0 || windows < max_windows)) {
@@ -274,10 +285,10 @@ int tf_eval_windows_each(const struct tf_model *m, struct tf_acts *acts, int B,
     }
     if (tf_input_changed()) return tf_corpus_changed(c, err);
     double mean = tf_net_forward(m, acts, inputs, targets, b, T);
-    if (h) h->each(h->ctx, acts);
     r->loss_sum += mean * b * T;
     r->tokens += (int64_t)b * T;
     r->bytes += target_bytes(m->tok, targets, (size_t)b * T);
+    if (on_batch) on_batch(ctx, (int64_t)windows, (int64_t)total);
   }
   r->windows = (int64_t)windows;
   if (r->tokens > 0) {
@@ -287,12 +298,6 @@ int tf_eval_windows_each(const struct tf_model *m, struct tf_acts *acts, int B,
   if (r->bytes > 0) r->bits_per_byte = r->loss_sum / log(2.0) / (double)r->bytes;
   if (isfinite(r->loss_sum)) return TF_OK;
   return tf_error_set(err, TF_EDATA, "%s: the evaluation loss is not finite", c->path);
-}
-
-int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B,
-                    const struct tf_corpus *c, size_t n, size_t max_windows, int32_t *inputs,
-                    int32_t *targets, struct tf_eval_result *r, struct tf_error *err) {
-  return tf_eval_windows_each(m, acts, B, c, n, max_windows, inputs, targets, r, NULL, err);
 }
 
 int tf_trainer_eval(struct tf_trainer *t, const struct tf_corpus *valid, struct tf_eval_result *r,
