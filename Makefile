@@ -9,7 +9,9 @@
 #   make quality         what --weights bf16 and q8 cost the `make learn` model (a few minutes)
 #   make bench           throughput against the PyTorch reference, as ratios (needs deps-bench)
 #   make fixtures        regenerate tests/fixtures from tests/reference (needs python3-torch)
-#   make scaling         the progressive-scaling experiment on the KJV corpus (about an hour)
+#   make scaling         the progressive-scaling experiment on the KJV corpus (about an hour;
+#                        SEEDS=3 for three seeds and their spread)
+#   make growth-study    growth choices compared at equal FLOPs (QUICK=1: a smoke run)
 #   make deps            install the Debian packages the build needs (as root), or say which
 #   make install         commands, library, header, pkg-config file, man pages (PREFIX, DESTDIR);
 #                        `make uninstall` removes them. ARCH=-march=x86-64-v3 for other CPUs.
@@ -111,7 +113,7 @@ MANDIR   ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 VERSION  := $(shell sed -n 's/^\#define TF_VERSION "\(.*\)"/\1/p' lib/tokenformer.h)
 
-.PHONY: all check check-unit check-cli check-man check-docs check-valgrind bench learn quality bench-progs fixtures deps deps-bench demo demo-bpe \
+.PHONY: all check check-unit check-cli check-man check-docs check-valgrind bench learn quality bench-progs fixtures deps deps-bench demo demo-bpe growth-study \
         data clean install uninstall check-install format
 
 all: $(LIB) $(CMD_BIN)
@@ -217,8 +219,15 @@ quality: all data
 	@sh tests/bench/quality.sh $(O)/bin $(QUALITY_MODEL)
 
 # The progressive-scaling experiment (README "Growing a model"): results in build/scaling/.
+# SEEDS=N runs it with seeds 1..N (build/scaling/seedK) and reports mean ± spread.
+SEEDS ?= 1
 scaling: all data
-	sh configs/scaling/run.sh $(O)/bin build/scaling
+	SEEDS=$(SEEDS) sh configs/scaling/seeds.sh $(O)/bin build/scaling
+
+# The growth study (configs/study/run.sh): init, schedule, freezing, scratch and shrinking at
+# equal FLOPs over seeds; QUICK=1 is a CI-sized smoke run on the tiny model and text.
+growth-study: all $(if $(filter 1,$(QUICK)),,data)
+	QUICK=$(QUICK) sh configs/study/run.sh $(O)/bin build/growth-study$(if $(filter 1,$(QUICK)),-quick)
 
 # The demo corpus (not committed): data/kjv-train.txt and data/kjv-valid.txt.
 data: data/kjv-train.txt

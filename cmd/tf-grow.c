@@ -11,9 +11,12 @@ static const char usage[] =
     "Usage: tf-grow -i IN -o OUT [--qkv N|+N] [--proj N|+N] [--ffn N|+N]\n"
     "               [--init exact|random|duplicate] [--rescale] [--keep-optimizer]\n"
     "               [-c CONFIG] [--set SECTION.KEY=VALUE]... [--seed S]\n"
+    "               [--data FILE [--max-tokens N]]\n"
     "       tf-grow [-i IN] [growth options]... [-c CONFIG] [--set ...]... --print-config\n"
     "Append parameter tokens to every Pattention of a kind; the grown checkpoint starts a new\n"
-    "training stage. N is a new total, +N an increment; at least one kind must grow.\n"
+    "training stage. N is a new total, +N an increment; at least one kind must grow. A total\n"
+    "below the model's shrinks instead: each Pattention keeps its most important tokens\n"
+    "(|value row| x mean |score| on the sample text of --data).\n"
     "\n"
     "  -i, --input FILE      checkpoint to grow ('-' for stdin)\n"
     "  -o, --output FILE     grown checkpoint ('-' for stdout, not a terminal)\n"
@@ -31,6 +34,8 @@ static const char usage[] =
     "                        standard deviations; the options above override it\n"
     "      --set S.K=V       override one config key (repeatable), e.g. grow.ffn_tokens=+64\n"
     "      --seed S          seed of the new rows (overrides grow.seed)\n"
+    "      --data FILE       shrinking: sample text or token dataset the tokens are scored on\n"
+    "      --max-tokens N    shrinking: score on the first N tokens of FILE (default 65536)\n"
     "      --compress MODE   huffman (default), none, fast or best\n"
     "      --print-config    print the run's config as YAML (defaults included; with -i,\n"
     "                        the checkpoint's model) and exit\n"
@@ -52,7 +57,9 @@ enum {
   OPT_INIT,
   OPT_RESCALE,
   OPT_KEEP_OPTIMIZER,
-  OPT_PRINT_CONFIG
+  OPT_PRINT_CONFIG,
+  OPT_DATA,
+  OPT_MAX_TOKENS
 };
 
 struct grow_args {
@@ -60,6 +67,8 @@ struct grow_args {
   int given[TF_NKINDS], tokens[TF_NKINDS], relative[TF_NKINDS]; /* --qkv, --proj, --ffn */
   int init;                                                     /* -1: not given */
   int rescale, keep_optimizer, print_config;
+  const char *data; /* shrinking's sample */
+  long max_tokens;
   int argc;
   char **argv; /* the whole command line, for the history */
 };
@@ -106,6 +115,11 @@ static int take_option(struct cli *c, void *args, int opt, const char *arg) {
   case OPT_PRINT_CONFIG:
     a->print_config = 1;
     return TF_OK;
+  case OPT_DATA:
+    a->data = arg;
+    return cli_check_path(c, "--data", arg);
+  case OPT_MAX_TOKENS:
+    return cli_parse_long(c, "--max-tokens", arg, 2, 1L << 40, &a->max_tokens);
   default: /* OPT_QKV, OPT_PROJ, OPT_FFN */
     return parse_count(c, a, opt - OPT_QKV, arg);
   }
@@ -120,8 +134,11 @@ static int parse_args(struct cli *c, struct grow_args *a, int argc, char **argv)
                                            {"rescale", no_argument, 0, OPT_RESCALE},
                                            {"keep-optimizer", no_argument, 0, OPT_KEEP_OPTIMIZER},
                                            {"print-config", no_argument, 0, OPT_PRINT_CONFIG},
+                                           {"data", required_argument, 0, OPT_DATA},
+                                           {"max-tokens", required_argument, 0, OPT_MAX_TOKENS},
                                            {0, 0, 0, 0}};
   a->init = -1;
+  a->max_tokens = 65536;
   int rc = cli_parse(c, argc, argv, "i:", longopts, take_option, a);
   if (rc || c->done || (rc = cli_no_operands(c, argc, argv))) return rc;
   a->config = c->config;
@@ -154,6 +171,7 @@ static int load_config(const struct cli *c, struct tf_config *cfg, const struct 
 struct outcome {
   const struct tf_model *in, *out;
   struct tf_grow_plan p;
+  const struct tf_shrink_report *shrink; /* NULL: a growth */
 };
 
 /* What the growth did, as JSON members: counts as [before, after] per config key. */
@@ -171,6 +189,12 @@ static json_t *describe(const struct grow_args *a, const struct tf_grow_config *
     snprintf(key, sizeof key, "%s_ref_tokens", tf_kind_name(k));
     json_object_set_new(j, key, json_pack("[i, i]", p->old_ref[k], p->new_ref[k]));
   }
+  if (r->shrink)
+    json_object_set_new(j, "sample",
+                        json_pack("{s:s, s:I, s:[f, f], s:[f, f]}", "data", a->data, "tokens",
+                                  (json_int_t)r->shrink->before.tokens, "loss",
+                                  r->shrink->before.loss, r->shrink->after.loss, "bits_per_byte",
+                                  r->shrink->before.bits_per_byte, r->shrink->after.bits_per_byte));
   json_object_set_new(j, "parameters",
                       json_pack("[I, I]", (json_int_t)tf_param_count(&r->in->cfg),
                                 (json_int_t)tf_param_count(&r->out->cfg)));
@@ -230,8 +254,43 @@ static void print_summary(const struct cli *c, const struct grow_args *a,
           (unsigned long long)tf_param_count(&r->in->cfg),
           (unsigned long long)tf_param_count(&r->out->cfg));
   print_counts(&r->p);
+  if (r->shrink) {
+    const struct tf_shrink_report *x = r->shrink;
+    fprintf(stderr,
+            "), shrunk: loss on %lld tokens of the sample %.4f -> %.4f (%.4f -> %.4f bits "
+            "per byte)\n",
+            (long long)x->before.tokens, x->before.loss, x->after.loss, x->before.bits_per_byte,
+            x->after.bits_per_byte);
+    return;
+  }
   fprintf(stderr, "), init %s, %s\n", tf_grow_init_name(g->init),
           r->p.exact ? "same function" : "function changed");
+}
+
+/* Shrinking: in's tokens scored on the sample of --data, the least important dropped. */
+static int shrink(const struct grow_args *a, const struct tf_config *cfg, struct tf_model *out,
+                  struct outcome *r, struct tf_shrink_report *rep, struct tf_error *err) {
+  struct tf_corpus text;
+  if (!a->data)
+    return tf_error_set(err, TF_EUSAGE,
+                        "a count below the model's shrinks it, which scores the "
+                        "tokens on sample text: --data FILE is required");
+  int rc = tf_corpus_open_with(&text, a->data, r->in->tok, 0, 0, err);
+  if (rc) return rc;
+  size_t n = text.n < (size_t)a->max_tokens ? text.n : (size_t)a->max_tokens;
+  int B = tf_acts_fit_batch(&r->in->cfg, 8, r->in->cfg.seq_len);
+  if ((rc = tf_corpus_check_model(&text, r->in, err))) goto done;
+  if (n < 2 || B < 1) {
+    rc = tf_error_set(err, n < 2 ? TF_EDATA : TF_ENOMEM, "%s: %s", text.path,
+                      n < 2 ? "fewer than 2 tokens, nothing to score on"
+                            : "not even one window fits in memory beside the model");
+    goto done;
+  }
+  rc = tf_model_shrink_on(out, r->in, &cfg->grow, &text, n, B, rep, err);
+  if (!rc) r->p = rep->plan, r->shrink = rep;
+done:
+  tf_corpus_close(&text);
+  return rc;
 }
 
 static int grow(const struct cli *c, const struct grow_args *a, const struct tf_config *cfg,
@@ -242,8 +301,14 @@ static int grow(const struct cli *c, const struct grow_args *a, const struct tf_
   if (!rc) rc = tf_model_load(&in, a->input, err);
   if (rc) return rc;
   cli_warn_model_ignored(c, &cfg->model, &in, a->config);
-  if ((rc = tf_model_grow(&out, &in, &cfg->grow, &cfg->init, &r.p, err))) goto free_in;
-  warn(c, a, &cfg->grow, &r);
+  struct tf_shrink_report rep;
+  struct tf_error probe = {0};
+  if (tf_grow_plan(&r.p, &in, &cfg->grow, &probe) == TF_OK && r.p.shrink)
+    rc = shrink(a, cfg, &out, &r, &rep, err);
+  else
+    rc = tf_model_grow(&out, &in, &cfg->grow, &cfg->init, &r.p, err);
+  if (rc) goto free_in;
+  if (!r.shrink) warn(c, a, &cfg->grow, &r);
   json_t *rec = describe(a, &cfg->grow, &r);
   rc = add_history(&out, a, cfg, rec, err);
   if (!rc) rc = tf_model_save(&out, a->output, c->compress, err);

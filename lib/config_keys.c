@@ -13,10 +13,12 @@
 /* Enum fields are read and written as int. */
 _Static_assert(sizeof(enum tf_norm) == sizeof(int), "enum tf_norm must be int-sized");
 _Static_assert(sizeof(enum tf_grow_init) == sizeof(int), "enum tf_grow_init must be int-sized");
+_Static_assert(sizeof(enum tf_freeze) == sizeof(int), "enum tf_freeze must be int-sized");
 
 static const char *const norm_names[] = {"l2_norm_gelu", "gelu_l2_norm", "softmax", NULL};
 static const char *const kind_names[] = {"qkv", "proj", "ffn"};
 static const char *const grow_init_names[] = {"exact", "random", "duplicate", NULL};
+static const char *const freeze_names[] = {"none", "old_tokens", NULL};
 
 const struct section tf_config_sections[] = {
     {"model", offsetof(struct tf_config, model)},
@@ -103,6 +105,10 @@ const struct key tf_config_keys[] = {
     {"train", "save_every", KEY_INT, T(save_every), 0, 1e9, 500,
      .doc = "steps between checkpoint saves; 0: never"},
     {"train", "seed", KEY_U64, T(seed), 0, U64_LAST, 1, .doc = "seed of the data stream"},
+    {"train", "lr_from_previous", KEY_DOUBLE, T(lr_from_previous), 0, 100, 0,
+     .doc = "peak lr := this x the previous stage's final lr (grown model); 0: train.lr"},
+    {"train", "freeze", KEY_ENUM, T(freeze), 0, 0, TF_FREEZE_NONE, .names = freeze_names,
+     .doc = "none, or old_tokens: train only the rows the last growth added"},
 
     {"grow", "qkv_tokens", KEY_GROWTH, G(tokens[TF_KIND_QKV]), 0, P24, 0,
      .flag_offset = G(relative[TF_KIND_QKV]), .doc = "new qkv_tokens, or +N to add N; 0: keep"},

@@ -5,17 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenformer.h"
+#include "model_internal.h"
 
-/* The new count of kind k: an increment, a new total, or (0, absolute) unchanged. Refuses
- * shrinking and totals over the config's limit. */
+/* The new count of kind k: an increment, a new total, or (0, absolute) unchanged. A total
+ * below n is a shrink (tf_model_shrink); refuses totals over the config's limit. */
 static int new_count(const struct tf_grow_config *g, int k, int n, int *out, struct tf_error *err) {
   long long want = g->relative[k] ? (long long)n + g->tokens[k] : g->tokens[k] ? g->tokens[k] : n;
-  if (want < n)
-    return tf_error_set(err, TF_EUSAGE,
-                        "%s tokens: %lld is fewer than the %d the model has; growth does not "
-                        "shrink",
-                        tf_kind_name(k), want, n);
   if (want > TF_MAX_TOKENS)
     return tf_error_set(err, TF_EUSAGE, "%s tokens: %lld is more than the limit of %d",
                         tf_kind_name(k), want, TF_MAX_TOKENS);
@@ -93,20 +88,29 @@ int tf_grow_plan(struct tf_grow_plan *p, const struct tf_model *in, const struct
                         "exact growth: a softmax model cannot keep its function with zero new "
                         "keys (each adds exp(0) to every row's normaliser); grow it with init "
                         "duplicate (exact) or random");
-  int grows = 0;
+  int grows = 0, shrinks = 0;
   p->exact = 1;
   for (int k = 0; k < TF_NKINDS; k++) {
     int n = c->tokens[k], keeps = 1;
     p->old_tokens[k] = n;
     p->old_ref[k] = p->new_ref[k] = tf_model_config_ref_tokens(c, k);
     int rc = new_count(g, k, n, &p->new_tokens[k], err);
+    shrinks += p->new_tokens[k] < n;
     if (!rc && p->new_tokens[k] > n)
       rc = plan_ref(in, g, k, n, p->new_tokens[k], p->old_ref[k], &p->new_ref[k], &keeps, err);
     if (rc) return rc;
     grows += p->new_tokens[k] > n;
     p->exact &= keeps;
   }
-  if (!grows)
+  if (grows && shrinks)
+    return tf_error_set(err, TF_EUSAGE,
+                        "qkv %d -> %d, proj %d -> %d, ffn %d -> %d: one run grows or shrinks, "
+                        "not both",
+                        p->old_tokens[0], p->new_tokens[0], p->old_tokens[1], p->new_tokens[1],
+                        p->old_tokens[2], p->new_tokens[2]);
+  p->shrink = shrinks > 0;
+  if (p->shrink) p->exact = 0;
+  if (!grows && !shrinks)
     return tf_error_set(err, TF_EUSAGE,
                         "nothing to grow: qkv %d, proj %d, ffn %d tokens stay as they are",
                         c->tokens[TF_KIND_QKV], c->tokens[TF_KIND_PROJ], c->tokens[TF_KIND_FFN]);
@@ -184,6 +188,17 @@ static int carry_state(struct tf_model *out, const struct tf_model *in, int keep
   return TF_OK;
 }
 
+void tf_growth_record(struct tf_model *out, const struct tf_model *in) {
+  const struct tf_train_state *s = &in->train;
+  out->growth = (struct tf_growth){.present = 1};
+  memcpy(out->growth.old_tokens, in->cfg.tokens, sizeof out->growth.old_tokens);
+  if (s->present && s->has_schedule && s->step > 0) {
+    struct tf_schedule sched = {s->stage_lr, s->stage_min_lr, s->stage_warmup, s->stage_steps};
+    out->growth.has_final_lr = 1;
+    out->growth.final_lr = tf_lr_at(&sched, s->step - 1);
+  }
+}
+
 static int copy_text(char **dst, const char *src, struct tf_error *err) {
   if (!src) return TF_OK; /* keep tf_model_create's default */
   char *s = strdup(src);
@@ -195,8 +210,8 @@ static int copy_text(char **dst, const char *src, struct tf_error *err) {
 
 /* The grown model is built beside the input: both, with their AdamW moments when a training
  * state is carried, must fit in memory together. Refused before allocating, with the figures. */
-static int check_grow_size(const struct tf_model *in, const struct tf_model_config *c,
-                           struct tf_error *err) {
+int grow_check_size(const struct tf_model *in, const struct tf_model_config *c,
+                    struct tf_error *err) {
   double have = tf_machine_bytes();
   uint64_t n_in = tf_param_count(&in->cfg), n_out = tf_param_count(c);
   double need = (in->train.present ? 3.0 : 1.0) * ((double)n_in + (double)n_out) * sizeof(float);
@@ -215,11 +230,13 @@ int tf_model_grow(struct tf_model *out, const struct tf_model *in, const struct 
   struct tf_grow_plan p;
   memset(out, 0, sizeof *out);
   int rc = tf_grow_plan(&p, in, g, err);
+  if (!rc && p.shrink)
+    rc = tf_error_set(err, TF_EUSAGE, "a count below the model's is a shrink: tf_model_shrink");
   if (rc) return rc;
   struct tf_model_config c = in->cfg;
   memcpy(c.tokens, p.new_tokens, sizeof c.tokens);
   memcpy(c.ref_tokens, p.new_ref, sizeof c.ref_tokens);
-  if ((rc = check_grow_size(in, &c, err)) || (rc = tf_model_create(out, &c, err))) return rc;
+  if ((rc = grow_check_size(in, &c, err)) || (rc = tf_model_create(out, &c, err))) return rc;
   struct row_init ri;
   init_rows(&ri, &c, g, ic);
   for (int i = 0; i < in->n_tensors; i++) {
@@ -227,13 +244,104 @@ int tf_model_grow(struct tf_model *out, const struct tf_model *in, const struct 
     if (out->tensors[i].slot >= 0)
       fill_new_rows(out->params, &out->tensors[i], &in->tensors[i], &ri);
   }
-  rc = copy_text(&out->history, in->history, err);
+  if ((rc = grow_finish(out, in, g->keep_optimizer, err))) return rc;
+  if (plan) *plan = p;
+  return TF_OK;
+}
+
+int grow_finish(struct tf_model *out, const struct tf_model *in, int keep, struct tf_error *err) {
+  int rc = copy_text(&out->history, in->history, err);
   if (!rc) rc = tf_model_set_tokenizer(out, in->tok, err);
-  if (!rc) rc = carry_state(out, in, g->keep_optimizer, err);
-  if (rc) {
-    tf_model_free(out);
-    return rc;
+  if (!rc) rc = carry_state(out, in, keep, err);
+  tf_growth_record(out, in);
+  if (rc) tf_model_free(out);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- shrink */
+
+/* The counts of a shrink: as tf_grow_plan, none above the model's (all equal: the identity). */
+static int shrink_plan(struct tf_grow_plan *p, const struct tf_model *in,
+                       const struct tf_grow_config *g, struct tf_error *err) {
+  memset(p, 0, sizeof *p);
+  for (int k = 0; k < TF_NKINDS; k++) {
+    int n = in->cfg.tokens[k], rc = new_count(g, k, n, &p->new_tokens[k], err);
+    if (rc) return rc;
+    if (p->new_tokens[k] > n)
+      return tf_error_set(err, TF_EUSAGE,
+                          "%s tokens: %d is more than the %d the model has; "
+                          "a shrink does not grow",
+                          tf_kind_name(k), p->new_tokens[k], n);
+    p->old_tokens[k] = n;
+    p->old_ref[k] = p->new_ref[k] = tf_model_config_ref_tokens(&in->cfg, k);
+    p->shrink |= p->new_tokens[k] < n;
   }
+  p->exact = !p->shrink;
+  return TF_OK;
+}
+
+struct ranked {
+  double imp;
+  int idx;
+};
+
+/* Higher importance first; ties: the lower index. */
+static int by_rank(const void *x, const void *y) {
+  const struct ranked *a = x, *b = y;
+  if (a->imp != b->imp) return a->imp > b->imp ? -1 : 1;
+  return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+/* Marks in keep (n) the n2 tokens of highest importance; r is scratch for n. */
+static void pick_tokens(const double *imp, int n, int n2, struct ranked *r, unsigned char *keep) {
+  for (int j = 0; j < n; j++) r[j] = (struct ranked){imp[j], j};
+  qsort(r, (size_t)n, sizeof *r, by_rank);
+  memset(keep, 0, (size_t)n);
+  for (int j = 0; j < n2; j++) keep[r[j].idx] = 1;
+}
+
+/* Copies the kept rows of Pattention tensor a into tensor b, in their order. */
+static void copy_kept_rows(float *dst, const struct tf_tensor *b, const float *src,
+                           const struct tf_tensor *a, const unsigned char *keep) {
+  size_t d = (size_t)a->cols, r2 = 0;
+  for (size_t r = 0; r < (size_t)a->rows; r++)
+    if (keep[r]) memcpy(dst + b->offset + r2++ * d, src + a->offset + r * d, d * sizeof(float));
+}
+
+int tf_model_shrink(struct tf_model *out, const struct tf_model *in, const struct tf_grow_config *g,
+                    const struct tf_token_scores *s, struct tf_grow_plan *plan,
+                    struct tf_error *err) {
+  struct tf_grow_plan p;
+  memset(out, 0, sizeof *out);
+  int rc = shrink_plan(&p, in, g, err);
+  if (rc) return rc;
+  struct tf_model_config c = in->cfg;
+  memcpy(c.tokens, p.new_tokens, sizeof c.tokens);
+  if ((rc = grow_check_size(in, &c, err)) || (rc = tf_model_create(out, &c, err))) return rc;
+  int n_max = 0;
+  for (int k = 0; k < TF_NKINDS; k++) n_max = p.old_tokens[k] > n_max ? p.old_tokens[k] : n_max;
+  unsigned char *keep = malloc((size_t)n_max);
+  struct ranked *rank = malloc((size_t)n_max * sizeof *rank);
+  if (!keep || !rank) {
+    free(keep);
+    free(rank);
+    tf_model_free(out);
+    return tf_error_set(err, TF_ENOMEM, "out of memory choosing the tokens to keep");
+  }
+  for (int i = 0; i < in->n_tensors; i++) {
+    const struct tf_tensor *a = &in->tensors[i], *b = &out->tensors[i];
+    if (a->slot < 0) {
+      copy_rows(out->params, b, in->params, a);
+      continue;
+    }
+    int k = tf_slot_kind((enum tf_slot)a->slot);
+    pick_tokens(s->importance + s->offset[a->layer][a->slot], p.old_tokens[k], p.new_tokens[k],
+                rank, keep);
+    copy_kept_rows(out->params, b, in->params, a, keep);
+  }
+  free(keep);
+  free(rank);
+  if ((rc = grow_finish(out, in, 0, err))) return rc;
   if (plan) *plan = p;
   return TF_OK;
 }

@@ -73,6 +73,8 @@ static int check_finite(const struct tf_model *m, int moments, struct tf_error *
 static char *schedule_json(const struct tf_train_state *s) {
   json_t *j = json_pack("{s:I, s:f, s:f, s:f}", "steps", (json_int_t)s->stage_steps, "warmup",
                         s->stage_warmup, "lr", s->stage_lr, "min_lr", s->stage_min_lr);
+  if (j && s->stage_lr_from_previous > 0)
+    json_object_set_new(j, "lr_from_previous", json_real(s->stage_lr_from_previous));
   char *text =
       j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) : NULL;
   json_decref(j);
@@ -86,19 +88,55 @@ static int load_schedule(struct tf_train_state *s, const struct tf_st_header *h,
   json_error_t je;
   json_t *j = json_loads(text, 0, &je);
   json_int_t steps = -1;
-  double w = -1, lr = -1, min_lr = -1;
-  int bad = json_unpack(j, "{s:I, s:F, s:F, s:F}", "steps", &steps, "warmup", &w, "lr", &lr,
-                        "min_lr", &min_lr) != 0;
+  double w = -1, lr = -1, min_lr = -1, from = 0;
+  int bad = json_unpack(j, "{s:I, s:F, s:F, s:F, s?F}", "steps", &steps, "warmup", &w, "lr", &lr,
+                        "min_lr", &min_lr, "lr_from_previous", &from) != 0;
   json_decref(j);
-  if (bad || steps < 1 || !(w >= 0) || !(lr >= 0) || !(min_lr >= 0) || !isfinite(w + lr + min_lr))
+  if (bad || steps < 1 || !(w >= 0) || !(lr >= 0) || !(min_lr >= 0) || !(from >= 0) ||
+      !isfinite(w + lr + min_lr + from))
     return tf_error_set(err, TF_EDATA,
                         "metadata schedule: expected {\"steps\": N >= 1, \"warmup\", \"lr\", "
-                        "\"min_lr\": finite numbers >= 0}");
+                        "\"min_lr\" and optionally \"lr_from_previous\": finite numbers >= 0}");
   s->has_schedule = 1;
   s->stage_steps = steps;
   s->stage_warmup = w;
   s->stage_lr = lr;
   s->stage_min_lr = min_lr;
+  s->stage_lr_from_previous = from;
+  return TF_OK;
+}
+
+/* The growth record as stored: metadata "growth", {"old_tokens": [qkv, proj, ffn]} and, when
+ * the input's last stage had a schedule, "final_lr". */
+static char *growth_json(const struct tf_growth *g) {
+  json_t *j = json_pack("{s:[i, i, i]}", "old_tokens", g->old_tokens[0], g->old_tokens[1],
+                        g->old_tokens[2]);
+  if (j && g->has_final_lr) json_object_set_new(j, "final_lr", json_real(g->final_lr));
+  char *text =
+      j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) : NULL;
+  json_decref(j);
+  return text;
+}
+
+static int load_growth(struct tf_growth *g, const struct tf_st_header *h, struct tf_error *err) {
+  const char *text = tf_st_meta(h, "growth");
+  if (!text) return TF_OK;
+  json_error_t je;
+  json_t *j = json_loads(text, 0, &je), *lr = NULL;
+  int bad = json_unpack(j, "{s:[i, i, i], s?o}", "old_tokens", &g->old_tokens[0], &g->old_tokens[1],
+                        &g->old_tokens[2], "final_lr", &lr) != 0;
+  for (int k = 0; k < TF_NKINDS; k++) bad |= g->old_tokens[k] < 1 || g->old_tokens[k] > (1 << 24);
+  if (!bad && lr) {
+    g->has_final_lr = 1;
+    g->final_lr = json_number_value(lr);
+    bad = !json_is_number(lr) || !(g->final_lr >= 0) || !isfinite(g->final_lr);
+  }
+  json_decref(j);
+  if (bad)
+    return tf_error_set(err, TF_EDATA,
+                        "metadata growth: expected {\"old_tokens\": [3 counts from 1 to 2^24], "
+                        "\"final_lr\": a finite number >= 0 (optional)}");
+  g->present = 1;
   return TF_OK;
 }
 
@@ -118,9 +156,12 @@ int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress c
   char *sched = NULL;
   if (!rc && m->train.present && m->train.has_schedule && !(sched = schedule_json(&m->train)))
     rc = tf_error_set(err, TF_ENOMEM, "out of memory preparing %s", path);
+  char *growth = NULL;
+  if (!rc && m->growth.present && !(growth = growth_json(&m->growth)))
+    rc = tf_error_set(err, TF_ENOMEM, "out of memory preparing %s", path);
   if (!rc) {
     const char *tok_json = tf_tokenizer_json(m->tok, NULL);
-    const char *meta[18] = {"format",         FORMAT_NAME,
+    const char *meta[20] = {"format",         FORMAT_NAME,
                             "format_version", FORMAT_VERSION,
                             "config",         config,
                             "history",        m->history,
@@ -129,8 +170,10 @@ int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress c
     size_t k = 6;
     if (tok_json) meta[2 * k] = "tokenizer_json", meta[2 * k++ + 1] = tok_json;
     if (sched) meta[2 * k] = "schedule", meta[2 * k++ + 1] = sched;
+    if (growth) meta[2 * k] = "growth", meta[2 * k++ + 1] = growth;
     rc = tf_ckpt_write(path, entries, n, meta, k, compress, err);
   }
+  free(growth);
   free(sched);
   free(entries);
   free(names);
@@ -282,6 +325,7 @@ static int load_from(struct tf_model *m, struct tf_ckpt_reader *r, int weights_o
   if (!rc && history) rc = replace_string(&m->history, history, err);
   if (!rc) rc = load_tokenizer(m, h, err);
   if (!rc) rc = load_schedule(&m->train, h, err);
+  if (!rc) rc = load_growth(&m->growth, h, err);
   for (size_t i = 0; !rc && i < h->n_tensors; i++) {
     struct tensor_place p;
     model_place(m, h->tensors[i].name, &p);

@@ -89,6 +89,10 @@ struct tf_init_config {
   double value_std; /* value tokens; 0 means 2 / (L * sqrt(d)) (wang init) */
 };
 
+/* What a stage of training leaves unchanged: nothing, or every parameter but the rows the
+ * last growth added (the growth record's previous counts; docs/model.md §6). */
+enum tf_freeze { TF_FREEZE_NONE = 0, TF_FREEZE_OLD_TOKENS };
+
 /* tf-train's section (tokenformer-config(5) documents every key). */
 struct tf_train_config {
   char data[TF_PATH_MAX];  /* training text ("" = none given) */
@@ -103,6 +107,8 @@ struct tf_train_config {
   double clip;                              /* global gradient-norm limit; 0: none */
   int eval_every, eval_batches, save_every; /* steps; 0: never */
   uint64_t seed;                            /* seed of the data stream */
+  double lr_from_previous; /* > 0: peak lr := this x the previous stage's final lr */
+  enum tf_freeze freeze;   /* what the stage leaves unchanged */
 };
 
 enum tf_grow_init { TF_GROW_EXACT = 0, TF_GROW_RANDOM, TF_GROW_DUPLICATE };
@@ -328,16 +334,27 @@ struct tf_train_state {
    * from before it was, or grown ones, which start a stage) */
   int has_schedule;
   int64_t stage_steps;
-  double stage_lr, stage_min_lr, stage_warmup;
+  double stage_lr, stage_min_lr, stage_warmup; /* stage_lr: the peak the stage ran with */
+  double stage_lr_from_previous;               /* train.lr_from_previous it came from; 0: none */
 };
 
 /* Weight formats for inference (tf_model_convert_weights; tf-generate(1) --weights). */
 enum tf_weights { TF_WEIGHTS_F32 = 0, TF_WEIGHTS_BF16, TF_WEIGHTS_Q8, TF_NWEIGHTS };
 struct tf_qweights;
 
+/* What tf-grow records of the model it started from (metadata "growth"): the token counts
+ * before the last growth or shrink, and the learning rate its last stage ended at. */
+struct tf_growth {
+  int present;
+  int old_tokens[TF_NKINDS];
+  int has_final_lr; /* 0: the input had no stored schedule */
+  double final_lr;
+};
+
 struct tf_model {
   struct tf_model_config cfg;
   struct tf_train_state train;
+  struct tf_growth growth;
   int n_tensors;
   struct tf_tensor *tensors;
   size_t n_params; /* floats in each block */
@@ -515,7 +532,8 @@ int tf_model_round_weights(struct tf_model *m, enum tf_weights w, struct tf_erro
 struct tf_grow_plan {
   int old_tokens[TF_NKINDS], new_tokens[TF_NKINDS];
   int old_ref[TF_NKINDS], new_ref[TF_NKINDS]; /* n_ref before and after */
-  int exact; /* 1: the grown model computes the same function as the old one */
+  int exact;  /* 1: the grown model computes the same function as the old one */
+  int shrink; /* 1: some counts go down and none up (tf_model_shrink) */
 };
 const char *tf_grow_init_name(enum tf_grow_init i); /* "exact", "random", "duplicate" */
 /* What growing `in` by g would do. TF_EUSAGE, with the reason: a count below the model's
@@ -536,6 +554,11 @@ int tf_grow_plan(struct tf_grow_plan *p, const struct tf_model *in, const struct
  * copied. plan (may be NULL) receives tf_grow_plan's result. */
 int tf_model_grow(struct tf_model *out, const struct tf_model *in, const struct tf_grow_config *g,
                   const struct tf_init_config *ic, struct tf_grow_plan *plan, struct tf_error *err);
+
+/* out->growth := what in was: its token counts, and the learning rate of its last step when
+ * its stage's schedule is stored (tf-grow's record; train.freeze and train.lr_from_previous
+ * read it). */
+void tf_growth_record(struct tf_model *out, const struct tf_model *in);
 
 /* ---------------------------------------------------------------- inspect */
 
@@ -938,13 +961,22 @@ struct tf_trainer {
   float *grads; /* (n_params) */
   struct tf_view g;
   int32_t *inputs, *targets; /* (batch, seq_len) */
+  struct tf_tensor *trained; /* train.freeze old_tokens: the rows AdamW updates, else NULL */
+  int n_trained;
 };
 
 /* Prepares training of m: continues the stored stage unless new_stage or the checkpoint has
- * no training state (then: step 0, fresh AdamW moments, data stream seeded by tc->seed). */
+ * no training state (then: step 0, fresh AdamW moments, data stream seeded by tc->seed).
+ * tc->lr_from_previous > 0 sets the peak lr from m's growth record (TF_ECONFIG without one);
+ * tc->freeze old_tokens trains only the Pattention rows past the record's old counts (TF_ECONFIG
+ * without a record or new rows). */
 int tf_trainer_create(struct tf_trainer *t, struct tf_model *m, const struct tf_train_config *tc,
                       int new_stage, int rank, int n_ranks, struct tf_error *err);
 void tf_trainer_free(struct tf_trainer *t);
+/* The peak lr tc asks of m: tc->lr, or tc->lr_from_previous x the final lr in m's growth
+ * record. TF_ECONFIG when there is no such lr or the product is not in (0, 10]. */
+int tf_train_peak_lr(const struct tf_model *m, const struct tf_train_config *tc, double *lr,
+                     struct tf_error *err);
 /* A resumed stage keeps the schedule stored with it (train.steps, warmup, lr, min_lr): a
  * value of tc that differs is refused with TF_EUSAGE naming both, unless reschedule, when
  * tc's schedule replaces the stored one. Nothing to check without a stored schedule. */
@@ -976,6 +1008,38 @@ int tf_eval_windows_watched(const struct tf_model *m, struct tf_acts *acts, int 
                             int32_t *inputs, int32_t *targets, struct tf_eval_result *r,
                             void (*on_batch)(void *ctx, int64_t done, int64_t total), void *ctx,
                             struct tf_error *err);
+/* Shrinking (docs/model.md §6.7): how much each parameter token of each Pattention matters, on
+ * sample text. Token j of Pattention (l, slot) scores
+ *   importance_j = |V_j| * mean over the sample's positions of |S_j|,
+ * the mean size of its contribution to the output (S = Theta(X K^T), V_j its value row). */
+struct tf_token_scores {
+  double *importance; /* every Pattention's tokens, at offset[l][slot] */
+  size_t offset[TF_MAX_LAYERS][TF_NSLOTS];
+  int64_t positions; /* rows of the sample the means are over */
+};
+/* Scores m's tokens over the first n tokens of c (tf_eval_windows' windows, B at a time);
+ * r receives the sample's loss. Errors as tf_eval_windows, named after c's path. */
+int tf_token_scores_measure(struct tf_token_scores *s, const struct tf_model *m,
+                            const struct tf_corpus *c, size_t n, int B, struct tf_eval_result *r,
+                            struct tf_error *err);
+void tf_token_scores_free(struct tf_token_scores *s);
+/* Creates out, `in` with the counts g asks for (all at most in's; tf_grow_plan must say
+ * shrink): each Pattention keeps its most important tokens (ties: the lower index), in their
+ * order; n_ref, and so tau, is kept. Training state and records as tf_model_grow (moments
+ * fresh). Deterministic for given scores. */
+int tf_model_shrink(struct tf_model *out, const struct tf_model *in, const struct tf_grow_config *g,
+                    const struct tf_token_scores *s, struct tf_grow_plan *plan,
+                    struct tf_error *err);
+/* Scores in's tokens on the first n tokens of c (B windows a pass), shrinks as g says, and
+ * scores the shrunk model on the same windows: the loss before and after in rep. */
+struct tf_shrink_report {
+  struct tf_grow_plan plan;
+  struct tf_eval_result before, after;
+};
+int tf_model_shrink_on(struct tf_model *out, const struct tf_model *in,
+                       const struct tf_grow_config *g, const struct tf_corpus *c, size_t n, int B,
+                       struct tf_shrink_report *rep, struct tf_error *err);
+
 /* ---------------------------------------------------------------- dist */
 
 /* Data parallelism on MPI. Without a launcher (or built with MPI=0) one process, rank 0 of 1,

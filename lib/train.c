@@ -38,6 +38,64 @@ static int check_train_size(const struct tf_model *m, int B, int T, struct tf_er
   return tf_mem_check(&need, what, err);
 }
 
+int tf_train_peak_lr(const struct tf_model *m, const struct tf_train_config *tc, double *lr,
+                     struct tf_error *err) {
+  const struct tf_growth *g = &m->growth;
+  *lr = tc->lr;
+  if (tc->lr_from_previous <= 0) return TF_OK;
+  if (!g->present || !g->has_final_lr)
+    return tf_error_set(err, TF_ECONFIG,
+                        "train.lr_from_previous: the model has no previous stage's final lr (a "
+                        "checkpoint grown by tf-grow from one written by tf-train has it)");
+  *lr = tc->lr_from_previous * g->final_lr;
+  if (*lr > 0 && *lr <= 10) return TF_OK;
+  return tf_error_set(err, TF_ECONFIG,
+                      "train.lr_from_previous: %g x the previous final lr %g is %g, expected a "
+                      "peak lr in (0, 10]",
+                      tc->lr_from_previous, g->final_lr, *lr);
+}
+
+/* train.freeze old_tokens: the rows past the growth record's counts of every Pattention tensor,
+ * as tensors of their own (the embedding, norms and old rows are left out). */
+static int freeze_plan(struct tf_trainer *t, struct tf_error *err) {
+  const struct tf_model *m = t->m;
+  const struct tf_growth *g = &m->growth;
+  if (!g->present)
+    return tf_error_set(err, TF_ECONFIG,
+                        "train.freeze old_tokens: the model has no growth record (tf-grow writes "
+                        "it); nothing tells the old tokens from the new");
+  t->trained = calloc((size_t)m->n_tensors, sizeof *t->trained);
+  if (!t->trained) return tf_error_set(err, TF_ENOMEM, "out of memory");
+  for (int i = 0; i < m->n_tensors; i++) {
+    const struct tf_tensor *a = &m->tensors[i];
+    int64_t old = a->slot < 0 ? a->rows : g->old_tokens[tf_slot_kind((enum tf_slot)a->slot)];
+    if (old >= a->rows) continue;
+    struct tf_tensor *b = &t->trained[t->n_trained++];
+    *b = *a;
+    b->offset += (size_t)old * (size_t)a->cols;
+    b->numel -= (size_t)old * (size_t)a->cols;
+    b->rows -= old;
+  }
+  if (t->n_trained) return TF_OK;
+  return tf_error_set(err, TF_ECONFIG,
+                      "train.freeze old_tokens: no Pattention has more tokens than before the "
+                      "last growth (qkv %d, proj %d, ffn %d): nothing to train",
+                      g->old_tokens[0], g->old_tokens[1], g->old_tokens[2]);
+}
+
+/* Zeroes the gradient of every element AdamW leaves alone (before the norm and clipping). */
+static void zero_frozen(const struct tf_trainer *t) {
+  const struct tf_model *m = t->m;
+  for (int i = 0, j = 0; i < m->n_tensors; i++) {
+    const struct tf_tensor *a = &m->tensors[i];
+    size_t n = a->numel;
+    if (j < t->n_trained && t->trained[j].offset >= a->offset &&
+        t->trained[j].offset < a->offset + a->numel)
+      n = t->trained[j++].offset - a->offset;
+    tf_grad_zero(t->grads + a->offset, n);
+  }
+}
+
 int tf_trainer_create(struct tf_trainer *t, struct tf_model *m, const struct tf_train_config *tc,
                       int new_stage, int rank, int n_ranks, struct tf_error *err) {
   memset(t, 0, sizeof *t);
@@ -47,14 +105,16 @@ int tf_trainer_create(struct tf_trainer *t, struct tf_model *m, const struct tf_
   t->n_ranks = n_ranks;
   int T = m->cfg.seq_len, B = tc->batch;
   /* the whole of training counted before anything large is allocated */
-  int rc = check_train_size(m, B, T, err);
+  int rc = tf_train_peak_lr(m, tc, &t->tc.lr, err);
+  if (!rc && tc->freeze == TF_FREEZE_OLD_TOKENS) rc = freeze_plan(t, err);
+  if (!rc) rc = check_train_size(m, B, T, err);
   if (!rc) rc = tf_acts_create(&t->acts, &m->cfg, B, T, err);
   if (!rc && (new_stage || !m->train.present))
     rc = start_stage(m, tc, n_ranks, err);
   else if (!rc && m->train.n_ranks != n_ranks)
     m->train.n_ranks = n_ranks; /* the stream is global */
   if (rc) {
-    tf_acts_free(&t->acts);
+    tf_trainer_free(t);
     return rc;
   }
   t->grads = calloc(m->n_params, sizeof(float));
@@ -67,7 +127,8 @@ int tf_trainer_create(struct tf_trainer *t, struct tf_model *m, const struct tf_
   tf_view_point(&t->g, t->grads, &m->cfg);
   m->train.has_schedule = 1; /* the stage's schedule is the one this trainer runs */
   m->train.stage_steps = tc->steps;
-  m->train.stage_lr = tc->lr;
+  m->train.stage_lr = t->tc.lr;
+  m->train.stage_lr_from_previous = tc->lr_from_previous;
   m->train.stage_min_lr = tc->min_lr;
   m->train.stage_warmup = tc->warmup;
   return TF_OK;
@@ -78,13 +139,17 @@ int tf_trainer_check_schedule(const struct tf_model *m, const struct tf_train_co
   const struct tf_train_state *s = &m->train;
   if (!s->present || !s->has_schedule || reschedule) return TF_OK;
   const char *key = NULL;
-  double stored = 0, given = 0;
-  if (s->stage_steps != tc->steps)
+  double stored = 0, given = 0, lr;
+  int rc = tf_train_peak_lr(m, tc, &lr, err);
+  if (rc) return rc;
+  if (s->stage_lr_from_previous != tc->lr_from_previous)
+    key = "lr_from_previous", stored = s->stage_lr_from_previous, given = tc->lr_from_previous;
+  else if (s->stage_steps != tc->steps)
     key = "steps", stored = (double)s->stage_steps, given = (double)tc->steps;
   else if (s->stage_warmup != tc->warmup)
     key = "warmup", stored = s->stage_warmup, given = tc->warmup;
-  else if (s->stage_lr != tc->lr)
-    key = "lr", stored = s->stage_lr, given = tc->lr;
+  else if (s->stage_lr != lr)
+    key = "lr", stored = s->stage_lr, given = lr;
   else if (s->stage_min_lr != tc->min_lr)
     key = "min_lr", stored = s->stage_min_lr, given = tc->min_lr;
   if (!key) return TF_OK;
@@ -100,6 +165,7 @@ void tf_trainer_free(struct tf_trainer *t) {
   free(t->grads);
   free(t->inputs);
   free(t->targets);
+  free(t->trained);
   memset(t, 0, sizeof *t);
 }
 
@@ -148,13 +214,17 @@ int tf_trainer_step(struct tf_trainer *t, const struct tf_corpus *data, const st
     return tf_input_changed()
                ? tf_corpus_changed(data, err)
                : tf_error_set(err, TF_EIO, "another rank's data file changed while reading");
+  if (t->trained) zero_frozen(t);
   double norm = mean * tf_grad_norm(t->grads, m->n_params);
   if (!isfinite(loss) || !isfinite(norm)) return non_finite_error(t, loss, err);
   float grad_scale = (float)(mean * tf_clip_factor(norm, tc->clip));
   struct tf_schedule sched = {tc->lr, tc->min_lr, tc->warmup, tc->steps};
   double lr = tf_lr_at(&sched, s->step);
   struct tf_adamw_hparams h = hparams(tc);
-  tf_adamw_step(&s->opt, m->params, t->grads, grad_scale, m->tensors, m->n_tensors, lr, &h);
+  /* frozen: AdamW over the new rows only; the FLOPs below stay those of a full step, since the
+   * backward computes every gradient (the frozen ones are zeroed, not skipped) */
+  tf_adamw_step(&s->opt, m->params, t->grads, grad_scale, t->trained ? t->trained : m->tensors,
+                t->trained ? t->n_trained : m->n_tensors, lr, &h);
   int64_t tokens = (int64_t)B * T * A * t->n_ranks;
   s->step++;
   s->lifetime_steps++;

@@ -98,7 +98,7 @@ grep_out 'qkv_tokens=\[32,40\].*ffn_tokens=\[64,72\]' "grow: --set adds to the s
          $TF_BIN/tf-inspect '$TMP/c.tfz'"
 
 # refusals
-grep_err 64 'does not shrink' "grow: shrinking exits 64" $G -i "$TMP/g1.tfz" -o "$TMP/x.tfz" --qkv 16
+grep_err 64 'data FILE is required' "grow: shrinking without sample text exits 64" $G -i "$TMP/g1.tfz" -o "$TMP/x.tfz" --qkv 16
 grep_err 64 'nothing to grow' "grow: no growth exits 64" $G -i "$TMP/g1.tfz" -o "$TMP/x.tfz"
 grep_err 64 'nothing to grow' "grow: the same counts exit 64" \
   $G -i "$TMP/g1.tfz" -o "$TMP/x.tfz" --qkv 32 --ffn +0
@@ -126,3 +126,47 @@ grep_err 78 'bad.yaml:2' "grow: a bad grow: section exits 78" \
   $G -c "$TMP/bad.yaml" -i "$TMP/g1.tfz" -o "$TMP/x.tfz"
 check "grow: no output after failures" test ! -e "$TMP/x.tfz"
 grep_out 'Usage: tf-grow' "grow: --help" $G --help
+
+# shrinking (--data), the growth record, freezing and lr_from_previous (tokenformer-config(5))
+grep_err 0 'ffn 71 -> 60\), shrunk: loss on [0-9]+ tokens of the sample' \
+  "grow: shrinking the ffn on sample text reports the loss before and after" \
+  $G -i "$TMP/exact.tfz" -o "$TMP/shrunk.tfz" --ffn 60 --data data/tiny-valid.txt --max-tokens 2000
+ok "grow: shrinking is deterministic" \
+  $G -q -i "$TMP/exact.tfz" -o "$TMP/shrunk2.tfz" --ffn 60 --data data/tiny-valid.txt --max-tokens 2000
+same_eval() { # the same tf-eval loss, to the last digit, for two checkpoints
+  $TF_BIN/tf-eval --json -i "$1" -d data/tiny-valid.txt | grep -o '"loss":[^,]*' > "$TMP/e1.json" &&
+    $TF_BIN/tf-eval --json -i "$2" -d data/tiny-valid.txt | grep -o '"loss":[^,]*' > "$TMP/e2.json" &&
+    cmp "$TMP/e1.json" "$TMP/e2.json"
+}
+check "grow: the same model and sample give the same shrunk model" \
+  same_eval "$TMP/shrunk.tfz" "$TMP/shrunk2.tfz"
+grep_out '"tokens": 1999' \
+  "grow: --json gives the sample's losses" \
+  $G --json -i "$TMP/exact.tfz" -o "$TMP/shrunk3.tfz" --ffn 60 --data data/tiny-valid.txt --max-tokens 2000
+ok "grow: a shrunk model trains on" $TR -i "$TMP/shrunk.tfz" -o "$TMP/shrunk4.tfz" --steps 2
+grep_err 64 'data FILE is required' "grow: shrinking without --data exits 64" \
+  $G -i "$TMP/exact.tfz" -o "$TMP/x.tfz" --ffn 60
+grep_err 64 'grows or shrinks, not both' "grow: growing one kind and shrinking another exits 64" \
+  $G -i "$TMP/exact.tfz" -o "$TMP/x.tfz" --ffn 60 --qkv +1 --data data/tiny-valid.txt
+grep_out '^  growth +\{"old_tokens":\[32,32,64\]' "grow: the growth record in the checkpoint" \
+  $TF_BIN/tf-inspect "$TMP/exact.tfz"
+ok "grow: a frozen stage trains" $TR -i "$TMP/exact.tfz" -o "$TMP/frozen.tfz" --steps 2 \
+  --set train.freeze=old_tokens --set train.lr_from_previous=2 --set train.warmup=0
+grep_out '"lr_from_previous":2' "grow: the stage's schedule holds lr_from_previous" \
+  $TF_BIN/tf-inspect "$TMP/frozen.tfz"
+grep_err 78 'no growth record' "grow: freezing a model never grown exits 78" \
+  $TR -i "$TMP/g0.tfz" -o "$TMP/x.tfz" --steps 1 --set train.freeze=old_tokens
+grep_err 78 'lr_from_previous' "grow: lr_from_previous without a growth record exits 78" \
+  $TR -i "$TMP/g0.tfz" -o "$TMP/x.tfz" --steps 1 --set train.lr_from_previous=1
+# --print-config, read back as a config, prints the same values of both keys
+print_twice() {
+  $TF_BIN/tf-init -c configs/tiny.yaml --set train.lr_from_previous=0.5 \
+    --set train.freeze=old_tokens --print-config > "$TMP/p1.yaml" &&
+    $TF_BIN/tf-init -c "$TMP/p1.yaml" --print-config > "$TMP/p2.yaml" &&
+    grep -E '^  (lr_from_previous|freeze):' "$TMP/p1.yaml" > "$TMP/k1" &&
+    grep -E '^  (lr_from_previous|freeze):' "$TMP/p2.yaml" > "$TMP/k2" && cmp "$TMP/k1" "$TMP/k2" &&
+    grep -q '^  lr_from_previous: 0.5 ' "$TMP/k2" && grep -q '^  freeze: old_tokens ' "$TMP/k2"
+}
+check "grow: train.lr_from_previous and train.freeze round-trip through --print-config" \
+  print_twice
+check "grow: no output after the refusals" test ! -e "$TMP/x.tfz"

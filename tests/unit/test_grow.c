@@ -477,7 +477,7 @@ START_TEST(bad_growth_is_refused) {
   struct tf_model m, z;
   make_model(&m, TF_NORM_L2_GELU, NULL);
   struct tf_grow_config g = {.tokens = {6, 0, 0}};
-  refused(&m, &g, "does not shrink");
+  refused(&m, &g, "is a shrink");
   g = (struct tf_grow_config){.tokens = {7, 5, 9}};
   refused(&m, &g, "nothing to grow");
   g = grow_by(0, 0, 0, TF_GROW_EXACT);
