@@ -1,4 +1,4 @@
-# tokenformer: build, test, benchmark.  `make deps` once, then `make`, `make check`, `make demo`.
+# tokenformer: build, test, benchmark. `make demo` or `make check` first (each checks DEPS, below).
 #
 #   make                 library and commands in build/ (build/bin/tf-*)
 #   make check           unit suites (check), command-line tests, man page lint, fuzz, doc citations
