@@ -14,6 +14,28 @@
 #   make install         commands, library, header, pkg-config file, man pages (PREFIX, DESTDIR);
 #                        `make uninstall` removes them. ARCH=-march=x86-64-v3 for other CPUs.
 
+# Debian packages: what the build and `make check` need (DEPS), and what benchmarks and
+# fixture generation add (BENCH_DEPS).
+DEPS       := gcc make pkg-config zlib1g-dev libyaml-dev libjansson-dev check libsubunit-dev \
+              libpcre2-dev libutf8proc-dev nettle-dev \
+              libblis-openmp-dev mandoc bible-kjv bible-kjv-text libopenmpi-dev openmpi-bin \
+              gnuplot-nox valgrind time
+BENCH_DEPS := python3-torch hyperfine libopenblas0-openmp nodejs npm
+
+# The deps check: `make check`, `make demo` and the other goals below work as the first command
+# on a fresh Debian machine. Before anything is compiled (and before pkg-config is asked for
+# flags), tests/install-deps.sh looks for DEPS: as root it installs what is missing, otherwise
+# it prints the apt-get line and make stops here. DEPS_CHECK=0 skips it.
+DEPS_GOALS := check demo demo-bpe check-valgrind learn scaling
+ifneq ($(filter $(DEPS_GOALS),$(MAKECMDGOALS)),)
+ifneq ($(DEPS_CHECK),0)
+ifneq ($(shell sh tests/install-deps.sh $(DEPS) >&2 && echo ok),ok)
+$(error deps: Debian packages are missing (above); nothing was compiled)
+endif
+export DEPS_CHECK := 0
+endif
+endif
+
 CC       ?= gcc
 # The instruction sets of every object (README "Installing"): this CPU's by default; a command
 # run on a CPU that lacks one of them says so and exits 78 (lib/cpu.c).
@@ -160,13 +182,7 @@ bench-convert: all
 fixtures: all
 	sh tests/reference/make_fixtures.sh $(O)/bin
 
-# Debian packages: what the build and `make check` need (DEPS), and what benchmarks and
-# fixture generation add (BENCH_DEPS).
-DEPS       := gcc make pkg-config zlib1g-dev libyaml-dev libjansson-dev check libsubunit-dev \
-              libpcre2-dev libutf8proc-dev nettle-dev \
-              libblis-openmp-dev mandoc bible-kjv bible-kjv-text libopenmpi-dev openmpi-bin \
-              gnuplot-nox valgrind time
-BENCH_DEPS := python3-torch hyperfine libopenblas0-openmp nodejs npm
+# DEPS and BENCH_DEPS: at the top, the deps check needs them before anything else.
 
 deps:
 	@sh tests/install-deps.sh $(DEPS)

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -37,6 +38,12 @@ void cli_init(struct cli *c, const char *prog, const char *usage, unsigned takes
   c->compress = TF_COMPRESS_HUFFMAN;
 }
 
+const char **cli_name_list(const struct cli *c, int argc) {
+  const char **list = calloc((size_t)argc + 1, sizeof *list);
+  if (!list) fprintf(stderr, "%s: out of memory\n", c->prog);
+  return list;
+}
+
 void cli_free(struct cli *c) {
   free(c->sets);
   c->sets = NULL;
@@ -49,7 +56,9 @@ static void print_version(const struct cli *c) {
   printf("bf16 and q8 weights: %s kernels\n", tf_weights_kernel());
 }
 
-int cli_common(struct cli *c, int opt, const char *arg) {
+/* -h, --version, -q, -v, --json, --threads: 1 when opt was one, 0 when not, TF_EUSAGE
+ * printed for a bad value. */
+static int common_option(struct cli *c, int opt, const char *arg) {
   long threads;
   switch (opt) {
   case 'h':
@@ -74,17 +83,9 @@ int cli_common(struct cli *c, int opt, const char *arg) {
     c->threads = (int)threads;
     tf_set_threads(c->threads);
     return 1;
-  case '?':
-    return cli_usage_error(c, "unknown option or missing value");
   default:
     return 0;
   }
-}
-
-int cli_other_option(struct cli *c, int opt, const char *arg) {
-  int rc = cli_common(c, opt, arg);
-  if (rc == 1) return c->done ? TF_OK : -1;
-  return rc ? rc : cli_usage_error(c, "unexpected option");
 }
 
 int cli_no_operands(const struct cli *c, int argc, char **argv) {
@@ -97,16 +98,11 @@ int cli_check_path(const struct cli *c, const char *opt, const char *path) {
   return TF_OK;
 }
 
-int cli_load_config_sets(struct tf_config *cfg, const char *path, const char *const *sets,
-                         int n_sets, struct tf_error *err) {
-  tf_config_default(cfg);
-  int rc = path ? tf_config_load(cfg, path, err) : TF_OK;
-  for (int i = 0; !rc && i < n_sets; i++) rc = tf_config_set(cfg, sets[i], err);
-  return rc;
-}
-
-int cli_no_model_sets_in(const struct cli *c, const char *const *sets, int n_sets) {
-  for (int i = 0; i < n_sets; i++)
+/* TF_EUSAGE (printed) when a --set is a model.* key: for commands that take the model from a
+ * checkpoint. */
+static int no_model_sets(const struct cli *c) {
+  const char *const *sets = c->sets;
+  for (int i = 0; i < c->n_sets; i++)
     if (strncmp(sets[i], "model.", 6) == 0)
       return cli_usage_error(c,
                              "--set %s: %s takes the model from the checkpoint (-i); "
@@ -116,11 +112,33 @@ int cli_no_model_sets_in(const struct cli *c, const char *const *sets, int n_set
 }
 
 int cli_load_config(const struct cli *c, struct tf_config *cfg, struct tf_error *err) {
-  return cli_load_config_sets(cfg, c->config, c->sets, c->n_sets, err);
+  tf_config_default(cfg);
+  int rc = c->config ? tf_config_load(cfg, c->config, err) : TF_OK;
+  for (int i = 0; !rc && i < c->n_sets; i++) rc = tf_config_set(cfg, c->sets[i], err);
+  return rc;
 }
 
-int cli_no_model_sets(const struct cli *c) {
-  return cli_no_model_sets_in(c, c->sets, c->n_sets);
+int cli_print_config(struct tf_config *cfg, const char *checkpoint, struct tf_error *err) {
+  struct tf_ckpt_reader *r;
+  int rc = checkpoint ? tf_ckpt_open(&r, checkpoint, err) : TF_OK;
+  if (rc || !checkpoint) return rc ? rc : tf_config_print(cfg, stdout);
+  const char *json = tf_st_meta(tf_ckpt_header(r), "config");
+  if (!json)
+    rc = tf_error_set(err, TF_EDATA, "%s: no model config in the metadata", checkpoint);
+  else if (tf_model_config_from_json(&cfg->model, json, err))
+    rc = tf_error_prefix(err, "%s: metadata config", checkpoint);
+  tf_ckpt_close(r);
+  return rc ? rc : tf_config_print(cfg, stdout);
+}
+
+int cli_check_in_out(const struct cli *c, const char *input, int print_config) {
+  int rc = cli_check_path(c, "--input", input);
+  if (rc || (rc = no_model_sets(c)) || print_config) return rc;
+  if (!input) return cli_usage_error(c, "an input checkpoint is required (-i FILE)");
+  if (!c->output) return cli_usage_error(c, "an output is required (-o FILE)");
+  if (c->config && strcmp(input, "-") == 0 && strcmp(c->config, "-") == 0)
+    return cli_usage_error(c, "the config and the checkpoint cannot both come from stdin");
+  return TF_OK;
 }
 
 void cli_warn_model_ignored(const struct cli *c, const struct tf_model_config *config,
@@ -223,7 +241,7 @@ void cli_put_escaped(FILE *f, const char *s) {
   }
 }
 
-int cli_parse_compress(const struct cli *c, const char *s, enum tf_compress *out) {
+static int parse_compress(const struct cli *c, const char *s, enum tf_compress *out) {
   static const char *const names[] = {"huffman", "none", "fast", "best"};
   for (int i = 0; i < 4; i++)
     if (strcmp(s, names[i]) == 0) {
@@ -238,6 +256,17 @@ json_t *cli_json_u64(uint64_t v) {
   if (v <= (uint64_t)INT64_MAX) return json_integer((json_int_t)v);
   snprintf(digits, sizeof digits, "%llu", (unsigned long long)v);
   return json_string(digits);
+}
+
+const char *cli_output_size(const char *path, char *buf, size_t n, json_t **json) {
+  struct stat st;
+  if (strcmp(path, "-") == 0 || stat(path, &st) != 0) {
+    if (json) *json = json_null();
+    return "streamed";
+  }
+  if (json) *json = json_integer((json_int_t)st.st_size);
+  snprintf(buf, n, "%lld bytes", (long long)st.st_size);
+  return buf;
 }
 
 void cli_print_json(json_t *j) {
@@ -304,27 +333,31 @@ static void short_letters(const struct cli *c, const char *own, char *out, size_
 }
 
 /* The long option word names (its text up to '='): the one entry it names exactly or
- * abbreviates alone; NULL when none or several. */
-static const struct option *long_match(const struct option *t, const char *word) {
+ * abbreviates alone; NULL when none or several (*several set). */
+static const struct option *long_match(const struct option *t, const char *word, int *several) {
   size_t len = strcspn(word, "=");
-  const struct option *hit = NULL;
-  for (; t->name; t++) {
-    if (strncmp(t->name, word, len) != 0) continue;
-    if (strlen(t->name) == len) return t;
-    if (hit) return NULL;
-    hit = t;
-  }
-  return hit;
+  const struct option *hit = NULL, *exact = NULL;
+  int n = 0;
+  for (; t->name; t++)
+    if (strncmp(t->name, word, len) == 0) {
+      if (strlen(t->name) == len) exact = t;
+      hit = t;
+      n++;
+    }
+  if (several) *several = !exact && n > 1;
+  return exact ? exact : n == 1 ? hit : NULL;
 }
 
 /* What getopt found wrong (opterr is 0: getopt printed nothing), as one error line. */
 static int bad_option(const struct cli *c, char **argv, const struct option *t,
                       const char *shorts) {
   const char *word = optind > 0 ? argv[optind - 1] : "";
-  if (strncmp(word, "--", 2) == 0 && (optopt == 0 || long_match(t, word + 2))) {
-    const struct option *o = long_match(t, word + 2);
-    int len = (int)strcspn(word, "=");
-    if (!o) return cli_usage_error(c, "unrecognized option '%.*s'", len, word);
+  if (strncmp(word, "--", 2) == 0 && (optopt == 0 || long_match(t, word + 2, NULL))) {
+    int several, len = (int)strcspn(word, "=");
+    const struct option *o = long_match(t, word + 2, &several);
+    if (!o)
+      return cli_usage_error(c, "%s option '%.*s'", several ? "ambiguous" : "unrecognized", len,
+                             word);
     if (o->has_arg == no_argument && word[len])
       return cli_usage_error(c, "option '--%s' doesn't allow an argument", o->name);
     return cli_usage_error(c, "option '--%s' requires an argument", o->name);
@@ -351,9 +384,9 @@ static int shared_option(struct cli *c, int opt, const char *arg) {
     c->has_seed = 1;
     return cli_parse_u64(c, "--seed", arg, &c->seed);
   case CLI_OPT_COMPRESS:
-    return cli_parse_compress(c, arg, &c->compress);
+    return parse_compress(c, arg, &c->compress);
   }
-  int rc = cli_common(c, opt, arg);
+  int rc = common_option(c, opt, arg);
   return rc == 1 ? TF_OK : rc ? rc : cli_usage_error(c, "unexpected option");
 }
 
@@ -370,10 +403,9 @@ int cli_parse(struct cli *c, int argc, char **argv, const char *own_short, const
   char shorts[64];
   int opt, rc = TF_OK;
   struct option *t = option_table(c, own);
-  c->sets = calloc((size_t)argc + 1, sizeof *c->sets);
-  if (!t || !c->sets) {
+  if (!t) fprintf(stderr, "%s: out of memory\n", c->prog);
+  if (!t || !(c->sets = cli_name_list(c, argc))) {
     free(t);
-    fprintf(stderr, "%s: out of memory\n", c->prog);
     return TF_ENOMEM;
   }
   short_letters(c, own_short, shorts, sizeof shorts);

@@ -56,23 +56,11 @@ void cli_init(struct cli *c, const char *prog, const char *usage, unsigned takes
  * TF_ENOMEM printed. */
 int cli_parse(struct cli *c, int argc, char **argv, const char *own_short, const struct option *own,
               cli_option_fn fn, void *args);
+/* An array of argc + 1 names (for a repeatable option or the operands), zeroed; NULL after
+ * printing "prog: out of memory" (exit TF_ENOMEM). Free it. */
+const char **cli_name_list(const struct cli *c, int argc);
 /* Frees what cli_parse allocated. */
 void cli_free(struct cli *c);
-
-/* The option loops before cli_parse (going away, one command at a time). */
-#define CLI_COMMON_LONG_OPTIONS                                                                    \
-  {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, CLI_OPT_VERSION},                     \
-      {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},                            \
-      {"json", no_argument, 0, CLI_OPT_JSON}, {                                                    \
-    "threads", required_argument, 0, CLI_OPT_THREADS                                               \
-  }
-#define CLI_COMMON_SHORT "hqv"
-int cli_common(struct cli *c, int opt, const char *arg);
-int cli_other_option(struct cli *c, int opt, const char *arg);
-int cli_parse_compress(const struct cli *c, const char *s, enum tf_compress *out);
-int cli_load_config_sets(struct tf_config *cfg, const char *path, const char *const *sets,
-                         int n_sets, struct tf_error *err);
-int cli_no_model_sets_in(const struct cli *c, const char *const *sets, int n_sets);
 /* TF_EUSAGE (printed) if operands remain after the options. */
 int cli_no_operands(const struct cli *c, int argc, char **argv);
 /* TF_EUSAGE (printed) if the file name given with opt is empty; NULL (not given) is fine. */
@@ -80,9 +68,13 @@ int cli_check_path(const struct cli *c, const char *opt, const char *path);
 /* The config a command runs with: defaults, then the YAML file of -c (if given), then each
  * "section.key=value" of --set. The caller applies its own flags, then tf_config_check. */
 int cli_load_config(const struct cli *c, struct tf_config *cfg, struct tf_error *err);
-/* TF_EUSAGE (printed) when a --set is a model.* key: for commands that take the model from a
- * checkpoint. */
-int cli_no_model_sets(const struct cli *c);
+/* The checks of a command that turns checkpoint input (-i) into -o under a config: input
+ * given (with --print-config, when print_config, -o and -i may be left out), no --set
+ * model.*, not both the config and the input from stdin. TF_EUSAGE printed. */
+int cli_check_in_out(const struct cli *c, const char *input, int print_config);
+/* --print-config: cfg as YAML on stdout; with a checkpoint (not NULL), its model section is
+ * the checkpoint's, read from the header (the model a run on it uses). */
+int cli_print_config(struct tf_config *cfg, const char *checkpoint, struct tf_error *err);
 /* One stderr line when the config file at config_path has a model section (config differs
  * from the defaults) that differs from m's model, naming the keys (config's value vs m's). */
 void cli_warn_model_ignored(const struct cli *c, const struct tf_model_config *config,
@@ -113,6 +105,9 @@ void cli_print_json(struct json_t *j);
 /* A 64-bit unsigned value (a seed) as JSON: an integer up to 2^63 - 1, above that (where JSON
  * readers' integers end) its decimal digits as a string. */
 struct json_t *cli_json_u64(uint64_t v);
+/* The size of the checkpoint just written to path: "N bytes" into buf, or "streamed" for '-'
+ * (stdout); *json (when not NULL) the same as a JSON integer, or null. */
+const char *cli_output_size(const char *path, char *buf, size_t n, struct json_t **json);
 /* Prints s with control characters and non-ASCII bytes escaped (\xNN), for names and
  * metadata read from files. */
 void cli_put_escaped(FILE *f, const char *s);

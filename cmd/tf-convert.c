@@ -28,6 +28,8 @@ static const char usage[] =
     "      --compress MODE       of an imported model: huffman (default), none, fast or best\n"
     "      --json                a JSON summary on stdout\n"
     "  -q, --quiet               no summary on stderr\n"
+    "      --threads N           threads compressing an imported model (default:\n"
+    "                            OMP_NUM_THREADS or all cores)\n"
     "  -h, --help                this help\n"
     "      --version             version\n"
     "\n"
@@ -43,8 +45,7 @@ enum {
   OPT_CONFIG,
   OPT_TOKENIZER,
   OPT_CONFIG_OUT,
-  OPT_RESCALE,
-  OPT_COMPRESS
+  OPT_RESCALE
 };
 
 struct convert_args {
@@ -71,7 +72,7 @@ static int check_args(struct cli *c, const struct convert_args *a) {
     return cli_usage_error(c, "--config-out and --rescale are options of an export");
   if (a->mode != OPT_FROM && (a->config || a->tokenizer))
     return cli_usage_error(c, "--config and --tokenizer are options of --from-official");
-  if ((rc = cli_check_path(c, "-o", a->output)) || (rc = cli_check_path(c, "--input", a->input)) ||
+  if ((rc = cli_check_path(c, "--input", a->input)) ||
       (rc = cli_check_path(c, "--config", a->config)) ||
       (rc = cli_check_path(c, "--tokenizer", a->tokenizer)) ||
       (rc = cli_check_path(c, "--config-out", a->config_out)))
@@ -83,6 +84,26 @@ static int check_args(struct cli *c, const struct convert_args *a) {
   return TF_OK;
 }
 
+static int take_option(struct cli *c, void *args, int opt, const char *arg) {
+  struct convert_args *a = args;
+  switch (opt) {
+  case OPT_CONFIG:
+    a->config = arg;
+    return TF_OK;
+  case OPT_TOKENIZER:
+    a->tokenizer = arg;
+    return TF_OK;
+  case OPT_CONFIG_OUT:
+    a->config_out = arg;
+    return TF_OK;
+  case OPT_RESCALE:
+    a->rescale = 1;
+    return TF_OK;
+  default: /* OPT_FROM, OPT_TO_OFFICIAL, OPT_TO_ST */
+    return set_mode(c, a, opt, arg);
+  }
+}
+
 static int parse_args(struct cli *c, struct convert_args *a, int argc, char **argv) {
   static const struct option longopts[] = {{"from-official", required_argument, 0, OPT_FROM},
                                            {"to-official", required_argument, 0, OPT_TO_OFFICIAL},
@@ -91,41 +112,11 @@ static int parse_args(struct cli *c, struct convert_args *a, int argc, char **ar
                                            {"tokenizer", required_argument, 0, OPT_TOKENIZER},
                                            {"config-out", required_argument, 0, OPT_CONFIG_OUT},
                                            {"rescale", no_argument, 0, OPT_RESCALE},
-                                           {"compress", required_argument, 0, OPT_COMPRESS},
-                                           {"output", required_argument, 0, 'o'},
-                                           CLI_COMMON_LONG_OPTIONS,
                                            {0, 0, 0, 0}};
-  int opt, rc;
-  while ((opt = getopt_long(argc, argv, "o:" CLI_COMMON_SHORT, longopts, NULL)) != -1) {
-    switch (opt) {
-    case OPT_FROM:
-    case OPT_TO_OFFICIAL:
-    case OPT_TO_ST:
-      if (set_mode(c, a, opt, optarg)) return TF_EUSAGE;
-      break;
-    case OPT_CONFIG:
-      a->config = optarg;
-      break;
-    case OPT_TOKENIZER:
-      a->tokenizer = optarg;
-      break;
-    case OPT_CONFIG_OUT:
-      a->config_out = optarg;
-      break;
-    case OPT_RESCALE:
-      a->rescale = 1;
-      break;
-    case OPT_COMPRESS:
-      if (cli_parse_compress(c, optarg, &a->compress)) return TF_EUSAGE;
-      break;
-    case 'o':
-      a->output = optarg;
-      break;
-    default:
-      if ((rc = cli_other_option(c, opt, optarg)) >= 0) return rc;
-    }
-  }
-  if ((rc = cli_no_operands(c, argc, argv))) return rc;
+  int rc = cli_parse(c, argc, argv, NULL, longopts, take_option, a);
+  if (rc || c->done || (rc = cli_no_operands(c, argc, argv))) return rc;
+  a->output = c->output;
+  a->compress = c->compress;
   return check_args(c, a);
 }
 
@@ -199,9 +190,9 @@ int main(int argc, char **argv) {
   struct cli c;
   struct convert_args a = {0};
   struct tf_error err = {0};
-  cli_init(&c, "tf-convert", usage, 0);
+  cli_init(&c, "tf-convert", usage, CLI_QUIET | CLI_JSON | CLI_THREADS | CLI_OUTPUT | CLI_COMPRESS);
   int rc = parse_args(&c, &a, argc, argv);
-  if (rc || c.done) return rc;
-  rc = run(&c, &a, &err);
-  return rc ? cli_fail(&c, &err) : 0;
+  if (!rc && !c.done && (rc = run(&c, &a, &err))) rc = cli_fail(&c, &err);
+  cli_free(&c);
+  return cli_finish(&c, rc);
 }

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "progress.h"
@@ -32,7 +33,7 @@ static const char usage[] =
     "      --limit N       only the first N examples of the task file\n"
     "      --per-example OUT  each example's log-likelihoods, choice and gold as JSON Lines\n"
     "      --threads N     threads (default: OMP_NUM_THREADS or all cores)\n"
-    "  -q, --quiet         no progress bar (shown with --task when stderr is a terminal)\n"
+    "  -q, --quiet         no progress bar (shown when stderr is a terminal)\n"
     "  -h, --help          this help\n"
     "      --version       version and matrix-product kernel\n"
     "\n"
@@ -101,6 +102,36 @@ static int check_task_args(const struct cli *c, const struct eval_args *a) {
   return TF_OK;
 }
 
+static int take_option(struct cli *c, void *args, int opt, const char *arg) {
+  struct eval_args *a = args;
+  long v;
+  int rc;
+  switch (opt) {
+  case 'i':
+    a->input = arg;
+    return TF_OK;
+  case 'd':
+    a->data[a->n_data++] = arg;
+    return TF_OK;
+  case OPT_MAX_BYTES:
+  case OPT_MAX_TOKENS:
+    if (cli_parse_long(c, opt == OPT_MAX_BYTES ? "--max-bytes" : "--max-tokens", arg, 2, 1L << 50,
+                       &v))
+      return TF_EUSAGE;
+    *(opt == OPT_MAX_BYTES ? &a->max_bytes : &a->max_tokens) = v;
+    return TF_OK;
+  case OPT_BATCH:
+    if (cli_parse_long(c, "--batch", arg, 1, 4096, &v)) return TF_EUSAGE;
+    a->batch = (int)v;
+    return TF_OK;
+  case OPT_WEIGHTS:
+    return cli_parse_weights(c, arg, &a->weights);
+  default:
+    rc = task_option(c, a, opt, arg);
+    return rc == 1 ? TF_OK : rc;
+  }
+}
+
 static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv) {
   static const struct option longopts[] = {{"input", required_argument, 0, 'i'},
                                            {"data", required_argument, 0, 'd'},
@@ -111,41 +142,11 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
                                            {"task", required_argument, 0, OPT_TASK},
                                            {"limit", required_argument, 0, OPT_LIMIT},
                                            {"per-example", required_argument, 0, OPT_PER_EXAMPLE},
-                                           CLI_COMMON_LONG_OPTIONS,
                                            {0, 0, 0, 0}};
-  int opt, rc;
-  long v;
   a->batch = 8;
-  a->data = calloc((size_t)argc + 1, sizeof *a->data);
-  while ((opt = getopt_long(argc, argv, "i:d:" CLI_COMMON_SHORT, longopts, NULL)) != -1) {
-    switch (opt) {
-    case 'i':
-      a->input = optarg;
-      break;
-    case 'd':
-      a->data[a->n_data++] = optarg;
-      break;
-    case OPT_MAX_BYTES:
-      if (cli_parse_long(c, "--max-bytes", optarg, 2, 1L << 50, &v)) return TF_EUSAGE;
-      a->max_bytes = v;
-      break;
-    case OPT_MAX_TOKENS:
-      if (cli_parse_long(c, "--max-tokens", optarg, 2, 1L << 50, &v)) return TF_EUSAGE;
-      a->max_tokens = v;
-      break;
-    case OPT_BATCH:
-      if (cli_parse_long(c, "--batch", optarg, 1, 4096, &v)) return TF_EUSAGE;
-      a->batch = (int)v;
-      break;
-    case OPT_WEIGHTS:
-      if (cli_parse_weights(c, optarg, &a->weights)) return TF_EUSAGE;
-      break;
-    default:
-      if ((rc = task_option(c, a, opt, optarg)) == 1) break;
-      if (rc) return rc;
-      if ((rc = cli_other_option(c, opt, optarg)) >= 0) return rc;
-    }
-  }
+  if (!(a->data = cli_name_list(c, argc))) return TF_ENOMEM;
+  int rc = cli_parse(c, argc, argv, "i:d:", longopts, take_option, a);
+  if (rc || c->done) return rc;
   if ((rc = cli_no_operands(c, argc, argv))) return rc;
   if ((rc = check_task_args(c, a))) return rc;
   if (!a->input) return cli_usage_error(c, "a checkpoint is required (-i FILE)");
@@ -159,13 +160,18 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
   return TF_OK;
 }
 
-static void print_result(const struct cli *c, const char *name, const struct tf_eval_result *r,
-                         enum tf_weights w) {
+/* The model as --json names it: the path given, "<stdin>" for "-". */
+static const char *model_name(const struct eval_args *a) {
+  return strcmp(a->input, "-") ? a->input : "<stdin>";
+}
+
+static void print_result(const struct cli *c, const struct eval_args *a, const char *name,
+                         const struct tf_eval_result *r) {
   if (c->json) {
-    json_t *j = json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:s}", "data", name, "tokens",
-                          (json_int_t)r->tokens, "bytes", (json_int_t)r->bytes, "loss", r->loss,
-                          "perplexity", r->perplexity, "bits_per_byte", r->bits_per_byte, "weights",
-                          tf_weights_name(w));
+    json_t *j = json_pack(
+        "{s:s, s:s, s:I, s:I, s:f, s:f, s:f, s:s}", "model", model_name(a), "data", name, "tokens",
+        (json_int_t)r->tokens, "bytes", (json_int_t)r->bytes, "loss", r->loss, "perplexity",
+        r->perplexity, "bits_per_byte", r->bits_per_byte, "weights", tf_weights_name(a->weights));
     json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
     putchar('\n');
     json_decref(j);
@@ -189,6 +195,13 @@ static int open_data(const struct eval_args *a, const struct tf_model *m, const 
   return rc;
 }
 
+/* A progress bar over the windows, on a terminal, once scoring has taken half a second: a
+ * short file shows none. */
+static void window_progress(void *ctx, int64_t done, int64_t total) {
+  struct progress *p = ctx;
+  if (p->drawn || progress_now() - p->start >= 0.5) progress_update(p, done, total, 0, "windows");
+}
+
 static int eval_file(const struct cli *c, const struct tf_model *m, struct tf_acts *acts,
                      const struct eval_args *a, const char *path, int32_t *buf,
                      struct tf_error *err) {
@@ -205,8 +218,12 @@ static int eval_file(const struct cli *c, const struct tf_model *m, struct tf_ac
   }
   struct tf_eval_result r;
   size_t window = (size_t)a->batch * (size_t)m->cfg.seq_len;
-  rc = tf_eval_windows(m, acts, a->batch, &text, n, 0, buf, buf + window, &r, err);
-  if (!rc) print_result(c, text.path, &r, a->weights);
+  struct progress p;
+  progress_init(&p, c->prog, c->quiet || !isatty(STDERR_FILENO), 1);
+  rc = tf_eval_windows_watched(m, acts, a->batch, &text, n, 0, buf, buf + window, &r,
+                               p.quiet ? NULL : window_progress, &p, err);
+  progress_end(&p);
+  if (!rc) print_result(c, a, text.path, &r);
   tf_corpus_close(&text);
   return rc;
 }
@@ -229,14 +246,14 @@ static void json_metric(json_t *o, const char *name, double v, double se) {
   json_object_set_new(o, key, isnan(se) ? json_null() : json_real(se));
 }
 
-static void print_task(const struct cli *c, const struct tf_task_set *s, const char *path,
-                       enum tf_weights w) {
+static void print_task(const struct cli *c, const struct eval_args *a, const struct tf_task_set *s,
+                       const char *path) {
   struct tf_task_metrics mt;
   tf_task_metrics(s, &mt);
   const char *name = tf_task_name(s->kind);
   if (c->json) {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:i}", "task", name, "data", path, "weights",
-                          tf_weights_name(w), "n", mt.n);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i}", "task", name, "model", model_name(a), "data",
+                          path, "weights", tf_weights_name(a->weights), "n", mt.n);
     json_metric(o, "acc", mt.acc, mt.acc_stderr);
     json_metric(o, "acc_norm", mt.acc_norm, mt.acc_norm_stderr);
     json_metric(o, "perplexity", mt.perplexity, mt.perplexity_stderr);
@@ -272,21 +289,19 @@ static void task_progress(void *ctx, int done, int total) {
 static int run_task(const struct cli *c, const struct tf_model *m, const struct eval_args *a,
                     struct tf_error *err) {
   struct tf_task_set s;
-  struct tf_acts acts;
   const char *path = a->n_data ? a->data[0] : "-";
   int rc = tf_task_load(&s, a->kind, path, a->limit, m->tok, m->cfg.seq_len, err);
   if (rc) return rc;
-  int B = fit_batch(c, m, a->batch < s.n_requests ? a->batch : s.n_requests, s.max_input);
-  rc = tf_acts_create(&acts, &m->cfg, B, s.max_input, err);
+  /* an example's choices share their context's forward, in buffers of the scorer's own */
+  int B = a->batch < s.n_requests ? a->batch : s.n_requests;
   struct progress p;
   progress_init(&p, c->prog, c->quiet, 1);
   if (p.tty) s.on_batch = task_progress, s.on_batch_ctx = &p;
-  if (!rc) rc = tf_task_score(&s, m, &acts, B, err);
+  if (!rc) rc = tf_task_score(&s, m, NULL, B, err);
   progress_end(&p);
   if (rc) tf_error_name_file(err, path);
   if (!rc && a->per_example) rc = tf_task_save_examples(&s, a->per_example, err);
-  if (!rc) print_task(c, &s, strcmp(path, "-") ? path : "<stdin>", a->weights);
-  tf_acts_free(&acts);
+  if (!rc) print_task(c, a, &s, strcmp(path, "-") ? path : "<stdin>");
   tf_task_free(&s);
   return rc;
 }
@@ -297,7 +312,7 @@ int main(int argc, char **argv) {
   struct tf_model m;
   struct tf_acts acts;
   struct tf_error err = {0};
-  cli_init(&c, "tf-eval", usage, 0);
+  cli_init(&c, "tf-eval", usage, CLI_QUIET | CLI_JSON | CLI_THREADS);
   int rc = parse_args(&c, &a, argc, argv);
   if (rc || c.done) goto out;
   if ((rc = tf_model_load_weights(&m, a.input, &err))) {
@@ -329,5 +344,6 @@ int main(int argc, char **argv) {
   tf_model_free(&m);
 out:
   free(a.data);
+  cli_free(&c);
   return cli_finish(&c, rc);
 }

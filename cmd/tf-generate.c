@@ -55,7 +55,6 @@ static const char usage[] =
 enum {
   OPT_TOP_K = CLI_OPT_FIRST_FREE,
   OPT_TOP_P,
-  OPT_SEED,
   OPT_GREEDY,
   OPT_STOP,
   OPT_ECHO,
@@ -86,8 +85,6 @@ static int sampling_option(struct cli *c, struct gen_args *a, int opt, const cha
     if (cli_parse_double(c, "--top-p", arg, 0, 1, &a->sc.top_p)) return TF_EUSAGE;
     if (a->sc.top_p > 0) return TF_OK;
     return cli_usage_error(c, "--top-p: expected a number in (0, 1], got '%s'", arg);
-  case OPT_SEED:
-    return cli_parse_u64(c, "--seed", arg, &a->sc.seed);
   default:
     a->sc.greedy = 1;
     return TF_OK; /* OPT_GREEDY */
@@ -138,8 +135,9 @@ static int add_stop(struct cli *c, struct gen_args *a, const char *arg) {
   return unescape_stop(c, arg, s);
 }
 
-/* One option; 0, TF_EUSAGE (printed), or -1 when it is not ours. */
-static int take_option(struct cli *c, struct gen_args *a, int opt, const char *arg) {
+/* One option of the command's own; 0 or TF_EUSAGE (printed). */
+static int take_option(struct cli *c, void *args, int opt, const char *arg) {
+  struct gen_args *a = args;
   switch (opt) {
   case 'i':
     a->input = arg;
@@ -162,14 +160,8 @@ static int take_option(struct cli *c, struct gen_args *a, int opt, const char *a
   case OPT_IGNORE_EOS:
     a->ignore_eos = 1;
     return TF_OK;
-  case 't':
-  case OPT_TOP_K:
-  case OPT_TOP_P:
-  case OPT_SEED:
-  case OPT_GREEDY:
+  default: /* 't', OPT_TOP_K, OPT_TOP_P, OPT_GREEDY */
     return sampling_option(c, a, opt, arg);
-  default:
-    return -1;
   }
 }
 
@@ -193,24 +185,21 @@ static int parse_args(struct cli *c, struct gen_args *a, int argc, char **argv) 
                                            {"temperature", required_argument, 0, 't'},
                                            {"top-k", required_argument, 0, OPT_TOP_K},
                                            {"top-p", required_argument, 0, OPT_TOP_P},
-                                           {"seed", required_argument, 0, OPT_SEED},
                                            {"greedy", no_argument, 0, OPT_GREEDY},
                                            {"stop", required_argument, 0, OPT_STOP},
                                            {"echo", no_argument, 0, OPT_ECHO},
                                            {"weights", required_argument, 0, OPT_WEIGHTS},
                                            {"ignore-eos", no_argument, 0, OPT_IGNORE_EOS},
-                                           CLI_COMMON_LONG_OPTIONS,
                                            {0, 0, 0, 0}};
   a->tokens = 200;
   a->sc = (struct tf_sample_config){.temperature = 1.0, .top_p = 1.0, .seed = 1};
-  a->stops = calloc((size_t)argc + 1, sizeof *a->stops);
-  if (!a->stops) return cli_usage_error(c, "out of memory");
-  int opt, rc;
-  while ((opt = getopt_long(argc, argv, "i:p:f:n:t:" CLI_COMMON_SHORT, longopts, NULL)) != -1) {
-    rc = take_option(c, a, opt, optarg);
-    if (rc < 0 && (rc = cli_other_option(c, opt, optarg)) >= 0) return rc;
-    if (rc > 0) return rc;
+  if (!(a->stops = calloc((size_t)argc + 1, sizeof *a->stops))) {
+    fprintf(stderr, "%s: out of memory\n", c->prog);
+    return TF_ENOMEM;
   }
+  int rc = cli_parse(c, argc, argv, "i:p:f:n:t:", longopts, take_option, a);
+  if (rc || c->done) return rc;
+  if (c->has_seed) a->sc.seed = c->seed;
   if ((rc = cli_no_operands(c, argc, argv))) return rc;
   return check_args(c, a);
 }
@@ -494,7 +483,7 @@ int main(int argc, char **argv) {
   struct cli c;
   struct gen_args a = {0};
   struct tf_error err = {0};
-  cli_init(&c, "tf-generate", usage, 0);
+  cli_init(&c, "tf-generate", usage, CLI_QUIET | CLI_VERBOSE | CLI_JSON | CLI_THREADS | CLI_SEED);
   int rc = parse_args(&c, &a, argc, argv);
   if (!rc && !c.done) {
     struct run r = {.a = &a, .c = &c};
@@ -507,5 +496,6 @@ int main(int argc, char **argv) {
   }
   for (int i = 0; i < a.n_stops; i++) free(a.stops[i]);
   free(a.stops);
+  cli_free(&c);
   return cli_finish(&c, rc);
 }

@@ -3,7 +3,6 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "cli.h"
@@ -12,6 +11,7 @@ static const char usage[] =
     "Usage: tf-grow -i IN -o OUT [--qkv N|+N] [--proj N|+N] [--ffn N|+N]\n"
     "               [--init exact|random|duplicate] [--rescale] [--keep-optimizer]\n"
     "               [-c CONFIG] [--set SECTION.KEY=VALUE]... [--seed S]\n"
+    "       tf-grow [-i IN] [growth options]... [-c CONFIG] [--set ...]... --print-config\n"
     "Append parameter tokens to every Pattention of a kind; the grown checkpoint starts a new\n"
     "training stage. N is a new total, +N an increment; at least one kind must grow.\n"
     "\n"
@@ -32,6 +32,8 @@ static const char usage[] =
     "      --set S.K=V       override one config key (repeatable), e.g. grow.ffn_tokens=+64\n"
     "      --seed S          seed of the new rows (overrides grow.seed)\n"
     "      --compress MODE   huffman (default), none, fast or best\n"
+    "      --print-config    print the run's config as YAML (defaults included; with -i,\n"
+    "                        the checkpoint's model) and exit\n"
     "      --json            print the summary as JSON on stdout\n"
     "  -q, --quiet           no summary or notes on stderr (warnings remain)\n"
     "      --threads N       threads (default: OMP_NUM_THREADS or all cores)\n"
@@ -50,20 +52,14 @@ enum {
   OPT_INIT,
   OPT_RESCALE,
   OPT_KEEP_OPTIMIZER,
-  OPT_SET,
-  OPT_SEED,
-  OPT_COMPRESS
+  OPT_PRINT_CONFIG
 };
 
 struct grow_args {
   const char *input, *output, *config;
-  const char **sets;
-  int n_sets;
   int given[TF_NKINDS], tokens[TF_NKINDS], relative[TF_NKINDS]; /* --qkv, --proj, --ffn */
   int init;                                                     /* -1: not given */
-  int rescale, keep_optimizer, has_seed;
-  uint64_t seed;
-  enum tf_compress compress;
+  int rescale, keep_optimizer, print_config;
 };
 
 /* "N" (a new total) or "+N" (an increment); "+0" and "0" leave the kind as it is. */
@@ -91,21 +87,12 @@ static int parse_init(struct cli *c, struct grow_args *a, const char *s) {
   return cli_usage_error(c, "--init: expected exact, random or duplicate, got '%s'", s);
 }
 
-static int parse_option(struct cli *c, struct grow_args *a, int opt, const char *arg) {
+static int take_option(struct cli *c, void *args, int opt, const char *arg) {
+  struct grow_args *a = args;
   switch (opt) {
   case 'i':
     a->input = arg;
     return TF_OK;
-  case 'o':
-    a->output = arg;
-    return TF_OK;
-  case 'c':
-    a->config = arg;
-    return TF_OK;
-  case OPT_QKV:
-  case OPT_PROJ:
-  case OPT_FFN:
-    return parse_count(c, a, opt - OPT_QKV, arg);
   case OPT_INIT:
     return parse_init(c, a, arg);
   case OPT_RESCALE:
@@ -114,60 +101,40 @@ static int parse_option(struct cli *c, struct grow_args *a, int opt, const char 
   case OPT_KEEP_OPTIMIZER:
     a->keep_optimizer = 1;
     return TF_OK;
-  case OPT_SET:
-    a->sets[a->n_sets++] = arg;
+  case OPT_PRINT_CONFIG:
+    a->print_config = 1;
     return TF_OK;
-  case OPT_SEED:
-    a->has_seed = 1;
-    return cli_parse_u64(c, "--seed", arg, &a->seed);
-  case OPT_COMPRESS:
-    return cli_parse_compress(c, arg, &a->compress);
+  default: /* OPT_QKV, OPT_PROJ, OPT_FFN */
+    return parse_count(c, a, opt - OPT_QKV, arg);
   }
-  int rc = cli_common(c, opt, arg);
-  return rc == 1 ? TF_OK : rc ? rc : cli_usage_error(c, "unexpected option");
 }
 
 static int parse_args(struct cli *c, struct grow_args *a, int argc, char **argv) {
   static const struct option longopts[] = {{"input", required_argument, 0, 'i'},
-                                           {"output", required_argument, 0, 'o'},
-                                           {"config", required_argument, 0, 'c'},
                                            {"qkv", required_argument, 0, OPT_QKV},
                                            {"proj", required_argument, 0, OPT_PROJ},
                                            {"ffn", required_argument, 0, OPT_FFN},
                                            {"init", required_argument, 0, OPT_INIT},
                                            {"rescale", no_argument, 0, OPT_RESCALE},
                                            {"keep-optimizer", no_argument, 0, OPT_KEEP_OPTIMIZER},
-                                           {"set", required_argument, 0, OPT_SET},
-                                           {"seed", required_argument, 0, OPT_SEED},
-                                           {"compress", required_argument, 0, OPT_COMPRESS},
-                                           CLI_COMMON_LONG_OPTIONS,
+                                           {"print-config", no_argument, 0, OPT_PRINT_CONFIG},
                                            {0, 0, 0, 0}};
-  int opt, rc;
   a->init = -1;
-  a->sets = calloc((size_t)argc, sizeof *a->sets);
-  while ((opt = getopt_long(argc, argv, "i:o:c:" CLI_COMMON_SHORT, longopts, NULL)) != -1) {
-    if ((rc = parse_option(c, a, opt, optarg))) return rc;
-    if (c->done) return TF_OK;
-  }
-  if ((rc = cli_no_operands(c, argc, argv))) return rc;
-  if (!a->input) return cli_usage_error(c, "an input checkpoint is required (-i FILE)");
-  if (!a->output) return cli_usage_error(c, "an output is required (-o FILE)");
-  if ((rc = cli_check_path(c, "--config", a->config)) ||
-      (rc = cli_check_path(c, "--input", a->input)) ||
-      (rc = cli_check_path(c, "--output", a->output)) ||
-      (rc = cli_no_model_sets_in(c, a->sets, a->n_sets)))
-    return rc;
-  if (a->config && strcmp(a->input, "-") == 0 && strcmp(a->config, "-") == 0)
-    return cli_usage_error(c, "the config and the checkpoint cannot both come from stdin");
+  int rc = cli_parse(c, argc, argv, "i:", longopts, take_option, a);
+  if (rc || c->done || (rc = cli_no_operands(c, argc, argv))) return rc;
+  a->config = c->config;
+  a->output = c->output;
+  if ((rc = cli_check_in_out(c, a->input, a->print_config)) || a->print_config) return rc;
   if (c->json && strcmp(a->output, "-") == 0)
     return cli_usage_error(c, "--json and -o - both want stdout");
   return TF_OK;
 }
 
 /* The grow: and init: sections: defaults, CONFIG, --set, then the options. */
-static int load_config(struct tf_config *cfg, const struct grow_args *a, struct tf_error *err) {
+static int load_config(const struct cli *c, struct tf_config *cfg, const struct grow_args *a,
+                       struct tf_error *err) {
   struct tf_grow_config *g = &cfg->grow;
-  int rc = cli_load_config_sets(cfg, a->config, a->sets, a->n_sets, err);
+  int rc = cli_load_config(c, cfg, err);
   if (rc) return rc;
   for (int k = 0; k < TF_NKINDS; k++)
     if (a->given[k]) {
@@ -177,7 +144,7 @@ static int load_config(struct tf_config *cfg, const struct grow_args *a, struct 
   if (a->init >= 0) g->init = (enum tf_grow_init)a->init;
   g->rescale |= a->rescale;
   g->keep_optimizer |= a->keep_optimizer;
-  if (a->has_seed) g->seed = a->seed;
+  if (c->has_seed) g->seed = c->seed;
   return tf_config_check(cfg, err);
 }
 
@@ -251,12 +218,13 @@ static void print_counts(const struct tf_grow_plan *p) {
 
 static void print_summary(const struct cli *c, const struct grow_args *a,
                           const struct tf_grow_config *g, json_t *rec, const struct outcome *r) {
-  struct stat st;
   const char *o = a->output;
-  long long bytes = strcmp(o, "-") != 0 && stat(o, &st) == 0 ? (long long)st.st_size : -1;
   if (c->json) {
+    char size[48];
+    json_t *bytes;
+    cli_output_size(o, size, sizeof size, &bytes);
     json_object_set_new(rec, "output", json_string(o));
-    json_object_set_new(rec, "file_bytes", json_integer(bytes));
+    json_object_set_new(rec, "file_bytes", bytes);
     cli_print_json(json_incref(rec));
   }
   if (c->quiet || c->json) return;
@@ -280,7 +248,7 @@ static int grow(const struct cli *c, const struct grow_args *a, const struct tf_
   warn(c, a, &cfg->grow, &r);
   json_t *rec = describe(a, &cfg->grow, &r);
   rc = add_history(&out, rec, err);
-  if (!rc) rc = tf_model_save(&out, a->output, a->compress, err);
+  if (!rc) rc = tf_model_save(&out, a->output, c->compress, err);
   if (!rc) print_summary(c, a, &cfg->grow, rec, &r);
   json_decref(rec);
   tf_model_free(&out);
@@ -294,12 +262,15 @@ int main(int argc, char **argv) {
   struct grow_args a = {0};
   struct tf_config cfg;
   struct tf_error err = {0};
-  cli_init(&c, "tf-grow", usage, 0);
+  cli_init(&c, "tf-grow", usage,
+           CLI_QUIET | CLI_JSON | CLI_THREADS | CLI_CONFIG | CLI_OUTPUT | CLI_SEED | CLI_COMPRESS);
   int rc = parse_args(&c, &a, argc, argv);
   if (rc || c.done) goto out;
-  if ((rc = load_config(&cfg, &a, &err)) || (rc = grow(&c, &a, &cfg, &err)))
+  if ((rc = load_config(&c, &cfg, &a, &err)) ||
+      (a.print_config ? (rc = cli_print_config(&cfg, a.input, &err))
+                      : (rc = grow(&c, &a, &cfg, &err))))
     rc = cli_fail(&c, &err);
 out:
-  free(a.sets);
+  cli_free(&c);
   return cli_finish(&c, rc);
 }

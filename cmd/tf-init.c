@@ -1,7 +1,6 @@
 /* tf-init: a new TokenFormer checkpoint from a config (docs/model.md §4 initialization). */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -74,18 +73,21 @@ static int load_config(const struct cli *c, struct tf_config *cfg, const struct 
 }
 
 static void print_summary(const struct cli *c, const struct tf_model *m, const char *out) {
-  struct stat st;
-  long long bytes = strcmp(out, "-") != 0 && stat(out, &st) == 0 ? (long long)st.st_size : -1;
+  char size[48];
+  json_t *bytes;
+  const char *said = cli_output_size(out, size, sizeof size, &bytes);
   double flops = 3 * tf_forward_flops_per_token(&m->cfg);
   uint64_t n = tf_param_count(&m->cfg);
   if (c->json) {
-    json_t *j = json_pack("{s:s, s:I, s:f, s:I}", "output", out, "parameters", (json_int_t)n,
-                          "train_flops_per_token", flops, "file_bytes", (json_int_t)bytes);
+    json_t *j = json_pack("{s:s, s:I, s:f, s:o}", "output", out, "parameters", (json_int_t)n,
+                          "train_flops_per_token", flops, "file_bytes", bytes);
     cli_print_json(j);
+  } else {
+    json_decref(bytes);
   }
   if (!c->quiet && !c->json)
-    fprintf(stderr, "%s: %s: %llu parameters, %.4g training FLOPs/token, %lld bytes\n", c->prog,
-            out, (unsigned long long)n, flops, bytes);
+    fprintf(stderr, "%s: %s: %llu parameters, %.4g training FLOPs/token, %s\n", c->prog, out,
+            (unsigned long long)n, flops, said);
 }
 
 int main(int argc, char **argv) {

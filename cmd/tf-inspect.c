@@ -13,7 +13,8 @@
 static const char usage[] =
     "Usage: tf-inspect [--tensors] [--stats] [--tensor NAME] [--json] FILE\n"
     "       tf-inspect --verify [--json] FILE\n"
-    "       tf-inspect --diff OTHER [-v] [--json] FILE\n"
+    "       tf-inspect [--params-only] [-v] [--json] OLD NEW\n"
+    "       tf-inspect --diff OTHER [--params-only] [-v] [--json] FILE\n"
     "Show a TokenFormer checkpoint (.tfz or plain .safetensors; FILE '-' reads stdin).\n"
     "With no option: config, parameter counts by kind, parameter tokens and n_ref, sizes,\n"
     "metadata and history, read from the header alone.\n"
@@ -26,22 +27,31 @@ static const char usage[] =
     "                          values finite; prints 'FILE: ok'\n"
     "      --diff OTHER        compare FILE (A) with OTHER (B) tensor by tensor: same,\n"
     "                          changed (max |B-A|), grown or shrunk (are the old rows\n"
-    "                          unchanged?), only in A or B; and the config\n"
+    "                          unchanged?), only in A or B; and the config; the tensors\n"
+    "                          may be stored in any order\n"
+    "      OLD NEW             two files: the same as --diff NEW OLD (A is OLD, B is NEW)\n"
+    "      --params-only       with a diff, the parameters only: the optimizer and\n"
+    "                          training state (optim.*, train.*) left out\n"
     "      --json              one JSON document on stdout\n"
-    "  -q, --quiet             no notes on stderr\n"
     "  -v, --verbose           with --diff, list identical tensors too\n"
-    "      --threads N         threads (accepted by every command; this one uses one)\n"
     "  -h, --help              this help\n"
     "      --version           version and matrix-product kernel\n"
     "\n"
     "Exit status: 0 ok (also when --diff finds differences), 64 usage or no tensor NAME,\n"
     "65 bad checkpoint, 66 missing file, 71 out of memory, 74 I/O error. See tf-inspect(1).\n";
 
-enum { OPT_TENSORS = CLI_OPT_FIRST_FREE, OPT_STATS, OPT_TENSOR, OPT_VERIFY, OPT_DIFF };
+enum {
+  OPT_TENSORS = CLI_OPT_FIRST_FREE,
+  OPT_STATS,
+  OPT_TENSOR,
+  OPT_VERIFY,
+  OPT_DIFF,
+  OPT_PARAMS_ONLY
+};
 
 struct args {
   const char *file, *other, *tensor;
-  int tensors, stats, verify;
+  int tensors, stats, verify, params_only;
 };
 
 /* An open checkpoint and what its header says. */
@@ -61,41 +71,52 @@ static int meta_shown_apart(const char *key) {
   return !strcmp(key, "config") || !strcmp(key, "history") || !strcmp(key, "tokenizer_json");
 }
 
+static int take_option(struct cli *c, void *args, int opt, const char *arg) {
+  struct args *a = args;
+  (void)c;
+  switch (opt) {
+  case OPT_TENSORS:
+    a->tensors = 1;
+    break;
+  case OPT_STATS:
+    a->stats = 1;
+    break;
+  case OPT_TENSOR:
+    a->tensor = arg;
+    break;
+  case OPT_VERIFY:
+    a->verify = 1;
+    break;
+  case OPT_PARAMS_ONLY:
+    a->params_only = 1;
+    break;
+  default: /* OPT_DIFF */
+    a->other = arg;
+  }
+  return TF_OK;
+}
+
+/* The operands: FILE, or OLD NEW (the same as --diff NEW OLD: A is OLD, B is NEW). */
+static int take_operands(struct cli *c, struct args *a, int argc, char **argv) {
+  int n = argc - optind;
+  if (n < 1) return cli_usage_error(c, "a checkpoint is required");
+  if (n > 2 || (n == 2 && a->other))
+    return cli_usage_error(c, "unexpected argument '%s'", argv[optind + (a->other ? 1 : 2)]);
+  a->file = argv[optind];
+  if (n == 2) a->other = argv[optind + 1]; /* OLD NEW: A is OLD, B is NEW */
+  return TF_OK;
+}
+
 static int parse_args(struct cli *c, struct args *a, int argc, char **argv) {
   static const struct option longopts[] = {{"tensors", no_argument, 0, OPT_TENSORS},
                                            {"stats", no_argument, 0, OPT_STATS},
                                            {"tensor", required_argument, 0, OPT_TENSOR},
                                            {"verify", no_argument, 0, OPT_VERIFY},
                                            {"diff", required_argument, 0, OPT_DIFF},
-                                           CLI_COMMON_LONG_OPTIONS,
+                                           {"params-only", no_argument, 0, OPT_PARAMS_ONLY},
                                            {0, 0, 0, 0}};
-  int opt, rc;
-  while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, longopts, NULL)) != -1) {
-    switch (opt) {
-    case OPT_TENSORS:
-      a->tensors = 1;
-      break;
-    case OPT_STATS:
-      a->stats = 1;
-      break;
-    case OPT_TENSOR:
-      a->tensor = optarg;
-      break;
-    case OPT_VERIFY:
-      a->verify = 1;
-      break;
-    case OPT_DIFF:
-      a->other = optarg;
-      break;
-    default:
-      rc = cli_common(c, opt, optarg);
-      if (rc != 1) return rc ? rc : cli_usage_error(c, "unexpected option");
-      if (c->done) return TF_OK;
-    }
-  }
-  if (optind >= argc) return cli_usage_error(c, "a checkpoint is required");
-  if (optind + 1 < argc) return cli_usage_error(c, "unexpected argument '%s'", argv[optind + 1]);
-  a->file = argv[optind];
+  int rc = cli_parse(c, argc, argv, NULL, longopts, take_option, a);
+  if (rc || c->done || (rc = take_operands(c, a, argc, argv))) return rc;
   if ((rc = cli_check_path(c, "the checkpoint", a->file)) ||
       (rc = cli_check_path(c, "--diff", a->other)))
     return rc;
@@ -104,6 +125,7 @@ static int parse_args(struct cli *c, struct args *a, int argc, char **argv) {
     return cli_usage_error(c, "--%s takes no --tensors, --stats or --tensor",
                            a->verify ? "verify" : "diff");
   if (a->verify && a->other) return cli_usage_error(c, "--verify and --diff exclude each other");
+  if (a->params_only && !a->other) return cli_usage_error(c, "--params-only goes with --diff");
   if (a->other && strcmp(a->file, "-") == 0 && strcmp(a->other, "-") == 0)
     return cli_usage_error(c, "only one of the two files can be stdin");
   return TF_OK;
@@ -580,6 +602,16 @@ static json_t *diff_counts(const struct cli *c, const struct tf_tensor_diff *d, 
   return counts;
 }
 
+/* --params-only keeps the parameters: the optimizer and training state are left out. */
+static size_t keep_params(struct tf_tensor_diff *d, size_t n) {
+  size_t out = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *name = (d[i].a ? d[i].a : d[i].b)->name;
+    if (strncmp(name, "optim.", 6) != 0 && strncmp(name, "train.", 6) != 0) d[out++] = d[i];
+  }
+  return out;
+}
+
 static int run_diff(const struct cli *c, const struct args *a, struct tf_error *err) {
   struct file fa, fb;
   struct tf_tensor_diff *d = NULL;
@@ -590,6 +622,7 @@ static int run_diff(const struct cli *c, const struct args *a, struct tf_error *
   else
     memset(&fb, 0, sizeof fb);
   if (!rc) rc = tf_inspect_diff(fa.r, a->file, fb.r, a->other, &d, &n, err);
+  if (!rc && a->params_only) n = keep_params(d, n);
   if (!rc) {
     json_t *j = json_pack("{s:s, s:s}", "a", a->file, "b", a->other), *list = json_array();
     json_object_set_new(j, "config", config_diff(c, &fa, &fb));
@@ -616,14 +649,18 @@ int main(int argc, char **argv) {
   struct cli c;
   struct args a = {0};
   struct tf_error err = {0};
-  cli_init(&c, "tf-inspect", usage, 0);
+  cli_init(&c, "tf-inspect", usage, CLI_VERBOSE | CLI_JSON);
   int rc = parse_args(&c, &a, argc, argv);
-  if (rc || c.done) return cli_finish(&c, rc);
+  if (rc || c.done) {
+    cli_free(&c);
+    return cli_finish(&c, rc);
+  }
   if (a.other)
     rc = run_diff(&c, &a, &err);
   else if (a.verify)
     rc = run_verify(&c, &a, &err);
   else
     rc = run_inspect(&c, &a, &err);
+  cli_free(&c);
   return cli_finish(&c, rc ? cli_fail(&c, &err) : TF_OK);
 }

@@ -27,7 +27,8 @@ static const char usage[] =
     "      --field NAME      the JSON Lines field holding the text (default text)\n"
     "      --errors MODE     invalid UTF-8: strict (default: an error naming file and byte)\n"
     "                        or replace (U+FFFD)\n"
-    "  -q, --quiet           no progress\n"
+    "      --json            --count, or the summary of -o, as JSON on stdout\n"
+    "  -q, --quiet           no progress or summary\n"
     "      --threads N       threads (default: OMP_NUM_THREADS or all cores)\n"
     "  -h, --help            this help\n"
     "      --version         version\n"
@@ -83,8 +84,7 @@ static int check_args(struct cli *c, struct tok_args *a) {
   if (!a->tokenizer == !a->model)
     return cli_usage_error(c, "give the tokenizer as -t TOKENIZER.json or -i MODEL (one of them)");
   if ((rc = cli_check_path(c, "--tokenizer", a->tokenizer)) ||
-      (rc = cli_check_path(c, "--input", a->model)) ||
-      (rc = cli_check_path(c, "--output", a->output)))
+      (rc = cli_check_path(c, "--input", a->model)))
     return rc;
   if (a->output) {
     if (a->modes)
@@ -107,43 +107,34 @@ static int check_args(struct cli *c, struct tok_args *a) {
   return TF_OK;
 }
 
+static int take_option(struct cli *c, void *args, int opt, const char *arg) {
+  struct tok_args *a = args;
+  switch (opt) {
+  case 't':
+    a->tokenizer = arg;
+    return TF_OK;
+  case 'i':
+    a->model = arg;
+    return TF_OK;
+  default:
+    return parse_mode_option(c, a, opt, arg);
+  }
+}
+
 static int parse_args(struct cli *c, struct tok_args *a, int argc, char **argv) {
   static const struct option longopts[] = {{"tokenizer", required_argument, 0, 't'},
                                            {"input", required_argument, 0, 'i'},
-                                           {"output", required_argument, 0, 'o'},
                                            {"ids", no_argument, 0, OPT_IDS},
                                            {"decode", no_argument, 0, OPT_DECODE},
                                            {"count", no_argument, 0, OPT_COUNT},
                                            {"jsonl", no_argument, 0, OPT_JSONL},
                                            {"field", required_argument, 0, OPT_FIELD},
                                            {"errors", required_argument, 0, OPT_ERRORS},
-                                           CLI_COMMON_LONG_OPTIONS,
                                            {0, 0, 0, 0}};
-  int opt, rc;
-  a->files = calloc((size_t)argc + 1, sizeof *a->files);
-  while ((opt = getopt_long(argc, argv, "t:i:o:" CLI_COMMON_SHORT, longopts, NULL)) != -1) {
-    switch (opt) {
-    case 't':
-      a->tokenizer = optarg;
-      break;
-    case 'i':
-      a->model = optarg;
-      break;
-    case 'o':
-      a->output = optarg;
-      break;
-    case OPT_IDS:
-    case OPT_DECODE:
-    case OPT_COUNT:
-    case OPT_JSONL:
-    case OPT_FIELD:
-    case OPT_ERRORS:
-      if ((rc = parse_mode_option(c, a, opt, optarg))) return rc;
-      break;
-    default:
-      if ((rc = cli_other_option(c, opt, optarg)) >= 0) return rc;
-    }
-  }
+  if (!(a->files = cli_name_list(c, argc))) return TF_ENOMEM;
+  int rc = cli_parse(c, argc, argv, "t:i:", longopts, take_option, a);
+  if (rc || c->done) return rc;
+  a->output = c->output;
   while (optind < argc) a->files[a->n_files++] = argv[optind++];
   return check_args(c, a);
 }
@@ -243,7 +234,7 @@ int main(int argc, char **argv) {
   struct tok_args a = {0};
   struct tf_error err = {0};
   struct tf_tokenizer *tok = NULL;
-  cli_init(&c, "tf-tokenize", usage, 0);
+  cli_init(&c, "tf-tokenize", usage, CLI_QUIET | CLI_JSON | CLI_THREADS | CLI_OUTPUT);
   int rc = parse_args(&c, &a, argc, argv);
   if (rc || c.done) goto out;
   if ((rc = load_tokenizer(&a, &tok, &err)) ||
@@ -252,5 +243,6 @@ int main(int argc, char **argv) {
   tf_tokenizer_free(tok);
 out:
   free(a.files);
+  cli_free(&c);
   return cli_finish(&c, rc);
 }

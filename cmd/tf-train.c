@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <omp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,11 +14,13 @@
 #include "progress.h"
 
 static const char usage[] =
-    "Usage: tf-train -c CONFIG -i IN -o OUT [--steps N] [--stop-at S] [--new-stage]\n"
+    "Usage: tf-train [-c CONFIG] -i IN -o OUT [--steps N] [--stop-at S] [--new-stage]\n"
     "                [--reschedule] [--set SECTION.KEY=VALUE]... [--log FILE]\n"
+    "       tf-train [-c CONFIG] [-i IN] [--steps N] [--set ...]... [--log FILE] --print-config\n"
     "Train a TokenFormer checkpoint on a text corpus (the train: section of CONFIG).\n"
     "\n"
-    "  -c, --config FILE     YAML config; its train: section is read ('-' for stdin)\n"
+    "  -c, --config FILE     YAML config; its train: section is read ('-' for stdin); every\n"
+    "                        key has a default (--print-config shows them)\n"
     "  -i, --input FILE      checkpoint to start from ('-' for stdin)\n"
     "  -o, --output FILE     checkpoint to write, atomically, every train.save_every steps\n"
     "                        and at the end ('-' for stdout: written once, at the end)\n"
@@ -28,6 +31,8 @@ static const char usage[] =
     "                        the schedule stored with the stage\n"
     "      --set S.K=V       override one config key (repeatable)\n"
     "      --log FILE        JSON Lines metrics, appended (overrides train.log)\n"
+    "      --print-config    print the run's config as YAML (defaults included; with -i,\n"
+    "                        the checkpoint's model) and exit\n"
     "  -q, --quiet           no progress\n"
     "      --threads N       threads (default: OMP_NUM_THREADS or all cores)\n"
     "  -h, --help            this help\n"
@@ -39,18 +44,17 @@ static const char usage[] =
     "75 stopped by a signal after saving, 78 bad config. See tf-train(1).\n";
 
 enum {
-  OPT_SET = CLI_OPT_FIRST_FREE,
-  OPT_STEPS,
+  OPT_STEPS = CLI_OPT_FIRST_FREE,
   OPT_STOP_AT,
   OPT_NEW_STAGE,
   OPT_LOG,
-  OPT_RESCHEDULE
+  OPT_RESCHEDULE,
+  OPT_PRINT_CONFIG
 };
 
 struct train_args {
   const char *config, *input, *output, *log;
-  const char **sets;
-  int n_sets, new_stage, reschedule;
+  int new_stage, reschedule, print_config;
   long long steps, stop_at; /* -1: not given */
   int argc;
   char **argv; /* the command line (as getopt left it), for the resume hint */
@@ -74,66 +78,48 @@ static void install_signals(void) {
   sigaction(SIGUSR1, &sa, NULL);
 }
 
+static int take_option(struct cli *c, void *args, int opt, const char *arg) {
+  struct train_args *a = args;
+  long v;
+  switch (opt) {
+  case 'i':
+    a->input = arg;
+    return TF_OK;
+  case OPT_LOG:
+    a->log = arg;
+    return TF_OK;
+  case OPT_NEW_STAGE:
+    a->new_stage = 1;
+    return TF_OK;
+  case OPT_RESCHEDULE:
+    a->reschedule = 1;
+    return TF_OK;
+  case OPT_PRINT_CONFIG:
+    a->print_config = 1;
+    return TF_OK;
+  default: /* OPT_STEPS, OPT_STOP_AT */
+    if (cli_parse_long(c, opt == OPT_STEPS ? "--steps" : "--stop-at", arg, 0, 1L << 40, &v))
+      return TF_EUSAGE;
+    *(opt == OPT_STEPS ? &a->steps : &a->stop_at) = v;
+    return TF_OK;
+  }
+}
+
 static int parse_args(struct cli *c, struct train_args *a, int argc, char **argv) {
-  static const struct option longopts[] = {{"config", required_argument, 0, 'c'},
-                                           {"input", required_argument, 0, 'i'},
-                                           {"output", required_argument, 0, 'o'},
-                                           {"set", required_argument, 0, OPT_SET},
+  static const struct option longopts[] = {{"input", required_argument, 0, 'i'},
                                            {"steps", required_argument, 0, OPT_STEPS},
                                            {"stop-at", required_argument, 0, OPT_STOP_AT},
                                            {"new-stage", no_argument, 0, OPT_NEW_STAGE},
                                            {"reschedule", no_argument, 0, OPT_RESCHEDULE},
                                            {"log", required_argument, 0, OPT_LOG},
-                                           CLI_COMMON_LONG_OPTIONS,
+                                           {"print-config", no_argument, 0, OPT_PRINT_CONFIG},
                                            {0, 0, 0, 0}};
-  int opt, rc;
-  long v;
   a->steps = a->stop_at = -1;
-  a->sets = calloc((size_t)argc, sizeof *a->sets);
-  while ((opt = getopt_long(argc, argv, "c:i:o:" CLI_COMMON_SHORT, longopts, NULL)) != -1) {
-    switch (opt) {
-    case 'c':
-      a->config = optarg;
-      break;
-    case 'i':
-      a->input = optarg;
-      break;
-    case 'o':
-      a->output = optarg;
-      break;
-    case OPT_SET:
-      a->sets[a->n_sets++] = optarg;
-      break;
-    case OPT_LOG:
-      a->log = optarg;
-      break;
-    case OPT_NEW_STAGE:
-      a->new_stage = 1;
-      break;
-    case OPT_RESCHEDULE:
-      a->reschedule = 1;
-      break;
-    case OPT_STEPS:
-    case OPT_STOP_AT:
-      if (cli_parse_long(c, opt == OPT_STEPS ? "--steps" : "--stop-at", optarg, 0, 1L << 40, &v))
-        return TF_EUSAGE;
-      *(opt == OPT_STEPS ? &a->steps : &a->stop_at) = v;
-      break;
-    default:
-      if ((rc = cli_other_option(c, opt, optarg)) >= 0) return rc;
-    }
-  }
-  if ((rc = cli_no_operands(c, argc, argv))) return rc;
-  if (!a->config) return cli_usage_error(c, "a config is required (-c FILE)");
-  if (!a->input) return cli_usage_error(c, "an input checkpoint is required (-i FILE)");
-  if (!a->output) return cli_usage_error(c, "an output is required (-o FILE)");
-  if ((rc = cli_check_path(c, "--config", a->config)) ||
-      (rc = cli_check_path(c, "--input", a->input)) ||
-      (rc = cli_check_path(c, "--output", a->output)) ||
-      (rc = cli_no_model_sets_in(c, a->sets, a->n_sets)))
-    return rc;
-  if (strcmp(a->input, "-") == 0 && strcmp(a->config, "-") == 0)
-    return cli_usage_error(c, "the config and the checkpoint cannot both come from stdin");
+  int rc = cli_parse(c, argc, argv, "i:", longopts, take_option, a);
+  if (rc || c->done || (rc = cli_no_operands(c, argc, argv))) return rc;
+  a->config = c->config;
+  a->output = c->output;
+  if ((rc = cli_check_in_out(c, a->input, a->print_config)) || a->print_config) return rc;
   return TF_OK;
 }
 
@@ -163,12 +149,14 @@ static int same_file(const char *a, const char *b) {
   return same;
 }
 
-static int load_config(struct tf_config *cfg, const struct train_args *a, struct tf_error *err) {
-  int rc = cli_load_config_sets(cfg, a->config, a->sets, a->n_sets, err);
+static int load_config(const struct cli *c, struct tf_config *cfg, const struct train_args *a,
+                       struct tf_error *err) {
+  int rc = cli_load_config(c, cfg, err);
   if (!rc && a->steps >= 0) cfg->train.steps = a->steps;
   if (!rc && a->log) snprintf(cfg->train.log, sizeof cfg->train.log, "%s", a->log);
   if (!rc) rc = tf_config_check(cfg, err);
   const char *log = cfg->train.log;
+  if (!rc && a->print_config) return TF_OK;
   if (!rc && log[0] && (same_file(log, a->input) || same_file(log, a->output)))
     rc = tf_error_set(err, TF_EUSAGE,
                       "--log %s: that is the %s checkpoint; the log would be appended to it", log,
@@ -232,11 +220,12 @@ static int save_here(struct run *r, struct tf_error *err) {
   char now[32];
   time_t t = time(NULL);
   strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-  json_t *rec = json_pack(
-      "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "time", now, "config", r->a->config, "steps",
-      (json_int_t)(s->step - r->first_step), "stage_step", (json_int_t)s->step, "stage_steps",
-      (json_int_t)r->cfg.train.steps, "lifetime_steps", (json_int_t)s->lifetime_steps, "tokens",
-      (json_int_t)s->tokens, "flops", s->flops, "seconds", progress_now() - r->start);
+  json_t *rec =
+      json_pack("{s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "time", now, "config",
+                r->a->config, "steps", (json_int_t)(s->step - r->first_step), "stage_step",
+                (json_int_t)s->step, "stage_steps", (json_int_t)r->cfg.train.steps,
+                "lifetime_steps", (json_int_t)s->lifetime_steps, "tokens", (json_int_t)s->tokens,
+                "flops", s->flops, "seconds", progress_now() - r->start);
   char *extra = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
   json_decref(rec);
   free(r->m.history);
@@ -304,7 +293,7 @@ static int open_data(struct run *r, struct tf_corpus *c, const char *path, struc
 /* stdin can feed one of the config, the checkpoint, the training and the validation data. */
 static int check_stdin(const struct run *r, int with_valid, struct tf_error *err) {
   const struct tf_train_config *tc = &r->cfg.train;
-  int uses = tf_path_is_stdin(r->a->config) + tf_path_is_stdin(r->a->input) +
+  int uses = (r->a->config && tf_path_is_stdin(r->a->config)) + tf_path_is_stdin(r->a->input) +
              tf_path_is_stdin(tc->data) + (with_valid && tf_path_is_stdin(tc->valid));
   if (uses > 1)
     return tf_error_set(err, TF_EUSAGE,
@@ -435,6 +424,37 @@ static int train_loop(struct run *r, struct tf_error *err) {
   return TF_OK;
 }
 
+/* What this run is, before the first step (rank 0, not with -q): the model, the data, the
+ * global batch, ranks and threads, and where the stage starts; the progress lines then give
+ * the time left. */
+static void print_banner(const struct run *r) {
+  const struct tf_model_config *mc = &r->m.cfg;
+  const struct tf_train_config *tc = &r->cfg.train;
+  const struct tf_train_state *s = &r->m.train;
+  if (r->c->quiet || r->dist.rank != 0) return;
+  const char *prog = r->c->prog;
+  fprintf(stderr, "%s: model %s: %zu parameters, L%d d%d H%d, tokens %d/%d/%d, seq %d\n", prog,
+          r->a->input, r->m.n_params, mc->n_layers, mc->d_model, mc->n_heads, mc->tokens[0],
+          mc->tokens[1], mc->tokens[2], mc->seq_len);
+  fprintf(stderr, "%s: data %s: %zu %ss", prog, r->data.path, r->data.n, tf_corpus_unit(&r->data));
+  if (r->has_valid) fprintf(stderr, "; valid %s every %d steps", r->valid.path, tc->eval_every);
+  long long global = (long long)tc->batch * tc->grad_accum * r->dist.n_ranks;
+  fprintf(stderr,
+          "\n%s: global batch %lld windows of %d = %lld tokens a step (train.batch %d x "
+          "grad_accum %d x %d rank%s); %d thread%s a rank\n",
+          prog, global, mc->seq_len, global * mc->seq_len, tc->batch, tc->grad_accum,
+          r->dist.n_ranks, r->dist.n_ranks > 1 ? "s" : "", omp_get_max_threads(),
+          omp_get_max_threads() > 1 ? "s" : "");
+  long long end = r->a->stop_at >= 0 && r->a->stop_at < tc->steps ? r->a->stop_at : tc->steps;
+  fprintf(stderr, "%s: this run: stage step %lld to %lld of %lld; ", prog, (long long)s->step, end,
+          (long long)tc->steps);
+  if (s->step > 0)
+    fprintf(stderr, "resuming at lifetime step %lld (%lld tokens)\n", (long long)s->lifetime_steps,
+            (long long)s->tokens);
+  else
+    fprintf(stderr, "a new stage%s\n", s->lifetime_steps ? "" : " of a new model");
+}
+
 static int run_training(struct run *r, struct tf_error *err) {
   int rc = open_outputs(r, err);
   if (!rc) rc = open_inputs(r, err);
@@ -456,9 +476,11 @@ static int run_training(struct run *r, struct tf_error *err) {
     return rc;
   r->has_trainer = 1;
   r->first_step = s->step;
+  print_banner(r);
   r->start = progress_now();
   progress_init(&r->p, r->c->prog, r->c->quiet || r->dist.rank != 0,
                 r->cfg.train.eval_every > 0 ? r->cfg.train.eval_every : 100);
+  if (r->a->stop_at >= 0 && r->a->stop_at < r->cfg.train.steps) r->p.until = r->a->stop_at;
   return train_loop(r, err);
 }
 
@@ -477,7 +499,7 @@ int main(int argc, char **argv) {
   struct train_args a = {0};
   struct run r = {0};
   struct tf_error err = {0};
-  cli_init(&c, "tf-train", usage, 0);
+  cli_init(&c, "tf-train", usage, CLI_QUIET | CLI_THREADS | CLI_CONFIG | CLI_OUTPUT);
   if (tf_dist_init(&r.dist, &argc, &argv, &err)) return cli_fail(&c, &err);
   install_signals(); /* before anything slow: a signal while loading stops the run too */
   int rc = parse_args(&c, &a, argc, argv);
@@ -486,13 +508,15 @@ int main(int argc, char **argv) {
   if (rc || c.done) goto out;
   r.c = &c;
   r.a = &a;
-  if ((rc = load_config(&r.cfg, &a, &err)) || (rc = run_training(&r, &err)))
+  if ((rc = load_config(&c, &r.cfg, &a, &err)) ||
+      (a.print_config ? (rc = cli_print_config(&r.cfg, a.input, &err))
+                      : (rc = run_training(&r, &err))))
     rc = r.dist.rank == 0 || rc != TF_ESIGNAL ? cli_fail(&c, &err) : rc;
   else if ((rc = log_close(&r, &err)))
     rc = cli_fail(&c, &err);
   close_run(&r);
 out:
-  free(a.sets);
+  cli_free(&c);
   tf_dist_finalize(&r.dist);
   return cli_finish(&c, rc);
 }

@@ -2,18 +2,18 @@
 # demo.sh BIN: the demo pipeline on the King James Bible, printing what each step does:
 # create the small model, train it briefly (evaluating as it goes), score it on part of the
 # validation split, grow it, train the grown model briefly, look at it, and sample.
-# DEMO_STEPS (default 200, batch 8) sets the first stage's length, the second is a quarter of
-# it; README "The pipeline" gives the time a whole run took.
+# DEMO_STEPS (default 150, batch 8) sets the first stage's length, the second is a quarter of
+# it; README "The pipeline" says how long a whole run takes.
 set -eu
-steps=${DEMO_STEPS:-200}
-score="--data data/kjv-valid.txt --max-bytes 65536"
+steps=${DEMO_STEPS:-150}
+score="--data data/kjv-valid.txt --max-bytes 32768"
 . "$(dirname "$0")/demo-steps.sh"
 
 run "create the small model (configs/small.yaml)" \
   "tf-init -c configs/small.yaml -o $out/s0.tfz"
 run "train it on data/kjv-train.txt; the valid bits per byte fall as it learns" \
   "tf-train -c configs/small.yaml -i $out/s0.tfz -o $out/s1.tfz --steps $steps --set train.batch=8 --set train.eval_every=$((steps / 5)) --set train.eval_batches=8 --log $out/s1.jsonl"
-run "score it on the first 64 KiB of the validation split" \
+run "score it on the first 32 KiB of the validation split" \
   "tf-eval -i $out/s1.tfz $score"
 run "grow it: twice the feed-forward tokens, exactly the same function" \
   "tf-grow -i $out/s1.tfz -o $out/m0.tfz --ffn +1024 --qkv +128"

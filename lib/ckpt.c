@@ -673,6 +673,46 @@ static int read_growing(struct tf_ckpt_reader *r, char **out, uint64_t n, struct
   return rc;
 }
 
+/* The format whose signature the first 8 bytes of a file hold (NULL: none known); a
+ * checkpoint starts with its header's length instead, a small number (docs/checkpoint.md). */
+static const char *looks_like(const unsigned char *b) {
+  static const struct {
+    const char *magic, *what;
+  } kinds[] = {
+      {"\x28\xb5\x2f\xfd", "zstd"},
+      {"PK\x03\x04", "zip (a PyTorch file? use tf-convert)"},
+      {"BZh", "bzip2"},
+      {"\xfd\x37\x7a\x58\x5a", "xz"},
+      {"\x89HDF", "HDF5"},
+      {"\x93NUMPY", "a NumPy array"},
+  };
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+    if (memcmp(b, kinds[i].magic, strlen(kinds[i].magic)) == 0) return kinds[i].what;
+  if (b[0] == 0x80 && b[1] >= 2 && b[1] <= 5)
+    return "a Python pickle (a PyTorch file? use tf-convert)";
+  return NULL;
+}
+
+/* The same for a file without a known signature. */
+static const char *looks_like_data(const unsigned char *b) {
+  int text = 1;
+  for (int i = 0; i < 8; i++) text &= b[i] >= 0x20 || b[i] == '\t' || b[i] == '\n' || b[i] == '\r';
+  return text && b[0] < 0x80 ? "text" : "unrecognized binary data";
+}
+
+/* Where a header length of n is absurd: a file with another format's signature, or whose
+ * length is no plausible number (its top bytes not zero), is said to be something else. */
+static int not_a_checkpoint(const struct tf_ckpt_reader *r, const unsigned char *b, uint64_t n,
+                            struct tf_error *err) {
+  const char *what = looks_like(b);
+  if (!what && n != 0 && n >> 48 == 0)
+    return tf_error_set(err, TF_EDATA, "%s: header length %" PRIu64 " exceeds the limit of %u",
+                        r->name, n, TF_ST_MAX_HEADER);
+  if (!what && n == 0) return tf_error_set(err, TF_EDATA, "%s: header length is 0", r->name);
+  return tf_error_set(err, TF_EDATA, "%s: not a checkpoint: looks like %s%s", r->name,
+                      r->gz ? "gzip'd " : "", what ? what : looks_like_data(b));
+}
+
 static int read_header(struct tf_ckpt_reader *r, struct tf_error *err) {
   unsigned char b[8];
   char *json = NULL;
@@ -681,10 +721,7 @@ static int read_header(struct tf_ckpt_reader *r, struct tf_error *err) {
   if (rc) return rc;
   uint64_t n = 0;
   for (int i = 7; i >= 0; i--) n = n << 8 | b[i];
-  if (n == 0) return tf_error_set(err, TF_EDATA, "%s: header length is 0", r->name);
-  if (n > TF_ST_MAX_HEADER)
-    return tf_error_set(err, TF_EDATA, "%s: header length %" PRIu64 " exceeds the limit of %u",
-                        r->name, n, TF_ST_MAX_HEADER);
+  if (n == 0 || n > TF_ST_MAX_HEADER) return not_a_checkpoint(r, b, n, err);
   if (!r->gz && r->regular && n > r->file_size - 8)
     return tf_error_set(err, TF_EDATA,
                         "%s: truncated or not a checkpoint: header length %" PRIu64

@@ -228,25 +228,57 @@ static int canon_cmp(const struct tf_st_tensor *x, const struct tf_st_tensor *y)
   return strcmp(x->name, y->name);
 }
 
-static int check_canonical(const struct tf_st_header *h, const char *name, struct tf_error *err) {
+static int is_canonical(const struct tf_st_header *h) {
   for (size_t i = 1; i < h->n_tensors; i++)
-    if (canon_cmp(&h->tensors[i - 1], &h->tensors[i]) >= 0)
-      return tf_error_set(err, TF_EDATA,
-                          "%s: tensor %s stored before %s: not the canonical order (dtype size "
-                          "descending, then name) that a diff needs",
-                          name, h->tensors[i - 1].name, h->tensors[i].name);
-  return TF_OK;
+    if (canon_cmp(&h->tensors[i - 1], &h->tensors[i]) >= 0) return 0;
+  return 1;
+}
+
+static int canon_cmp_ptr(const void *x, const void *y) {
+  return canon_cmp(*(const struct tf_st_tensor *const *)x, *(const struct tf_st_tensor *const *)y);
 }
 
 struct diff_io {
   struct tf_ckpt_reader *r[2];
+  const struct tf_st_tensor **order[2]; /* each file's tensors in the canonical order */
+  unsigned char *mem[2]; /* a file's whole data region when it stores another order */
   unsigned char *raw[2]; /* one chunk of each file */
   double *v[2];          /* the same widened */
 };
 
-static int skip_tensor(struct tf_ckpt_reader *r, const struct tf_st_tensor *t,
+/* n bytes of tensor t of file f from byte off (dst NULL: skipped): read from the stream, which
+ * is in the canonical order, or copied from the data region held in memory. */
+static int io_read(struct diff_io *io, int f, const struct tf_st_tensor *t, uint64_t off, void *dst,
+                   uint64_t n, struct tf_error *err) {
+  if (!io->mem[f]) return tf_ckpt_read(io->r[f], dst, n, err);
+  if (dst) memcpy(dst, io->mem[f] + t->begin + off, (size_t)n);
+  return TF_OK;
+}
+
+static int skip_tensor(struct diff_io *io, int f, const struct tf_st_tensor *t,
                        struct tf_error *err) {
-  return tf_ckpt_read(r, NULL, t->end - t->begin, err);
+  return io_read(io, f, t, 0, NULL, t->end - t->begin, err);
+}
+
+/* File f's tensors in the canonical order; a file that stores another order is read whole
+ * into memory first, so that the merge below can take its tensors in any order. */
+static int diff_prepare(struct diff_io *io, int f, const char *name, struct tf_error *err) {
+  const struct tf_st_header *h = tf_ckpt_header(io->r[f]);
+  uint64_t bytes = 0;
+  if (!(io->order[f] = malloc((h->n_tensors + 1) * sizeof *io->order[f])))
+    return tf_error_set(err, TF_ENOMEM, "%s: out of memory", name);
+  for (size_t i = 0; i < h->n_tensors; i++) {
+    io->order[f][i] = &h->tensors[i];
+    if (h->tensors[i].end > bytes) bytes = h->tensors[i].end;
+  }
+  if (is_canonical(h)) return TF_OK;
+  qsort(io->order[f], h->n_tensors, sizeof *io->order[f], canon_cmp_ptr);
+  if (bytes > SIZE_MAX || !(io->mem[f] = malloc(bytes ? (size_t)bytes : 1)))
+    return tf_error_set(err, TF_ENOMEM,
+                        "%s: out of memory for its %llu bytes of tensors (stored out of the "
+                        "canonical order, a diff holds them in memory)",
+                        name, (unsigned long long)bytes);
+  return tf_ckpt_read(io->r[f], io->mem[f], bytes, err);
 }
 
 /* Elements per leading row (product of the inner dimensions); 0 when the two tensors cannot
@@ -283,15 +315,16 @@ static int compare_pair(struct tf_tensor_diff *d, struct diff_io *io, struct tf_
   d->status = same_shape ? TF_DIFF_SAME : per_row ? TF_DIFF_RESIZED : TF_DIFF_INCOMPARABLE;
   size_t es = tf_dtype_size(a->dtype);
   int rc = TF_OK;
-  for (uint64_t left = d->compared; !rc && left;) {
-    size_t n = left < CHUNK_ELEMS ? (size_t)left : CHUNK_ELEMS;
-    rc = tf_ckpt_read(io->r[0], io->raw[0], n * es, err);
-    if (!rc) rc = tf_ckpt_read(io->r[1], io->raw[1], n * es, err);
+  for (uint64_t done = 0; !rc && done < d->compared;) {
+    size_t n = d->compared - done < CHUNK_ELEMS ? (size_t)(d->compared - done) : CHUNK_ELEMS;
+    rc = io_read(io, 0, a, done * es, io->raw[0], n * es, err);
+    if (!rc) rc = io_read(io, 1, b, done * es, io->raw[1], n * es, err);
     if (!rc) compare_chunk(d, io, n, es);
-    left -= n;
+    done += n;
   }
-  if (!rc) rc = tf_ckpt_read(io->r[0], NULL, a->end - a->begin - d->compared * es, err);
-  if (!rc) rc = tf_ckpt_read(io->r[1], NULL, b->end - b->begin - d->compared * es, err);
+  uint64_t off = d->compared * es;
+  if (!rc) rc = io_read(io, 0, a, off, NULL, a->end - a->begin - off, err);
+  if (!rc) rc = io_read(io, 1, b, off, NULL, b->end - b->begin - off, err);
   if (same_shape && d->n_changed) d->status = TF_DIFF_CHANGED;
   return rc;
 }
@@ -313,25 +346,25 @@ static size_t pair_up(struct tf_tensor_diff *d, size_t n) {
   return out;
 }
 
-/* Merge join over the two canonical orders: each step consumes one tensor of a file or a
- * pair with the same name and dtype size. */
+/* Merge join over the two files' tensors in the canonical order: each step consumes one
+ * tensor of a file or a pair with the same name and dtype size. */
 static int merge(struct diff_io *io, struct tf_tensor_diff *out, size_t *n_out,
                  struct tf_error *err) {
   const struct tf_st_header *ha = tf_ckpt_header(io->r[0]), *hb = tf_ckpt_header(io->r[1]);
   size_t i = 0, j = 0, k = 0;
   int rc = TF_OK;
   while (!rc && (i < ha->n_tensors || j < hb->n_tensors)) {
-    const struct tf_st_tensor *a = i < ha->n_tensors ? &ha->tensors[i] : NULL;
-    const struct tf_st_tensor *b = j < hb->n_tensors ? &hb->tensors[j] : NULL;
+    const struct tf_st_tensor *a = i < ha->n_tensors ? io->order[0][i] : NULL;
+    const struct tf_st_tensor *b = j < hb->n_tensors ? io->order[1][j] : NULL;
     int c = !a ? 1 : !b ? -1 : canon_cmp(a, b);
     struct tf_tensor_diff *d = &out[k++];
     if (c < 0) {
       *d = (struct tf_tensor_diff){.a = a, .status = TF_DIFF_ONLY_A};
-      rc = skip_tensor(io->r[0], a, err);
+      rc = skip_tensor(io, 0, a, err);
       i++;
     } else if (c > 0) {
       *d = (struct tf_tensor_diff){.b = b, .status = TF_DIFF_ONLY_B};
-      rc = skip_tensor(io->r[1], b, err);
+      rc = skip_tensor(io, 1, b, err);
       j++;
     } else {
       *d = (struct tf_tensor_diff){.a = a, .b = b};
@@ -350,17 +383,17 @@ int tf_inspect_diff(struct tf_ckpt_reader *a, const char *name_a, struct tf_ckpt
   const struct tf_st_header *ha = tf_ckpt_header(a), *hb = tf_ckpt_header(b);
   *out = NULL;
   *n_out = 0;
-  int rc = check_canonical(ha, name_a, err);
-  if (!rc) rc = check_canonical(hb, name_b, err);
-  if (rc) return rc;
   struct diff_io io = {.r = {a, b}};
   struct tf_tensor_diff *d = calloc(ha->n_tensors + hb->n_tensors + 1, sizeof *d);
   for (int f = 0; f < 2; f++) {
     io.raw[f] = malloc(CHUNK_ELEMS * 8);
     io.v[f] = malloc(CHUNK_ELEMS * sizeof(double));
   }
+  int rc = TF_OK;
   if (!d || !io.raw[0] || !io.raw[1] || !io.v[0] || !io.v[1])
     rc = tf_error_set(err, TF_ENOMEM, "out of memory comparing %s and %s", name_a, name_b);
+  if (!rc) rc = diff_prepare(&io, 0, name_a, err);
+  if (!rc) rc = diff_prepare(&io, 1, name_b, err);
   size_t n = 0;
   if (!rc) rc = merge(&io, d, &n, err);
   if (!rc) rc = tf_ckpt_finish(a, err);
@@ -368,6 +401,8 @@ int tf_inspect_diff(struct tf_ckpt_reader *a, const char *name_a, struct tf_ckpt
   for (int f = 0; f < 2; f++) {
     free(io.raw[f]);
     free(io.v[f]);
+    free(io.order[f]);
+    free(io.mem[f]);
   }
   if (rc) {
     free(d);

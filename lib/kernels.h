@@ -155,6 +155,8 @@ struct tf_pattn_shape {
  * arrays down their columns (dA^T x): at n = 1024 that product, timed alone, ran ~5 % faster
  * padded (~3 % inside a training step). */
 int tf_pattn_row_stride(int n);
+/* The widest of those strides over a model's three kinds of Pattention. */
+int tf_pattn_ld_max(const struct tf_model_config *c);
 
 /* Row norms below this count as this (docs/model.md §1.2: Z = tau A / max(|A_i|, eps)). */
 #define TF_PATTN_EPS 1e-5f

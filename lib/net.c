@@ -39,16 +39,6 @@ static int n_tokens(const struct tf_model_config *c, int slot) {
   return c->tokens[tf_slot_kind(slot)];
 }
 
-/* The widest row stride of the model's score arrays. */
-static int ld_max(const struct tf_model_config *c) {
-  int ld = 0;
-  for (int k = 0; k < TF_NKINDS; k++) {
-    int s = tf_pattn_row_stride(c->tokens[k]);
-    ld = s > ld ? s : ld;
-  }
-  return ld;
-}
-
 /* Every buffer of struct tf_acts, in one order, for R = B*T rows. */
 static void acts_layout(struct tf_acts *a, struct carve *cv, const struct tf_model_config *c) {
   size_t B = a->B, T = a->T, R = B * T, d = c->d_model, H = c->n_heads;
@@ -78,7 +68,7 @@ static void acts_layout(struct tf_acts *a, struct carve *cv, const struct tf_mod
   a->lse = take(cv, R, 1);
   a->rope_cos = take(cv, T, half);
   a->rope_sin = take(cv, T, half);
-  a->pattn_scratch = take(cv, 2 * R, ld_max(c));
+  a->pattn_scratch = take(cv, 2 * R, tf_pattn_ld_max(c));
   /* one attention slot per thread there can be now (fewer run if threads grow later) */
   int threads = omp_get_max_threads();
   a->att_slots = (size_t)threads < B * H ? threads : (int)(B * H);

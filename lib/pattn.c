@@ -78,6 +78,15 @@ int tf_pattn_row_stride(int n) {
   return n % 512 == 0 ? n + 16 : n;
 }
 
+int tf_pattn_ld_max(const struct tf_model_config *c) {
+  int ld = 0;
+  for (int k = 0; k < TF_NKINDS; k++) {
+    int s = tf_pattn_row_stride(c->tokens[k]);
+    ld = s > ld ? s : ld;
+  }
+  return ld;
+}
+
 static int pattn_ld(const struct tf_pattn_shape *p) {
   return p->ld > p->n ? p->ld : p->n;
 }

@@ -11,12 +11,16 @@
 
 #include "tasks_internal.h"
 
-/* The network's view of request r, as the harness cuts it: the last seq_len + 1 ids of
- * context + continuation, all but the last as input; the continuation's n_cont ids are
- * predicted at the input's last n_cont positions. */
-static int input_len(const struct tf_task_request *r, int S) {
-  int total = r->n_ctx + r->n_cont;
-  return (total < S + 1 ? total : S + 1) - 1;
+int tf_task_input(const struct tf_task_set *s, const struct tf_task_request *r, int seq_len,
+                  const int32_t **in) {
+  int total = r->n_ctx + r->n_cont, keep = total < seq_len + 1 ? total : seq_len + 1;
+  *in = s->pool.v + r->ids + (total - keep);
+  return keep - 1;
+}
+
+static int input_len(const struct tf_task_set *s, const struct tf_task_request *r, int S) {
+  const int32_t *in;
+  return tf_task_input(s, r, S, &in);
 }
 
 /* Requests ordered by input length, longest first, so that one batch pads little; equal
@@ -35,7 +39,8 @@ static int same_ids(const struct tf_task_set *s, int a, int b) {
 
 static int by_length(const void *pa, const void *pb) {
   int a = *(const int *)pa, b = *(const int *)pb, c;
-  int la = input_len(&sort_set->req[a], sort_S), lb = input_len(&sort_set->req[b], sort_S);
+  int la = input_len(sort_set, &sort_set->req[a], sort_S),
+      lb = input_len(sort_set, &sort_set->req[b], sort_S);
   if (la != lb) return lb - la;
   if ((c = same_ids(sort_set, a, b))) return c;
   return a - b;
@@ -45,19 +50,19 @@ static int by_length(const void *pa, const void *pb) {
  * it (targets too) is id 0: causal attention keeps it from the positions scored. */
 static void fill_row(const struct tf_task_set *s, const struct tf_task_request *r, int S, int T,
                      int32_t *in, int32_t *tg) {
-  int total = r->n_ctx + r->n_cont, keep = total < S + 1 ? total : S + 1;
-  const int32_t *ids = s->pool.v + r->ids + (total - keep);
+  const int32_t *ids;
+  int n = tf_task_input(s, r, S, &ids);
   for (int t = 0; t < T; t++) {
-    in[t] = t < keep - 1 ? ids[t] : 0;
-    tg[t] = t < keep - 1 ? ids[t + 1] : 0;
+    in[t] = t < n ? ids[t] : 0;
+    tg[t] = t < n ? ids[t + 1] : 0;
   }
 }
 
 /* Sum of the continuation's log-probabilities (-loss at its positions, in double) and
  * whether each of its tokens was the argmax of its position's logits; r is row b of width T. */
-static void read_row(const struct tf_acts *a, struct tf_task_request *r, int S, int b, int T,
-                     int V) {
-  int n = input_len(r, S);
+static void read_row(const struct tf_task_set *s, const struct tf_acts *a,
+                     struct tf_task_request *r, int S, int b, int T, int V) {
+  int n = input_len(s, r, S);
   double ll = 0;
   int greedy = 1;
   for (int t = n - r->n_cont; t < n; t++) {
@@ -87,11 +92,11 @@ static void score_batches(struct tf_task_set *s, const struct tf_model *m, struc
                           int B, const int *order, int n, int32_t *in, int32_t *tg) {
   int S = m->cfg.seq_len, V = m->cfg.vocab_size;
   for (int i = 0; i < n;) {
-    int T = input_len(&s->req[order[i]], S), b = 0;
+    int T = input_len(s, &s->req[order[i]], S), b = 0;
     for (; b < B && i + b < n; b++)
       fill_row(s, &s->req[order[i + b]], S, T, in + (size_t)b * T, tg + (size_t)b * T);
     tf_net_forward(m, acts, in, tg, b, T);
-    for (int k = 0; k < b; k++) read_row(acts, &s->req[order[i + k]], S, k, T, V);
+    for (int k = 0; k < b; k++) read_row(s, acts, &s->req[order[i + k]], S, k, T, V);
     i += b;
     if (s->on_batch) s->on_batch(s->on_batch_ctx, i, n);
   }
@@ -130,8 +135,9 @@ static int score_distinct(struct tf_task_set *s, const struct tf_model *m, struc
 
 int tf_task_score(struct tf_task_set *s, const struct tf_model *m, struct tf_acts *acts, int B,
                   struct tf_error *err) {
-  if (B > acts->B) B = acts->B;
-  if (s->max_input > acts->T)
+  if (s->whole && !acts) return tf_error_set(err, TF_EUSAGE, "whole requests need activations");
+  if (s->whole && B > acts->B) B = acts->B;
+  if (s->whole && s->max_input > acts->T)
     return tf_error_set(err, TF_EUSAGE, "activations of length %d, the requests need %d", acts->T,
                         s->max_input);
   /* an empty continuation scores 0 and is greedy (an empty sum, an empty all()) */
@@ -139,7 +145,7 @@ int tf_task_score(struct tf_task_set *s, const struct tf_model *m, struct tf_act
     s->req[i].ll = 0;
     s->req[i].greedy = 1;
   }
-  int rc = score_distinct(s, m, acts, B, err);
+  int rc = s->whole ? score_distinct(s, m, acts, B, err) : tf_task_score_shared(s, m, B, err);
   for (int e = 0; !rc && e < s->n_examples; e++) {
     struct tf_task_example *x = &s->ex[e];
     for (int i = 0; i < x->n_choices; i++)

@@ -563,10 +563,10 @@ struct tf_tensor_diff {
   double max_abs;     /* max |b - a| over them; NaN when a NaN met a number */
 };
 /* Compares the checkpoints of readers a and b (names used in messages), streaming both to
- * the end (tf_ckpt_finish included). Both must store their tensors in the canonical order
- * (dtype size descending, then name), as tf_ckpt_write does. *out receives a malloc'd
- * array of *n_out entries in that order (free it; its pointers live as long as the
- * readers). */
+ * the end (tf_ckpt_finish included). A file storing its tensors in the canonical order
+ * (dtype size descending, then name), as tf_ckpt_write does, is streamed; one storing
+ * another order is held in memory whole. *out receives a malloc'd array of *n_out entries
+ * in the canonical order (free it; its pointers live as long as the readers). */
 int tf_inspect_diff(struct tf_ckpt_reader *a, const char *name_a, struct tf_ckpt_reader *b,
                     const char *name_b, struct tf_tensor_diff **out, size_t *n_out,
                     struct tf_error *err);
@@ -929,6 +929,13 @@ int tf_trainer_eval(struct tf_trainer *t, const struct tf_corpus *valid, struct 
 int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B,
                     const struct tf_corpus *c, size_t n, size_t max_windows, int32_t *inputs,
                     int32_t *targets, struct tf_eval_result *r, struct tf_error *err);
+/* The same, calling on_batch(ctx, windows done, windows in all) after each forward pass (a
+ * progress bar). */
+int tf_eval_windows_watched(const struct tf_model *m, struct tf_acts *acts, int B,
+                            const struct tf_corpus *c, size_t n, size_t max_windows,
+                            int32_t *inputs, int32_t *targets, struct tf_eval_result *r,
+                            void (*on_batch)(void *ctx, int64_t done, int64_t total), void *ctx,
+                            struct tf_error *err);
 /* ---------------------------------------------------------------- dist */
 
 /* Data parallelism on MPI. Without a launcher (or built with MPI=0) one process, rank 0 of 1,
@@ -1086,6 +1093,9 @@ struct tf_task_set {
    * their total (NULL: not called); tf_task_load leaves it NULL. */
   void (*on_batch)(void *ctx, int done, int total);
   void *on_batch_ctx;
+  /* 0 (tf_task_load's): the choices of an example share their common prefix's forward;
+   * 1: every request through tf_net_forward whole, padded in batches (the check of 0) */
+  int whole;
 };
 
 /* Reads the task file at path ("-": stdin): at most limit examples (limit <= 0: all), blank
@@ -1097,8 +1107,11 @@ int tf_task_load(struct tf_task_set *s, enum tf_task_kind kind, const char *path
                  const struct tf_tokenizer *tok, int seq_len, struct tf_error *err);
 void tf_task_free(struct tf_task_set *s);
 /* Scores every request with m (the harness's left truncation to the last seq_len + 1 ids),
- * up to B requests of equal padded length per forward, then each example's pred and
- * pred_norm. acts must hold B x s->max_input. TF_EDATA when a log-likelihood is not finite. */
+ * then each example's pred and pred_norm. By default an example's requests share the forward
+ * of their common prefix (the context), many examples per pass of up to B x s->max_input rows
+ * in buffers of its own (acts unused, may be NULL; TF_ENOMEM naming the figures when they do
+ * not fit); with s->whole, up to B requests of equal padded length per tf_net_forward in acts,
+ * which must hold B x s->max_input. TF_EDATA when a log-likelihood is not finite. */
 int tf_task_score(struct tf_task_set *s, const struct tf_model *m, struct tf_acts *acts, int B,
                   struct tf_error *err);
 

@@ -188,11 +188,23 @@ static int64_t target_bytes(const struct tf_tokenizer *tok, const int32_t *targe
 int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B,
                     const struct tf_corpus *c, size_t n, size_t max_windows, int32_t *inputs,
                     int32_t *targets, struct tf_eval_result *r, struct tf_error *err) {
+  return tf_eval_windows_watched(m, acts, B, c, n, max_windows, inputs, targets, r, NULL, NULL,
+                                 err);
+}
+
+int tf_eval_windows_watched(const struct tf_model *m, struct tf_acts *acts, int B,
+                            const struct tf_corpus *c, size_t n, size_t max_windows,
+                            int32_t *inputs, int32_t *targets, struct tf_eval_result *r,
+                            void (*on_batch)(void *ctx, int64_t done, int64_t total), void *ctx,
+                            struct tf_error *err) {
   const size_t S = (size_t)m->cfg.seq_len;
   memset(r, 0, sizeof *r);
   size_t predicted = n > 0 ? n - 1 : 0, start = 0, windows = 0, every = 1;
-  if (max_windows > 0 && (predicted + S - 1) / S > max_windows)
-    every = (predicted + S - 1) / S / max_windows;
+  size_t total = (predicted + S - 1) / S;
+  if (max_windows > 0 && total > max_windows) {
+    every = total / max_windows;
+    total = max_windows;
+  }
   while (start < predicted && (max_windows == 0 || windows < max_windows)) {
     int b = 0, T = 0;
     while (b < B && start < predicted && (max_windows == 0 || windows < max_windows)) {
@@ -210,6 +222,7 @@ int tf_eval_windows(const struct tf_model *m, struct tf_acts *acts, int B,
     r->loss_sum += mean * b * T;
     r->tokens += (int64_t)b * T;
     r->bytes += target_bytes(m->tok, targets, (size_t)b * T);
+    if (on_batch) on_batch(ctx, (int64_t)windows, (int64_t)total);
   }
   r->windows = (int64_t)windows;
   if (r->tokens > 0) {

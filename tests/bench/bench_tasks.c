@@ -13,12 +13,20 @@
 
 static const char usage[] =
     "Usage: bench_tasks [-c CONFIG] [--examples N] [--batch B] [--ctx C] [--cont K]\n"
-    "                   [--threads N]\n"
+    "                   [--threads N] [--whole]\n"
     "Scores N hellaswag examples (4 endings of K tokens after a context of C tokens; byte\n"
     "tokens, default C 48 and K 20, about the lengths of hellaswag in GPT-NeoX tokens) with a\n"
     "random model of CONFIG (default configs/150M.yaml), B requests per forward pass\n"
     "(default 8), after one untimed example, and prints one JSON line: examples_per_s,\n"
-    "requests_per_s, seconds and the shape.\n";
+    "requests_per_s, seconds, cpu_seconds (the process's processor time) and the shape.\n"
+    "--whole scores every request through its own whole forward (the path before choices\n"
+    "shared their context's) instead.\n";
+
+static double cpu(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 static double now(void) {
   struct timespec t;
@@ -61,7 +69,7 @@ static int arg_int(int argc, char **argv, int *i, int *out) {
 
 int main(int argc, char **argv) {
   const char *config = "configs/150M.yaml";
-  int n = 32, B = 8, ctx = 48, cont = 20, threads = 0, bad = 0;
+  int n = 32, B = 8, ctx = 48, cont = 20, threads = 0, whole = 0, bad = 0;
   for (int i = 1; i < argc && !bad; i++) {
     if (!strcmp(argv[i], "-c") && i + 1 < argc)
       config = argv[++i];
@@ -75,6 +83,8 @@ int main(int argc, char **argv) {
       bad = arg_int(argc, argv, &i, &cont);
     else if (!strcmp(argv[i], "--threads"))
       bad = arg_int(argc, argv, &i, &threads);
+    else if (!strcmp(argv[i], "--whole"))
+      whole = 1;
     else
       bad = 1;
   }
@@ -102,23 +112,24 @@ int main(int argc, char **argv) {
   int rc = tf_task_load(&s, TF_TASK_HELLASWAG, path, 0, m.tok, m.cfg.seq_len, &err);
   if (!rc) rc = tf_task_load(&warm, TF_TASK_HELLASWAG, path, 1, m.tok, m.cfg.seq_len, &err);
   unlink(path);
-  if (!rc) rc = tf_acts_create(&acts, &m.cfg, B, s.max_input, &err);
-  if (!rc) rc = tf_task_score(&warm, &m, &acts, B, &err);
-  double t0 = now();
-  if (!rc) rc = tf_task_score(&s, &m, &acts, B, &err);
-  double secs = now() - t0;
+  s.whole = warm.whole = whole;
+  if (!rc && whole) rc = tf_acts_create(&acts, &m.cfg, B, s.max_input, &err);
+  if (!rc) rc = tf_task_score(&warm, &m, whole ? &acts : NULL, B, &err);
+  double t0 = now(), c0 = cpu();
+  if (!rc) rc = tf_task_score(&s, &m, whole ? &acts : NULL, B, &err);
+  double secs = now() - t0, cpu_secs = cpu() - c0;
   if (rc) {
     fprintf(stderr, "bench_tasks: %s\n", err.msg);
     return 1;
   }
   printf("{\"config\": \"%s\", \"threads\": %d, \"examples\": %d, \"requests\": %d, \"batch\": %d, "
-         "\"ctx\": %d, \"cont\": %d, \"seconds\": %.3f, \"examples_per_s\": %.3f, "
-         "\"requests_per_s\": %.3f}\n",
-         config, omp_get_max_threads(), s.n_examples, s.n_requests, B, ctx, cont, secs,
-         s.n_examples / secs, s.n_requests / secs);
+         "\"ctx\": %d, \"cont\": %d, \"path\": \"%s\", \"seconds\": %.3f, "
+         "\"cpu_seconds\": %.3f, \"examples_per_s\": %.3f, \"requests_per_s\": %.3f}\n",
+         config, omp_get_max_threads(), s.n_examples, s.n_requests, B, ctx, cont,
+         whole ? "whole" : "shared", secs, cpu_secs, s.n_examples / secs, s.n_requests / secs);
   tf_task_free(&s);
   tf_task_free(&warm);
-  tf_acts_free(&acts);
+  if (whole) tf_acts_free(&acts);
   tf_model_free(&m);
   return 0;
 }

@@ -2,12 +2,16 @@
 """pty_run.py WAIT TYPED CMD...: runs CMD with a pseudo-terminal as its stdin, stdout and stderr,
 as if typed at: once CMD has printed WAIT, TYPED is typed (a Python escape string, so \\x04 is
 Ctrl-D). Prints everything CMD wrote and exits with CMD's status; after 60 s without CMD ending
-it is killed and the status is 124. For tests/cli (tf-generate reading a prompt)."""
+it is killed and the status is 124. PTY_COLS=N: a terminal N columns wide (default 80). For
+tests/cli (tf-generate reading a prompt, progress lines cut to the terminal)."""
+import fcntl
 import os
 import pty
 import select
 import signal
+import struct
 import sys
+import termios
 import time
 
 
@@ -16,6 +20,8 @@ def main():
     typed = typed.encode().decode("unicode_escape").encode("latin-1")
     pid, fd = pty.fork()
     if pid == 0:
+        cols = int(os.environ.get("PTY_COLS", "80"))
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, cols, 0, 0))
         os.execvp(cmd[0], cmd)
     seen, sent, deadline = b"", False, time.time() + 60
     while time.time() < deadline:

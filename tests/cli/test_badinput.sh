@@ -41,7 +41,7 @@ tf-generate -t --temperature inf
 tf-generate --top-k --top-k 2147483648
 tf-generate --top-p --top-p nan
 tf-generate --seed --seed 18446744073709551616
-tf-inspect --threads --threads 0
+tf-tokenize --threads --threads 0
 EOF
 
 # an unknown option, an option without its value, a stray operand, an empty file name
@@ -50,15 +50,16 @@ while read -r cmd args; do
     grep_err 64 "unrecognized option '--frobnicate'" "badinput: $cmd: an unknown option exits 64" \
       $TF_BIN/$cmd $args --frobnicate ;;
   esac
+  case $cmd in tf-inspect) valued=--tensor ;; *) valued=--threads ;; esac
   grep_err 64 "requires an argument" "badinput: $cmd: an option without its value exits 64" \
-    $TF_BIN/$cmd $args --threads
+    $TF_BIN/$cmd $args $valued
 done << EOF
 tf-init -c configs/tiny.yaml -o $B/x.tfz
 tf-train -c configs/tiny.yaml -i $M -o $B/x.tfz
 tf-grow -i $M -o $B/x.tfz --ffn +1
 tf-eval -i $M
 tf-generate -i $M -p x
-tf-inspect $M
+tf-inspect $M $M
 EOF
 while read -r cmd args; do
   grep_err 64 "unexpected argument 'stray'" "badinput: $cmd: a stray operand exits 64" \
@@ -68,7 +69,7 @@ tf-init -c configs/tiny.yaml -o $B/x.tfz
 tf-train -c configs/tiny.yaml -i $M -o $B/x.tfz
 tf-grow -i $M -o $B/x.tfz --ffn +1
 tf-eval -i $M
-tf-inspect $M
+tf-inspect $M $M
 EOF
 # the empty name is the last argument of each row
 while read -r cmd label args; do
@@ -113,8 +114,8 @@ head -c 60000 "$B/m.safetensors" > "$B/cut-data.safetensors"
 BAD_CKPTS="missing.tfz 66 No such file or directory
 dir 66 is a directory
 empty 65 empty file
-random.bin 65 header length [0-9]+ exceeds the limit
-random.gz 65 header length [0-9]+ exceeds the limit
+random.bin 65 not a checkpoint: looks like unrecognized binary data
+random.gz 65 not a checkpoint: looks like gzip'd unrecognized binary data
 cut-gzip-header.tfz 65 truncated.*inside the 8-byte header length
 cut-st-header.tfz 65 truncated.*the header ends at byte [0-9]+, its length says
 cut-st-header.safetensors 65 truncated or not a checkpoint: header length [0-9]+ runs past

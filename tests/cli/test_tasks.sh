@@ -15,7 +15,7 @@ python3 -c \"
 import json
 ours = json.load(open('$TMP/piqa.json'))
 ref = json.load(open('tests/fixtures/tasks_bytes.json'))['tasks']['piqa']['metrics']
-assert sorted(ours) == sorted(['task', 'data', 'weights', 'n', 'acc', 'acc_stderr', 'acc_norm', 'acc_norm_stderr']), ours
+assert sorted(ours) == sorted(['task', 'model', 'data', 'weights', 'n', 'acc', 'acc_stderr', 'acc_norm', 'acc_norm_stderr']), ours
 for k in ('n', 'acc', 'acc_norm'): assert ours[k] == ref[k], (k, ours, ref)
 for k in ('acc_stderr', 'acc_norm_stderr'): assert abs(ours[k] - ref[k]) < 1e-12, (k, ours, ref)
 \""

@@ -63,6 +63,41 @@ grep_err 64 'set model.n_layers=3: tf-grow takes the model from the checkpoint' 
   "usability 4: tf-grow refuses --set model.*" \
   $TF_BIN/tf-grow -q -i "$U/t0.tfz" -o "$U/w.tfz" --ffn +8 --set model.n_layers=3
 
+
+# 7. tf-train's banner (not with -q); plain progress lines with the UTC time and the time left;
+# on a terminal the bar is cut to its width; tf-eval --json names the model
+grep_err 0 'global batch 4 windows of 32 = 128 tokens a step' \
+  "usability 7: tf-train starts with a banner on stderr" \
+  $TF_BIN/tf-train --threads 2 -c configs/tiny.yaml -i "$U/t0.tfz" -o "$U/b.tfz" --steps 4 \
+  --set train.eval_every=2
+cp "$ERR" "$U/banner.err"
+check "usability 7: model, data, ranks and threads, where the stage starts" sh -c "
+  grep -q 'model .*t0.tfz: [0-9]* parameters, L2 d32' '$U/banner.err' &&
+  grep -q 'data data/tiny-train.txt: [0-9]* bytes' '$U/banner.err' &&
+  grep -q '1 rank); 2 threads a rank' '$U/banner.err' &&
+  grep -q 'this run: stage step 0 to 4 of 4; a new stage' '$U/banner.err'"
+check "usability 7: plain lines carry the UTC time and the time left" \
+  grep -Eq '^tf-train: 20[0-9-]+T[0-9:]+Z step 2/4 loss .* eta [0-9]+:[0-9]{2}$' "$U/banner.err"
+grep_err 0 'resuming at lifetime step 4' "usability 7: a resumed run says where it resumes" \
+  $TF_BIN/tf-train --threads 2 -c configs/tiny.yaml -i "$U/b.tfz" -o "$U/b2.tfz" --steps 6 \
+  --reschedule
+ok "usability 7: -q prints no banner" $UT -i "$U/t0.tfz" -o "$U/b.tfz" --steps 2
+cp "$ERR" "$U/quiet.err"
+check "usability 7: (stderr empty)" test ! -s "$U/quiet.err"
+grep_out 'step' "usability 7: on a 50-column terminal" env PTY_COLS=50 python3 tests/cli/pty_run.py \
+  '' '' $TF_BIN/tf-train --threads 2 -c configs/tiny.yaml -i "$U/t0.tfz" -o "$U/b.tfz" --steps 30
+cp "$OUT" "$U/tty.out"
+check "usability 7: the progress line is cut to 49 columns, the time left kept" python3 -c "
+import re, sys
+segs = re.split(rb'[\r\n]', open(sys.argv[1], 'rb').read().replace(b'\x1b[K', b''))
+bars = [s for s in segs if re.match(rb'(\[[#.]+\] )?[0-9]+/30 ', s)]
+assert bars and all(len(s) <= 49 for s in bars), bars
+assert all(b' eta ' in s for s in bars), bars
+" "$U/tty.out"
+grep_out '^\{"model":"[^"]*t0.tfz","data":"data/tiny-valid.txt"' \
+  "usability 7: tf-eval --json names the model" \
+  $TF_BIN/tf-eval -i "$U/t0.tfz" --data data/tiny-valid.txt --json
+
 # 8. a prompt typed on a terminal ends at the first Ctrl-D, mid-line too, and the terminal is
 # told so (a pseudo-terminal types it; the old reader waited for a second Ctrl-D: killed, 124)
 grep_out '^tf-generate: reading the prompt from the terminal \(end with Ctrl-D\)' \
@@ -84,5 +119,83 @@ grep_err 64 "--stop 'a\\\\q': escapes are" "usability 12: an unknown --stop esca
   $TF_BIN/tf-generate -i "$U/t0.tfz" -p ab --stop 'a\q'
 grep_err 64 'not \\x00' "usability 12: --stop '\\x00' is refused" \
   $TF_BIN/tf-generate -i "$U/t0.tfz" -p ab --stop '\x00'
+for cmd in tf-convert tf-eval tf-generate tf-grow tf-init tf-inspect tf-tokenize tf-train; do
+  grep_out '^ +-q, --quiet ' "usability 12: $cmd --help lists -q" $TF_BIN/$cmd --help
+done
+check "usability 12: every man page has a real date and .Os" sh -c \
+  "! grep -l 'Mdocdate' man/man*/*.[157] && test \$(grep -l '^\.Os tokenformer' man/man*/*.[157] | wc -l) = \$(ls man/man*/*.[157] | wc -l)"
 ok "usability 12: tf-generate(1)'s --stop example runs as printed (\\n)" \
   $TF_BIN/tf-generate -i "$U/t0.tfz" -p 'And God said' -t 0.8 --top-p 0.95 --stop '\n'
+
+# 9. --print-config on tf-train and tf-grow: the run's config, defaults included; -c optional
+grep_out '^  steps: 7 ' "usability 9: tf-train --print-config, no config: defaults and options" \
+  $TF_BIN/tf-train --print-config --steps 7
+grep_out '^  d_model: 32 ' "usability 9: with -i, the model is the checkpoint's, not the config's" \
+  $TF_BIN/tf-train -c "$U/wide.yaml" -i "$U/t0.tfz" --print-config
+grep_out '^  ffn_tokens: "\+8" ' "usability 9: tf-grow --print-config" \
+  $TF_BIN/tf-grow -i "$U/t0.tfz" --ffn +8 --seed 3 --print-config
+check "usability 9: tf-train without -c trains with the defaults and --set" \
+  sh -c "$TF_BIN/tf-train -q --threads 2 -i '$U/t0.tfz' -o '$U/noc.tfz' --steps 1 \
+    --set train.data=data/tiny-train.txt --set train.valid= --set train.batch=2 &&
+    $TF_BIN/tf-inspect --json '$U/noc.tfz' | grep -q '\"stage_step\": 1'"
+
+# 10. tf-inspect OLD NEW, --params-only, any tensor order
+$TF_BIN/tf-inspect --diff "$U/s10.tfz" "$U/t0.tfz" > "$U/diff1"
+grep_out '0 only in A, 0 only in B$' "usability 10: OLD NEW --params-only leaves the optimizer out" \
+  $TF_BIN/tf-inspect --params-only "$U/t0.tfz" "$U/s10.tfz"
+check "usability 10: tf-inspect OLD NEW is tf-inspect --diff NEW OLD" \
+  sh -c "$TF_BIN/tf-inspect '$U/t0.tfz' '$U/s10.tfz' | cmp -s - '$U/diff1'"
+gunzip -c "$U/t0.tfz" | python3 -c "
+import json, struct, sys
+b = sys.stdin.buffer.read()
+n = struct.unpack('<Q', b[:8])[0]
+h, data = json.loads(b[8:8 + n]), b[8 + n:]
+out, parts, off = {'__metadata__': h.pop('__metadata__')}, [], 0
+for name in sorted(h, reverse=True):  # the names backwards: not the canonical order
+    s, e = h[name]['data_offsets']
+    parts.append(data[s:e])
+    out[name] = dict(h[name], data_offsets=[off, off + e - s])
+    off += e - s
+j = json.dumps(out).encode()
+j += b' ' * (-len(j) % 8)
+open(sys.argv[1], 'wb').write(struct.pack('<Q', len(j)) + j + b''.join(parts))" "$U/rev.safetensors"
+grep_out '^tensors: 23 same, 0 changed' "usability 10: a file in another tensor order compares" \
+  $TF_BIN/tf-inspect "$U/rev.safetensors" "$U/t0.tfz"
+
+# 11. a file that is not a checkpoint says what it looks like; -o - says streamed; one line
+# per bad option
+printf 'model:\n  d_model: 32\n' > "$U/text.tfz"
+gzip -c "$U/text.tfz" > "$U/text.gz"
+printf '\050\265\057\375 zstd frame' > "$U/z.tfz"
+python3 -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1], 'w').writestr('a/data.pkl', 'x')" \
+  "$U/torch.bin"
+grep_err 65 'text.tfz: not a checkpoint: looks like text$' "usability 11: text is not a checkpoint" \
+  $TF_BIN/tf-inspect "$U/text.tfz"
+grep_err 65 "text.gz: not a checkpoint: looks like gzip'd text" "usability 11: nor gzip'd text" \
+  $TF_BIN/tf-eval -i "$U/text.gz"
+grep_err 65 'z.tfz: not a checkpoint: looks like zstd' "usability 11: zstd is named" \
+  $TF_BIN/tf-generate -i "$U/z.tfz" -p x
+grep_err 65 'torch.bin: not a checkpoint: looks like zip \(a PyTorch file\? use tf-convert\)' \
+  "usability 11: a zip says tf-convert" $UT -i "$U/torch.bin" -o "$U/x.tfz"
+grep_err 0 'parameters, .*, streamed$' "usability 11: -o - says streamed" \
+  sh -c "$TF_BIN/tf-init -c configs/tiny.yaml -o - > '$U/st.tfz'"
+for bad in --frobnicate -x --steps --json '--new-stage=1'; do
+  grep_err 64 "^tf-train: (unrecognized option|option .* (requires|allow))" \
+    "usability 11: tf-train $bad: one error line" $UT -i "$U/t0.tfz" -o "$U/x.tfz" $bad
+  check "usability 11: tf-train $bad: the error and the --help hint only" \
+    test "$(grep -c '' "$ERR")" = 2
+done
+# 14. make check and make demo check the Debian packages before compiling anything: a package
+# known to be missing (TF_DEPS_INSTALL=0: named, never installed, root or not) stops them with
+# the apt-get line (make -n: were the check to pass, nothing would run)
+grep_err 1 'apt-get install -y tokenformer-no-such-package$' \
+  "usability 14: install-deps.sh names the missing package and the apt-get line" \
+  env TF_DEPS_INSTALL=0 sh tests/install-deps.sh gcc tokenformer-no-such-package
+cp "$ERR" "$U/deps.err"
+check "usability 14: only the missing one" sh -c "! grep -q 'gcc' '$U/deps.err'"
+grep_err 2 'apt-get install -y tokenformer-no-such-package$' \
+  "usability 14: make demo stops at the check, with the apt-get line" \
+  env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL TF_DEPS_INSTALL=0 make -n demo DEPS_CHECK=1 \
+  DEPS='gcc tokenformer-no-such-package'
+cp "$ERR" "$U/deps.err"
+check "usability 14: before compiling anything" grep -q 'nothing was compiled' "$U/deps.err"

@@ -51,3 +51,11 @@ void tf_test_full_logits(const struct tf_model *m, const int32_t *tokens, int T,
   memcpy(out, a.logits, (size_t)T * m->cfg.vocab_size * sizeof *out);
   tf_acts_free(&a);
 }
+
+void tf_test_load_fixture(struct tf_model *m, const char *name) {
+  const char *dir = getenv("TF_FIXTURES");
+  char path[512];
+  struct tf_error err = {0};
+  snprintf(path, sizeof path, "%s/%s.tfz", dir ? dir : "tests/fixtures", name);
+  ck_assert_msg(tf_model_load(m, path, &err) == TF_OK, "%s", err.msg);
+}

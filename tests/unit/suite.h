@@ -15,6 +15,9 @@ void tf_test_tmp_path(char *buf, size_t n, const char *name);
 struct tf_model_config tf_test_tiny_config(void);
 /* n token ids in [0, V), the same for the same seed. */
 void tf_test_random_tokens(int32_t *t, int n, int V, uint64_t seed);
+/* The fixture model name (tests/fixtures/README.md) from $TF_FIXTURES (default
+ * tests/fixtures), with its training state; the check fails when it cannot be loaded. */
+void tf_test_load_fixture(struct tf_model *m, const char *name);
 /* out (T, V) = the logits of the full forward (tf_net_forward) of tokens (T). */
 void tf_test_full_logits(const struct tf_model *m, const int32_t *tokens, int T, float *out);
 

@@ -25,11 +25,7 @@ static const char *const cases[] = {"l2_norm_gelu", "gelu_l2_norm",          "so
 #define TOL 1e-5
 
 static void load_case(struct tf_model *m, const char *name) {
-  const char *dir = getenv("TF_FIXTURES");
-  char path[512];
-  struct tf_error err = {0};
-  snprintf(path, sizeof path, "%s/%s.tfz", dir ? dir : "tests/fixtures", name);
-  ck_assert_msg(tf_model_load(m, path, &err) == TF_OK, "%s", err.msg);
+  tf_test_load_fixture(m, name);
 }
 
 static void decoder_init(struct tf_decoder *dec, const struct tf_model *m, int chunk) {

@@ -52,12 +52,14 @@ static void load_task(struct tf_task_set *s, enum tf_task_kind k, const struct t
                 err.msg);
 }
 
-static void score(struct tf_task_set *s, const struct tf_model *m, int B) {
+/* The shared-prefix path (default), or with whole every request through tf_net_forward. */
+static void score(struct tf_task_set *s, const struct tf_model *m, int B, int whole) {
   struct tf_acts acts;
   struct tf_error err = {0};
-  ck_assert_int_eq(tf_acts_create(&acts, &m->cfg, B, s->max_input, &err), TF_OK);
-  ck_assert_msg(tf_task_score(s, m, &acts, B, &err) == TF_OK, "%s", err.msg);
-  tf_acts_free(&acts);
+  s->whole = whole;
+  if (whole) ck_assert_int_eq(tf_acts_create(&acts, &m->cfg, B, s->max_input, &err), TF_OK);
+  ck_assert_msg(tf_task_score(s, m, whole ? &acts : NULL, B, &err) == TF_OK, "%s", err.msg);
+  if (whole) tf_acts_free(&acts);
 }
 
 static void check_ids(const int32_t *ids, json_t *want, const char *what, int e, int i) {
@@ -94,7 +96,7 @@ static void check_metric(double got, json_t *want, double rel, const char *name)
   ck_assert_msg(fabs(got - w) <= rel * fabs(w) + 1e-12, "%s is %.12g, want %.12g", name, got, w);
 }
 
-static void check_task(int c, enum tf_task_kind k, int B) {
+static void check_task(int c, enum tf_task_kind k, int B, int whole) {
   json_t *ref = reference(c);
   json_t *task = json_object_get(json_object_get(ref, "tasks"), tf_task_name(k));
   json_t *examples = json_object_get(task, "examples");
@@ -103,7 +105,7 @@ static void check_task(int c, enum tf_task_kind k, int B) {
   load_model(&m, c);
   load_task(&s, k, &m, 0);
   ck_assert_int_eq(s.n_examples, (int)json_array_size(examples));
-  score(&s, &m, B);
+  score(&s, &m, B, whole);
   for (int e = 0; e < s.n_examples; e++) {
     json_t *x = json_array_get(examples, (size_t)e), *reqs = json_object_get(x, "requests");
     const struct tf_task_example *ex = &s.ex[e];
@@ -136,20 +138,31 @@ static void check_task(int c, enum tf_task_kind k, int B) {
   json_decref(ref);
 }
 
-/* Batches of 3 requests (padded to the longest) and of 1 give the reference's figures. */
+/* Passes of 3 requests' rows and of 1 (examples split across passes) give the reference's
+ * figures, as do whole requests in padded batches of 3. */
 START_TEST(tasks_match_pytorch) {
-  check_task(CASE_BYTES, (enum tf_task_kind)_i, 3);
+  check_task(CASE_BYTES, (enum tf_task_kind)_i, 3, 0);
 }
 END_TEST
 
 START_TEST(tasks_match_pytorch_one_at_a_time) {
-  check_task(CASE_BYTES, (enum tf_task_kind)_i, 1);
+  check_task(CASE_BYTES, (enum tf_task_kind)_i, 1, 0);
+}
+END_TEST
+
+START_TEST(whole_requests_match_pytorch) {
+  check_task(CASE_BYTES, (enum tf_task_kind)_i, 3, 1);
 }
 END_TEST
 
 /* The same in BPE tokens: the harness's split of encode(context + continuation). */
 START_TEST(bpe_tasks_match_pytorch) {
-  check_task(CASE_BPE, (enum tf_task_kind)_i, 4);
+  check_task(CASE_BPE, (enum tf_task_kind)_i, 4, 0);
+}
+END_TEST
+
+START_TEST(bpe_whole_requests_match_pytorch) {
+  check_task(CASE_BPE, (enum tf_task_kind)_i, 4, 1);
 }
 END_TEST
 
@@ -186,7 +199,9 @@ int main(void) {
   TCase *tc = tcase_create("pytorch");
   tcase_add_loop_test(tc, tasks_match_pytorch, 0, TF_NTASKS);
   tcase_add_loop_test(tc, tasks_match_pytorch_one_at_a_time, 0, TF_NTASKS);
+  tcase_add_loop_test(tc, whole_requests_match_pytorch, 0, TF_NTASKS);
   tcase_add_loop_test(tc, bpe_tasks_match_pytorch, 0, TF_NTASKS);
+  tcase_add_loop_test(tc, bpe_whole_requests_match_pytorch, 0, TF_NTASKS);
   tcase_add_test(tc, limit_takes_the_first_examples);
   tcase_add_test(tc, task_names);
   suite_add_tcase(s, tc);
