@@ -53,6 +53,8 @@ struct convert_args {
   const char *input, *output, *config, *tokenizer, *config_out;
   int rescale;
   enum tf_compress compress;
+  int argc;
+  char **argv; /* the whole command line, for the history */
 };
 
 static int set_mode(struct cli *c, struct convert_args *a, int opt, const char *arg) {
@@ -123,17 +125,14 @@ static int parse_args(struct cli *c, struct convert_args *a, int argc, char **ar
 /* The history record of an import: where the weights came from, exactly. */
 static int record(struct tf_model *m, const struct convert_args *a,
                   const struct tf_official_info *info, struct tf_error *err) {
-  json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:s, s:b, s:i, s:i}", "from", a->input, "format",
-                        info->format, "bytes", (json_int_t)info->bytes, "sha256", info->sha256,
-                        "config", a->config ? a->config : "released model shapes", "deepspeed",
-                        info->nested, "widened", info->widened, "ignored", info->ignored);
+  json_t *j =
+      json_pack("{s:s, s:s, s:I, s:s, s:s, s:b, s:i, s:i}", "from", a->input, "format",
+                info->format, "bytes", (json_int_t)info->bytes, "sha256", info->sha256,
+                "official_config", a->config ? a->config : "released model shapes", "deepspeed",
+                info->nested, "widened", info->widened, "ignored", info->ignored);
   if (j && a->tokenizer) json_object_set_new(j, "tokenizer", json_string(a->tokenizer));
-  char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-  json_decref(j);
-  int rc = text ? tf_model_add_history(m, "tf-convert", text, err)
-                : tf_error_set(err, TF_ENOMEM, "out of memory");
-  free(text);
-  return rc;
+  struct tf_run run = {.command = "tf-convert", .argc = a->argc, .argv = a->argv};
+  return j ? tf_model_add_run(m, &run, j, err) : tf_error_set(err, TF_ENOMEM, "out of memory");
 }
 
 static void summary(const struct cli *c, const struct convert_args *a, const struct tf_model *m,
@@ -192,6 +191,8 @@ int main(int argc, char **argv) {
   struct tf_error err = {0};
   cli_init(&c, "tf-convert", usage, CLI_QUIET | CLI_JSON | CLI_THREADS | CLI_OUTPUT | CLI_COMPRESS);
   int rc = parse_args(&c, &a, argc, argv);
+  a.argc = argc;
+  a.argv = argv;
   if (!rc && !c.done && (rc = run(&c, &a, &err))) rc = cli_fail(&c, &err);
   cli_free(&c);
   return cli_finish(&c, rc);

@@ -60,6 +60,8 @@ struct grow_args {
   int given[TF_NKINDS], tokens[TF_NKINDS], relative[TF_NKINDS]; /* --qkv, --proj, --ffn */
   int init;                                                     /* -1: not given */
   int rescale, keep_optimizer, print_config;
+  int argc;
+  char **argv; /* the whole command line, for the history */
 };
 
 /* "N" (a new total) or "+N" (an increment); "+0" and "0" leave the kind as it is. */
@@ -175,20 +177,16 @@ static json_t *describe(const struct grow_args *a, const struct tf_grow_config *
   return j;
 }
 
-/* Appends the record (with the time and version) to out's history. */
-static int add_history(struct tf_model *out, json_t *rec, struct tf_error *err) {
-  char now[32];
-  time_t t = time(NULL);
-  strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-  json_t *full = json_pack("{s:s}", "time", now);
-  json_object_update(full, rec);
-  json_object_set_new(full, "version", json_string(TF_VERSION));
-  char *text = json_dumps(full, JSON_COMPACT | JSON_PRESERVE_ORDER);
-  json_decref(full);
-  int rc = text ? tf_model_add_history(out, "tf-grow", text, err)
-                : tf_error_set(err, TF_ENOMEM, "out of memory writing the history");
-  free(text);
-  return rc;
+/* Appends the record (tf_model_add_run: the run's provenance after it) to out's history. */
+static int add_history(struct tf_model *out, const struct grow_args *a, const struct tf_config *cfg,
+                       json_t *rec, struct tf_error *err) {
+  struct tf_run run = {.command = "tf-grow",
+                       .argc = a->argc,
+                       .argv = a->argv,
+                       .cfg = cfg,
+                       .model = &out->cfg,
+                       .config_file = a->config};
+  return tf_model_add_run(out, &run, json_incref(rec), err);
 }
 
 /* The warning of --rescale (even with -q), and notes (unless -q). */
@@ -247,7 +245,7 @@ static int grow(const struct cli *c, const struct grow_args *a, const struct tf_
   if ((rc = tf_model_grow(&out, &in, &cfg->grow, &cfg->init, &r.p, err))) goto free_in;
   warn(c, a, &cfg->grow, &r);
   json_t *rec = describe(a, &cfg->grow, &r);
-  rc = add_history(&out, rec, err);
+  rc = add_history(&out, a, cfg, rec, err);
   if (!rc) rc = tf_model_save(&out, a->output, c->compress, err);
   if (!rc) print_summary(c, a, &cfg->grow, rec, &r);
   json_decref(rec);
@@ -265,6 +263,8 @@ int main(int argc, char **argv) {
   cli_init(&c, "tf-grow", usage,
            CLI_QUIET | CLI_JSON | CLI_THREADS | CLI_CONFIG | CLI_OUTPUT | CLI_SEED | CLI_COMPRESS);
   int rc = parse_args(&c, &a, argc, argv);
+  a.argc = argc;
+  a.argv = argv;
   if (rc || c.done) goto out;
   if ((rc = load_config(&c, &cfg, &a, &err)) ||
       (a.print_config ? (rc = cli_print_config(&cfg, a.input, &err))

@@ -66,10 +66,34 @@ static int load_config(const struct cli *c, struct tf_config *cfg, const struct 
                        struct tf_error *err) {
   int rc = cli_load_config(c, cfg, err);
   if (!rc && c->has_seed) cfg->init.seed = c->seed;
-  if (!rc && a->tokenizer)
+  if (!rc && a->tokenizer) {
     snprintf(cfg->init.tokenizer, sizeof cfg->init.tokenizer, "%s", a->tokenizer);
+    tf_config_set_origin(cfg, "init.tokenizer", "--tokenizer");
+  }
   if (!rc) rc = tf_config_check(cfg, err);
   return rc;
+}
+
+/* The history record: init.* as used, then the run (tf_model_add_run). */
+static int record(struct tf_model *m, const struct tf_config *cfg, const char *config_file,
+                  int argc, char **argv, struct tf_error *err) {
+  static const char *const data_keys[] = {"init.tokenizer", NULL};
+  const struct tf_init_config *ic = &cfg->init;
+  json_t *rec =
+      json_pack("{s:o, s:f, s:f, s:f, s:s}", "seed", cli_json_u64(ic->seed), "std", ic->std,
+                "key_std", tf_init_key_std(ic), "value_std", tf_init_value_std(&cfg->model, ic),
+                "tokenizer", tf_tokenizer_kind_name(m->tok));
+  if (rec && tf_tokenizer_kind(m->tok) == TF_TOK_BPE)
+    json_object_set_new(rec, "tokenizer_sha256", json_string(tf_tokenizer_sha256(m->tok)));
+  struct tf_run run = {.command = "tf-init",
+                       .argc = argc,
+                       .argv = argv,
+                       .cfg = cfg,
+                       .model = &m->cfg,
+                       .config_file = config_file,
+                       .data_keys = data_keys};
+  if (!rec) return tf_error_set(err, TF_ENOMEM, "out of memory writing the history");
+  return tf_model_add_run(m, &run, rec, err);
 }
 
 static void print_summary(const struct cli *c, const struct tf_model *m, const char *out) {
@@ -114,15 +138,8 @@ int main(int argc, char **argv) {
   }
   tf_model_init(&m, &cfg.init);
   rc = cli_give_tokenizer(&m, cfg.init.tokenizer, &err);
-  json_t *rec = json_pack("{s:o, s:s, s:s}", "seed", cli_json_u64(cfg.init.seed), "version",
-                          TF_VERSION, "tokenizer", tf_tokenizer_kind_name(m.tok));
-  if (rec && tf_tokenizer_kind(m.tok) == TF_TOK_BPE)
-    json_object_set_new(rec, "tokenizer_sha256", json_string(tf_tokenizer_sha256(m.tok)));
-  char *extra = rec ? json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-  json_decref(rec);
-  if (!rc && !extra) rc = tf_error_set(&err, TF_ENOMEM, "out of memory writing the history");
-  if (!rc) rc = tf_model_add_history(&m, "tf-init", extra, &err);
-  free(extra);
+  if (rc == TF_ENOINPUT) tf_config_blame(&cfg, "init.tokenizer", &err);
+  if (!rc) rc = record(&m, &cfg, c.config, argc, argv, &err);
   if (!rc) rc = tf_model_save(&m, c.output, c.compress, &err);
   if (rc)
     rc = cli_fail(&c, &err);

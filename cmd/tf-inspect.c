@@ -11,7 +11,7 @@
 #include "cli.h"
 
 static const char usage[] =
-    "Usage: tf-inspect [--tensors] [--stats] [--tensor NAME] [--json] FILE\n"
+    "Usage: tf-inspect [--tensors] [--stats] [--tensor NAME] [--history] [--json] FILE\n"
     "       tf-inspect --verify [--json] FILE\n"
     "       tf-inspect [--params-only] [-v] [--json] OLD NEW\n"
     "       tf-inspect --diff OTHER [--params-only] [-v] [--json] FILE\n"
@@ -23,6 +23,8 @@ static const char usage[] =
     "      --stats             per tensor: mean, std, min, max, L2 norm, fraction of zeros\n"
     "                          (scalars: their value); streams the whole file\n"
     "      --tensor NAME       the values of tensor NAME, one row per line\n"
+    "      --history           every history record whole: command line, time, version,\n"
+    "                          ranks, threads, config (its text), data files\n"
     "      --verify            read to the end: CRC, layout, tensors against the config,\n"
     "                          values finite; prints 'FILE: ok'\n"
     "      --diff OTHER        compare FILE (A) with OTHER (B) tensor by tensor: same,\n"
@@ -46,12 +48,13 @@ enum {
   OPT_TENSOR,
   OPT_VERIFY,
   OPT_DIFF,
-  OPT_PARAMS_ONLY
+  OPT_PARAMS_ONLY,
+  OPT_HISTORY
 };
 
 struct args {
   const char *file, *other, *tensor;
-  int tensors, stats, verify, params_only;
+  int tensors, stats, verify, params_only, history;
 };
 
 /* An open checkpoint and what its header says. */
@@ -90,6 +93,9 @@ static int take_option(struct cli *c, void *args, int opt, const char *arg) {
   case OPT_PARAMS_ONLY:
     a->params_only = 1;
     break;
+  case OPT_HISTORY:
+    a->history = 1;
+    break;
   default: /* OPT_DIFF */
     a->other = arg;
   }
@@ -114,15 +120,16 @@ static int parse_args(struct cli *c, struct args *a, int argc, char **argv) {
                                            {"verify", no_argument, 0, OPT_VERIFY},
                                            {"diff", required_argument, 0, OPT_DIFF},
                                            {"params-only", no_argument, 0, OPT_PARAMS_ONLY},
+                                           {"history", no_argument, 0, OPT_HISTORY},
                                            {0, 0, 0, 0}};
   int rc = cli_parse(c, argc, argv, NULL, longopts, take_option, a);
   if (rc || c->done || (rc = take_operands(c, a, argc, argv))) return rc;
   if ((rc = cli_check_path(c, "the checkpoint", a->file)) ||
       (rc = cli_check_path(c, "--diff", a->other)))
     return rc;
-  int sections = a->tensors || a->stats || a->tensor;
+  int sections = a->tensors || a->stats || a->tensor || a->history;
   if ((a->verify || a->other) && sections)
-    return cli_usage_error(c, "--%s takes no --tensors, --stats or --tensor",
+    return cli_usage_error(c, "--%s takes no --tensors, --stats, --tensor or --history",
                            a->verify ? "verify" : "diff");
   if (a->verify && a->other) return cli_usage_error(c, "--verify and --diff exclude each other");
   if (a->params_only && !a->other) return cli_usage_error(c, "--params-only goes with --diff");
@@ -193,6 +200,68 @@ static void put_json_value(FILE *f, const json_t *v) {
   free(s);
 }
 
+/* History members the summary leaves to --history (long): the command line, the config's
+ * text, the data files. */
+static int history_detail(const char *key) {
+  return !strcmp(key, "argv") || !strcmp(key, "config_text") || !strcmp(key, "data");
+}
+
+/* The data files of a record, one line each: key, path, size, hash of the first MiB. */
+static void print_history_data(const json_t *data) {
+  size_t i;
+  json_t *d;
+  json_array_foreach(data, i, d) {
+    printf("  data          ");
+    put_json_value(stdout, json_object_get(d, "key"));
+    printf(" ");
+    put_json_value(stdout, json_object_get(d, "path"));
+    json_t *bytes = json_object_get(d, "bytes"), *sha = json_object_get(d, "sha256_first_mib");
+    if (bytes) printf("  %" JSON_INTEGER_FORMAT " bytes", json_integer_value(bytes));
+    if (sha) printf("  sha256 of the first MiB %s", json_string_value(sha));
+    putchar('\n');
+  }
+}
+
+/* Text lines, each indented by four spaces, escaped. */
+static void print_indented(const char *text) {
+  while (*text) {
+    size_t n = strcspn(text, "\n");
+    char *line = strndup(text, n);
+    printf("    ");
+    cli_put_escaped(stdout, line ? line : "");
+    putchar('\n');
+    free(line);
+    text += n + (text[n] == '\n');
+  }
+}
+
+/* --history: every record whole, one block each; a config's text where it was first stored. */
+static void print_history_text(const json_t *history) {
+  size_t i;
+  json_t *rec, *m;
+  const char *key;
+  json_array_foreach(history, i, rec) {
+    printf("%zu ", i + 1);
+    put_json_value(stdout, json_object_get(rec, "command"));
+    putchar('\n');
+    json_object_foreach(rec, key, m) {
+      if (!strcmp(key, "command") || !strcmp(key, "config_text")) continue;
+      if (!strcmp(key, "data")) {
+        print_history_data(m);
+        continue;
+      }
+      printf("  %-13s ", key);
+      put_json_value(stdout, m);
+      putchar('\n');
+    }
+    const char *text = json_string_value(json_object_get(rec, "config_text"));
+    if (text) {
+      printf("  config_text\n");
+      print_indented(text);
+    }
+  }
+}
+
 static void print_params_text(const struct tf_model_config *m) {
   uint64_t g[TF_NGROUPS];
   char b[32];
@@ -247,7 +316,7 @@ static void print_summary_text(const struct file *f) {
     put_json_value(stdout, json_object_get(v, "command"));
     json_t *m;
     json_object_foreach(v, key, m) {
-      if (strcmp(key, "command") == 0) continue;
+      if (!strcmp(key, "command") || history_detail(key)) continue;
       printf("  ");
       cli_put_escaped(stdout, key);
       putchar('=');
@@ -484,7 +553,9 @@ static int run_inspect(const struct cli *c, const struct args *a, struct tf_erro
   if (!rc && a->tensor && !tf_st_find(f.h, a->tensor))
     rc = tf_error_set(err, TF_EUSAGE, "%s: no tensor named '%s'", a->file, a->tensor);
   json_t *j = !rc && c->json ? summary_json(&f) : NULL;
-  if (!rc && !c->json && !a->tensors && !a->stats && !a->tensor) print_summary_text(&f);
+  if (!rc && !c->json && !a->tensors && !a->stats && !a->tensor && !a->history)
+    print_summary_text(&f);
+  if (!rc && !c->json && a->history) print_history_text(f.history);
   if (!rc && a->tensors) {
     if (j) {
       json_t *list = json_array();

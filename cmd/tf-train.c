@@ -153,7 +153,10 @@ static int load_config(const struct cli *c, struct tf_config *cfg, const struct 
                        struct tf_error *err) {
   int rc = cli_load_config(c, cfg, err);
   if (!rc && a->steps >= 0) cfg->train.steps = a->steps;
-  if (!rc && a->log) snprintf(cfg->train.log, sizeof cfg->train.log, "%s", a->log);
+  if (!rc && a->log) {
+    snprintf(cfg->train.log, sizeof cfg->train.log, "%s", a->log);
+    tf_config_set_origin(cfg, "train.log", "--log");
+  }
   if (!rc) rc = tf_config_check(cfg, err);
   const char *log = cfg->train.log;
   if (!rc && a->print_config) return TF_OK;
@@ -204,6 +207,22 @@ static void log_json(struct run *r, json_t *j) {
   json_decref(j);
 }
 
+/* One log record: "event", the stage "step", "lifetime_step", "lifetime_tokens",
+ * "lifetime_flops", then the members of fields (the reference is taken). */
+static void log_event(struct run *r, const char *event, json_t *fields) {
+  const struct tf_train_state *s = &r->m.train;
+  if (!r->log || r->log_errno) {
+    json_decref(fields);
+    return;
+  }
+  json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:f}", "event", event, "step", (json_int_t)s->step,
+                        "lifetime_step", (json_int_t)s->lifetime_steps, "lifetime_tokens",
+                        (json_int_t)s->tokens, "lifetime_flops", s->flops);
+  if (j && fields) json_object_update(j, fields);
+  json_decref(fields);
+  log_json(r, j);
+}
+
 /* Closes the log; TF_EIO when any write to it failed. */
 static int log_close(struct run *r, struct tf_error *err) {
   if (!r->log) return TF_OK;
@@ -215,26 +234,38 @@ static int log_close(struct run *r, struct tf_error *err) {
                       r->log_errno > 0 ? strerror(r->log_errno) : "write error");
 }
 
+/* The run as its history record and its log's first record describe it. */
+static struct tf_run run_info(const struct run *r) {
+  static const char *const with_valid[] = {"train.data", "train.valid", NULL};
+  static const char *const data_only[] = {"train.data", NULL};
+  struct tf_run run = {.command = "tf-train",
+                       .argc = r->a->argc,
+                       .argv = r->a->argv,
+                       .cfg = &r->cfg,
+                       .model = &r->m.cfg,
+                       .config_file = r->a->config,
+                       .data_keys = r->has_valid ? with_valid : data_only,
+                       .ranks = r->dist.n_ranks};
+  return run;
+}
+
 static int save_here(struct run *r, struct tf_error *err) {
   const struct tf_train_state *s = &r->m.train;
-  char now[32];
-  time_t t = time(NULL);
-  strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-  json_t *rec =
-      json_pack("{s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "time", now, "config",
-                r->a->config, "steps", (json_int_t)(s->step - r->first_step), "stage_step",
-                (json_int_t)s->step, "stage_steps", (json_int_t)r->cfg.train.steps,
-                "lifetime_steps", (json_int_t)s->lifetime_steps, "tokens", (json_int_t)s->tokens,
-                "flops", s->flops, "seconds", progress_now() - r->start);
-  char *extra = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
-  json_decref(rec);
+  json_t *rec = json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "steps",
+                          (json_int_t)(s->step - r->first_step), "stage_step", (json_int_t)s->step,
+                          "stage_steps", (json_int_t)r->cfg.train.steps, "lifetime_steps",
+                          (json_int_t)s->lifetime_steps, "tokens", (json_int_t)s->tokens, "flops",
+                          s->flops, "seconds", progress_now() - r->start);
+  struct tf_run run = run_info(r);
   free(r->m.history);
   r->m.history = strdup(r->history);
-  int rc = extra && r->m.history ? tf_model_add_history(&r->m, "tf-train", extra, err)
-                                 : tf_error_set(err, TF_ENOMEM, "out of memory");
-  free(extra);
+  int rc = rec && r->m.history ? tf_model_add_run(&r->m, &run, rec, err)
+                               : tf_error_set(err, TF_ENOMEM, "out of memory");
   if (!rc) rc = tf_model_save(&r->m, r->a->output, TF_COMPRESS_HUFFMAN, err);
   if (!rc) progress_line(&r->p, "step %lld: saved %s", (long long)s->step, r->a->output);
+  log_event(r, "save",
+            rc ? json_pack("{s:s, s:s}", "path", r->a->output, "error", err->msg)
+               : json_pack("{s:s}", "path", r->a->output));
   return rc;
 }
 
@@ -264,10 +295,9 @@ static int evaluate(struct run *r, struct tf_error *err) {
   int64_t step = r->m.train.step;
   progress_line(&r->p, "step %lld: valid loss %.4f, %.4f bits per byte", (long long)step, ev.loss,
                 ev.bits_per_byte);
-  log_json(r, json_pack("{s:I, s:f, s:f, s:I, s:I, s:f}", "step", (json_int_t)step, "valid_loss",
-                        ev.loss, "valid_bits_per_byte", ev.bits_per_byte, "valid_tokens",
-                        (json_int_t)ev.tokens, "lifetime_tokens", (json_int_t)r->m.train.tokens,
-                        "lifetime_flops", r->m.train.flops));
+  log_event(r, "eval",
+            json_pack("{s:f, s:f, s:I}", "valid_loss", ev.loss, "valid_bits_per_byte",
+                      ev.bits_per_byte, "valid_tokens", (json_int_t)ev.tokens));
   return TF_OK;
 }
 
@@ -276,16 +306,20 @@ static int open_outputs(struct run *r, struct tf_error *err) {
   const char *log = r->cfg.train.log;
   int rc = TF_OK;
   if (r->dist.rank == 0) rc = tf_output_check(r->a->output, err);
-  if (!rc && log[0] && r->dist.rank == 0 && !(r->log = fopen(log, "a")))
-    rc = tf_error_set(err, TF_ECANTCREAT, "%s: cannot open the log: %s", log, strerror(errno));
+  if (!rc && log[0] && r->dist.rank == 0 && !(r->log = fopen(log, "a"))) {
+    tf_error_set(err, TF_ECANTCREAT, "%s: cannot open the log: %s", log, strerror(errno));
+    rc = tf_config_blame(&r->cfg, "train.log", err);
+  }
   if (tf_dist_any(&r->dist, rc != TF_OK) && rc == TF_OK)
     rc = tf_error_set(err, TF_ECANTCREAT, "rank %d: rank 0 cannot write its outputs", r->dist.rank);
   return rc;
 }
 
 /* Training or validation data as tokens of the model, checked against its vocabulary. */
-static int open_data(struct run *r, struct tf_corpus *c, const char *path, struct tf_error *err) {
+static int open_data(struct run *r, struct tf_corpus *c, const char *key, const char *path,
+                     struct tf_error *err) {
   int rc = tf_corpus_open_with(c, path, r->m.tok, 0, 0, err);
+  if (rc == TF_ENOINPUT) return tf_config_blame(&r->cfg, key, err);
   if (!rc && (rc = tf_corpus_check_model(c, &r->m, err))) tf_corpus_close(c);
   return rc;
 }
@@ -309,11 +343,11 @@ static int open_inputs(struct run *r, struct tf_error *err) {
   if (rc || (rc = tf_model_load(&r->m, r->a->input, err))) return rc;
   r->has_model = 1;
   if (r->dist.rank == 0) cli_warn_model_ignored(r->c, &r->cfg.model, &r->m, r->a->config);
-  if ((rc = open_data(r, &r->data, tc->data, err))) return rc;
+  if ((rc = open_data(r, &r->data, "train.data", tc->data, err))) return rc;
   r->has_data = 1;
   if ((rc = tf_corpus_check_window(&r->data, r->m.cfg.seq_len, err))) return rc;
   if (with_valid) {
-    if ((rc = open_data(r, &r->valid, tc->valid, err))) return rc;
+    if ((rc = open_data(r, &r->valid, "train.valid", tc->valid, err))) return rc;
     r->has_valid = 1;
     if (r->valid.n < 2) /* as tf-eval: a loss over no tokens would read as 0 */
       return tf_error_set(err, TF_EDATA, "%s: %zu %s, nothing to predict", r->valid.path,
@@ -334,10 +368,10 @@ static int step_once(struct run *r, struct tf_error *err) {
   snprintf(status, sizeof status, "loss %.4f lr %.2e %.0f tok/s", st.loss, st.lr,
            (double)st.tokens / dt);
   progress_update(&r->p, s->step, r->cfg.train.steps, r->first_step, status);
-  log_json(r, json_pack("{s:I, s:f, s:f, s:f, s:I, s:f, s:f}", "step", (json_int_t)s->step, "loss",
-                        st.loss, "lr", st.lr, "grad_norm", st.grad_norm, "tokens",
-                        (json_int_t)s->tokens, "tokens_per_s", (double)st.tokens / dt, "elapsed",
-                        progress_now() - r->start));
+  log_event(r, "step",
+            json_pack("{s:f, s:f, s:f, s:I, s:f, s:f}", "loss", st.loss, "lr", st.lr, "grad_norm",
+                      st.grad_norm, "tokens", (json_int_t)s->tokens, "tokens_per_s",
+                      (double)st.tokens / dt, "elapsed", progress_now() - r->start));
   return TF_OK;
 }
 
@@ -412,6 +446,10 @@ static int train_loop(struct run *r, struct tf_error *err) {
       rc = save_periodic(r, err);
   }
   progress_end(&r->p);
+  if (!rc && s->step < end)
+    log_event(r, "signal",
+              json_pack("{s:s}", "signal",
+                        stop_signal ? strsignal(stop_signal) : "received by another rank"));
   if (rc == TF_EIO && tf_corpus_changed(&r->data, NULL)) return save_after_change(r, err);
   if (rc) return rc;
   if ((rc = save(r, err))) return rc;
@@ -422,6 +460,35 @@ static int train_loop(struct run *r, struct tf_error *err) {
                         (long long)s->step, r->a->output, hint);
   }
   return TF_OK;
+}
+
+/* The log's first record of a run: "start" (a stage from its step 0) or "resume", with the
+ * run's provenance (tf_run_json), the model and where the run starts. */
+static void log_start(struct run *r, int resumed) {
+  struct tf_run run = run_info(r);
+  json_t *j = tf_run_json(&run, NULL);
+  char *model = tf_model_config_to_json(&r->m.cfg);
+  json_t *mj = model ? json_loads(model, 0, NULL) : NULL;
+  free(model);
+  if (mj) json_object_set_new(mj, "parameters", json_integer((json_int_t)r->m.n_params));
+  if (j) {
+    json_object_set_new(j, "stage_steps", json_integer((json_int_t)r->cfg.train.steps));
+    json_object_set_new(j, "model", mj ? mj : json_null());
+  } else {
+    json_decref(mj);
+  }
+  log_event(r, resumed ? "resume" : "start", j);
+}
+
+/* The log's last record: how the run ended ("complete", "stop-at", "signal", "error"). */
+static void log_end(struct run *r, int rc, const struct tf_error *err) {
+  const char *how = rc == TF_ESIGNAL                        ? "signal"
+                    : rc                                    ? "error"
+                    : r->m.train.step >= r->cfg.train.steps ? "complete"
+                                                            : "stop-at";
+  json_t *j = json_pack("{s:s, s:f}", "reason", how, "seconds", progress_now() - r->start);
+  if (j && rc && rc != TF_ESIGNAL) json_object_set_new(j, "error", json_string(err->msg));
+  log_event(r, "end", j);
 }
 
 /* What this run is, before the first step (rank 0, not with -q): the model, the data, the
@@ -460,6 +527,7 @@ static int run_training(struct run *r, struct tf_error *err) {
   if (!rc) rc = open_inputs(r, err);
   if (rc) return rc;
   struct tf_train_state *s = &r->m.train;
+  int resumed = !r->a->new_stage && s->present && s->step > 0;
   if (!r->a->new_stage && s->present) {
     int64_t steps = s->has_schedule ? s->stage_steps : r->cfg.train.steps;
     if (s->step >= steps && !r->a->reschedule) {
@@ -481,7 +549,10 @@ static int run_training(struct run *r, struct tf_error *err) {
   progress_init(&r->p, r->c->prog, r->c->quiet || r->dist.rank != 0,
                 r->cfg.train.eval_every > 0 ? r->cfg.train.eval_every : 100);
   if (r->a->stop_at >= 0 && r->a->stop_at < r->cfg.train.steps) r->p.until = r->a->stop_at;
-  return train_loop(r, err);
+  log_start(r, resumed);
+  rc = train_loop(r, err);
+  log_end(r, rc, err);
+  return rc;
 }
 
 static void close_run(struct run *r) {

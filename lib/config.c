@@ -142,6 +142,65 @@ int tf_config_print(const struct tf_config *c, FILE *out) {
   return fflush(out) != 0 || ferror(out) ? TF_EIO : TF_OK;
 }
 
+/* ------------------------------------------------------------ where paths come from */
+
+/* The origin slot of a path key ("section.key", or section and name), NULL for other keys. */
+static char *origin_slot(struct tf_config *c, const char *section, const char *name) {
+  struct tf_config_origins *o = &c->origin;
+  if (!strcmp(section, "init") && !strcmp(name, "tokenizer")) return o->tokenizer;
+  if (strcmp(section, "train") != 0) return NULL;
+  if (!strcmp(name, "data")) return o->data;
+  if (!strcmp(name, "valid")) return o->valid;
+  return !strcmp(name, "log") ? o->log : NULL;
+}
+
+static char *origin_of(struct tf_config *c, const char *key) {
+  const char *dot = strchr(key, '.');
+  char section[16];
+  if (!dot || (size_t)(dot - key) >= sizeof section) return NULL;
+  snprintf(section, sizeof section, "%.*s", (int)(dot - key), key);
+  return origin_slot(c, section, dot + 1);
+}
+
+const char *tf_config_origin(const struct tf_config *c, const char *key) {
+  const char *o = origin_of((struct tf_config *)c, key);
+  return o && o[0] ? o : "default";
+}
+
+void tf_config_set_origin(struct tf_config *c, const char *key, const char *origin) {
+  char *o = origin_of(c, key);
+  if (o) snprintf(o, TF_ORIGIN_MAX, "%s", origin);
+}
+
+int tf_config_blame(const struct tf_config *c, const char *key, struct tf_error *err) {
+  return tf_error_prefix(err, "%s (%s)", key, tf_config_origin(c, key));
+}
+
+/* Whether the value v of string key k names a file relative to the current directory (not
+ * "", "-", an absolute path, or init.tokenizer's "bytes"). */
+static int is_relative_path(const struct key *k, const char *v) {
+  if (!v[0] || !strcmp(v, "-") || v[0] == '/') return 0;
+  return strcmp(k->name, "tokenizer") != 0 || strcmp(v, "bytes") != 0;
+}
+
+/* A relative path of key k in base, read from a file in directory dir (dir "": the current
+ * one), becomes "DIR/PATH". TF_ECONFIG (at loc) when that does not fit. */
+static int resolve_path(const struct key *k, void *base, const char *dir, const char *loc,
+                        struct tf_error *err) {
+  union value v = tf_config_fetch(k, base);
+  char *path = (char *)v.s.p, joined[TF_PATH_MAX];
+  if (!dir[0] || !is_relative_path(k, path)) return TF_OK;
+  const char *sep = dir[strlen(dir) - 1] == '/' ? "" : "/";
+  int n = snprintf(joined, sizeof joined, "%s%s%s", dir, sep, path);
+  if (n < 0 || (double)n > k->max)
+    return tf_error_set(err, TF_ECONFIG,
+                        "%s%s.%s: the path from the config's directory, %s%s%s, is longer than "
+                        "%.0f bytes",
+                        loc, k->section, k->name, dir, sep, path, k->max);
+  memcpy(path, joined, (size_t)n + 1);
+  return TF_OK;
+}
+
 /* ------------------------------------------------------------ --set */
 
 int tf_config_set(struct tf_config *c, const char *assignment, struct tf_error *err) {
@@ -170,7 +229,10 @@ int tf_config_set(struct tf_config *c, const char *assignment, struct tf_error *
                         sec->name, valid);
   }
   tf_config_quote(eq + 1, strlen(eq + 1), TF_CONFIG_SHOW_MAX, got, sizeof got);
-  return tf_config_assign(k, section_of(sec, c), eq + 1, strlen(eq + 1), 1, "--set ", got, err);
+  int rc = tf_config_assign(k, section_of(sec, c), eq + 1, strlen(eq + 1), 1, "--set ", got, err);
+  char *origin = rc ? NULL : origin_slot(c, sec->name, k->name);
+  if (origin) snprintf(origin, TF_ORIGIN_MAX, "--set");
+  return rc;
 }
 
 /* ------------------------------------------------------------ YAML files */
@@ -179,6 +241,8 @@ int tf_config_set(struct tf_config *c, const char *assignment, struct tf_error *
 struct ydoc {
   yaml_document_t doc;
   const char *file;
+  const char *dir;            /* the file's directory, "" for the current one (and stdin) */
+  struct tf_config *cfg;      /* whose origins the path keys set */
   struct tf_config_scan scan; /* which nodes carry an explicit tag */
 };
 
@@ -313,7 +377,11 @@ static int load_pair(struct ydoc *y, const struct section *sec, void *base, yaml
   fmt_node(vn, got, sizeof got);
   if (vn->type != YAML_SCALAR_NODE) return tf_config_bad_value(err, TF_ECONFIG, loc, k, got);
   int plain = vn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-  return tf_config_assign(k, base, scalar(vn), vn->data.scalar.length, plain, loc, got, err);
+  rc = tf_config_assign(k, base, scalar(vn), vn->data.scalar.length, plain, loc, got, err);
+  char *origin = rc ? NULL : origin_slot(y->cfg, sec->name, k->name);
+  if (!origin) return rc;
+  snprintf(origin, TF_ORIGIN_MAX, "%s:%zu", y->file, vn->start_mark.line + 1);
+  return resolve_path(k, base, y->dir, loc, err);
 }
 
 static int load_section(struct ydoc *y, struct tf_config *c, const struct section *sec,
@@ -397,9 +465,9 @@ static int expect_end(yaml_parser_t *parser, struct ydoc *y, struct tf_error *er
 
 /* The config in text (len bytes): scanned for tags, then loaded as one YAML document. */
 static int load_text(struct tf_config *c, const char *text, size_t len, const char *file,
-                     struct tf_error *err) {
+                     const char *dir, struct tf_error *err) {
   yaml_parser_t parser;
-  struct ydoc y = {.file = file};
+  struct ydoc y = {.file = file, .dir = dir, .cfg = c};
   int rc = tf_config_scan(text, len, file, &y.scan, err);
   if (rc) return rc;
   if (!yaml_parser_initialize(&parser)) {
@@ -434,7 +502,11 @@ int tf_config_load(struct tf_config *c, const char *path, struct tf_error *err) 
   size_t len = 0;
   int rc = tf_config_read_text(f, file, &text, &len, err);
   if (!from_stdin) fclose(f);
-  if (!rc) rc = load_text(&tmp, text, len, file, err);
+  const char *slash = from_stdin ? NULL : strrchr(path, '/');
+  char *dir = strndup(path, slash ? (size_t)(slash - path) + (slash == path) : 0);
+  if (!rc && !dir) rc = tf_error_set(err, TF_ENOMEM, "%s: out of memory", file);
+  if (!rc) rc = load_text(&tmp, text, len, file, dir, err);
+  free(dir);
   free(text);
   if (!rc) *c = tmp;
   return rc;

@@ -117,20 +117,38 @@ struct tf_grow_config {
   uint64_t seed;
 };
 
+/* Where the value of each path key came from, for messages: "FILE:LINE" of a config file,
+ * "--set", a command's option ("--log"), or "" (the default). */
+#define TF_ORIGIN_MAX (TF_PATH_MAX + 24)
+struct tf_config_origins {
+  char tokenizer[TF_ORIGIN_MAX], data[TF_ORIGIN_MAX], valid[TF_ORIGIN_MAX], log[TF_ORIGIN_MAX];
+};
+
 struct tf_config {
   struct tf_model_config model;
   struct tf_init_config init;
   struct tf_train_config train;
   struct tf_grow_config grow;
+  struct tf_config_origins origin;
 };
 
 /* The defaults documented in tokenformer-config(5). */
 void tf_config_default(struct tf_config *c);
 /* Reads a YAML file (path "-" is stdin) over the current values of c. Errors name
- * FILE:LINE:COL; TF_ENOINPUT for a missing or unreadable file, TF_ECONFIG otherwise. */
+ * FILE:LINE:COL; TF_ENOINPUT for a missing or unreadable file, TF_ECONFIG otherwise. A relative
+ * path in the file (init.tokenizer other than "bytes", train.data, train.valid, train.log;
+ * not "-") is taken from the file's directory: "DIR/PATH" (stdin: as written). */
 int tf_config_load(struct tf_config *c, const char *path, struct tf_error *err);
-/* Applies one "section.key=value" override (the value is parsed as YAML scalar). */
+/* Applies one "section.key=value" override (the value is parsed as YAML scalar; a path stays
+ * as given, relative to the current directory). */
 int tf_config_set(struct tf_config *c, const char *assignment, struct tf_error *err);
+/* Where path key ("train.data") got its value: "FILE:LINE", "--set", ..., or "default". */
+const char *tf_config_origin(const struct tf_config *c, const char *key);
+/* Records origin (e.g. "--log") for path key: a command option that set it. */
+void tf_config_set_origin(struct tf_config *c, const char *key, const char *origin);
+/* Prefixes err's message with "KEY (ORIGIN)", naming where the path of a file that could not
+ * be opened came from; returns err->code. */
+int tf_config_blame(const struct tf_config *c, const char *key, struct tf_error *err);
 /* Cross-field checks after all overrides (d % H, even rotary dims, ...). TF_ECONFIG. */
 int tf_config_check(const struct tf_config *c, struct tf_error *err);
 /* Writes the effective config as YAML (every key, including defaults). */
@@ -362,10 +380,36 @@ double tf_init_value_std(const struct tf_model_config *c, const struct tf_init_c
 double tf_init_key_std(const struct tf_init_config *ic);
 void tf_model_free(struct tf_model *m);
 
-/* A record appended to the model's history (metadata "history", a JSON array): command name,
- * UTC time, and extra members given as one JSON object text (may be NULL). */
+/* Appends one record to the model's history (metadata "history", a JSON array): the member
+ * "command", then the members of extra_json (one JSON object text, may be NULL), nothing else.
+ * TF_EDATA when the history or extra_json is not valid JSON. Commands record a run with
+ * tf_model_add_run, which builds the whole record. */
 int tf_model_add_history(struct tf_model *m, const char *command, const char *extra_json,
                          struct tf_error *err);
+
+/* One run of a command, as its provenance records it (docs/checkpoint.md §3). */
+struct tf_run {
+  const char *command; /* "tf-train" */
+  int argc;            /* the whole command line, argv[0] included */
+  char *const *argv;
+  const struct tf_config *cfg;         /* the effective config, or NULL (none) */
+  const struct tf_model_config *model; /* the model made or trained (replaces cfg's), or NULL */
+  const char *config_file;             /* -c FILE, or NULL */
+  const char *const *data_keys;        /* path keys of the files read ("train.data"), NULL-ended */
+  int ranks;                           /* processes (0: one) */
+};
+struct json_t;
+/* The provenance of run as a JSON object: "time" (UTC), "version", "argv", "ranks", "threads",
+ * "config_file", "config_sha256" (of the effective config printed as YAML), "config_text"
+ * (that YAML, unless a record of history, a JSON array or NULL, already holds it), "data"
+ * ([{"key", "path", "bytes", "sha256_first_mib"}]: size and hash for regular files only).
+ * NULL when out of memory. */
+struct json_t *tf_run_json(const struct tf_run *run, const struct json_t *history);
+/* Appends the record of run to m's history: "command", the members of extra (a JSON object,
+ * may be NULL; the reference is taken), then tf_run_json's. The one builder of history
+ * records; TF_ENOMEM, TF_EDATA for a history that is not a JSON array. */
+int tf_model_add_run(struct tf_model *m, const struct tf_run *run, struct json_t *extra,
+                     struct tf_error *err);
 /* Gives m its own copy of tokenizer t, replacing the one it had (a checkpoint stores it: metadata
  * "tokenizer" is its kind, "tokenizer_json" the whole tokenizer.json of a BPE). TF_ECONFIG when
  * a BPE's ids do not fit in vocab_size, naming both. */

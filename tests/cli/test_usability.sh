@@ -51,7 +51,7 @@ grep_out '"stage_step": 12' "usability 2: --reschedule lengthens the stage" \
          $TF_BIN/tf-inspect --json '$U/s12.tfz'"
 
 # 4. the config's model section is never ignored silently; --set model.* is refused
-sed 's/^  d_model: 32/  d_model: 64/' configs/tiny.yaml > "$U/wide.yaml"
+sed -e 's/^  d_model: 32/  d_model: 64/' -e "s#\.\./data/#$PWD/data/#" configs/tiny.yaml > "$U/wide.yaml"
 grep_err 0 'wide.yaml: its model section is ignored.*model.d_model 64 vs 32' \
   "usability 4: a config whose model differs from the checkpoint's is named in one line" \
   $TF_BIN/tf-train --threads 2 -q -c "$U/wide.yaml" -i "$U/t0.tfz" -o "$U/w.tfz" --steps 2
@@ -63,6 +63,96 @@ grep_err 64 'set model.n_layers=3: tf-grow takes the model from the checkpoint' 
   "usability 4: tf-grow refuses --set model.*" \
   $TF_BIN/tf-grow -q -i "$U/t0.tfz" -o "$U/w.tfz" --ffn +8 --set model.n_layers=3
 
+# 3. relative paths in a config are taken from its directory; --set ones from the current one
+mkdir -p "$U/proj/cfg" "$U/elsewhere"
+cp data/tiny-train.txt "$U/proj/cfg/corpus.txt"
+printf 'model:\n  seq_len: 32\ntrain:\n  data: corpus.txt\n  valid: ""\n  batch: 2\n' \
+  > "$U/proj/cfg/run.yaml"
+check "usability 3: a config's data path is taken from the config's directory, from anywhere" \
+  sh -c "cd '$U/elsewhere' && $TF_BIN/tf-train -q --threads 2 -c ../proj/cfg/run.yaml \
+         -i '$U/t0.tfz' -o '$U/p3.tfz' --steps 1"
+check "usability 3: the repository's configs work from another directory" \
+  sh -c "cd '$U/elsewhere' && $TF_BIN/tf-train -q --threads 2 -c '$PWD/configs/tiny.yaml' \
+         -i '$U/t0.tfz' -o '$U/p3b.tfz' --steps 1"
+printf 'train:\n  batch: 2\n  data: missing.txt\n' > "$U/proj/cfg/bad.yaml"
+grep_err 66 'train.data \(.*proj/cfg/bad.yaml:3\): .*proj/cfg/missing.txt: cannot open: No such file' \
+  "usability 3: a missing data file names the key, the config file and line" \
+  $UT -i "$U/t0.tfz" -o "$U/p3c.tfz" --steps 1 -c "$U/proj/cfg/bad.yaml"
+grep_err 66 'train.data \(--set\): no-such.txt: cannot open' \
+  "usability 3: a --set path is taken from the current directory and named as --set" \
+  $UT -i "$U/t0.tfz" -o "$U/p3c.tfz" --steps 1 --set train.data=no-such.txt
+check "usability 3: --set data/tiny-train.txt (current directory) beside a config elsewhere" \
+  $TF_BIN/tf-train -q --threads 2 -c "$U/proj/cfg/bad.yaml" --set train.data=data/tiny-train.txt \
+  --set train.valid= \
+  -i "$U/t0.tfz" -o "$U/p3d.tfz" --steps 1
+
+# 5. complete provenance in every history record; --history prints it, --json carries it
+$UT -i "$U/t0.tfz" -o "$U/h1.tfz" --steps 4 --stop-at 2
+$UT -i "$U/h1.tfz" -o "$U/h2.tfz" --steps 4
+$TF_BIN/tf-inspect --json "$U/h2.tfz" > "$U/h2.json"
+sha_train=$(sha256sum < data/tiny-train.txt | cut -d' ' -f1)
+cat > "$U/check5.py" << 'PY'
+import json, sys
+h = json.load(open(sys.argv[1]))["history"]
+assert [r["command"] for r in h] == ["tf-init", "tf-train", "tf-train"], h
+for r in h:
+    for k in ("time", "version", "argv", "ranks", "threads", "config_sha256", "data"):
+        assert k in r, (k, r)
+    assert r["time"].endswith("Z") and r["argv"][0].endswith(r["command"]), r
+init, t1, t2 = h
+assert init["seed"] == 1 and init["std"] == 0.02 and "value_std" in init, init
+assert "init:" in init["config_text"] and "--stop-at" in t1["argv"], t1
+# the same config is stored once: the resumed run refers to it by its hash
+assert t1["config_sha256"] == t2["config_sha256"] and "config_text" in t1, t1
+assert "config_text" not in t2, t2
+d = {f["key"]: f for f in t2["data"]}
+assert d["train.data"]["sha256_first_mib"] == sys.argv[2], d
+assert d["train.data"]["bytes"] > 0 and "train.valid" in d, d
+PY
+check "usability 5: every record holds argv, time, version, ranks, threads, config and data" \
+  python3 "$U/check5.py" "$U/h2.json" "$sha_train"
+grep_out '^  config_text$' "usability 5: tf-inspect --history prints the config's text" \
+  $TF_BIN/tf-inspect --history "$U/h2.tfz"
+grep_out '^  data +train.data .*tiny-train.txt +[0-9]+ bytes +sha256 of the first MiB [0-9a-f]{64}$' \
+  "usability 5: and each data file with its size and hash" $TF_BIN/tf-inspect --history "$U/h2.tfz"
+
+# 6. the log: start/resume records, lifetime counters and an event on every record, dedup
+$UT -i "$U/t0.tfz" -o "$U/l1.tfz" --steps 8 --stop-at 4 --set train.eval_every=2 \
+  --log "$U/run.jsonl"
+cp "$U/l1.tfz" "$U/l1.keep"
+$UT -i "$U/l1.tfz" -o "$U/l1.tfz" --steps 8 --stop-at 6 --set train.eval_every=2 \
+  --log "$U/run.jsonl"
+# a crash after step 6 that lost its checkpoint: the run resumes from step 4 again
+$UT -i "$U/l1.keep" -o "$U/l1.tfz" --steps 8 --set train.eval_every=2 --log "$U/run.jsonl"
+cat > "$U/check6.py" << 'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+for r in rows:
+    for k in ("event", "lifetime_step", "lifetime_tokens", "lifetime_flops"):
+        assert k in r, (k, r)
+events = [r["event"] for r in rows]
+assert events[0] == "start" and events.count("resume") == 2 and events.count("end") == 3, events
+assert set(events) == {"start", "resume", "step", "eval", "save", "end"}, events
+s = rows[0]
+assert s["argv"][0].endswith("tf-train") and "train:" in s["config_text"], s
+assert s["model"]["d_model"] == 32 and s["model"]["parameters"] > 0, s
+r = [x for x in rows if x["event"] == "resume"]
+assert r[0]["lifetime_step"] == 4 and r[1]["lifetime_step"] == 4, r
+steps = [x["lifetime_step"] for x in rows if x["event"] == "step"]
+assert steps == [1, 2, 3, 4, 5, 6, 5, 6, 7, 8], steps  # 5 and 6 twice: the last ones count
+PY
+check "usability 6: the log's records: events, lifetime counters, start and resume" \
+  python3 "$U/check6.py" "$U/run.jsonl"
+grep_out 'lifetime steps' "usability 6: tools/plot-log draws a log on the terminal" \
+  tools/plot-log -s 80,30 "$U/run.jsonl"
+check "usability 6: and several logs against tokens to a PNG" \
+  sh -c "tools/plot-log -x tokens -o '$U/run.png' '$U/run.jsonl' '$U/run.jsonl' &&
+         od -An -c -N4 '$U/run.png' | grep -q 'P   N   G'"
+grep_err 65 'no step or eval records' "usability 6: plot-log refuses a file that is no log" \
+  tools/plot-log "$U/h2.json"
+grep_err 64 'expected steps, tokens or flops' "usability 6: plot-log -x names its choices" \
+  tools/plot-log -x time "$U/run.jsonl"
+
 
 # 7. tf-train's banner (not with -q); plain progress lines with the UTC time and the time left;
 # on a terminal the bar is cut to its width; tf-eval --json names the model
@@ -73,7 +163,7 @@ grep_err 0 'global batch 4 windows of 32 = 128 tokens a step' \
 cp "$ERR" "$U/banner.err"
 check "usability 7: model, data, ranks and threads, where the stage starts" sh -c "
   grep -q 'model .*t0.tfz: [0-9]* parameters, L2 d32' '$U/banner.err' &&
-  grep -q 'data data/tiny-train.txt: [0-9]* bytes' '$U/banner.err' &&
+  grep -q 'data configs/../data/tiny-train.txt: [0-9]* bytes' '$U/banner.err' &&
   grep -q '1 rank); 2 threads a rank' '$U/banner.err' &&
   grep -q 'this run: stage step 0 to 4 of 4; a new stage' '$U/banner.err'"
 check "usability 7: plain lines carry the UTC time and the time left" \
@@ -119,9 +209,15 @@ grep_err 64 "--stop 'a\\\\q': escapes are" "usability 12: an unknown --stop esca
   $TF_BIN/tf-generate -i "$U/t0.tfz" -p ab --stop 'a\q'
 grep_err 64 'not \\x00' "usability 12: --stop '\\x00' is refused" \
   $TF_BIN/tf-generate -i "$U/t0.tfz" -p ab --stop '\x00'
+# -q is in a command's --help exactly when the command takes it (tf-inspect does not)
 for cmd in tf-convert tf-eval tf-generate tf-grow tf-init tf-inspect tf-tokenize tf-train; do
-  grep_out '^ +-q, --quiet ' "usability 12: $cmd --help lists -q" $TF_BIN/$cmd --help
+  takes=no listed=no
+  $TF_BIN/$cmd -q --help >/dev/null 2>&1 && takes=yes
+  $TF_BIN/$cmd --help | grep -Eq '^ +-q, --quiet ' && listed=yes
+  check "usability 12: $cmd --help lists -q exactly when it takes it ($takes)" test "$takes" = "$listed"
 done
+check "usability 12: the commands that write or score take -q" sh -c \
+  "for c in tf-convert tf-eval tf-generate tf-grow tf-init tf-tokenize tf-train; do $TF_BIN/\$c -q --help >/dev/null || exit 1; done"
 check "usability 12: every man page has a real date and .Os" sh -c \
   "! grep -l 'Mdocdate' man/man*/*.[157] && test \$(grep -l '^\.Os tokenformer' man/man*/*.[157] | wc -l) = \$(ls man/man*/*.[157] | wc -l)"
 ok "usability 12: tf-generate(1)'s --stop example runs as printed (\\n)" \

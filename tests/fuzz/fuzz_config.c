@@ -4,8 +4,9 @@
  * applies them). Promises checked: the defaults pass tf_config_check; a failed load leaves
  * the config as it was; failures carry TF_ECONFIG (TF_EUSAGE for a malformed --set) and name
  * the file or "--set"; a config that passes tf_config_check prints as YAML that reads back
- * to the same printed text; its model section survives the JSON a checkpoint stores. The
- * YAML bytes also go, as text, to tf_model_config_from_json, the parser of that JSON. */
+ * (from its own directory, so relative paths stay as written) to the same printed text; its model
+ * section survives the JSON a checkpoint stores. The YAML bytes also go, as text, to
+ * tf_model_config_from_json, the parser of that JSON. */
 #include "fuzz.h"
 
 #define MAX_SETS 16
@@ -28,7 +29,14 @@ static void check_print_round_trip(const struct tf_config *c) {
   struct tf_error err = {0};
   tf_config_default(&back);
   fuzz_file_put(&printed, text, len);
-  if (tf_config_load(&back, printed.path, &err) || tf_config_check(&back, &err))
+  /* read from the file's own directory, where relative paths read back as written */
+  char cwd[4096], dir[64];
+  const char *slash = strrchr(printed.path, '/');
+  snprintf(dir, sizeof dir, "%.*s", (int)(slash - printed.path), printed.path);
+  if (!getcwd(cwd, sizeof cwd) || chdir(dir)) fuzz_fail("cannot change to %s", dir);
+  int rc = tf_config_load(&back, slash + 1, &err);
+  if (chdir(cwd)) fuzz_fail("cannot change back to %s", cwd);
+  if (rc || tf_config_check(&back, &err))
     fuzz_fail("the printed config does not read back: %s\n%s", err.msg, text);
   char *again = print_config(&back, &len2);
   if (len != len2 || memcmp(text, again, len))

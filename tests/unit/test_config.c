@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config_fixture.h"
 #include "suite.h"
@@ -23,6 +24,20 @@ static const char *write_file(const char *name, const char *text, size_t len) {
 
 static const char *write_text(const char *name, const char *text) {
   return write_file(name, text, strlen(text));
+}
+
+/* Writes text to the scratch file name and loads it over c from the scratch directory, so
+ * that relative paths read as written (tf_config_load takes them from the file's directory). */
+static int load_in_scratch(struct tf_config *c, const char *name, const char *text,
+                           struct tf_error *err) {
+  char cwd[4096], dir[4200];
+  write_text(name, text);
+  ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+  scratch_path(dir, sizeof dir, "");
+  ck_assert_int_eq(chdir(dir), 0);
+  int rc = tf_config_load(c, name, err);
+  ck_assert_int_eq(chdir(cwd), 0);
+  return rc;
 }
 
 /* The values of unusual_config (config_fixture.c) as --set arguments and as YAML. */
@@ -168,8 +183,7 @@ START_TEST(every_key_loads_from_yaml) {
   struct tf_error err = {0};
   tf_config_default(&c);
   unusual_config(&want);
-  ck_assert_msg(tf_config_load(&c, write_text("all.yaml", unusual_yaml), &err) == TF_OK, "%s",
-                err.msg);
+  ck_assert_msg(load_in_scratch(&c, "all.yaml", unusual_yaml, &err) == TF_OK, "%s", err.msg);
   assert_same_config(&c, &want);
 }
 END_TEST
@@ -402,8 +416,7 @@ END_TEST
 static void load_text(const char *text, struct tf_config *c) {
   struct tf_error err = {0};
   tf_config_default(c);
-  ck_assert_msg(tf_config_load(c, write_text("ok.yaml", text), &err) == TF_OK, "%s\n%s", err.msg,
-                text);
+  ck_assert_msg(load_in_scratch(c, "ok.yaml", text, &err) == TF_OK, "%s\n%s", err.msg, text);
 }
 
 /* A growth value as YAML and what it sets. */

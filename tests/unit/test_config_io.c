@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config_fixture.h"
 #include "suite.h"
@@ -26,7 +28,14 @@ static void print_and_reload(const struct tf_config *c, struct tf_config *back) 
   ck_assert_int_eq(fclose(f), 0);
   struct tf_error err = {0};
   memset(back, 0x5a, sizeof *back);
-  ck_assert_msg(tf_config_load(back, path, &err) == TF_OK, "%s", err.msg);
+  /* loaded from its own directory, where relative paths read back as written */
+  char cwd[4096], dir[4200];
+  ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+  scratch_path(dir, sizeof dir, "");
+  ck_assert_int_eq(chdir(dir), 0);
+  int rc = tf_config_load(back, "printed.yaml", &err);
+  ck_assert_int_eq(chdir(cwd), 0);
+  ck_assert_msg(rc == TF_OK, "%s", err.msg);
 }
 
 START_TEST(print_then_load_gives_identical_struct) {
@@ -398,17 +407,22 @@ static const struct {
   int64_t steps;
   double lr, min_lr, warmup;
 } shipped_train[] = {
-    {"tiny.yaml", "data/tiny-train.txt", "data/tiny-valid.txt", 4, 25, 2, 0, 50, 1e-3, 1e-4, 0.1},
-    {"small.yaml", "data/kjv-train.txt", "data/kjv-valid.txt", 8, 100, 16, 500, 1000, 2e-3, 2e-4,
-     0.02},
+    {"tiny.yaml", "../data/tiny-train.txt", "../data/tiny-valid.txt", 4, 25, 2, 0, 50, 1e-3, 1e-4,
+     0.1},
+    {"small.yaml", "../data/kjv-train.txt", "../data/kjv-valid.txt", 8, 100, 16, 500, 1000, 2e-3,
+     2e-4, 0.02},
 };
 
 START_TEST(shipped_train_sections_match_the_brief) {
   struct tf_config c;
   load_shipped(shipped_train[_i].file, &c);
   const struct tf_train_config *t = &c.train;
-  ck_assert_str_eq(t->data, shipped_train[_i].data);
-  ck_assert_str_eq(t->valid, shipped_train[_i].valid);
+  char dir[4096], want[4400];
+  configs_dir(dir, sizeof dir); /* the paths are the config directory's */
+  snprintf(want, sizeof want, "%s/%s", dir, shipped_train[_i].data);
+  ck_assert_str_eq(t->data, want);
+  snprintf(want, sizeof want, "%s/%s", dir, shipped_train[_i].valid);
+  ck_assert_str_eq(t->valid, want);
   ck_assert_int_eq(t->batch, shipped_train[_i].batch);
   ck_assert_int_eq(t->steps, shipped_train[_i].steps);
   ck_assert_double_eq(t->lr, shipped_train[_i].lr); /* exact: the same decimal text */
@@ -417,6 +431,66 @@ START_TEST(shipped_train_sections_match_the_brief) {
   ck_assert_int_eq(t->eval_every, shipped_train[_i].eval_every);
   ck_assert_int_eq(t->eval_batches, shipped_train[_i].eval_batches);
   ck_assert_int_eq(t->save_every, shipped_train[_i].save_every);
+}
+END_TEST
+
+/* Writes text to the scratch file name (in a subdirectory made here), its path into path. */
+static void write_scratch(const char *name, const char *text, char *path, size_t n) {
+  char dir[4200];
+  scratch_path(dir, sizeof dir, "sub");
+  mkdir(dir, 0700);
+  snprintf(path, n, "%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs(text, f);
+  ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(relative_paths_are_the_config_directory_s) {
+  char path[4400], want[4500], origin[4500];
+  write_scratch("paths.yaml",
+                "init:\n  tokenizer: bytes\ntrain:\n  data: corpus.txt\n  valid: /abs/v.txt\n"
+                "  log: \"-\"\n",
+                path, sizeof path);
+  struct tf_config c;
+  struct tf_error err = {0};
+  tf_config_default(&c);
+  ck_assert_str_eq(tf_config_origin(&c, "train.data"), "default");
+  ck_assert_msg(tf_config_load(&c, path, &err) == TF_OK, "%s", err.msg);
+  snprintf(want, sizeof want, "%.*s/corpus.txt", (int)(strrchr(path, '/') - path), path);
+  ck_assert_str_eq(c.train.data, want);
+  ck_assert_str_eq(c.train.valid, "/abs/v.txt"); /* absolute: as written */
+  ck_assert_str_eq(c.train.log, "-");            /* stdin: as written */
+  ck_assert_str_eq(c.init.tokenizer, "bytes");   /* not a path */
+  snprintf(origin, sizeof origin, "%s:4", path);
+  ck_assert_str_eq(tf_config_origin(&c, "train.data"), origin);
+  /* a missing file's error names the key and its origin */
+  tf_error_set(&err, TF_ENOINPUT, "%s: cannot open: No such file or directory", c.train.data);
+  ck_assert_int_eq(tf_config_blame(&c, "train.data", &err), TF_ENOINPUT);
+  ck_assert_msg(strncmp(err.msg, "train.data (", 12) == 0 && strstr(err.msg, origin) &&
+                    strstr(err.msg, "): "),
+                "%s", err.msg);
+  /* --set: from the current directory */
+  ck_assert_int_eq(tf_config_set(&c, "train.data=here.txt", &err), TF_OK);
+  ck_assert_str_eq(c.train.data, "here.txt");
+  ck_assert_str_eq(tf_config_origin(&c, "train.data"), "--set");
+  tf_config_set_origin(&c, "train.log", "--log");
+  ck_assert_str_eq(tf_config_origin(&c, "train.log"), "--log");
+  ck_assert_str_eq(tf_config_origin(&c, "train.batch"), "default"); /* not a path key */
+}
+END_TEST
+
+START_TEST(a_resolved_path_too_long_is_refused) {
+  char path[4400], text[1200];
+  snprintf(text, sizeof text, "train:\n  data: %01020d\n", 7); /* 1020 bytes + the directory */
+  write_scratch("long.yaml", text, path, sizeof path);
+  struct tf_config c;
+  struct tf_error err = {0};
+  tf_config_default(&c);
+  ck_assert_int_eq(tf_config_load(&c, path, &err), TF_ECONFIG);
+  ck_assert_msg(strstr(err.msg, "long.yaml:2:9: train.data: the path from the config's directory"),
+                "%s", err.msg);
+  ck_assert_str_eq(c.train.data, "data/kjv-train.txt"); /* untouched */
 }
 END_TEST
 
@@ -435,6 +509,8 @@ static Suite *config_suite(void) {
   tcase_add_test(t, rotary_dims_match_the_released_models);
   tcase_add_test(t, names_of_norms_and_kinds);
   tcase_add_test(t, every_shipped_config_loads_and_checks);
+  tcase_add_test(t, relative_paths_are_the_config_directory_s);
+  tcase_add_test(t, a_resolved_path_too_long_is_refused);
   tcase_add_loop_test(t, shipped_sizes_match_the_spec, 0,
                       (int)(sizeof shipped / sizeof shipped[0]));
   tcase_add_loop_test(t, shipped_train_sections_match_the_brief, 0,
