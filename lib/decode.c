@@ -149,7 +149,7 @@ static void pattn_row_q(const struct tf_model *m, struct tf_decoder *dec, int l,
 static void pattn(const struct tf_model *m, struct tf_decoder *dec, int l, int slot, int R,
                   const float *x, float *out, float beta) {
   const struct tf_model_config *c = &m->cfg;
-  const struct tf_pattn_view *w = &m->w.layer[l][slot];
+  const struct tf_pattn_view *w = m->qw ? NULL : &m->w.layer[l][slot]; /* none when converted */
   int kind = tf_slot_kind(slot), n = c->tokens[kind], d = c->d_model;
   int n_ref = tf_model_config_ref_tokens(c, kind);
   if (R > 1) {

@@ -176,9 +176,13 @@ static int carry_state(struct tf_model *out, const struct tf_model *in, int keep
   if (!in->train.present) return TF_OK;
   out->train = in->train;
   memset(&out->train.opt, 0, sizeof out->train.opt);
+  out->train.cursor = NULL;
+  int rc = tf_train_state_set_ranks(&out->train, in->train.n_ranks, err);
+  if (rc) return rc;
+  memcpy(out->train.cursor, in->train.cursor, (size_t)in->train.n_ranks * sizeof *in->train.cursor);
   out->train.step = 0;
   out->train.has_schedule = 0; /* a new stage, on the config's schedule */
-  int rc = tf_adamw_create(&out->train.opt, out->n_params, err);
+  rc = tf_adamw_create(&out->train.opt, out->n_params, err);
   if (rc || !keep || !in->train.opt.m) return rc;
   out->train.opt.step = in->train.opt.step;
   for (int i = 0; i < in->n_tensors; i++) {

@@ -61,8 +61,11 @@ void tf_model_tensor_table(const struct tf_model_config *c, struct tf_tensor *ou
   add_tensor(&out[i++], &off, "final_norm.bias", c->d_model, 0)->decay = 0;
 }
 
-void tf_view_point(struct tf_view *v, float *block, const struct tf_model_config *c) {
+int tf_view_point(struct tf_view *v, float *block, const struct tf_model_config *c,
+                  struct tf_error *err) {
   size_t off = 0, d = (size_t)c->d_model;
+  v->layer = calloc((size_t)c->n_layers, sizeof *v->layer);
+  if (!v->layer) return tf_error_set(err, TF_ENOMEM, "out of memory for %d layers", c->n_layers);
   v->embed = block;
   off += (size_t)c->vocab_size * d;
   for (int l = 0; l < c->n_layers; l++) {
@@ -76,6 +79,23 @@ void tf_view_point(struct tf_view *v, float *block, const struct tf_model_config
   }
   v->final_norm_weight = block + off;
   v->final_norm_bias = block + off + d;
+  return TF_OK;
+}
+
+void tf_view_free(struct tf_view *v) {
+  free(v->layer);
+  memset(v, 0, sizeof *v);
+}
+
+int tf_train_state_set_ranks(struct tf_train_state *s, int n_ranks, struct tf_error *err) {
+  if (n_ranks < 1 || n_ranks > TF_MAX_RANKS)
+    return tf_error_set(err, TF_EUSAGE, "%d ranks: expected 1 to %d", n_ranks, TF_MAX_RANKS);
+  int64_t *c = realloc(s->cursor, (size_t)n_ranks * sizeof *c);
+  if (!c) return tf_error_set(err, TF_ENOMEM, "out of memory for %d ranks", n_ranks);
+  for (int r = s->cursor ? s->n_ranks : 0; r < n_ranks; r++) c[r] = 0;
+  s->cursor = c;
+  s->n_ranks = n_ranks;
+  return TF_OK;
 }
 
 /* docs/model.md §3.2 term by term: V d; per layer 2 n d for each Pattention of a kind; 2 d. */
@@ -162,8 +182,9 @@ int tf_model_create(struct tf_model *m, const struct tf_model_config *c, struct 
     return tf_error_set(err, TF_ENOMEM, "out of memory allocating %zu parameters", n);
   }
   tf_model_tensor_table(&m->cfg, m->tensors);
-  tf_view_point(&m->w, m->params, &m->cfg);
-  return TF_OK;
+  rc = tf_view_point(&m->w, m->params, &m->cfg, err);
+  if (rc) tf_model_free(m);
+  return rc;
 }
 
 double tf_init_value_std(const struct tf_model_config *c, const struct tf_init_config *ic) {
@@ -195,8 +216,8 @@ void tf_model_init(struct tf_model *m, const struct tf_init_config *ic) {
   }
 }
 
-int model_take_tokenizer(struct tf_model *m, struct tf_tokenizer *t, int code,
-                         struct tf_error *err) {
+int tf_model_take_tokenizer(struct tf_model *m, struct tf_tokenizer *t, int code,
+                            struct tf_error *err) {
   /* byte models may be smaller than 256 ids (test models): tf_tok_bytes_check refuses them
    * where text goes in; a BPE's ids must all fit */
   int n_ids = tf_tokenizer_n_ids(t);
@@ -214,11 +235,13 @@ int model_take_tokenizer(struct tf_model *m, struct tf_tokenizer *t, int code,
 int tf_model_set_tokenizer(struct tf_model *m, const struct tf_tokenizer *t, struct tf_error *err) {
   struct tf_tokenizer *copy;
   int rc = tf_tokenizer_copy(&copy, t, err);
-  return rc ? rc : model_take_tokenizer(m, copy, TF_ECONFIG, err);
+  return rc ? rc : tf_model_take_tokenizer(m, copy, TF_ECONFIG, err);
 }
 
 void tf_model_free(struct tf_model *m) {
   tf_adamw_free(&m->train.opt);
+  free(m->train.cursor);
+  tf_view_free(&m->w);
   free(m->tensors);
   free(m->params);
   tf_qweights_free(m->qw);

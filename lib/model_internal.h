@@ -15,24 +15,24 @@ struct tensor_place {
 /* The checkpoint tensors of a model: parameters, then (when m->train.present) the AdamW
  * moments and the train.* / optim.step scalars. *names holds storage for the generated
  * names; free both arrays with free(). */
-int model_entries(const struct tf_model *m, struct tf_ckpt_entry **entries, size_t *n, char **names,
-                  struct tf_error *err);
+int tf_model_entries(const struct tf_model *m, struct tf_ckpt_entry **entries, size_t *n,
+                     char **names, struct tf_error *err);
 /* The place of stored tensor `name` (dst NULL where m's blocks are not allocated); 0 if the
  * name is not part of this model's checkpoint. */
-int model_place(struct tf_model *m, const char *name, struct tensor_place *p);
+int tf_model_place(struct tf_model *m, const char *name, struct tensor_place *p);
 /* Sets m->train.present and n_ranks from the header's optim.* and train.* tensors, refusing a
  * partial training state. Allocates nothing. */
-int model_state_check(struct tf_model *m, const struct tf_st_header *h, struct tf_error *err);
+int tf_model_state_check(struct tf_model *m, const struct tf_st_header *h, struct tf_error *err);
 
 /* Refuses a training state no training run writes (TF_EDATA naming the tensor): negative
  * counters, a train.flops that is not a finite count, negative second moments, nonzero moments
  * with optim.step 0 (the moments checked only when m->train.opt.m is allocated). */
-int model_state_validate(const struct tf_model *m, struct tf_error *err);
+int tf_model_state_validate(const struct tf_model *m, struct tf_error *err);
 
 /* Makes t (taken over, freed on failure) m's tokenizer; code (TF_ECONFIG for a tokenizer the
  * user gave, TF_EDATA for a stored one) when the vocabulary cannot hold its ids. */
-int model_take_tokenizer(struct tf_model *m, struct tf_tokenizer *t, int code,
-                         struct tf_error *err);
+int tf_model_take_tokenizer(struct tf_model *m, struct tf_tokenizer *t, int code,
+                            struct tf_error *err);
 
 /* Refuses (TF_ENOMEM, with the figures) a grown or shrunk model of config c that cannot be
  * built beside in, with AdamW moments when in has a training state. */

@@ -152,7 +152,7 @@ int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress c
   else if (!config)
     rc = tf_error_set(err, TF_ENOMEM, "out of memory preparing %s", path);
   else
-    rc = model_entries(m, &entries, &n, &names, err);
+    rc = tf_model_entries(m, &entries, &n, &names, err);
   char *sched = NULL;
   if (!rc && m->train.present && m->train.has_schedule && !(sched = schedule_json(&m->train)))
     rc = tf_error_set(err, TF_ENOMEM, "out of memory preparing %s", path);
@@ -224,7 +224,7 @@ static int check_tensors(struct tf_model *m, const struct tf_st_header *h, struc
   for (size_t i = 0; i < h->n_tensors; i++) {
     const struct tf_st_tensor *s = &h->tensors[i];
     struct tensor_place p;
-    if (!model_place(m, s->name, &p))
+    if (!tf_model_place(m, s->name, &p))
       return tf_error_set(err, TF_EDATA, "tensor %s: not part of this model", s->name);
     if (s->dtype != p.dtype)
       return tf_error_set(err, TF_EDATA, "tensor %s: dtype %s, expected %s", s->name,
@@ -263,7 +263,7 @@ static int check_header(const struct tf_st_header *h, struct tf_model *shape,
   shape->tensors = calloc((size_t)shape->n_tensors, sizeof *shape->tensors);
   if (!shape->tensors) return tf_error_set(err, TF_ENOMEM, "out of memory checking tensors");
   tf_model_tensor_table(&shape->cfg, shape->tensors);
-  rc = model_state_check(shape, h, err);
+  rc = tf_model_state_check(shape, h, err);
   return rc ? rc : check_tensors(shape, h, err);
 }
 
@@ -305,7 +305,7 @@ static int load_tokenizer(struct tf_model *m, const struct tf_st_header *h, stru
   struct tf_tokenizer *t;
   int rc = tf_tokenizer_from_json(&t, json, strlen(json), "metadata tokenizer_json", err);
   if (rc) return rc;
-  rc = model_take_tokenizer(m, t, TF_EDATA, err);
+  rc = tf_model_take_tokenizer(m, t, TF_EDATA, err);
   return rc ? tf_error_prefix(err, "metadata tokenizer_json") : TF_OK;
 }
 
@@ -318,7 +318,7 @@ static int load_from(struct tf_model *m, struct tf_ckpt_reader *r, int weights_o
   int rc = tf_model_check_header(h, &cfg, err);
   if (!rc && !weights_only && tf_st_find(h, "optim.step")) rc = check_state_size(&cfg, err);
   if (!rc) rc = tf_model_create(m, &cfg, err);
-  if (!rc) rc = model_state_check(m, h, err);
+  if (!rc) rc = tf_model_state_check(m, h, err);
   if (!rc && m->train.present && !weights_only)
     rc = tf_adamw_create(&m->train.opt, m->n_params, err);
   const char *history = tf_st_meta(h, "history");
@@ -328,14 +328,17 @@ static int load_from(struct tf_model *m, struct tf_ckpt_reader *r, int weights_o
   if (!rc) rc = load_growth(&m->growth, h, err);
   for (size_t i = 0; !rc && i < h->n_tensors; i++) {
     struct tensor_place p;
-    model_place(m, h->tensors[i].name, &p);
+    tf_model_place(m, h->tensors[i].name, &p);
     uint64_t n = h->tensors[i].end - h->tensors[i].begin;
     rc = p.dst ? tf_ckpt_read(r, p.dst, n, err) : skip_bytes(r, n, err);
   }
   if (!rc) rc = tf_ckpt_finish(r, err);
   if (!rc) rc = check_finite(m, !weights_only && m->train.opt.m, err);
-  if (!rc) rc = model_state_validate(m, err);
-  if (weights_only) memset(&m->train, 0, sizeof m->train);
+  if (!rc) rc = tf_model_state_validate(m, err);
+  if (weights_only) {
+    free(m->train.cursor);
+    memset(&m->train, 0, sizeof m->train);
+  }
   return rc;
 }
 
@@ -355,7 +358,7 @@ static int load(struct tf_model *m, const char *path, int weights_only, struct t
 }
 
 /* Every value of r's tensors, streamed: finite, and a training state one that training writes
- * (the checks check_finite and model_state_validate make on a loaded model). */
+ * (the checks check_finite and tf_model_state_validate make on a loaded model). */
 static int verify_values(struct tf_ckpt_reader *r, const struct tf_st_header *h,
                          struct tf_error *err) {
   int64_t optim_step = 1;

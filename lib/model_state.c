@@ -11,7 +11,7 @@
 struct state_tensor {
   const char *name;
   enum tf_dtype dtype;
-  size_t offset; /* in struct tf_train_state */
+  size_t offset; /* in struct tf_train_state; len -1: the array s->cursor points to */
   int64_t len;   /* 0: scalar; -1: n_ranks */
 };
 
@@ -31,8 +31,8 @@ static int64_t state_len(const struct state_tensor *s, const struct tf_train_sta
   return s->len < 0 ? t->n_ranks : s->len;
 }
 
-int model_entries(const struct tf_model *m, struct tf_ckpt_entry **entries, size_t *n, char **names,
-                  struct tf_error *err) {
+int tf_model_entries(const struct tf_model *m, struct tf_ckpt_entry **entries, size_t *n,
+                     char **names, struct tf_error *err) {
   size_t nt = (size_t)m->n_tensors, total = nt + (m->train.present ? 2 * nt + N_STATE : 0);
   struct tf_ckpt_entry *e = calloc(total, sizeof *e);
   char *buf = calloc(2 * nt, TF_NAME_MAX + 8);
@@ -66,7 +66,7 @@ int model_entries(const struct tf_model *m, struct tf_ckpt_entry **entries, size
     x->dtype = s->dtype;
     x->ndim = s->len ? 1 : 0;
     x->shape[0] = state_len(s, &m->train);
-    x->data = (const char *)&m->train + s->offset;
+    x->data = s->len < 0 ? (const void *)m->train.cursor : (const char *)&m->train + s->offset;
   }
   *entries = e;
   *n = total;
@@ -80,7 +80,7 @@ static const struct tf_tensor *param_tensor(const struct tf_model *m, const char
   return NULL;
 }
 
-int model_place(struct tf_model *m, const char *name, struct tensor_place *p) {
+int tf_model_place(struct tf_model *m, const char *name, struct tensor_place *p) {
   memset(p, 0, sizeof *p);
   int moment = strncmp(name, "optim.m.", 8) == 0 || strncmp(name, "optim.v.", 8) == 0;
   const struct tf_tensor *t = param_tensor(m, moment ? name + 8 : name);
@@ -96,7 +96,7 @@ int model_place(struct tf_model *m, const char *name, struct tensor_place *p) {
   for (size_t j = 0; j < N_STATE; j++) {
     const struct state_tensor *s = &state_tensors[j];
     if (strcmp(s->name, name) != 0) continue;
-    p->dst = (char *)&m->train + s->offset;
+    p->dst = s->len < 0 ? (void *)m->train.cursor : (char *)&m->train + s->offset;
     p->dtype = s->dtype;
     p->ndim = s->len ? 1 : 0;
     p->shape[0] = state_len(s, &m->train);
@@ -111,7 +111,7 @@ size_t tf_model_max_tensors(const struct tf_model_config *c) {
   return 3 * (size_t)tf_model_n_tensors(c) + N_STATE;
 }
 
-int model_state_check(struct tf_model *m, const struct tf_st_header *h, struct tf_error *err) {
+int tf_model_state_check(struct tf_model *m, const struct tf_st_header *h, struct tf_error *err) {
   size_t found = 0, most = 3 * (size_t)m->n_tensors + N_STATE;
   if (h->n_tensors > most) /* refused before any per-tensor lookup */
     return tf_error_set(err, TF_EDATA,
@@ -125,7 +125,8 @@ int model_state_check(struct tf_model *m, const struct tf_st_header *h, struct t
       if (s->ndim != 1 || s->shape[0] < 1 || s->shape[0] > TF_MAX_RANKS)
         return tf_error_set(err, TF_EDATA, "tensor %s: expected 1 to %d entries", s->name,
                             TF_MAX_RANKS);
-      m->train.n_ranks = (int)s->shape[0];
+      int rc = tf_train_state_set_ranks(&m->train, (int)s->shape[0], err);
+      if (rc) return rc;
     }
   }
   size_t moments = 0;
@@ -180,7 +181,7 @@ static const char *first_nonzero(const struct tf_model *m, const float *x) {
   return NULL;
 }
 
-int model_state_validate(const struct tf_model *m, struct tf_error *err) {
+int tf_model_state_validate(const struct tf_model *m, struct tf_error *err) {
   const struct tf_train_state *s = &m->train;
   if (!s->present) return TF_OK;
   int rc = tf_train_state_check_tensor("optim.step", (double)s->opt.step, err);

@@ -250,7 +250,7 @@ int tf_model_convert_weights(struct tf_model *m, enum tf_weights w, struct tf_er
   free(a);
   free(m->params);
   m->params = NULL;
-  memset(&m->w, 0, sizeof m->w);
+  tf_view_free(&m->w); /* the views pointed into params */
   m->w.final_norm_weight = q->final_norm;
   m->w.final_norm_bias = q->final_norm + m->cfg.d_model;
   m->qw = q;

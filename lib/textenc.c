@@ -61,7 +61,7 @@ static int encode_chunks(const struct tf_tokenizer *tok, const char *text, const
     int r =
         tf_tokenizer_encode(tok, text + starts[j], starts[j + 1] - starts[j], flags, &parts[j], &e);
     if (r) {
-#pragma omp critical(tf_textenc_error)
+#pragma omp critical
       if (!rc) {
         rc = r;
         if (err) *err = e;

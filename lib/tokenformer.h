@@ -277,7 +277,7 @@ struct tf_pattn_view {
 /* Named views into one flat block; gradients and AdamW moments use the same layout. */
 struct tf_view {
   float *embed; /* (V, d) tied with the output head */
-  struct tf_pattn_view layer[TF_MAX_LAYERS][TF_NSLOTS];
+  struct tf_pattn_view (*layer)[TF_NSLOTS]; /* (L): layer[l][slot] */
   float *final_norm_weight; /* (d) */
   float *final_norm_bias;   /* (d) */
 };
@@ -299,8 +299,11 @@ struct tf_tensor {
 /* Number of tensors for this config and their table (out holds tf_model_n_tensors entries). */
 int tf_model_n_tensors(const struct tf_model_config *c);
 void tf_model_tensor_table(const struct tf_model_config *c, struct tf_tensor *out);
-/* Points every view of v into block (laid out as the tensor table says). */
-void tf_view_point(struct tf_view *v, float *block, const struct tf_model_config *c);
+/* Points every view of v into block (laid out as the tensor table says), allocating v->layer
+ * (free with tf_view_free; v must not hold one yet). TF_ENOMEM when it cannot. */
+int tf_view_point(struct tf_view *v, float *block, const struct tf_model_config *c,
+                  struct tf_error *err);
+void tf_view_free(struct tf_view *v);
 
 /* Parameter count, docs/model.md §3.2: V d + L 2d (3 n_qkv + n_proj + n_ffn) + 2d. */
 uint64_t tf_param_count(const struct tf_model_config *c);
@@ -328,7 +331,7 @@ struct tf_train_state {
   double flops;                 /* lifetime training FLOPs (train.flops) */
   struct tf_rng rng;            /* the data stream (train.rng) */
   int n_ranks;                  /* entries of train.data_cursor */
-  int64_t cursor[TF_MAX_RANKS]; /* windows drawn by each rank (train.data_cursor) */
+  int64_t *cursor;              /* (n_ranks) windows drawn by each rank (train.data_cursor) */
   struct tf_adamw opt;          /* optim.m.*, optim.v.*, optim.step; m == NULL: none stored */
   /* the stage's schedule (metadata "schedule"; has_schedule 0: none stored, as in checkpoints
    * from before it was, or grown ones, which start a stage) */
@@ -337,6 +340,10 @@ struct tf_train_state {
   double stage_lr, stage_min_lr, stage_warmup; /* stage_lr: the peak the stage ran with */
   double stage_lr_from_previous;               /* train.lr_from_previous it came from; 0: none */
 };
+
+/* Sizes s->cursor to n_ranks (1 .. TF_MAX_RANKS) entries, keeping the first ones and zeroing
+ * the new; TF_ENOMEM when it cannot (s is then unchanged). tf_model_free frees it. */
+int tf_train_state_set_ranks(struct tf_train_state *s, int n_ranks, struct tf_error *err);
 
 /* Weight formats for inference (tf_model_convert_weights; tf-generate(1) --weights). */
 enum tf_weights { TF_WEIGHTS_F32 = 0, TF_WEIGHTS_BF16, TF_WEIGHTS_Q8, TF_NWEIGHTS };

@@ -22,9 +22,9 @@ static int start_stage(struct tf_model *m, const struct tf_train_config *tc, int
   s->present = 1;
   s->step = 0;
   tf_rng_seed(&s->rng, tc->seed);
-  s->n_ranks = n_ranks;
-  memset(s->cursor, 0, sizeof s->cursor);
-  return TF_OK;
+  rc = tf_train_state_set_ranks(s, n_ranks, err);
+  if (!rc) memset(s->cursor, 0, (size_t)n_ranks * sizeof *s->cursor);
+  return rc;
 }
 
 /* Training holds the parameters, their gradients, the two AdamW moments and the activations of
@@ -111,8 +111,8 @@ int tf_trainer_create(struct tf_trainer *t, struct tf_model *m, const struct tf_
   if (!rc) rc = tf_acts_create(&t->acts, &m->cfg, B, T, err);
   if (!rc && (new_stage || !m->train.present))
     rc = start_stage(m, tc, n_ranks, err);
-  else if (!rc && m->train.n_ranks != n_ranks)
-    m->train.n_ranks = n_ranks; /* the stream is global */
+  else if (!rc && m->train.n_ranks != n_ranks) /* the stream is global */
+    rc = tf_train_state_set_ranks(&m->train, n_ranks, err);
   if (rc) {
     tf_trainer_free(t);
     return rc;
@@ -124,7 +124,10 @@ int tf_trainer_create(struct tf_trainer *t, struct tf_model *m, const struct tf_
     tf_trainer_free(t);
     return tf_error_set(err, TF_ENOMEM, "out of memory for gradients and batches");
   }
-  tf_view_point(&t->g, t->grads, &m->cfg);
+  if ((rc = tf_view_point(&t->g, t->grads, &m->cfg, err))) {
+    tf_trainer_free(t);
+    return rc;
+  }
   m->train.has_schedule = 1; /* the stage's schedule is the one this trainer runs */
   m->train.stage_steps = tc->steps;
   m->train.stage_lr = t->tc.lr;
@@ -162,6 +165,7 @@ int tf_trainer_check_schedule(const struct tf_model *m, const struct tf_train_co
 
 void tf_trainer_free(struct tf_trainer *t) {
   tf_acts_free(&t->acts);
+  tf_view_free(&t->g);
   free(t->grads);
   free(t->inputs);
   free(t->targets);

@@ -33,7 +33,7 @@ static void make_model(void) {
     fuzz_fail("cannot make the model: %s", err.msg);
   if (!(grads = calloc(model.n_params, sizeof *grads))) fuzz_fail("out of memory");
   model.train.present = 1;
-  model.train.n_ranks = 1;
+  if (tf_train_state_set_ranks(&model.train, 1, &err)) fuzz_fail("%s", err.msg);
 }
 
 /* Reads the input a piece at a time; past its end, zeros. */
@@ -129,7 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fill_block(&in, s->opt.v, m->n_params);
   fill_block(&in, grads, m->n_params);
   struct tf_error err = {0};
-  int rc = model_state_validate(m, &err), want = oracle(m);
+  int rc = tf_model_state_validate(m, &err), want = oracle(m);
   if (want && rc) fuzz_fail("a state training can write was refused: %s", err.msg);
   if (!want && (rc != TF_EDATA || strncmp(err.msg, "tensor ", 7)))
     fuzz_fail("an impossible state: check returned %d: %s", rc, err.msg);

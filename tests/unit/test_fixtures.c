@@ -89,7 +89,7 @@ START_TEST(forward_and_backward_match_pytorch) {
   ck_assert_msg(e <= TOL, "%s: logits differ by %g relative", name, e);
   float *grads = calloc(m.n_params, sizeof(float));
   struct tf_view g;
-  tf_view_point(&g, grads, &m.cfg);
+  ck_assert_int_eq(tf_view_point(&g, grads, &m.cfg, NULL), TF_OK);
   tf_net_backward(&m, &acts, &g);
   for (int i = 0; i < m.n_tensors; i++) {
     char gname[TF_NAME_MAX + 8];
@@ -98,6 +98,7 @@ START_TEST(forward_and_backward_match_pytorch) {
     ck_assert_msg(e <= TOL, "%s: gradient of %s differs by %g relative", name, m.tensors[i].name,
                   e);
   }
+  tf_view_free(&g);
   free(grads);
   tf_acts_free(&acts);
   fixture_free(&f);

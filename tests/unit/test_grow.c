@@ -244,9 +244,10 @@ static float *gradient_of(const struct tf_model *m) {
   float *g = calloc(m->n_params, sizeof(float));
   ck_assert(g);
   ck_assert_msg(!tf_acts_create(&a, &m->cfg, B, T, &err), "%s", err.msg);
-  tf_view_point(&gv, g, &m->cfg);
+  ck_assert_int_eq(tf_view_point(&gv, g, &m->cfg, NULL), TF_OK);
   tf_net_forward(m, &a, in, tgt, B, T);
   tf_net_backward(m, &a, &gv);
+  tf_view_free(&gv);
   tf_acts_free(&a);
   return g;
 }
@@ -327,7 +328,7 @@ static void add_train_state(struct tf_model *m) {
   s->lifetime_steps = 30;
   s->tokens = 1000;
   s->flops = 5e6;
-  s->n_ranks = 1;
+  ck_assert(!tf_train_state_set_ranks(s, 1, &err));
   s->cursor[0] = 48;
   tf_rng_seed(&s->rng, 3);
 }

@@ -158,7 +158,7 @@ START_TEST(training_state_round_trip) {
   a.train.tokens = 123456789012ll;
   a.train.flops = 1.5e15;
   tf_rng_seed(&a.train.rng, 99);
-  a.train.n_ranks = 3;
+  ck_assert_int_eq(tf_train_state_set_ranks(&a.train, 3, &err), TF_OK);
   a.train.cursor[2] = 77;
   ck_assert_int_eq(tf_adamw_create(&a.train.opt, a.n_params, &err), TF_OK);
   a.train.opt.step = 5;
@@ -228,7 +228,7 @@ START_TEST(non_finite_values_are_refused_on_load) {
   ck_assert_int_eq(tf_model_create(&a, &c, &err), TF_OK);
   tf_model_init(&a, &(struct tf_init_config){.seed = 4, .std = 0.02});
   a.train.present = 1;
-  a.train.n_ranks = 1;
+  ck_assert_int_eq(tf_train_state_set_ranks(&a.train, 1, &err), TF_OK);
   a.train.step = 7;
   ck_assert_int_eq(tf_adamw_create(&a.train.opt, a.n_params, &err), TF_OK);
   char path[4096];

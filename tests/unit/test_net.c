@@ -45,7 +45,7 @@ static void net_init(struct net *n, enum tf_norm norm, int grown) {
   for (int j = 0; j < c.d_model; j++) n->m.w.final_norm_weight[j] += 1.0f;
   n->grads = calloc(n->m.n_params, sizeof(float));
   ck_assert(n->grads);
-  tf_view_point(&n->g, n->grads, &n->m.cfg);
+  ck_assert_int_eq(tf_view_point(&n->g, n->grads, &n->m.cfg, NULL), TF_OK);
   for (int i = 0; i < B * T; i++) {
     n->in[i] = (i * 7 + 3) % 32;
     n->tgt[i] = (i * 11 + 5) % 32;
@@ -55,6 +55,7 @@ static void net_init(struct net *n, enum tf_norm norm, int grown) {
 static void net_free(struct net *n) {
   tf_acts_free(&n->a);
   tf_model_free(&n->m);
+  tf_view_free(&n->g);
   free(n->grads);
 }
 
