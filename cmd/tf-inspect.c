@@ -192,10 +192,11 @@ static const char *count_str(uint64_t n, char *buf) {
   return buf;
 }
 
-/* A JSON value as compact text, strings bare; escaped on f. */
+/* A JSON value as compact text, strings bare, reals to 12 significant digits (0.1, not
+ * 0.10000000000000001: --json keeps every digit); escaped on f. */
 static void put_json_value(FILE *f, const json_t *v) {
-  char *s = json_is_string(v) ? NULL
-                              : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_PRESERVE_ORDER);
+  size_t flags = JSON_ENCODE_ANY | JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12);
+  char *s = json_is_string(v) ? NULL : json_dumps(v, flags);
   cli_put_escaped(f, json_is_string(v) ? json_string_value(v) : s ? s : "?");
   free(s);
 }
