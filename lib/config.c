@@ -53,6 +53,12 @@ int tf_model_config_ref_tokens(const struct tf_model_config *m, enum tf_kind k) 
   return m->ref_tokens[k] > 0 ? m->ref_tokens[k] : m->tokens[k];
 }
 
+int tf_model_config_max_tokens(const struct tf_model_config *m) {
+  int n = 0;
+  for (int k = 0; k < TF_NKINDS; k++) n = m->tokens[k] > n ? m->tokens[k] : n;
+  return n;
+}
+
 int tf_model_config_rotary_dims(const struct tf_model_config *m) {
   if (m->n_heads <= 0) return 0;
   return (int)floor((double)(m->d_model / m->n_heads) * m->rotary_pct);

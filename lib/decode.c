@@ -21,17 +21,11 @@ struct piece {
   size_t a, b; /* a * b floats */
 };
 
-static int n_max(const struct tf_model_config *c) {
-  int n = 0;
-  for (int k = 0; k < TF_NKINDS; k++) n = c->tokens[k] > n ? c->tokens[k] : n;
-  return n;
-}
-
 /* The decoder's buffers, in allocation order; returns how many. */
 static int pieces(struct tf_decoder *dec, struct piece *p) {
   const struct tf_model_config *c = &dec->cfg;
   size_t S = dec->S, C = dec->chunk, d = c->d_model, H = c->n_heads, L = c->n_layers;
-  size_t half = (size_t)tf_model_config_rotary_dims(c) / 2, n = n_max(c);
+  size_t half = (size_t)tf_model_config_rotary_dims(c) / 2, n = tf_model_config_max_tokens(c);
   int i = 0;
   p[i++] = (struct piece){&dec->key_cache, L * S, d};
   p[i++] = (struct piece){&dec->value_cache, L * S, d};
@@ -64,7 +58,8 @@ static size_t pieces_size(const struct piece *p, int np) {
 /* The sizes the buffers and loops rely on (tf_config_check ensures them for configs). */
 static int sizes_ok(const struct tf_model_config *c) {
   return c->seq_len >= 1 && c->vocab_size >= 1 && c->n_layers >= 0 && c->n_heads >= 1 &&
-         c->d_model >= c->n_heads && c->d_model % c->n_heads == 0 && n_max(c) >= 1;
+         c->d_model >= c->n_heads && c->d_model % c->n_heads == 0 &&
+         tf_model_config_max_tokens(c) >= 1;
 }
 
 int tf_decoder_create(struct tf_decoder *dec, const struct tf_model_config *c, int chunk,
@@ -295,7 +290,8 @@ static int usable(const struct tf_model *m, const struct tf_decoder *dec, const 
   int same = a->vocab_size == b->vocab_size && a->d_model == b->d_model &&
              a->n_layers == b->n_layers && a->n_heads == b->n_heads && a->seq_len == b->seq_len &&
              tf_model_config_rotary_dims(a) == tf_model_config_rotary_dims(b) &&
-             a->rotary_base == b->rotary_base && n_max(a) <= n_max(b);
+             a->rotary_base == b->rotary_base &&
+             tf_model_config_max_tokens(a) <= tf_model_config_max_tokens(b);
   if (!same)
     return tf_error_set(err, TF_EUSAGE,
                         "the decoder was created for another model config than this model's");

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <nettle/sha2.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,16 +15,6 @@
 
 #define HASH_BYTES (1 << 20) /* a data file's hash covers its first MiB */
 
-/* Lower-case hex SHA-256 of n bytes into hex (65 bytes). */
-static void sha256_hex(const void *p, size_t n, char *hex) {
-  struct sha256_ctx ctx;
-  uint8_t digest[SHA256_DIGEST_SIZE];
-  sha256_init(&ctx);
-  sha256_update(&ctx, n, p);
-  sha256_digest(&ctx, sizeof digest, digest);
-  for (int i = 0; i < SHA256_DIGEST_SIZE; i++) snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-}
-
 /* {"key", "path", "bytes", "sha256_first_mib"}: size and hash of a regular file only (a pipe
  * or stdin would be consumed by reading it; a directory has no bytes of its own). */
 static json_t *data_json(const char *key, const char *path) {
@@ -36,18 +25,12 @@ static json_t *data_json(const char *key, const char *path) {
     if (fd >= 0) close(fd);
     return j;
   }
-  size_t want = (size_t)st.st_size < HASH_BYTES ? (size_t)st.st_size : HASH_BYTES, got = 0;
-  char *buf = malloc(want ? want : 1), hex[65];
-  ssize_t r = 1;
-  while (buf && got < want && (r = pread(fd, buf + got, want - got, (off_t)got)) > 0)
-    got += (size_t)r;
+  uint64_t want = (uint64_t)st.st_size < HASH_BYTES ? (uint64_t)st.st_size : HASH_BYTES, got;
+  char hex[TF_SHA256_HEX];
+  int bad = tf_sha256_fd(fd, HASH_BYTES, &got, hex);
   close(fd);
   json_object_set_new(j, "bytes", json_integer((json_int_t)st.st_size));
-  if (buf && got == want) {
-    sha256_hex(buf, got, hex);
-    json_object_set_new(j, "sha256_first_mib", json_string(hex));
-  }
-  free(buf);
+  if (!bad && got == want) json_object_set_new(j, "sha256_first_mib", json_string(hex));
   return j;
 }
 
@@ -85,7 +68,7 @@ static const char *path_of(const struct tf_config *cfg, const char *key) {
 }
 
 json_t *tf_run_json(const struct tf_run *run, const json_t *history) {
-  char now[32], sha[65], *end;
+  char now[32], sha[TF_SHA256_HEX], *end;
   /* SOURCE_DATE_EPOCH (seconds), the reproducible-builds convention, stands for now */
   const char *epoch = getenv("SOURCE_DATE_EPOCH");
   long long e = epoch && *epoch ? strtoll(epoch, &end, 10) : -1;
@@ -109,7 +92,7 @@ json_t *tf_run_json(const struct tf_run *run, const json_t *history) {
     free(cfg);
   }
   if (text) {
-    sha256_hex(text, strlen(text), sha);
+    tf_sha256_hex(text, strlen(text), sha);
     json_object_set_new(j, "config_sha256", json_string(sha));
     if (!config_known(history, sha)) json_object_set_new(j, "config_text", json_string(text));
   }

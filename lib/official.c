@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
-#include <nettle/sha2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,7 +14,6 @@
 #include "torch_internal.h"
 
 #define NAME_MAX_LEN 128
-#define HASH_BUF     (1u << 20)
 #define WIDEN_CHUNK  (1u << 20) /* elements of a half-precision tensor read at once */
 
 void tf_official_name(const struct tf_tensor *t, int n_layers, char *buf, size_t n) {
@@ -310,34 +308,15 @@ static int read_all(struct source *s, struct tf_error *err) {
   return rc;
 }
 
-/* Size and SHA-256 of the file, read in pieces (the page cache keeps it for the import). */
+/* Size and SHA-256 of the file (the page cache keeps it for the import). */
 static int hash_file(const char *path, struct tf_official_info *info, struct tf_error *err) {
-  struct sha256_ctx ctx;
-  uint8_t digest[SHA256_DIGEST_SIZE];
-  unsigned char *buf = malloc(HASH_BUF);
-  int fd = open(path, O_RDONLY | O_CLOEXEC), rc = TF_OK;
-  if (!buf || fd < 0) {
-    rc = !buf ? tf_error_set(err, TF_ENOMEM, "out of memory")
-              : tf_error_set(err, TF_ENOINPUT, "%s: cannot open: %s", path, strerror(errno));
-    goto out;
-  }
-  sha256_init(&ctx);
-  info->bytes = 0;
-  for (ssize_t got; (got = read(fd, buf, HASH_BUF)) != 0;) {
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) {
-      rc = tf_error_set(err, TF_EIO, "%s: read failed: %s", path, strerror(errno));
-      goto out;
-    }
-    sha256_update(&ctx, (size_t)got, buf);
-    info->bytes += (uint64_t)got;
-  }
-  sha256_digest(&ctx, sizeof digest, digest);
-  for (int i = 0; i < SHA256_DIGEST_SIZE; i++) sprintf(info->sha256 + 2 * i, "%02x", digest[i]);
-out:
-  if (fd >= 0) close(fd);
-  free(buf);
-  return rc;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return tf_error_set(err, TF_ENOINPUT, "%s: cannot open: %s", path, strerror(errno));
+  int e = tf_sha256_fd(fd, 0, &info->bytes, info->sha256);
+  close(fd);
+  if (e == ENOMEM) return tf_error_set(err, TF_ENOMEM, "out of memory");
+  if (e) return tf_error_set(err, TF_EIO, "%s: read failed: %s", path, strerror(e));
+  return TF_OK;
 }
 
 int tf_official_import(struct tf_model *m, const char *path, const char *config,

@@ -75,9 +75,8 @@ int tf_token_scores_measure(struct tf_token_scores *s, const struct tf_model *m,
                             const struct tf_corpus *c, size_t n, int B, struct tf_eval_result *r,
                             struct tf_error *err) {
   const struct tf_model_config *cfg = &m->cfg;
-  int T = cfg->seq_len, n_max = 0;
+  int T = cfg->seq_len, n_max = tf_model_config_max_tokens(cfg);
   memset(s, 0, sizeof *s);
-  for (int k = 0; k < TF_NKINDS; k++) n_max = cfg->tokens[k] > n_max ? cfg->tokens[k] : n_max;
   struct tf_acts acts;
   int rc = tf_acts_create(&acts, cfg, B, T, err);
   if (rc) return rc;

@@ -176,6 +176,8 @@ int tf_model_config_rotary_dims(const struct tf_model_config *m);
 /* n_ref of kind k, tau = sqrt(n_ref): the config's ref_tokens[k], or tokens[k] where that is 0
  * (docs/model.md §1.1); the one place that default lives. */
 int tf_model_config_ref_tokens(const struct tf_model_config *m, enum tf_kind k);
+/* The most parameter tokens of any kind: the widest score vector of one Pattention. */
+int tf_model_config_max_tokens(const struct tf_model_config *m);
 
 /* ---------------------------------------------------------------- st (safetensors) */
 
@@ -276,10 +278,10 @@ struct tf_pattn_view {
 
 /* Named views into one flat block; gradients and AdamW moments use the same layout. */
 struct tf_view {
-  float *embed; /* (V, d) tied with the output head */
+  float *embed;                             /* (V, d) tied with the output head */
   struct tf_pattn_view (*layer)[TF_NSLOTS]; /* (L): layer[l][slot] */
-  float *final_norm_weight; /* (d) */
-  float *final_norm_bias;   /* (d) */
+  float *final_norm_weight;                 /* (d) */
+  float *final_norm_bias;                   /* (d) */
 };
 
 #define TF_NAME_MAX 64
@@ -325,14 +327,14 @@ struct tf_adamw {
  * checkpoints written by training. */
 struct tf_train_state {
   int present;
-  int64_t step;                 /* updates done in the current stage's schedule (train.step) */
-  int64_t lifetime_steps;       /* across all stages (train.lifetime_steps) */
-  int64_t tokens;               /* lifetime training tokens (train.tokens) */
-  double flops;                 /* lifetime training FLOPs (train.flops) */
-  struct tf_rng rng;            /* the data stream (train.rng) */
-  int n_ranks;                  /* entries of train.data_cursor */
-  int64_t *cursor;              /* (n_ranks) windows drawn by each rank (train.data_cursor) */
-  struct tf_adamw opt;          /* optim.m.*, optim.v.*, optim.step; m == NULL: none stored */
+  int64_t step;           /* updates done in the current stage's schedule (train.step) */
+  int64_t lifetime_steps; /* across all stages (train.lifetime_steps) */
+  int64_t tokens;         /* lifetime training tokens (train.tokens) */
+  double flops;           /* lifetime training FLOPs (train.flops) */
+  struct tf_rng rng;      /* the data stream (train.rng) */
+  int n_ranks;            /* entries of train.data_cursor */
+  int64_t *cursor;        /* (n_ranks) windows drawn by each rank (train.data_cursor) */
+  struct tf_adamw opt;    /* optim.m.*, optim.v.*, optim.step; m == NULL: none stored */
   /* the stage's schedule (metadata "schedule"; has_schedule 0: none stored, as in checkpoints
    * from before it was, or grown ones, which start a stage) */
   int has_schedule;
@@ -396,6 +398,12 @@ double tf_init_value_std(const struct tf_model_config *c, const struct tf_init_c
 /* The std of key tokens: ic->key_std, or ic->std when that is 0 (docs/model.md §4). */
 double tf_init_key_std(const struct tf_init_config *ic);
 void tf_model_free(struct tf_model *m);
+
+/* SHA-256 as lower-case hex (lib/sha256.c): of n bytes, or of what fd reads, at most limit
+ * bytes (0: to its end; *bytes says how many). tf_sha256_fd returns 0 or an errno. */
+#define TF_SHA256_HEX 65
+void tf_sha256_hex(const void *p, size_t n, char hex[TF_SHA256_HEX]);
+int tf_sha256_fd(int fd, uint64_t limit, uint64_t *bytes, char hex[TF_SHA256_HEX]);
 
 /* Appends one record to the model's history (metadata "history", a JSON array): the member
  * "command", then the members of extra_json (one JSON object text, may be NULL), nothing else.
@@ -479,13 +487,13 @@ int tf_train_state_check_fresh(int64_t optim_step, const char *moment, struct tf
 void tf_official_name(const struct tf_tensor *t, int n_layers, char *buf, size_t n);
 
 struct tf_official_info {
-  const char *format; /* "torch" (zip) or "safetensors" */
-  int nested;         /* the state dict was DeepSpeed's "module" */
-  int widened;        /* tensors stored in F16 or BF16, widened exactly to F32 */
-  int ignored;        /* buffers that are no parameter (rotary inv_freq), read past */
-  int released_shape; /* no config file: the shapes are a released model's */
-  uint64_t bytes;     /* size of the source file */
-  char sha256[65];    /* lower-case hex SHA-256 of the source file */
+  const char *format;         /* "torch" (zip) or "safetensors" */
+  int nested;                 /* the state dict was DeepSpeed's "module" */
+  int widened;                /* tensors stored in F16 or BF16, widened exactly to F32 */
+  int ignored;                /* buffers that are no parameter (rotary inv_freq), read past */
+  int released_shape;         /* no config file: the shapes are a released model's */
+  uint64_t bytes;             /* size of the source file */
+  char sha256[TF_SHA256_HEX]; /* lower-case hex SHA-256 of the source file */
 };
 
 /* A new model (n_ref = n) from an official checkpoint at path: a torch.save file (zip format;
@@ -1185,10 +1193,10 @@ struct tf_task_request {
 };
 
 struct tf_task_example {
-  int64_t line;  /* 1-based line of the file */
-  int first;     /* its first request; choice i is request first + i */
-  int n_choices; /* 1 for lambada */
-  int gold;      /* the correct choice (0 for lambada) */
+  int64_t line;        /* 1-based line of the file */
+  int first;           /* its first request; choice i is request first + i */
+  int n_choices;       /* 1 for lambada */
+  int gold;            /* the correct choice (0 for lambada) */
   int pred, pred_norm; /* argmax of ll and of ll / choice length (after scoring) */
 };
 
@@ -1230,8 +1238,8 @@ int tf_task_score(struct tf_task_set *s, const struct tf_model *m, struct tf_act
  * error of fewer than 2 examples too. */
 struct tf_task_metrics {
   int n;
-  double acc, acc_stderr;           /* every task */
-  double acc_norm, acc_norm_stderr; /* hellaswag, piqa, arc */
+  double acc, acc_stderr;               /* every task */
+  double acc_norm, acc_norm_stderr;     /* hellaswag, piqa, arc */
   double perplexity, perplexity_stderr; /* lambada; stderr by the delta method */
 };
 void tf_task_metrics(const struct tf_task_set *s, struct tf_task_metrics *mt);

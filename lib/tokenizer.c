@@ -2,7 +2,6 @@
  * byte-level BPE of a Hugging Face tokenizer.json (loading, encoding and decoding of BPE live in
  * bpe*.c). Text in, ids out, and back; no model math. */
 #include <errno.h>
-#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +13,7 @@ struct tf_tokenizer {
   enum tf_tok_kind kind;
   char *json; /* the tokenizer.json text (bpe), NUL-terminated */
   size_t json_len;
-  char sha256[65];
+  char sha256[TF_SHA256_HEX];
   uint8_t bytes[TF_BYTE_TOKENS]; /* bytes kind: token i is byte i */
   struct tf_bpe *bpe;            /* bpe kind */
 };
@@ -75,13 +74,7 @@ int tf_tokenizer_from_json(struct tf_tokenizer **t, const char *json, size_t len
   copy[len] = '\0';
   k->json = copy;
   k->json_len = len;
-  /* sha256 = SHA-256(json), lower-case hex */
-  struct sha256_ctx ctx;
-  uint8_t digest[SHA256_DIGEST_SIZE];
-  sha256_init(&ctx);
-  sha256_update(&ctx, len, (const uint8_t *)json);
-  sha256_digest(&ctx, sizeof digest, digest);
-  for (int i = 0; i < SHA256_DIGEST_SIZE; i++) snprintf(k->sha256 + 2 * i, 3, "%02x", digest[i]);
+  tf_sha256_hex(json, len, k->sha256);
   *t = k;
   return TF_OK;
 }

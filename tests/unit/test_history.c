@@ -1,6 +1,7 @@
 /* test_history.c: history records (lib/history.c, tf_model_add_history): what one record
  * holds, a config's text stored once per distinct config, data files hashed. */
 #include <check.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,11 +98,35 @@ START_TEST(a_run_record_holds_the_provenance) {
 }
 END_TEST
 
+/* tf_sha256_fd hashes what the descriptor reads, up to the limit (0: all of it), and says how
+ * much; "abc" is FIPS 180-2's first example. */
+START_TEST(sha256_of_a_file_prefix) {
+  char hex[TF_SHA256_HEX], whole[TF_SHA256_HEX];
+  tf_sha256_hex("abc", 3, hex);
+  ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  int fds[2];
+  ck_assert_int_eq(pipe(fds), 0);
+  ck_assert_int_eq(write(fds[1], "abcdefgh", 8), 8);
+  close(fds[1]);
+  uint64_t bytes = 0;
+  ck_assert_int_eq(tf_sha256_fd(fds[0], 3, &bytes, whole), 0);
+  ck_assert_int_eq(bytes, 3);
+  ck_assert_str_eq(whole, hex);
+  ck_assert_int_eq(tf_sha256_fd(fds[0], 0, &bytes, whole), 0); /* the rest: "defgh" */
+  ck_assert_int_eq(bytes, 5);
+  tf_sha256_hex("defgh", 5, hex);
+  ck_assert_str_eq(whole, hex);
+  close(fds[0]);
+  ck_assert_int_eq(tf_sha256_fd(fds[0], 0, &bytes, whole), EBADF);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("history");
   TCase *t = tcase_create("history");
   tcase_add_test(t, add_history_appends_exactly_what_it_is_given);
   tcase_add_test(t, a_run_record_holds_the_provenance);
+  tcase_add_test(t, sha256_of_a_file_prefix);
   suite_add_tcase(s, t);
   return tf_test_run(s);
 }
