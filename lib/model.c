@@ -174,7 +174,8 @@ int tf_model_create(struct tf_model *m, const struct tf_model_config *c, struct 
   if (rc) return rc;
   m->n_tensors = tf_model_n_tensors(&m->cfg);
   m->tensors = calloc((size_t)m->n_tensors, sizeof *m->tensors);
-  m->params = calloc(m->n_params, sizeof(float));
+  m->params = tf_stream_alloc(m->n_params * sizeof(float));
+  if (m->params) memset(m->params, 0, m->n_params * sizeof(float));
   m->history = strdup("[]");
   if (!m->tensors || !m->params || !m->history || tf_tokenizer_bytes(&m->tok, NULL)) {
     size_t n = m->n_params; /* tf_model_free clears it */

@@ -5,6 +5,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "gemv.h"
 #include "quant.h"
@@ -132,6 +133,14 @@ void tf_qmat_panel_ws(float *panel, const struct tf_qmat *W, int r0, int n) {
 
 /* ---------------------------------------------------------------- a model's weights */
 
+void *tf_stream_alloc(size_t bytes) {
+  size_t huge = (size_t)2 << 20, n = (bytes + huge - 1) / huge * huge;
+  if (bytes < huge) return aligned_alloc(64, (bytes + 63) / 64 * 64);
+  void *p = aligned_alloc(huge, n);
+  if (p) madvise(p, n, MADV_HUGEPAGE); /* a request: where it fails, 4 KiB pages */
+  return p;
+}
+
 /* Bytes of a (rows, cols) matrix in format w, each array rounded to 64 bytes. */
 static size_t mat_bytes(enum tf_weights w, int rows, int cols) {
   size_t cp = (size_t)tf_qcols(cols), r = (size_t)rows, a = 64;
@@ -154,7 +163,7 @@ static void mat_place(struct tf_qmat *W, enum tf_weights w, int rows, int cols, 
 }
 
 int tf_qmat_from(struct tf_qmat *W, enum tf_weights w, const float *M, int rows, int cols) {
-  char *at = aligned_alloc(64, mat_bytes(w, rows, cols));
+  char *at = tf_stream_alloc(mat_bytes(w, rows, cols));
   if (!at) return TF_ENOMEM;
   mat_place(W, w, rows, cols, &at);
   for (int i = 0; i < rows; i++) row_store(W, i, M + (size_t)i * cols);
@@ -200,7 +209,7 @@ static int qweights_alloc(struct tf_qweights *q, const struct tf_model *m, enum 
   for (int l = 0; l < c->n_layers; l++)
     for (int s = 0; s < TF_NSLOTS; s++) bytes += 2 * mat_bytes(w, c->tokens[tf_slot_kind(s)], d);
   double have = tf_machine_bytes();
-  q->mem = have == 0 || bytes <= have ? aligned_alloc(64, (bytes + 63) / 64 * 64) : NULL;
+  q->mem = have == 0 || bytes <= have ? tf_stream_alloc(bytes) : NULL;
   if (!q->mem)
     return tf_error_set(err, TF_ENOMEM, "%s weights need %.3g GiB; out of memory",
                         tf_weights_name(w), (double)bytes / (1 << 30));
