@@ -92,14 +92,19 @@ void tf_qvec_prepare(struct tf_qvec *v, float *scratch, const float *x, const st
 
 void tf_qgemv_ws(float *y, const struct tf_qmat *W, const struct tf_qvec *x) {
   const struct tf_qkern *k = tf_qkern();
-  int cp = W->cp, nb = cp / TF_Q8_BLOCK;
+  int cp = W->cp, nb = cp / TF_Q8_BLOCK, groups = (W->rows + TF_QROWS - 1) / TF_QROWS;
   if (W->fmt == TF_WEIGHTS_BF16) {
 #pragma omp for schedule(static)
-    for (int i = 0; i < W->rows; i++) y[i] = k->dot_bf16(W->bf16 + (size_t)i * cp, x, cp);
+    for (int g = 0; g < groups; g++) {
+      int i = g * TF_QROWS, nr = W->rows - i < TF_QROWS ? W->rows - i : TF_QROWS;
+      k->dot_bf16(y + i, W->bf16 + (size_t)i * cp, x, cp, nr);
+    }
   } else {
 #pragma omp for schedule(static)
-    for (int i = 0; i < W->rows; i++)
-      y[i] = k->dot_q8(W->q + (size_t)i * cp, W->scale + (size_t)i * nb, x, nb);
+    for (int g = 0; g < groups; g++) {
+      int i = g * TF_QROWS, nr = W->rows - i < TF_QROWS ? W->rows - i : TF_QROWS;
+      k->dot_q8(y + i, W->q + (size_t)i * cp, W->scale + (size_t)i * nb, x, nb, nr);
+    }
   }
 }
 

@@ -123,16 +123,18 @@ enum tf_qpath {
   TF_NQPATHS
 };
 
-/* Rows an axpy kernel adds at once: y is loaded and stored once per TF_QROWS rows. */
+/* Rows a kernel takes at once: an axpy loads and stores y once per TF_QROWS rows, a dot
+ * loads x once for them and runs their TF_QROWS sums side by side. */
 #define TF_QROWS 4
 
-/* The kernels: w a row of cp values (nb = cp / 32 blocks for q8, ws its scales); the axpy
- * forms add nr <= TF_QROWS consecutive rows (cp apart, their scales nb apart):
- * y += sum_r a_r w_r. */
+/* The kernels, over nr <= TF_QROWS consecutive rows w_r of cp values (cp apart; for q8
+ * nb = cp / 32 blocks, the scales ws of a row nb apart): the dot forms y_r = <w_r, x>,
+ * the axpy forms y += sum_r a_r w_r. */
 struct tf_qkern {
   const char *name;
-  float (*dot_bf16)(const uint16_t *w, const struct tf_qvec *x, int cp);
-  float (*dot_q8)(const int8_t *w, const float *ws, const struct tf_qvec *x, int nb);
+  void (*dot_bf16)(float *y, const uint16_t *w, const struct tf_qvec *x, int cp, int nr);
+  void (*dot_q8)(float *y, const int8_t *w, const float *ws, const struct tf_qvec *x, int nb,
+                 int nr);
   void (*axpy_bf16)(float *y, const float *a, const uint16_t *w, int cp, int nr);
   void (*axpy_q8)(float *y, const float *a, const int8_t *w, const float *ws, int nb, int nr);
 };

@@ -10,23 +10,29 @@
 
 /* ---------------------------------------------------------------- scalar */
 
-static float dot_bf16_scalar(const uint16_t *w, const struct tf_qvec *x, int cp) {
-  float s = 0.0f;
+static void dot_bf16_scalar(float *y, const uint16_t *w, const struct tf_qvec *x, int cp, int nr) {
+  for (int r = 0; r < nr; r++) {
+    const uint16_t *wr = w + (size_t)r * cp;
+    float s = 0.0f;
 #pragma omp simd reduction(+ : s)
-  for (int j = 0; j < cp; j++) s += tf_bf16_float(w[j]) * x->f[j];
-  return s;
+    for (int j = 0; j < cp; j++) s += tf_bf16_float(wr[j]) * x->f[j];
+    y[r] = s;
+  }
 }
 
 /* sum_b ws_b xs_b sum_{j in b} w_j q_j: the block sums in integers, exact. */
-static float dot_q8_scalar(const int8_t *w, const float *ws, const struct tf_qvec *x, int nb) {
-  float s = 0.0f;
-  for (int b = 0; b < nb; b++) {
-    int32_t acc = 0;
-    const int8_t *wb = w + b * TF_Q8_BLOCK, *xb = x->q + b * TF_Q8_BLOCK;
-    for (int j = 0; j < TF_Q8_BLOCK; j++) acc += wb[j] * xb[j];
-    s += ws[b] * x->s[b] * (float)acc;
+static void dot_q8_scalar(float *y, const int8_t *w, const float *ws, const struct tf_qvec *x,
+                          int nb, int nr) {
+  for (int r = 0; r < nr; r++) {
+    float s = 0.0f;
+    for (int b = 0; b < nb; b++) {
+      int32_t acc = 0;
+      const int8_t *wb = w + ((size_t)r * nb + b) * TF_Q8_BLOCK, *xb = x->q + b * TF_Q8_BLOCK;
+      for (int j = 0; j < TF_Q8_BLOCK; j++) acc += wb[j] * xb[j];
+      s += ws[(size_t)r * nb + b] * x->s[b] * (float)acc;
+    }
+    y[r] = s;
   }
-  return s;
 }
 
 static void axpy_bf16_scalar(float *y, const float *a, const uint16_t *w, int cp, int nr) {
@@ -66,36 +72,67 @@ AVX2 static inline float hsum_avx2(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-AVX2 static float dot_bf16_avx2(const uint16_t *w, const struct tf_qvec *x, int cp) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-  __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-  for (int j = 0; j < cp; j += 32) {
-    a0 = _mm256_fmadd_ps(bf16x8_avx2(w + j), _mm256_loadu_ps(x->f + j), a0);
-    a1 = _mm256_fmadd_ps(bf16x8_avx2(w + j + 8), _mm256_loadu_ps(x->f + j + 8), a1);
-    a2 = _mm256_fmadd_ps(bf16x8_avx2(w + j + 16), _mm256_loadu_ps(x->f + j + 16), a2);
-    a3 = _mm256_fmadd_ps(bf16x8_avx2(w + j + 24), _mm256_loadu_ps(x->f + j + 24), a3);
+/* The kernels below take nr as a constant where it is TF_QROWS (the common case, fully
+ * unrolled by inlining) and as a variable for a last group of fewer rows. */
+#define BY_ROWS(call, nr) ((nr) == TF_QROWS ? call(TF_QROWS) : call(nr))
+
+/* x loaded once per 16 columns for all rows; two sums per row (8 chains of FMAs). */
+AVX2 static inline __attribute__((always_inline)) void
+bf16_dots_avx2(float *y, const uint16_t *w, const struct tf_qvec *x, int cp, const int nr) {
+  __m256 a[TF_QROWS], b[TF_QROWS];
+#pragma GCC unroll 4
+  for (int r = 0; r < nr; r++) a[r] = b[r] = _mm256_setzero_ps();
+  for (int j = 0; j < cp; j += 16) {
+    __m256 x0 = _mm256_loadu_ps(x->f + j), x1 = _mm256_loadu_ps(x->f + j + 8);
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++) {
+      a[r] = _mm256_fmadd_ps(bf16x8_avx2(w + (size_t)r * cp + j), x0, a[r]);
+      b[r] = _mm256_fmadd_ps(bf16x8_avx2(w + (size_t)r * cp + j + 8), x1, b[r]);
+    }
   }
-  return hsum_avx2(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+#pragma GCC unroll 4
+  for (int r = 0; r < nr; r++) y[r] = hsum_avx2(_mm256_add_ps(a[r], b[r]));
+}
+
+AVX2 static void dot_bf16_avx2(float *y, const uint16_t *w, const struct tf_qvec *x, int cp,
+                               int nr) {
+#define CALL(n) bf16_dots_avx2(y, w, x, cp, n)
+  BY_ROWS(CALL, nr);
+#undef CALL
 }
 
 /* One block: |q| (unsigned) times w with q's sign (signed), pairs summed in 16 bits (at most
- * 2 127^2 < 2^15: no saturation), then in 32. */
-AVX2 static float dot_q8_avx2(const int8_t *w, const float *ws, const struct tf_qvec *x, int nb) {
+ * 2 127^2 < 2^15: no saturation), then in 32; |q| once per block for all rows. */
+AVX2 static inline __attribute__((always_inline)) void q8_dots_avx2(float *y, const int8_t *w,
+                                                                    const float *ws,
+                                                                    const struct tf_qvec *x, int nb,
+                                                                    const int nr) {
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256 acc = _mm256_setzero_ps();
+  size_t ld = (size_t)nb * TF_Q8_BLOCK;
+  __m256 acc[TF_QROWS];
+#pragma GCC unroll 4
+  for (int r = 0; r < nr; r++) acc[r] = _mm256_setzero_ps();
   for (int b = 0; b < nb; b++) {
     __m256i xq = _mm256_loadu_si256((const __m256i *)(x->q + b * TF_Q8_BLOCK));
-    __m256i wq = _mm256_loadu_si256((const __m256i *)(w + b * TF_Q8_BLOCK));
-    __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(xq, xq), _mm256_sign_epi8(wq, xq));
-    __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(ws[b] * x->s[b]), p, acc);
+    __m256i xa = _mm256_sign_epi8(xq, xq);
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++) {
+      __m256i wq = _mm256_loadu_si256((const __m256i *)(w + r * ld + b * TF_Q8_BLOCK));
+      __m256i p16 = _mm256_maddubs_epi16(xa, _mm256_sign_epi8(wq, xq));
+      __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(ws[(size_t)r * nb + b] * x->s[b]), p, acc[r]);
+    }
   }
-  return hsum_avx2(acc);
+#pragma GCC unroll 4
+  for (int r = 0; r < nr; r++) y[r] = hsum_avx2(acc[r]);
 }
 
-/* The axpy kernels below take nr as a constant where it is TF_QROWS (the common case, fully
- * unrolled by inlining) and as a variable for a last group of fewer rows. */
-#define BY_ROWS(call, nr) ((nr) == TF_QROWS ? call(TF_QROWS) : call(nr))
+AVX2 static void dot_q8_avx2(float *y, const int8_t *w, const float *ws, const struct tf_qvec *x,
+                             int nb, int nr) {
+#define CALL(n) q8_dots_avx2(y, w, ws, x, nb, n)
+  BY_ROWS(CALL, nr);
+#undef CALL
+}
 
 AVX2 static inline __attribute__((always_inline)) void
 bf16_rows_avx2(float *y, const float *a, const uint16_t *w, int cp, const int nr) {
@@ -154,44 +191,77 @@ AVX512 static inline __m512 bf16x16_avx512(const uint16_t *p) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
 }
 
-AVX512 static float dot_bf16_avx512(const uint16_t *w, const struct tf_qvec *x, int cp) {
-  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+/* x loaded once per 32 columns for all rows; two sums per row (8 chains of FMAs). */
+AVX512 static inline __attribute__((always_inline)) void
+bf16_dots_avx512(float *y, const uint16_t *w, const struct tf_qvec *x, int cp, const int nr) {
+  __m512 a[TF_QROWS], b[TF_QROWS];
+#pragma GCC unroll 4
+  for (int r = 0; r < nr; r++) a[r] = b[r] = _mm512_setzero_ps();
   for (int j = 0; j < cp; j += 32) {
-    a0 = _mm512_fmadd_ps(bf16x16_avx512(w + j), _mm512_loadu_ps(x->f + j), a0);
-    a1 = _mm512_fmadd_ps(bf16x16_avx512(w + j + 16), _mm512_loadu_ps(x->f + j + 16), a1);
+    __m512 x0 = _mm512_loadu_ps(x->f + j), x1 = _mm512_loadu_ps(x->f + j + 16);
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++) {
+      a[r] = _mm512_fmadd_ps(bf16x16_avx512(w + (size_t)r * cp + j), x0, a[r]);
+      b[r] = _mm512_fmadd_ps(bf16x16_avx512(w + (size_t)r * cp + j + 16), x1, b[r]);
+    }
   }
-  return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+#pragma GCC unroll 4
+  for (int r = 0; r < nr; r++) y[r] = _mm512_reduce_add_ps(_mm512_add_ps(a[r], b[r]));
+}
+
+AVX512 static void dot_bf16_avx512(float *y, const uint16_t *w, const struct tf_qvec *x, int cp,
+                                   int nr) {
+#define CALL(n) bf16_dots_avx512(y, w, x, cp, n)
+  BY_ROWS(CALL, nr);
+#undef CALL
 }
 
 /* Two blocks (64 bytes) per step; an odd last block loads 32 bytes (the rest zero). vpdpbusd
  * multiplies unsigned by signed bytes: |q| by w with q's sign (w is never -128), 4 products
- * summed per 32-bit lane, lanes 0-7 the first block, 8-15 the second. The products of the
- * scales, 16 blocks at a time in one vector, are spread to the two halves by a permute. */
-AVX512 static float dot_q8_avx512(const int8_t *w, const float *ws, const struct tf_qvec *x,
-                                  int nb) {
+ * summed per 32-bit lane, lanes 0-7 the first block, 8-15 the second. |q| and q's signs are
+ * taken once per step for all rows. The products of the scales, 16 blocks at a time in one
+ * vector per row, are spread to the two halves by a permute. */
+AVX512 static inline __attribute__((always_inline)) void q8_dots_avx512(float *y, const int8_t *w,
+                                                                        const float *ws,
+                                                                        const struct tf_qvec *x,
+                                                                        int nb, const int nr) {
   const __m512i zero = _mm512_setzero_si512();
   const __m512i halves = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  size_t ld = (size_t)nb * TF_Q8_BLOCK;
+  __m512 acc[TF_QROWS], sc[TF_QROWS];
+#pragma GCC unroll 4
+  for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
   for (int g = 0; g < nb; g += 16) {
     int left = nb - g < 16 ? nb - g : 16;
     __mmask16 ms = (__mmask16)((1u << left) - 1);
-    __m512 sc =
-        _mm512_mul_ps(_mm512_maskz_loadu_ps(ms, ws + g), _mm512_maskz_loadu_ps(ms, x->s + g));
+    __m512 xs = _mm512_maskz_loadu_ps(ms, x->s + g);
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+      sc[r] = _mm512_mul_ps(_mm512_maskz_loadu_ps(ms, ws + (size_t)r * nb + g), xs);
     for (int k = 0; k < left; k += 2) {
       size_t at = (size_t)(g + k) * TF_Q8_BLOCK;
       __mmask64 m = k + 1 < left ? ~0ull : 0xffffffffull;
-      __m512i xq = _mm512_maskz_loadu_epi8(m, x->q + at);
-      __m512i wq = _mm512_maskz_loadu_epi8(m, w + at);
-      __m512i sw = _mm512_mask_sub_epi8(wq, _mm512_movepi8_mask(xq), zero, wq);
-      __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, _mm512_abs_epi8(xq), sw));
-      __m512 s2 = _mm512_permutexvar_ps(_mm512_add_epi32(halves, _mm512_set1_epi32(k)), sc);
-      if (k & 2)
-        acc1 = _mm512_fmadd_ps(s2, p, acc1);
-      else
-        acc0 = _mm512_fmadd_ps(s2, p, acc0);
+      __m512i xq = _mm512_maskz_loadu_epi8(m, x->q + at), xa = _mm512_abs_epi8(xq);
+      __mmask64 neg = _mm512_movepi8_mask(xq);
+      __m512i idx = _mm512_add_epi32(halves, _mm512_set1_epi32(k));
+#pragma GCC unroll 4
+      for (int r = 0; r < nr; r++) {
+        __m512i wq = _mm512_maskz_loadu_epi8(m, w + r * ld + at);
+        __m512i sw = _mm512_mask_sub_epi8(wq, neg, zero, wq);
+        __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, xa, sw));
+        acc[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(idx, sc[r]), p, acc[r]);
+      }
     }
   }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+#pragma GCC unroll 4
+  for (int r = 0; r < nr; r++) y[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+AVX512 static void dot_q8_avx512(float *y, const int8_t *w, const float *ws,
+                                 const struct tf_qvec *x, int nb, int nr) {
+#define CALL(n) q8_dots_avx512(y, w, ws, x, nb, n)
+  BY_ROWS(CALL, nr);
+#undef CALL
 }
 
 AVX512 static inline __attribute__((always_inline)) void
@@ -242,15 +312,31 @@ AVX512 static void axpy_q8_avx512(float *y, const float *a, const int8_t *w, con
 }
 
 /* vdpbf16ps: lane i += w_2i x_2i + w_2i+1 x_2i+1 over bf16 pairs, in float; x = hi + lo, so
- * two of them per 32 weights. */
-AVX512BF16 static float dot_bf16_avx512bf16(const uint16_t *w, const struct tf_qvec *x, int cp) {
-  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+ * two of them per 32 weights, hi and lo loaded once for all rows. */
+AVX512BF16 static inline __attribute__((always_inline)) void
+bf16_dots_avx512bf16(float *y, const uint16_t *w, const struct tf_qvec *x, int cp, const int nr) {
+  __m512 a[TF_QROWS], b[TF_QROWS];
+#pragma GCC unroll 4
+  for (int r = 0; r < nr; r++) a[r] = b[r] = _mm512_setzero_ps();
   for (int j = 0; j < cp; j += 32) {
-    __m512bh wv = (__m512bh)_mm512_loadu_si512(w + j);
-    a0 = _mm512_dpbf16_ps(a0, wv, (__m512bh)_mm512_loadu_si512(x->hi + j));
-    a1 = _mm512_dpbf16_ps(a1, wv, (__m512bh)_mm512_loadu_si512(x->lo + j));
+    __m512bh hi = (__m512bh)_mm512_loadu_si512(x->hi + j);
+    __m512bh lo = (__m512bh)_mm512_loadu_si512(x->lo + j);
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++) {
+      __m512bh wv = (__m512bh)_mm512_loadu_si512(w + (size_t)r * cp + j);
+      a[r] = _mm512_dpbf16_ps(a[r], wv, hi);
+      b[r] = _mm512_dpbf16_ps(b[r], wv, lo);
+    }
   }
-  return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+#pragma GCC unroll 4
+  for (int r = 0; r < nr; r++) y[r] = _mm512_reduce_add_ps(_mm512_add_ps(a[r], b[r]));
+}
+
+AVX512BF16 static void dot_bf16_avx512bf16(float *y, const uint16_t *w, const struct tf_qvec *x,
+                                           int cp, int nr) {
+#define CALL(n) bf16_dots_avx512bf16(y, w, x, cp, n)
+  BY_ROWS(CALL, nr);
+#undef CALL
 }
 
 /* ---------------------------------------------------------------- choice */

@@ -90,8 +90,11 @@ END_TEST
 /* ---------------------------------------------------------------- kernels */
 
 /* Shapes: one value; n not a multiple of the block, of the vector widths (8, 16, 32) nor of
- * the thread split (1 to 3 threads); a wide row; more rows than columns. */
-static const int shapes[][2] = {{1, 1}, {37, 19}, {5, 33}, {64, 768}, {3, 1000}, {257, 95}};
+ * the thread split (1 to 3 threads); a wide row; more rows than columns; every count of rows
+ * in a kernel's last group (rows mod TF_QROWS: 1, 2, 3, 0); an odd number of q8 blocks, past
+ * a group of 16 (33 blocks) and within one (3 blocks). */
+static const int shapes[][2] = {{1, 1},    {37, 19},  {5, 33},   {64, 768},
+                                {3, 1000}, {257, 95}, {6, 1031}, {7, 65}};
 #define N_SHAPES (int)(sizeof shapes / sizeof shapes[0])
 
 /* W's value at (i, j) in double. */
