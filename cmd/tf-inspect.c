@@ -288,6 +288,11 @@ static void print_summary_text(const struct file *f) {
          size ? count_str(size, b1) : "unknown", size ? " bytes" : " (a stream)",
          count_str(8 + f->h->header_len, b2), count_str(f->h->data_len, b3), f->h->n_tensors);
   printf("data        not read: this summary is the header's (--verify checks the data)\n");
+  const char *w = tf_st_meta(f->h, "weights");
+  printf("weights     ");
+  cli_put_escaped(stdout, w ? w : "f32");
+  printf("%s\n",
+         w && strcmp(w, "f32") ? ", stored for inference only (tf-convert --quantize)" : "");
   printf("metadata\n");
   for (size_t i = 0; i < f->h->n_meta; i++) {
     if (meta_shown_apart(f->h->meta_keys[i])) continue;
@@ -367,6 +372,8 @@ static json_t *summary_json(const struct file *f) {
   json_object_set_new(j, "payload_bytes", json_integer((json_int_t)f->h->data_len));
   json_object_set_new(j, "n_tensors", json_integer((json_int_t)f->h->n_tensors));
   json_object_set_new(j, "data_checked", json_false()); /* true once the data was read */
+  const char *w = tf_st_meta(f->h, "weights");
+  json_object_set_new(j, "weights", json_string(w ? w : "f32"));
   json_object_set_new(j, "metadata", meta);
   json_object_set(j, "config", f->config ? f->config : json_null());
   json_object_set_new(j, "parameters", f->has_config ? params_json(&f->cfg) : json_null());
@@ -411,7 +418,7 @@ static void print_tensors_text(const struct tf_st_header *h) {
  * numbers, NaN and infinities as null (JSON has none). */
 static json_t *elem_json(enum tf_dtype t, const void *data, size_t i) {
   char buf[40];
-  if (t == TF_I64 || t == TF_U64 || t == TF_I32 || t == TF_U8) {
+  if (t == TF_I64 || t == TF_U64 || t == TF_I32 || t == TF_U8 || t == TF_I8) {
     tf_dtype_format(t, data, i, buf, sizeof buf);
     unsigned long long u = strtoull(buf, NULL, 10);
     if (t == TF_U64 && u > INT64_MAX) return json_string(buf);

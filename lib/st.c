@@ -17,8 +17,9 @@ static const struct {
   const char *name;
   size_t size;
 } dtypes[TF_NDTYPES] = {
-    [TF_F32] = {"F32", 4}, [TF_F64] = {"F64", 8}, [TF_I64] = {"I64", 8}, [TF_U64] = {"U64", 8},
-    [TF_I32] = {"I32", 4}, [TF_U8] = {"U8", 1},   [TF_F16] = {"F16", 2}, [TF_BF16] = {"BF16", 2},
+    [TF_F32] = {"F32", 4}, [TF_F64] = {"F64", 8},   [TF_I64] = {"I64", 8},
+    [TF_U64] = {"U64", 8}, [TF_I32] = {"I32", 4},   [TF_U8] = {"U8", 1},
+    [TF_F16] = {"F16", 2}, [TF_BF16] = {"BF16", 2}, [TF_I8] = {"I8", 1},
 };
 
 const char *tf_dtype_name(enum tf_dtype t) {
@@ -112,9 +113,10 @@ static int decode_dtype(struct tf_st_tensor *t, const json_t *v, const char *nb,
   if (!json_is_string(v))
     return tf_error_set(err, TF_EDATA, "tensor %s: dtype is missing or not a string", nb);
   if (dtype_parse(json_string_value(v), &t->dtype))
-    return tf_error_set(err, TF_EDATA,
-                        "tensor %s: unknown dtype \"%s\" (known: F64 F32 F16 BF16 I64 U64 I32 U8)",
-                        nb, printable(db, sizeof db, json_string_value(v)));
+    return tf_error_set(
+        err, TF_EDATA,
+        "tensor %s: unknown dtype \"%s\" (known: F64 F32 F16 BF16 I64 U64 I32 U8 I8)", nb,
+        printable(db, sizeof db, json_string_value(v)));
   return TF_OK;
 }
 

@@ -181,7 +181,18 @@ int tf_model_config_max_tokens(const struct tf_model_config *m);
 
 /* ---------------------------------------------------------------- st (safetensors) */
 
-enum tf_dtype { TF_F32 = 0, TF_F64, TF_I64, TF_U64, TF_I32, TF_U8, TF_F16, TF_BF16, TF_NDTYPES };
+enum tf_dtype {
+  TF_F32 = 0,
+  TF_F64,
+  TF_I64,
+  TF_U64,
+  TF_I32,
+  TF_U8,
+  TF_F16,
+  TF_BF16,
+  TF_I8,
+  TF_NDTYPES
+};
 #define TF_ST_MAX_DIMS    8
 #define TF_ST_MAX_HEADER  (100u << 20) /* a header longer than 100 MiB is refused */
 #define TF_ST_MAX_TENSORS 65536        /* and one of more tensors (see tf_model_max_tensors) */
@@ -349,6 +360,13 @@ int tf_train_state_set_ranks(struct tf_train_state *s, int n_ranks, struct tf_er
 
 /* Weight formats for inference (tf_model_convert_weights; tf-generate(1) --weights). */
 enum tf_weights { TF_WEIGHTS_F32 = 0, TF_WEIGHTS_BF16, TF_WEIGHTS_Q8, TF_NWEIGHTS };
+/* tf_model_load_run's want when none was asked for: the format the checkpoint stores. */
+#define TF_WEIGHTS_STORED TF_NWEIGHTS
+/* How a command runs the network over weights in a format other than f32. */
+enum tf_weights_use {
+  TF_USE_CONVERTED = 0, /* decoding over converted weights (tf_model_convert_weights) */
+  TF_USE_ROUNDED,       /* the float forward over rounded weights (tf_model_round_weights) */
+};
 struct tf_qweights;
 
 /* What tf-grow records of the model it started from (metadata "growth"): the token counts
@@ -443,7 +461,9 @@ int tf_model_set_tokenizer(struct tf_model *m, const struct tf_tokenizer *t, str
  * directory; "-" passes): checked before any work. TF_ECANTCREAT (TF_EIO for a full disk). */
 int tf_output_check(const char *path, struct tf_error *err);
 /* Writes the model as a checkpoint (tf_ckpt_write), after checking that every parameter (and
- * moment) is finite: otherwise TF_EDATA naming the step, tensor and element, nothing written. */
+ * moment) is finite: otherwise TF_EDATA naming the step, tensor and element, nothing written.
+ * A model with converted weights (tf_model_convert_weights) is written as a checkpoint of
+ * bf16 or q8 weights (metadata "weights"; docs/checkpoint.md §7), with no training state. */
 int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress compress,
                   struct tf_error *err);
 /* The most tensors a checkpoint of config c holds: the parameters, their two AdamW moments and
@@ -467,6 +487,20 @@ int tf_model_load(struct tf_model *m, const char *path, struct tf_error *err);
  * checkpoint are read (and checked) but not kept, and m->train is left empty, so a training
  * checkpoint costs its parameters' memory, not three times that. */
 int tf_model_load_weights(struct tf_model *m, const char *path, struct tf_error *err);
+/* tf_model_load and tf_model_load_weights refuse a checkpoint of bf16 or q8 weights
+ * (tf-convert --quantize; metadata "weights") with TF_EDATA: it is for inference only. This
+ * loads any checkpoint to run the network in format want (TF_WEIGHTS_STORED: as stored):
+ *   f32 checkpoint: as tf_model_load_weights, then converted (use TF_USE_CONVERTED) or rounded
+ *     (TF_USE_ROUNDED) to want;
+ *   bf16 or q8 checkpoint: read straight into converted weights (m->qw, m->weights the stored
+ *     format), never through an fp32 copy, as tf_model_convert_weights leaves a model made from
+ *     the f32 checkpoint, byte for byte; with want f32, or use TF_USE_ROUNDED, their values in
+ *     float in the parameter block instead (what tf_model_round_weights gives the f32
+ *     checkpoint, bit for bit; memory peaks at both sizes). Another want is TF_EUSAGE, refused
+ *     after the header, before any tensor is read.
+ * *values (may be NULL) gets the format whose values the weights hold. Errors name the file. */
+int tf_model_load_run(struct tf_model *m, const char *path, enum tf_weights want,
+                      enum tf_weights_use use, enum tf_weights *values, struct tf_error *err);
 
 /* The training state's rules, shared by the loaders and tf-inspect --verify: the counters
  * (optim.step, train.* but train.rng) are finite and not negative, and no second moment
