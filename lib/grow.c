@@ -214,7 +214,7 @@ static int copy_text(char **dst, const char *src, struct tf_error *err) {
 
 /* The grown model is built beside the input: both, with their AdamW moments when a training
  * state is carried, must fit in memory together. Refused before allocating, with the figures. */
-int grow_check_size(const struct tf_model *in, const struct tf_model_config *c,
+int tf_grow_check_size(const struct tf_model *in, const struct tf_model_config *c,
                     struct tf_error *err) {
   double have = tf_machine_bytes();
   uint64_t n_in = tf_param_count(&in->cfg), n_out = tf_param_count(c);
@@ -240,7 +240,7 @@ int tf_model_grow(struct tf_model *out, const struct tf_model *in, const struct 
   struct tf_model_config c = in->cfg;
   memcpy(c.tokens, p.new_tokens, sizeof c.tokens);
   memcpy(c.ref_tokens, p.new_ref, sizeof c.ref_tokens);
-  if ((rc = grow_check_size(in, &c, err)) || (rc = tf_model_create(out, &c, err))) return rc;
+  if ((rc = tf_grow_check_size(in, &c, err)) || (rc = tf_model_create(out, &c, err))) return rc;
   struct row_init ri;
   init_rows(&ri, &c, g, ic);
   for (int i = 0; i < in->n_tensors; i++) {
@@ -248,12 +248,12 @@ int tf_model_grow(struct tf_model *out, const struct tf_model *in, const struct 
     if (out->tensors[i].slot >= 0)
       fill_new_rows(out->params, &out->tensors[i], &in->tensors[i], &ri);
   }
-  if ((rc = grow_finish(out, in, g->keep_optimizer, err))) return rc;
+  if ((rc = tf_grow_finish(out, in, g->keep_optimizer, err))) return rc;
   if (plan) *plan = p;
   return TF_OK;
 }
 
-int grow_finish(struct tf_model *out, const struct tf_model *in, int keep, struct tf_error *err) {
+int tf_grow_finish(struct tf_model *out, const struct tf_model *in, int keep, struct tf_error *err) {
   int rc = copy_text(&out->history, in->history, err);
   if (!rc) rc = tf_model_set_tokenizer(out, in->tok, err);
   if (!rc) rc = carry_state(out, in, keep, err);
@@ -321,7 +321,7 @@ int tf_model_shrink(struct tf_model *out, const struct tf_model *in, const struc
   if (rc) return rc;
   struct tf_model_config c = in->cfg;
   memcpy(c.tokens, p.new_tokens, sizeof c.tokens);
-  if ((rc = grow_check_size(in, &c, err)) || (rc = tf_model_create(out, &c, err))) return rc;
+  if ((rc = tf_grow_check_size(in, &c, err)) || (rc = tf_model_create(out, &c, err))) return rc;
   int n_max = 0;
   for (int k = 0; k < TF_NKINDS; k++) n_max = p.old_tokens[k] > n_max ? p.old_tokens[k] : n_max;
   unsigned char *keep = malloc((size_t)n_max);
@@ -345,7 +345,7 @@ int tf_model_shrink(struct tf_model *out, const struct tf_model *in, const struc
   }
   free(keep);
   free(rank);
-  if ((rc = grow_finish(out, in, 0, err))) return rc;
+  if ((rc = tf_grow_finish(out, in, 0, err))) return rc;
   if (plan) *plan = p;
   return TF_OK;
 }

@@ -36,11 +36,11 @@ int tf_model_take_tokenizer(struct tf_model *m, struct tf_tokenizer *t, int code
 
 /* Refuses (TF_ENOMEM, with the figures) a grown or shrunk model of config c that cannot be
  * built beside in, with AdamW moments when in has a training state. */
-int grow_check_size(const struct tf_model *in, const struct tf_model_config *c,
+int tf_grow_check_size(const struct tf_model *in, const struct tf_model_config *c,
                     struct tf_error *err);
 /* out (made from in, parameters filled) gets in's history and tokenizer, a new stage of its
  * training state (moments extended with zero rows when keep, else fresh) and the growth record
  * (tf_growth_record). Frees out on failure. */
-int grow_finish(struct tf_model *out, const struct tf_model *in, int keep, struct tf_error *err);
+int tf_grow_finish(struct tf_model *out, const struct tf_model *in, int keep, struct tf_error *err);
 
 #endif
