@@ -8,6 +8,7 @@
 
 #include "gemv.h"
 #include "quant.h"
+#include "model_internal.h"
 
 static const char *const names[TF_NWEIGHTS] = {"f32", "bf16", "q8"};
 
@@ -180,12 +181,12 @@ static struct mat_src *mat_list(struct tf_qweights *q, const struct tf_model *m,
   struct mat_src *a = malloc((1 + 2 * (size_t)c->n_layers * TF_NSLOTS) * sizeof *a);
   int k = 0;
   if (!a) return NULL;
-  a[k++] = (struct mat_src){q ? &q->embed : NULL, m->w.embed, c->vocab_size};
+  a[k++] = (struct mat_src){q ? &q->embed : NULL, m->w->embed, c->vocab_size};
   for (int l = 0; l < c->n_layers; l++)
     for (int s = 0; s < TF_NSLOTS; s++) {
       int rows = c->tokens[tf_slot_kind(s)];
-      a[k++] = (struct mat_src){q ? &q->key[l][s] : NULL, m->w.layer[l][s].key, rows};
-      a[k++] = (struct mat_src){q ? &q->value[l][s] : NULL, m->w.layer[l][s].value, rows};
+      a[k++] = (struct mat_src){q ? &q->key[l][s] : NULL, m->w->layer[l][s].key, rows};
+      a[k++] = (struct mat_src){q ? &q->value[l][s] : NULL, m->w->layer[l][s].value, rows};
     }
   *n = k;
   return a;
@@ -214,8 +215,8 @@ static int qweights_alloc(struct tf_qweights *q, const struct tf_model *m, enum 
       mat_place(&q->value[l][s], w, n, d, &at);
     }
   q->final_norm = (float *)at;
-  memcpy(q->final_norm, m->w.final_norm_weight, (size_t)d * sizeof(float));
-  memcpy(q->final_norm + d, m->w.final_norm_bias, (size_t)d * sizeof(float));
+  memcpy(q->final_norm, m->w->final_norm_weight, (size_t)d * sizeof(float));
+  memcpy(q->final_norm + d, m->w->final_norm_bias, (size_t)d * sizeof(float));
   return TF_OK;
 }
 
@@ -250,9 +251,9 @@ int tf_model_convert_weights(struct tf_model *m, enum tf_weights w, struct tf_er
   free(a);
   free(m->params);
   m->params = NULL;
-  tf_view_free(&m->w); /* the views pointed into params */
-  m->w.final_norm_weight = q->final_norm;
-  m->w.final_norm_bias = q->final_norm + m->cfg.d_model;
+  tf_view_free(m->w); /* the views pointed into params */
+  m->w->final_norm_weight = q->final_norm;
+  m->w->final_norm_bias = q->final_norm + m->cfg.d_model;
   m->qw = q;
   m->weights = w;
   return TF_OK;
