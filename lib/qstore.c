@@ -32,8 +32,8 @@ int tf_qstore_create(struct tf_model *m, const struct tf_model_config *c, enum t
   if (rc) return rc;
   memset(m->qw->mem, 0, m->qw->bytes);
   m->weights = w;
-  m->w.final_norm_weight = m->qw->final_norm;
-  m->w.final_norm_bias = m->qw->final_norm + m->cfg.d_model;
+  m->w->final_norm_weight = m->qw->final_norm;
+  m->w->final_norm_bias = m->qw->final_norm + m->cfg.d_model;
   return TF_OK;
 }
 
@@ -131,7 +131,7 @@ int tf_qstore_check_values(const struct tf_model *m, struct tf_error *err) {
     int scale;
     if (!t->cols) {
       const float *x =
-          strcmp(t->name, "final_norm.bias") == 0 ? m->w.final_norm_bias : m->w.final_norm_weight;
+          strcmp(t->name, "final_norm.bias") == 0 ? m->w->final_norm_bias : m->w->final_norm_weight;
       size_t j = tf_first_non_finite(x, (size_t)t->rows);
       if (j < (size_t)t->rows)
         return tf_error_set(err, TF_EDATA, "tensor %s: element %zu is %g, expected a finite value",
@@ -193,7 +193,7 @@ int tf_qstore_entries(const struct tf_model *m, struct tf_ckpt_entry **entries, 
     x->dtype = !t->cols ? TF_F32 : q8 ? TF_I8 : TF_BF16;
     if (!t->cols) {
       x->data =
-          strcmp(t->name, "final_norm.bias") == 0 ? m->w.final_norm_bias : m->w.final_norm_weight;
+          strcmp(t->name, "final_norm.bias") == 0 ? m->w->final_norm_bias : m->w->final_norm_weight;
       continue;
     }
     const struct tf_qmat *W = mat_of(m->qw, t);
@@ -234,12 +234,12 @@ int tf_qstore_dequantize(struct tf_model *m, struct tf_error *err) {
 #pragma omp for schedule(static)
     for (int r = 0; r < W->rows; r++) tf_qmat_row(block + t->offset + (size_t)r * W->cols, W, r);
   }
-  memcpy(v.final_norm_weight, m->w.final_norm_weight, (size_t)d * sizeof(float));
-  memcpy(v.final_norm_bias, m->w.final_norm_bias, (size_t)d * sizeof(float));
+  memcpy(v.final_norm_weight, m->w->final_norm_weight, (size_t)d * sizeof(float));
+  memcpy(v.final_norm_bias, m->w->final_norm_bias, (size_t)d * sizeof(float));
   tf_qweights_free(m->qw);
   m->qw = NULL;
   m->weights = TF_WEIGHTS_F32;
   m->params = block;
-  m->w = v;
+  *m->w = v; /* the shell's view held no layers */
   return TF_OK;
 }

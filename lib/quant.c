@@ -8,6 +8,7 @@
 
 #include "gemv.h"
 #include "quant.h"
+#include "model_internal.h"
 
 static const char *const names[TF_NWEIGHTS] = {"f32", "bf16", "q8"};
 
@@ -180,12 +181,12 @@ static struct mat_src *mat_list(struct tf_qweights *q, const struct tf_model *m,
   struct mat_src *a = malloc((1 + 2 * (size_t)c->n_layers * TF_NSLOTS) * sizeof *a);
   int k = 0;
   if (!a) return NULL;
-  a[k++] = (struct mat_src){q ? &q->embed : NULL, m->w.embed, c->vocab_size};
+  a[k++] = (struct mat_src){q ? &q->embed : NULL, m->w->embed, c->vocab_size};
   for (int l = 0; l < c->n_layers; l++)
     for (int s = 0; s < TF_NSLOTS; s++) {
       int rows = c->tokens[tf_slot_kind(s)];
-      a[k++] = (struct mat_src){q ? &q->key[l][s] : NULL, m->w.layer[l][s].key, rows};
-      a[k++] = (struct mat_src){q ? &q->value[l][s] : NULL, m->w.layer[l][s].value, rows};
+      a[k++] = (struct mat_src){q ? &q->key[l][s] : NULL, m->w->layer[l][s].key, rows};
+      a[k++] = (struct mat_src){q ? &q->value[l][s] : NULL, m->w->layer[l][s].value, rows};
     }
   *n = k;
   return a;
@@ -254,13 +255,13 @@ int tf_model_convert_weights(struct tf_model *m, enum tf_weights w, struct tf_er
   }
   qweights_fill(a, n);
   free(a);
-  memcpy(q->final_norm, m->w.final_norm_weight, (size_t)d * sizeof(float));
-  memcpy(q->final_norm + d, m->w.final_norm_bias, (size_t)d * sizeof(float));
+  memcpy(q->final_norm, m->w->final_norm_weight, (size_t)d * sizeof(float));
+  memcpy(q->final_norm + d, m->w->final_norm_bias, (size_t)d * sizeof(float));
   free(m->params);
   m->params = NULL;
-  tf_view_free(&m->w); /* the views pointed into params */
-  m->w.final_norm_weight = q->final_norm;
-  m->w.final_norm_bias = q->final_norm + d;
+  tf_view_free(m->w); /* the views pointed into params */
+  m->w->final_norm_weight = q->final_norm;
+  m->w->final_norm_bias = q->final_norm + d;
   m->qw = q;
   m->weights = w;
   return TF_OK;

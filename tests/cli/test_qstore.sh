@@ -91,3 +91,18 @@ q8 $K.scales=1e37 $K\.scales: holds 1e\+37, expected q8 scales finite
 q8 $K=-128 $K: holds -128, expected q8 values in \[-127, 127\]
 bf16 $K=inf $K: (holds inf|0 NaN, min inf)
 EOF2
+
+# memory: a stored q8 model is read at its own size, never through an fp32 copy; converting at
+# load peaks at the fp32 size plus the converted one (a model of 4.4M parameters, 17 MiB in f32)
+if unsanitized "qstore: peak memory" && [ -x /usr/bin/time ]; then
+  $TF_BIN/tf-init -q -c configs/tiny.yaml --set model.d_model=256 --set model.ffn_tokens=4096 \
+    -o "$Q/big.tfz"
+  $TF_BIN/tf-convert -q --quantize q8 -i "$Q/big.tfz" -o "$Q/big-q8.tfz"
+  peak_kb() { /usr/bin/time -f %M "$@" -p x -n 1 --threads 1 2>&1 > /dev/null | tail -1; }
+  f32_kb=$(($($TF_BIN/tf-inspect --json "$Q/big.tfz" |
+    sed -n 's/^ *"total": \([0-9]*\).*/\1/p' | head -1) * 4 / 1024))
+  at_load=$(peak_kb $TF_BIN/tf-generate -i "$Q/big.tfz" --weights q8)
+  stored=$(peak_kb $TF_BIN/tf-generate -i "$Q/big-q8.tfz")
+  check "qstore: reading stored q8 peaks an fp32 copy lower ($at_load KB at load, $stored KB stored, f32 $f32_kb KB)" \
+    test $((at_load - stored)) -gt $((f32_kb * 3 / 4))
+fi

@@ -31,15 +31,27 @@ static void tmp_file(char *path, size_t n, const char *what) {
   tf_test_tmp_path(path, n, name);
 }
 
-/* The model of case c saved as f32 at f32, and converted to w and saved at qpath. */
-static void save_both(int c, enum tf_weights w, const char *f32, const char *qpath) {
+/* The model of case c saved as f32 at a new path f32, and converted to w and saved at a new
+ * path qpath (both of 512 bytes). */
+static void save_both(int c, enum tf_weights w, char *f32, char *qpath) {
   struct tf_model m;
   struct tf_error err = {0};
+  tmp_file(f32, 512, "f32");
+  tmp_file(qpath, 512, tf_weights_name(w));
   model_of(&m, c);
   ck_assert_msg(tf_model_save(&m, f32, TF_COMPRESS_HUFFMAN, &err) == TF_OK, "%s", err.msg);
   ck_assert_int_eq(tf_model_convert_weights(&m, w, &err), TF_OK);
   ck_assert_msg(tf_model_save(&m, qpath, TF_COMPRESS_HUFFMAN, &err) == TF_OK, "%s", err.msg);
   tf_model_free(&m);
+}
+
+/* m loaded from path by tf_model_load_run with want and use; its values in format values. */
+static void load_run(struct tf_model *m, const char *path, enum tf_weights want,
+                     enum tf_weights_use use, enum tf_weights values) {
+  struct tf_error err = {0};
+  enum tf_weights got = TF_NWEIGHTS;
+  ck_assert_msg(tf_model_load_run(m, path, want, use, &got, &err) == TF_OK, "%s", err.msg);
+  ck_assert_int_eq(got, values);
 }
 
 static void same_matrix(const struct tf_qmat *a, const struct tf_qmat *b) {
@@ -80,20 +92,11 @@ static void same_logits(const struct tf_model *a, const struct tf_model *b) {
 /* Stored weights load into the bytes the conversion at load makes, and decode alike. */
 START_TEST(stored_weights_equal_conversion_at_load) {
   char f32[512], qp[512];
-  struct tf_error err = {0};
   for (enum tf_weights w = TF_WEIGHTS_BF16; w <= TF_WEIGHTS_Q8; w++) {
-    tmp_file(f32, sizeof f32, "f32");
-    tmp_file(qp, sizeof qp, tf_weights_name(w));
     save_both(_i, w, f32, qp);
     struct tf_model conv, st;
-    enum tf_weights values = TF_NWEIGHTS;
-    ck_assert_msg(tf_model_load_run(&conv, f32, w, TF_USE_CONVERTED, &values, &err) == TF_OK, "%s",
-                  err.msg);
-    ck_assert_int_eq(values, w);
-    ck_assert_msg(tf_model_load_run(&st, qp, TF_WEIGHTS_STORED, TF_USE_CONVERTED, &values, &err) ==
-                      TF_OK,
-                  "%s", err.msg);
-    ck_assert_int_eq(values, w);
+    load_run(&conv, f32, w, TF_USE_CONVERTED, w);
+    load_run(&st, qp, TF_WEIGHTS_STORED, TF_USE_CONVERTED, w);
     ck_assert_int_eq(st.weights, w);
     ck_assert_ptr_null(st.params);
     ck_assert_uint_eq(st.qw->bytes, conv.qw->bytes);
@@ -108,7 +111,7 @@ START_TEST(stored_weights_equal_conversion_at_load) {
     same_logits(&st, &conv);
     tf_model_free(&st);
     /* the same format asked for by name is the stored one */
-    ck_assert_int_eq(tf_model_load_run(&st, qp, w, TF_USE_CONVERTED, NULL, &err), TF_OK);
+    load_run(&st, qp, w, TF_USE_CONVERTED, w);
     same_logits(&st, &conv);
     tf_model_free(&st);
     tf_model_free(&conv);
@@ -121,22 +124,12 @@ END_TEST
 /* In float (tf-eval, or --weights f32): the values the f32 checkpoint rounded at load has. */
 START_TEST(stored_weights_in_float_equal_rounding_at_load) {
   char f32[512], qp[512];
-  struct tf_error err = {0};
   for (enum tf_weights w = TF_WEIGHTS_BF16; w <= TF_WEIGHTS_Q8; w++) {
-    tmp_file(f32, sizeof f32, "f32");
-    tmp_file(qp, sizeof qp, tf_weights_name(w));
     save_both(_i, w, f32, qp);
     struct tf_model r, a, b;
-    enum tf_weights values;
-    ck_assert_int_eq(tf_model_load_run(&r, f32, w, TF_USE_ROUNDED, &values, &err), TF_OK);
-    ck_assert_int_eq(values, w);
-    ck_assert_msg(tf_model_load_run(&a, qp, TF_WEIGHTS_STORED, TF_USE_ROUNDED, &values, &err) ==
-                      TF_OK,
-                  "%s", err.msg);
-    ck_assert_int_eq(values, w);
-    ck_assert_int_eq(tf_model_load_run(&b, qp, TF_WEIGHTS_F32, TF_USE_CONVERTED, &values, &err),
-                     TF_OK);
-    ck_assert_int_eq(values, w);
+    load_run(&r, f32, w, TF_USE_ROUNDED, w);
+    load_run(&a, qp, TF_WEIGHTS_STORED, TF_USE_ROUNDED, w);
+    load_run(&b, qp, TF_WEIGHTS_F32, TF_USE_CONVERTED, w);
     ck_assert(a.params && b.params && !a.qw && !b.qw);
     ck_assert_int_eq(a.weights, TF_WEIGHTS_F32);
     ck_assert(memcmp(a.params, r.params, r.n_params * sizeof(float)) == 0);
@@ -154,8 +147,6 @@ START_TEST(stored_weights_are_for_inference_only) {
   char f32[512], qp[512];
   struct tf_error err = {0};
   struct tf_model m;
-  tmp_file(f32, sizeof f32, "f32");
-  tmp_file(qp, sizeof qp, "q8");
   save_both(0, TF_WEIGHTS_Q8, f32, qp);
   ck_assert_int_eq(tf_model_load(&m, qp, &err), TF_EDATA);
   ck_assert_msg(strstr(err.msg, "stores q8 weights") && strstr(err.msg, "inference only") &&
