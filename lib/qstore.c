@@ -43,6 +43,12 @@ static struct tf_qmat *mat_of(struct tf_qweights *q, const struct tf_tensor *t) 
   return t->is_key ? &q->key[t->layer][t->slot] : &q->value[t->layer][t->slot];
 }
 
+/* The floats of 1-D parameter t, the final LayerNorm's weight or bias, once m->w points at
+ * them. */
+static float *norm_of(const struct tf_model *m, const struct tf_tensor *t) {
+  return strcmp(t->name, "final_norm.bias") == 0 ? m->w->final_norm_bias : m->w->final_norm_weight;
+}
+
 /* The parameter NAME of "NAME.scales", or NULL. */
 static const struct tf_tensor *scales_of(const struct tf_model *m, const char *name) {
   size_t n = strlen(name), k = strlen(SCALES);
@@ -63,10 +69,9 @@ int tf_qstore_place(struct tf_model *m, const char *name, struct tensor_place *p
   p->ndim = t->cols ? 2 : 1;
   p->shape[0] = t->rows;
   p->shape[1] = t->cols;
-  if (!t->cols) { /* the final LayerNorm, kept in float: weight, then bias */
+  if (!t->cols) { /* the final LayerNorm, kept in float */
     p->dtype = TF_F32;
-    int bias = strcmp(t->name, "final_norm.bias") == 0;
-    p->dst = m->qw ? m->qw->final_norm + (bias ? m->cfg.d_model : 0) : NULL;
+    p->dst = m->qw ? norm_of(m, t) : NULL;
   } else if (s) {
     p->dtype = TF_F32;
     p->shape[1] = tf_qcols((int)t->cols) / TF_Q8_BLOCK;
@@ -124,14 +129,12 @@ static int first_bad(const struct tf_qmat *W, double *bad, int *scale) {
 
 int tf_qstore_check_values(const struct tf_model *m, struct tf_error *err) {
   char name[NAME_BYTES];
-  int bad = 0;
-  for (int i = 0; !bad && i < m->n_tensors; i++) {
+  for (int i = 0; i < m->n_tensors; i++) {
     const struct tf_tensor *t = &m->tensors[i];
     double v;
     int scale;
     if (!t->cols) {
-      const float *x =
-          strcmp(t->name, "final_norm.bias") == 0 ? m->w->final_norm_bias : m->w->final_norm_weight;
+      const float *x = norm_of(m, t);
       size_t j = tf_first_non_finite(x, (size_t)t->rows);
       if (j < (size_t)t->rows)
         return tf_error_set(err, TF_EDATA, "tensor %s: element %zu is %g, expected a finite value",
@@ -192,8 +195,7 @@ int tf_qstore_entries(const struct tf_model *m, struct tf_ckpt_entry **entries, 
     x->shape[1] = t->cols;
     x->dtype = !t->cols ? TF_F32 : q8 ? TF_I8 : TF_BF16;
     if (!t->cols) {
-      x->data =
-          strcmp(t->name, "final_norm.bias") == 0 ? m->w->final_norm_bias : m->w->final_norm_weight;
+      x->data = norm_of(m, t);
       continue;
     }
     const struct tf_qmat *W = mat_of(m->qw, t);
