@@ -104,6 +104,9 @@ static int check_args(struct cli *c, const struct convert_args *a) {
     return cli_usage_error(c, "--from-official reads a file (it is mapped), not stdin");
   if (a->config_out && !strcmp(a->config_out, "-") && !strcmp(a->output, "-"))
     return cli_usage_error(c, "stdout can take only one of -o and --config-out");
+  if (c->json && (!strcmp(a->output, "-") || (a->config_out && !strcmp(a->config_out, "-"))))
+    return cli_usage_error(c, "--json and %s - both want stdout",
+                           strcmp(a->output, "-") ? "--config-out" : "-o");
   return TF_OK;
 }
 

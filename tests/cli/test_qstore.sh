@@ -67,6 +67,8 @@ grep_err 65 "bf16\.tfz: stores bf16 weights" "qstore: tf-convert --quantize refu
 check "qstore: and wrote nothing" test ! -e "$Q/x.tfz"
 fails 64 "qstore: tf-convert --quantize f32 exits 64" \
   $TF_BIN/tf-convert --quantize f32 -i "$Q/f32.tfz" -o "$Q/x.tfz"
+grep_err 64 'json and -o - both want stdout' "qstore: tf-convert --json -o - exits 64" \
+  $TF_BIN/tf-convert --quantize q8 -i "$Q/f32.tfz" -o - --json
 fails 64 "qstore: tf-convert --quantize without -i exits 64" \
   $TF_BIN/tf-convert --quantize q8 -o "$Q/x.tfz"
 
