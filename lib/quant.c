@@ -201,7 +201,10 @@ static int qweights_alloc(struct tf_qweights *q, const struct tf_model *m, enum 
   for (int l = 0; l < c->n_layers; l++)
     for (int s = 0; s < TF_NSLOTS; s++) bytes += 2 * mat_bytes(w, c->tokens[tf_slot_kind(s)], d);
   double have = tf_machine_bytes();
-  q->mem = have == 0 || bytes <= have ? aligned_alloc(64, (bytes + 63) / 64 * 64) : NULL;
+  q->key = calloc(2 * (size_t)c->n_layers, sizeof *q->key);
+  q->value = q->key ? q->key + c->n_layers : NULL;
+  q->mem =
+      q->key && (have == 0 || bytes <= have) ? aligned_alloc(64, (bytes + 63) / 64 * 64) : NULL;
   if (!q->mem)
     return tf_error_set(err, TF_ENOMEM, "%s weights need %.3g GiB; out of memory",
                         tf_weights_name(w), (double)bytes / (1 << 30));
@@ -231,7 +234,10 @@ static void qweights_fill(const struct mat_src *a, int n) {
 }
 
 void tf_qweights_free(struct tf_qweights *q) {
-  if (q) free(q->mem);
+  if (q) {
+    free(q->mem);
+    free(q->key); /* value is carved from the same allocation */
+  }
   free(q);
 }
 
@@ -239,12 +245,13 @@ int tf_model_convert_weights(struct tf_model *m, enum tf_weights w, struct tf_er
   if (w == TF_WEIGHTS_F32 || m->qw) return TF_OK;
   int n;
   struct tf_qweights *q = calloc(1, sizeof *q);
-  struct mat_src *a = q ? mat_list(q, m, &n) : NULL;
-  int rc = a ? qweights_alloc(q, m, w, err)
+  int rc = q ? qweights_alloc(q, m, w, err)
              : tf_error_set(err, TF_ENOMEM, "out of memory converting weights");
+  struct mat_src *a = rc ? NULL : mat_list(q, m, &n);
+  if (!rc && !a) rc = tf_error_set(err, TF_ENOMEM, "out of memory converting weights");
   if (rc) {
     free(a);
-    free(q);
+    tf_qweights_free(q);
     return rc;
   }
   qweights_fill(a, n);
