@@ -151,20 +151,19 @@ int tf_mem_check(const struct tf_mem_need *need, const char *what, struct tf_err
                       what, total / gib, parts, have / gib);
 }
 
-/* Refuses a block whose size overflows or exceeds physical memory, naming both figures. */
+/* Refuses a block whose size overflows or exceeds memory (tf_mem_check), naming the figures. */
 static int check_block_size(const struct tf_model_config *c, size_t *n_floats,
                             struct tf_error *err) {
   uint64_t n = tf_param_count(c);
   if (n > (uint64_t)SIZE_MAX / sizeof(float) / 4)
     return tf_error_set(err, TF_ENOMEM, "model needs %llu parameters: too large",
                         (unsigned long long)n);
-  double have = tf_machine_bytes(), need = (double)n * sizeof(float);
-  if (have > 0 && need > have)
-    return tf_error_set(err, TF_ENOMEM,
-                        "model needs %.2f GiB for %llu parameters, the machine has %.2f GiB",
-                        need / (1 << 30), (unsigned long long)n, have / (1 << 30));
-  *n_floats = (size_t)n;
-  return TF_OK;
+  struct tf_mem_need need = {.params = (double)n * sizeof(float)};
+  char what[64];
+  snprintf(what, sizeof what, "a model of %llu parameters", (unsigned long long)n);
+  int rc = tf_mem_check(&need, what, err);
+  if (!rc) *n_floats = (size_t)n;
+  return rc;
 }
 
 int tf_model_create(struct tf_model *m, const struct tf_model_config *c, struct tf_error *err) {
