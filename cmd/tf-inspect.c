@@ -192,12 +192,18 @@ static const char *count_str(uint64_t n, char *buf) {
   return buf;
 }
 
-/* A JSON value as compact text, strings bare, reals to 12 significant digits (0.1, not
- * 0.10000000000000001: --json keeps every digit); escaped on f. */
+/* A JSON value as compact text, reals to 12 significant digits (0.1, not
+ * 0.10000000000000001: --json keeps every digit): a string bare and escaped as a name
+ * (cli_put_escaped), anything else as JSON, escaped as JSON. */
 static void put_json_value(FILE *f, const json_t *v) {
-  size_t flags = JSON_ENCODE_ANY | JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12);
-  char *s = json_is_string(v) ? NULL : json_dumps(v, flags);
-  cli_put_escaped(f, json_is_string(v) ? json_string_value(v) : s ? s : "?");
+  size_t flags = JSON_ENCODE_ANY | JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12) |
+                 JSON_ENSURE_ASCII;
+  if (json_is_string(v)) {
+    cli_put_escaped(f, json_string_value(v));
+    return;
+  }
+  char *s = json_dumps(v, flags);
+  cli_put_json(f, s ? s : "?");
   free(s);
 }
 

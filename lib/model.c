@@ -151,21 +151,23 @@ int tf_mem_check(const struct tf_mem_need *need, const char *what, struct tf_err
                       what, total / gib, parts, have / gib);
 }
 
-/* Refuses a block whose size overflows or (when it is allocated) exceeds physical memory,
- * naming both figures. */
+/* Refuses a block whose size overflows or (when it is allocated) exceeds memory (tf_mem_check),
+ * naming the figures. */
 static int check_block_size(const struct tf_model_config *c, int block, size_t *n_floats,
                             struct tf_error *err) {
   uint64_t n = tf_param_count(c);
   if (n > (uint64_t)SIZE_MAX / sizeof(float) / 4)
     return tf_error_set(err, TF_ENOMEM, "model needs %llu parameters: too large",
                         (unsigned long long)n);
-  double have = tf_machine_bytes(), need = (double)n * sizeof(float);
-  if (block && have > 0 && need > have)
-    return tf_error_set(err, TF_ENOMEM,
-                        "model needs %.2f GiB for %llu parameters, the machine has %.2f GiB",
-                        need / (1 << 30), (unsigned long long)n, have / (1 << 30));
-  *n_floats = (size_t)n;
-  return TF_OK;
+  int rc = TF_OK;
+  if (block) {
+    struct tf_mem_need need = {.params = (double)n * sizeof(float)};
+    char what[64];
+    snprintf(what, sizeof what, "a model of %llu parameters", (unsigned long long)n);
+    rc = tf_mem_check(&need, what, err);
+  }
+  if (!rc) *n_floats = (size_t)n;
+  return rc;
 }
 
 /* tf_model_create, or with block 0 tf_model_create_shell: no parameter block, no views. */

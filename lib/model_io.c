@@ -127,7 +127,8 @@ static int load_growth(struct tf_growth *g, const struct tf_st_header *h, struct
   json_t *j = json_loads(text, 0, &je), *lr = NULL;
   int bad = json_unpack(j, "{s:[i, i, i], s?o}", "old_tokens", &g->old_tokens[0], &g->old_tokens[1],
                         &g->old_tokens[2], "final_lr", &lr) != 0;
-  for (int k = 0; k < TF_NKINDS; k++) bad |= g->old_tokens[k] < 1 || g->old_tokens[k] > (1 << 24);
+  for (int k = 0; k < TF_NKINDS; k++)
+    bad |= g->old_tokens[k] < 1 || g->old_tokens[k] > TF_MAX_TOKENS;
   if (!bad && lr) {
     g->has_final_lr = 1;
     g->final_lr = json_number_value(lr);

@@ -22,7 +22,7 @@ int tf_qstore_format(const struct tf_st_header *h, enum tf_weights *w, struct tf
   *w = TF_WEIGHTS_F32;
   if (!s || tf_weights_parse(s, w) == TF_OK) return TF_OK;
   return tf_error_set(err, TF_EDATA, "metadata weights \"%s\": expected \"bf16\" or \"q8\"",
-                      tf_st_printable(b, sizeof b, s, strlen(s)));
+                      tf_escape(b, sizeof b, s, strlen(s)));
 }
 
 int tf_qstore_create(struct tf_model *m, const struct tf_model_config *c, enum tf_weights w,

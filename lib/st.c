@@ -49,23 +49,9 @@ int tf_st_nbytes(enum tf_dtype dtype, int ndim, const int64_t *shape, uint64_t *
   return 0;
 }
 
-/* Copies the n bytes of s into out for a message: bytes outside printable ASCII become \xNN
- * and a long string is cut with "...", so text from a file cannot drive the terminal. */
-const char *tf_st_printable(char *out, size_t cap, const char *s, size_t n) {
-  size_t o = 0, i = 0;
-  for (; i < n && o + 8 < cap; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c < 0x7f && c != '\\')
-      out[o++] = (char)c;
-    else
-      o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
-  }
-  strcpy(out + o, i < n ? "..." : "");
-  return out;
-}
-
+/* A name from the file as a message shows it: escaped and cut (tf_escape). */
 static const char *printable(char *out, size_t cap, const char *s) {
-  return tf_st_printable(out, cap, s, strlen(s));
+  return tf_escape(out, cap, s, strlen(s));
 }
 
 char *tf_shape_format(int ndim, const int64_t *shape, char *buf, size_t n) {

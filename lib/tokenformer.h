@@ -51,6 +51,17 @@ int tf_error_prefix(struct tf_error *err, const char *fmt, ...)
  * reader name their file themselves); returns err->code. */
 int tf_error_name_file(struct tf_error *err, const char *path);
 
+/* Text from files made safe to show on a terminal, C's way: printable ASCII stays, a backslash
+ * becomes \\ (unless flags has TF_ESCAPE_KEEP_BACKSLASH: text escaped already, such as a
+ * message, passes unchanged) and every other byte \xHH. tf_escape_byte writes the form of one
+ * byte (NUL-terminated) into out and returns its length. Messages escape the names they quote
+ * with it; JSON output is escaped as JSON (jansson), not with this. */
+enum { TF_ESCAPE_KEEP_BACKSLASH = 1 };
+size_t tf_escape_byte(unsigned char c, unsigned flags, char out[5]);
+/* The n bytes of s escaped into out (cap >= 4 bytes with the NUL), cut with "..." where the
+ * next byte's form would not fit; returns out. */
+const char *tf_escape(char *out, size_t cap, const char *s, size_t n);
+
 /* ---------------------------------------------------------------- config */
 
 enum tf_norm { TF_NORM_L2_GELU = 0, TF_NORM_GELU_L2 = 1, TF_NORM_SOFTMAX = 2 };
