@@ -5,7 +5,8 @@ damaged file. For tests/cli. Each EDIT is one of
   NAME=VALUE   every element of tensor NAME set to VALUE (a number, nan or inf)
   NAME:DTYPE   tensor NAME relabelled as DTYPE, a dtype of the same size (its bytes kept)
   -NAME        tensor NAME removed
-  NAME~        tensor NAME without its last row (a short tensor)"""
+  NAME~        tensor NAME without its last row (a short tensor)
+  @KEY=VALUE   metadata KEY set to the string VALUE"""
 import gzip
 import json
 import struct
@@ -38,7 +39,10 @@ def main():
     header = json.loads(raw[8:8 + n])
     data = bytearray(raw[8 + n:])
     for e in edits:
-        if e.startswith("-"):
+        if e.startswith("@"):
+            key, value = e[1:].split("=", 1)
+            header.setdefault("__metadata__", {})[key] = value
+        elif e.startswith("-"):
             header[e[1:]]["drop"] = True
         elif e.endswith("~"):
             t = header[e[:-1]]

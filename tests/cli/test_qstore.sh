@@ -94,6 +94,20 @@ q8 $K=-128 $K: holds -128, expected q8 values in \[-127, 127\]
 bf16 $K=inf $K: (holds inf|0 NaN, min inf)
 EOF2
 
+# metadata weights: a format no reader knows, or one the tensors or a training state deny
+$FORGE "$Q/q8.tfz" "$Q/forged.tfz" @weights=q4
+grep_err 65 'forged\.tfz: metadata weights "q4": expected "bf16" or "q8"' \
+  "qstore: metadata weights q4 exits 65" $TF_BIN/tf-generate -i "$Q/forged.tfz" -p x -n 1
+$FORGE "$Q/f32.tfz" "$Q/forged.tfz" @weights=q8
+grep_err 65 'forged\.tfz: tensor embed\.weight: dtype F32, expected I8' \
+  "qstore: an f32 file that says q8 exits 65" $TF_BIN/tf-inspect --verify "$Q/forged.tfz"
+$TF_BIN/tf-train -q -c configs/tiny.yaml -i "$Q/f32.tfz" -o "$Q/trained.tfz" --steps 1 \
+  --set train.data=data/tiny-train.txt --set train.valid=
+$FORGE "$Q/trained.tfz" "$Q/forged.tfz" @weights=bf16
+grep_err 65 'metadata weights is "bf16", but the file holds a training state' \
+  "qstore: a training checkpoint that says bf16 exits 65" \
+  $TF_BIN/tf-generate -i "$Q/forged.tfz" -p x -n 1
+
 # memory: a stored q8 model is read at its own size, never through an fp32 copy; converting at
 # load peaks at the fp32 size plus the converted one (a model of 4.4M parameters, 17 MiB in f32)
 if unsanitized "qstore: peak memory" && [ -x /usr/bin/time ]; then
