@@ -113,7 +113,7 @@ MANDIR   ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 VERSION  := $(shell sed -n 's/^\#define TF_VERSION "\(.*\)"/\1/p' lib/tokenformer.h)
 
-.PHONY: all check check-unit check-cli check-man check-docs check-valgrind bench learn quality bench-progs fixtures deps deps-bench demo demo-bpe growth-study \
+.PHONY: all check check-unit check-cli check-man check-docs check-api check-valgrind bench learn quality bench-progs fixtures deps deps-bench demo demo-bpe growth-study \
         data clean install uninstall check-install format
 
 all: $(LIB) $(CMD_BIN)
@@ -144,7 +144,7 @@ $(O)/tests/%: $(O)/tests/unit/%.o $(TEST_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(TEST_OBJ) $(LIB) $(LDLIBS) $(CHECK_LIBS)
 
-check: check-unit check-cli check-man check-fuzz check-docs check-install
+check: check-unit check-cli check-man check-fuzz check-docs check-install check-api
 
 # test_gemm runs twice: the second time OpenMP grants one thread where two are asked for.
 check-unit: $(TEST_BIN)
@@ -164,6 +164,11 @@ check-man:
 	  if [ -n "$$out" ]; then echo "$$out"; fail=1; fi; done; \
 	  n=$$(echo $(MANPAGES) | wc -w); \
 	  if [ $$fail = 0 ]; then echo "man: $$n pages lint clean"; fi; exit $$fail
+
+# Every global symbol of the library is tf_-prefixed, the commands include only the public header
+# and it includes none of ours (docs/design.md §3); the checker's own test first.
+check-api: $(LIB)
+	@sh tests/api/test_check_api.sh "$(CC)" && sh tests/api/check-api.sh $(LIB) .
 
 # Every citation of docs/ pages, sections and man pages resolves, and nothing cites notes outside
 # the repository (docs/design.md §8); the checker's own test first.

@@ -310,7 +310,7 @@ int main(int argc, char **argv) {
   struct cli c;
   struct eval_args a = {0};
   struct tf_model m;
-  struct tf_acts acts;
+  struct tf_acts *acts = NULL;
   struct tf_error err = {0};
   cli_init(&c, "tf-eval", usage, CLI_QUIET | CLI_JSON | CLI_THREADS);
   int rc = parse_args(&c, &a, argc, argv);
@@ -330,16 +330,16 @@ int main(int argc, char **argv) {
     goto out;
   }
   /* the activations first: their size check names the figures before anything large is
-   * allocated (tf_acts_free is safe after a failed create) */
+   * allocated */
   int32_t *buf = NULL;
   a.batch = fit_batch(&c, &m, a.batch, m.cfg.seq_len);
   rc = tf_acts_create(&acts, &m.cfg, a.batch, m.cfg.seq_len, &err);
   if (!rc && !(buf = calloc(2 * (size_t)a.batch * (size_t)m.cfg.seq_len, sizeof *buf)))
     rc = tf_error_set(&err, TF_ENOMEM, "out of memory for %d windows of %d tokens", a.batch,
                       m.cfg.seq_len);
-  for (int i = 0; !rc && i < a.n_data; i++) rc = eval_file(&c, &m, &acts, &a, a.data[i], buf, &err);
+  for (int i = 0; !rc && i < a.n_data; i++) rc = eval_file(&c, &m, acts, &a, a.data[i], buf, &err);
   if (rc) rc = cli_fail(&c, &err);
-  tf_acts_free(&acts);
+  tf_acts_free(acts);
   free(buf);
   tf_model_free(&m);
 out:

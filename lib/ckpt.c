@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "st_internal.h"
+#include "rng.h"
 
 #define IO_BUF   (1u << 20)  /* read input buffer */
 #define OPEN_BUF (64u << 10) /* read() size while reading the header: open stays cheap */

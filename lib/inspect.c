@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tokenformer.h"
+#include "model_internal.h"
 
 #define CHUNK_ELEMS ((size_t)1 << 17) /* elements per read: at most 1 MiB of raw data */
 

@@ -8,6 +8,8 @@
 
 #include "model_internal.h"
 #include "quant.h"
+#include "optim.h"
+#include "rng.h"
 
 static const char *const slot_module[TF_NSLOTS] = {"attention.query", "attention.key",
                                                    "attention.value", "attention.proj", "mlp"};
@@ -175,14 +177,18 @@ int tf_model_create(struct tf_model *m, const struct tf_model_config *c, struct 
   m->n_tensors = tf_model_n_tensors(&m->cfg);
   m->tensors = calloc((size_t)m->n_tensors, sizeof *m->tensors);
   m->params = calloc(m->n_params, sizeof(float));
+  m->w = calloc(1, sizeof *m->w);
+  m->train.rng = calloc(1, sizeof *m->train.rng);
+  m->train.opt = calloc(1, sizeof *m->train.opt);
   m->history = strdup("[]");
-  if (!m->tensors || !m->params || !m->history || tf_tokenizer_bytes(&m->tok, NULL)) {
+  if (!m->tensors || !m->params || !m->w || !m->train.rng || !m->train.opt || !m->history ||
+      tf_tokenizer_bytes(&m->tok, NULL)) {
     size_t n = m->n_params; /* tf_model_free clears it */
     tf_model_free(m);
     return tf_error_set(err, TF_ENOMEM, "out of memory allocating %zu parameters", n);
   }
   tf_model_tensor_table(&m->cfg, m->tensors);
-  rc = tf_view_point(&m->w, m->params, &m->cfg, err);
+  rc = tf_view_point(m->w, m->params, &m->cfg, err);
   if (rc) tf_model_free(m);
   return rc;
 }
@@ -239,9 +245,12 @@ int tf_model_set_tokenizer(struct tf_model *m, const struct tf_tokenizer *t, str
 }
 
 void tf_model_free(struct tf_model *m) {
-  tf_adamw_free(&m->train.opt);
+  if (m->train.opt) tf_adamw_free(m->train.opt);
+  free(m->train.opt);
+  free(m->train.rng);
   free(m->train.cursor);
-  tf_view_free(&m->w);
+  if (m->w) tf_view_free(m->w);
+  free(m->w);
   free(m->tensors);
   free(m->params);
   tf_qweights_free(m->qw);

@@ -7,6 +7,8 @@
 #include <time.h>
 
 #include "model_internal.h"
+#include "optim.h"
+#include "rng.h"
 
 #define FORMAT_NAME    "tokenformer"
 #define FORMAT_VERSION "1"
@@ -54,8 +56,8 @@ static size_t first_non_finite(const float *x, size_t n) {
  * save anything else, so a checkpoint holding a NaN or an infinity was damaged or forged, and
  * running it would only spread the NaN. */
 static int check_finite(const struct tf_model *m, int moments, struct tf_error *err) {
-  const float *blocks[3] = {m->params, moments ? m->train.opt.m : NULL,
-                            moments ? m->train.opt.v : NULL};
+  const float *blocks[3] = {m->params, moments ? m->train.opt->m : NULL,
+                            moments ? m->train.opt->v : NULL};
   const char *prefix[3] = {"", "optim.m.", "optim.v."};
   for (int k = 0; k < 3; k++)
     for (int i = 0; blocks[k] && i < m->n_tensors; i++) {
@@ -146,7 +148,7 @@ int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress c
   char *names = NULL, *config = tf_model_config_to_json(&m->cfg);
   size_t n = 0;
   /* a save never writes a value no load would accept; the file at path stays as it was */
-  int rc = check_finite(m, m->train.present && m->train.opt.m, err);
+  int rc = check_finite(m, m->train.present && m->train.opt->m, err);
   if (rc)
     tf_error_prefix(err, "%s: not saved (step %lld)", path, (long long)m->train.step);
   else if (!config)
@@ -320,7 +322,7 @@ static int load_from(struct tf_model *m, struct tf_ckpt_reader *r, int weights_o
   if (!rc) rc = tf_model_create(m, &cfg, err);
   if (!rc) rc = tf_model_state_check(m, h, err);
   if (!rc && m->train.present && !weights_only)
-    rc = tf_adamw_create(&m->train.opt, m->n_params, err);
+    rc = tf_adamw_create(m->train.opt, m->n_params, err);
   const char *history = tf_st_meta(h, "history");
   if (!rc && history) rc = replace_string(&m->history, history, err);
   if (!rc) rc = load_tokenizer(m, h, err);
@@ -333,11 +335,14 @@ static int load_from(struct tf_model *m, struct tf_ckpt_reader *r, int weights_o
     rc = p.dst ? tf_ckpt_read(r, p.dst, n, err) : skip_bytes(r, n, err);
   }
   if (!rc) rc = tf_ckpt_finish(r, err);
-  if (!rc) rc = check_finite(m, !weights_only && m->train.opt.m, err);
+  if (!rc) rc = check_finite(m, !weights_only && m->train.opt->m, err);
   if (!rc) rc = tf_model_state_validate(m, err);
-  if (weights_only) {
+  if (!rc && weights_only) { /* no training state: counters and parts zero, the parts kept */
+    struct tf_train_state empty = {.rng = m->train.rng, .opt = m->train.opt};
     free(m->train.cursor);
-    memset(&m->train, 0, sizeof m->train);
+    tf_adamw_free(m->train.opt);
+    memset(m->train.rng, 0, sizeof *m->train.rng);
+    m->train = empty;
   }
   return rc;
 }

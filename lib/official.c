@@ -13,6 +13,8 @@
 
 #include "st_internal.h"
 #include "torch_internal.h"
+#include "model_internal.h"
+#include "sha256.h"
 
 #define NAME_MAX_LEN 128
 #define WIDEN_CHUNK  (1u << 20) /* elements of a half-precision tensor read at once */

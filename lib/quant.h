@@ -33,9 +33,9 @@ struct tf_qmat {
 /* The converted weights of a model (struct tf_model's qw). */
 struct tf_qweights {
   struct tf_qmat embed;
-  struct tf_qmat key[TF_MAX_LAYERS][TF_NSLOTS], value[TF_MAX_LAYERS][TF_NSLOTS];
+  struct tf_qmat (*key)[TF_NSLOTS], (*value)[TF_NSLOTS]; /* (n_layers): key[l][slot] */
   float *final_norm; /* (2 d): weight, then bias (kept in float) */
-  void *mem;         /* the one allocation everything above points into */
+  void *mem;         /* the one allocation the matrices and final_norm point into */
   size_t bytes;      /* of mem */
 };
 

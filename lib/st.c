@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "st_internal.h"
+#include "model_internal.h"
 
 #define META_KEY "__metadata__"
 #define NAMEBUF  120 /* a name as shown in a message (escaped, cut) */

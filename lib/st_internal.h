@@ -1,4 +1,5 @@
-/* st_internal.h: safetensors helpers shared by st.c and ckpt.c. Not part of the public API. */
+/* st_internal.h: the safetensors codec and the helpers st.c shares with ckpt.c and the
+ * PyTorch readers. Not part of the public API. */
 #ifndef TF_ST_INTERNAL_H
 #define TF_ST_INTERNAL_H
 
@@ -48,5 +49,25 @@ int tf_file_write(const char *path, tf_file_fill_fn fill, void *ctx, struct tf_e
 /* tf_ckpt_write's plain safetensors file, whatever path's name. */
 int tf_st_write_plain(const char *path, const struct tf_ckpt_entry *entries, size_t n_entries,
                       const char *const *meta, size_t n_meta, struct tf_error *err);
+
+#define TF_ST_MAX_HEADER  (100u << 20) /* a header longer than 100 MiB is refused */
+#define TF_ST_MAX_TENSORS 65536        /* and one of more tensors (see tf_model_max_tensors) */
+#define TF_ST_MAX_TOKENS  (1 << 21)    /* or of more JSON values ({ [ : , outside strings) */
+
+/* Decodes and validates the JSON header (len bytes, not NUL-terminated): every safetensors
+ * rule (dtype names, shapes, offsets tile [0, data_len) without holes or overlaps). */
+int tf_st_decode(struct tf_st_header *h, const char *json, size_t len, struct tf_error *err);
+void tf_st_free(struct tf_st_header *h);
+
+/* Encodes the header of a safetensors file holding the n tensors t (name, dtype, ndim and
+ * shape are used; begin and end are ignored). Data order is dtype size descending, then name
+ * (strcmp); order[i] (n entries) receives the index in t of the i-th tensor in that order,
+ * and the tensors' bytes follow the header contiguously in that order. meta holds n_meta
+ * key/value pairs (meta[2i], meta[2i+1]) for __metadata__ (omitted when n_meta is 0).
+ * *out receives a malloc'd buffer of *out_len bytes: the 8-byte little-endian length N, then
+ * the JSON, space-padded so that 8 + N is a multiple of 8. An empty, duplicate or reserved
+ * name, a bad dtype or shape, or a size that overflows is TF_EDATA. */
+int tf_st_encode(const struct tf_st_tensor *t, size_t n, const char *const *meta, size_t n_meta,
+                 size_t *order, char **out, size_t *out_len, struct tf_error *err);
 
 #endif

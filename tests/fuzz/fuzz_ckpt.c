@@ -14,6 +14,8 @@
 #include <zlib.h>
 
 #include "fuzz.h"
+#include "model_internal.h"
+#include "optim.h"
 
 #define PIECE    4096       /* largest read of the streaming pass */
 #define PIPE_MAX (1 << 20)  /* larger inputs skip the pipe pass */
@@ -99,7 +101,7 @@ static void load_pass(const char *path, struct outcome *o) {
     fuzz_fail("a loaded model is incomplete");
   o->loaded = 1;
   o->sum = crc_floats(crc32_z(0, NULL, 0), m.params, m.n_params);
-  o->sum = crc_floats(crc_floats(o->sum, m.train.opt.m, m.n_params), m.train.opt.v, m.n_params);
+  o->sum = crc_floats(crc_floats(o->sum, m.train.opt->m, m.n_params), m.train.opt->v, m.n_params);
   o->sum = crc32_z(o->sum, (const Bytef *)m.history, strlen(m.history));
   tf_model_free(&m);
 }

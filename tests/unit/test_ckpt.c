@@ -19,6 +19,9 @@
 
 #include "tokenformer.h"
 #include "suite.h"
+#include "model_internal.h"
+#include "rng.h"
+#include "st_internal.h"
 
 static char dir[256]; /* a fresh directory for this run's files */
 

@@ -6,6 +6,8 @@
 
 #include "tokenformer.h"
 #include "suite.h"
+#include "model_internal.h"
+#include "st_internal.h"
 
 static int decode(struct tf_st_header *h, const char *json, struct tf_error *err) {
   return tf_st_decode(h, json, strlen(json), err);
