@@ -390,6 +390,7 @@ struct tf_ckpt_reader {
   int status;         /* first failure; the reader is unusable after one */
   enum phase phase;
   z_stream zs;               /* gzip: zs.next_in / avail_in is the raw input cursor */
+  struct tf_gz_check gzc;    /* the member's CRC-32 and length, checked here, not by zlib */
   unsigned char *in;         /* IO_BUF bytes of raw input */
   const unsigned char *next; /* plain: unconsumed raw input next[0, avail) */
   size_t avail;
@@ -485,9 +486,22 @@ static int gz_next_member(struct tf_ckpt_reader *r, int *rc, struct tf_error *er
   if (!r->zs.avail_in) return 0;
   const unsigned char *p = r->zs.next_in;
   if (p[0] != 0x1f || (r->zs.avail_in > 1 && p[1] != 0x8b)) return -1;
-  if (inflateReset(&r->zs) != Z_OK) return -1;
+  if (inflateReset(&r->zs) != Z_OK || inflateValidate(&r->zs, 0) != Z_OK) return -1;
+  memset(&r->gzc, 0, sizeof r->gzc);
   r->zend = 0;
   return 1;
+}
+
+/* inflate(), with the member's trailer checked by gzcheck.c: a mismatch is a data error. */
+static int gz_inflate(struct tf_ckpt_reader *r) {
+  const unsigned char *in = r->zs.next_in, *out = r->zs.next_out;
+  uInt room = r->zs.avail_out;
+  int ret = inflate(&r->zs, Z_NO_FLUSH);
+  tf_gz_check_step(&r->gzc, in, (size_t)(r->zs.next_in - in), out, room - r->zs.avail_out);
+  const char *bad = ret == Z_STREAM_END ? tf_gz_check_end(&r->gzc) : NULL;
+  if (!bad) return ret;
+  r->zs.msg = (char *)bad;
+  return Z_DATA_ERROR;
 }
 
 /* Inflates n bytes of content into dst (NULL: into scratch, discarded); the content may run
@@ -506,7 +520,7 @@ static int gz_get(struct tf_ckpt_reader *r, unsigned char *dst, uint64_t n, stru
     size_t k = min_size(n, dst ? ZCHUNK : IO_BUF);
     r->zs.next_out = dst ? dst : r->scratch;
     r->zs.avail_out = (uInt)k;
-    int ret = inflate(&r->zs, Z_NO_FLUSH);
+    int ret = gz_inflate(r);
     k -= r->zs.avail_out;
     if (dst) dst += k;
     n -= k;
@@ -539,7 +553,7 @@ static int gz_member_end(struct tf_ckpt_reader *r, struct tf_error *err) {
     }
     r->zs.next_out = &b;
     r->zs.avail_out = 1;
-    int ret = inflate(&r->zs, Z_NO_FLUSH);
+    int ret = gz_inflate(r);
     if (!r->zs.avail_out)
       return tf_error_set(err, TF_EDATA, "%s: trailing bytes after the last tensor", r->name);
     if (ret == Z_STREAM_END)
@@ -620,6 +634,7 @@ static int detect(struct tf_ckpt_reader *r, struct tf_error *err) {
   if (inflateInit2(&r->zs, GZ_BITS) != Z_OK)
     return tf_error_set(err, TF_ENOMEM, "%s: cannot start inflate", r->name);
   r->zlive = 1;
+  inflateValidate(&r->zs, 0); /* the trailer is checked by gz_inflate */
   r->zs.next_in = r->in;
   r->zs.avail_in = (uInt)r->avail;
   return TF_OK;
