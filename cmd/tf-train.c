@@ -282,9 +282,11 @@ static int save(struct run *r, struct tf_error *err) {
 static int save_periodic(struct run *r, struct tf_error *err) {
   int rc = save(r, err);
   if (rc != TF_EIO && rc != TF_ECANTCREAT) return rc;
-  if (r->dist.rank == 0)
-    fprintf(stderr, "%s: step %lld: %s; training goes on, the next save tries again\n", r->c->prog,
-            (long long)r->m.train.step, err->msg);
+  if (r->dist.rank == 0) {
+    fprintf(stderr, "%s: step %lld: ", r->c->prog, (long long)r->m.train.step);
+    cli_put_message(stderr, err->msg);
+    fputs("; training goes on, the next save tries again\n", stderr);
+  }
   return TF_OK;
 }
 

@@ -223,16 +223,13 @@ static int copy_text(char **dst, const char *src, struct tf_error *err) {
  * state is carried, must fit in memory together. Refused before allocating, with the figures. */
 int tf_grow_check_size(const struct tf_model *in, const struct tf_model_config *c,
                        struct tf_error *err) {
-  double have = tf_machine_bytes();
   uint64_t n_in = tf_param_count(&in->cfg), n_out = tf_param_count(c);
-  double need = (in->train.present ? 3.0 : 1.0) * ((double)n_in + (double)n_out) * sizeof(float);
-  if (have == 0 || need <= have) return TF_OK;
-  return tf_error_set(err, TF_ENOMEM,
-                      "the grown model needs %.2f GiB for %llu parameters%s beside the %llu of "
-                      "the input, the machine has %.2f GiB",
-                      need / (1 << 30), (unsigned long long)n_out,
-                      in->train.present ? " and their AdamW moments" : "", (unsigned long long)n_in,
-                      have / (1 << 30));
+  double block = ((double)n_in + (double)n_out) * sizeof(float);
+  struct tf_mem_need need = {.params = block, .optimizer = in->train.present ? 2 * block : 0};
+  char what[128];
+  snprintf(what, sizeof what, "the grown model of %llu parameters beside the input's %llu",
+           (unsigned long long)n_out, (unsigned long long)n_in);
+  return tf_mem_check(&need, what, err);
 }
 
 int tf_model_grow(struct tf_model *out, const struct tf_model *in, const struct tf_grow_config *g,

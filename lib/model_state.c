@@ -85,16 +85,17 @@ int tf_model_entries(const struct tf_model *m, struct tf_ckpt_entry **entries, s
   return TF_OK;
 }
 
-static const struct tf_tensor *param_tensor(const struct tf_model *m, const char *name) {
+const struct tf_tensor *tf_model_tensor_named(const struct tf_model *m, const char *name) {
   for (int i = 0; i < m->n_tensors; i++)
     if (strcmp(m->tensors[i].name, name) == 0) return &m->tensors[i];
   return NULL;
 }
 
 int tf_model_place(struct tf_model *m, const char *name, struct tensor_place *p) {
+  if (m->weights != TF_WEIGHTS_F32) return tf_qstore_place(m, name, p);
   memset(p, 0, sizeof *p);
   int moment = strncmp(name, "optim.m.", 8) == 0 || strncmp(name, "optim.v.", 8) == 0;
-  const struct tf_tensor *t = param_tensor(m, moment ? name + 8 : name);
+  const struct tf_tensor *t = tf_model_tensor_named(m, moment ? name + 8 : name);
   if (t && (!moment || m->train.present)) {
     const struct tf_adamw *o = m->train.opt; /* NULL in a model shape (model_io.c) */
     float *block = !moment ? m->params : !o ? NULL : name[6] == 'm' ? o->m : o->v;

@@ -12,7 +12,7 @@
 #define NAMEBUF    120
 
 static const char *shown(char *out, const char *s) {
-  return tf_st_printable(out, NAMEBUF, s, strlen(s));
+  return tf_escape(out, NAMEBUF, s, strlen(s));
 }
 
 /* The archive's one "<name>/data.pkl" (name without a slash); its index or -1 (error set). */

@@ -61,7 +61,7 @@ static uint64_t le64(const unsigned char *p) {
 }
 
 static const char *shown(char *out, const char *s, size_t n) {
-  return tf_st_printable(out, NAMEBUF, s, n);
+  return tf_escape(out, NAMEBUF, s, n);
 }
 
 static int bad(const struct tf_zip *z, struct tf_error *err, const char *what) {

@@ -192,22 +192,24 @@ static struct mat_src *mat_list(struct tf_qweights *q, const struct tf_model *m,
   return a;
 }
 
-/* Allocates q for m's shapes in format w; TF_ENOMEM naming the size. */
-static int qweights_alloc(struct tf_qweights *q, const struct tf_model *m, enum tf_weights w,
-                          struct tf_error *err) {
-  const struct tf_model_config *c = &m->cfg;
+int tf_qweights_new(struct tf_qweights **out, const struct tf_model_config *c, enum tf_weights w,
+                    struct tf_error *err) {
   int d = c->d_model;
   size_t bytes = mat_bytes(w, c->vocab_size, d) + 2 * (size_t)d * sizeof(float) + 64;
   for (int l = 0; l < c->n_layers; l++)
     for (int s = 0; s < TF_NSLOTS; s++) bytes += 2 * mat_bytes(w, c->tokens[tf_slot_kind(s)], d);
   double have = tf_machine_bytes();
-  q->key = calloc(2 * (size_t)c->n_layers, sizeof *q->key);
-  q->value = q->key ? q->key + c->n_layers : NULL;
-  q->mem =
-      q->key && (have == 0 || bytes <= have) ? aligned_alloc(64, (bytes + 63) / 64 * 64) : NULL;
-  if (!q->mem)
+  struct tf_qweights *q = *out = calloc(1, sizeof *q);
+  if (q) q->key = calloc(2 * (size_t)c->n_layers, sizeof *q->key);
+  if (q && q->key && (have == 0 || bytes <= have))
+    q->mem = aligned_alloc(64, (bytes + 63) / 64 * 64);
+  if (!q || !q->mem) {
+    tf_qweights_free(q);
+    *out = NULL;
     return tf_error_set(err, TF_ENOMEM, "%s weights need %.3g GiB; out of memory",
                         tf_weights_name(w), (double)bytes / (1 << 30));
+  }
+  q->value = q->key + c->n_layers;
   q->bytes = bytes;
   char *at = q->mem;
   mat_place(&q->embed, w, c->vocab_size, d, &at);
@@ -218,8 +220,6 @@ static int qweights_alloc(struct tf_qweights *q, const struct tf_model *m, enum 
       mat_place(&q->value[l][s], w, n, d, &at);
     }
   q->final_norm = (float *)at;
-  memcpy(q->final_norm, m->w->final_norm_weight, (size_t)d * sizeof(float));
-  memcpy(q->final_norm + d, m->w->final_norm_bias, (size_t)d * sizeof(float));
   return TF_OK;
 }
 
@@ -243,10 +243,9 @@ void tf_qweights_free(struct tf_qweights *q) {
 
 int tf_model_convert_weights(struct tf_model *m, enum tf_weights w, struct tf_error *err) {
   if (w == TF_WEIGHTS_F32 || m->qw) return TF_OK;
-  int n;
-  struct tf_qweights *q = calloc(1, sizeof *q);
-  int rc = q ? qweights_alloc(q, m, w, err)
-             : tf_error_set(err, TF_ENOMEM, "out of memory converting weights");
+  int n, d = m->cfg.d_model;
+  struct tf_qweights *q;
+  int rc = tf_qweights_new(&q, &m->cfg, w, err);
   struct mat_src *a = rc ? NULL : mat_list(q, m, &n);
   if (!rc && !a) rc = tf_error_set(err, TF_ENOMEM, "out of memory converting weights");
   if (rc) {
@@ -256,11 +255,13 @@ int tf_model_convert_weights(struct tf_model *m, enum tf_weights w, struct tf_er
   }
   qweights_fill(a, n);
   free(a);
+  memcpy(q->final_norm, m->w->final_norm_weight, (size_t)d * sizeof(float));
+  memcpy(q->final_norm + d, m->w->final_norm_bias, (size_t)d * sizeof(float));
   free(m->params);
   m->params = NULL;
   tf_view_free(m->w); /* the views pointed into params */
   m->w->final_norm_weight = q->final_norm;
-  m->w->final_norm_bias = q->final_norm + m->cfg.d_model;
+  m->w->final_norm_bias = q->final_norm + d;
   m->qw = q;
   m->weights = w;
   return TF_OK;

@@ -100,6 +100,10 @@ void tf_qgemv_t_ws(float *y, float beta, const float *s, const struct tf_qmat *W
 /* Rows [r0, r0 + n) of W dequantized into panel (n, cols), shared by the enclosing team. */
 void tf_qmat_panel_ws(float *panel, const struct tf_qmat *W, int r0, int n);
 
+/* New converted weights (*out) for config c in format w (BF16 or Q8), every matrix placed but
+ * nothing filled; TF_ENOMEM naming the size. */
+int tf_qweights_new(struct tf_qweights **out, const struct tf_model_config *c, enum tf_weights w,
+                    struct tf_error *err);
 /* Frees converted weights (NULL: nothing). */
 void tf_qweights_free(struct tf_qweights *q);
 

@@ -9,10 +9,6 @@
  * negative or the count overflows 64 bits. */
 int tf_st_nbytes(enum tf_dtype dtype, int ndim, const int64_t *shape, uint64_t *out);
 
-/* The n bytes of s as text safe to print in a message (cap bytes at out, cap >= 12): bytes
- * outside printable ASCII and the backslash as \xNN, a long string cut with "...". */
-const char *tf_st_printable(char *out, size_t cap, const char *s, size_t n);
-
 /* Writes all n bytes of p to fd (name in messages); TF_EIO on failure. */
 int tf_write_all(int fd, const char *name, const void *p, size_t n, struct tf_error *err);
 

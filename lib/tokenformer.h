@@ -51,6 +51,17 @@ int tf_error_prefix(struct tf_error *err, const char *fmt, ...)
  * reader name their file themselves); returns err->code. */
 int tf_error_name_file(struct tf_error *err, const char *path);
 
+/* Text from files made safe to show on a terminal, C's way: printable ASCII stays, a backslash
+ * becomes \\ (unless flags has TF_ESCAPE_KEEP_BACKSLASH: text escaped already, such as a
+ * message, passes unchanged) and every other byte \xHH. tf_escape_byte writes the form of one
+ * byte (NUL-terminated) into out and returns its length. Messages escape the names they quote
+ * with it; JSON output is escaped as JSON (jansson), not with this. */
+enum { TF_ESCAPE_KEEP_BACKSLASH = 1 };
+size_t tf_escape_byte(unsigned char c, unsigned flags, char out[5]);
+/* The n bytes of s escaped into out (cap >= 4 bytes with the NUL), cut with "..." where the
+ * next byte's form would not fit; returns out. */
+const char *tf_escape(char *out, size_t cap, const char *s, size_t n);
+
 /* ---------------------------------------------------------------- config */
 
 enum tf_norm { TF_NORM_L2_GELU = 0, TF_NORM_GELU_L2 = 1, TF_NORM_SOFTMAX = 2 };
@@ -175,7 +186,18 @@ int tf_model_config_max_tokens(const struct tf_model_config *m);
 
 /* ---------------------------------------------------------------- st (safetensors) */
 
-enum tf_dtype { TF_F32 = 0, TF_F64, TF_I64, TF_U64, TF_I32, TF_U8, TF_F16, TF_BF16, TF_NDTYPES };
+enum tf_dtype {
+  TF_F32 = 0,
+  TF_F64,
+  TF_I64,
+  TF_U64,
+  TF_I32,
+  TF_U8,
+  TF_F16,
+  TF_BF16,
+  TF_I8,
+  TF_NDTYPES
+};
 #define TF_ST_MAX_DIMS 8
 
 struct tf_st_tensor {
@@ -283,6 +305,13 @@ struct tf_train_state {
 
 /* Weight formats for inference (tf_model_convert_weights; tf-generate(1) --weights). */
 enum tf_weights { TF_WEIGHTS_F32 = 0, TF_WEIGHTS_BF16, TF_WEIGHTS_Q8, TF_NWEIGHTS };
+/* tf_model_load_run's want when none was asked for: the format the checkpoint stores. */
+#define TF_WEIGHTS_STORED TF_NWEIGHTS
+/* How a command runs the network over weights in a format other than f32. */
+enum tf_weights_use {
+  TF_USE_CONVERTED = 0, /* decoding over converted weights (tf_model_convert_weights) */
+  TF_USE_ROUNDED,       /* the float forward over rounded weights (tf_model_round_weights) */
+};
 struct tf_qweights;
 
 /* What tf-grow records of the model it started from (metadata "growth"): the token counts
@@ -355,7 +384,9 @@ int tf_model_set_tokenizer(struct tf_model *m, const struct tf_tokenizer *t, str
  * directory; "-" passes): checked before any work. TF_ECANTCREAT (TF_EIO for a full disk). */
 int tf_output_check(const char *path, struct tf_error *err);
 /* Writes the model as a checkpoint (tf_ckpt_write), after checking that every parameter (and
- * moment) is finite: otherwise TF_EDATA naming the step, tensor and element, nothing written. */
+ * moment) is finite: otherwise TF_EDATA naming the step, tensor and element, nothing written.
+ * A model with converted weights (tf_model_convert_weights) is written as a checkpoint of
+ * bf16 or q8 weights (metadata "weights"; docs/checkpoint.md §7), with no training state. */
 int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress compress,
                   struct tf_error *err);
 /* The most tensors a checkpoint of config c holds: the parameters, their two AdamW moments and
@@ -373,6 +404,20 @@ int tf_model_load(struct tf_model *m, const char *path, struct tf_error *err);
  * checkpoint are read (and checked) but not kept, and m->train is left empty, so a training
  * checkpoint costs its parameters' memory, not three times that. */
 int tf_model_load_weights(struct tf_model *m, const char *path, struct tf_error *err);
+/* tf_model_load and tf_model_load_weights refuse a checkpoint of bf16 or q8 weights
+ * (tf-convert --quantize; metadata "weights") with TF_EDATA: it is for inference only. This
+ * loads any checkpoint to run the network in format want (TF_WEIGHTS_STORED: as stored):
+ *   f32 checkpoint: as tf_model_load_weights, then converted (use TF_USE_CONVERTED) or rounded
+ *     (TF_USE_ROUNDED) to want;
+ *   bf16 or q8 checkpoint: read straight into converted weights (m->qw, m->weights the stored
+ *     format), never through an fp32 copy, as tf_model_convert_weights leaves a model made from
+ *     the f32 checkpoint, byte for byte; with want f32, or use TF_USE_ROUNDED, their values in
+ *     float in the parameter block instead (what tf_model_round_weights gives the f32
+ *     checkpoint, bit for bit; memory peaks at both sizes). Another want is TF_EUSAGE, refused
+ *     after the header, before any tensor is read.
+ * *values (may be NULL) gets the format whose values the weights hold. Errors name the file. */
+int tf_model_load_run(struct tf_model *m, const char *path, enum tf_weights want,
+                      enum tf_weights_use use, enum tf_weights *values, struct tf_error *err);
 
 /* ---------------------------------------------------------------- official */
 

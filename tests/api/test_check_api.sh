@@ -1,15 +1,10 @@
 #!/bin/sh
 # test_check_api.sh CC: check-api.sh on small trees made here, one that must pass and one
 # offence of each kind that must fail, naming the symbol or the file and line.
-set -u
 here=$(cd "$(dirname "$0")" && pwd)
 cc=${1:-cc}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/check-api.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+NAME=check-api
+. "$here/../selftest.sh"
 
 # A tree that passes: an archive of tf_ symbols (a static one too), a command that includes
 # the public header and its own, a public header without project includes.
@@ -27,17 +22,9 @@ make_tree() {
 archive() {
   $cc -c -o "$tmp/t/x.o" "$tmp/t/lib/x.c" && ar rcs "$tmp/t/lib.a" "$tmp/t/x.o"
 }
-# expect STATUS PATTERN WHAT
+# expect STATUS PATTERN WHAT: check-api.sh on the tree
 expect() {
-  out=$(sh "$here/check-api.sh" "$tmp/t/lib.a" "$tmp/t" 2>&1)
-  rc=$?
-  if [ "$rc" != "$1" ]; then
-    fail "$3: exit $rc, expected $1: $out"
-  elif ! printf '%s\n' "$out" | grep -q -- "$2"; then
-    fail "$3: no line matching '$2' in: $out"
-  else
-    ok
-  fi
+  expect_output "$1" "$2" "$3" sh "$here/check-api.sh" "$tmp/t/lib.a" "$tmp/t"
 }
 
 make_tree && archive
@@ -69,5 +56,4 @@ make_tree && archive
 printf '#include "model_internal.h"\n' >> "$tmp/t/lib/tokenformer.h"
 expect 1 'lib/tokenformer.h:3: includes a header of the project' "the public header"
 
-echo "check-api self-test: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+selftest_end "check-api self-test"
