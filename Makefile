@@ -19,7 +19,7 @@
 # Debian packages: what the build and `make check` need (DEPS), and what benchmarks and
 # fixture generation add (BENCH_DEPS).
 DEPS       := gcc make pkg-config zlib1g-dev libyaml-dev libjansson-dev check libsubunit-dev \
-              libpcre2-dev libutf8proc-dev nettle-dev \
+              libpcre2-dev libutf8proc-dev nettle-dev libisal-dev \
               libblis-openmp-dev mandoc bible-kjv bible-kjv-text libopenmpi-dev openmpi-bin \
               gnuplot-nox valgrind time
 BENCH_DEPS := python3-torch hyperfine libopenblas0-openmp nodejs npm
@@ -44,7 +44,7 @@ CC       ?= gcc
 ARCH     ?= -march=native
 OPT      ?= -O2
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
-PKGS     := zlib yaml-0.1 jansson libpcre2-8 libutf8proc nettle check
+PKGS     := zlib yaml-0.1 jansson libpcre2-8 libutf8proc nettle libisal check
 BLIS_DIR ?= /usr/lib/$(MULTIARCH)/blis-openmp
 BLIS_INC ?= /usr/include/$(MULTIARCH)/blis-openmp
 BLIS_LIB ?= $(BLIS_DIR)/libblis.a
@@ -75,7 +75,7 @@ O          := $(O)/nompi
 endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs zlib yaml-0.1 jansson libpcre2-8 libutf8proc nettle 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs zlib yaml-0.1 jansson libpcre2-8 libutf8proc nettle libisal 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 CFLAGS   ?= $(OPT) -g $(ARCH)
@@ -250,7 +250,7 @@ data/kjv-train.txt:
 # (Requires.private), OpenMP and, when built with it, Open MPI.
 HEADERS  := lib/tokenformer.h
 PC       := $(O)/tokenformer.pc
-PC_REQUIRES := zlib yaml-0.1 jansson libpcre2-8 libutf8proc nettle$(if $(MPI_LIBS), ompi-c)
+PC_REQUIRES := zlib yaml-0.1 jansson libpcre2-8 libutf8proc nettle libisal$(if $(MPI_LIBS), ompi-c)
 MAN_INST := $(patsubst man/%,$(MANDIR)/%,$(MANPAGES))
 
 # Written on every install: it holds PREFIX, which may differ from the last run.

@@ -322,6 +322,23 @@ START_TEST(bit_flips_in_a_gzip_file_are_detected) {
 }
 END_TEST
 
+/* The trailer is checked outside zlib (lib/gzcheck.c): a changed CRC-32 or length says which. */
+START_TEST(a_wrong_trailer_names_the_check) {
+  const char *path = at("trailer.tfz"), *bad = at("trailer-bad.tfz");
+  write_sample(path, TF_COMPRESS_NONE);
+  size_t n;
+  unsigned char *b = slurp(path, &n);
+  b[n - 8] ^= 1; /* CRC-32 */
+  spit(bad, b, n);
+  expect_edata(bad, "corrupt gzip stream: incorrect data check");
+  b[n - 8] ^= 1;
+  b[n - 1] ^= 0x80; /* ISIZE */
+  spit(bad, b, n);
+  expect_edata(bad, "corrupt gzip stream: incorrect length check");
+  free(b);
+}
+END_TEST
+
 /* A plain file has no checksum. In its header a flip breaks a rule (refused) or changes a
  * name or metadata string, which later checks against the config catch; in the data region
  * nothing can notice, so the test pins that down: the read succeeds with another value. */
@@ -698,6 +715,7 @@ static Suite *ckpt_suite(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_loop_test(tc, every_truncation_is_edata, 0, 2);
   tcase_add_test(tc, bit_flips_in_a_gzip_file_are_detected);
+  tcase_add_test(tc, a_wrong_trailer_names_the_check);
   tcase_add_test(tc, bit_flips_in_a_plain_file);
   tcase_add_test(tc, wrong_header_lengths_are_edata);
   tcase_add_test(tc, trailing_bytes_are_edata);
