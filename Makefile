@@ -19,7 +19,7 @@
 # Debian packages: what the build and `make check` need (DEPS), and what benchmarks and
 # fixture generation add (BENCH_DEPS).
 DEPS       := gcc make pkg-config zlib1g-dev libyaml-dev libjansson-dev check libsubunit-dev \
-              libpcre2-dev libutf8proc-dev nettle-dev \
+              libpcre2-dev libutf8proc-dev nettle-dev libisal-dev \
               libblis-openmp-dev mandoc bible-kjv bible-kjv-text libopenmpi-dev openmpi-bin \
               gnuplot-nox valgrind time
 BENCH_DEPS := python3-torch hyperfine libopenblas0-openmp nodejs npm
@@ -44,7 +44,7 @@ CC       ?= gcc
 ARCH     ?= -march=native
 OPT      ?= -O2
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
-PKGS     := zlib yaml-0.1 jansson libpcre2-8 libutf8proc nettle check
+PKGS     := zlib yaml-0.1 jansson libpcre2-8 libutf8proc nettle libisal check
 BLIS_DIR ?= /usr/lib/$(MULTIARCH)/blis-openmp
 BLIS_INC ?= /usr/include/$(MULTIARCH)/blis-openmp
 BLIS_LIB ?= $(BLIS_DIR)/libblis.a
@@ -75,7 +75,7 @@ O          := $(O)/nompi
 endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs zlib yaml-0.1 jansson libpcre2-8 libutf8proc nettle 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs zlib yaml-0.1 jansson libpcre2-8 libutf8proc nettle libisal 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 CFLAGS   ?= $(OPT) -g $(ARCH)
@@ -113,7 +113,7 @@ MANDIR   ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 VERSION  := $(shell sed -n 's/^\#define TF_VERSION "\(.*\)"/\1/p' lib/tokenformer.h)
 
-.PHONY: all check check-unit check-cli check-man check-docs check-valgrind bench learn quality bench-progs fixtures deps deps-bench demo demo-bpe growth-study \
+.PHONY: all check check-unit check-cli check-man check-docs check-api check-valgrind bench learn quality bench-progs fixtures deps deps-bench demo demo-bpe growth-study \
         data clean install uninstall check-install format
 
 all: $(LIB) $(CMD_BIN)
@@ -144,7 +144,7 @@ $(O)/tests/%: $(O)/tests/unit/%.o $(TEST_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(TEST_OBJ) $(LIB) $(LDLIBS) $(CHECK_LIBS)
 
-check: check-unit check-cli check-man check-fuzz check-docs check-install
+check: check-unit check-cli check-man check-fuzz check-docs check-install check-api
 
 # test_gemm runs twice: the second time OpenMP grants one thread where two are asked for.
 check-unit: $(TEST_BIN)
@@ -164,6 +164,11 @@ check-man:
 	  if [ -n "$$out" ]; then echo "$$out"; fail=1; fi; done; \
 	  n=$$(echo $(MANPAGES) | wc -w); \
 	  if [ $$fail = 0 ]; then echo "man: $$n pages lint clean"; fi; exit $$fail
+
+# Every global symbol of the library is tf_-prefixed, the commands include only the public header
+# and it includes none of ours (docs/design.md §3); the checker's own test first.
+check-api: $(LIB)
+	@sh tests/api/test_check_api.sh "$(CC)" && sh tests/api/check-api.sh $(LIB) .
 
 # Every citation of docs/ pages, sections and man pages resolves, and nothing cites notes outside
 # the repository (docs/design.md §8); the checker's own test first.
@@ -245,7 +250,7 @@ data/kjv-train.txt:
 # (Requires.private), OpenMP and, when built with it, Open MPI.
 HEADERS  := lib/tokenformer.h
 PC       := $(O)/tokenformer.pc
-PC_REQUIRES := zlib yaml-0.1 jansson libpcre2-8 libutf8proc nettle$(if $(MPI_LIBS), ompi-c)
+PC_REQUIRES := zlib yaml-0.1 jansson libpcre2-8 libutf8proc nettle libisal$(if $(MPI_LIBS), ompi-c)
 MAN_INST := $(patsubst man/%,$(MANDIR)/%,$(MANPAGES))
 
 # Written on every install: it holds PREFIX, which may differ from the last run.

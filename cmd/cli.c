@@ -166,7 +166,7 @@ int cli_finish(const struct cli *c, int rc) {
 
 int cli_fail(const struct cli *c, const struct tf_error *err) {
   fprintf(stderr, "%s: ", c->prog);
-  cli_put_escaped(stderr, err->msg); /* messages may quote names read from files */
+  cli_put_message(stderr, err->msg);
   fputc('\n', stderr);
   return err->code ? err->code : TF_EDATA;
 }
@@ -231,12 +231,26 @@ int cli_parse_u64(const struct cli *c, const char *opt, const char *s, uint64_t 
   return TF_OK;
 }
 
+void cli_put_message(FILE *f, const char *msg) {
+  char e[5];
+  for (const char *p = msg; *p; p++) {
+    tf_escape_byte((unsigned char)*p, TF_ESCAPE_KEEP_BACKSLASH, e);
+    fputs(e, f);
+  }
+}
+
 void cli_put_escaped(FILE *f, const char *s) {
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '\\')
-      fputs("\\\\", f);
-    else if (*p < 0x20 || *p >= 0x7f)
-      fprintf(f, "\\x%02x", *p);
+  char e[5];
+  for (const char *p = s; *p; p++) {
+    tf_escape_byte((unsigned char)*p, 0, e);
+    fputs(e, f);
+  }
+}
+
+void cli_put_json(FILE *f, const char *json) {
+  for (const unsigned char *p = (const unsigned char *)json; *p; p++) {
+    if (*p < 0x20 || *p >= 0x7f)
+      fprintf(f, "\\u%04x", *p);
     else
       fputc(*p, f);
   }

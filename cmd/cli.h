@@ -108,9 +108,15 @@ struct json_t *cli_json_u64(uint64_t v);
 /* The size of the checkpoint just written to path: "N bytes" into buf, or "streamed" for '-'
  * (stdout); *json (when not NULL) the same as a JSON integer, or null. */
 const char *cli_output_size(const char *path, char *buf, size_t n, struct json_t **json);
-/* Prints s with control characters and non-ASCII bytes escaped (\xNN), for names and
- * metadata read from files. */
+/* Prints a message (err->msg) on f: the names it quotes are escaped already (tf_escape); the
+ * rest, which may hold text from a file or the command line, gets its control bytes escaped
+ * and its backslashes kept. */
+void cli_put_message(FILE *f, const char *msg);
+/* Prints s escaped as tf_escape does (\\ and \xHH), for names and metadata read from files. */
 void cli_put_escaped(FILE *f, const char *s);
+/* Prints JSON text (jansson's, with JSON_ENSURE_ASCII) on f as JSON escapes it: as it is, but
+ * for a byte JSON leaves raw that a terminal should not get (DEL, controls) as \u00HH. */
+void cli_put_json(FILE *f, const char *json);
 
 /* Gives m the tokenizer.json at path (tf_model_set_tokenizer); "bytes" or "" keeps the byte
  * tokenizer. Errors name the file. */

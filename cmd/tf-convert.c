@@ -10,7 +10,9 @@ static const char usage[] =
     "Usage: tf-convert --from-official FILE [--config FILE] [--tokenizer FILE] -o MODEL\n"
     "       tf-convert --to-official MODEL -o FILE [--config-out FILE] [--rescale]\n"
     "       tf-convert --to-safetensors MODEL -o FILE [--config-out FILE] [--rescale]\n"
-    "Convert between the official TokenFormer checkpoints and tokenformer models.\n"
+    "       tf-convert --quantize bf16|q8 -i MODEL -o MODEL\n"
+    "Convert between the official TokenFormer checkpoints and tokenformer models; store a\n"
+    "model's weights in bf16 or q8 for inference.\n"
     "\n"
     "      --from-official FILE  a pytorch_model.bin (torch.save zip format; DeepSpeed's\n"
     "                            mp_rank_00_model_states.pt too) or a .safetensors file with\n"
@@ -24,8 +26,13 @@ static const char usage[] =
     "      --config-out FILE     also write the HF-style config.json of the model\n"
     "      --rescale             export a model with n_ref != n (grown exactly) anyway: the\n"
     "                            official code then computes tau = sqrt(n), another function\n"
+    "      --quantize FMT        write the model of -i with its weights stored bf16 or q8 (the\n"
+    "                            formats of tf-generate --weights), for tf-generate and\n"
+    "                            tf-eval only: training, growing and exporting refuse it\n"
+    "  -i, --input MODEL         the model --quantize reads ('-' for stdin)\n"
     "  -o, --output FILE         the output ('-' for stdout)\n"
-    "      --compress MODE       of an imported model: huffman (default), none, fast or best\n"
+    "      --compress MODE       of an imported or quantized model: huffman (default), none,\n"
+    "                            fast or best\n"
     "      --json                a JSON summary on stdout\n"
     "  -q, --quiet               no summary on stderr\n"
     "      --threads N           threads compressing an imported model (default:\n"
@@ -34,9 +41,10 @@ static const char usage[] =
     "      --version             version\n"
     "\n"
     "Exit status: 0 ok, 64 usage (or no --config for shapes that are no released model's),\n"
-    "65 bad or hostile input file, n_ref != n without --rescale, 66 missing input, 71 too\n"
-    "large for memory, 73 cannot create the output, 74 I/O error, 78 a config that disagrees\n"
-    "with the file or describes another network. See tf-convert(1).\n";
+    "65 bad or hostile input file, n_ref != n without --rescale, a bf16 or q8 model to\n"
+    "export or quantize, 66 missing input, 71 too large for memory, 73 cannot create the\n"
+    "output, 74 I/O error, 78 a config that disagrees with the file or describes another\n"
+    "network. See tf-convert(1).\n";
 
 enum {
   OPT_FROM = CLI_OPT_FIRST_FREE,
@@ -45,11 +53,13 @@ enum {
   OPT_CONFIG,
   OPT_TOKENIZER,
   OPT_CONFIG_OUT,
-  OPT_RESCALE
+  OPT_RESCALE,
+  OPT_QUANTIZE
 };
 
 struct convert_args {
-  int mode; /* OPT_FROM, OPT_TO_OFFICIAL or OPT_TO_ST */
+  int mode; /* OPT_FROM, OPT_TO_OFFICIAL, OPT_TO_ST or OPT_QUANTIZE */
+  enum tf_weights quantize;
   const char *input, *output, *config, *tokenizer, *config_out;
   int rescale;
   enum tf_compress compress;
@@ -57,19 +67,30 @@ struct convert_args {
   char **argv; /* the whole command line, for the history */
 };
 
+#define MODES "give one of --from-official, --to-official, --to-safetensors, --quantize"
+
 static int set_mode(struct cli *c, struct convert_args *a, int opt, const char *arg) {
-  if (a->mode)
-    return cli_usage_error(c, "give one of --from-official, --to-official, --to-safetensors");
+  if (a->mode) return cli_usage_error(c, MODES);
   a->mode = opt;
-  a->input = arg;
-  return TF_OK;
+  if (opt != OPT_QUANTIZE) {
+    if (a->input) return cli_usage_error(c, "-i goes with --quantize");
+    a->input = arg;
+    return TF_OK;
+  }
+  int rc = cli_parse_weights(c, arg, &a->quantize);
+  if (!rc && a->quantize == TF_WEIGHTS_F32)
+    return cli_usage_error(c, "--quantize: expected bf16 or q8, got 'f32'");
+  return rc;
 }
 
 static int check_args(struct cli *c, const struct convert_args *a) {
   int rc;
-  if (!a->mode)
-    return cli_usage_error(c, "give one of --from-official, --to-official, --to-safetensors");
+  if (!a->mode) return cli_usage_error(c, MODES);
+  if (a->mode == OPT_QUANTIZE && !a->input)
+    return cli_usage_error(c, "--quantize reads the model of -i MODEL");
   if (!a->output) return cli_usage_error(c, "an output is required (-o FILE)");
+  if (a->mode == OPT_QUANTIZE && (a->config_out || a->rescale || a->config || a->tokenizer))
+    return cli_usage_error(c, "--quantize takes -i, -o and --compress only");
   if (a->mode == OPT_FROM && (a->config_out || a->rescale))
     return cli_usage_error(c, "--config-out and --rescale are options of an export");
   if (a->mode != OPT_FROM && (a->config || a->tokenizer))
@@ -83,6 +104,9 @@ static int check_args(struct cli *c, const struct convert_args *a) {
     return cli_usage_error(c, "--from-official reads a file (it is mapped), not stdin");
   if (a->config_out && !strcmp(a->config_out, "-") && !strcmp(a->output, "-"))
     return cli_usage_error(c, "stdout can take only one of -o and --config-out");
+  if (c->json && (!strcmp(a->output, "-") || (a->config_out && !strcmp(a->config_out, "-"))))
+    return cli_usage_error(c, "--json and %s - both want stdout",
+                           strcmp(a->output, "-") ? "--config-out" : "-o");
   return TF_OK;
 }
 
@@ -101,7 +125,11 @@ static int take_option(struct cli *c, void *args, int opt, const char *arg) {
   case OPT_RESCALE:
     a->rescale = 1;
     return TF_OK;
-  default: /* OPT_FROM, OPT_TO_OFFICIAL, OPT_TO_ST */
+  case 'i':
+    if (a->mode && a->mode != OPT_QUANTIZE) return cli_usage_error(c, "-i goes with --quantize");
+    a->input = arg;
+    return TF_OK;
+  default: /* OPT_FROM, OPT_TO_OFFICIAL, OPT_TO_ST, OPT_QUANTIZE */
     return set_mode(c, a, opt, arg);
   }
 }
@@ -114,8 +142,10 @@ static int parse_args(struct cli *c, struct convert_args *a, int argc, char **ar
                                            {"tokenizer", required_argument, 0, OPT_TOKENIZER},
                                            {"config-out", required_argument, 0, OPT_CONFIG_OUT},
                                            {"rescale", no_argument, 0, OPT_RESCALE},
+                                           {"quantize", required_argument, 0, OPT_QUANTIZE},
+                                           {"input", required_argument, 0, 'i'},
                                            {0, 0, 0, 0}};
-  int rc = cli_parse(c, argc, argv, NULL, longopts, take_option, a);
+  int rc = cli_parse(c, argc, argv, "i:", longopts, take_option, a);
   if (rc || c->done || (rc = cli_no_operands(c, argc, argv))) return rc;
   a->output = c->output;
   a->compress = c->compress;
@@ -158,6 +188,35 @@ static void summary(const struct cli *c, const struct convert_args *a, const str
   }
 }
 
+/* --quantize: the f32 model converted as tf-generate --weights converts it at load, then
+ * written with its weights in that format (tokenformer-checkpoint(5)). */
+static int quantize(const struct cli *c, const struct convert_args *a, struct tf_error *err) {
+  struct tf_model m;
+  int rc = tf_model_load_weights(&m, a->input, err);
+  if (rc) return rc;
+  size_t f32 = tf_model_weight_bytes(&m);
+  const char *name = tf_weights_name(a->quantize);
+  json_t *j = json_pack("{s:s, s:s}", "from", a->input, "quantize", name);
+  struct tf_run run = {.command = "tf-convert", .argc = a->argc, .argv = a->argv};
+  rc = tf_model_convert_weights(&m, a->quantize, err);
+  if (!rc)
+    rc = j ? tf_model_add_run(&m, &run, j, err) : tf_error_set(err, TF_ENOMEM, "out of memory");
+  else
+    json_decref(j);
+  if (!rc) rc = tf_model_save(&m, a->output, a->compress, err);
+  if (!rc && c->json)
+    cli_print_json(json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "input", a->input, "output",
+                             a->output, "weights", name, "parameters", (json_int_t)m.n_params,
+                             "f32_bytes", (json_int_t)f32, "weight_bytes",
+                             (json_int_t)tf_model_weight_bytes(&m)));
+  else if (!rc)
+    cli_note(c, "%s -> %s: %zu parameters, weights stored %s (%.1f MiB in memory, f32 %.1f MiB)",
+             a->input, a->output, m.n_params, name, tf_model_weight_bytes(&m) / 1048576.0,
+             f32 / 1048576.0);
+  tf_model_free(&m);
+  return rc;
+}
+
 static int run(const struct cli *c, const struct convert_args *a, struct tf_error *err) {
   struct tf_model m;
   struct tf_official_info info;
@@ -174,6 +233,7 @@ static int run(const struct cli *c, const struct convert_args *a, struct tf_erro
     tf_model_free(&m);
     return rc;
   }
+  if (a->mode == OPT_QUANTIZE) return quantize(c, a, err);
   if ((rc = tf_model_load_weights(&m, a->input, err))) return rc;
   rc = tf_official_export(&m, a->output,
                           a->mode == OPT_TO_ST ? TF_OFFICIAL_SAFETENSORS : TF_OFFICIAL_TORCH,

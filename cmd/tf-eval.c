@@ -26,7 +26,8 @@ static const char usage[] =
     "      --max-tokens N  score only the first N tokens of each text or dataset\n"
     "      --batch B       windows per forward pass (default 8; results agree to float rounding)\n"
     "      --weights FMT   score with the weights rounded to bf16 or q8 and back (the\n"
-    "                      formats of tf-generate --weights; default f32: as stored)\n"
+    "                      formats of tf-generate --weights); default: as stored (a\n"
+    "                      tf-convert --quantize model: its own format, or f32 alike)\n"
     "      --json          one JSON object per file (or task) on stdout\n"
     "      --task NAME     score a zero-shot task as lm-evaluation-harness does: lambada_openai,\n"
     "                      hellaswag, piqa, arc_easy, arc_challenge or winogrande\n"
@@ -308,20 +309,15 @@ static int run_task(const struct cli *c, const struct tf_model *m, const struct 
 
 int main(int argc, char **argv) {
   struct cli c;
-  struct eval_args a = {0};
+  struct eval_args a = {.weights = TF_WEIGHTS_STORED};
   struct tf_model m;
-  struct tf_acts acts;
+  struct tf_acts *acts = NULL;
   struct tf_error err = {0};
   cli_init(&c, "tf-eval", usage, CLI_QUIET | CLI_JSON | CLI_THREADS);
   int rc = parse_args(&c, &a, argc, argv);
   if (rc || c.done) goto out;
-  if ((rc = tf_model_load_weights(&m, a.input, &err))) {
+  if ((rc = tf_model_load_run(&m, a.input, a.weights, TF_USE_ROUNDED, &a.weights, &err))) {
     rc = cli_fail(&c, &err);
-    goto out;
-  }
-  if ((rc = tf_model_round_weights(&m, a.weights, &err))) {
-    rc = cli_fail(&c, &err);
-    tf_model_free(&m);
     goto out;
   }
   if (a.task) {
@@ -330,16 +326,16 @@ int main(int argc, char **argv) {
     goto out;
   }
   /* the activations first: their size check names the figures before anything large is
-   * allocated (tf_acts_free is safe after a failed create) */
+   * allocated */
   int32_t *buf = NULL;
   a.batch = fit_batch(&c, &m, a.batch, m.cfg.seq_len);
   rc = tf_acts_create(&acts, &m.cfg, a.batch, m.cfg.seq_len, &err);
   if (!rc && !(buf = calloc(2 * (size_t)a.batch * (size_t)m.cfg.seq_len, sizeof *buf)))
     rc = tf_error_set(&err, TF_ENOMEM, "out of memory for %d windows of %d tokens", a.batch,
                       m.cfg.seq_len);
-  for (int i = 0; !rc && i < a.n_data; i++) rc = eval_file(&c, &m, &acts, &a, a.data[i], buf, &err);
+  for (int i = 0; !rc && i < a.n_data; i++) rc = eval_file(&c, &m, acts, &a, a.data[i], buf, &err);
   if (rc) rc = cli_fail(&c, &err);
-  tf_acts_free(&acts);
+  tf_acts_free(acts);
   free(buf);
   tf_model_free(&m);
 out:

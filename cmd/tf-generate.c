@@ -31,9 +31,11 @@ static const char usage[] =
     "      --stop STRING     stop once the generated text ends with STRING (repeatable;\n"
     "                        C escapes: \\n, \\t, \\r, \\\\, \\xHH)\n"
     "      --echo            print the prompt before the generated text\n"
-    "      --weights FMT     f32 (default), bf16 or q8: weights converted at load, the fp32\n"
-    "                        copy freed: fewer bytes to read per token, logits within the\n"
-    "                        bounds of tf-generate(1)\n"
+    "      --weights FMT     f32, bf16 or q8: weights converted at load, the fp32 copy\n"
+    "                        freed: fewer bytes to read per token, logits within the\n"
+    "                        bounds of tf-generate(1); default: as the model stores them\n"
+    "                        (f32, or tf-convert --quantize's format; such a model takes\n"
+    "                        its own format or f32, its values in float)\n"
     "      --ignore-eos      go on past the end-of-text token (BPE models stop there)\n"
     "      --json            print one JSON object at the end instead of streaming:\n"
     "                        prompt, text, ids, tokens, stopped, seconds, tokens_per_s\n"
@@ -266,6 +268,7 @@ static int read_prompt(const struct cli *c, const struct gen_args *a, struct byt
 /* ---------------------------------------------------------------- generation */
 
 struct run {
+  enum tf_weights weights; /* the format the model runs on */
   const struct gen_args *a;
   const struct cli *c;
   struct bytes prompt, text; /* text: all of it with --json, else the tail stop strings need */
@@ -422,7 +425,7 @@ static void print_json(const struct run *r) {
   json_object_set_new(j, "tokens", json_integer((json_int_t)r->generated));
   json_object_set_new(j, "prompt_tokens", json_integer(r->prompt_tokens));
   json_object_set_new(j, "stopped", json_string(r->stopped ? r->stopped : "length"));
-  json_object_set_new(j, "weights", json_string(tf_weights_name(r->a->weights)));
+  json_object_set_new(j, "weights", json_string(tf_weights_name(r->weights)));
   json_object_set_new(j, "seconds", json_real(r->seconds));
   json_object_set_new(j, "tokens_per_s", json_real(r->seconds > 0 ? r->generated / r->seconds : 0));
   json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -430,14 +433,13 @@ static void print_json(const struct run *r) {
   json_decref(j);
 }
 
-/* Loads the model, checks that a byte model holds every byte and converts the weights to
- * w. */
+/* Loads the model in format w (TF_WEIGHTS_STORED: as stored) and checks that a byte model
+ * holds every byte. */
 static int load_model(struct tf_model *m, const char *path, enum tf_weights w,
                       struct tf_error *err) {
-  int rc = tf_model_load_weights(m, path, err);
+  int rc = tf_model_load_run(m, path, w, TF_USE_CONVERTED, NULL, err);
   if (rc) return rc;
-  if ((tf_tokenizer_kind(m->tok) == TF_TOK_BYTES && (rc = tf_tok_bytes_check(m, err))) ||
-      (rc = tf_model_convert_weights(m, w, err))) {
+  if (tf_tokenizer_kind(m->tok) == TF_TOK_BYTES && (rc = tf_tok_bytes_check(m, err))) {
     tf_error_prefix(err, "%s", path);
     tf_model_free(m);
   }
@@ -463,6 +465,7 @@ static int run_command(const struct cli *c, const struct gen_args *a, struct run
   if (!rc) rc = read_prompt(c, a, &r->prompt, err); /* before the model: a cheap failure first */
   if (rc) return rc;
   if ((rc = load_model(&m, a->input, a->weights, err))) return rc;
+  r->weights = m.weights;
   if (c->verbose)
     fprintf(stderr, "tf-generate: %s weights, %.1f MiB%s%s\n", tf_weights_name(m.weights),
             tf_model_weight_bytes(&m) / 1048576.0, m.qw ? ", kernels " : "",
@@ -481,7 +484,7 @@ static int run_command(const struct cli *c, const struct gen_args *a, struct run
 
 int main(int argc, char **argv) {
   struct cli c;
-  struct gen_args a = {0};
+  struct gen_args a = {.weights = TF_WEIGHTS_STORED};
   struct tf_error err = {0};
   cli_init(&c, "tf-generate", usage, CLI_QUIET | CLI_VERBOSE | CLI_JSON | CLI_THREADS | CLI_SEED);
   int rc = parse_args(&c, &a, argc, argv);

@@ -192,12 +192,18 @@ static const char *count_str(uint64_t n, char *buf) {
   return buf;
 }
 
-/* A JSON value as compact text, strings bare, reals to 12 significant digits (0.1, not
- * 0.10000000000000001: --json keeps every digit); escaped on f. */
+/* A JSON value as compact text, reals to 12 significant digits (0.1, not
+ * 0.10000000000000001: --json keeps every digit): a string bare and escaped as a name
+ * (cli_put_escaped), anything else as JSON, escaped as JSON. */
 static void put_json_value(FILE *f, const json_t *v) {
-  size_t flags = JSON_ENCODE_ANY | JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12);
-  char *s = json_is_string(v) ? NULL : json_dumps(v, flags);
-  cli_put_escaped(f, json_is_string(v) ? json_string_value(v) : s ? s : "?");
+  size_t flags = JSON_ENCODE_ANY | JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12) |
+                 JSON_ENSURE_ASCII;
+  if (json_is_string(v)) {
+    cli_put_escaped(f, json_string_value(v));
+    return;
+  }
+  char *s = json_dumps(v, flags);
+  cli_put_json(f, s ? s : "?");
   free(s);
 }
 
@@ -288,6 +294,11 @@ static void print_summary_text(const struct file *f) {
          size ? count_str(size, b1) : "unknown", size ? " bytes" : " (a stream)",
          count_str(8 + f->h->header_len, b2), count_str(f->h->data_len, b3), f->h->n_tensors);
   printf("data        not read: this summary is the header's (--verify checks the data)\n");
+  const char *w = tf_st_meta(f->h, "weights");
+  printf("weights     ");
+  cli_put_escaped(stdout, w ? w : "f32");
+  printf("%s\n",
+         w && strcmp(w, "f32") ? ", stored for inference only (tf-convert --quantize)" : "");
   printf("metadata\n");
   for (size_t i = 0; i < f->h->n_meta; i++) {
     if (meta_shown_apart(f->h->meta_keys[i])) continue;
@@ -367,6 +378,8 @@ static json_t *summary_json(const struct file *f) {
   json_object_set_new(j, "payload_bytes", json_integer((json_int_t)f->h->data_len));
   json_object_set_new(j, "n_tensors", json_integer((json_int_t)f->h->n_tensors));
   json_object_set_new(j, "data_checked", json_false()); /* true once the data was read */
+  const char *w = tf_st_meta(f->h, "weights");
+  json_object_set_new(j, "weights", json_string(w ? w : "f32"));
   json_object_set_new(j, "metadata", meta);
   json_object_set(j, "config", f->config ? f->config : json_null());
   json_object_set_new(j, "parameters", f->has_config ? params_json(&f->cfg) : json_null());
@@ -411,7 +424,7 @@ static void print_tensors_text(const struct tf_st_header *h) {
  * numbers, NaN and infinities as null (JSON has none). */
 static json_t *elem_json(enum tf_dtype t, const void *data, size_t i) {
   char buf[40];
-  if (t == TF_I64 || t == TF_U64 || t == TF_I32 || t == TF_U8) {
+  if (t == TF_I64 || t == TF_U64 || t == TF_I32 || t == TF_U8 || t == TF_I8) {
     tf_dtype_format(t, data, i, buf, sizeof buf);
     unsigned long long u = strtoull(buf, NULL, 10);
     if (t == TF_U64 && u > INT64_MAX) return json_string(buf);

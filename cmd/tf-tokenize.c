@@ -144,7 +144,8 @@ static int load_tokenizer(const struct tok_args *a, struct tf_tokenizer **tok,
                           struct tf_error *err) {
   if (a->tokenizer) return tf_tokenizer_load(tok, a->tokenizer, err);
   struct tf_model m;
-  int rc = tf_model_load_weights(&m, a->model, err);
+  /* any stored weight format, at its size: only the tokenizer is kept */
+  int rc = tf_model_load_run(&m, a->model, TF_WEIGHTS_STORED, TF_USE_CONVERTED, NULL, err);
   if (rc) return rc;
   rc = tf_tokenizer_copy(tok, m.tok, err);
   tf_model_free(&m);

@@ -174,7 +174,7 @@ struct run {
   const struct train_args *a;
   struct tf_config cfg;
   struct tf_model m;
-  struct tf_trainer t;
+  struct tf_trainer *t;
   struct tf_corpus data, valid;
   FILE *log;
   int log_errno; /* the first failed write to the log (-1: reason unknown), 0: none */
@@ -182,7 +182,7 @@ struct run {
   char *history; /* the input's history; each save appends this run's record to a copy */
   int64_t first_step;
   double start;
-  int has_model, has_trainer, has_data, has_valid;
+  int has_model, has_data, has_valid;
 };
 
 /* A log that cannot be written is said once; training goes on (the checkpoint matters more)
@@ -282,15 +282,17 @@ static int save(struct run *r, struct tf_error *err) {
 static int save_periodic(struct run *r, struct tf_error *err) {
   int rc = save(r, err);
   if (rc != TF_EIO && rc != TF_ECANTCREAT) return rc;
-  if (r->dist.rank == 0)
-    fprintf(stderr, "%s: step %lld: %s; training goes on, the next save tries again\n", r->c->prog,
-            (long long)r->m.train.step, err->msg);
+  if (r->dist.rank == 0) {
+    fprintf(stderr, "%s: step %lld: ", r->c->prog, (long long)r->m.train.step);
+    cli_put_message(stderr, err->msg);
+    fputs("; training goes on, the next save tries again\n", stderr);
+  }
   return TF_OK;
 }
 
 static int evaluate(struct run *r, struct tf_error *err) {
   struct tf_eval_result ev;
-  int rc = tf_trainer_eval(&r->t, &r->valid, &ev, err);
+  int rc = tf_trainer_eval(r->t, &r->valid, &ev, err);
   if (rc) return rc;
   int64_t step = r->m.train.step;
   progress_line(&r->p, "step %lld: valid loss %.4f, %.4f bits per byte", (long long)step, ev.loss,
@@ -360,7 +362,7 @@ static int open_inputs(struct run *r, struct tf_error *err) {
 static int step_once(struct run *r, struct tf_error *err) {
   struct tf_step_stats st;
   double t0 = progress_now();
-  int rc = tf_trainer_step(&r->t, &r->data, &r->dist, &st, err);
+  int rc = tf_trainer_step(r->t, &r->data, &r->dist, &st, err);
   if (rc) return rc;
   double dt = progress_now() - t0;
   const struct tf_train_state *s = &r->m.train;
@@ -542,7 +544,6 @@ static int run_training(struct run *r, struct tf_error *err) {
   if ((rc = tf_trainer_create(&r->t, &r->m, &r->cfg.train, r->a->new_stage, r->dist.rank,
                               r->dist.n_ranks, err)))
     return rc;
-  r->has_trainer = 1;
   r->first_step = s->step;
   print_banner(r);
   r->start = progress_now();
@@ -556,7 +557,7 @@ static int run_training(struct run *r, struct tf_error *err) {
 }
 
 static void close_run(struct run *r) {
-  if (r->has_trainer) tf_trainer_free(&r->t);
+  tf_trainer_free(r->t);
   if (r->has_model) tf_model_free(&r->m);
   if (r->has_data) tf_corpus_close(&r->data);
   if (r->has_valid) tf_corpus_close(&r->valid);

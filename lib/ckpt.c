@@ -13,8 +13,9 @@
 #include <zlib.h>
 
 #include "st_internal.h"
+#include "rng.h"
 
-#define IO_BUF   (1u << 20)  /* plain write staging buffer and read input buffer */
+#define IO_BUF   (1u << 20)  /* read input buffer */
 #define OPEN_BUF (64u << 10) /* read() size while reading the header: open stays cheap */
 #define ZCHUNK   (1u << 30)  /* largest piece given to zlib or read/write at once */
 #define GZ_BITS  (15 + 16)   /* zlib windowBits: 32 KiB window, gzip wrapper only */
@@ -42,11 +43,11 @@ struct chunk {
 /* Where the bytes of the safetensors file go: to fd through buf, or in chunks through deflate
  * into a gzip member (header, the chunks, an empty final block, CRC-32 and length). */
 struct sink {
-  int fd;
+  struct tf_outbuf out;
   const char *name; /* for messages */
   int gz, level, strategy;
-  unsigned char *buf; /* plain: IO_BUF bytes waiting; gzip: GZ_BATCH slots of slot bytes */
-  size_t used, slot;
+  unsigned char *buf; /* gzip: GZ_BATCH slots of slot bytes */
+  size_t slot;
   struct chunk batch[GZ_BATCH];
   int n_batch;
   uLong crc;      /* CRC-32 of the content so far */
@@ -64,20 +65,6 @@ struct payload {
   enum tf_compress compress;
 };
 
-int tf_write_all(int fd, const char *name, const void *p, size_t n, struct tf_error *err) {
-  const char *c = p;
-  while (n) {
-    ssize_t w = write(fd, c, min_size(n, ZCHUNK));
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0)
-      return tf_error_set(err, TF_EIO, "%s: write failed: %s", name,
-                          w < 0 ? strerror(errno) : "no progress");
-    c += w;
-    n -= (size_t)w;
-  }
-  return TF_OK;
-}
-
 static void put_le32(unsigned char *b, uint32_t v) {
   for (int i = 0; i < 4; i++) b[i] = (unsigned char)(v >> (8 * i));
 }
@@ -89,20 +76,19 @@ static int sink_open(struct sink *s, int fd, const char *name, const struct payl
                               [TF_COMPRESS_FAST] = 1,
                               [TF_COMPRESS_BEST] = 9};
   memset(s, 0, sizeof *s);
-  s->fd = fd;
   s->name = name;
   s->gz = p->gz;
   s->level = level[p->compress];
   s->strategy = p->compress == TF_COMPRESS_HUFFMAN ? Z_HUFFMAN_ONLY : Z_DEFAULT_STRATEGY;
   s->slot = compressBound(GZ_CHUNK) + 64; /* + the sync flush marker */
-  if (!(s->buf = malloc(s->gz ? GZ_BATCH * s->slot : IO_BUF)))
-    return tf_error_set(err, TF_ENOMEM, "out of memory");
-  if (!s->gz) return TF_OK;
+  int rc = tf_outbuf_open(&s->out, fd, name, err);
+  if (rc || !s->gz) return rc;
+  if (!(s->buf = malloc(GZ_BATCH * s->slot))) return tf_error_set(err, TF_ENOMEM, "out of memory");
   s->crc = crc32(0, NULL, 0);
   /* gzip header: deflate, no flags, no time (same content, same file), XFL, OS Unix */
   unsigned char h[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, s->level == 9 ? 2 : s->level == 1 ? 4 : 0,
                          3};
-  return tf_write_all(fd, name, h, sizeof h, err);
+  return tf_outbuf_put(&s->out, h, sizeof h, err);
 }
 
 /* Deflates c into out (s->slot bytes); returns 0, or 1 when zlib fails (out of memory). */
@@ -120,20 +106,21 @@ static int deflate_chunk(const struct sink *s, struct chunk *c, unsigned char *o
   int bad = deflate(&zs, Z_SYNC_FLUSH) != Z_OK || zs.avail_in || !zs.avail_out;
   c->out_len = s->slot - zs.avail_out;
   deflateEnd(&zs);
-  c->crc = crc32(0, c->p, (uInt)c->n);
+  c->crc = tf_crc32(0, c->p, c->n);
   return bad;
 }
 
-/* Deflates the batch in parallel, then writes it in order. */
+/* Deflates the batch in parallel, then writes it in order. Stored blocks (level 0) are a copy
+ * and a CRC, done in one thread: other threads would spend more time waiting than helping. */
 static int gz_flush_batch(struct sink *s, struct tf_error *err) {
   int n = s->n_batch, bad = 0;
-#pragma omp parallel for schedule(dynamic, 1) reduction(| : bad)
+#pragma omp parallel for schedule(dynamic, 1) reduction(| : bad) if (s->level > 0)
   for (int i = 0; i < n; i++) bad |= deflate_chunk(s, &s->batch[i], s->buf + (size_t)i * s->slot);
   s->n_batch = 0;
   if (bad) return tf_error_set(err, TF_ENOMEM, "%s: deflate failed: out of memory", s->name);
   for (int i = 0; i < n; i++) {
     const struct chunk *c = &s->batch[i];
-    int rc = tf_write_all(s->fd, s->name, s->buf + (size_t)i * s->slot, c->out_len, err);
+    int rc = tf_outbuf_put(&s->out, s->buf + (size_t)i * s->slot, c->out_len, err);
     if (rc) return rc;
     s->crc = crc32_combine(s->crc, c->crc, (z_off_t)c->n);
     s->total += c->n;
@@ -153,32 +140,18 @@ static int gz_put(struct sink *s, const unsigned char *p, uint64_t n, struct tf_
   return TF_OK;
 }
 
-/* Small pieces are gathered in buf; large ones go straight from the caller's memory. */
-static int plain_put(struct sink *s, const unsigned char *p, uint64_t n, struct tf_error *err) {
-  if (s->used + n <= IO_BUF) {
-    memcpy(s->buf + s->used, p, (size_t)n);
-    s->used += (size_t)n;
-    return TF_OK;
-  }
-  int rc = tf_write_all(s->fd, s->name, s->buf, s->used, err);
-  s->used = 0;
-  return rc            ? rc
-         : n >= IO_BUF ? tf_write_all(s->fd, s->name, p, (size_t)n, err)
-                       : plain_put(s, p, n, err);
-}
-
 static int sink_put(struct sink *s, const void *p, uint64_t n, struct tf_error *err) {
   if (!n) return TF_OK; /* an empty tensor may have no data pointer */
-  return s->gz ? gz_put(s, p, n, err) : plain_put(s, p, n, err);
+  return s->gz ? gz_put(s, p, n, err) : tf_outbuf_put(&s->out, p, (size_t)n, err);
 }
 
 static int sink_end(struct sink *s, struct tf_error *err) {
-  if (!s->gz) return tf_write_all(s->fd, s->name, s->buf, s->used, err);
-  int rc = gz_flush_batch(s, err);
+  int rc = s->gz ? gz_flush_batch(s, err) : TF_OK;
   unsigned char t[10] = {0x03, 0x00}; /* an empty final block (fixed codes, end of block) */
   put_le32(t + 2, (uint32_t)s->crc);
   put_le32(t + 6, (uint32_t)s->total); /* ISIZE: the length modulo 2^32 */
-  return rc ? rc : tf_write_all(s->fd, s->name, t, sizeof t, err);
+  if (!rc && s->gz) rc = tf_outbuf_put(&s->out, t, sizeof t, err);
+  return rc ? rc : tf_outbuf_close(&s->out, err);
 }
 
 static int write_payload(int fd, const char *name, void *ctx, struct tf_error *err) {
@@ -193,6 +166,7 @@ static int write_payload(int fd, const char *name, void *ctx, struct tf_error *e
     rc = sink_put(&s, e->data, nbytes, err);
   }
   if (!rc) rc = sink_end(&s, err);
+  tf_outbuf_free(&s.out);
   free(s.buf);
   return rc;
 }
@@ -416,6 +390,7 @@ struct tf_ckpt_reader {
   int status;         /* first failure; the reader is unusable after one */
   enum phase phase;
   z_stream zs;               /* gzip: zs.next_in / avail_in is the raw input cursor */
+  struct tf_gz_check gzc;    /* the member's CRC-32 and length, checked here, not by zlib */
   unsigned char *in;         /* IO_BUF bytes of raw input */
   const unsigned char *next; /* plain: unconsumed raw input next[0, avail) */
   size_t avail;
@@ -511,9 +486,22 @@ static int gz_next_member(struct tf_ckpt_reader *r, int *rc, struct tf_error *er
   if (!r->zs.avail_in) return 0;
   const unsigned char *p = r->zs.next_in;
   if (p[0] != 0x1f || (r->zs.avail_in > 1 && p[1] != 0x8b)) return -1;
-  if (inflateReset(&r->zs) != Z_OK) return -1;
+  if (inflateReset(&r->zs) != Z_OK || inflateValidate(&r->zs, 0) != Z_OK) return -1;
+  memset(&r->gzc, 0, sizeof r->gzc);
   r->zend = 0;
   return 1;
+}
+
+/* inflate(), with the member's trailer checked by gzcheck.c: a mismatch is a data error. */
+static int gz_inflate(struct tf_ckpt_reader *r) {
+  const unsigned char *in = r->zs.next_in, *out = r->zs.next_out;
+  uInt room = r->zs.avail_out;
+  int ret = inflate(&r->zs, Z_NO_FLUSH);
+  tf_gz_check_step(&r->gzc, in, (size_t)(r->zs.next_in - in), out, room - r->zs.avail_out);
+  const char *bad = ret == Z_STREAM_END ? tf_gz_check_end(&r->gzc) : NULL;
+  if (!bad) return ret;
+  r->zs.msg = (char *)bad;
+  return Z_DATA_ERROR;
 }
 
 /* Inflates n bytes of content into dst (NULL: into scratch, discarded); the content may run
@@ -532,7 +520,7 @@ static int gz_get(struct tf_ckpt_reader *r, unsigned char *dst, uint64_t n, stru
     size_t k = min_size(n, dst ? ZCHUNK : IO_BUF);
     r->zs.next_out = dst ? dst : r->scratch;
     r->zs.avail_out = (uInt)k;
-    int ret = inflate(&r->zs, Z_NO_FLUSH);
+    int ret = gz_inflate(r);
     k -= r->zs.avail_out;
     if (dst) dst += k;
     n -= k;
@@ -565,7 +553,7 @@ static int gz_member_end(struct tf_ckpt_reader *r, struct tf_error *err) {
     }
     r->zs.next_out = &b;
     r->zs.avail_out = 1;
-    int ret = inflate(&r->zs, Z_NO_FLUSH);
+    int ret = gz_inflate(r);
     if (!r->zs.avail_out)
       return tf_error_set(err, TF_EDATA, "%s: trailing bytes after the last tensor", r->name);
     if (ret == Z_STREAM_END)
@@ -646,6 +634,7 @@ static int detect(struct tf_ckpt_reader *r, struct tf_error *err) {
   if (inflateInit2(&r->zs, GZ_BITS) != Z_OK)
     return tf_error_set(err, TF_ENOMEM, "%s: cannot start inflate", r->name);
   r->zlive = 1;
+  inflateValidate(&r->zs, 0); /* the trailer is checked by gz_inflate */
   r->zs.next_in = r->in;
   r->zs.avail_in = (uInt)r->avail;
   return TF_OK;

@@ -310,9 +310,10 @@ static int yaml_printable(uint32_t cp) {
   return (cp >= 0xa0 && cp <= 0xfffd) || cp >= 0x10000;
 }
 
-/* s (len bytes) in double quotes, cut at max bytes with "...": '"' and '\' escaped, control
- * characters as \xHH (a YAML and C escape), other bytes above 0x7e too unless utf8, when
- * well-formed UTF-8 stays as it is and code points YAML would not keep become \uHHHH. */
+/* s (len bytes) in double quotes, cut at max bytes with "...": '"' escaped, other bytes as
+ * tf_escape_byte shows them (\\, and \xHH for control characters: escapes YAML and C share),
+ * except that with utf8 well-formed UTF-8 stays as it is and code points YAML would not keep
+ * become \uHHHH. */
 static void quote(const char *s, size_t len, size_t max, int utf8, char *buf, size_t n) {
   size_t o = 0;
   buf[o++] = '"';
@@ -320,18 +321,16 @@ static void quote(const char *s, size_t len, size_t max, int utf8, char *buf, si
     unsigned char ch = (unsigned char)s[i];
     uint32_t cp = 0;
     size_t seq = utf8 && ch > 0x7f ? utf8_next((const unsigned char *)s + i, len - i, &cp) : 0;
-    if (ch == '"' || ch == '\\') {
-      o += (size_t)snprintf(buf + o, n - o, "\\%c", ch);
+    if (ch == '"') {
+      o += (size_t)snprintf(buf + o, n - o, "\\\"");
     } else if (seq && yaml_printable(cp)) {
       memcpy(buf + o, s + i, seq);
       o += seq, i += seq - 1;
     } else if (seq) {
       o += (size_t)snprintf(buf + o, n - o, "\\u%04x", (unsigned)cp);
       i += seq - 1;
-    } else if (ch < 0x20 || ch > 0x7e) {
-      o += (size_t)snprintf(buf + o, n - o, "\\x%02x", ch);
     } else {
-      buf[o++] = (char)ch;
+      o += tf_escape_byte(ch, 0, buf + o);
     }
   }
   snprintf(buf + o, n - o, "%s\"", len > max ? "..." : "");

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "tokenformer.h"
+#include "data_internal.h"
+#include "rng.h"
 
 static const char *display_name(const char *path) {
   return strcmp(path, "-") ? path : "<stdin>";

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "tokenformer.h"
+#include "data_internal.h"
 
 /* JSON Lines are encoded this many lines at a time (one line per thread at a time). */
 #define LINES_PER_BATCH 4096

@@ -9,6 +9,7 @@
 #include "gemv.h"
 #include "kernels.h"
 #include "quant.h"
+#include "model_internal.h"
 
 #define DEFAULT_CHUNK 64
 /* Parameter tokens per dequantized panel of a batched pass over converted weights: (P, d)
@@ -144,7 +145,7 @@ static void pattn_row_q(const struct tf_model *m, struct tf_decoder *dec, int l,
 static void pattn(const struct tf_model *m, struct tf_decoder *dec, int l, int slot, int R,
                   const float *x, float *out, float beta) {
   const struct tf_model_config *c = &m->cfg;
-  const struct tf_pattn_view *w = m->qw ? NULL : &m->w.layer[l][slot]; /* none when converted */
+  const struct tf_pattn_view *w = m->qw ? NULL : &m->w->layer[l][slot]; /* none when converted */
   int kind = tf_slot_kind(slot), n = c->tokens[kind], d = c->d_model;
   int n_ref = tf_model_config_ref_tokens(c, kind);
   if (R > 1) {
@@ -242,7 +243,7 @@ static void layer_rows(const struct tf_model *m, struct tf_decoder *dec, int l, 
 static void embed(const struct tf_model *m, struct tf_decoder *dec, int p0, int R) {
   int d = m->cfg.d_model;
   if (!m->qw) {
-    tf_embed_forward(dec->x, dec->tokens + p0, m->w.embed, R, d);
+    tf_embed_forward(dec->x, dec->tokens + p0, m->w->embed, R, d);
     return;
   }
   for (int i = 0; i < R; i++)
@@ -254,7 +255,7 @@ static void head(const struct tf_model *m, struct tf_decoder *dec) {
   const struct tf_model_config *c = &m->cfg;
   int d = c->d_model, t = team(dec, (size_t)c->vocab_size * d);
   if (!m->qw) {
-    tf_gemv(dec->logits, m->w.embed, dec->y, c->vocab_size, d, t);
+    tf_gemv(dec->logits, m->w->embed, dec->y, c->vocab_size, d, t);
     return;
   }
   struct tf_qvec v;
@@ -277,7 +278,7 @@ static const float *encode(const struct tf_model *m, struct tf_decoder *dec, int
   }
   float mean, rstd;
   tf_layernorm_affine_forward(dec->y, &mean, &rstd, dec->x + (size_t)(R - 1) * d,
-                              m->w.final_norm_weight, m->w.final_norm_bias, 1, d);
+                              m->w->final_norm_weight, m->w->final_norm_bias, 1, d);
   head(m, dec);
   return dec->logits;
 }

@@ -9,6 +9,8 @@
 
 #ifdef TF_HAVE_MPI
 #include <mpi.h>
+#include "model_internal.h"
+#include "train_internal.h"
 #endif
 
 /* A launcher started us when it left its rank variables in the environment: Open MPI's

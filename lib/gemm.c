@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "tokenformer.h"
+#include "gemm.h"
 
 /* The BLIS context chosen once: NULL means BLIS's own choice for this CPU. */
 static cntx_t *gemm_cntx;

@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "model_internal.h"
+#include "optim.h"
+#include "rng.h"
+#include "train_internal.h"
 
 /* The new count of kind k: an increment, a new total, or (0, absolute) unchanged. A total
  * below n is a shrink (tf_model_shrink); refuses totals over the config's limit. */
@@ -174,20 +177,24 @@ static void init_rows(struct row_init *ri, const struct tf_model_config *c,
 static int carry_state(struct tf_model *out, const struct tf_model *in, int keep,
                        struct tf_error *err) {
   if (!in->train.present) return TF_OK;
+  struct tf_rng *rng = out->train.rng; /* out's own parts, fresh from tf_model_create */
+  struct tf_adamw *opt = out->train.opt;
   out->train = in->train;
-  memset(&out->train.opt, 0, sizeof out->train.opt);
+  out->train.rng = rng;
+  out->train.opt = opt;
   out->train.cursor = NULL;
+  *rng = *in->train.rng;
   int rc = tf_train_state_set_ranks(&out->train, in->train.n_ranks, err);
   if (rc) return rc;
   memcpy(out->train.cursor, in->train.cursor, (size_t)in->train.n_ranks * sizeof *in->train.cursor);
   out->train.step = 0;
   out->train.has_schedule = 0; /* a new stage, on the config's schedule */
-  rc = tf_adamw_create(&out->train.opt, out->n_params, err);
-  if (rc || !keep || !in->train.opt.m) return rc;
-  out->train.opt.step = in->train.opt.step;
+  rc = tf_adamw_create(opt, out->n_params, err);
+  if (rc || !keep || !in->train.opt->m) return rc;
+  opt->step = in->train.opt->step;
   for (int i = 0; i < in->n_tensors; i++) {
-    copy_rows(out->train.opt.m, &out->tensors[i], in->train.opt.m, &in->tensors[i]);
-    copy_rows(out->train.opt.v, &out->tensors[i], in->train.opt.v, &in->tensors[i]);
+    copy_rows(opt->m, &out->tensors[i], in->train.opt->m, &in->tensors[i]);
+    copy_rows(opt->v, &out->tensors[i], in->train.opt->v, &in->tensors[i]);
   }
   return TF_OK;
 }
@@ -214,18 +221,15 @@ static int copy_text(char **dst, const char *src, struct tf_error *err) {
 
 /* The grown model is built beside the input: both, with their AdamW moments when a training
  * state is carried, must fit in memory together. Refused before allocating, with the figures. */
-int grow_check_size(const struct tf_model *in, const struct tf_model_config *c,
-                    struct tf_error *err) {
-  double have = tf_machine_bytes();
+int tf_grow_check_size(const struct tf_model *in, const struct tf_model_config *c,
+                       struct tf_error *err) {
   uint64_t n_in = tf_param_count(&in->cfg), n_out = tf_param_count(c);
-  double need = (in->train.present ? 3.0 : 1.0) * ((double)n_in + (double)n_out) * sizeof(float);
-  if (have == 0 || need <= have) return TF_OK;
-  return tf_error_set(err, TF_ENOMEM,
-                      "the grown model needs %.2f GiB for %llu parameters%s beside the %llu of "
-                      "the input, the machine has %.2f GiB",
-                      need / (1 << 30), (unsigned long long)n_out,
-                      in->train.present ? " and their AdamW moments" : "", (unsigned long long)n_in,
-                      have / (1 << 30));
+  double block = ((double)n_in + (double)n_out) * sizeof(float);
+  struct tf_mem_need need = {.params = block, .optimizer = in->train.present ? 2 * block : 0};
+  char what[128];
+  snprintf(what, sizeof what, "the grown model of %llu parameters beside the input's %llu",
+           (unsigned long long)n_out, (unsigned long long)n_in);
+  return tf_mem_check(&need, what, err);
 }
 
 int tf_model_grow(struct tf_model *out, const struct tf_model *in, const struct tf_grow_config *g,
@@ -240,7 +244,7 @@ int tf_model_grow(struct tf_model *out, const struct tf_model *in, const struct 
   struct tf_model_config c = in->cfg;
   memcpy(c.tokens, p.new_tokens, sizeof c.tokens);
   memcpy(c.ref_tokens, p.new_ref, sizeof c.ref_tokens);
-  if ((rc = grow_check_size(in, &c, err)) || (rc = tf_model_create(out, &c, err))) return rc;
+  if ((rc = tf_grow_check_size(in, &c, err)) || (rc = tf_model_create(out, &c, err))) return rc;
   struct row_init ri;
   init_rows(&ri, &c, g, ic);
   for (int i = 0; i < in->n_tensors; i++) {
@@ -248,12 +252,13 @@ int tf_model_grow(struct tf_model *out, const struct tf_model *in, const struct 
     if (out->tensors[i].slot >= 0)
       fill_new_rows(out->params, &out->tensors[i], &in->tensors[i], &ri);
   }
-  if ((rc = grow_finish(out, in, g->keep_optimizer, err))) return rc;
+  if ((rc = tf_grow_finish(out, in, g->keep_optimizer, err))) return rc;
   if (plan) *plan = p;
   return TF_OK;
 }
 
-int grow_finish(struct tf_model *out, const struct tf_model *in, int keep, struct tf_error *err) {
+int tf_grow_finish(struct tf_model *out, const struct tf_model *in, int keep,
+                   struct tf_error *err) {
   int rc = copy_text(&out->history, in->history, err);
   if (!rc) rc = tf_model_set_tokenizer(out, in->tok, err);
   if (!rc) rc = carry_state(out, in, keep, err);
@@ -321,7 +326,7 @@ int tf_model_shrink(struct tf_model *out, const struct tf_model *in, const struc
   if (rc) return rc;
   struct tf_model_config c = in->cfg;
   memcpy(c.tokens, p.new_tokens, sizeof c.tokens);
-  if ((rc = grow_check_size(in, &c, err)) || (rc = tf_model_create(out, &c, err))) return rc;
+  if ((rc = tf_grow_check_size(in, &c, err)) || (rc = tf_model_create(out, &c, err))) return rc;
   int n_max = 0;
   for (int k = 0; k < TF_NKINDS; k++) n_max = p.old_tokens[k] > n_max ? p.old_tokens[k] : n_max;
   unsigned char *keep = malloc((size_t)n_max);
@@ -345,7 +350,7 @@ int tf_model_shrink(struct tf_model *out, const struct tf_model *in, const struc
   }
   free(keep);
   free(rank);
-  if ((rc = grow_finish(out, in, 0, err))) return rc;
+  if ((rc = tf_grow_finish(out, in, 0, err))) return rc;
   if (plan) *plan = p;
   return TF_OK;
 }

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "tokenformer.h"
+#include "model_internal.h"
+#include "sha256.h"
 
 #define HASH_BYTES (1 << 20) /* a data file's hash covers its first MiB */
 

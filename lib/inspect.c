@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tokenformer.h"
+#include "model_internal.h"
 
 #define CHUNK_ELEMS ((size_t)1 << 17) /* elements per read: at most 1 MiB of raw data */
 
@@ -67,6 +68,9 @@ static void to_double(enum tf_dtype t, const void *data, size_t n, double *out) 
   case TF_U8:
     WIDEN(uint8_t, x);
     break;
+  case TF_I8:
+    WIDEN(int8_t, x);
+    break;
   case TF_F16:
     WIDEN(uint16_t, half_to_float(x));
     break;
@@ -104,6 +108,9 @@ char *tf_dtype_format(enum tf_dtype t, const void *data, size_t i, char *buf, si
     break;
   case TF_U8:
     snprintf(buf, n, "%u", (unsigned)*p);
+    break;
+  case TF_I8:
+    snprintf(buf, n, "%d", (int)(int8_t)*p);
     break;
   case TF_F64:
     snprintf(buf, n, "%.17g", tf_dtype_get(t, p, 0));

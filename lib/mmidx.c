@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "tokenformer.h"
+#include "data_internal.h"
 
 static const uint8_t magic[TF_MMIDX_MAGIC_LEN] = {'M', 'M', 'I', 'D', 'I', 'D', 'X', 0, 0};
 /* magic, version (u64), dtype code (u8), sequences (u64), document index entries (u64) */

@@ -8,6 +8,8 @@
 
 #include "model_internal.h"
 #include "quant.h"
+#include "optim.h"
+#include "rng.h"
 
 static const char *const slot_module[TF_NSLOTS] = {"attention.query", "attention.key",
                                                    "attention.value", "attention.proj", "mlp"};
@@ -149,43 +151,63 @@ int tf_mem_check(const struct tf_mem_need *need, const char *what, struct tf_err
                       what, total / gib, parts, have / gib);
 }
 
-/* Refuses a block whose size overflows or exceeds physical memory, naming both figures. */
-static int check_block_size(const struct tf_model_config *c, size_t *n_floats,
+/* Refuses a block whose size overflows or (when it is allocated) exceeds memory (tf_mem_check),
+ * naming the figures. */
+static int check_block_size(const struct tf_model_config *c, int block, size_t *n_floats,
                             struct tf_error *err) {
   uint64_t n = tf_param_count(c);
   if (n > (uint64_t)SIZE_MAX / sizeof(float) / 4)
     return tf_error_set(err, TF_ENOMEM, "model needs %llu parameters: too large",
                         (unsigned long long)n);
-  double have = tf_machine_bytes(), need = (double)n * sizeof(float);
-  if (have > 0 && need > have)
-    return tf_error_set(err, TF_ENOMEM,
-                        "model needs %.2f GiB for %llu parameters, the machine has %.2f GiB",
-                        need / (1 << 30), (unsigned long long)n, have / (1 << 30));
-  *n_floats = (size_t)n;
-  return TF_OK;
+  int rc = TF_OK;
+  if (block) {
+    struct tf_mem_need need = {.params = (double)n * sizeof(float)};
+    char what[64];
+    snprintf(what, sizeof what, "a model of %llu parameters", (unsigned long long)n);
+    rc = tf_mem_check(&need, what, err);
+  }
+  if (!rc) *n_floats = (size_t)n;
+  return rc;
 }
 
-int tf_model_create(struct tf_model *m, const struct tf_model_config *c, struct tf_error *err) {
+/* tf_model_create, or with block 0 tf_model_create_shell: no parameter block, no views. */
+static int model_create(struct tf_model *m, const struct tf_model_config *c, int block,
+                        struct tf_error *err) {
   memset(m, 0, sizeof *m);
   m->cfg = *c;
   for (int k = 0; k < TF_NKINDS; k++)
     m->cfg.ref_tokens[k] = tf_model_config_ref_tokens(c, (enum tf_kind)k);
-  int rc = check_block_size(&m->cfg, &m->n_params, err);
+  int rc = check_block_size(&m->cfg, block, &m->n_params, err);
   if (rc) return rc;
   m->n_tensors = tf_model_n_tensors(&m->cfg);
   m->tensors = calloc((size_t)m->n_tensors, sizeof *m->tensors);
-  m->params = tf_stream_alloc(m->n_params * sizeof(float));
-  if (m->params) memset(m->params, 0, m->n_params * sizeof(float));
+  if (block) {
+    m->params = tf_stream_alloc(m->n_params * sizeof(float));
+    if (m->params) memset(m->params, 0, m->n_params * sizeof(float));
+  }
+  m->w = calloc(1, sizeof *m->w);
+  m->train.rng = calloc(1, sizeof *m->train.rng);
+  m->train.opt = calloc(1, sizeof *m->train.opt);
   m->history = strdup("[]");
-  if (!m->tensors || !m->params || !m->history || tf_tokenizer_bytes(&m->tok, NULL)) {
+  if (!m->tensors || (block && !m->params) || !m->w || !m->train.rng || !m->train.opt ||
+      !m->history || tf_tokenizer_bytes(&m->tok, NULL)) {
     size_t n = m->n_params; /* tf_model_free clears it */
     tf_model_free(m);
     return tf_error_set(err, TF_ENOMEM, "out of memory allocating %zu parameters", n);
   }
   tf_model_tensor_table(&m->cfg, m->tensors);
-  rc = tf_view_point(&m->w, m->params, &m->cfg, err);
+  rc = block ? tf_view_point(m->w, m->params, &m->cfg, err) : TF_OK;
   if (rc) tf_model_free(m);
   return rc;
+}
+
+int tf_model_create(struct tf_model *m, const struct tf_model_config *c, struct tf_error *err) {
+  return model_create(m, c, 1, err);
+}
+
+int tf_model_create_shell(struct tf_model *m, const struct tf_model_config *c,
+                          struct tf_error *err) {
+  return model_create(m, c, 0, err);
 }
 
 double tf_init_value_std(const struct tf_model_config *c, const struct tf_init_config *ic) {
@@ -240,9 +262,12 @@ int tf_model_set_tokenizer(struct tf_model *m, const struct tf_tokenizer *t, str
 }
 
 void tf_model_free(struct tf_model *m) {
-  tf_adamw_free(&m->train.opt);
+  if (m->train.opt) tf_adamw_free(m->train.opt);
+  free(m->train.opt);
+  free(m->train.rng);
   free(m->train.cursor);
-  tf_view_free(&m->w);
+  if (m->w) tf_view_free(m->w);
+  free(m->w);
   free(m->tensors);
   free(m->params);
   tf_qweights_free(m->qw);

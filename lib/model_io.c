@@ -7,6 +7,8 @@
 #include <time.h>
 
 #include "model_internal.h"
+#include "optim.h"
+#include "rng.h"
 
 #define FORMAT_NAME    "tokenformer"
 #define FORMAT_VERSION "1"
@@ -40,7 +42,7 @@ out:
 
 /* The first element of x (n floats) that is NaN or infinite, or n: one vectorised pass (x * 0
  * is NaN exactly for those), then a search only when there is one. */
-static size_t first_non_finite(const float *x, size_t n) {
+size_t tf_first_non_finite(const float *x, size_t n) {
   float probe = 0.0f;
 #pragma omp simd reduction(+ : probe)
   for (size_t j = 0; j < n; j++) probe += x[j] * 0.0f;
@@ -54,13 +56,13 @@ static size_t first_non_finite(const float *x, size_t n) {
  * save anything else, so a checkpoint holding a NaN or an infinity was damaged or forged, and
  * running it would only spread the NaN. */
 static int check_finite(const struct tf_model *m, int moments, struct tf_error *err) {
-  const float *blocks[3] = {m->params, moments ? m->train.opt.m : NULL,
-                            moments ? m->train.opt.v : NULL};
+  const float *blocks[3] = {m->params, moments ? m->train.opt->m : NULL,
+                            moments ? m->train.opt->v : NULL};
   const char *prefix[3] = {"", "optim.m.", "optim.v."};
   for (int k = 0; k < 3; k++)
     for (int i = 0; blocks[k] && i < m->n_tensors; i++) {
       const struct tf_tensor *t = &m->tensors[i];
-      size_t j = first_non_finite(blocks[k] + t->offset, t->numel);
+      size_t j = tf_first_non_finite(blocks[k] + t->offset, t->numel);
       if (j < t->numel)
         return tf_error_set(err, TF_EDATA,
                             "tensor %s%s: element %zu is %g, expected a finite value", prefix[k],
@@ -125,7 +127,8 @@ static int load_growth(struct tf_growth *g, const struct tf_st_header *h, struct
   json_t *j = json_loads(text, 0, &je), *lr = NULL;
   int bad = json_unpack(j, "{s:[i, i, i], s?o}", "old_tokens", &g->old_tokens[0], &g->old_tokens[1],
                         &g->old_tokens[2], "final_lr", &lr) != 0;
-  for (int k = 0; k < TF_NKINDS; k++) bad |= g->old_tokens[k] < 1 || g->old_tokens[k] > (1 << 24);
+  for (int k = 0; k < TF_NKINDS; k++)
+    bad |= g->old_tokens[k] < 1 || g->old_tokens[k] > TF_MAX_TOKENS;
   if (!bad && lr) {
     g->has_final_lr = 1;
     g->final_lr = json_number_value(lr);
@@ -146,13 +149,14 @@ int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress c
   char *names = NULL, *config = tf_model_config_to_json(&m->cfg);
   size_t n = 0;
   /* a save never writes a value no load would accept; the file at path stays as it was */
-  int rc = check_finite(m, m->train.present && m->train.opt.m, err);
+  int rc = check_finite(m, m->train.present && m->train.opt->m, err);
   if (rc)
     tf_error_prefix(err, "%s: not saved (step %lld)", path, (long long)m->train.step);
   else if (!config)
     rc = tf_error_set(err, TF_ENOMEM, "out of memory preparing %s", path);
   else
-    rc = tf_model_entries(m, &entries, &n, &names, err);
+    rc = m->qw ? tf_qstore_entries(m, &entries, &n, &names, err)
+               : tf_model_entries(m, &entries, &n, &names, err);
   char *sched = NULL;
   if (!rc && m->train.present && m->train.has_schedule && !(sched = schedule_json(&m->train)))
     rc = tf_error_set(err, TF_ENOMEM, "out of memory preparing %s", path);
@@ -171,6 +175,7 @@ int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress c
     if (tok_json) meta[2 * k] = "tokenizer_json", meta[2 * k++ + 1] = tok_json;
     if (sched) meta[2 * k] = "schedule", meta[2 * k++ + 1] = sched;
     if (growth) meta[2 * k] = "growth", meta[2 * k++ + 1] = growth;
+    if (m->qw) meta[2 * k] = "weights", meta[2 * k++ + 1] = tf_weights_name(m->weights);
     rc = tf_ckpt_write(path, entries, n, meta, k, compress, err);
   }
   free(growth);
@@ -263,8 +268,15 @@ static int check_header(const struct tf_st_header *h, struct tf_model *shape,
   shape->tensors = calloc((size_t)shape->n_tensors, sizeof *shape->tensors);
   if (!shape->tensors) return tf_error_set(err, TF_ENOMEM, "out of memory checking tensors");
   tf_model_tensor_table(&shape->cfg, shape->tensors);
-  rc = tf_model_state_check(shape, h, err);
-  return rc ? rc : check_tensors(shape, h, err);
+  rc = tf_qstore_format(h, &shape->weights, err);
+  if (!rc) rc = tf_model_state_check(shape, h, err);
+  if (!rc && shape->weights && shape->train.present)
+    rc = tf_error_set(err, TF_EDATA,
+                      "metadata weights is \"%s\", but the file holds a training state: a "
+                      "checkpoint of %s weights is for inference only",
+                      tf_weights_name(shape->weights), tf_weights_name(shape->weights));
+  if (!rc) rc = check_tensors(shape, h, err);
+  return rc ? rc : tf_qstore_check_complete(shape, h, err);
 }
 
 int tf_model_check_header(const struct tf_st_header *h, struct tf_model_config *cfg,
@@ -309,18 +321,58 @@ static int load_tokenizer(struct tf_model *m, const struct tf_st_header *h, stru
   return rc ? tf_error_prefix(err, "metadata tokenizer_json") : TF_OK;
 }
 
-/* weights_only: the AdamW moments are read past, not kept, and the model has no training
- * state (for commands that only run the network). */
-static int load_from(struct tf_model *m, struct tf_ckpt_reader *r, int weights_only,
-                     struct tf_error *err) {
+/* What a load keeps: everything (training), the weights of an f32 checkpoint (the AdamW
+ * moments are read past, not kept, and the model has no training state), or the weights of
+ * any checkpoint, bf16 and q8 ones into converted weights (tf_model_load_run). */
+enum load_mode { LOAD_ALL, LOAD_WEIGHTS, LOAD_RUN };
+
+/* A checkpoint of bf16 or q8 weights where a load needs f32: the reason it is refused. */
+static int refuse_stored(enum tf_weights w, struct tf_error *err) {
+  const char *n = tf_weights_name(w);
+  return tf_error_set(err, TF_EDATA,
+                      "stores %s weights (tf-convert --quantize %s): such a checkpoint is for "
+                      "inference only (tf-generate, tf-eval); training, growing and exporting "
+                      "need the f32 checkpoint it was made from",
+                      n, n);
+}
+
+/* --weights want (TF_WEIGHTS_STORED: none asked) for a checkpoint of stored weights: the
+ * stored format, or f32 for their values in float. */
+static int check_want(enum tf_weights stored, enum tf_weights want, struct tf_error *err) {
+  if (want == TF_WEIGHTS_STORED || want == TF_WEIGHTS_F32 || want == stored) return TF_OK;
+  return tf_error_set(err, TF_EUSAGE,
+                      "stores %s weights: --weights %s cannot be made from them (give %s, as "
+                      "stored, or f32, their values in float; or use the f32 checkpoint)",
+                      tf_weights_name(stored), tf_weights_name(want), tf_weights_name(stored));
+}
+
+/* The n bytes of a stored tensor into its place (row by row where its rows are padded). */
+static int read_place(struct tf_ckpt_reader *r, const struct tensor_place *p, uint64_t n,
+                      struct tf_error *err) {
+  size_t row = p->ndim == 2 ? (size_t)p->shape[1] * tf_dtype_size(p->dtype) : 0;
+  if (!p->dst) return skip_bytes(r, n, err);
+  if (!p->pitch || p->pitch == row) return tf_ckpt_read(r, p->dst, n, err);
+  int rc = TF_OK;
+  for (int64_t i = 0; !rc && i < p->shape[0]; i++)
+    rc = tf_ckpt_read(r, (char *)p->dst + (size_t)i * p->pitch, row, err);
+  return rc;
+}
+
+static int load_from(struct tf_model *m, struct tf_ckpt_reader *r, enum load_mode mode,
+                     enum tf_weights want, struct tf_error *err) {
   const struct tf_st_header *h = tf_ckpt_header(r);
   struct tf_model_config cfg;
+  enum tf_weights stored = TF_WEIGHTS_F32;
+  int weights_only = mode != LOAD_ALL;
   int rc = tf_model_check_header(h, &cfg, err);
+  if (!rc) rc = tf_qstore_format(h, &stored, err);
+  if (!rc && stored)
+    rc = mode == LOAD_RUN ? check_want(stored, want, err) : refuse_stored(stored, err);
   if (!rc && !weights_only && tf_st_find(h, "optim.step")) rc = check_state_size(&cfg, err);
-  if (!rc) rc = tf_model_create(m, &cfg, err);
+  if (!rc) rc = stored ? tf_qstore_create(m, &cfg, stored, err) : tf_model_create(m, &cfg, err);
   if (!rc) rc = tf_model_state_check(m, h, err);
   if (!rc && m->train.present && !weights_only)
-    rc = tf_adamw_create(&m->train.opt, m->n_params, err);
+    rc = tf_adamw_create(m->train.opt, m->n_params, err);
   const char *history = tf_st_meta(h, "history");
   if (!rc && history) rc = replace_string(&m->history, history, err);
   if (!rc) rc = load_tokenizer(m, h, err);
@@ -330,24 +382,29 @@ static int load_from(struct tf_model *m, struct tf_ckpt_reader *r, int weights_o
     struct tensor_place p;
     tf_model_place(m, h->tensors[i].name, &p);
     uint64_t n = h->tensors[i].end - h->tensors[i].begin;
-    rc = p.dst ? tf_ckpt_read(r, p.dst, n, err) : skip_bytes(r, n, err);
+    rc = read_place(r, &p, n, err);
   }
   if (!rc) rc = tf_ckpt_finish(r, err);
-  if (!rc) rc = check_finite(m, !weights_only && m->train.opt.m, err);
+  if (!rc) rc = check_finite(m, !weights_only && m->train.opt->m, err);
+  if (!rc && m->qw) rc = tf_qstore_check_values(m, err);
   if (!rc) rc = tf_model_state_validate(m, err);
-  if (weights_only) {
+  if (!rc && weights_only) { /* no training state: counters and parts zero, the parts kept */
+    struct tf_train_state empty = {.rng = m->train.rng, .opt = m->train.opt};
     free(m->train.cursor);
-    memset(&m->train, 0, sizeof m->train);
+    tf_adamw_free(m->train.opt);
+    memset(m->train.rng, 0, sizeof *m->train.rng);
+    m->train = empty;
   }
   return rc;
 }
 
-static int load(struct tf_model *m, const char *path, int weights_only, struct tf_error *err) {
+static int load(struct tf_model *m, const char *path, enum load_mode mode, enum tf_weights want,
+                struct tf_error *err) {
   memset(m, 0, sizeof *m);
   struct tf_ckpt_reader *r = NULL;
   int rc = tf_ckpt_open(&r, path, err);
   if (rc) return rc;
-  rc = load_from(m, r, weights_only, err);
+  rc = load_from(m, r, mode, want, err);
   tf_ckpt_close(r);
   if (rc) {
     tf_model_free(m);
@@ -373,6 +430,9 @@ static int verify_values(struct tf_ckpt_reader *r, const struct tf_st_header *h,
                           "tensor %s: %llu NaN, min %g, max %g: expected finite values", t->name,
                           (unsigned long long)s.nans, s.min, s.max);
     if (s.numel && (rc = tf_train_state_check_tensor(t->name, s.min, err))) return rc;
+    if (s.numel && ((rc = tf_qstore_check_value(t->name, t->dtype, s.min, err)) ||
+                    (rc = tf_qstore_check_value(t->name, t->dtype, s.max, err))))
+      return rc;
     if (strcmp(t->name, "optim.step") == 0 && s.numel == 1) optim_step = (int64_t)s.min;
     if (!moment && s.zeros < s.numel &&
         (strncmp(t->name, "optim.m.", 8) == 0 || strncmp(t->name, "optim.v.", 8) == 0))
@@ -402,9 +462,27 @@ int tf_model_verify(const char *path, struct tf_error *err) {
 }
 
 int tf_model_load(struct tf_model *m, const char *path, struct tf_error *err) {
-  return load(m, path, 0, err);
+  return load(m, path, LOAD_ALL, TF_WEIGHTS_STORED, err);
 }
 
 int tf_model_load_weights(struct tf_model *m, const char *path, struct tf_error *err) {
-  return load(m, path, 1, err);
+  return load(m, path, LOAD_WEIGHTS, TF_WEIGHTS_STORED, err);
+}
+
+int tf_model_load_run(struct tf_model *m, const char *path, enum tf_weights want,
+                      enum tf_weights_use use, enum tf_weights *values, struct tf_error *err) {
+  int rc = load(m, path, LOAD_RUN, want, err);
+  if (rc) return rc;
+  enum tf_weights stored = m->weights, w = want == TF_WEIGHTS_STORED ? stored : want;
+  if (stored == TF_WEIGHTS_F32)
+    rc = use == TF_USE_ROUNDED ? tf_model_round_weights(m, w, err)
+                               : tf_model_convert_weights(m, w, err);
+  else if (use == TF_USE_ROUNDED || w == TF_WEIGHTS_F32)
+    rc = tf_qstore_dequantize(m, err);
+  if (rc) {
+    tf_model_free(m);
+    return tf_error_prefix(err, "%s", path);
+  }
+  if (values) *values = stored == TF_WEIGHTS_F32 ? w : stored;
+  return TF_OK;
 }

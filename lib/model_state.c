@@ -6,29 +6,40 @@
 #include <string.h>
 
 #include "model_internal.h"
+#include "optim.h"
 
-/* The scalars and small vectors of the training state. */
+/* The scalars and small vectors of the training state, and where each lives. */
+enum state_home { IN_STATE, IN_OPT, IN_RNG, IN_CURSOR };
 struct state_tensor {
   const char *name;
   enum tf_dtype dtype;
-  size_t offset; /* in struct tf_train_state; len -1: the array s->cursor points to */
-  int64_t len;   /* 0: scalar; -1: n_ranks */
+  enum state_home home; /* struct tf_train_state, *opt, *rng, or the array cursor points to */
+  size_t offset;        /* in the struct of home */
+  int64_t len;          /* 0: scalar; -1: n_ranks */
 };
 
-#define S(f) offsetof(struct tf_train_state, f)
+#define S(f) IN_STATE, offsetof(struct tf_train_state, f)
 static const struct state_tensor state_tensors[] = {
-    {"optim.step", TF_I64, S(opt.step), 0},
+    {"optim.step", TF_I64, IN_OPT, offsetof(struct tf_adamw, step), 0},
     {"train.step", TF_I64, S(step), 0},
     {"train.lifetime_steps", TF_I64, S(lifetime_steps), 0},
     {"train.tokens", TF_I64, S(tokens), 0},
     {"train.flops", TF_F64, S(flops), 0},
-    {"train.rng", TF_U64, S(rng), 4},
-    {"train.data_cursor", TF_I64, S(cursor), -1},
+    {"train.rng", TF_U64, IN_RNG, 0, 4},
+    {"train.data_cursor", TF_I64, IN_CURSOR, 0, -1},
 };
 #define N_STATE (sizeof state_tensors / sizeof state_tensors[0])
 
 static int64_t state_len(const struct state_tensor *s, const struct tf_train_state *t) {
   return s->len < 0 ? t->n_ranks : s->len;
+}
+
+/* The bytes of state tensor s in t (NULL where t does not hold them). */
+static void *state_data(const struct state_tensor *s, const struct tf_train_state *t) {
+  if (s->home == IN_CURSOR) return t->cursor;
+  if (s->home == IN_RNG) return t->rng;
+  const void *home = s->home == IN_OPT ? (const void *)t->opt : (const void *)t;
+  return home ? (char *)home + s->offset : NULL; /* no opt: a model shape only (model_io.c) */
 }
 
 int tf_model_entries(const struct tf_model *m, struct tf_ckpt_entry **entries, size_t *n,
@@ -46,7 +57,7 @@ int tf_model_entries(const struct tf_model *m, struct tf_ckpt_entry **entries, s
     const struct tf_tensor *t = &m->tensors[i];
     for (size_t k = 0; k < (m->train.present ? 3u : 1u); k++) {
       struct tf_ckpt_entry *x = &e[k * nt + i];
-      const float *block = k == 0 ? m->params : k == 1 ? m->train.opt.m : m->train.opt.v;
+      const float *block = k == 0 ? m->params : k == 1 ? m->train.opt->m : m->train.opt->v;
       x->name = t->name;
       if (k) {
         char *name = buf + ((k - 1) * nt + i) * (TF_NAME_MAX + 8);
@@ -66,7 +77,7 @@ int tf_model_entries(const struct tf_model *m, struct tf_ckpt_entry **entries, s
     x->dtype = s->dtype;
     x->ndim = s->len ? 1 : 0;
     x->shape[0] = state_len(s, &m->train);
-    x->data = s->len < 0 ? (const void *)m->train.cursor : (const char *)&m->train + s->offset;
+    x->data = state_data(s, &m->train);
   }
   *entries = e;
   *n = total;
@@ -74,18 +85,20 @@ int tf_model_entries(const struct tf_model *m, struct tf_ckpt_entry **entries, s
   return TF_OK;
 }
 
-static const struct tf_tensor *param_tensor(const struct tf_model *m, const char *name) {
+const struct tf_tensor *tf_model_tensor_named(const struct tf_model *m, const char *name) {
   for (int i = 0; i < m->n_tensors; i++)
     if (strcmp(m->tensors[i].name, name) == 0) return &m->tensors[i];
   return NULL;
 }
 
 int tf_model_place(struct tf_model *m, const char *name, struct tensor_place *p) {
+  if (m->weights != TF_WEIGHTS_F32) return tf_qstore_place(m, name, p);
   memset(p, 0, sizeof *p);
   int moment = strncmp(name, "optim.m.", 8) == 0 || strncmp(name, "optim.v.", 8) == 0;
-  const struct tf_tensor *t = param_tensor(m, moment ? name + 8 : name);
+  const struct tf_tensor *t = tf_model_tensor_named(m, moment ? name + 8 : name);
   if (t && (!moment || m->train.present)) {
-    float *block = !moment ? m->params : name[6] == 'm' ? m->train.opt.m : m->train.opt.v;
+    const struct tf_adamw *o = m->train.opt; /* NULL in a model shape (model_io.c) */
+    float *block = !moment ? m->params : !o ? NULL : name[6] == 'm' ? o->m : o->v;
     p->dst = block ? block + t->offset : NULL; /* NULL while only checking shapes */
     p->dtype = TF_F32;
     p->ndim = t->cols ? 2 : 1;
@@ -96,7 +109,7 @@ int tf_model_place(struct tf_model *m, const char *name, struct tensor_place *p)
   for (size_t j = 0; j < N_STATE; j++) {
     const struct state_tensor *s = &state_tensors[j];
     if (strcmp(s->name, name) != 0) continue;
-    p->dst = s->len < 0 ? (void *)m->train.cursor : (char *)&m->train + s->offset;
+    p->dst = state_data(s, &m->train);
     p->dtype = s->dtype;
     p->ndim = s->len ? 1 : 0;
     p->shape[0] = state_len(s, &m->train);
@@ -184,24 +197,25 @@ static const char *first_nonzero(const struct tf_model *m, const float *x) {
 int tf_model_state_validate(const struct tf_model *m, struct tf_error *err) {
   const struct tf_train_state *s = &m->train;
   if (!s->present) return TF_OK;
-  int rc = tf_train_state_check_tensor("optim.step", (double)s->opt.step, err);
+  int rc = tf_train_state_check_tensor("optim.step", (double)s->opt->step, err);
   if (!rc) rc = tf_train_state_check_tensor("train.step", (double)s->step, err);
   if (!rc) rc = tf_train_state_check_tensor("train.lifetime_steps", (double)s->lifetime_steps, err);
   if (!rc) rc = tf_train_state_check_tensor("train.tokens", (double)s->tokens, err);
   if (!rc) rc = tf_train_state_check_tensor("train.flops", s->flops, err);
   for (int r = 0; !rc && r < s->n_ranks; r++)
     rc = tf_train_state_check_tensor("train.data_cursor", (double)s->cursor[r], err);
-  if (rc || !s->opt.m) return rc;
+  if (rc || !s->opt->m) return rc;
   char name[TF_NAME_MAX + 8];
   for (int i = 0; !rc && i < m->n_tensors; i++) {
     const struct tf_tensor *t = &m->tensors[i];
     snprintf(name, sizeof name, "optim.v.%s", t->name);
-    rc = tf_train_state_check_tensor(name, block_min(s->opt.v + t->offset, t->numel), err);
+    rc = tf_train_state_check_tensor(name, block_min(s->opt->v + t->offset, t->numel), err);
   }
-  if (!rc && s->opt.step <= 0) {
-    const char *nz_m = first_nonzero(m, s->opt.m), *nz_v = nz_m ? NULL : first_nonzero(m, s->opt.v);
+  if (!rc && s->opt->step <= 0) {
+    const char *nz_m = first_nonzero(m, s->opt->m),
+               *nz_v = nz_m ? NULL : first_nonzero(m, s->opt->v);
     snprintf(name, sizeof name, "optim.%c.%s", nz_m ? 'm' : 'v', nz_m ? nz_m : nz_v ? nz_v : "");
-    rc = tf_train_state_check_fresh(s->opt.step, nz_m || nz_v ? name : NULL, err);
+    rc = tf_train_state_check_fresh(s->opt->step, nz_m || nz_v ? name : NULL, err);
   }
   return rc;
 }

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "model_internal.h"
+#include "net.h"
 
 /* Every buffer starts on a 64-byte boundary (a cache line, an AVX-512 register). */
 #define ALIGN_FLOATS 16
@@ -77,8 +79,8 @@ static void acts_layout(struct tf_acts *a, struct carve *cv, const struct tf_mod
   for (size_t i = 0; i < sizeof grads / sizeof *grads; i++) *grads[i] = take(cv, R, d);
 }
 
-int tf_acts_create(struct tf_acts *a, const struct tf_model_config *c, int B, int T,
-                   struct tf_error *err) {
+int tf_acts_init(struct tf_acts *a, const struct tf_model_config *c, int B, int T,
+                 struct tf_error *err) {
   memset(a, 0, sizeof *a);
   if (B < 1 || T < 1 || (long long)B * T > 0x7fffffff)
     return tf_error_set(err, TF_ENOMEM,
@@ -96,20 +98,20 @@ int tf_acts_create(struct tf_acts *a, const struct tf_model_config *c, int B, in
   char what[96];
   snprintf(what, sizeof what, "activations for batch %d x length %d", B, T);
   if (cv.overflow) {
-    tf_acts_free(a);
+    tf_acts_release(a);
     return tf_error_set(err, TF_ENOMEM, "%s need more than 2^64 bytes; the machine has %.3g GiB",
                         what, tf_machine_bytes() / (1 << 30));
   }
   int rc = tf_mem_check(&need, what, err);
   if (rc) {
-    tf_acts_free(a);
+    tf_acts_release(a);
     return rc;
   }
   a->inputs = calloc(2 * (size_t)B * T, sizeof *a->inputs);
   a->targets = a->inputs ? a->inputs + (size_t)B * T : NULL;
   a->mem = calloc(cv.used + ALIGN_FLOATS, sizeof(float)); /* zeroed lazily by the kernel */
   if (!a->inputs || !a->mem) {
-    tf_acts_free(a);
+    tf_acts_release(a);
     return tf_error_set(err, TF_ENOMEM,
                         "activations for batch %d x length %d: cannot allocate "
                         "%.3g GiB",
@@ -153,11 +155,25 @@ int tf_acts_fit_batch(const struct tf_model_config *c, int B, int T) {
   return lo;
 }
 
-void tf_acts_free(struct tf_acts *a) {
+void tf_acts_release(struct tf_acts *a) {
   free(a->layer);
   free(a->inputs);
   free(a->mem);
   memset(a, 0, sizeof *a);
+}
+
+int tf_acts_create(struct tf_acts **a, const struct tf_model_config *c, int B, int T,
+                   struct tf_error *err) {
+  *a = calloc(1, sizeof **a);
+  if (!*a) return tf_error_set(err, TF_ENOMEM, "out of memory");
+  int rc = tf_acts_init(*a, c, B, T, err);
+  if (rc) free(*a), *a = NULL;
+  return rc;
+}
+
+void tf_acts_free(struct tf_acts *a) {
+  if (a) tf_acts_release(a);
+  free(a);
 }
 
 /* The shape of Pattention `slot` over R rows: tau = sqrt(n_ref), n_ref as the config says
@@ -176,7 +192,7 @@ static struct tf_pattn_shape slot_shape(const struct tf_model_config *c, int slo
 static void pattn_forward(const struct tf_model *m, struct tf_acts *a, int l, int slot, int R,
                           const float *x, float *out, float beta) {
   struct tf_pattn_shape s = slot_shape(&m->cfg, slot, R);
-  const struct tf_pattn_view *w = &m->w.layer[l][slot];
+  const struct tf_pattn_view *w = &m->w->layer[l][slot];
   struct tf_pattn_acts *pa = &a->layer[l].p[slot];
   tf_pattn_forward(&s, out, beta, pa->cache, pa->rnorm, a->pattn_scratch, x, w->key, w->value);
 }
@@ -185,7 +201,7 @@ static void pattn_backward(const struct tf_model *m, struct tf_acts *a, const st
                            int l, int slot, int R, const float *x, const float *dout, float *dx,
                            float beta_dx) {
   struct tf_pattn_shape s = slot_shape(&m->cfg, slot, R);
-  const struct tf_pattn_view *w = &m->w.layer[l][slot], *gw = &g->layer[l][slot];
+  const struct tf_pattn_view *w = &m->w->layer[l][slot], *gw = &g->layer[l][slot];
   const struct tf_pattn_acts *pa = &a->layer[l].p[slot];
   tf_pattn_backward(&s, dx, beta_dx, gw->key, gw->value, a->pattn_scratch, dout, pa->cache,
                     pa->rnorm, x, w->key, w->value);
@@ -222,11 +238,11 @@ float tf_net_forward(const struct tf_model *m, struct tf_acts *a, const int32_t 
   a->has_targets = targets != NULL;
   memcpy(a->inputs, inputs, (size_t)R * sizeof *inputs);
   if (targets) memcpy(a->targets, targets, (size_t)R * sizeof *targets);
-  tf_embed_forward(a->x, a->inputs, m->w.embed, R, d);
+  tf_embed_forward(a->x, a->inputs, m->w->embed, R, d);
   for (int l = 0; l < c->n_layers; l++) layer_forward(m, a, l, B, T);
-  tf_layernorm_affine_forward(a->y, a->mean, a->rstd, a->x, m->w.final_norm_weight,
-                              m->w.final_norm_bias, R, d);
-  tf_head_forward(a->logits, a->y, m->w.embed, R, V, d);
+  tf_layernorm_affine_forward(a->y, a->mean, a->rstd, a->x, m->w->final_norm_weight,
+                              m->w->final_norm_bias, R, d);
+  tf_head_forward(a->logits, a->y, m->w->embed, R, V, d);
   if (!targets) return 0.0f;
   return tf_crossentropy_forward(a->losses, a->lse, a->logits, a->targets, R, V);
 }
@@ -259,10 +275,10 @@ void tf_net_backward(const struct tf_model *m, struct tf_acts *a, const struct t
   if (!a->has_targets) return;
   int B = a->cur_B, T = a->cur_T, R = B * T, d = c->d_model, V = c->vocab_size;
   tf_crossentropy_backward(a->logits, a->logits, a->lse, a->targets, 1.0f / R, R, V);
-  tf_head_backward(a->dh, g->embed, a->logits, a->y, m->w.embed, R, V, d);
+  tf_head_backward(a->dh, g->embed, a->logits, a->y, m->w->embed, R, V, d);
   memset(a->dres, 0, (size_t)R * d * sizeof *a->dres);
   tf_layernorm_affine_backward(a->dres, g->final_norm_weight, g->final_norm_bias, a->dh, a->x,
-                               a->mean, a->rstd, m->w.final_norm_weight, R, d);
+                               a->mean, a->rstd, m->w->final_norm_weight, R, d);
   for (int l = c->n_layers - 1; l >= 0; l--) layer_backward(m, a, g, l, B, T);
   tf_embed_backward(g->embed, a->inputs, a->dres, R, d);
   a->has_targets = 0; /* the logits are gone: a second backward would be wrong */

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,6 +13,8 @@
 
 #include "st_internal.h"
 #include "torch_internal.h"
+#include "model_internal.h"
+#include "sha256.h"
 
 #define NAME_MAX_LEN 128
 #define WIDEN_CHUNK  (1u << 20) /* elements of a half-precision tensor read at once */
@@ -300,15 +303,25 @@ static int read_all(struct source *s, struct tf_error *err) {
     if (s->safetensors)
       rc = read_st(s, t, buf, err);
     else if (t->dst)
-      rc = tf_pt_read(&s->pt, j, t->dst, err);
-    if (!rc && t->dst) rc = check_finite(s, t, err);
+      rc = tf_pt_read(&s->pt, j, t->dst, err); /* finite values checked as they are copied */
+    if (!rc && t->dst && s->safetensors) rc = check_finite(s, t, err);
   }
   if (!rc && s->safetensors) rc = tf_ckpt_finish(s->st, err);
   free(buf);
   return rc;
 }
 
-/* Size and SHA-256 of the file (the page cache keeps it for the import). */
+/* The source's size and SHA-256, computed by read() on a thread of its own while the tensors
+ * are read (docs/official.md §7). */
+struct hasher {
+  const char *path;
+  struct tf_official_info *info;
+  int rc;
+  struct tf_error err;
+  pthread_t thread;
+  int started;
+};
+
 static int hash_file(const char *path, struct tf_official_info *info, struct tf_error *err) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return tf_error_set(err, TF_ENOINPUT, "%s: cannot open: %s", path, strerror(errno));
@@ -317,6 +330,27 @@ static int hash_file(const char *path, struct tf_official_info *info, struct tf_
   if (e == ENOMEM) return tf_error_set(err, TF_ENOMEM, "out of memory");
   if (e) return tf_error_set(err, TF_EIO, "%s: read failed: %s", path, strerror(e));
   return TF_OK;
+}
+
+static void *hasher_main(void *arg) {
+  struct hasher *h = arg;
+  h->rc = hash_file(h->path, h->info, &h->err);
+  return NULL;
+}
+
+static void hasher_start(struct hasher *h, const char *path, struct tf_official_info *info) {
+  memset(h, 0, sizeof *h);
+  h->path = path;
+  h->info = info;
+  h->started = pthread_create(&h->thread, NULL, hasher_main, h) == 0;
+}
+
+/* Waits for the hash (computes it here when no thread could be started); its status. */
+static int hasher_finish(struct hasher *h, struct tf_error *err) {
+  if (!h->started) return hash_file(h->path, h->info, err);
+  pthread_join(h->thread, NULL);
+  if (h->rc && err) *err = h->err;
+  return h->rc;
 }
 
 int tf_official_import(struct tf_model *m, const char *path, const char *config,
@@ -338,8 +372,13 @@ int tf_official_import(struct tf_model *m, const char *path, const char *config,
   }
   if (!rc) rc = tf_model_create(m, &c, err);
   if (!rc) rc = match(&s, m, info, err);
-  if (!rc) rc = read_all(&s, err);
-  if (!rc) rc = hash_file(path, info, err);
+  if (!rc) {
+    struct hasher h;
+    hasher_start(&h, path, info);
+    rc = read_all(&s, err);
+    int hrc = hasher_finish(&h, rc ? NULL : err);
+    if (!rc) rc = hrc;
+  }
   info->format = s.safetensors ? "safetensors" : "torch";
   info->nested = s.pt.d.nested;
   source_close(&s);

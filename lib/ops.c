@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "kernels.h"
+#include "gemm.h"
 
 /* Channels per block when rows are reduced into per-channel sums (dw, db, dE): each thread
  * owns whole blocks of channels, so the sums are the same for any thread count. */

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "tokenformer.h"
+#include "model_internal.h"
+#include "optim.h"
 
 int tf_adamw_create(struct tf_adamw *o, size_t n, struct tf_error *err) {
   memset(o, 0, sizeof *o);

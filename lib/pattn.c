@@ -4,6 +4,7 @@
 
 #include "kernels.h"
 #include "quant.h"
+#include "gemm.h"
 
 /* Whether max_j |k a_j| <= TF_CDF_CENTRAL over a row of n (k > 0). */
 static int row_central(const float *a, int n, float k) {

@@ -208,7 +208,7 @@ static int str_is(const struct val *v, const char *s) {
 }
 
 static const char *shown(char *out, const char *s, size_t n) {
-  return tf_st_printable(out, NAMEBUF, s, n);
+  return tf_escape(out, NAMEBUF, s, n);
 }
 
 /* GLOBAL and STACK_GLOBAL: one of the known names, else refused naming it. */

@@ -1,17 +1,18 @@
 /* ptfile.c: torch.save files (docs/official.md §1-§3): a state dict read from the zip archive's
  * data.pkl and storages, and written back in the same layout. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "st_internal.h"
 #include "torch_internal.h"
 
-#define COPY_CHUNK (8u << 20) /* bytes copied between page releases */
+#define READ_BLOCK (256u << 10) /* storage bytes checked, copied and tested at once (in L2) */
 #define NAMEBUF    120
 
 static const char *shown(char *out, const char *s) {
-  return tf_st_printable(out, NAMEBUF, s, strlen(s));
+  return tf_escape(out, NAMEBUF, s, strlen(s));
 }
 
 /* The archive's one "<name>/data.pkl" (name without a slash); its index or -1 (error set). */
@@ -144,26 +145,65 @@ static void gather(const struct tf_pt_tensor *t, const unsigned char *base, floa
   }
 }
 
+/* The first of the n floats at x that is NaN or infinite (all exponent bits set), or n: one
+ * vectorised pass, then a search only when there is one. */
+static size_t first_non_finite(const float *x, size_t n) {
+  unsigned bad = 0;
+#pragma omp simd reduction(| : bad)
+  for (size_t j = 0; j < n; j++) {
+    uint32_t u;
+    memcpy(&u, x + j, sizeof u);
+    bad |= (u & 0x7f800000u) == 0x7f800000u;
+  }
+  size_t j = 0;
+  while (bad && j < n && isfinite(x[j])) j++;
+  return bad ? j : n;
+}
+
+static int not_finite(const struct tf_pt_file *f, const struct tf_pt_tensor *t, uint64_t at,
+                      float v, struct tf_error *err) {
+  char nb[NAMEBUF];
+  return tf_error_set(err, TF_EDATA,
+                      "%s: tensor %s: element %" PRIu64 " is %g, expected a finite value",
+                      tf_zip_path(f->z), shown(nb, t->name), at, (double)v);
+}
+
+/* A contiguous view in one pass over its storage, READ_BLOCK bytes at a time while they are in
+ * the cache: the CRC-32 of every byte, the view's elements widened into place and tested,
+ * the mapped pages released behind. A damaged storage is reported before a bad value. */
+static int read_contiguous(struct tf_pt_file *f, size_t i, float *dst, struct tf_error *err) {
+  const struct tf_pt_tensor *t = &f->d.t[i];
+  uint64_t size, es = tf_dtype_size(t->dtype), n = numel(t), bad = n;
+  const unsigned char *base = tf_zip_data(f->z, f->entry[i], &size);
+  uint64_t lo = (uint64_t)t->offset * es, hi = lo + n * es; /* the view's bytes */
+  uint32_t crc = 0;
+  for (uint64_t at = 0; at < size; at += READ_BLOCK) { /* READ_BLOCK is a multiple of es */
+    uint64_t end = size - at < READ_BLOCK ? size : at + READ_BLOCK;
+    crc = tf_crc32(crc, base + at, end - at);
+    uint64_t a = at > lo ? at : lo, b = end < hi ? end : hi;
+    if (a < b) {
+      float *d = dst + (a - lo) / es;
+      widen(t->dtype, base + a, (size_t)((b - a) / es), d);
+      size_t k = bad < n ? (size_t)((b - a) / es) : first_non_finite(d, (size_t)((b - a) / es));
+      if (k < (b - a) / es) bad = (a - lo) / es + k;
+    }
+    tf_zip_release(f->z, base + at, end - at);
+  }
+  int rc = tf_zip_check_crc(f->z, f->entry[i], crc, err);
+  return rc || bad == n ? rc : not_finite(f, t, bad, dst[bad], err);
+}
+
 int tf_pt_read(struct tf_pt_file *f, size_t i, float *dst, struct tf_error *err) {
   const struct tf_pt_tensor *t = &f->d.t[i];
-  int rc = tf_zip_verify(f->z, f->entry[i], err);
-  if (rc) return rc;
   uint64_t size, n = numel(t);
+  if (contiguous(t) && n) return read_contiguous(f, i, dst, err);
+  int rc = tf_zip_verify(f->z, f->entry[i], err);
+  if (rc || n == 0) return rc;
   const unsigned char *base = tf_zip_data(f->z, f->entry[i], &size);
-  size_t es = tf_dtype_size(t->dtype);
-  if (n == 0) return TF_OK;
-  if (!contiguous(t)) {
-    gather(t, base, dst);
-    tf_zip_release(f->z, base, size);
-    return TF_OK;
-  }
-  const unsigned char *src = base + (uint64_t)t->offset * es;
-  for (uint64_t at = 0; at < n; at += COPY_CHUNK / es) {
-    uint64_t k = n - at < COPY_CHUNK / es ? n - at : COPY_CHUNK / es;
-    widen(t->dtype, src + at * es, (size_t)k, dst + at);
-    tf_zip_release(f->z, src + at * es, k * es);
-  }
-  return TF_OK;
+  gather(t, base, dst);
+  tf_zip_release(f->z, base, size);
+  size_t k = first_non_finite(dst, (size_t)n);
+  return k == n ? TF_OK : not_finite(f, t, k, dst[k], err);
 }
 
 /* ---------------------------------------------------------------- writer */
@@ -211,9 +251,9 @@ static int fill_zip(int fd, const char *name, void *ctx, struct tf_error *err) {
   char(*keys)[24] = calloc(j->n + 1, sizeof *keys);
   char *pkl = NULL;
   size_t len = 0;
-  tf_zip_writer_init(&w, fd, name);
+  int rc = tf_zip_writer_init(&w, fd, name, err);
   w.force_zip64 = j->force_zip64;
-  int rc = d && keys ? TF_OK : tf_error_set(err, TF_ENOMEM, "out of memory");
+  if (!rc && !(d && keys)) rc = tf_error_set(err, TF_ENOMEM, "out of memory");
   if (!rc && describe(j, d, keys)) rc = tf_error_set(err, TF_EDATA, "%s: bad tensor shape", name);
   if (!rc) rc = tf_pickle_write_state_dict(d, j->n, &pkl, &len, err);
   if (!rc) rc = add_record(&w, j->prefix, "data.pkl", pkl, len, err);

@@ -1,5 +1,5 @@
 /* ptzip.c: the zip container of PyTorch's checkpoint files (docs/official.md §2): a reader of
- * stored entries from a mapped file (central directory, zip64, CRC-32 through zlib) and a
+ * stored entries from a mapped file (central directory, zip64, CRC-32 through ISA-L) and a
  * writer of the layout torch.save produces. */
 #include <errno.h>
 #include <fcntl.h>
@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <isa-l/crc.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "st_internal.h"
 #include "torch_internal.h"
@@ -61,7 +61,7 @@ static uint64_t le64(const unsigned char *p) {
 }
 
 static const char *shown(char *out, const char *s, size_t n) {
-  return tf_st_printable(out, NAMEBUF, s, n);
+  return tf_escape(out, NAMEBUF, s, n);
 }
 
 static int bad(const struct tf_zip *z, struct tf_error *err, const char *what) {
@@ -321,6 +321,10 @@ void tf_zip_close(struct tf_zip *z) {
   free(z);
 }
 
+const char *tf_zip_path(const struct tf_zip *z) {
+  return z->name;
+}
+
 size_t tf_zip_count(const struct tf_zip *z) {
   return z->n;
 }
@@ -361,21 +365,28 @@ void tf_zip_release(const struct tf_zip *z, const void *p, uint64_t n) {
   if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
-int tf_zip_verify(struct tf_zip *z, size_t i, struct tf_error *err) {
+uint32_t tf_crc32(uint32_t crc, const void *p, uint64_t n) {
+  return crc32_gzip_refl(crc, (const unsigned char *)p, n);
+}
+
+int tf_zip_check_crc(struct tf_zip *z, size_t i, uint32_t crc, struct tf_error *err) {
   char nb[NAMEBUF];
   struct entry *e = &z->e[i];
-  if (!e->verified) {
-    uLong crc = crc32(0, NULL, 0);
-    for (uint64_t at = 0; at < e->size; at += CRC_CHUNK) {
-      uint64_t k = e->size - at < CRC_CHUNK ? e->size - at : CRC_CHUNK;
-      crc = crc32(crc, z->p + e->data + at, (uInt)k);
-      tf_zip_release(z, z->p + e->data + at, k);
-    }
-    e->verified = crc == e->crc ? 1 : -1;
-  }
+  if (!e->verified) e->verified = crc == e->crc ? 1 : -1;
   if (e->verified > 0) return TF_OK;
   return tf_error_set(err, TF_EDATA, "%s: entry %s: CRC-32 mismatch (the file is damaged)", z->name,
                       shown(nb, e->name, strlen(e->name)));
+}
+
+int tf_zip_verify(struct tf_zip *z, size_t i, struct tf_error *err) {
+  struct entry *e = &z->e[i];
+  uint32_t crc = 0;
+  for (uint64_t at = 0; !e->verified && at < e->size; at += CRC_CHUNK) {
+    uint64_t k = e->size - at < CRC_CHUNK ? e->size - at : CRC_CHUNK;
+    crc = tf_crc32(crc, z->p + e->data + at, k);
+    tf_zip_release(z, z->p + e->data + at, k);
+  }
+  return tf_zip_check_crc(z, i, crc, err);
 }
 
 /* ---------------------------------------------------------------- writer */
@@ -393,22 +404,15 @@ static void put64(unsigned char *p, uint64_t v) {
   put32(p + 4, (uint32_t)(v >> 32));
 }
 
-void tf_zip_writer_init(struct tf_zip_writer *w, int fd, const char *name) {
+int tf_zip_writer_init(struct tf_zip_writer *w, int fd, const char *name, struct tf_error *err) {
   memset(w, 0, sizeof *w);
-  w->fd = fd;
   w->name = name;
+  return tf_outbuf_open(&w->out, fd, name, err);
 }
 
 static int emit(struct tf_zip_writer *w, const void *p, uint64_t n, struct tf_error *err) {
   w->pos += n;
-  return tf_write_all(w->fd, w->name, p, (size_t)n, err);
-}
-
-static uint32_t crc_of(const unsigned char *p, uint64_t n) {
-  uLong crc = crc32(0, NULL, 0);
-  for (uint64_t at = 0; at < n; at += 1u << 30)
-    crc = crc32(crc, p + at, (uInt)(n - at < (1u << 30) ? n - at : 1u << 30));
-  return (uint32_t)crc;
+  return tf_outbuf_put(&w->out, p, (size_t)n, err);
 }
 
 /* Local header: signature, version 4.5 where zip64, no flags, stored, no date, CRC, sizes
@@ -430,7 +434,7 @@ int tf_zip_add(struct tf_zip_writer *w, const char *name, const void *p, uint64_
   *e = (struct tf_zip_written){.name = strdup(name), .offset = w->pos, .size = n};
   if (!e->name) return tf_error_set(err, TF_ENOMEM, "out of memory");
   w->n++;
-  e->crc = crc_of(p, n);
+  e->crc = tf_crc32(0, p, n);
   int z64 = w->force_zip64 || n >= U32_MAX;
   size_t x = 0;
   memset(h, 0, sizeof h);
@@ -525,6 +529,7 @@ int tf_zip_finish(struct tf_zip_writer *w, struct tf_error *err) {
   int rc = TF_OK;
   for (size_t i = 0; !rc && i < w->n; i++) rc = central(w, &w->e[i], err);
   if (!rc) rc = end_records(w, dir, w->pos - dir, err);
+  if (!rc) rc = tf_outbuf_close(&w->out, err);
   tf_zip_writer_free(w);
   return rc;
 }
@@ -534,4 +539,5 @@ void tf_zip_writer_free(struct tf_zip_writer *w) {
   free(w->e);
   w->e = NULL;
   w->n = w->cap = 0;
+  tf_outbuf_free(&w->out);
 }

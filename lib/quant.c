@@ -9,6 +9,7 @@
 
 #include "gemv.h"
 #include "quant.h"
+#include "model_internal.h"
 
 static const char *const names[TF_NWEIGHTS] = {"f32", "bf16", "q8"};
 
@@ -194,30 +195,34 @@ static struct mat_src *mat_list(struct tf_qweights *q, const struct tf_model *m,
   struct mat_src *a = malloc((1 + 2 * (size_t)c->n_layers * TF_NSLOTS) * sizeof *a);
   int k = 0;
   if (!a) return NULL;
-  a[k++] = (struct mat_src){q ? &q->embed : NULL, m->w.embed, c->vocab_size};
+  a[k++] = (struct mat_src){q ? &q->embed : NULL, m->w->embed, c->vocab_size};
   for (int l = 0; l < c->n_layers; l++)
     for (int s = 0; s < TF_NSLOTS; s++) {
       int rows = c->tokens[tf_slot_kind(s)];
-      a[k++] = (struct mat_src){q ? &q->key[l][s] : NULL, m->w.layer[l][s].key, rows};
-      a[k++] = (struct mat_src){q ? &q->value[l][s] : NULL, m->w.layer[l][s].value, rows};
+      a[k++] = (struct mat_src){q ? &q->key[l][s] : NULL, m->w->layer[l][s].key, rows};
+      a[k++] = (struct mat_src){q ? &q->value[l][s] : NULL, m->w->layer[l][s].value, rows};
     }
   *n = k;
   return a;
 }
 
-/* Allocates q for m's shapes in format w; TF_ENOMEM naming the size. */
-static int qweights_alloc(struct tf_qweights *q, const struct tf_model *m, enum tf_weights w,
-                          struct tf_error *err) {
-  const struct tf_model_config *c = &m->cfg;
+int tf_qweights_new(struct tf_qweights **out, const struct tf_model_config *c, enum tf_weights w,
+                    struct tf_error *err) {
   int d = c->d_model;
   size_t bytes = mat_bytes(w, c->vocab_size, d) + 2 * (size_t)d * sizeof(float) + 64;
   for (int l = 0; l < c->n_layers; l++)
     for (int s = 0; s < TF_NSLOTS; s++) bytes += 2 * mat_bytes(w, c->tokens[tf_slot_kind(s)], d);
   double have = tf_machine_bytes();
-  q->mem = have == 0 || bytes <= have ? tf_stream_alloc(bytes) : NULL;
-  if (!q->mem)
+  struct tf_qweights *q = *out = calloc(1, sizeof *q);
+  if (q) q->key = calloc(2 * (size_t)c->n_layers, sizeof *q->key);
+  if (q && q->key && (have == 0 || bytes <= have)) q->mem = tf_stream_alloc(bytes);
+  if (!q || !q->mem) {
+    tf_qweights_free(q);
+    *out = NULL;
     return tf_error_set(err, TF_ENOMEM, "%s weights need %.3g GiB; out of memory",
                         tf_weights_name(w), (double)bytes / (1 << 30));
+  }
+  q->value = q->key + c->n_layers;
   q->bytes = bytes;
   char *at = q->mem;
   mat_place(&q->embed, w, c->vocab_size, d, &at);
@@ -228,8 +233,6 @@ static int qweights_alloc(struct tf_qweights *q, const struct tf_model *m, enum 
       mat_place(&q->value[l][s], w, n, d, &at);
     }
   q->final_norm = (float *)at;
-  memcpy(q->final_norm, m->w.final_norm_weight, (size_t)d * sizeof(float));
-  memcpy(q->final_norm + d, m->w.final_norm_bias, (size_t)d * sizeof(float));
   return TF_OK;
 }
 
@@ -244,29 +247,34 @@ static void qweights_fill(const struct mat_src *a, int n) {
 }
 
 void tf_qweights_free(struct tf_qweights *q) {
-  if (q) free(q->mem);
+  if (q) {
+    free(q->mem);
+    free(q->key); /* value is carved from the same allocation */
+  }
   free(q);
 }
 
 int tf_model_convert_weights(struct tf_model *m, enum tf_weights w, struct tf_error *err) {
   if (w == TF_WEIGHTS_F32 || m->qw) return TF_OK;
-  int n;
-  struct tf_qweights *q = calloc(1, sizeof *q);
-  struct mat_src *a = q ? mat_list(q, m, &n) : NULL;
-  int rc = a ? qweights_alloc(q, m, w, err)
-             : tf_error_set(err, TF_ENOMEM, "out of memory converting weights");
+  int n, d = m->cfg.d_model;
+  struct tf_qweights *q;
+  int rc = tf_qweights_new(&q, &m->cfg, w, err);
+  struct mat_src *a = rc ? NULL : mat_list(q, m, &n);
+  if (!rc && !a) rc = tf_error_set(err, TF_ENOMEM, "out of memory converting weights");
   if (rc) {
     free(a);
-    free(q);
+    tf_qweights_free(q);
     return rc;
   }
   qweights_fill(a, n);
   free(a);
+  memcpy(q->final_norm, m->w->final_norm_weight, (size_t)d * sizeof(float));
+  memcpy(q->final_norm + d, m->w->final_norm_bias, (size_t)d * sizeof(float));
   free(m->params);
   m->params = NULL;
-  tf_view_free(&m->w); /* the views pointed into params */
-  m->w.final_norm_weight = q->final_norm;
-  m->w.final_norm_bias = q->final_norm + m->cfg.d_model;
+  tf_view_free(m->w); /* the views pointed into params */
+  m->w->final_norm_weight = q->final_norm;
+  m->w->final_norm_bias = q->final_norm + d;
   m->qw = q;
   m->weights = w;
   return TF_OK;

@@ -33,9 +33,9 @@ struct tf_qmat {
 /* The converted weights of a model (struct tf_model's qw). */
 struct tf_qweights {
   struct tf_qmat embed;
-  struct tf_qmat key[TF_MAX_LAYERS][TF_NSLOTS], value[TF_MAX_LAYERS][TF_NSLOTS];
+  struct tf_qmat (*key)[TF_NSLOTS], (*value)[TF_NSLOTS]; /* (n_layers): key[l][slot] */
   float *final_norm; /* (2 d): weight, then bias (kept in float) */
-  void *mem;         /* the one allocation everything above points into */
+  void *mem;         /* the one allocation the matrices and final_norm point into */
   size_t bytes;      /* of mem */
 };
 
@@ -107,6 +107,10 @@ void tf_qmat_panel_ws(float *panel, const struct tf_qmat *W, int r0, int n);
  * memory. */
 void *tf_stream_alloc(size_t bytes);
 
+/* New converted weights (*out) for config c in format w (BF16 or Q8), every matrix placed but
+ * nothing filled; TF_ENOMEM naming the size. */
+int tf_qweights_new(struct tf_qweights **out, const struct tf_model_config *c, enum tf_weights w,
+                    struct tf_error *err);
 /* Frees converted weights (NULL: nothing). */
 void tf_qweights_free(struct tf_qweights *q);
 

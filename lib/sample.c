@@ -1,10 +1,11 @@
 /* sample.c: the next token from a row of logits: greedy, temperature, top-k, top-p, drawn
- * from a seeded rng (definitions in tokenformer.h). No model here. */
+ * from a seeded rng (definitions in tokenformer.h, the rng's in rng.h). No model here. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels.h"
+#include "rng.h"
 
 int tf_sampler_create(struct tf_sampler *s, int V, const struct tf_sample_config *cfg,
                       struct tf_error *err) {
@@ -19,18 +20,20 @@ int tf_sampler_create(struct tf_sampler *s, int V, const struct tf_sample_config
     return tf_error_set(err, TF_EUSAGE, "top-p %g: expected a number in (0, 1]", cfg->top_p);
   s->cfg = *cfg;
   s->V = V;
-  tf_rng_seed(&s->rng, cfg->seed);
+  s->rng = malloc(sizeof *s->rng);
   s->prob = malloc((size_t)V * sizeof *s->prob);
   s->order = malloc((size_t)V * sizeof *s->order);
   s->kept = malloc((size_t)V);
-  if (!s->prob || !s->order || !s->kept) {
+  if (!s->rng || !s->prob || !s->order || !s->kept) {
     tf_sampler_free(s);
     return tf_error_set(err, TF_ENOMEM, "sampler: out of memory for %d ids", V);
   }
+  tf_rng_seed(s->rng, cfg->seed);
   return TF_OK;
 }
 
 void tf_sampler_free(struct tf_sampler *s) {
+  free(s->rng);
   free(s->prob);
   free(s->order);
   free(s->kept);
@@ -126,7 +129,7 @@ static int32_t draw(struct tf_sampler *s, const int32_t *ids, int n) {
   for (int i = 0; n < s->V && i < n; i++) s->kept[ids[i]] = 1;
   double total = 0, cum = 0;
   for (int i = 0; i < s->V; i++) total += s->kept[i] ? p[i] : 0.0;
-  double u = tf_rng_uniform(&s->rng) * total;
+  double u = tf_rng_uniform(s->rng) * total;
   int32_t last = -1;
   for (int i = 0; i < s->V; i++) {
     if (!s->kept[i] || p[i] <= 0) continue;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "tokenformer.h"
+#include "sha256.h"
 
 #define PIECE (1u << 20) /* bytes read at a time from a file */
 

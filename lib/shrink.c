@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "model_internal.h"
+#include "net.h"
+#include "train_internal.h"
 
 /* What the hook adds to after each forward pass. */
 struct measure {
@@ -51,7 +54,7 @@ static void finish_scores(struct tf_token_scores *s, const struct tf_model *m) {
     for (int slot = 0; slot < TF_NSLOTS; slot++) {
       int n = c->tokens[tf_slot_kind(slot)];
       double *imp = s->importance + s->offset[l][slot];
-      const float *V = m->w.layer[l][slot].value;
+      const float *V = m->w->layer[l][slot].value;
       for (int j = 0; j < n; j++) {
         double sq = 0;
         for (size_t e = 0; e < d; e++) sq += (double)V[j * d + e] * V[j * d + e];
@@ -78,7 +81,7 @@ int tf_token_scores_measure(struct tf_token_scores *s, const struct tf_model *m,
   int T = cfg->seq_len, n_max = tf_model_config_max_tokens(cfg);
   memset(s, 0, sizeof *s);
   struct tf_acts acts;
-  int rc = tf_acts_create(&acts, cfg, B, T, err);
+  int rc = tf_acts_init(&acts, cfg, B, T, err);
   if (rc) return rc;
   struct measure x = {.m = m, .acts = &acts, .s = s};
   s->importance = calloc(lay_out(s, cfg), sizeof *s->importance);
@@ -94,7 +97,7 @@ int tf_token_scores_measure(struct tf_token_scores *s, const struct tf_model *m,
   free(buf);
   free(x.a);
   free(x.row);
-  tf_acts_free(&acts);
+  tf_acts_release(&acts);
   if (rc) tf_token_scores_free(s);
   return rc;
 }
@@ -109,7 +112,7 @@ static int sample_loss(const struct tf_model *m, const struct tf_corpus *c, size
                        struct tf_eval_result *r, struct tf_error *err) {
   int T = m->cfg.seq_len;
   struct tf_acts acts;
-  int rc = tf_acts_create(&acts, &m->cfg, B, T, err);
+  int rc = tf_acts_init(&acts, &m->cfg, B, T, err);
   if (rc) return rc;
   int32_t *buf = malloc(2 * (size_t)B * (size_t)T * sizeof *buf);
   if (!buf)
@@ -117,7 +120,7 @@ static int sample_loss(const struct tf_model *m, const struct tf_corpus *c, size
   else
     rc = tf_eval_windows(m, &acts, B, c, n, 0, buf, buf + (size_t)B * T, r, err);
   free(buf);
-  tf_acts_free(&acts);
+  tf_acts_release(&acts);
   return rc;
 }
 

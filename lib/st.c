@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "st_internal.h"
+#include "model_internal.h"
 
 #define META_KEY "__metadata__"
 #define NAMEBUF  120 /* a name as shown in a message (escaped, cut) */
@@ -17,8 +18,9 @@ static const struct {
   const char *name;
   size_t size;
 } dtypes[TF_NDTYPES] = {
-    [TF_F32] = {"F32", 4}, [TF_F64] = {"F64", 8}, [TF_I64] = {"I64", 8}, [TF_U64] = {"U64", 8},
-    [TF_I32] = {"I32", 4}, [TF_U8] = {"U8", 1},   [TF_F16] = {"F16", 2}, [TF_BF16] = {"BF16", 2},
+    [TF_F32] = {"F32", 4}, [TF_F64] = {"F64", 8},   [TF_I64] = {"I64", 8},
+    [TF_U64] = {"U64", 8}, [TF_I32] = {"I32", 4},   [TF_U8] = {"U8", 1},
+    [TF_F16] = {"F16", 2}, [TF_BF16] = {"BF16", 2}, [TF_I8] = {"I8", 1},
 };
 
 const char *tf_dtype_name(enum tf_dtype t) {
@@ -47,23 +49,9 @@ int tf_st_nbytes(enum tf_dtype dtype, int ndim, const int64_t *shape, uint64_t *
   return 0;
 }
 
-/* Copies the n bytes of s into out for a message: bytes outside printable ASCII become \xNN
- * and a long string is cut with "...", so text from a file cannot drive the terminal. */
-const char *tf_st_printable(char *out, size_t cap, const char *s, size_t n) {
-  size_t o = 0, i = 0;
-  for (; i < n && o + 8 < cap; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c < 0x7f && c != '\\')
-      out[o++] = (char)c;
-    else
-      o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
-  }
-  strcpy(out + o, i < n ? "..." : "");
-  return out;
-}
-
+/* A name from the file as a message shows it: escaped and cut (tf_escape). */
 static const char *printable(char *out, size_t cap, const char *s) {
-  return tf_st_printable(out, cap, s, strlen(s));
+  return tf_escape(out, cap, s, strlen(s));
 }
 
 char *tf_shape_format(int ndim, const int64_t *shape, char *buf, size_t n) {
@@ -112,9 +100,10 @@ static int decode_dtype(struct tf_st_tensor *t, const json_t *v, const char *nb,
   if (!json_is_string(v))
     return tf_error_set(err, TF_EDATA, "tensor %s: dtype is missing or not a string", nb);
   if (dtype_parse(json_string_value(v), &t->dtype))
-    return tf_error_set(err, TF_EDATA,
-                        "tensor %s: unknown dtype \"%s\" (known: F64 F32 F16 BF16 I64 U64 I32 U8)",
-                        nb, printable(db, sizeof db, json_string_value(v)));
+    return tf_error_set(
+        err, TF_EDATA,
+        "tensor %s: unknown dtype \"%s\" (known: F64 F32 F16 BF16 I64 U64 I32 U8 I8)", nb,
+        printable(db, sizeof db, json_string_value(v)));
   return TF_OK;
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "tasks_internal.h"
+#include "net.h"
 
 int tf_task_input(const struct tf_task_set *s, const struct tf_task_request *r, int seq_len,
                   const int32_t **in) {

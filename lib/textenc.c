@@ -7,6 +7,7 @@
 #include <utf8proc.h>
 
 #include "tokenformer.h"
+#include "data_internal.h"
 
 static int ascii_alnum(uint8_t c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');

@@ -1,4 +1,9 @@
-/* tokenformer.h: the public API of libtokenformer (config, checkpoint, model, kernels).
+/* tokenformer.h: the public API of libtokenformer: config, checkpoint, model (load, save,
+ * grow, shrink, convert), training and evaluation, zero-shot tasks, decoding and sampling,
+ * inspection, tokenizers, token datasets. Self-contained: it includes only the C library's
+ * headers. The library's own pieces (matrix products, the safetensors codec, the optimizer,
+ * the tensor table and views, activations, the rng, the kernels) are in the internal headers
+ * of lib/ (docs/design.md §3), which the library and its tests include.
  *
  * Memory rule: functions never take ownership of their arguments; what a *_create, *_load
  * or *_open function returns is released by the matching *_free or *_close.
@@ -46,16 +51,16 @@ int tf_error_prefix(struct tf_error *err, const char *fmt, ...)
  * reader name their file themselves); returns err->code. */
 int tf_error_name_file(struct tf_error *err, const char *path);
 
-/* ---------------------------------------------------------------- rng */
-
-/* xoshiro256** seeded through splitmix64; the state is saved in checkpoints (train.rng). */
-struct tf_rng {
-  uint64_t s[4];
-};
-void tf_rng_seed(struct tf_rng *r, uint64_t seed);
-uint64_t tf_rng_next(struct tf_rng *r);
-double tf_rng_uniform(struct tf_rng *r); /* [0, 1) with 53 random bits */
-double tf_rng_normal(struct tf_rng *r);  /* N(0, 1), Box-Muller, no cached second value */
+/* Text from files made safe to show on a terminal, C's way: printable ASCII stays, a backslash
+ * becomes \\ (unless flags has TF_ESCAPE_KEEP_BACKSLASH: text escaped already, such as a
+ * message, passes unchanged) and every other byte \xHH. tf_escape_byte writes the form of one
+ * byte (NUL-terminated) into out and returns its length. Messages escape the names they quote
+ * with it; JSON output is escaped as JSON (jansson), not with this. */
+enum { TF_ESCAPE_KEEP_BACKSLASH = 1 };
+size_t tf_escape_byte(unsigned char c, unsigned flags, char out[5]);
+/* The n bytes of s escaped into out (cap >= 4 bytes with the NUL), cut with "..." where the
+ * next byte's form would not fit; returns out. */
+const char *tf_escape(char *out, size_t cap, const char *s, size_t n);
 
 /* ---------------------------------------------------------------- config */
 
@@ -181,11 +186,19 @@ int tf_model_config_max_tokens(const struct tf_model_config *m);
 
 /* ---------------------------------------------------------------- st (safetensors) */
 
-enum tf_dtype { TF_F32 = 0, TF_F64, TF_I64, TF_U64, TF_I32, TF_U8, TF_F16, TF_BF16, TF_NDTYPES };
-#define TF_ST_MAX_DIMS    8
-#define TF_ST_MAX_HEADER  (100u << 20) /* a header longer than 100 MiB is refused */
-#define TF_ST_MAX_TENSORS 65536        /* and one of more tensors (see tf_model_max_tensors) */
-#define TF_ST_MAX_TOKENS  (1 << 21)    /* or of more JSON values ({ [ : , outside strings) */
+enum tf_dtype {
+  TF_F32 = 0,
+  TF_F64,
+  TF_I64,
+  TF_U64,
+  TF_I32,
+  TF_U8,
+  TF_F16,
+  TF_BF16,
+  TF_I8,
+  TF_NDTYPES
+};
+#define TF_ST_MAX_DIMS 8
 
 struct tf_st_tensor {
   char *name;
@@ -206,22 +219,8 @@ struct tf_st_header {
 
 const char *tf_dtype_name(enum tf_dtype t); /* "F32", ... */
 size_t tf_dtype_size(enum tf_dtype t);
-/* Decodes and validates the JSON header (len bytes, not NUL-terminated): every safetensors
- * rule (dtype names, shapes, offsets tile [0, data_len) without holes or overlaps). */
-int tf_st_decode(struct tf_st_header *h, const char *json, size_t len, struct tf_error *err);
-void tf_st_free(struct tf_st_header *h);
 const char *tf_st_meta(const struct tf_st_header *h, const char *key); /* NULL if absent */
 const struct tf_st_tensor *tf_st_find(const struct tf_st_header *h, const char *name);
-/* Encodes the header of a safetensors file holding the n tensors t (name, dtype, ndim and
- * shape are used; begin and end are ignored). Data order is dtype size descending, then name
- * (strcmp); order[i] (n entries) receives the index in t of the i-th tensor in that order,
- * and the tensors' bytes follow the header contiguously in that order. meta holds n_meta
- * key/value pairs (meta[2i], meta[2i+1]) for __metadata__ (omitted when n_meta is 0).
- * *out receives a malloc'd buffer of *out_len bytes: the 8-byte little-endian length N, then
- * the JSON, space-padded so that 8 + N is a multiple of 8. An empty, duplicate or reserved
- * name, a bad dtype or shape, or a size that overflows is TF_EDATA. */
-int tf_st_encode(const struct tf_st_tensor *t, size_t n, const char *const *meta, size_t n_meta,
-                 size_t *order, char **out, size_t *out_len, struct tf_error *err);
 
 /* ---------------------------------------------------------------- ckpt */
 
@@ -271,57 +270,18 @@ void tf_ckpt_close(struct tf_ckpt_reader *r);
 enum tf_slot { TF_SLOT_Q = 0, TF_SLOT_K, TF_SLOT_V, TF_SLOT_PROJ, TF_SLOT_FFN, TF_NSLOTS };
 enum tf_kind tf_slot_kind(enum tf_slot s);
 
-struct tf_pattn_view {
-  float *key;   /* (n, d) key parameter tokens */
-  float *value; /* (n, d) value parameter tokens */
-};
-
-/* Named views into one flat block; gradients and AdamW moments use the same layout. */
-struct tf_view {
-  float *embed;                             /* (V, d) tied with the output head */
-  struct tf_pattn_view (*layer)[TF_NSLOTS]; /* (L): layer[l][slot] */
-  float *final_norm_weight;                 /* (d) */
-  float *final_norm_bias;                   /* (d) */
-};
-
-#define TF_NAME_MAX 64
-/* One parameter tensor of the block, in block order: embed.weight, then per layer
- * query/key/value/proj/mlp (key_param_tokens, value_param_tokens), then final_norm. */
-struct tf_tensor {
-  char name[TF_NAME_MAX]; /* checkpoint name, e.g. layers.0.attention.query.key_param_tokens */
-  int64_t rows, cols;     /* shape; cols is 0 for a vector */
-  size_t offset;          /* in floats from the start of the block */
-  size_t numel;
-  int decay;  /* 1: AdamW weight decay applies (all but the final LayerNorm) */
-  int layer;  /* -1 for embed and final_norm */
-  int slot;   /* enum tf_slot, or -1 */
-  int is_key; /* 1 key tokens, 0 value tokens (Pattention tensors only) */
-};
-
-/* Number of tensors for this config and their table (out holds tf_model_n_tensors entries). */
-int tf_model_n_tensors(const struct tf_model_config *c);
-void tf_model_tensor_table(const struct tf_model_config *c, struct tf_tensor *out);
-/* Points every view of v into block (laid out as the tensor table says), allocating v->layer
- * (free with tf_view_free; v must not hold one yet). TF_ENOMEM when it cannot. */
-int tf_view_point(struct tf_view *v, float *block, const struct tf_model_config *c,
-                  struct tf_error *err);
-void tf_view_free(struct tf_view *v);
-
 /* Parameter count, docs/model.md §3.2: V d + L 2d (3 n_qkv + n_proj + n_ffn) + 2d. */
 uint64_t tf_param_count(const struct tf_model_config *c);
 /* Forward FLOPs per token at full context, docs/model.md §3.3: 2 N_nonemb + 2 L T d + 2 V d.
  * Training FLOPs per token are 3 times that. */
 double tf_forward_flops_per_token(const struct tf_model_config *c);
 
-#define TF_MAX_RANKS 4096
-
-/* AdamW moments in the parameter block's layout, and the optimizer's own step count (bias
- * correction), which may differ from the training stage's step after growth. */
-struct tf_adamw {
-  float *m, *v; /* (n) */
-  size_t n;
-  int64_t step;
-};
+/* The library's own parts of a model, allocated with it (lib/model_internal.h, lib/rng.h,
+ * lib/optim.h): the tensor table, the views into the block, the rng and the AdamW moments. */
+struct tf_tensor;
+struct tf_view;
+struct tf_rng;
+struct tf_adamw;
 
 /* What exact resume needs (checkpoint tensors optim.* and train.*); present only in
  * checkpoints written by training. */
@@ -331,10 +291,10 @@ struct tf_train_state {
   int64_t lifetime_steps; /* across all stages (train.lifetime_steps) */
   int64_t tokens;         /* lifetime training tokens (train.tokens) */
   double flops;           /* lifetime training FLOPs (train.flops) */
-  struct tf_rng rng;      /* the data stream (train.rng) */
+  struct tf_rng *rng;     /* the data stream (train.rng) */
   int n_ranks;            /* entries of train.data_cursor */
   int64_t *cursor;        /* (n_ranks) windows drawn by each rank (train.data_cursor) */
-  struct tf_adamw opt;    /* optim.m.*, optim.v.*, optim.step; m == NULL: none stored */
+  struct tf_adamw *opt;   /* optim.m.*, optim.v.*, optim.step; opt->m == NULL: none stored */
   /* the stage's schedule (metadata "schedule"; has_schedule 0: none stored, as in checkpoints
    * from before it was, or grown ones, which start a stage) */
   int has_schedule;
@@ -343,12 +303,15 @@ struct tf_train_state {
   double stage_lr_from_previous;               /* train.lr_from_previous it came from; 0: none */
 };
 
-/* Sizes s->cursor to n_ranks (1 .. TF_MAX_RANKS) entries, keeping the first ones and zeroing
- * the new; TF_ENOMEM when it cannot (s is then unchanged). tf_model_free frees it. */
-int tf_train_state_set_ranks(struct tf_train_state *s, int n_ranks, struct tf_error *err);
-
 /* Weight formats for inference (tf_model_convert_weights; tf-generate(1) --weights). */
 enum tf_weights { TF_WEIGHTS_F32 = 0, TF_WEIGHTS_BF16, TF_WEIGHTS_Q8, TF_NWEIGHTS };
+/* tf_model_load_run's want when none was asked for: the format the checkpoint stores. */
+#define TF_WEIGHTS_STORED TF_NWEIGHTS
+/* How a command runs the network over weights in a format other than f32. */
+enum tf_weights_use {
+  TF_USE_CONVERTED = 0, /* decoding over converted weights (tf_model_convert_weights) */
+  TF_USE_ROUNDED,       /* the float forward over rounded weights (tf_model_round_weights) */
+};
 struct tf_qweights;
 
 /* What tf-grow records of the model it started from (metadata "growth"): the token counts
@@ -365,10 +328,10 @@ struct tf_model {
   struct tf_train_state train;
   struct tf_growth growth;
   int n_tensors;
-  struct tf_tensor *tensors;
-  size_t n_params; /* floats in each block */
-  float *params;   /* the parameter block */
-  struct tf_view w;
+  struct tf_tensor *tensors; /* (n_tensors) the block's layout */
+  size_t n_params;           /* floats in each block */
+  float *params;             /* the parameter block */
+  struct tf_view *w;         /* named views into params */
   char *history;            /* JSON array text (metadata "history"), never NULL after create/load */
   struct tf_tokenizer *tok; /* never NULL after create/load: the byte tokenizer unless set */
   enum tf_weights weights;  /* the format of qw; F32: none, params as loaded */
@@ -384,33 +347,11 @@ void tf_model_init(struct tf_model *m, const struct tf_init_config *ic);
 /* The machine's physical memory in bytes (0 if unknown): the ceiling every size check
  * compares with before allocating. */
 double tf_machine_bytes(void);
-/* What a process holds at once, in bytes: the one check every size goes through before a large
- * allocation adds them up (a model that fits and activations that fit may not fit together). */
-struct tf_mem_need {
-  double params, grads, optimizer, acts, cache;
-};
-/* TF_OK when the parts of need fit together in tf_machine_bytes() (physical memory, or the
- * address-space limit of ulimit -v when lower); else TF_ENOMEM "WHAT: needs X GiB in all (the
- * parts), held at once; the machine has Y GiB". */
-int tf_mem_check(const struct tf_mem_need *need, const char *what, struct tf_error *err);
 /* The std of value tokens: ic->value_std, or 2 / (L sqrt d) when that is 0 (docs/model.md §4). */
 double tf_init_value_std(const struct tf_model_config *c, const struct tf_init_config *ic);
 /* The std of key tokens: ic->key_std, or ic->std when that is 0 (docs/model.md §4). */
 double tf_init_key_std(const struct tf_init_config *ic);
 void tf_model_free(struct tf_model *m);
-
-/* SHA-256 as lower-case hex (lib/sha256.c): of n bytes, or of what fd reads, at most limit
- * bytes (0: to its end; *bytes says how many). tf_sha256_fd returns 0 or an errno. */
-#define TF_SHA256_HEX 65
-void tf_sha256_hex(const void *p, size_t n, char hex[TF_SHA256_HEX]);
-int tf_sha256_fd(int fd, uint64_t limit, uint64_t *bytes, char hex[TF_SHA256_HEX]);
-
-/* Appends one record to the model's history (metadata "history", a JSON array): the member
- * "command", then the members of extra_json (one JSON object text, may be NULL), nothing else.
- * TF_EDATA when the history or extra_json is not valid JSON. Commands record a run with
- * tf_model_add_run, which builds the whole record. */
-int tf_model_add_history(struct tf_model *m, const char *command, const char *extra_json,
-                         struct tf_error *err);
 
 /* One run of a command, as its provenance records it (docs/checkpoint.md §3). */
 struct tf_run {
@@ -443,18 +384,14 @@ int tf_model_set_tokenizer(struct tf_model *m, const struct tf_tokenizer *t, str
  * directory; "-" passes): checked before any work. TF_ECANTCREAT (TF_EIO for a full disk). */
 int tf_output_check(const char *path, struct tf_error *err);
 /* Writes the model as a checkpoint (tf_ckpt_write), after checking that every parameter (and
- * moment) is finite: otherwise TF_EDATA naming the step, tensor and element, nothing written. */
+ * moment) is finite: otherwise TF_EDATA naming the step, tensor and element, nothing written.
+ * A model with converted weights (tf_model_convert_weights) is written as a checkpoint of
+ * bf16 or q8 weights (metadata "weights"; docs/checkpoint.md §7), with no training state. */
 int tf_model_save(const struct tf_model *m, const char *path, enum tf_compress compress,
                   struct tf_error *err);
 /* The most tensors a checkpoint of config c holds: the parameters, their two AdamW moments and
  * the training state (at most 7,696, for 256 layers). */
 size_t tf_model_max_tensors(const struct tf_model_config *c);
-/* Checks a checkpoint header without allocating the model: metadata (format, version,
- * config, history, tokenizer) and every tensor's name, dtype and shape against the stored
- * config, including a training state (which must be complete). cfg (may be NULL) gets the
- * config. TF_EDATA with the reason. */
-int tf_model_check_header(const struct tf_st_header *h, struct tf_model_config *cfg,
-                          struct tf_error *err);
 /* Every check tf_model_load makes of the file at path (header, metadata, tokenizer, schedule,
  * training state, every value finite, the stream whole), streamed: without the memory of the
  * model (tf-inspect --verify). TF_OK, or the first failure naming the file. */
@@ -467,15 +404,21 @@ int tf_model_load(struct tf_model *m, const char *path, struct tf_error *err);
  * checkpoint are read (and checked) but not kept, and m->train is left empty, so a training
  * checkpoint costs its parameters' memory, not three times that. */
 int tf_model_load_weights(struct tf_model *m, const char *path, struct tf_error *err);
+/* tf_model_load and tf_model_load_weights refuse a checkpoint of bf16 or q8 weights
+ * (tf-convert --quantize; metadata "weights") with TF_EDATA: it is for inference only. This
+ * loads any checkpoint to run the network in format want (TF_WEIGHTS_STORED: as stored):
+ *   f32 checkpoint: as tf_model_load_weights, then converted (use TF_USE_CONVERTED) or rounded
+ *     (TF_USE_ROUNDED) to want;
+ *   bf16 or q8 checkpoint: read straight into converted weights (m->qw, m->weights the stored
+ *     format), never through an fp32 copy, as tf_model_convert_weights leaves a model made from
+ *     the f32 checkpoint, byte for byte; with want f32, or use TF_USE_ROUNDED, their values in
+ *     float in the parameter block instead (what tf_model_round_weights gives the f32
+ *     checkpoint, bit for bit; memory peaks at both sizes). Another want is TF_EUSAGE, refused
+ *     after the header, before any tensor is read.
+ * *values (may be NULL) gets the format whose values the weights hold. Errors name the file. */
+int tf_model_load_run(struct tf_model *m, const char *path, enum tf_weights want,
+                      enum tf_weights_use use, enum tf_weights *values, struct tf_error *err);
 
-/* The training state's rules, shared by the loaders and tf-inspect --verify: the counters
- * (optim.step, train.* but train.rng) are finite and not negative, and no second moment
- * (optim.v.*) is negative. min is the smallest value of stored tensor name (any other name
- * passes). TF_EDATA naming the tensor. */
-int tf_train_state_check_tensor(const char *name, double min, struct tf_error *err);
-/* Moments before the first update are zero: moment (the name of a moment tensor holding a
- * nonzero value, or NULL when none does) with optim_step <= 0 is TF_EDATA. */
-int tf_train_state_check_fresh(int64_t optim_step, const char *moment, struct tf_error *err);
 /* ---------------------------------------------------------------- official */
 
 /* The released TokenFormer checkpoints and the official code (GPT-NeoX/DeepSpeed), both ways
@@ -483,8 +426,7 @@ int tf_train_state_check_fresh(int64_t optim_step, const char *moment, struct tf
  * layer l at i = l + 2: sequential.{i}.attention.{query,key,value,proj}.{key,value}_param_tokens
  * and sequential.{i}.mlp.{key,value}_param_tokens; sequential.{L+3}.norm.{weight,bias}. */
 
-/* The official name of tensor t of a model with n_layers layers, into buf (n bytes). */
-void tf_official_name(const struct tf_tensor *t, int n_layers, char *buf, size_t n);
+#define TF_SHA256_HEX 65 /* lower-case hex SHA-256 and its NUL */
 
 struct tf_official_info {
   const char *format;         /* "torch" (zip) or "safetensors" */
@@ -548,7 +490,7 @@ struct tf_grow_plan {
   int old_tokens[TF_NKINDS], new_tokens[TF_NKINDS];
   int old_ref[TF_NKINDS], new_ref[TF_NKINDS]; /* n_ref before and after */
   int exact;  /* 1: the grown model computes the same function as the old one */
-  int shrink; /* 1: some counts go down and none up (tf_model_shrink) */
+  int shrink; /* 1: some counts go down and none up (tf_model_shrink_on) */
 };
 const char *tf_grow_init_name(enum tf_grow_init i); /* "exact", "random", "duplicate" */
 /* What growing `in` by g would do. TF_EUSAGE, with the reason: a count below the model's
@@ -569,11 +511,6 @@ int tf_grow_plan(struct tf_grow_plan *p, const struct tf_model *in, const struct
  * copied. plan (may be NULL) receives tf_grow_plan's result. */
 int tf_model_grow(struct tf_model *out, const struct tf_model *in, const struct tf_grow_config *g,
                   const struct tf_init_config *ic, struct tf_grow_plan *plan, struct tf_error *err);
-
-/* out->growth := what in was: its token counts, and the learning rate of its last step when
- * its stage's schedule is stored (tf-grow's record; train.freeze and train.lr_from_previous
- * read it). */
-void tf_growth_record(struct tf_model *out, const struct tf_model *in);
 
 /* ---------------------------------------------------------------- inspect */
 
@@ -646,35 +583,6 @@ int tf_inspect_diff(struct tf_ckpt_reader *a, const char *name_a, struct tf_ckpt
                     const char *name_b, struct tf_tensor_diff **out, size_t *n_out,
                     struct tf_error *err);
 
-/* ---------------------------------------------------------------- optim */
-
-struct tf_adamw_hparams {
-  double beta1, beta2, eps, weight_decay;
-};
-int tf_adamw_create(struct tf_adamw *o, size_t n, struct tf_error *err);
-void tf_adamw_free(struct tf_adamw *o);
-/* One AdamW update of every tensor (weight decay only where tensors[i].decay), on the gradient
- * grad_scale grads (the trainer's averaging and clipping, applied in the same pass). */
-void tf_adamw_step(struct tf_adamw *o, float *params, const float *grads, float grad_scale,
-                   const struct tf_tensor *tensors, int n_tensors, double lr,
-                   const struct tf_adamw_hparams *h);
-
-/* A stage's schedule: linear warmup over `warmup` steps (a fraction of steps when < 1), then
- * cosine from lr to min_lr at the last step. */
-struct tf_schedule {
-  double lr, min_lr, warmup;
-  int64_t steps;
-};
-int64_t tf_warmup_steps(double warmup, int64_t steps);
-double tf_lr_at(const struct tf_schedule *s, int64_t step);
-/* g = 0, on all threads. */
-void tf_grad_zero(float *g, size_t n);
-/* Global L2 norm of g, accumulated in double. */
-double tf_grad_norm(const float *g, size_t n);
-/* The factor that brings a gradient of this norm to norm clip: clip / (norm + 1e-6) when
- * above it, else 1 (clip <= 0: always 1). */
-double tf_clip_factor(double norm, double clip);
-
 /* ---------------------------------------------------------------- data */
 
 struct tf_tokenizer;
@@ -719,7 +627,8 @@ struct tf_corpus {
   int32_t *owned_ids;
   char *name;
 };
-/* Opens path as a dataset when tf_mmidx_prefix says it names one, else as text ("-" and
+/* Opens path as a dataset when it names one (PREFIX, PREFIX.idx or PREFIX.bin, both files
+ * present; tokenformer-dataset(5)), else as text ("-" and
  * other names of stdin: read once), encoded by tok (NULL or the byte tokenizer: the bytes
  * themselves; max_bytes > 0: only the first max_bytes, less a UTF-8 character they would cut
  * for a BPE; flags as tf_tokenizer_encode's).
@@ -730,10 +639,6 @@ int tf_corpus_open_with(struct tf_corpus *c, const char *path, const struct tf_t
 /* tf_corpus_open_with(c, path, NULL, 0, 0, err): bytes. */
 int tf_corpus_open(struct tf_corpus *c, const char *path, struct tf_error *err);
 void tf_corpus_close(struct tf_corpus *c);
-/* TF_EDATA naming the position and id unless every id is in [0, limit) (what: what the limit
- * is, for the message). */
-int tf_corpus_check_ids(const struct tf_corpus *c, int64_t limit, const char *what,
-                        struct tf_error *err);
 /* The ids against the model: below its vocab_size and its tokenizer's id count. */
 int tf_corpus_check_model(const struct tf_corpus *c, const struct tf_model *m,
                           struct tf_error *err);
@@ -741,39 +646,22 @@ int tf_corpus_check_model(const struct tf_corpus *c, const struct tf_model *m,
 int tf_corpus_check_window(const struct tf_corpus *c, int T, struct tf_error *err);
 /* "byte" for a text read as bytes, else "token": what its ids are, for messages. */
 const char *tf_corpus_unit(const struct tf_corpus *c);
-/* dst[i] = id off + i, i < n (the caller keeps off + n <= c->n). */
-void tf_corpus_copy(const struct tf_corpus *c, size_t off, size_t n, int32_t *dst);
 /* TF_EIO "PATH: data file changed while reading" once a mapped input shrank under a read
  * (the ids read since may be zeros), else TF_OK. */
 int tf_corpus_changed(const struct tf_corpus *c, struct tf_error *err);
-/* This rank's B training windows (inputs and next-token targets, (B, T) each) of the global
- * batch of n_ranks * B windows drawn from rng. */
-void tf_corpus_draw(const struct tf_corpus *c, struct tf_rng *rng, int B, int T, int rank,
-                    int n_ranks, int32_t *inputs, int32_t *targets);
 
-/* Chunks of a text encoded in parallel by tf_encode_text. */
-#define TF_ENCODE_CHUNK (1 << 20)
 /* Appends the ids of text (n bytes) to out, as tf_tokenizer_encode would, on every thread: a
  * BPE text is first checked to be UTF-8 (TF_EDATA "invalid UTF-8 at byte N" unless flags has
- * TF_TOK_REPLACE_INVALID), then cut into chunks of about TF_ENCODE_CHUNK bytes at newlines
+ * TF_TOK_REPLACE_INVALID), then cut into chunks of about 1 MiB at newlines
  * where no token can cross; the ids do not depend on the thread count. */
 int tf_encode_text(const struct tf_tokenizer *tok, const char *text, size_t n, unsigned flags,
                    struct tf_ids *out, struct tf_error *err);
-/* The same with chunks of about chunk bytes and no UTF-8 check first (tests). */
-int tf_encode_text_chunked(const struct tf_tokenizer *tok, const char *text, size_t n,
-                           unsigned flags, size_t chunk, struct tf_ids *out, struct tf_error *err);
-/* The offset of the first invalid UTF-8 sequence of text, or n when it is all valid. */
-size_t tf_utf8_check(const char *text, size_t n);
 
 /* ---------------------------------------------------------------- mmidx */
 
 /* Indexed token datasets in the Megatron / GPT-NeoX mmap format (tokenformer-dataset(5)):
  * PREFIX.bin holds the token ids, PREFIX.idx (magic "MMIDIDX\0\0", version 1) their dtype,
  * the size and byte offset of each sequence and the document index. */
-#define TF_MMIDX_MAGIC_LEN 9
-/* The writer's dtype is uint16 for tokenizers of fewer ids than this, else int32 (as the
- * official tools choose). */
-#define TF_MMIDX_U16_BELOW 65500
 /* Integer dtypes, by the format's dtype codes. */
 enum {
   TF_IDS_U8 = 1,
@@ -783,46 +671,6 @@ enum {
   TF_IDS_I64 = 5,
   TF_IDS_U16 = 8
 };
-/* Bytes per id of a dtype code; 0 for codes that are not integer dtypes. */
-size_t tf_ids_dtype_size(int dtype);
-/* Element i of ids of that dtype (host byte order, little-endian). */
-int64_t tf_ids_get(int dtype, const void *ids, size_t i);
-
-struct tf_mmidx_info {
-  int dtype;
-  uint64_t n_seqs, n_docs, n_tokens;
-};
-/* Checks an index (len bytes at idx, name for messages) against a .bin of bin_len bytes
- * (bin_name): magic, version, an integer dtype, a length that is exactly what the counts
- * imply, sizes >= 0, sequences that follow one another from byte 0 and fill the .bin, a
- * document index from 0 to the number of sequences that never decreases. TF_EDATA naming the
- * file and field otherwise. Work and memory are bounded by len: nothing is allocated. */
-int tf_mmidx_parse(const uint8_t *idx, size_t len, uint64_t bin_len, const char *name,
-                   const char *bin_name, struct tf_mmidx_info *info, struct tf_error *err);
-/* 1 (prefix set) when path names a dataset: PREFIX, PREFIX.idx or PREFIX.bin with both
- * PREFIX.idx and PREFIX.bin present (a file named exactly path, other than .idx/.bin, is text);
- * else 0. */
-int tf_mmidx_prefix(const char *path, char *prefix, size_t cap);
-
-/* Writes PREFIX.bin and PREFIX.idx: the tokens go to a temporary file beside PREFIX.bin as
- * they come; finish writes the index to another and renames both over PREFIX.bin, then
- * PREFIX.idx. A failure, or abort, removes the temporary files and leaves existing files as
- * they were. */
-struct tf_mmidx_writer;
-/* n_ids: the tokenizer's id count (the dtype follows from it). TF_ECANTCREAT or TF_EIO when
- * the temporary file cannot be created. */
-int tf_mmidx_writer_create(struct tf_mmidx_writer **w, const char *prefix, int n_ids,
-                           struct tf_error *err);
-/* Appends one document of n ids as one sequence (an empty one is left out). TF_EDATA for an id
- * outside [0, n_ids); TF_EIO when writing fails. */
-int tf_mmidx_writer_add(struct tf_mmidx_writer *w, const int32_t *ids, size_t n,
-                        struct tf_error *err);
-/* Writes the index, names both files, and frees w (whatever the result). */
-int tf_mmidx_writer_finish(struct tf_mmidx_writer *w, struct tf_error *err);
-/* Removes the temporary files and frees w (NULL: nothing). */
-void tf_mmidx_writer_abort(struct tf_mmidx_writer *w);
-size_t tf_mmidx_writer_docs(const struct tf_mmidx_writer *w);
-int tf_mmidx_writer_dtype(const struct tf_mmidx_writer *w);
 
 /* What tf_dataset_build reads and how. */
 struct tf_dataset_opts {
@@ -857,12 +705,6 @@ int tf_ids_parse(const char *text, size_t n, const char *name, struct tf_ids *ou
 
 /* ---------------------------------------------------------------- gemm */
 
-/* C = alpha op(A) op(B) + beta C, all row-major; op(A) is M x K, op(B) is K x N; trans_x != 0
- * means the matrix is stored transposed (A as K x M with row stride lda, ...). BLIS underneath,
- * on every thread of tf_set_threads (on one thread when called inside an OpenMP parallel
- * region). Same inputs and thread count give the same bits. */
-void tf_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
-             const float *B, int ldb, float beta, float *C, int ldc);
 /* What computes the products, e.g. "BLIS 0.9.0, zen3 kernels" (for --version). The kernels are
  * BLIS's choice for the CPU, except skx on Intel CPUs with AVX-512; the environment variable
  * TF_BLAS_ARCH=<name> (a BLIS configuration name: skx, haswell, zen3, ...) overrides. */
@@ -886,67 +728,18 @@ const char *tf_cpu_built(void);
 
 /* ---------------------------------------------------------------- net */
 
-/* What the backward of one Pattention needs from its forward. R = B*T rows. */
-struct tf_pattn_acts {
-  float *cache; /* (R, n) Z (l2_norm_gelu), A (gelu_l2_norm) or S (softmax) */
-  float *rnorm; /* (R) row norms */
-};
-
-/* One layer's activations, kept by the forward for the backward. */
-struct tf_layer_acts {
-  float *h, *rstd1; /* (R, d), (R): LN0 of the residual before attention */
-  struct tf_pattn_acts p[TF_NSLOTS];
-  float *q, *k, *v;  /* (R, d) each; q and k after RoPE */
-  float *lse;        /* (B, H, T) log-sum-exp of each attention row */
-  float *a;          /* (R, d) attention output, the input of proj */
-  float *h2, *rstd2; /* (R, d), (R): LN0 of the residual before the FFN */
-};
-
-/* Every activation buffer of the network for up to B sequences of up to T positions,
- * allocated once (llm.c style). A forward may use any B' <= B, T' <= T. */
-struct tf_acts {
-  int B, T, L;                 /* capacity, and the config's layers */
-  int cur_B, cur_T;            /* the shape of the last forward */
-  int has_targets;             /* the last forward computed the loss */
-  struct tf_layer_acts *layer; /* (L) */
-  float *x;                    /* (R, d) residual stream: the embedding, updated in place */
-  float *y, *mean, *rstd;      /* final LayerNorm: (R, d), (R), (R) */
-  float *logits;               /* (R, V) after the forward; the backward turns it into dlogits */
-  float *losses, *lse;         /* (R) per-token loss and log-sum-exp */
-  int32_t *inputs, *targets;   /* (R) copies of the last forward's */
-  float *rope_cos, *rope_sin;  /* (T, r/2), r = tf_model_config_rotary_dims */
-  float *pattn_scratch;        /* (2 R n_max) */
-  float *att_scratch;          /* (att_slots, tf_attn_scratch_floats(T, d / H)) */
-  int att_slots;               /* min(B H, threads when made): attention's threads at most */
-  float *dres, *dh, *dq, *dk, *dv, *da; /* (R, d) gradients in flight */
-  float *mem;                           /* the one float allocation all of the above point into */
-  size_t n_floats;
-};
-
-/* Allocates activations for config c, batch B and length T (1 <= T; B >= 1). Sizes that
- * overflow or that the machine cannot hold are refused with TF_ENOMEM naming the figures. */
-/* Bytes of the activations of batch B x length T for config c (what tf_acts_create would
- * allocate), INFINITY when the size overflows or B x T is out of range. Allocates nothing
- * large. */
-double tf_acts_bytes(const struct tf_model_config *c, int B, int T);
+/* The network's activation buffers for up to B sequences of up to T positions, allocated once:
+ * what tf_eval_windows and tf_task_score run the forward in. */
+struct tf_acts;
 /* The largest batch b <= B whose activations of length T fit in memory beside the parameters
  * of c (the check of tf_acts_create), or 0 when not even one window does. */
 int tf_acts_fit_batch(const struct tf_model_config *c, int B, int T);
-int tf_acts_create(struct tf_acts *a, const struct tf_model_config *c, int B, int T,
+/* *a := new activations for config c, batch B and length T (1 <= T; B >= 1). Sizes that
+ * overflow or that the machine cannot hold are refused with TF_ENOMEM naming the figures
+ * (*a is then NULL). */
+int tf_acts_create(struct tf_acts **a, const struct tf_model_config *c, int B, int T,
                    struct tf_error *err);
-void tf_acts_free(struct tf_acts *a);
-
-/* The forward of docs/model.md §2.1 on inputs (B, T) (token ids must be in [0, V)): leaves logits
- * (B, T, V) in a->logits and returns the mean cross-entropy over the B*T positions against
- * targets (B, T); 0 when targets is NULL, NaN (and nothing done) unless 1 <= B <= a->B and
- * 1 <= T <= a->T. Same inputs and thread count give the same bits. */
-float tf_net_forward(const struct tf_model *m, struct tf_acts *a, const int32_t *inputs,
-                     const int32_t *targets, int B, int T);
-/* The backward of the last forward: adds the gradient of its mean loss to a gradient block
- * through g (tf_view_point on that block). Callers zero the block once per step;
- * a->logits is overwritten with dlogits. Does nothing after a forward without targets or a
- * second time after one forward. */
-void tf_net_backward(const struct tf_model *m, struct tf_acts *a, const struct tf_view *g);
+void tf_acts_free(struct tf_acts *a); /* NULL: nothing */
 
 /* ---------------------------------------------------------------- train */
 
@@ -966,32 +759,17 @@ struct tf_eval_result {
   double bits_per_byte;    /* loss_sum / ln 2 / bytes */
 };
 
-/* What a training run holds besides the model: activations, gradients (the parameter
- * layout, view g), one micro-batch of windows. */
-struct tf_trainer {
-  struct tf_model *m;
-  struct tf_train_config tc;
-  int rank, n_ranks;
-  struct tf_acts acts;
-  float *grads; /* (n_params) */
-  struct tf_view g;
-  int32_t *inputs, *targets; /* (batch, seq_len) */
-  struct tf_tensor *trained; /* train.freeze old_tokens: the rows AdamW updates, else NULL */
-  int n_trained;
-};
-
-/* Prepares training of m: continues the stored stage unless new_stage or the checkpoint has
- * no training state (then: step 0, fresh AdamW moments, data stream seeded by tc->seed).
- * tc->lr_from_previous > 0 sets the peak lr from m's growth record (TF_ECONFIG without one);
- * tc->freeze old_tokens trains only the Pattention rows past the record's old counts (TF_ECONFIG
- * without a record or new rows). */
-int tf_trainer_create(struct tf_trainer *t, struct tf_model *m, const struct tf_train_config *tc,
+/* What a training run holds besides the model: activations, gradients, one micro-batch of
+ * windows (opaque). */
+struct tf_trainer;
+/* *t := a new trainer of m, which it uses until tf_trainer_free. Continues the stored stage
+ * unless new_stage or the checkpoint has no training state (then: step 0, fresh AdamW moments,
+ * data stream seeded by tc->seed). tc->lr_from_previous > 0 sets the peak lr from m's growth
+ * record (TF_ECONFIG without one); tc->freeze old_tokens trains only the Pattention rows past
+ * the record's old counts (TF_ECONFIG without a record or new rows). */
+int tf_trainer_create(struct tf_trainer **t, struct tf_model *m, const struct tf_train_config *tc,
                       int new_stage, int rank, int n_ranks, struct tf_error *err);
-void tf_trainer_free(struct tf_trainer *t);
-/* The peak lr tc asks of m: tc->lr, or tc->lr_from_previous x the final lr in m's growth
- * record. TF_ECONFIG when there is no such lr or the product is not in (0, 10]. */
-int tf_train_peak_lr(const struct tf_model *m, const struct tf_train_config *tc, double *lr,
-                     struct tf_error *err);
+void tf_trainer_free(struct tf_trainer *t); /* NULL: nothing */
 /* A resumed stage keeps the schedule stored with it (train.steps, warmup, lr, min_lr): a
  * value of tc that differs is refused with TF_EUSAGE naming both, unless reschedule, when
  * tc's schedule replaces the stored one. Nothing to check without a stored schedule. */
@@ -1023,28 +801,6 @@ int tf_eval_windows_watched(const struct tf_model *m, struct tf_acts *acts, int 
                             int32_t *inputs, int32_t *targets, struct tf_eval_result *r,
                             void (*on_batch)(void *ctx, int64_t done, int64_t total), void *ctx,
                             struct tf_error *err);
-/* Shrinking (docs/model.md §6.7): how much each parameter token of each Pattention matters, on
- * sample text. Token j of Pattention (l, slot) scores
- *   importance_j = |V_j| * mean over the sample's positions of |S_j|,
- * the mean size of its contribution to the output (S = Theta(X K^T), V_j its value row). */
-struct tf_token_scores {
-  double *importance; /* every Pattention's tokens, at offset[l][slot] */
-  size_t offset[TF_MAX_LAYERS][TF_NSLOTS];
-  int64_t positions; /* rows of the sample the means are over */
-};
-/* Scores m's tokens over the first n tokens of c (tf_eval_windows' windows, B at a time);
- * r receives the sample's loss. Errors as tf_eval_windows, named after c's path. */
-int tf_token_scores_measure(struct tf_token_scores *s, const struct tf_model *m,
-                            const struct tf_corpus *c, size_t n, int B, struct tf_eval_result *r,
-                            struct tf_error *err);
-void tf_token_scores_free(struct tf_token_scores *s);
-/* Creates out, `in` with the counts g asks for (all at most in's; tf_grow_plan must say
- * shrink): each Pattention keeps its most important tokens (ties: the lower index), in their
- * order; n_ref, and so tau, is kept. Training state and records as tf_model_grow (moments
- * fresh). Deterministic for given scores. */
-int tf_model_shrink(struct tf_model *out, const struct tf_model *in, const struct tf_grow_config *g,
-                    const struct tf_token_scores *s, struct tf_grow_plan *plan,
-                    struct tf_error *err);
 /* Scores in's tokens on the first n tokens of c (B windows a pass), shrinks as g says, and
  * scores the shrunk model on the same windows: the loss before and after in rep. */
 struct tf_shrink_report {
@@ -1066,8 +822,6 @@ struct tf_dist {
 /* Initialises MPI when an MPI launcher (mpirun, srun) started us. */
 int tf_dist_init(struct tf_dist *d, int *argc, char ***argv, struct tf_error *err);
 void tf_dist_finalize(struct tf_dist *d);
-/* In place: grads summed over ranks; *loss averaged. */
-void tf_dist_allreduce(const struct tf_dist *d, float *grads, size_t n, double *loss);
 /* The maximum of flag over ranks. */
 int tf_dist_any(const struct tf_dist *d, int flag);
 /* 1 when every rank holds the same parameters (a checksum compared across ranks). */
@@ -1213,7 +967,7 @@ struct tf_task_set {
   void (*on_batch)(void *ctx, int done, int total);
   void *on_batch_ctx;
   /* 0 (tf_task_load's): the choices of an example share their common prefix's forward;
-   * 1: every request through tf_net_forward whole, padded in batches (the check of 0) */
+   * 1: every request through the network's forward whole, padded in batches (the check of 0) */
   int whole;
 };
 
@@ -1229,7 +983,7 @@ void tf_task_free(struct tf_task_set *s);
  * then each example's pred and pred_norm. By default an example's requests share the forward
  * of their common prefix (the context), many examples per pass of up to B x s->max_input rows
  * in buffers of its own (acts unused, may be NULL; TF_ENOMEM naming the figures when they do
- * not fit); with s->whole, up to B requests of equal padded length per tf_net_forward in acts,
+ * not fit); with s->whole, up to B requests of equal padded length per forward pass in acts,
  * which must hold B x s->max_input. TF_EDATA when a log-likelihood is not finite. */
 int tf_task_score(struct tf_task_set *s, const struct tf_model *m, struct tf_acts *acts, int B,
                   struct tf_error *err);
@@ -1258,7 +1012,7 @@ int tf_task_save_examples(const struct tf_task_set *s, const char *path, struct 
  * allocated once. A new position costs one row through every Pattention, i.e. two
  * matrix-vector products (x K^T, then s^T V) shared by the OpenMP threads, plus attention
  * over the cached positions, so decoding is bound by memory bandwidth. The math is that of
- * tf_net_forward (the logits agree to float rounding). Several tokens at once (a prompt, or
+ * the training forward (the logits agree to float rounding). Several tokens at once (a prompt, or
  * the re-encoding after a slide) go `chunk` rows per pass through the batched kernels.
  *
  * Sliding window: RoPE positions stay in [0, S), as in training. When a token arrives with
@@ -1326,11 +1080,11 @@ struct tf_sample_config {
 
 struct tf_sampler {
   struct tf_sample_config cfg;
-  int V; /* candidate ids 0 .. V-1 */
-  struct tf_rng rng;
-  float *prob;    /* (V) */
-  int32_t *order; /* (V) ids ranked by the top-k and top-p selection */
-  uint8_t *kept;  /* (V) */
+  int V;              /* candidate ids 0 .. V-1 */
+  struct tf_rng *rng; /* its generator (lib/rng.h) */
+  float *prob;        /* (V) */
+  int32_t *order;     /* (V) ids ranked by the top-k and top-p selection */
+  uint8_t *kept;      /* (V) */
 };
 
 /* A sampler over ids 0 .. V-1 (V >= 1). Settings out of range are TF_EUSAGE, naming them. */

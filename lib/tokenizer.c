@@ -8,6 +8,7 @@
 
 #include "bpe_internal.h"
 #include "tokenformer.h"
+#include "sha256.h"
 
 struct tf_tokenizer {
   enum tf_tok_kind kind;

@@ -4,7 +4,7 @@
 #ifndef TF_TORCH_INTERNAL_H
 #define TF_TORCH_INTERNAL_H
 
-#include "tokenformer.h"
+#include "st_internal.h"
 
 /* ---------------------------------------------------------------- zip reader */
 
@@ -20,6 +20,7 @@ int tf_zip_open_mem(struct tf_zip **z, const void *p, size_t n, const char *name
                     struct tf_error *err);
 void tf_zip_close(struct tf_zip *z);
 size_t tf_zip_count(const struct tf_zip *z);
+const char *tf_zip_path(const struct tf_zip *z);           /* the file's path (or name) */
 const char *tf_zip_name(const struct tf_zip *z, size_t i); /* entry i's name */
 /* Index of the entry called name, or -1. */
 long tf_zip_find(const struct tf_zip *z, const char *name);
@@ -28,6 +29,9 @@ const unsigned char *tf_zip_data(const struct tf_zip *z, size_t i, uint64_t *siz
 /* Checks entry i's CRC-32 (once; later calls return the first answer): TF_EDATA naming the
  * entry when it differs. Pages read are released as it goes (tf_zip_release). */
 int tf_zip_verify(struct tf_zip *z, size_t i, struct tf_error *err);
+/* Entry i's CRC-32 computed by the caller over all its bytes (tf_crc32): the same answer as
+ * tf_zip_verify, without another pass over the entry. */
+int tf_zip_check_crc(struct tf_zip *z, size_t i, uint32_t crc, struct tf_error *err);
 /* Tells the kernel that the mapped pages covering [p, p + n) are not needed any more, so a
  * file far larger than memory streams through (no-op over a caller's buffer). */
 void tf_zip_release(const struct tf_zip *z, const void *p, uint64_t n);
@@ -39,9 +43,10 @@ const unsigned char *tf_zip_bytes(const struct tf_zip *z, uint64_t *size);
 /* Writes a zip archive of stored entries to fd, as torch.save lays them out: each entry's
  * data starts at a multiple of 64 bytes (padding in the local header's extra field), zip64
  * records where a size, offset or count needs them (force_zip64: for every entry, so tests
- * reach those paths with small files). */
+ * reach those paths with small files). The bytes go through a tf_outbuf: init fails only for
+ * want of memory, and tf_zip_finish writes what is left. */
 struct tf_zip_writer {
-  int fd;
+  struct tf_outbuf out;
   const char *name; /* in messages */
   int force_zip64;
   uint64_t pos;
@@ -52,7 +57,7 @@ struct tf_zip_writer {
     uint32_t crc;
   } * e;
 };
-void tf_zip_writer_init(struct tf_zip_writer *w, int fd, const char *name);
+int tf_zip_writer_init(struct tf_zip_writer *w, int fd, const char *name, struct tf_error *err);
 /* Appends entry name holding the n bytes at p. */
 int tf_zip_add(struct tf_zip_writer *w, const char *name, const void *p, uint64_t n,
                struct tf_error *err);
@@ -121,8 +126,9 @@ int tf_pt_open_mem(struct tf_pt_file *f, const void *p, size_t n, const char *na
                    struct tf_error *err);
 void tf_pt_close(struct tf_pt_file *f);
 /* Tensor i's elements in row-major order as float32 (dst holds their count; F16 and BF16
- * widened exactly), read from the mapping after its storage's CRC-32 is checked; pages are
- * released as they are copied. */
+ * widened exactly), read from the mapping in one pass that also checks its storage's CRC-32
+ * and that every element is finite (TF_EDATA naming the tensor and the element otherwise);
+ * pages are released as they are copied. */
 int tf_pt_read(struct tf_pt_file *f, size_t i, float *dst, struct tf_error *err);
 
 /* One float32 tensor to write. */

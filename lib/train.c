@@ -6,6 +6,12 @@
 #include <string.h>
 
 #include "tokenformer.h"
+#include "data_internal.h"
+#include "model_internal.h"
+#include "net.h"
+#include "optim.h"
+#include "rng.h"
+#include "train_internal.h"
 
 static struct tf_adamw_hparams hparams(const struct tf_train_config *tc) {
   return (struct tf_adamw_hparams){tc->beta1, tc->beta2, tc->eps, tc->weight_decay};
@@ -16,12 +22,12 @@ static struct tf_adamw_hparams hparams(const struct tf_train_config *tc) {
 static int start_stage(struct tf_model *m, const struct tf_train_config *tc, int n_ranks,
                        struct tf_error *err) {
   struct tf_train_state *s = &m->train;
-  tf_adamw_free(&s->opt);
-  int rc = tf_adamw_create(&s->opt, m->n_params, err);
+  tf_adamw_free(s->opt);
+  int rc = tf_adamw_create(s->opt, m->n_params, err);
   if (rc) return rc;
   s->present = 1;
   s->step = 0;
-  tf_rng_seed(&s->rng, tc->seed);
+  tf_rng_seed(s->rng, tc->seed);
   rc = tf_train_state_set_ranks(s, n_ranks, err);
   if (!rc) memset(s->cursor, 0, (size_t)n_ranks * sizeof *s->cursor);
   return rc;
@@ -96,8 +102,8 @@ static void zero_frozen(const struct tf_trainer *t) {
   }
 }
 
-int tf_trainer_create(struct tf_trainer *t, struct tf_model *m, const struct tf_train_config *tc,
-                      int new_stage, int rank, int n_ranks, struct tf_error *err) {
+int tf_trainer_init(struct tf_trainer *t, struct tf_model *m, const struct tf_train_config *tc,
+                    int new_stage, int rank, int n_ranks, struct tf_error *err) {
   memset(t, 0, sizeof *t);
   t->m = m;
   t->tc = *tc;
@@ -108,24 +114,24 @@ int tf_trainer_create(struct tf_trainer *t, struct tf_model *m, const struct tf_
   int rc = tf_train_peak_lr(m, tc, &t->tc.lr, err);
   if (!rc && tc->freeze == TF_FREEZE_OLD_TOKENS) rc = freeze_plan(t, err);
   if (!rc) rc = check_train_size(m, B, T, err);
-  if (!rc) rc = tf_acts_create(&t->acts, &m->cfg, B, T, err);
+  if (!rc) rc = tf_acts_init(&t->acts, &m->cfg, B, T, err);
   if (!rc && (new_stage || !m->train.present))
     rc = start_stage(m, tc, n_ranks, err);
   else if (!rc && m->train.n_ranks != n_ranks) /* the stream is global */
     rc = tf_train_state_set_ranks(&m->train, n_ranks, err);
   if (rc) {
-    tf_trainer_free(t);
+    tf_trainer_release(t);
     return rc;
   }
   t->grads = calloc(m->n_params, sizeof(float));
   t->inputs = calloc((size_t)B * T, sizeof(int32_t));
   t->targets = calloc((size_t)B * T, sizeof(int32_t));
   if (!t->grads || !t->inputs || !t->targets) {
-    tf_trainer_free(t);
+    tf_trainer_release(t);
     return tf_error_set(err, TF_ENOMEM, "out of memory for gradients and batches");
   }
   if ((rc = tf_view_point(&t->g, t->grads, &m->cfg, err))) {
-    tf_trainer_free(t);
+    tf_trainer_release(t);
     return rc;
   }
   m->train.has_schedule = 1; /* the stage's schedule is the one this trainer runs */
@@ -163,14 +169,28 @@ int tf_trainer_check_schedule(const struct tf_model *m, const struct tf_train_co
                       key, stored, given);
 }
 
-void tf_trainer_free(struct tf_trainer *t) {
-  tf_acts_free(&t->acts);
+void tf_trainer_release(struct tf_trainer *t) {
+  tf_acts_release(&t->acts);
   tf_view_free(&t->g);
   free(t->grads);
   free(t->inputs);
   free(t->targets);
   free(t->trained);
   memset(t, 0, sizeof *t);
+}
+
+int tf_trainer_create(struct tf_trainer **t, struct tf_model *m, const struct tf_train_config *tc,
+                      int new_stage, int rank, int n_ranks, struct tf_error *err) {
+  *t = calloc(1, sizeof **t);
+  if (!*t) return tf_error_set(err, TF_ENOMEM, "out of memory");
+  int rc = tf_trainer_init(*t, m, tc, new_stage, rank, n_ranks, err);
+  if (rc) free(*t), *t = NULL;
+  return rc;
+}
+
+void tf_trainer_free(struct tf_trainer *t) {
+  if (t) tf_trainer_release(t);
+  free(t);
 }
 
 /* Names the first tensor whose gradient is not finite. */
@@ -201,7 +221,7 @@ int tf_trainer_step(struct tf_trainer *t, const struct tf_corpus *data, const st
   tf_grad_zero(t->grads, m->n_params);
   double loss = 0;
   for (int a = 0; a < A; a++) {
-    tf_corpus_draw(data, &s->rng, B, T, t->rank, t->n_ranks, t->inputs, t->targets);
+    tf_corpus_draw(data, s->rng, B, T, t->rank, t->n_ranks, t->inputs, t->targets);
     for (int r = 0; r < t->n_ranks; r++) s->cursor[r] += B; /* every rank keeps all counts */
     loss += tf_net_forward(m, &t->acts, t->inputs, t->targets, B, T);
     tf_net_backward(m, &t->acts, &t->g);
@@ -227,7 +247,7 @@ int tf_trainer_step(struct tf_trainer *t, const struct tf_corpus *data, const st
   struct tf_adamw_hparams h = hparams(tc);
   /* frozen: AdamW over the new rows only; the FLOPs below stay those of a full step, since the
    * backward computes every gradient (the frozen ones are zeroed, not skipped) */
-  tf_adamw_step(&s->opt, m->params, t->grads, grad_scale, t->trained ? t->trained : m->tensors,
+  tf_adamw_step(s->opt, m->params, t->grads, grad_scale, t->trained ? t->trained : m->tensors,
                 t->trained ? t->n_trained : m->n_tensors, lr, &h);
   int64_t tokens = (int64_t)B * T * A * t->n_ranks;
   s->step++;

@@ -13,6 +13,7 @@
 #include "gemv.h"
 #include "kernels.h"
 #include "tasks_internal.h"
+#include "model_internal.h"
 
 /* Rows of logits made at once: (HEAD_ROWS, V) floats, 25 MiB at V = 50304. */
 #define HEAD_ROWS 128
@@ -114,7 +115,7 @@ static void pattn(const struct tf_model *m, struct tf_tree *t, int l, int slot, 
                              .d_out = c->d_model,
                              .norm = c->norm,
                              .ld = tf_pattn_ld_max(c)};
-  const struct tf_pattn_view *w = &m->w.layer[l][slot];
+  const struct tf_pattn_view *w = &m->w->layer[l][slot];
   tf_pattn_forward(&s, out, beta, t->pcache, t->prnorm, t->pscratch, x, w->key, w->value);
 }
 
@@ -184,7 +185,7 @@ static void layer(const struct tf_model *m, struct tf_tree *t, int l) {
 void tf_tree_forward(const struct tf_model *m, struct tf_tree *t) {
   for (int g = 0; g < t->n_segs; g++)
     for (int i = 0; i < t->seg[g].n; i++) t->row_seg[t->seg[g].r0 + i] = g;
-  tf_embed_forward(t->x, t->tokens, m->w.embed, t->n_rows, m->cfg.d_model);
+  tf_embed_forward(t->x, t->tokens, m->w->embed, t->n_rows, m->cfg.d_model);
   for (int l = 0; l < m->cfg.n_layers; l++) layer(m, t, l);
 }
 
@@ -194,9 +195,9 @@ void tf_tree_head(const struct tf_model *m, struct tf_tree *t, const int *rows, 
     memcpy(t->h + (size_t)i * d, t->x + (size_t)rows[i] * d, (size_t)d * sizeof(float));
   /* logits = LN_final(x) E^T; lse_i = log sum_j exp(logits_ij) (the cross-entropy's, its
    * targets unused: t->loss is scratch) */
-  tf_layernorm_affine_forward(t->y, t->mean, t->ystd, t->h, m->w.final_norm_weight,
-                              m->w.final_norm_bias, n, d);
-  tf_head_forward(t->logits, t->y, m->w.embed, n, V, d);
+  tf_layernorm_affine_forward(t->y, t->mean, t->ystd, t->h, m->w->final_norm_weight,
+                              m->w->final_norm_bias, n, d);
+  tf_head_forward(t->logits, t->y, m->w->embed, n, V, d);
   int32_t zero[HEAD_ROWS] = {0};
   tf_crossentropy_forward(t->loss, t->lse, t->logits, zero, n, V);
 }

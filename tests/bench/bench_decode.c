@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "tokenformer.h"
+#include "rng.h"
 
 static const char usage[] =
     "Usage: bench_decode [-c CONFIG] [--set SECTION.KEY=VALUE]... [--threads LIST]\n"

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "tokenformer.h"
+#include "gemm.h"
 
 #define RUNS 7
 

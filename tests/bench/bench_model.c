@@ -8,6 +8,11 @@
 #include <time.h>
 
 #include "tokenformer.h"
+#include "data_internal.h"
+#include "net.h"
+#include "optim.h"
+#include "rng.h"
+#include "train_internal.h"
 
 static const char usage[] =
     "Usage: bench_model [-c CONFIG] [--set SECTION.KEY=VALUE]... [--batch B] [--seq T]\n"
@@ -200,15 +205,15 @@ static int bench_create(struct bench *b, const struct options *o, struct tf_erro
   if (rc) return rc;
   tf_model_init(&b->m, &o->cfg.init);
   rc = random_corpus(&b->data, tc.seed, err);
-  if (!rc) rc = tf_trainer_create(&b->t, &b->m, &tc, 1, 0, 1, err);
+  if (!rc) rc = tf_trainer_init(&b->t, &b->m, &tc, 1, 0, 1, err);
   if (!rc) rc = tf_corpus_check_window(&b->data, b->T, err);
   /* fwdbwd runs on one fixed batch, as the PyTorch peer does */
-  if (!rc) tf_corpus_draw(&b->data, &b->m.train.rng, b->B, b->T, 0, 1, b->t.inputs, b->t.targets);
+  if (!rc) tf_corpus_draw(&b->data, b->m.train.rng, b->B, b->T, 0, 1, b->t.inputs, b->t.targets);
   return rc;
 }
 
 static void bench_free(struct bench *b) {
-  tf_trainer_free(&b->t);
+  tf_trainer_release(&b->t);
   tf_corpus_close(&b->data);
   tf_model_free(&b->m);
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "tokenformer.h"
+#include "net.h"
 
 static const char usage[] =
     "Usage: bench_tasks [-c CONFIG] [--examples N] [--batch B] [--ctx C] [--cont K]\n"
@@ -113,7 +114,7 @@ int main(int argc, char **argv) {
   if (!rc) rc = tf_task_load(&warm, TF_TASK_HELLASWAG, path, 1, m.tok, m.cfg.seq_len, &err);
   unlink(path);
   s.whole = warm.whole = whole;
-  if (!rc && whole) rc = tf_acts_create(&acts, &m.cfg, B, s.max_input, &err);
+  if (!rc && whole) rc = tf_acts_init(&acts, &m.cfg, B, s.max_input, &err);
   if (!rc) rc = tf_task_score(&warm, &m, whole ? &acts : NULL, B, &err);
   double t0 = now(), c0 = cpu();
   if (!rc) rc = tf_task_score(&s, &m, whole ? &acts : NULL, B, &err);
@@ -129,7 +130,7 @@ int main(int argc, char **argv) {
          whole ? "whole" : "shared", secs, cpu_secs, s.n_examples / secs, s.n_requests / secs);
   tf_task_free(&s);
   tf_task_free(&warm);
-  if (whole) tf_acts_free(&acts);
+  if (whole) tf_acts_release(&acts);
   tf_model_free(&m);
   return 0;
 }

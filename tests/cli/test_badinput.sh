@@ -227,7 +227,7 @@ chmod 644 "$B/unreadable.tfz" "$B/unreadable.yaml" "$B/unreadable.txt"
 # ---------------------------------------------------------------- limits before allocation
 # Sizes that cannot fit are refused with exit 71 and the figures, needed against the
 # machine's memory, before anything large is allocated (the runs take milliseconds).
-grep_err 71 "model needs [0-9.]+ GiB for 4398096973824 parameters, the machine has [0-9.]+ GiB" \
+grep_err 71 "a model of 4398096973824 parameters: needs [0-9.e+]+ GiB in all \(parameters [0-9.e+]+ GiB\), held at once; the machine has [0-9.e+]+ GiB" \
   "badinput: tf-init of a model of 4.4e12 parameters exits 71 with the figures" \
   $TF_BIN/tf-init -c configs/tiny.yaml --set model.d_model=65536 --set model.ffn_tokens=16777216 \
   -o "$B/x.tfz"
@@ -286,7 +286,7 @@ huge "$B/huge-state.tfz" train
 pipe_from() { f=$1 && shift && cat "$f" | "$@"; }
 for cmd in "tf-train -c configs/tiny.yaml -o $B/x.tfz -i" "tf-grow --ffn +1 -o $B/x.tfz -i" \
   "tf-eval -d data/tiny-valid.txt -i" "tf-generate -p x -i"; do
-  grep_err 71 "model needs [0-9.]+ GiB for 1099562090496 parameters, the machine has [0-9.]+ GiB" \
+  grep_err 71 "a model of 1099562090496 parameters: needs [0-9.e+]+ GiB in all \(parameters [0-9.e+]+ GiB\), held at once; the machine has" \
     "badinput: ${cmd%% *} of a header claiming 1.1e12 parameters exits 71 with the figures" \
     pipe_from "$B/huge.tfz" $TF_BIN/$cmd -
 done
@@ -308,8 +308,8 @@ $TF_BIN/tf-init -q -c configs/tiny.yaml --set model.d_model=512 -o "$B/d512.tfz"
 $TF_BIN/tf-train -q -c configs/tiny.yaml -i "$B/d512.tfz" -o "$B/d512-trained.tfz" --steps 1
 for f in d512 d512-trained; do
   moments=
-  [ $f = d512 ] || moments=" and their AdamW moments"
-  grep_err 71 "grown model needs [0-9.]+ GiB for 171798823936 parameters$moments beside the 525312" \
+  [ $f = d512 ] || moments=", AdamW moments [0-9.e+]+ GiB"
+  grep_err 71 "grown model of 171798823936 parameters beside the input's 525312: needs [0-9.e+]+ GiB in all \(parameters [0-9.e+]+ GiB$moments\), held" \
     "badinput: tf-grow of $f.tfz to 2^24 tokens of every kind exits 71 with the figures" \
     $TF_BIN/tf-grow -i "$B/$f.tfz" -o "$B/x.tfz" --qkv 16777216 --proj 16777216 --ffn 16777216
 done

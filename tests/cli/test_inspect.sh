@@ -132,6 +132,21 @@ check "inspect: no raw control character reaches the terminal" sh -c \
 grep_err 65 'no config' "inspect: --verify wants a tokenformer checkpoint" \
   $I --verify "$T/evil.safetensors"
 
+# escaped once: a name a message quotes shows as C writes it (not \\x01, \\x5c); a JSON value
+# of the history text as JSON writes it
+python3 -c "
+import json, struct
+h = json.dumps({'a\x01b\\\\c': {'dtype': 'Q9', 'shape': [1], 'data_offsets': [0, 4]}}).encode()
+h += b' ' * (-len(h) % 8)
+open('$T/escaped.safetensors', 'wb').write(struct.pack('<Q', len(h)) + h + b'\0\0\0\0')
+"
+grep_err 65 ': tensor a\\x01b\\\\c: unknown dtype "Q9"' \
+  "inspect: a message shows a name from the file escaped once" $I "$T/escaped.safetensors"
+ok "inspect: a checkpoint named with a quote and a backslash" \
+  $N -q -c configs/tiny.yaml -o "$T/q\"b\\c.tfz"
+grep_out '^  argv +\[.*,"-o","[^"]*/q\\"b\\\\c\.tfz"\]$' \
+  "inspect: --history shows argv as JSON escapes it" $I --history "$T/q\"b\\c.tfz"
+
 # usage and exit codes
 grep_err 66 'nothere\.tfz' "inspect: missing file exits 66" $I "$T/nothere.tfz"
 grep_err 64 'checkpoint is required' "inspect: no file is a usage error" $I

@@ -1,15 +1,9 @@
 #!/bin/sh
 # test_check_citations.sh: check-citations.sh on small trees made here, one that must pass and
 # one broken citation of each kind that must fail, naming its file and line.
-set -u
 here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/check-citations.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); }
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+NAME=check-citations
+. "$here/../selftest.sh"
 
 # A tree whose citations all resolve: 2 pages, 6 page or section citations, 1 man page.
 make_tree() {
@@ -23,15 +17,7 @@ make_tree() {
 
 # expect STATUS PATTERN: runs the checker on the tree, compares exit status and output.
 expect() {
-  out=$(sh "$here/check-citations.sh" "$tmp/t" 2>&1)
-  rc=$?
-  if [ "$rc" != "$1" ]; then
-    fail "$3: exit $rc, expected $1: $out"
-  elif ! printf '%s\n' "$out" | grep -q -- "$2"; then
-    fail "$3: no line matching '$2' in: $out"
-  else
-    ok
-  fi
+  expect_output "$1" "$2" "$3" sh "$here/check-citations.sh" "$tmp/t"
 }
 
 make_tree
@@ -66,5 +52,4 @@ make_tree
 printf 'See §2 here.\n' >> "$tmp/t/docs/b.md"
 expect 1 '^docs/b.md:4: cites docs/b.md §2, which does not exist$' "a bare section in docs/"
 
-echo "check-citations: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+selftest_end check-citations

@@ -7,13 +7,18 @@
  * (header and its checks), checks the header as a model's (tf_model_check_header), and
  * streams every tensor (read in pieces of different sizes or skipped) to tf_ckpt_finish (end
  * of stream, CRC); the file ways then load the whole model (config, shapes, training state,
- * tensor bytes) when the header is a model's. Promises checked: a failure is TF_EDATA or
- * TF_ENOMEM with a message that names the file; a read past the data region is refused; all
- * ways agree on success and on the model's bytes, since they read the same content. */
+ * tensor bytes) when the header is a model's, and load it to run as stored (a checkpoint of
+ * bf16 or q8 weights straight into its converted weights, lib/qstore.c). Promises checked: a
+ * failure is TF_EDATA or TF_ENOMEM with a message that names the file; a read past the data region
+ * is refused; all ways agree on success and on the model's bytes, since they read the same content.
+ */
 #include <fcntl.h>
 #include <zlib.h>
 
 #include "fuzz.h"
+#include "model_internal.h"
+#include "optim.h"
+#include "quant.h"
 
 #define PIECE    4096       /* largest read of the streaming pass */
 #define PIPE_MAX (1 << 20)  /* larger inputs skip the pipe pass */
@@ -55,17 +60,21 @@ static int stream_all(struct tf_ckpt_reader *r, struct tf_error *err) {
 /* What one way of reading the input found. The bytes are the same (or the same content in
  * gzip), so every way must find the same. */
 struct outcome {
-  int streamed; /* tf_ckpt_open through tf_ckpt_finish succeeded */
-  int model;    /* and the header is a model's (tf_model_check_header) */
-  int loaded;   /* tf_model_load succeeded */
-  uLong sum;    /* CRC-32 of the loaded parameters, AdamW moments and history */
+  int streamed;  /* tf_ckpt_open through tf_ckpt_finish succeeded */
+  int model;     /* and the header is a model's (tf_model_check_header) */
+  int loaded;    /* tf_model_load succeeded */
+  uLong sum;     /* CRC-32 of the loaded parameters, AdamW moments and history */
+  int ran;       /* tf_model_load_run (as stored) succeeded */
+  uLong run_sum; /* CRC-32 of its weights: parameters, or converted weights */
 };
 
 static void same_outcome(const struct outcome *a, const struct outcome *b, const char *what) {
   if (a->streamed != b->streamed || a->model != b->model || a->loaded != b->loaded ||
-      a->sum != b->sum)
-    fuzz_fail("%s disagree: streamed %d/%d, model %d/%d, loaded %d/%d, sum %lx/%lx", what,
-              a->streamed, b->streamed, a->model, b->model, a->loaded, b->loaded, a->sum, b->sum);
+      a->sum != b->sum || a->ran != b->ran || a->run_sum != b->run_sum)
+    fuzz_fail("%s disagree: streamed %d/%d, model %d/%d, loaded %d/%d, sum %lx/%lx, ran %d/%d, "
+              "run sum %lx/%lx",
+              what, a->streamed, b->streamed, a->model, b->model, a->loaded, b->loaded, a->sum,
+              b->sum, a->ran, b->ran, a->run_sum, b->run_sum);
 }
 
 /* Opens path (its messages start with name) and streams it to the end. */
@@ -99,8 +108,22 @@ static void load_pass(const char *path, struct outcome *o) {
     fuzz_fail("a loaded model is incomplete");
   o->loaded = 1;
   o->sum = crc_floats(crc32_z(0, NULL, 0), m.params, m.n_params);
-  o->sum = crc_floats(crc_floats(o->sum, m.train.opt.m, m.n_params), m.train.opt.v, m.n_params);
+  o->sum = crc_floats(crc_floats(o->sum, m.train.opt->m, m.n_params), m.train.opt->v, m.n_params);
   o->sum = crc32_z(o->sum, (const Bytef *)m.history, strlen(m.history));
+  tf_model_free(&m);
+}
+
+/* Loads the model of path to run as stored, as tf-generate does without --weights. */
+static void run_pass(const char *path, struct outcome *o) {
+  struct tf_model m;
+  struct tf_error err = {0};
+  if (!o->model) return;
+  int rc = tf_model_load_run(&m, path, TF_WEIGHTS_STORED, TF_USE_CONVERTED, NULL, &err);
+  fuzz_check_error(rc, &err, path, allowed, "tf_model_load_run");
+  if (rc) return;
+  if (!m.qw != !m.weights || !m.qw == !m.params) fuzz_fail("a run's model is neither form");
+  o->ran = 1;
+  o->run_sum = m.qw ? crc32_z(0, m.qw->mem, m.qw->bytes) : crc_floats(0, m.params, m.n_params);
   tf_model_free(&m);
 }
 
@@ -175,6 +198,7 @@ static void other_way(struct fuzz_file *alt, unsigned char *bytes, size_t n,
   free(bytes);
   stream_pass(alt->path, alt->path, &o);
   load_pass(alt->path, &o);
+  run_pass(alt->path, &o);
   same_outcome(file, &o, what);
 }
 
@@ -190,6 +214,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_file_put(&plain, data, size);
   stream_pass(plain.path, plain.path, &file);
   load_pass(plain.path, &file);
+  run_pass(plain.path, &file);
   if (size < 2 || data[0] != 0x1f || data[1] != 0x8b) {
     unsigned char *bytes = gzip_wrap(data, size, &n);
     other_way(&alt, bytes, n, &file, "the file and its gzip");
@@ -197,7 +222,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     other_way(&alt, bytes, n, &file, "the file and its padded header");
   }
   if (pipe_pass(data, size, &piped)) {
-    file.loaded = 0, file.sum = 0; /* the pipe is only streamed */
+    file.loaded = 0, file.sum = 0, file.ran = 0, file.run_sum = 0; /* the pipe is only streamed */
     same_outcome(&file, &piped, "the file and the pipe");
   }
   return 0;

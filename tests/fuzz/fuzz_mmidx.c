@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "fuzz.h"
+#include "data_internal.h"
 
 static char dir[64], prefix[96], idx_path[112], bin_path[112];
 

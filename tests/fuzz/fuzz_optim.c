@@ -14,6 +14,7 @@
 
 #include "fuzz.h"
 #include "model_internal.h"
+#include "optim.h"
 
 static struct tf_model model;
 static float *grads;
@@ -29,7 +30,7 @@ static void make_model(void) {
                               .rotary_pct = 0.25,
                               .rotary_base = 10000};
   struct tf_error err = {0};
-  if (tf_model_create(&model, &c, &err) || tf_adamw_create(&model.train.opt, model.n_params, &err))
+  if (tf_model_create(&model, &c, &err) || tf_adamw_create(model.train.opt, model.n_params, &err))
     fuzz_fail("cannot make the model: %s", err.msg);
   if (!(grads = calloc(model.n_params, sizeof *grads))) fuzz_fail("out of memory");
   model.train.present = 1;
@@ -69,20 +70,20 @@ static void fill_block(struct input *in, float *x, size_t n) {
 /* The rules, written out once more: 1 when a training run could have written this state. */
 static int oracle(const struct tf_model *m) {
   const struct tf_train_state *s = &m->train;
-  if (s->opt.step < 0 || s->step < 0 || s->lifetime_steps < 0 || s->tokens < 0 ||
+  if (s->opt->step < 0 || s->step < 0 || s->lifetime_steps < 0 || s->tokens < 0 ||
       !(s->flops >= 0) || isinf(s->flops) || s->cursor[0] < 0)
     return 0;
   int nonzero = 0;
   for (size_t j = 0; j < m->n_params; j++) {
-    if (s->opt.v[j] < 0) return 0;
-    nonzero |= s->opt.m[j] != 0 || s->opt.v[j] != 0;
+    if (s->opt->v[j] < 0) return 0;
+    nonzero |= s->opt->m[j] != 0 || s->opt->v[j] != 0;
   }
-  return s->opt.step > 0 || !nonzero;
+  return s->opt->step > 0 || !nonzero;
 }
 
 static int all_finite(const struct tf_model *m) {
   for (size_t j = 0; j < m->n_params; j++)
-    if (!isfinite(m->params[j]) || !isfinite(m->train.opt.m[j]) || !isfinite(m->train.opt.v[j]))
+    if (!isfinite(m->params[j]) || !isfinite(m->train.opt->m[j]) || !isfinite(m->train.opt->v[j]))
       return 0;
   return 1;
 }
@@ -103,8 +104,8 @@ static void step_and_save(struct tf_model *m, double b1, double b2, double eps, 
     return;
   }
   struct tf_adamw_hparams h = {b1, b2, eps, c.train.weight_decay};
-  if (m->train.opt.step == INT64_MAX) return; /* no training gets there */
-  tf_adamw_step(&m->train.opt, m->params, grads, 1.0f, m->tensors, m->n_tensors, lr, &h);
+  if (m->train.opt->step == INT64_MAX) return; /* no training gets there */
+  tf_adamw_step(m->train.opt, m->params, grads, 1.0f, m->tensors, m->n_tensors, lr, &h);
   int finite = all_finite(m);
   int rc = tf_model_save(m, "/dev/null", TF_COMPRESS_NONE, &err);
   if (finite && rc) fuzz_fail("a finite model was not saved: %s", err.msg);
@@ -117,7 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct tf_model *m = &model;
   struct tf_train_state *s = &m->train;
   struct input in = {data, size, 0};
-  s->opt.step = take_i64(&in);
+  s->opt->step = take_i64(&in);
   s->step = take_i64(&in);
   s->lifetime_steps = take_i64(&in);
   s->tokens = take_i64(&in);
@@ -125,8 +126,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   s->cursor[0] = take_i64(&in);
   double b1 = take_f64(&in), b2 = take_f64(&in), eps = take_f64(&in), lr = take_f64(&in);
   fill_block(&in, m->params, m->n_params);
-  fill_block(&in, s->opt.m, m->n_params);
-  fill_block(&in, s->opt.v, m->n_params);
+  fill_block(&in, s->opt->m, m->n_params);
+  fill_block(&in, s->opt->v, m->n_params);
   fill_block(&in, grads, m->n_params);
   struct tf_error err = {0};
   int rc = tf_model_state_validate(m, &err), want = oracle(m);

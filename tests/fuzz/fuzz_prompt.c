@@ -10,6 +10,7 @@
 #include <math.h>
 
 #include "fuzz.h"
+#include "net.h"
 
 #define N_BYTES   TF_BYTE_TOKENS /* as tf-generate */
 #define SEQ       8
@@ -41,7 +42,7 @@ static void make_model(struct tiny *t, enum tf_norm norm, double rotary_pct) {
                                      .rotary_base = 10000};
   c.init.seed = 7 + (uint64_t)norm;
   if (tf_config_check(&c, &err) || tf_model_create(&t->m, &c.model, &err) ||
-      tf_acts_create(&t->acts, &c.model, 1, SEQ, &err))
+      tf_acts_init(&t->acts, &c.model, 1, SEQ, &err))
     fuzz_fail("cannot make the tiny model: %s", err.msg);
   tf_model_init(&t->m, &c.init);
 }

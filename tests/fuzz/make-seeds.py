@@ -70,7 +70,10 @@ def valid_files(bin_dir, tmp):
     run(bin_dir, tmp, "tf-train", *train, "-o", "train.tfz")
     run(bin_dir, tmp, "tf-grow", "--ffn", "+4", "--keep-optimizer", "-i", "train.safetensors",
         "--compress", "best", "-o", "grown.tfz")
+    for w in ("bf16", "q8"):
+        run(bin_dir, tmp, "tf-convert", "--quantize", w, "-i", "init.tfz", "-o", w + ".safetensors")
     names = {"init.safetensors": "valid-init-plain", "init.tfz": "valid-init-gzip",
+             "bf16.safetensors": "valid-bf16-plain", "q8.safetensors": "valid-q8-plain",
              "softmax.tfz": "valid-softmax-stored-gzip", "train.safetensors": "valid-train-plain",
              "train.tfz": "valid-train-gzip", "grown.tfz": "valid-grown-best-gzip"}
     out = {}

@@ -5,6 +5,7 @@
 
 #include "official_fixture.h"
 #include "suite.h"
+#include "model_internal.h"
 
 const char *official_path(const char *name) {
   static char buf[4][512];

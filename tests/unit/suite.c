@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "suite.h"
+#include "net.h"
+#include "rng.h"
 
 int tf_test_run(Suite *s) {
   SRunner *sr = srunner_create(s);
@@ -46,10 +48,10 @@ void tf_test_random_tokens(int32_t *t, int n, int V, uint64_t seed) {
 void tf_test_full_logits(const struct tf_model *m, const int32_t *tokens, int T, float *out) {
   struct tf_acts a;
   struct tf_error err = {0};
-  ck_assert_msg(tf_acts_create(&a, &m->cfg, 1, T, &err) == TF_OK, "%s", err.msg);
+  ck_assert_msg(tf_acts_init(&a, &m->cfg, 1, T, &err) == TF_OK, "%s", err.msg);
   tf_net_forward(m, &a, tokens, NULL, 1, T);
   memcpy(out, a.logits, (size_t)T * m->cfg.vocab_size * sizeof *out);
-  tf_acts_free(&a);
+  tf_acts_release(&a);
 }
 
 void tf_test_load_fixture(struct tf_model *m, const char *name) {

@@ -19,6 +19,9 @@
 
 #include "tokenformer.h"
 #include "suite.h"
+#include "model_internal.h"
+#include "rng.h"
+#include "st_internal.h"
 
 static char dir[256]; /* a fresh directory for this run's files */
 
@@ -315,6 +318,23 @@ START_TEST(bit_flips_in_a_gzip_file_are_detected) {
   }
   ck_assert_int_ge(harmless, 6 * 8); /* MTIME, XFL, OS: the test does reach them */
   ck_assert_int_lt(harmless, (int)(8 * n / 20));
+  free(b);
+}
+END_TEST
+
+/* The trailer is checked outside zlib (lib/gzcheck.c): a changed CRC-32 or length says which. */
+START_TEST(a_wrong_trailer_names_the_check) {
+  const char *path = at("trailer.tfz"), *bad = at("trailer-bad.tfz");
+  write_sample(path, TF_COMPRESS_NONE);
+  size_t n;
+  unsigned char *b = slurp(path, &n);
+  b[n - 8] ^= 1; /* CRC-32 */
+  spit(bad, b, n);
+  expect_edata(bad, "corrupt gzip stream: incorrect data check");
+  b[n - 8] ^= 1;
+  b[n - 1] ^= 0x80; /* ISIZE */
+  spit(bad, b, n);
+  expect_edata(bad, "corrupt gzip stream: incorrect length check");
   free(b);
 }
 END_TEST
@@ -695,6 +715,7 @@ static Suite *ckpt_suite(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_loop_test(tc, every_truncation_is_edata, 0, 2);
   tcase_add_test(tc, bit_flips_in_a_gzip_file_are_detected);
+  tcase_add_test(tc, a_wrong_trailer_names_the_check);
   tcase_add_test(tc, bit_flips_in_a_plain_file);
   tcase_add_test(tc, wrong_header_lengths_are_edata);
   tcase_add_test(tc, trailing_bytes_are_edata);

@@ -7,6 +7,8 @@
 
 #include "suite.h"
 #include "tokenformer.h"
+#include "data_internal.h"
+#include "rng.h"
 
 static char dir[4096];
 

@@ -8,6 +8,8 @@
 #include "fd.h"
 #include "suite.h"
 #include "tokenformer.h"
+#include "model_internal.h"
+#include "net.h"
 
 static const char *const cases[] = {
     "l2_norm_gelu", "l2_norm_gelu_rope_full", "gelu_l2_norm",  "softmax",  "odd_seq",
@@ -79,7 +81,7 @@ START_TEST(forward_and_backward_match_pytorch) {
   const struct tf_st_tensor *in = tf_st_find(&f.h, "inputs");
   int B = (int)in->shape[0], T = (int)in->shape[1], V = m.cfg.vocab_size;
   struct tf_acts acts;
-  ck_assert_int_eq(tf_acts_create(&acts, &m.cfg, B, m.cfg.seq_len, &err), TF_OK);
+  ck_assert_int_eq(tf_acts_init(&acts, &m.cfg, B, m.cfg.seq_len, &err), TF_OK);
   float loss =
       tf_net_forward(&m, &acts, fixture_get(&f, "inputs"), fixture_get(&f, "targets"), B, T);
   double ref_loss = *(const double *)fixture_get(&f, "loss");
@@ -100,7 +102,7 @@ START_TEST(forward_and_backward_match_pytorch) {
   }
   tf_view_free(&g);
   free(grads);
-  tf_acts_free(&acts);
+  tf_acts_release(&acts);
   fixture_free(&f);
   tf_model_free(&m);
 }

@@ -14,6 +14,7 @@
 #include "fd.h"
 #include "tokenformer.h"
 #include "suite.h"
+#include "gemm.h"
 
 /* op(A) (M x K) stored as M x K or, transposed, K x M, with 3 floats of padding per row. */
 struct mm {

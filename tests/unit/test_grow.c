@@ -8,6 +8,11 @@
 
 #include "suite.h"
 #include "tokenformer.h"
+#include "model_internal.h"
+#include "net.h"
+#include "optim.h"
+#include "rng.h"
+#include "train_internal.h"
 
 /* The model: V 32, d 16, L 2, H 2 (d_h 8, 4 RoPE channels), odd token counts 7/5/9, seq_len
  * 8; batches of 2 x 6 positions. */
@@ -63,12 +68,12 @@ static float *logits_of(const struct tf_model *m) {
   struct tf_error err = {0};
   int32_t in[B * T], tgt[B * T];
   fixed_batch(in, tgt);
-  ck_assert_msg(!tf_acts_create(&a, &m->cfg, B, T, &err), "%s", err.msg);
+  ck_assert_msg(!tf_acts_init(&a, &m->cfg, B, T, &err), "%s", err.msg);
   tf_net_forward(m, &a, in, NULL, B, T);
   float *out = malloc(sizeof(float) * B * T * V);
   ck_assert(out);
   memcpy(out, a.logits, sizeof(float) * B * T * V);
-  tf_acts_free(&a);
+  tf_acts_release(&a);
   return out;
 }
 
@@ -243,12 +248,12 @@ static float *gradient_of(const struct tf_model *m) {
   fixed_batch(in, tgt);
   float *g = calloc(m->n_params, sizeof(float));
   ck_assert(g);
-  ck_assert_msg(!tf_acts_create(&a, &m->cfg, B, T, &err), "%s", err.msg);
+  ck_assert_msg(!tf_acts_init(&a, &m->cfg, B, T, &err), "%s", err.msg);
   ck_assert_int_eq(tf_view_point(&gv, g, &m->cfg, NULL), TF_OK);
   tf_net_forward(m, &a, in, tgt, B, T);
   tf_net_backward(m, &a, &gv);
   tf_view_free(&gv);
-  tf_acts_free(&a);
+  tf_acts_release(&a);
   return g;
 }
 
@@ -317,20 +322,20 @@ END_TEST
 static void add_train_state(struct tf_model *m) {
   struct tf_train_state *s = &m->train;
   struct tf_error err = {0};
-  ck_assert(!tf_adamw_create(&s->opt, m->n_params, &err));
+  ck_assert(!tf_adamw_create(s->opt, m->n_params, &err));
   for (size_t i = 0; i < m->n_params; i++) {
-    s->opt.m[i] = 1.0f + (float)(i % 13);
-    s->opt.v[i] = 2.0f + (float)(i % 7);
+    s->opt->m[i] = 1.0f + (float)(i % 13);
+    s->opt->v[i] = 2.0f + (float)(i % 7);
   }
   s->present = 1;
-  s->opt.step = 7;
+  s->opt->step = 7;
   s->step = 12;
   s->lifetime_steps = 30;
   s->tokens = 1000;
   s->flops = 5e6;
   ck_assert(!tf_train_state_set_ranks(s, 1, &err));
   s->cursor[0] = 48;
-  tf_rng_seed(&s->rng, 3);
+  tf_rng_seed(s->rng, 3);
 }
 
 static void assert_state_carried(const struct tf_model *g2, const struct tf_model *m) {
@@ -341,8 +346,8 @@ static void assert_state_carried(const struct tf_model *g2, const struct tf_mode
   ck_assert_int_eq(b->tokens, a->tokens);
   ck_assert(b->flops == a->flops);
   ck_assert_int_eq(b->cursor[0], a->cursor[0]);
-  ck_assert_mem_eq(&b->rng, &a->rng, sizeof a->rng);
-  ck_assert_uint_eq(b->opt.n, g2->n_params);
+  ck_assert_mem_eq(b->rng, a->rng, sizeof *a->rng);
+  ck_assert_uint_eq(b->opt->n, g2->n_params);
 }
 
 START_TEST(keep_optimizer_extends_moments) {
@@ -353,15 +358,15 @@ START_TEST(keep_optimizer_extends_moments) {
   g.keep_optimizer = 1;
   grow_ok(&g2, &m, &g, NULL);
   assert_state_carried(&g2, &m);
-  ck_assert_int_eq(g2.train.opt.step, 7); /* bias correction goes on */
+  ck_assert_int_eq(g2.train.opt->step, 7); /* bias correction goes on */
   for (int i = 0; i < m.n_tensors; i++) {
     const struct tf_tensor *a = &m.tensors[i], *b = &g2.tensors[i];
-    ck_assert_mem_eq(g2.train.opt.m + b->offset, m.train.opt.m + a->offset,
+    ck_assert_mem_eq(g2.train.opt->m + b->offset, m.train.opt->m + a->offset,
                      a->numel * sizeof(float));
-    ck_assert_mem_eq(g2.train.opt.v + b->offset, m.train.opt.v + a->offset,
+    ck_assert_mem_eq(g2.train.opt->v + b->offset, m.train.opt->v + a->offset,
                      a->numel * sizeof(float));
     for (size_t j = a->numel; j < b->numel; j++)
-      ck_assert(g2.train.opt.m[b->offset + j] == 0 && g2.train.opt.v[b->offset + j] == 0);
+      ck_assert(g2.train.opt->m[b->offset + j] == 0 && g2.train.opt->v[b->offset + j] == 0);
   }
   tf_model_free(&g2);
   tf_model_free(&m);
@@ -375,9 +380,9 @@ START_TEST(default_resets_moments) {
   struct tf_grow_config g = grow_by(0, 0, 7, TF_GROW_EXACT);
   grow_ok(&g2, &m, &g, NULL);
   assert_state_carried(&g2, &m);
-  ck_assert_int_eq(g2.train.opt.step, 0); /* zero moments at step 0: a fresh AdamW */
+  ck_assert_int_eq(g2.train.opt->step, 0); /* zero moments at step 0: a fresh AdamW */
   for (size_t i = 0; i < g2.n_params; i++)
-    ck_assert(g2.train.opt.m[i] == 0 && g2.train.opt.v[i] == 0);
+    ck_assert(g2.train.opt->m[i] == 0 && g2.train.opt->v[i] == 0);
   tf_model_free(&g2);
   tf_model_free(&m);
 }
@@ -397,13 +402,13 @@ START_TEST(trainer_continues_with_kept_moments) {
   grow_ok(&g2, &m, &g, NULL);
   tf_config_default(&c);
   c.train.batch = 2;
-  const float *moments = g2.train.opt.m;
-  ck_assert_msg(!tf_trainer_create(&t, &g2, &c.train, 0, 0, 1, &err), "%s", err.msg);
-  ck_assert_ptr_eq(g2.train.opt.m, moments);
-  ck_assert_int_eq(g2.train.opt.step, 7);
+  const float *moments = g2.train.opt->m;
+  ck_assert_msg(!tf_trainer_init(&t, &g2, &c.train, 0, 0, 1, &err), "%s", err.msg);
+  ck_assert_ptr_eq(g2.train.opt->m, moments);
+  ck_assert_int_eq(g2.train.opt->step, 7);
   ck_assert_int_eq(g2.train.step, 0);
-  ck_assert(g2.train.opt.m[0] == m.train.opt.m[0]);
-  tf_trainer_free(&t);
+  ck_assert(g2.train.opt->m[0] == m.train.opt->m[0]);
+  tf_trainer_release(&t);
   tf_model_free(&g2);
   tf_model_free(&m);
 }
@@ -417,7 +422,7 @@ START_TEST(untrained_model_stays_without_state) {
   g.keep_optimizer = 1; /* nothing to keep */
   grow_ok(&g2, &m, &g, NULL);
   ck_assert(!g2.train.present);
-  ck_assert_ptr_null(g2.train.opt.m);
+  ck_assert_ptr_null(g2.train.opt->m);
   ck_assert_str_eq(g2.history, m.history);
   ck_assert_str_eq(tf_tokenizer_kind_name(g2.tok), "bytes");
   tf_model_free(&g2);
@@ -439,9 +444,9 @@ START_TEST(new_rows_are_as_specified) {
   ck_assert(memcmp(a.params, c2.params, a.n_params * sizeof(float)) != 0);
   g.init = TF_GROW_DUPLICATE;
   grow_ok(&d2, &m, &g, NULL);
-  const float *k = a.w.layer[1][TF_SLOT_V].key, *v = a.w.layer[1][TF_SLOT_V].value;
-  const float *dk = d2.w.layer[1][TF_SLOT_V].key, *dv = d2.w.layer[1][TF_SLOT_V].value;
-  const float *ok = m.w.layer[1][TF_SLOT_V].key;
+  const float *k = a.w->layer[1][TF_SLOT_V].key, *v = a.w->layer[1][TF_SLOT_V].value;
+  const float *dk = d2.w->layer[1][TF_SLOT_V].key, *dv = d2.w->layer[1][TF_SLOT_V].value;
+  const float *ok = m.w->layer[1][TF_SLOT_V].key;
   int d = 16;
   ck_assert_mem_eq(k, ok, 7 * d * sizeof(float));
   double sq = 0;
@@ -454,8 +459,8 @@ START_TEST(new_rows_are_as_specified) {
    * errors of 1 / sqrt(2 * 224)) */
   double std = sqrt(sq / (14 * d)), want = 2 / (2 * sqrt(16));
   ck_assert_msg(fabs(std / want - 1) < 0.15, "value std %.4f, expected %.4f", std, want);
-  ck_assert_mem_eq(a.w.embed, m.w.embed, V * d * sizeof(float));
-  ck_assert_mem_eq(a.w.final_norm_bias, m.w.final_norm_bias, d * sizeof(float));
+  ck_assert_mem_eq(a.w->embed, m.w->embed, V * d * sizeof(float));
+  ck_assert_mem_eq(a.w->final_norm_bias, m.w->final_norm_bias, d * sizeof(float));
   tf_model_free(&d2);
   tf_model_free(&c2);
   tf_model_free(&b);

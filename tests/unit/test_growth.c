@@ -10,6 +10,10 @@
 
 #include "suite.h"
 #include "tokenformer.h"
+#include "model_internal.h"
+#include "net.h"
+#include "optim.h"
+#include "train_internal.h"
 
 static uint8_t text[4096];
 
@@ -37,10 +41,10 @@ static void train(struct tf_model *m, const struct tf_train_config *tc, int step
   struct tf_trainer t;
   struct tf_step_stats st;
   struct tf_error err = {0};
-  ck_assert_msg(!tf_trainer_create(&t, m, tc, 0, 0, 1, &err), "%s", err.msg);
+  ck_assert_msg(!tf_trainer_init(&t, m, tc, 0, 0, 1, &err), "%s", err.msg);
   for (int i = 0; i < steps; i++)
     ck_assert_msg(!tf_trainer_step(&t, &c, NULL, &st, &err), "%s", err.msg);
-  tf_trainer_free(&t);
+  tf_trainer_release(&t);
 }
 
 /* A tiny model trained 6 of 20 steps, grown by exact init by (qkv, proj, ffn). */
@@ -114,10 +118,10 @@ START_TEST(freeze_needs_a_record_and_new_rows) {
   trained_and_grown(&m, &g2, 0, 0, 8);
   struct tf_train_config tc = train_config();
   tc.freeze = TF_FREEZE_OLD_TOKENS;
-  ck_assert_int_eq(tf_trainer_create(&t, &m, &tc, 0, 0, 1, &err), TF_ECONFIG);
+  ck_assert_int_eq(tf_trainer_init(&t, &m, &tc, 0, 0, 1, &err), TF_ECONFIG);
   ck_assert_msg(strstr(err.msg, "no growth record"), "%s", err.msg);
   g2.growth.old_tokens[TF_KIND_FFN] = g2.cfg.tokens[TF_KIND_FFN];
-  ck_assert_int_eq(tf_trainer_create(&t, &g2, &tc, 0, 0, 1, &err), TF_ECONFIG);
+  ck_assert_int_eq(tf_trainer_init(&t, &g2, &tc, 0, 0, 1, &err), TF_ECONFIG);
   ck_assert_msg(strstr(err.msg, "nothing to train"), "%s", err.msg);
   tf_model_free(&g2);
   tf_model_free(&m);
@@ -163,13 +167,13 @@ static float *logits_of(const struct tf_model *m) {
   struct tf_error err = {0};
   int32_t in[16];
   for (int i = 0; i < 16; i++) in[i] = (i * 7 + 3) % m->cfg.vocab_size;
-  ck_assert_msg(!tf_acts_create(&a, &m->cfg, 2, 8, &err), "%s", err.msg);
+  ck_assert_msg(!tf_acts_init(&a, &m->cfg, 2, 8, &err), "%s", err.msg);
   tf_net_forward(m, &a, in, NULL, 2, 8);
   size_t n = (size_t)16 * m->cfg.vocab_size;
   float *out = malloc(n * sizeof(float));
   ck_assert(out);
   memcpy(out, a.logits, n * sizeof(float));
-  tf_acts_free(&a);
+  tf_acts_release(&a);
   return out;
 }
 
@@ -214,7 +218,7 @@ START_TEST(shrink_keeps_important_and_grows_back) {
   ck_assert_int_eq(s2.cfg.tokens[TF_KIND_FFN], 40);
   ck_assert_int_eq(s2.cfg.ref_tokens[TF_KIND_FFN], g2.cfg.ref_tokens[TF_KIND_FFN]); /* tau kept */
   const double *imp = s.importance + s.offset[1][TF_SLOT_FFN];
-  const float *K = g2.w.layer[1][TF_SLOT_FFN].key, *K2 = s2.w.layer[1][TF_SLOT_FFN].key;
+  const float *K = g2.w->layer[1][TF_SLOT_FFN].key, *K2 = s2.w->layer[1][TF_SLOT_FFN].key;
   int d = g2.cfg.d_model, r2 = 0;
   for (int j = 0; j < 48; j++) {
     int above = 0;
@@ -224,7 +228,7 @@ START_TEST(shrink_keeps_important_and_grows_back) {
     r2++;
   }
   ck_assert_int_eq(r2, 40);
-  ck_assert(!memcmp(s2.w.embed, g2.w.embed, (size_t)64 * d * sizeof(float)));
+  ck_assert(!memcmp(s2.w->embed, g2.w->embed, (size_t)64 * d * sizeof(float)));
   struct tf_grow_config up = {.tokens = {0, 0, 8}, .relative = {0, 0, 1}, .seed = 4};
   ck_assert_msg(!tf_model_grow(&back, &s2, &up, NULL, NULL, &err), "%s", err.msg);
   float *a = logits_of(&s2), *b = logits_of(&back);

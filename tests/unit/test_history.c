@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "suite.h"
+#include "model_internal.h"
+#include "sha256.h"
 
 /* The history of m, parsed. */
 static json_t *history_of(const struct tf_model *m) {

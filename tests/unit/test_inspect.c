@@ -7,6 +7,7 @@
 
 #include "suite.h"
 #include "tokenformer.h"
+#include "model_internal.h"
 
 static char dir[4096];
 

@@ -10,6 +10,7 @@
 
 #include "suite.h"
 #include "tokenformer.h"
+#include "data_internal.h"
 
 static char dir[64];
 

@@ -9,6 +9,9 @@
 
 #include "suite.h"
 #include "tokenformer.h"
+#include "model_internal.h"
+#include "optim.h"
+#include "rng.h"
 
 START_TEST(param_count_150m_is_151881216) {
   struct tf_model_config c = {.vocab_size = 50304,
@@ -47,11 +50,11 @@ START_TEST(views_point_at_table_offsets) {
   for (int i = 0; i < m.n_tensors; i++) {
     const struct tf_tensor *t = &m.tensors[i];
     if (t->slot < 0) continue;
-    const struct tf_pattn_view *p = &m.w.layer[t->layer][t->slot];
+    const struct tf_pattn_view *p = &m.w->layer[t->layer][t->slot];
     ck_assert_ptr_eq(t->is_key ? p->key : p->value, m.params + t->offset);
     ck_assert_int_eq(t->rows, c.tokens[tf_slot_kind((enum tf_slot)t->slot)]);
   }
-  ck_assert_ptr_eq(m.w.final_norm_bias, m.params + m.n_params - 16);
+  ck_assert_ptr_eq(m.w->final_norm_bias, m.params + m.n_params - 16);
   ck_assert_int_eq(m.cfg.ref_tokens[TF_KIND_FFN], 40); /* 0 resolves to the token count */
   tf_model_free(&m);
 }
@@ -79,15 +82,15 @@ START_TEST(init_statistics_match_their_sigma) {
   struct tf_init_config ic = {.seed = 5, .std = 0.02, .key_std = _i ? 0.3 : 0, .value_std = 0};
   tf_model_init(&m, &ic);
   double wang = 2.0 / (2 * sqrt(64.0)), key = _i ? 0.3 : 0.02;
-  assert_normal(m.w.embed, 256 * 64, 0.02);
+  assert_normal(m.w->embed, 256 * 64, 0.02);
   for (int s = 0; s < TF_NSLOTS; s++) {
     size_t n = (size_t)c.tokens[tf_slot_kind((enum tf_slot)s)] * 64;
-    assert_normal(m.w.layer[1][s].key, n, key);
-    assert_normal(m.w.layer[1][s].value, n, wang);
+    assert_normal(m.w->layer[1][s].key, n, key);
+    assert_normal(m.w->layer[1][s].value, n, wang);
   }
   for (int i = 0; i < 64; i++) {
-    ck_assert_float_eq(m.w.final_norm_weight[i], 1.0f);
-    ck_assert_float_eq(m.w.final_norm_bias[i], 0.0f);
+    ck_assert_float_eq(m.w->final_norm_weight[i], 1.0f);
+    ck_assert_float_eq(m.w->final_norm_bias[i], 0.0f);
   }
   tf_model_free(&m);
 }
@@ -157,12 +160,12 @@ START_TEST(training_state_round_trip) {
   a.train.lifetime_steps = 40;
   a.train.tokens = 123456789012ll;
   a.train.flops = 1.5e15;
-  tf_rng_seed(&a.train.rng, 99);
+  tf_rng_seed(a.train.rng, 99);
   ck_assert_int_eq(tf_train_state_set_ranks(&a.train, 3, &err), TF_OK);
   a.train.cursor[2] = 77;
-  ck_assert_int_eq(tf_adamw_create(&a.train.opt, a.n_params, &err), TF_OK);
-  a.train.opt.step = 5;
-  for (size_t i = 0; i < a.n_params; i++) a.train.opt.m[i] = (float)i, a.train.opt.v[i] = 0.5f;
+  ck_assert_int_eq(tf_adamw_create(a.train.opt, a.n_params, &err), TF_OK);
+  a.train.opt->step = 5;
+  for (size_t i = 0; i < a.n_params; i++) a.train.opt->m[i] = (float)i, a.train.opt->v[i] = 0.5f;
   char path[4096];
   tf_test_tmp_path(path, sizeof path, "tf-test-state-XXXXXX.safetensors");
   int fd = mkstemps(path, 12);
@@ -174,19 +177,19 @@ START_TEST(training_state_round_trip) {
   ck_assert_int_eq(b.train.lifetime_steps, 40);
   ck_assert_int_eq(b.train.tokens, 123456789012ll);
   ck_assert_double_eq(b.train.flops, 1.5e15);
-  ck_assert_int_eq(memcmp(&a.train.rng, &b.train.rng, sizeof a.train.rng), 0);
+  ck_assert_int_eq(memcmp(a.train.rng, b.train.rng, sizeof *a.train.rng), 0);
   ck_assert_int_eq(b.train.n_ranks, 3);
   ck_assert_int_eq(b.train.cursor[2], 77);
-  ck_assert_int_eq(b.train.opt.step, 5);
-  ck_assert_int_eq(memcmp(a.train.opt.m, b.train.opt.m, a.n_params * sizeof(float)), 0);
-  ck_assert_int_eq(memcmp(a.train.opt.v, b.train.opt.v, a.n_params * sizeof(float)), 0);
+  ck_assert_int_eq(b.train.opt->step, 5);
+  ck_assert_int_eq(memcmp(a.train.opt->m, b.train.opt->m, a.n_params * sizeof(float)), 0);
+  ck_assert_int_eq(memcmp(a.train.opt->v, b.train.opt->v, a.n_params * sizeof(float)), 0);
   tf_model_free(&b);
   /* weights only: the same parameters, the moments read past, no training state kept */
   ck_assert_msg(tf_model_load_weights(&b, path, &err) == TF_OK, "%s", err.msg);
   ck_assert_int_eq(memcmp(a.params, b.params, a.n_params * sizeof(float)), 0);
   ck_assert_int_eq(b.train.present, 0);
-  ck_assert_ptr_null(b.train.opt.m);
-  ck_assert_ptr_null(b.train.opt.v);
+  ck_assert_ptr_null(b.train.opt->m);
+  ck_assert_ptr_null(b.train.opt->v);
   tf_model_free(&b);
   unlink(path);
   tf_model_free(&a);
@@ -230,7 +233,7 @@ START_TEST(non_finite_values_are_refused_on_load) {
   a.train.present = 1;
   ck_assert_int_eq(tf_train_state_set_ranks(&a.train, 1, &err), TF_OK);
   a.train.step = 7;
-  ck_assert_int_eq(tf_adamw_create(&a.train.opt, a.n_params, &err), TF_OK);
+  ck_assert_int_eq(tf_adamw_create(a.train.opt, a.n_params, &err), TF_OK);
   char path[4096];
   tf_test_tmp_path(path, sizeof path, "tf-test-nan-XXXXXX.safetensors");
   int fd = mkstemps(path, 12);

@@ -10,6 +10,8 @@
 #include "fd.h"
 #include "tokenformer.h"
 #include "suite.h"
+#include "model_internal.h"
+#include "net.h"
 
 /* The tiny model: L 2, d 16, H 2 (d_h 8, 4 RoPE channels), 8/8/16 tokens, V 32, seq_len 8;
  * batches of 2 x 5 positions. */
@@ -38,11 +40,11 @@ static void net_init(struct net *n, enum tf_norm norm, int grown) {
     for (int k = 0; k < TF_NKINDS; k++) c.ref_tokens[k] = c.tokens[k] * 3 / 4;
   struct tf_error err = {0};
   ck_assert_msg(!tf_model_create(&n->m, &c, &err), "%s", err.msg);
-  ck_assert_msg(!tf_acts_create(&n->a, &c, B, c.seq_len, &err), "%s", err.msg);
+  ck_assert_msg(!tf_acts_init(&n->a, &c, B, c.seq_len, &err), "%s", err.msg);
   /* weights of size ~0.5 rather than the 0.02 of a fresh model: gradients large enough
    * for finite differences to see them above float32 round-off */
   fd_fill(n->m.params, n->m.n_params, 0.5f, 100 + norm);
-  for (int j = 0; j < c.d_model; j++) n->m.w.final_norm_weight[j] += 1.0f;
+  for (int j = 0; j < c.d_model; j++) n->m.w->final_norm_weight[j] += 1.0f;
   n->grads = calloc(n->m.n_params, sizeof(float));
   ck_assert(n->grads);
   ck_assert_int_eq(tf_view_point(&n->g, n->grads, &n->m.cfg, NULL), TF_OK);
@@ -53,7 +55,7 @@ static void net_init(struct net *n, enum tf_norm norm, int grown) {
 }
 
 static void net_free(struct net *n) {
-  tf_acts_free(&n->a);
+  tf_acts_release(&n->a);
   tf_model_free(&n->m);
   tf_view_free(&n->g);
   free(n->grads);
@@ -100,13 +102,13 @@ START_TEST(short_batch_in_large_buffers_is_exact) {
   net_init(&n, TF_NORM_L2_GELU, 0);
   struct tf_acts small;
   struct tf_error err = {0};
-  ck_assert(!tf_acts_create(&small, &n.m.cfg, 1, 3, &err));
+  ck_assert(!tf_acts_init(&small, &n.m.cfg, 1, 3, &err));
   float l1 = tf_net_forward(&n.m, &n.a, n.in, n.tgt, 1, 3);
   float l2 = tf_net_forward(&n.m, &small, n.in, n.tgt, 1, 3);
   ck_assert(l1 == l2);
   ck_assert_mem_eq(n.a.logits, small.logits, 3 * 32 * sizeof(float));
   ck_assert(isnan(tf_net_forward(&n.m, &small, n.in, n.tgt, 1, 4))); /* over capacity */
-  tf_acts_free(&small);
+  tf_acts_release(&small);
   net_free(&n);
 }
 END_TEST
@@ -159,15 +161,15 @@ START_TEST(absurd_activation_sizes_are_refused) {
                               .rotary_base = 10000};
   struct tf_acts a;
   struct tf_error err = {0};
-  ck_assert_int_eq(tf_acts_create(&a, &c, 1 << 20, 1 << 20, &err), TF_ENOMEM);
-  ck_assert_int_eq(tf_acts_create(&a, &c, 64, 1 << 20, &err), TF_ENOMEM);
+  ck_assert_int_eq(tf_acts_init(&a, &c, 1 << 20, 1 << 20, &err), TF_ENOMEM);
+  ck_assert_int_eq(tf_acts_init(&a, &c, 64, 1 << 20, &err), TF_ENOMEM);
   ck_assert_msg(strstr(err.msg, "GiB"), "%s", err.msg);
-  ck_assert_int_eq(tf_acts_create(&a, &c, 0, 5, &err), TF_ENOMEM);
+  ck_assert_int_eq(tf_acts_init(&a, &c, 0, 5, &err), TF_ENOMEM);
   /* 2^30 positions with 2^30 tokens in each of a layer's six Pattention caches, in 2^20
    * layers: the float count overflows 64 bits, and says so instead of wrapping around */
   c.n_layers = 1 << 20;
   c.tokens[0] = c.tokens[1] = c.tokens[2] = 1 << 30;
-  ck_assert_int_eq(tf_acts_create(&a, &c, 1 << 10, 1 << 20, &err), TF_ENOMEM);
+  ck_assert_int_eq(tf_acts_init(&a, &c, 1 << 10, 1 << 20, &err), TF_ENOMEM);
   ck_assert_msg(strstr(err.msg, "more than 2^64 bytes"), "%s", err.msg);
 }
 END_TEST

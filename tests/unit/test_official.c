@@ -12,6 +12,8 @@
 #include "official_fixture.h"
 #include "suite.h"
 #include "torch_internal.h"
+#include "model_internal.h"
+#include "net.h"
 
 /* Every parameter of m equals, bit for bit, expected prefix + its official name. */
 static void same_as_expected(const struct tf_model *m, const char *prefix) {
@@ -78,7 +80,7 @@ START_TEST(loss_matches_the_official_forward) {
   enum { B = 3, T = 12, V = 96 };
   official_expected_load(&e);
   import_ok(&m, "plain.bin", "config.json", NULL);
-  ck_assert_int_eq(tf_acts_create(&a, &m.cfg, B, T, &err), TF_OK);
+  ck_assert_int_eq(tf_acts_init(&a, &m.cfg, B, T, &err), TF_OK);
   const int64_t *ids = official_expected_get(&e, "ids", NULL);
   int32_t in[B * T], tg[B * T];
   for (int b = 0; b < B; b++)
@@ -95,7 +97,7 @@ START_TEST(loss_matches_the_official_forward) {
     scale = fmax(scale, fabs(logits[i]));
   }
   ck_assert_msg(worst <= 1e-5 * scale, "logits differ by %g of %g", worst, scale);
-  tf_acts_free(&a);
+  tf_acts_release(&a);
   tf_model_free(&m);
   official_expected_free(&e);
 }

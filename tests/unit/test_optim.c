@@ -4,6 +4,8 @@
 
 #include "suite.h"
 #include "tokenformer.h"
+#include "model_internal.h"
+#include "optim.h"
 
 static const struct tf_adamw_hparams hp = {
     .beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1};

@@ -6,6 +6,8 @@
 
 #include "tokenformer.h"
 #include "suite.h"
+#include "model_internal.h"
+#include "st_internal.h"
 
 static int decode(struct tf_st_header *h, const char *json, struct tf_error *err) {
   return tf_st_decode(h, json, strlen(json), err);
@@ -21,8 +23,9 @@ START_TEST(dtype_names_and_sizes_match_the_format) {
     enum tf_dtype t;
     const char *name;
     size_t size;
-  } want[] = {{TF_F32, "F32", 4}, {TF_F64, "F64", 8}, {TF_I64, "I64", 8}, {TF_U64, "U64", 8},
-              {TF_I32, "I32", 4}, {TF_U8, "U8", 1},   {TF_F16, "F16", 2}, {TF_BF16, "BF16", 2}};
+  } want[] = {{TF_F32, "F32", 4}, {TF_F64, "F64", 8},   {TF_I64, "I64", 8},
+              {TF_U64, "U64", 8}, {TF_I32, "I32", 4},   {TF_U8, "U8", 1},
+              {TF_F16, "F16", 2}, {TF_BF16, "BF16", 2}, {TF_I8, "I8", 1}};
   for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
     ck_assert_str_eq(tf_dtype_name(want[i].t), want[i].name);
     ck_assert_uint_eq(tf_dtype_size(want[i].t), want[i].size);

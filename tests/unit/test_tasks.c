@@ -11,6 +11,7 @@
 
 #include "suite.h"
 #include "tokenformer.h"
+#include "net.h"
 
 static const char *fixtures_dir(void) {
   const char *d = getenv("TF_FIXTURES");
@@ -57,9 +58,9 @@ static void score(struct tf_task_set *s, const struct tf_model *m, int B, int wh
   struct tf_acts acts;
   struct tf_error err = {0};
   s->whole = whole;
-  if (whole) ck_assert_int_eq(tf_acts_create(&acts, &m->cfg, B, s->max_input, &err), TF_OK);
+  if (whole) ck_assert_int_eq(tf_acts_init(&acts, &m->cfg, B, s->max_input, &err), TF_OK);
   ck_assert_msg(tf_task_score(s, m, whole ? &acts : NULL, B, &err) == TF_OK, "%s", err.msg);
-  if (whole) tf_acts_free(&acts);
+  if (whole) tf_acts_release(&acts);
 }
 
 static void check_ids(const int32_t *ids, json_t *want, const char *what, int e, int i) {

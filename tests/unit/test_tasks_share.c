@@ -12,6 +12,7 @@
 
 #include "suite.h"
 #include "tokenformer.h"
+#include "net.h"
 
 static const char *const cases[] = {"l2_norm_gelu", "gelu_l2_norm", "softmax",
                                     "grown",        "odd_seq",      "l2_norm_gelu_rope_full"};
@@ -134,9 +135,9 @@ static void score(struct tf_task_set *s, const struct tf_model *m, int whole, in
   struct tf_error err = {0};
   struct tf_acts acts;
   s->whole = whole;
-  if (whole) ck_assert_int_eq(tf_acts_create(&acts, &m->cfg, B, s->max_input, &err), TF_OK);
+  if (whole) ck_assert_int_eq(tf_acts_init(&acts, &m->cfg, B, s->max_input, &err), TF_OK);
   ck_assert_msg(tf_task_score(s, m, whole ? &acts : NULL, B, &err) == TF_OK, "%s", err.msg);
-  if (whole) tf_acts_free(&acts);
+  if (whole) tf_acts_release(&acts);
 }
 
 /* The whole path's log-likelihoods and greediness, then the shared path's at each batch. */

@@ -3,6 +3,7 @@
  * tests/reference/make_official.py): tensors bitwise equal to what PyTorch holds, views and
  * DeepSpeed nesting, hostile files refused with their reason, recursion bombs, a lying
  * directory, and write -> read round trips (zip64 forced). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,6 +309,66 @@ START_TEST(written_files_read_back_bitwise_with_and_without_zip64) {
 }
 END_TEST
 
+/* A tensor over several read blocks: bitwise back; a NaN or an infinity in it is refused with
+ * the tensor and the element; damage to the same storage is reported as damage first. */
+START_TEST(non_finite_values_are_refused_and_damage_comes_first) {
+  const size_t n = 300007; /* about 1.2 MB: five blocks of 256 KiB */
+  float *a = malloc(n * sizeof *a), *got = malloc(n * sizeof *got);
+  for (size_t i = 0; i < n; i++) a[i] = (float)i * 0.25f - 7.0f;
+  struct tf_pt_out t[1] = {{"big", 1, {(int64_t)n}, a}};
+  char tmp[4096];
+  tf_test_tmp_path(tmp, sizeof tmp, "tf_torch_XXXXXX");
+  int fd = mkstemp(tmp);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  static const struct {
+    size_t at;
+    float v;
+    int damage;
+    const char *reason;
+  } cases[] = {
+      {0, 0, 0, NULL},
+      {150001, NAN, 0, "tensor big: element 150001 is nan"},
+      {n - 1, -INFINITY, 0, "tensor big: element 300006 is -inf"},
+      {70000, INFINITY, 1, "CRC-32 mismatch"},
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+    struct tf_error err = {0};
+    float keep = a[cases[k].at];
+    if (cases[k].reason) a[cases[k].at] = cases[k].v;
+    ck_assert_msg(tf_pt_write(tmp, t, 1, 0, &err) == TF_OK, "%s", err.msg);
+    a[cases[k].at] = keep;
+    size_t size;
+    unsigned char *p = slurp(tmp, &size);
+    struct tf_pt_file f;
+    ck_assert_msg(tf_pt_open_mem(&f, p, size, "mem.bin", &err) == TF_OK, "%s", err.msg);
+    if (cases[k].damage) { /* one bit of the last element's storage */
+      uint64_t sz;
+      char rec[4200];
+      snprintf(rec, sizeof rec, "%s/data/0", strrchr(tmp, '/') + 1);
+      long e = tf_zip_find(f.z, rec);
+      ck_assert_int_ge(e, 0);
+      unsigned char *d = (unsigned char *)tf_zip_data(f.z, (size_t)e, &sz);
+      d[sz - 1] ^= 1;
+    }
+    int rc = tf_pt_read(&f, 0, got, &err);
+    if (!cases[k].reason) {
+      ck_assert_msg(rc == TF_OK, "%s", err.msg);
+      ck_assert(!memcmp(got, a, n * sizeof *a));
+    } else {
+      ck_assert_int_eq(rc, TF_EDATA);
+      ck_assert_msg(strstr(err.msg, cases[k].reason), "case %zu: %s", k, err.msg);
+      ck_assert_ptr_nonnull(strstr(err.msg, "mem.bin"));
+    }
+    tf_pt_close(&f);
+    free(p);
+  }
+  unlink(tmp);
+  free(a);
+  free(got);
+}
+END_TEST
+
 static Suite *torch_suite(void) {
   Suite *s = suite_create("torch");
   TCase *tc = tcase_create("read");
@@ -324,6 +385,7 @@ static Suite *torch_suite(void) {
   tcase_add_test(tc, every_truncation_is_refused_without_a_crash);
   tcase_add_test(tc, recursion_bombs_are_refused);
   tcase_add_test(tc, forbidden_opcodes_and_shapes_are_refused);
+  tcase_add_test(tc, non_finite_values_are_refused_and_damage_comes_first);
   suite_add_tcase(s, tc);
   tc = tcase_create("write");
   tcase_add_test(tc, written_files_read_back_bitwise_with_and_without_zip64);

@@ -8,6 +8,11 @@
 
 #include "suite.h"
 #include "tokenformer.h"
+#include "model_internal.h"
+#include "net.h"
+#include "optim.h"
+#include "rng.h"
+#include "train_internal.h"
 
 /* A text of ids below the tiny model's V = 64 with a pattern of period 9 (and a slow drift
  * every 13), long enough for thousands of distinct windows. */
@@ -40,7 +45,7 @@ static struct tf_train_config train_config(int batch, int accum) {
 
 static void trainer(struct tf_trainer *t, struct tf_model *m, const struct tf_train_config *tc) {
   struct tf_error err = {0};
-  ck_assert_msg(tf_trainer_create(t, m, tc, 0, 0, 1, &err) == TF_OK, "%s", err.msg);
+  ck_assert_msg(tf_trainer_init(t, m, tc, 0, 0, 1, &err) == TF_OK, "%s", err.msg);
 }
 
 static void step_ok(struct tf_trainer *t, const struct tf_corpus *c, struct tf_step_stats *st) {
@@ -87,12 +92,12 @@ START_TEST(two_micro_batches_of_b_equal_one_batch_of_2b) {
     for (size_t i = 0; i < b.n_params; i++)
       ck_assert_msg(fabs(a.params[i] - b.params[i]) <= 1e-6, "step %d: parameter %zu: %.9g vs %.9g",
                     s, i, a.params[i], b.params[i]);
-    ck_assert_int_eq(memcmp(&a.train.rng, &b.train.rng, sizeof a.train.rng), 0);
+    ck_assert_int_eq(memcmp(a.train.rng, b.train.rng, sizeof *a.train.rng), 0);
     ck_assert_int_eq(a.train.cursor[0], b.train.cursor[0]);
   }
   ck_assert_int_eq(a.train.cursor[0], 12);
-  tf_trainer_free(&ta);
-  tf_trainer_free(&tb);
+  tf_trainer_release(&ta);
+  tf_trainer_release(&tb);
   tf_model_free(&a);
   tf_model_free(&b);
 }
@@ -115,8 +120,8 @@ START_TEST(accumulation_is_not_one_micro_batch) {
   ck_assert_int_eq(sa.tokens, 2 * sb.tokens);
   ck_assert(sa.loss != sb.loss);
   ck_assert_int_ne(memcmp(a.params, b.params, a.n_params * sizeof(float)), 0);
-  tf_trainer_free(&ta);
-  tf_trainer_free(&tb);
+  tf_trainer_release(&ta);
+  tf_trainer_release(&tb);
   tf_model_free(&a);
   tf_model_free(&b);
 }
@@ -144,12 +149,12 @@ START_TEST(steps_count_tokens_flops_and_follow_the_schedule) {
   }
   ck_assert_int_eq(m.train.step, 8);
   ck_assert_int_eq(m.train.lifetime_steps, 8);
-  ck_assert_int_eq(m.train.opt.step, 8);
+  ck_assert_int_eq(m.train.opt->step, 8);
   ck_assert_int_eq(m.train.tokens, 8 * per_step);
   ck_assert_int_eq(m.train.cursor[0], 8 * 3 * 2);
   double flops = (double)m.train.tokens * 3 * tf_forward_flops_per_token(&m.cfg);
   ck_assert_msg(fabs(m.train.flops - flops) <= 1e-9 * flops, "%g vs %g", m.train.flops, flops);
-  tf_trainer_free(&t);
+  tf_trainer_release(&t);
   tf_model_free(&m);
 }
 END_TEST
@@ -183,8 +188,8 @@ START_TEST(clipping_scales_the_gradient_of_the_update) {
     db += fabs(b.params[i] - m0.params[i]);
   }
   ck_assert_msg(da > 0 && fabs(db / da - 0.1) < 0.005, "moved %g unclipped, %g clipped", da, db);
-  tf_trainer_free(&ta);
-  tf_trainer_free(&tb);
+  tf_trainer_release(&ta);
+  tf_trainer_release(&tb);
   tf_model_free(&m0);
   tf_model_free(&a);
   tf_model_free(&b);
@@ -201,7 +206,7 @@ START_TEST(non_finite_loss_leaves_the_model_as_it_was) {
   make_model(&m, 3);
   struct tf_train_config tc = train_config(2, 1);
   trainer(&t, &m, &tc);
-  m.w.layer[1][TF_SLOT_FFN].value[5] = NAN;
+  m.w->layer[1][TF_SLOT_FFN].value[5] = NAN;
   float *before = malloc(m.n_params * sizeof(float));
   ck_assert_ptr_nonnull(before);
   memcpy(before, m.params, m.n_params * sizeof(float));
@@ -210,10 +215,10 @@ START_TEST(non_finite_loss_leaves_the_model_as_it_was) {
   ck_assert_msg(strstr(err.msg, "step 1: loss is") != NULL, "%s", err.msg);
   ck_assert_int_eq(memcmp(before, m.params, m.n_params * sizeof(float)), 0);
   ck_assert_int_eq(m.train.step, 0);
-  ck_assert_int_eq(m.train.opt.step, 0);
+  ck_assert_int_eq(m.train.opt->step, 0);
   ck_assert_int_eq(m.train.tokens, 0);
   free(before);
-  tf_trainer_free(&t);
+  tf_trainer_release(&t);
   tf_model_free(&m);
 }
 END_TEST
@@ -240,8 +245,8 @@ START_TEST(loss_falls_on_a_patterned_text_and_runs_repeat) {
   }
   ck_assert_msg(last < 0.5 * first, "loss %g at first, %g over the last 5 steps", first, last);
   ck_assert_int_eq(memcmp(a.params, b.params, a.n_params * sizeof(float)), 0);
-  tf_trainer_free(&ta);
-  tf_trainer_free(&tb);
+  tf_trainer_release(&ta);
+  tf_trainer_release(&tb);
   tf_model_free(&a);
   tf_model_free(&b);
 }
@@ -282,7 +287,7 @@ static int eval(const struct tf_model *m, struct tf_acts *acts, int B, const str
 static void eval_model(struct tf_model *m, struct tf_acts *acts, int B) {
   struct tf_error err = {0};
   make_model(m, 4);
-  ck_assert_msg(tf_acts_create(acts, &m->cfg, B, m->cfg.seq_len, &err) == TF_OK, "%s", err.msg);
+  ck_assert_msg(tf_acts_init(acts, &m->cfg, B, m->cfg.seq_len, &err) == TF_OK, "%s", err.msg);
 }
 
 /* Windows at 0, S, 2S, ... each scored on the bytes after its inputs, the last one shorter:
@@ -310,7 +315,7 @@ START_TEST(eval_scores_every_byte_but_the_first_once) {
     ck_assert(fabs(r.perplexity - exp(r.loss)) <= 1e-12 * r.perplexity);
     ck_assert(fabs(r.bits_per_byte - r.loss / log(2.0)) <= 1e-12 * r.bits_per_byte);
   }
-  tf_acts_free(&acts);
+  tf_acts_release(&acts);
   tf_model_free(&m);
 }
 END_TEST
@@ -337,7 +342,7 @@ START_TEST(eval_max_windows_takes_every_kth_window) {
     ck_assert_msg(fabs(r.loss_sum - want) <= 1e-5 * want, "max %zu: %.9g, expected %.9g",
                   cases[i].max, r.loss_sum, want);
   }
-  tf_acts_free(&acts);
+  tf_acts_release(&acts);
   tf_model_free(&m);
 }
 END_TEST
@@ -348,7 +353,7 @@ START_TEST(eval_non_finite_loss_is_an_error) {
   struct tf_model m;
   struct tf_acts acts;
   eval_model(&m, &acts, 2);
-  m.w.embed[3] = NAN;
+  m.w->embed[3] = NAN;
   struct tf_eval_result r;
   struct tf_error err = {0};
   ck_assert_int_eq(eval_err(&m, &acts, 2, &c, 100, 0, &r, &err), TF_EDATA);
@@ -356,7 +361,7 @@ START_TEST(eval_non_finite_loss_is_an_error) {
   ck_assert_msg(strstr(err.msg, "evaluation loss is not finite") &&
                     strncmp(err.msg, c.path, strlen(c.path)) == 0,
                 "%s", err.msg);
-  tf_acts_free(&acts);
+  tf_acts_release(&acts);
   tf_model_free(&m);
 }
 END_TEST

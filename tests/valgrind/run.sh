@@ -62,6 +62,12 @@ vg 0  "generate: --weights bf16, past the context" tf-generate -i "$T/g.tfz" -p 
 vg 0  "generate: --weights q8, softmax" tf-generate -i "$T/sm.tfz" -p abc -n 20 --weights q8
 vg 0  "eval --weights q8"     tf-eval -i "$T/g.tfz" --data data/tiny-valid.txt --max-bytes 2000 \
                               --weights q8
+vg 0  "convert: --quantize q8" tf-convert -q --quantize q8 -i "$T/g.tfz" -o "$T/q8.tfz"
+vg 0  "generate: stored q8"   tf-generate -i "$T/q8.tfz" -p "In the" -n 20 --seed 1
+vg 0  "eval: stored q8, in float" tf-eval -i "$T/q8.tfz" --data data/tiny-valid.txt \
+                              --max-bytes 2000
+vg 0  "inspect --verify: stored q8" tf-inspect --verify "$T/q8.tfz"
+vg 65 "train: refuses stored q8" tf-train -q $C $S -i "$T/q8.tfz" -o "$T/x.tfz" --steps 1
 vg 0  "inspect"               tf-inspect "$T/g.tfz"
 vg 0  "inspect --verify"      tf-inspect --verify "$T/g.tfz"
 vg 0  "inspect --json --stats" tf-inspect --json --stats "$T/g.tfz"
