@@ -127,8 +127,10 @@ enum tf_qpath {
   TF_NQPATHS
 };
 
-/* Rows a kernel takes at once: an axpy loads and stores y once per TF_QROWS rows, a dot
- * loads x once for them and runs their TF_QROWS sums side by side. */
+/* Rows a kernel takes at once: an axpy loads and stores y once per TF_QROWS rows, a q8 dot
+ * loads x once for them and runs their TF_QROWS sums side by side. The bf16 dots take their
+ * rows one after the other: 4 rows side by side made 150M decoding from memory slower (1
+ * thread, 42.2 -> 34.0 tokens/s, min of 4 alternated runs), as one stream became four. */
 #define TF_QROWS 4
 
 /* The kernels, over nr <= TF_QROWS consecutive rows w_r of cp values (cp apart; for q8

@@ -96,9 +96,8 @@ bf16_dots_avx2(float *y, const uint16_t *w, const struct tf_qvec *x, int cp, con
 
 AVX2 static void dot_bf16_avx2(float *y, const uint16_t *w, const struct tf_qvec *x, int cp,
                                int nr) {
-#define CALL(n) bf16_dots_avx2(y, w, x, cp, n)
-  BY_ROWS(CALL, nr);
-#undef CALL
+  for (int r = 0; r < nr; r++) /* row by row: see TF_QROWS */
+    bf16_dots_avx2(y + r, w + (size_t)r * cp, x, cp, 1);
 }
 
 /* One block: |q| (unsigned) times w with q's sign (signed), pairs summed in 16 bits (at most
@@ -211,9 +210,8 @@ bf16_dots_avx512(float *y, const uint16_t *w, const struct tf_qvec *x, int cp, c
 
 AVX512 static void dot_bf16_avx512(float *y, const uint16_t *w, const struct tf_qvec *x, int cp,
                                    int nr) {
-#define CALL(n) bf16_dots_avx512(y, w, x, cp, n)
-  BY_ROWS(CALL, nr);
-#undef CALL
+  for (int r = 0; r < nr; r++) /* row by row: see TF_QROWS */
+    bf16_dots_avx512(y + r, w + (size_t)r * cp, x, cp, 1);
 }
 
 /* Two blocks (64 bytes) per step; an odd last block loads 32 bytes (the rest zero). vpdpbusd
@@ -334,9 +332,8 @@ bf16_dots_avx512bf16(float *y, const uint16_t *w, const struct tf_qvec *x, int c
 
 AVX512BF16 static void dot_bf16_avx512bf16(float *y, const uint16_t *w, const struct tf_qvec *x,
                                            int cp, int nr) {
-#define CALL(n) bf16_dots_avx512bf16(y, w, x, cp, n)
-  BY_ROWS(CALL, nr);
-#undef CALL
+  for (int r = 0; r < nr; r++) /* row by row: see TF_QROWS */
+    bf16_dots_avx512bf16(y + r, w + (size_t)r * cp, x, cp, 1);
 }
 
 /* ---------------------------------------------------------------- choice */
