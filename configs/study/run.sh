@@ -10,7 +10,8 @@
 #   frozen     exact growth, train.freeze: old_tokens (only the new rows train)
 #   scratch    the grown size from scratch with the FLOPs of small + one grown stage
 #   shrink     the exact arm's model shrunk back to the small counts (scored on the first
-#              SHRINK_TOKENS tokens of the valid text), retrained RETRAIN steps
+#              SHRINK_TOKENS tokens of the training text, never the valid text it is
+#              judged on), retrained RETRAIN steps
 #   small      the small size from scratch for RETRAIN steps (the shrink arm's retraining FLOPs)
 #
 # Every run logs valid bits per byte against lifetime FLOPs; final checkpoints are scored with
@@ -39,6 +40,7 @@ if [ "$quick" = 1 ]; then
   shrink_to="--qkv 32 --proj 32 --ffn 64"
   s1=${S1:-24} s2=${S2:-24} retrain=${RETRAIN:-12}
   valid=data/tiny-valid.txt
+  text=data/tiny-train.txt
   eval_bytes=${EVAL_BYTES:-4000}
   shrink_tokens=${SHRINK_TOKENS:-2000}
   common="--set train.eval_batches=2 --set train.batch=4"
@@ -55,6 +57,7 @@ else
   s2=$(py "print(max(1, round($scale * 400)))")
   retrain=$(py "print(max(1, round($scale * 200)))")
   valid=data/kjv-valid.txt
+  text=data/kjv-train.txt
   eval_bytes=${EVAL_BYTES:-100000}
   shrink_tokens=${SHRINK_TOKENS:-65536}
   common=""
@@ -98,7 +101,7 @@ while [ "$s" -le "$seeds" ]; do
   say "seed $s: scratch, $steps steps"
   train "$small" "$d/scratch0.tfz" "$d/scratch" "$steps" "$s"
   say "seed $s: shrink the exact arm back, retrain $retrain steps; small from scratch"
-  tf-grow -c "$small" -i "$d/exact.tfz" -o "$d/shrink.0.tfz" $shrink_to --data "$valid" \
+  tf-grow -c "$small" -i "$d/exact.tfz" -o "$d/shrink.0.tfz" $shrink_to --data "$text" \
     --max-tokens "$shrink_tokens" --json > "$d/shrink.grow.json"
   train "$small" "$d/shrink.0.tfz" "$d/shrink" "$retrain" "$s"
   train "$small" "$d/small0.tfz" "$d/small" "$retrain" "$s"
