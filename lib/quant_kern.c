@@ -76,28 +76,20 @@ AVX2 static inline float hsum_avx2(__m256 v) {
  * unrolled by inlining) and as a variable for a last group of fewer rows. */
 #define BY_ROWS(call, nr) ((nr) == TF_QROWS ? call(TF_QROWS) : call(nr))
 
-/* x loaded once per 16 columns for all rows; two sums per row (8 chains of FMAs). */
-AVX2 static inline __attribute__((always_inline)) void
-bf16_dots_avx2(float *y, const uint16_t *w, const struct tf_qvec *x, int cp, const int nr) {
-  __m256 a[TF_QROWS], b[TF_QROWS];
-#pragma GCC unroll 4
-  for (int r = 0; r < nr; r++) a[r] = b[r] = _mm256_setzero_ps();
+/* One row: two sums over 16 columns per step. */
+AVX2 static float bf16_dot_avx2(const uint16_t *w, const struct tf_qvec *x, int cp) {
+  __m256 a = _mm256_setzero_ps(), b = _mm256_setzero_ps();
   for (int j = 0; j < cp; j += 16) {
-    __m256 x0 = _mm256_loadu_ps(x->f + j), x1 = _mm256_loadu_ps(x->f + j + 8);
-#pragma GCC unroll 4
-    for (int r = 0; r < nr; r++) {
-      a[r] = _mm256_fmadd_ps(bf16x8_avx2(w + (size_t)r * cp + j), x0, a[r]);
-      b[r] = _mm256_fmadd_ps(bf16x8_avx2(w + (size_t)r * cp + j + 8), x1, b[r]);
-    }
+    a = _mm256_fmadd_ps(bf16x8_avx2(w + j), _mm256_loadu_ps(x->f + j), a);
+    b = _mm256_fmadd_ps(bf16x8_avx2(w + j + 8), _mm256_loadu_ps(x->f + j + 8), b);
   }
-#pragma GCC unroll 4
-  for (int r = 0; r < nr; r++) y[r] = hsum_avx2(_mm256_add_ps(a[r], b[r]));
+  return hsum_avx2(_mm256_add_ps(a, b));
 }
 
+/* Row by row: over several rows at once the bf16 dots measured slower (see TF_QROWS). */
 AVX2 static void dot_bf16_avx2(float *y, const uint16_t *w, const struct tf_qvec *x, int cp,
                                int nr) {
-  for (int r = 0; r < nr; r++) /* row by row: see TF_QROWS */
-    bf16_dots_avx2(y + r, w + (size_t)r * cp, x, cp, 1);
+  for (int r = 0; r < nr; r++) y[r] = bf16_dot_avx2(w + (size_t)r * cp, x, cp);
 }
 
 /* One block: |q| (unsigned) times w with q's sign (signed), pairs summed in 16 bits (at most
@@ -190,28 +182,19 @@ AVX512 static inline __m512 bf16x16_avx512(const uint16_t *p) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
 }
 
-/* x loaded once per 32 columns for all rows; two sums per row (8 chains of FMAs). */
-AVX512 static inline __attribute__((always_inline)) void
-bf16_dots_avx512(float *y, const uint16_t *w, const struct tf_qvec *x, int cp, const int nr) {
-  __m512 a[TF_QROWS], b[TF_QROWS];
-#pragma GCC unroll 4
-  for (int r = 0; r < nr; r++) a[r] = b[r] = _mm512_setzero_ps();
+/* One row: two sums over 32 columns per step. */
+AVX512 static float bf16_dot_avx512(const uint16_t *w, const struct tf_qvec *x, int cp) {
+  __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
   for (int j = 0; j < cp; j += 32) {
-    __m512 x0 = _mm512_loadu_ps(x->f + j), x1 = _mm512_loadu_ps(x->f + j + 16);
-#pragma GCC unroll 4
-    for (int r = 0; r < nr; r++) {
-      a[r] = _mm512_fmadd_ps(bf16x16_avx512(w + (size_t)r * cp + j), x0, a[r]);
-      b[r] = _mm512_fmadd_ps(bf16x16_avx512(w + (size_t)r * cp + j + 16), x1, b[r]);
-    }
+    a = _mm512_fmadd_ps(bf16x16_avx512(w + j), _mm512_loadu_ps(x->f + j), a);
+    b = _mm512_fmadd_ps(bf16x16_avx512(w + j + 16), _mm512_loadu_ps(x->f + j + 16), b);
   }
-#pragma GCC unroll 4
-  for (int r = 0; r < nr; r++) y[r] = _mm512_reduce_add_ps(_mm512_add_ps(a[r], b[r]));
+  return _mm512_reduce_add_ps(_mm512_add_ps(a, b));
 }
 
 AVX512 static void dot_bf16_avx512(float *y, const uint16_t *w, const struct tf_qvec *x, int cp,
                                    int nr) {
-  for (int r = 0; r < nr; r++) /* row by row: see TF_QROWS */
-    bf16_dots_avx512(y + r, w + (size_t)r * cp, x, cp, 1);
+  for (int r = 0; r < nr; r++) y[r] = bf16_dot_avx512(w + (size_t)r * cp, x, cp);
 }
 
 /* Two blocks (64 bytes) per step; an odd last block loads 32 bytes (the rest zero). vpdpbusd
@@ -310,30 +293,20 @@ AVX512 static void axpy_q8_avx512(float *y, const float *a, const int8_t *w, con
 }
 
 /* vdpbf16ps: lane i += w_2i x_2i + w_2i+1 x_2i+1 over bf16 pairs, in float; x = hi + lo, so
- * two of them per 32 weights, hi and lo loaded once for all rows. */
-AVX512BF16 static inline __attribute__((always_inline)) void
-bf16_dots_avx512bf16(float *y, const uint16_t *w, const struct tf_qvec *x, int cp, const int nr) {
-  __m512 a[TF_QROWS], b[TF_QROWS];
-#pragma GCC unroll 4
-  for (int r = 0; r < nr; r++) a[r] = b[r] = _mm512_setzero_ps();
+ * two of them per 32 weights. */
+AVX512BF16 static float bf16_dot_avx512bf16(const uint16_t *w, const struct tf_qvec *x, int cp) {
+  __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
   for (int j = 0; j < cp; j += 32) {
-    __m512bh hi = (__m512bh)_mm512_loadu_si512(x->hi + j);
-    __m512bh lo = (__m512bh)_mm512_loadu_si512(x->lo + j);
-#pragma GCC unroll 4
-    for (int r = 0; r < nr; r++) {
-      __m512bh wv = (__m512bh)_mm512_loadu_si512(w + (size_t)r * cp + j);
-      a[r] = _mm512_dpbf16_ps(a[r], wv, hi);
-      b[r] = _mm512_dpbf16_ps(b[r], wv, lo);
-    }
+    __m512bh wv = (__m512bh)_mm512_loadu_si512(w + j);
+    a = _mm512_dpbf16_ps(a, wv, (__m512bh)_mm512_loadu_si512(x->hi + j));
+    b = _mm512_dpbf16_ps(b, wv, (__m512bh)_mm512_loadu_si512(x->lo + j));
   }
-#pragma GCC unroll 4
-  for (int r = 0; r < nr; r++) y[r] = _mm512_reduce_add_ps(_mm512_add_ps(a[r], b[r]));
+  return _mm512_reduce_add_ps(_mm512_add_ps(a, b));
 }
 
 AVX512BF16 static void dot_bf16_avx512bf16(float *y, const uint16_t *w, const struct tf_qvec *x,
                                            int cp, int nr) {
-  for (int r = 0; r < nr; r++) /* row by row: see TF_QROWS */
-    bf16_dots_avx512bf16(y + r, w + (size_t)r * cp, x, cp, 1);
+  for (int r = 0; r < nr; r++) y[r] = bf16_dot_avx512bf16(w + (size_t)r * cp, x, cp);
 }
 
 /* ---------------------------------------------------------------- choice */
