@@ -53,7 +53,10 @@ static void print_version(const struct cli *c) {
   printf("%s (tokenformer) %s\n", c->prog, TF_VERSION);
   printf("matrix products: %s\n", tf_gemm_kernel());
   printf("data parallelism: %s\n", tf_dist_backend());
-  printf("bf16 and q8 weights: %s kernels\n", tf_weights_kernel());
+  struct tf_error refused = {0};
+  int bad = tf_weights_kernel_check(&refused);
+  printf("bf16 and q8 weights: %s kernels%s%s%s\n", tf_weights_kernel(), bad ? " (" : "",
+         bad ? refused.msg : "", bad ? ")" : "");
   printf("compiled for: %s\n", tf_cpu_built());
 }
 

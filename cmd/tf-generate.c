@@ -52,7 +52,8 @@ static const char usage[] =
     "(tf-generate(1)).\n"
     "Exit status: 0 ok, 64 usage, 65 bad checkpoint or a prompt a BPE model cannot read (not\n"
     "UTF-8), 66 missing or unreadable prompt or\n"
-    "checkpoint, 71 too large for memory, 74 write error. See tf-generate(1).\n";
+    "checkpoint, 71 too large for memory, 74 write error, 78 a bad TF_QKERNEL. See\n"
+    "tf-generate(1).\n";
 
 enum {
   OPT_TOP_K = CLI_OPT_FIRST_FREE,

@@ -69,6 +69,8 @@ int tf_decoder_create(struct tf_decoder *dec, const struct tf_model_config *c, i
   if (!sizes_ok(c))
     return tf_error_set(err, TF_ECONFIG, "decoder: seq_len %d, d_model %d, n_heads %d: no model",
                         c->seq_len, c->d_model, c->n_heads);
+  int rc = tf_weights_kernel_check(err); /* a refused TF_QKERNEL: no decoding */
+  if (rc) return rc;
   dec->cfg = *c;
   dec->S = c->seq_len;
   dec->chunk = chunk > 0 ? chunk : DEFAULT_CHUNK;
@@ -83,7 +85,7 @@ int tf_decoder_create(struct tf_decoder *dec, const struct tf_model_config *c, i
                              .cache = total ? (double)total * sizeof(float) : INFINITY};
   char what[64];
   snprintf(what, sizeof what, "decoder for %d positions", dec->S);
-  int rc = tf_mem_check(&need, what, err);
+  rc = tf_mem_check(&need, what, err);
   if (!rc) {
     dec->tokens = calloc((size_t)dec->S, sizeof *dec->tokens);
     dec->mem = calloc(total, sizeof(float));

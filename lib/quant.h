@@ -149,7 +149,11 @@ struct tf_qkern {
 int tf_qpath_supported(enum tf_qpath p);
 /* The kernels of path p (which must be supported). */
 const struct tf_qkern *tf_qkern_of(enum tf_qpath p);
-/* The kernels in use: the best path the CPU runs, or the one tf_qpath_force chose. */
+/* The kernels in use: the best path the CPU runs, or the one the environment variable
+ * TF_QKERNEL names (a path's name: scalar, avx2, avx512, avx512bf16; read once), or the one
+ * tf_qpath_force chose. A TF_QKERNEL that names no path, or a path this CPU lacks, leaves the
+ * best path in use, and tf_weights_kernel_check (lib/tokenformer.h) says so; tf_decoder_create
+ * calls it, so nothing decodes under a refused TF_QKERNEL. */
 const struct tf_qkern *tf_qkern(void);
 /* Forces path p (tests; p supported), or back to the best with TF_NQPATHS. Not while
  * products run. */

@@ -5,6 +5,9 @@
  * model math here; rows are cp values, cp a multiple of 32. */
 #include <immintrin.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "quant.h"
 
@@ -342,11 +345,46 @@ const struct tf_qkern *tf_qkern_of(enum tf_qpath p) {
 }
 
 static int forced = TF_NQPATHS, best;
+static char refused[200]; /* why TF_QKERNEL was refused, or empty */
 static pthread_once_t best_once = PTHREAD_ONCE_INIT;
 
+/* The names of the paths this CPU runs, best first, into out (cap bytes). */
+static void supported_names(char *out, size_t cap) {
+  size_t at = 0;
+  out[0] = 0;
+  for (int p = TF_NQPATHS - 1; p >= 0 && at < cap; p--)
+    if (tf_qpath_supported(p))
+      at += (size_t)snprintf(out + at, cap - at, "%s%s", at ? ", " : "", kernels[p].name);
+}
+
+/* The best path of the CPU, or the one TF_QKERNEL names (read here, once per process). A name
+ * that is no path's, or a path this CPU lacks, is refused (tf_weights_kernel_check says why) and
+ * the best path stays: nothing runs instructions the CPU lacks. */
 static void find_best(void) {
   best = TF_NQPATHS - 1;
   while (best > 0 && !tf_qpath_supported(best)) best--;
+  const char *want = getenv("TF_QKERNEL");
+  if (!want || !*want) return;
+  char name[48], have[64];
+  tf_escape(name, sizeof name, want, strlen(want));
+  supported_names(have, sizeof have);
+  for (int p = 0; p < TF_NQPATHS; p++)
+    if (strcmp(want, kernels[p].name) == 0) {
+      if (tf_qpath_supported(p)) {
+        best = p;
+        return;
+      }
+      snprintf(refused, sizeof refused,
+               "TF_QKERNEL=%s: this CPU lacks its instructions (it runs %s)", name, have);
+      return;
+    }
+  snprintf(refused, sizeof refused, "TF_QKERNEL=%s: not a kernel family (this CPU runs %s)", name,
+           have);
+}
+
+int tf_weights_kernel_check(struct tf_error *err) {
+  pthread_once(&best_once, find_best);
+  return refused[0] ? tf_error_set(err, TF_ECONFIG, "%s", refused) : TF_OK;
 }
 
 void tf_qpath_force(enum tf_qpath p) {

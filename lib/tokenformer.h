@@ -466,8 +466,15 @@ int tf_official_write_config(const struct tf_model_config *c, const char *path,
 const char *tf_weights_name(enum tf_weights w);
 int tf_weights_parse(const char *s, enum tf_weights *w);
 /* The instructions the bf16 and q8 products run on, chosen from the CPU at run time:
- * "avx512bf16", "avx512", "avx2" or "scalar". */
+ * "avx512bf16", "avx512", "avx2" or "scalar" (the best this CPU runs). The environment
+ * variable TF_QKERNEL=<one of those names> forces that family instead (for measuring what a
+ * CPU without the better ones runs), read once per process. */
 const char *tf_weights_kernel(void);
+/* TF_ECONFIG when TF_QKERNEL names no family, or one this CPU lacks ("TF_QKERNEL=avx9: not a
+ * kernel family (this CPU runs avx2, scalar)", "TF_QKERNEL=avx512: this CPU lacks its
+ * instructions (it runs avx2, scalar)"); the best family then stays in use, and
+ * tf_decoder_create fails with it, whatever the weights' format. TF_OK otherwise. */
+int tf_weights_kernel_check(struct tf_error *err);
 /* Converts m's embedding and every Pattention's key and value tokens to format w (bf16:
  * rounded to nearest even; q8: 8-bit values with one float scale per 32 of a row), in
  * parallel, then frees the fp32 parameter block: memory peaks at the fp32 size plus the
@@ -1042,7 +1049,8 @@ struct tf_decoder {
 };
 
 /* Buffers for models of config c; chunk <= 0 means 64. TF_ENOMEM when they do not fit,
- * TF_ECONFIG for sizes that are no model's. */
+ * TF_ECONFIG for sizes that are no model's, or for a refused TF_QKERNEL
+ * (tf_weights_kernel_check). */
 int tf_decoder_create(struct tf_decoder *dec, const struct tf_model_config *c, int chunk,
                       struct tf_error *err);
 void tf_decoder_free(struct tf_decoder *dec);

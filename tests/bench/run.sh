@@ -100,7 +100,8 @@ print("%.1f" % (2 * 1024 ** 3 / min(ts) / 1e9))') || die "PyTorch on $CORETYPE k
 # peer's kernels: AVX-512 builds against OpenBLAS's SkylakeX (Cooperlake: the same speed),
 # AVX2 builds against Haswell (Intel) or the faster of Haswell and Zen (AMD). An AVX2 build on
 # an AVX-512 CPU stands for an AVX2 machine: BLIS under it is told to use that machine's
-# kernels too (TF_BLAS_ARCH), or ours would multiply with AVX-512 against the peer's AVX2.
+# kernels too (TF_BLAS_ARCH), or ours would multiply with AVX-512 against the peer's AVX2, and
+# our bf16 and q8 decoding kernels the AVX2 ones (TF_QKERNEL), which they choose at run time.
 choose_sides() {
   CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   CPU_FLAGS=$(sed -n 's/^flags[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
@@ -108,14 +109,20 @@ choose_sides() {
   OUR_ISA=$(env -i PATH="$PATH" "$BIN/tf-train" --version 2>&1) ||
     die "our build does not run here: $OUR_ISA"
   OUR_ISA=$(echo "$OUR_ISA" | sed -n 's/^compiled for: //p')
+  want=
   if ! has "$OUR_ISA" avx512f && has "$CPU_FLAGS" avx512f; then
-    if [ "$vendor" = AuthenticAMD ]; then OURS_ENV=TF_BLAS_ARCH=zen3; else OURS_ENV=TF_BLAS_ARCH=haswell; fi
+    if [ "$vendor" = AuthenticAMD ]; then want=zen3; else want=haswell; fi
+    OURS_ENV="TF_BLAS_ARCH=$want TF_QKERNEL=avx2"
   fi
-  want=${OURS_ENV#TF_BLAS_ARCH=}
   OUR_GEMM=$(ourenv "$BIN/tf-train" --version | sed -n 's/^matrix products: //p')
   case $OUR_GEMM in
   *"${want:-}"*) ;;
   *) die "BLIS did not take $OURS_ENV (tf-train --version: $OUR_GEMM)" ;;
+  esac
+  OUR_QKERNEL=$(ourenv "$BIN/tf-train" --version | sed -n 's/^bf16 and q8 weights: //p')
+  case $OURS_ENV/$OUR_QKERNEL in
+  *TF_QKERNEL=avx2*/"avx2 kernels") ;;
+  *TF_QKERNEL=*) die "the decoding kernels did not take $OURS_ENV (tf-train --version: $OUR_QKERNEL)" ;;
   esac
   WHY="BENCH_CORETYPE"
   if [ -n "$CORETYPE" ]; then :
@@ -154,7 +161,7 @@ print(torch.__version__, lib, core().decode(), aten[0])') || die "PyTorch cannot
     die "OpenBLAS runs its $3 kernels, not the $CORETYPE asked for"
   PEER="PyTorch $1: OpenMP OpenBLAS on its $3 kernels ($(coretype_level "$3"); $WHY${CORETYPE:+, OPENBLAS_CORETYPE=$CORETYPE}), ATen kernels $4"
   note "$PEER"
-  note "ours: compiled for $(isa_level "$OUR_ISA"), $OUR_GEMM${OURS_ENV:+ ($OURS_ENV)}"
+  note "ours: compiled for $(isa_level "$OUR_ISA"), $OUR_GEMM, bf16 and q8 on $OUR_QKERNEL${OURS_ENV:+ ($OURS_ENV)}"
 }
 
 # The programs (make bench builds them first); the decode rows (bench_decode) only once

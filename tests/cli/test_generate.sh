@@ -128,4 +128,32 @@ assert a['weights'] == '$w' and a['tokens'] == 60 and a['text'] == b['text'], (a
 \""
 done
 grep_err 64 'weights' "generate: --weights q4 exits 64" $G -i $M -p x --weights q4
+
+# TF_QKERNEL: each kernel family this CPU runs, forced, decodes the default's greedy text (its
+# products agree with the default's to float rounding, 1e-5 of the sum of |terms|:
+# tests/unit/test_quant.c) and says so under -v; a family the CPU lacks, and a name that is no
+# family's, exit 78 naming it, before decoding, whatever the weights.
+for w in bf16 q8; do
+  $G -i $M -p 'In the beginning' -n 100 --greedy --weights $w > "$TMP/qk-$w" 2>/dev/null
+done
+for k in scalar avx2 avx512 avx512bf16; do
+  if TF_QKERNEL=$k $G --version | grep -q "^bf16 and q8 weights: $k kernels\$"; then
+    for w in bf16 q8; do
+      check "generate: TF_QKERNEL=$k --weights $w: the default's greedy text" sh -c "
+TF_QKERNEL=$k $G -i $M -p 'In the beginning' -n 100 --greedy --weights $w -v \
+  2> '$TMP/qk.err' | cmp - '$TMP/qk-$w' && test -s '$TMP/qk-$w' &&
+grep -q '$w weights, .*, kernels $k\$' '$TMP/qk.err'"
+    done
+  else
+    grep_err 78 "TF_QKERNEL=$k: this CPU lacks its instructions" \
+      "generate: TF_QKERNEL=$k (not on this CPU) exits 78" env TF_QKERNEL=$k $G -i $M -p x --weights q8
+  fi
+done
+for w in f32 q8; do
+  grep_err 78 '^tf-generate: TF_QKERNEL=avx9: not a kernel family \(this CPU runs .*scalar\)$' \
+    "generate: TF_QKERNEL=avx9 --weights $w exits 78 naming it" \
+    env TF_QKERNEL=avx9 $G -i $M -p x --weights $w
+done
+grep_out '^bf16 and q8 weights: [a-z0-9]+ kernels \(TF_QKERNEL=avx9: not a kernel family' \
+  "generate: --version says TF_QKERNEL was refused" env TF_QKERNEL=avx9 $G --version
 grep_out '^bf16 and q8 weights: ' "generate: --version names the bf16/q8 kernels" $G --version
