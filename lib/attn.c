@@ -19,23 +19,32 @@ void tf_rope_table(float *cos_t, float *sin_t, int T, int r, double base) {
 }
 
 /* x'_m = x_m c - x_{m+r/2} s;  x'_{m+r/2} = x_{m+r/2} c + x_m s, with s negated for the
- * transposed rotation. */
+ * transposed rotation; over the H heads of one row. */
+static inline void rope_row(float *x, const float *c, const float *s, int H, int dh, int r,
+                            float sign) {
+  int h = r / 2;
+  for (int head = 0; head < H; head++) {
+    float *x1 = x + (size_t)head * dh, *x2 = x1 + h;
+#pragma omp simd
+    for (int m = 0; m < h; m++) {
+      float a = x1[m], b = x2[m], sn = sign * s[m];
+      x1[m] = a * c[m] - b * sn;
+      x2[m] = b * c[m] + a * sn;
+    }
+  }
+}
+
 static void rope_apply(float *x, const float *cos_t, const float *sin_t, int B, int T, int H,
                        int dh, int r, float sign) {
   int h = r / 2;
 #pragma omp parallel for schedule(static) if (tf_par((size_t)B * T * H * dh))
-  for (int bt = 0; bt < B * T; bt++) {
-    const float *c = cos_t + (size_t)(bt % T) * h, *s = sin_t + (size_t)(bt % T) * h;
-    for (int head = 0; head < H; head++) {
-      float *x1 = x + ((size_t)bt * H + head) * dh, *x2 = x1 + h;
-#pragma omp simd
-      for (int m = 0; m < h; m++) {
-        float a = x1[m], b = x2[m], sn = sign * s[m];
-        x1[m] = a * c[m] - b * sn;
-        x2[m] = b * c[m] + a * sn;
-      }
-    }
-  }
+  for (int bt = 0; bt < B * T; bt++)
+    rope_row(x + (size_t)bt * H * dh, cos_t + (size_t)(bt % T) * h, sin_t + (size_t)(bt % T) * h, H,
+             dh, r, sign);
+}
+
+void tf_rope_row_forward(float *x, const float *c, const float *s, int H, int dh, int r) {
+  rope_row(x, c, s, H, dh, r, 1.0f);
 }
 
 void tf_rope_forward(float *x, const float *cos_t, const float *sin_t, int B, int T, int H, int dh,

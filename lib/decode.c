@@ -22,6 +22,12 @@ struct piece {
   size_t a, b; /* a * b floats */
 };
 
+/* Floats of a thread's own buffers for one row (struct mine), whole cache lines. */
+static size_t mine_floats(const struct tf_model_config *c) {
+  size_t d = (size_t)c->d_model, n = (size_t)tf_model_config_max_tokens(c);
+  return (2 * d + n + tf_qvec_floats(tf_qcols(c->d_model)) + 15) / 16 * 16;
+}
+
 /* The decoder's buffers, in allocation order; returns how many. */
 static int pieces(struct tf_decoder *dec, struct piece *p) {
   const struct tf_model_config *c = &dec->cfg;
@@ -38,7 +44,9 @@ static int pieces(struct tf_decoder *dec, struct piece *p) {
   p[i++] = (struct piece){&dec->pscratch, C, n};
   p[i++] = (struct piece){&dec->prnorm, C, 1};
   p[i++] = (struct piece){&dec->scores, H * C, S};
-  p[i++] = (struct piece){&dec->partial, (size_t)dec->threads, (size_t)tf_qcols((int)d)};
+  p[i++] = (struct piece){&dec->partial, 3 * (size_t)dec->threads, (size_t)tf_qcols((int)d)};
+  p[i++] = (struct piece){&dec->arow, 3, n};
+  p[i++] = (struct piece){&dec->mine, (size_t)dec->threads, mine_floats(c)};
   p[i++] = (struct piece){&dec->qx, tf_qvec_floats(tf_qcols((int)d)), 1};
   p[i++] = (struct piece){&dec->panel, n < PANEL ? n : PANEL, d};
   p[i++] = (struct piece){&dec->rope_cos, S, half};
@@ -47,11 +55,18 @@ static int pieces(struct tf_decoder *dec, struct piece *p) {
   return i;
 }
 
+/* Floats of piece i, rounded up to whole cache lines (16 floats), so that each piece, and
+ * each thread's slice of the per-thread pieces, starts a line of its own. */
+static size_t piece_floats(const struct piece *p) {
+  return (p->a * p->b + 15) / 16 * 16;
+}
+
 /* Total floats of the pieces, or 0 on overflow. */
 static size_t pieces_size(const struct piece *p, int np) {
   size_t total = 0, n;
   for (int i = 0; i < np; i++)
-    if (__builtin_mul_overflow(p[i].a, p[i].b, &n) || __builtin_add_overflow(total, n, &total))
+    if (__builtin_mul_overflow(p[i].a, p[i].b, &n) || n > SIZE_MAX - 15 ||
+        __builtin_add_overflow(total, (n + 15) / 16 * 16, &total))
       return 0;
   return total;
 }
@@ -77,7 +92,7 @@ int tf_decoder_create(struct tf_decoder *dec, const struct tf_model_config *c, i
   if (dec->chunk > dec->S) dec->chunk = dec->S;
   int procs = omp_get_num_procs(), maxt = omp_get_max_threads();
   dec->threads = procs > maxt ? procs : maxt;
-  struct piece p[24];
+  struct piece p[26];
   int np = pieces(dec, p);
   size_t total = pieces_size(p, np);
   /* the cache and buffers beside the model they serve, checked together */
@@ -88,7 +103,8 @@ int tf_decoder_create(struct tf_decoder *dec, const struct tf_model_config *c, i
   rc = tf_mem_check(&need, what, err);
   if (!rc) {
     dec->tokens = calloc((size_t)dec->S, sizeof *dec->tokens);
-    dec->mem = calloc(total, sizeof(float));
+    dec->mem = total <= SIZE_MAX / sizeof(float) ? aligned_alloc(64, total * sizeof(float)) : NULL;
+    if (dec->mem) memset(dec->mem, 0, total * sizeof(float));
   }
   if (rc || !dec->tokens || !dec->mem) {
     tf_decoder_free(dec);
@@ -99,7 +115,7 @@ int tf_decoder_create(struct tf_decoder *dec, const struct tf_model_config *c, i
   float *at = dec->mem;
   for (int i = 0; i < np; i++) {
     *p[i].ptr = at;
-    at += p[i].a * p[i].b;
+    at += piece_floats(&p[i]);
   }
   tf_rope_table(dec->rope_cos, dec->rope_sin, dec->S, tf_model_config_rotary_dims(c),
                 c->rotary_base);
@@ -112,7 +128,7 @@ void tf_decoder_free(struct tf_decoder *dec) {
   memset(dec, 0, sizeof *dec);
 }
 
-/* ---------------------------------------------------------------- one Pattention row */
+/* ---------------------------------------------------------------- Pattention of several rows */
 
 /* The team for a loop over `work` floats: OpenMP's current thread count, within the
  * buffers; one thread for small work. */
@@ -121,57 +137,20 @@ static int team(const struct tf_decoder *dec, size_t work) {
   return !tf_par(work) ? 1 : t < dec->threads ? t : dec->threads;
 }
 
-/* pattn below for one row over converted weights: x prepared once, then the same two
- * products through quant.c's kernels. */
-static void pattn_row_q(const struct tf_model *m, struct tf_decoder *dec, int l, int slot,
-                        const float *x, float *out, float beta) {
-  const struct tf_model_config *c = &m->cfg;
-  const struct tf_qmat *K = &m->qw->key[l][slot], *V = &m->qw->value[l][slot];
-  int kind = tf_slot_kind(slot), n = c->tokens[kind];
-  int n_ref = tf_model_config_ref_tokens(c, kind);
-  float *a = dec->pcache, *S = a;
-  struct tf_qvec v;
-  tf_qvec_prepare(&v, dec->qx, x, K);
-#pragma omp parallel num_threads(team(dec, (size_t)n * c->d_model))
-  {
-    tf_qgemv_ws(a, K, &v);
-#pragma omp single
-    S = tf_pattn_theta_row(c->norm, a, dec->pscratch, dec->prnorm, sqrtf((float)n_ref), n_ref, n);
-    tf_qgemv_t_ws(out, beta, S, V, dec->partial);
-  }
-}
-
-/* Pattention `slot` of layer l on R rows x (R, d): out = Theta(x K^T) V + beta out. One row
- * goes through the two matrix-vector products in one parallel region; more rows through
- * tf_pattn_forward (matrix products). tau = sqrt(n_ref) as in net.c. */
+/* Pattention `slot` of layer l on R > 1 rows x (R, d): out = Theta(x K^T) V + beta out,
+ * through tf_pattn_forward (matrix products). tau = sqrt(n_ref) as in net.c. */
 static void pattn(const struct tf_model *m, struct tf_decoder *dec, int l, int slot, int R,
                   const float *x, float *out, float beta) {
   const struct tf_model_config *c = &m->cfg;
-  const struct tf_pattn_view *w = m->qw ? NULL : &m->w->layer[l][slot]; /* none when converted */
   int kind = tf_slot_kind(slot), n = c->tokens[kind], d = c->d_model;
-  int n_ref = tf_model_config_ref_tokens(c, kind);
-  if (R > 1) {
-    struct tf_pattn_shape s = {R, n, n_ref, d, d, c->norm, n};
-    if (m->qw)
-      tf_pattn_forward_q(&s, out, beta, dec->pcache, dec->prnorm, dec->pscratch, x,
-                         &m->qw->key[l][slot], &m->qw->value[l][slot], dec->panel, PANEL);
-    else
-      tf_pattn_forward(&s, out, beta, dec->pcache, dec->prnorm, dec->pscratch, x, w->key, w->value);
-    return;
-  }
+  struct tf_pattn_shape s = {R, n, tf_model_config_ref_tokens(c, kind), d, d, c->norm, n};
   if (m->qw) {
-    pattn_row_q(m, dec, l, slot, x, out, beta);
+    tf_pattn_forward_q(&s, out, beta, dec->pcache, dec->prnorm, dec->pscratch, x,
+                       &m->qw->key[l][slot], &m->qw->value[l][slot], dec->panel, PANEL);
     return;
   }
-  float *a = dec->pcache, *S = a;
-  size_t work = (size_t)n * d;
-#pragma omp parallel num_threads(team(dec, work))
-  {
-    tf_gemv_ws(a, w->key, x, n, d);
-#pragma omp single
-    S = tf_pattn_theta_row(c->norm, a, dec->pscratch, dec->prnorm, sqrtf((float)n_ref), n_ref, n);
-    tf_gemv_t_ws(out, beta, S, w->value, n, d, dec->partial);
-  }
+  const struct tf_pattn_view *w = &m->w->layer[l][slot];
+  tf_pattn_forward(&s, out, beta, dec->pcache, dec->prnorm, dec->pscratch, x, w->key, w->value);
 }
 
 /* ---------------------------------------------------------------- attention over the cache */
@@ -182,38 +161,176 @@ static float *head_cache(const struct tf_decoder *dec, float *cache, int l, int 
   return cache + ((size_t)l * H + hd) * S * dh;
 }
 
-/* Stores the post-RoPE keys and values of R rows at positions p0 .. p0 + R - 1. */
-static void cache_store(struct tf_decoder *dec, int l, int R, int p0) {
-  int d = dec->cfg.d_model, H = dec->cfg.n_heads, dh = d / H;
-  for (int hd = 0; hd < H; hd++) {
-    float *kc = head_cache(dec, dec->key_cache, l, hd),
-          *vc = head_cache(dec, dec->value_cache, l, hd);
-    for (int i = 0; i < R; i++) {
-      size_t to = (size_t)(p0 + i) * dh, from = (size_t)i * d + (size_t)hd * dh;
-      memcpy(kc + to, dec->k + from, (size_t)dh * sizeof(float));
-      memcpy(vc + to, dec->v + from, (size_t)dh * sizeof(float));
-    }
+/* Stores head hd's post-RoPE keys and values of R rows at positions p0 .. p0 + R - 1. */
+static void cache_store_head(struct tf_decoder *dec, int l, int hd, int R, int p0) {
+  int d = dec->cfg.d_model, dh = d / dec->cfg.n_heads;
+  float *kc = head_cache(dec, dec->key_cache, l, hd),
+        *vc = head_cache(dec, dec->value_cache, l, hd);
+  for (int i = 0; i < R; i++) {
+    size_t to = (size_t)(p0 + i) * dh, from = (size_t)i * d + (size_t)hd * dh;
+    memcpy(kc + to, dec->k + from, (size_t)dh * sizeof(float));
+    memcpy(vc + to, dec->v + from, (size_t)dh * sizeof(float));
   }
 }
 
-/* Causal attention of R new rows (row i at position p0 + i) over the cache of layer l, per
- * head:  p_t = softmax_t(<q_i, k_t> / sqrt(d_h)) for t <= p0 + i;  att_i = sum_t p_t v_t. */
-static void attend(struct tf_decoder *dec, int l, int R, int p0) {
-  int d = dec->cfg.d_model, H = dec->cfg.n_heads, dh = d / H;
+/* Causal attention of head hd for row i of R (at position p0 + i) over the cache of layer l:
+ * p_t = softmax_t(<q_i, k_t> / sqrt(d_h)) for t <= p0 + i;  att_i = sum_t p_t v_t. */
+static void attend_one(struct tf_decoder *dec, int l, int hd, int i, int R, int p0) {
+  int d = dec->cfg.d_model, dh = d / dec->cfg.n_heads, n = p0 + i + 1;
   float scale = 1.0f / sqrtf((float)dh);
+  const float *q = dec->q + (size_t)i * d + (size_t)hd * dh;
+  const float *kc = head_cache(dec, dec->key_cache, l, hd);
+  const float *vc = head_cache(dec, dec->value_cache, l, hd);
+  float *p = dec->scores + (size_t)(hd * R + i) * dec->S,
+        *out = dec->att + (size_t)i * d + (size_t)hd * dh;
+  for (int t = 0; t < n; t++) p[t] = scale * tf_dotf(q, kc + (size_t)t * dh, dh);
+  tf_softmax_row(p, 1.0f, n);
+  memset(out, 0, (size_t)dh * sizeof *out);
+  for (int t = 0; t < n; t++) tf_axpyf(out, p[t], vc + (size_t)t * dh, dh);
+}
+
+/* The attention of R new rows, every head and row a job of the team. */
+static void attend(struct tf_decoder *dec, int l, int R, int p0) {
+  int H = dec->cfg.n_heads, dh = dec->cfg.d_model / H;
   size_t work = (size_t)H * R * (p0 + R) * dh;
 #pragma omp parallel for schedule(static) num_threads(team(dec, work))
-  for (int job = 0; job < H * R; job++) {
-    int hd = job / R, i = job % R, n = p0 + i + 1;
-    const float *q = dec->q + (size_t)i * d + (size_t)hd * dh;
-    const float *kc = head_cache(dec, dec->key_cache, l, hd);
-    const float *vc = head_cache(dec, dec->value_cache, l, hd);
-    float *p = dec->scores + (size_t)job * dec->S,
-          *out = dec->att + (size_t)i * d + (size_t)hd * dh;
-    for (int t = 0; t < n; t++) p[t] = scale * tf_dotf(q, kc + (size_t)t * dh, dh);
-    tf_softmax_row(p, 1.0f, n);
-    memset(out, 0, (size_t)dh * sizeof *out);
-    for (int t = 0; t < n; t++) tf_axpyf(out, p[t], vc + (size_t)t * dh, dh);
+  for (int job = 0; job < H * R; job++) attend_one(dec, l, job / R, job % R, R, p0);
+}
+
+/* ---------------------------------------------------------------- one row in one region */
+
+/* One new row (a decoded token) goes through all the layers in one parallel region. Each
+ * thread keeps its own residual x and its own copy of every Pattention's input (normed, and
+ * prepared for converted weights), and forms the normalised scores of every Pattention
+ * itself (cheap: n values), so the threads wait for one another only where data flows
+ * between them: after the key products (Theta needs all of a row of scores), after the value
+ * products (each output column sums every thread's partial sums) and after attention (the
+ * projection reads every head): 7 barriers a layer. Per thread and product the row blocks are
+ * those of gemv.h's products, whose partial sums are added in thread order, so the results
+ * are those of one region per product. */
+
+/* A thread's own buffers (its slice of dec->mine, mine_floats). */
+struct mine {
+  float *x, *h;     /* (d) the residual, the normed input */
+  float *s;         /* (n_max) Theta of a row of scores */
+  float *qx;        /* scratch of v */
+  struct tf_qvec v; /* the products' input prepared for converted weights */
+  const float *in;  /* the products' input (fp32 weights) */
+  float rstd, rnorm;
+};
+
+static void mine_init(struct tf_decoder *dec, struct mine *me) {
+  size_t d = (size_t)dec->cfg.d_model, n = (size_t)tf_model_config_max_tokens(&dec->cfg);
+  float *at = dec->mine + (size_t)omp_get_thread_num() * mine_floats(&dec->cfg);
+  *me = (struct mine){.x = at, .h = at + d, .s = at + 2 * d, .qx = at + 2 * d + n};
+}
+
+/* Thread t's slice of the value products' partial sums of output j (0 .. 2). */
+static float *slice(const struct tf_decoder *dec, int j, int t) {
+  return dec->partial + ((size_t)j * dec->threads + t) * (size_t)tf_qcols(dec->cfg.d_model);
+}
+
+/* x (d) as the input of layer l's products, for this thread. */
+static void row_input(const struct tf_model *m, struct mine *me, int l, const float *x) {
+  me->in = x;
+  if (m->qw) tf_qvec_prepare(&me->v, me->qx, x, &m->qw->key[l][0]);
+}
+
+/* a = x K^T over this thread's rows of slot's keys; no barrier. */
+static void keys_part(const struct tf_model *m, int l, int slot, const struct mine *me, float *a) {
+  int n = m->cfg.tokens[tf_slot_kind(slot)];
+  if (m->qw)
+    tf_qgemv_nowait_ws(a, &m->qw->key[l][slot], &me->v);
+  else
+    tf_gemv_nowait_ws(a, m->w->layer[l][slot].key, me->in, n, m->cfg.d_model);
+}
+
+/* S = Theta(a) (a whole, only read: softmax works on this thread's copy), then this thread's
+ * share of S V into its slice `mine`; no barrier. tau = sqrt(n_ref) as in net.c. */
+static void values_part(const struct tf_model *m, int l, int slot, float *a, struct mine *me,
+                        float *mine) {
+  const struct tf_model_config *c = &m->cfg;
+  int kind = tf_slot_kind(slot), n = c->tokens[kind], n_ref = tf_model_config_ref_tokens(c, kind);
+  float *in = c->norm == TF_NORM_SOFTMAX ? memcpy(me->s, a, (size_t)n * sizeof *a) : a;
+  float *S = tf_pattn_theta_row(c->norm, in, me->s, &me->rnorm, sqrtf((float)n_ref), n_ref, n);
+  if (m->qw)
+    tf_qgemv_t_mine_ws(mine, S, &m->qw->value[l][slot]);
+  else
+    tf_gemv_t_mine_ws(mine, S, m->w->layer[l][slot].value, n, c->d_model);
+}
+
+/* Head hd of the row at position p once the q, k, v value products are done: its columns of
+ * q, k, v (the nt slices added), RoPE, its key and value into the cache, its attention. */
+static void head_row(struct tf_decoder *dec, int l, int p, int hd, int nt) {
+  int d = dec->cfg.d_model, dh = d / dec->cfg.n_heads, c0 = hd * dh;
+  int r = tf_model_config_rotary_dims(&dec->cfg);
+  size_t ld = (size_t)tf_qcols(d);
+  float *out[3] = {dec->q, dec->k, dec->v};
+  for (int j = 0; j < 3; j++)
+    tf_gemv_reduce_cols(out[j], 0.0f, slice(dec, j, 0), ld, nt, c0, c0 + dh);
+  if (r > 0) {
+    const float *cs = dec->rope_cos + (size_t)p * (r / 2),
+                *sn = dec->rope_sin + (size_t)p * (r / 2);
+    tf_rope_row_forward(dec->q + c0, cs, sn, 1, dh, r);
+    tf_rope_row_forward(dec->k + c0, cs, sn, 1, dh, r);
+  }
+  cache_store_head(dec, l, hd, 1, p);
+  attend_one(dec, l, hd, 0, 1, p);
+}
+
+/* x += Pattention `slot` of layer l on the row `in`, for this thread's own x: keys, barrier,
+ * Theta and values, barrier, every thread adds the team's slices to its x. */
+static void residual_row(const struct tf_model *m, struct tf_decoder *dec, int l, int slot,
+                         const float *in, struct mine *me) {
+  int t = omp_get_thread_num(), nt = omp_get_num_threads(), d = m->cfg.d_model;
+  row_input(m, me, l, in);
+  keys_part(m, l, slot, me, dec->arow);
+#pragma omp barrier
+  values_part(m, l, slot, dec->arow, me, slice(dec, 0, t));
+#pragma omp barrier
+  tf_gemv_reduce_cols(me->x, 1.0f, slice(dec, 0, 0), (size_t)tf_qcols(d), nt, 0, d);
+}
+
+/* layer_rows below on one row at position p, by every thread of the team:  h = LN0(x);
+ * q, k, v = Pattentions of h (keys, barrier, Theta and values, barrier);  per head (a shared
+ * loop, its barrier) RoPE, cache, attention;  x += Pattention_proj(att);
+ * x += Pattention_ffn(LN0(x)). */
+static void layer_row(const struct tf_model *m, struct tf_decoder *dec, int l, int p,
+                      struct mine *me) {
+  static const int qkv[3] = {TF_SLOT_Q, TF_SLOT_K, TF_SLOT_V};
+  int t = omp_get_thread_num(), nt = omp_get_num_threads(), d = m->cfg.d_model;
+  size_t n = (size_t)tf_model_config_max_tokens(&m->cfg);
+  tf_layernorm_row(me->h, &me->rstd, me->x, d);
+  row_input(m, me, l, me->h);
+  for (int j = 0; j < 3; j++) keys_part(m, l, qkv[j], me, dec->arow + j * n);
+#pragma omp barrier
+  for (int j = 0; j < 3; j++) values_part(m, l, qkv[j], dec->arow + j * n, me, slice(dec, j, t));
+#pragma omp barrier
+#pragma omp for schedule(static)
+  for (int hd = 0; hd < m->cfg.n_heads; hd++) head_row(dec, l, p, hd, nt);
+  residual_row(m, dec, l, TF_SLOT_PROJ, dec->att, me);
+  tf_layernorm_row(me->h, &me->rstd, me->x, d);
+  residual_row(m, dec, l, TF_SLOT_FFN, me->h, me);
+}
+
+/* Floats a layer's products stream for one row: the team's size. */
+static size_t row_work(const struct tf_model_config *c) {
+  size_t w = 0;
+  for (int s = 0; s < TF_NSLOTS; s++) w += 2 * (size_t)c->tokens[tf_slot_kind(s)] * c->d_model;
+  return w;
+}
+
+/* Every layer on the one row dec->x at position p, in one parallel region; the first
+ * thread's x is the result. */
+static void layers_row(const struct tf_model *m, struct tf_decoder *dec, int p) {
+  int d = m->cfg.d_model;
+#pragma omp parallel num_threads(team(dec, row_work(&m->cfg)))
+  {
+    struct mine me;
+    mine_init(dec, &me);
+    memcpy(me.x, dec->x, (size_t)d * sizeof *me.x);
+    for (int l = 0; l < m->cfg.n_layers; l++) layer_row(m, dec, l, p, &me);
+    if (omp_get_thread_num() == 0) memcpy(dec->x, me.x, (size_t)d * sizeof *me.x);
   }
 }
 
@@ -234,7 +351,7 @@ static void layer_rows(const struct tf_model *m, struct tf_decoder *dec, int l, 
     tf_rope_forward(dec->q, dec->rope_cos + at, dec->rope_sin + at, 1, R, H, dh, r);
     tf_rope_forward(dec->k, dec->rope_cos + at, dec->rope_sin + at, 1, R, H, dh, r);
   }
-  cache_store(dec, l, R, p0);
+  for (int hd = 0; hd < H; hd++) cache_store_head(dec, l, hd, R, p0);
   attend(dec, l, R, p0);
   pattn(m, dec, l, TF_SLOT_PROJ, R, dec->att, dec->x, 1.0f);
   tf_layernorm_forward(dec->h, dec->rstd, dec->x, R, d);
@@ -275,7 +392,10 @@ static const float *encode(const struct tf_model *m, struct tf_decoder *dec, int
     int p0 = dec->len;
     R = end - p0 < dec->chunk ? end - p0 : dec->chunk;
     embed(m, dec, p0, R);
-    for (int l = 0; l < c->n_layers; l++) layer_rows(m, dec, l, R, p0);
+    if (R == 1)
+      layers_row(m, dec, p0);
+    else
+      for (int l = 0; l < c->n_layers; l++) layer_rows(m, dec, l, R, p0);
     dec->len += R;
   }
   float mean, rstd;

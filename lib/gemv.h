@@ -24,6 +24,8 @@ static inline void tf_axpyf(float *y, float alpha, const float *x, int n) {
 
 /* y (rows) = M x:  y_i = <M_i, x>, M (rows, cols) row-major, x (cols). */
 void tf_gemv_ws(float *y, const float *M, const float *x, int rows, int cols);
+/* The same without the closing barrier: this thread's rows of y are done on return. */
+void tf_gemv_nowait_ws(float *y, const float *M, const float *x, int rows, int cols);
 
 /* y (cols) = beta y + s^T M = beta y + sum_i s_i M_i, s (rows), M (rows, cols) row-major.
  * Each thread adds its block of rows into its own slice of partial (slice t at
@@ -32,9 +34,17 @@ void tf_gemv_ws(float *y, const float *M, const float *x, int rows, int cols);
 void tf_gemv_t_ws(float *y, float beta, const float *s, const float *M, int rows, int cols,
                   float *partial);
 
+/* The first step of tf_gemv_t_ws: mine (cols) = the sum of s_i M_i over this thread's block
+ * of rows (the same blocks), no barrier; the slices are added once the team has passed one. */
+void tf_gemv_t_mine_ws(float *mine, const float *s, const float *M, int rows, int cols);
+
 /* y (cols) = beta y + the sum, in thread order, of the team's slices of partial (slice t at
  * partial + t ld): the last step of tf_gemv_t_ws and of its forms over converted weights. */
 void tf_gemv_reduce_ws(float *y, float beta, const float *partial, size_t ld, int cols);
+/* Columns [c0, c1) of that sum over nt slices, by the calling thread alone (the same bits as
+ * tf_gemv_reduce_ws gives them). */
+void tf_gemv_reduce_cols(float *y, float beta, const float *partial, size_t ld, int nt, int c0,
+                         int c1);
 
 /* The same in a parallel region of their own on up to `threads` threads (<= 0: OpenMP's
  * default); partial as above for that many threads. */

@@ -196,6 +196,8 @@ void tf_pattn_backward(const struct tf_pattn_shape *p, float *dx, float beta_dx,
 /* Non-parametric LayerNorm: y = (x - mean) * rstd, rstd = 1 / sqrt(var + eps), biased var.
  * x, y (R, d); rstd (R). y may not alias x. */
 void tf_layernorm_forward(float *y, float *rstd, const float *x, int R, int d);
+/* One row of it (d), on the calling thread: no parallel region (callable inside one). */
+void tf_layernorm_row(float *y, float *rstd, const float *x, int d);
 /* dx += rstd (dy - mean(dy) - y mean(dy y)). */
 void tf_layernorm_backward(float *dx, const float *dy, const float *y, const float *rstd, int R,
                            int d);
@@ -242,6 +244,8 @@ void tf_rope_forward(float *x, const float *cos_t, const float *sin_t, int B, in
                      int r);
 void tf_rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, int T, int H,
                       int dh, int r);
+/* The forward on one row x (H*dh) whose tables' rows (r/2) are c and s, on the calling thread. */
+void tf_rope_row_forward(float *x, const float *c, const float *s, int H, int dh, int r);
 
 /* Causal multi-head attention, scale 1/sqrt(dh): q, k, v, out (B, T, H*dh), head h on
  * channels [h dh, (h+1) dh). The forward keeps for the backward lse (B, H, T), log sum_j

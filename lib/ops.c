@@ -27,16 +27,17 @@ static void ln_row_backward(float *dx, const float *g, const float *xhat, float 
 }
 
 /* y = (x - mean) * rstd. */
+void tf_layernorm_row(float *y, float *rstd, const float *x, int d) {
+  float mean;
+  row_moments(x, d, &mean, rstd);
+  float s = *rstd;
+#pragma omp simd
+  for (int j = 0; j < d; j++) y[j] = (x[j] - mean) * s;
+}
+
 void tf_layernorm_forward(float *y, float *rstd, const float *x, int R, int d) {
 #pragma omp parallel for schedule(static) if (tf_par((size_t)R * d))
-  for (int i = 0; i < R; i++) {
-    const float *xi = x + (size_t)i * d;
-    float *yi = y + (size_t)i * d, mean;
-    row_moments(xi, d, &mean, rstd + i);
-    float s = rstd[i];
-#pragma omp simd
-    for (int j = 0; j < d; j++) yi[j] = (xi[j] - mean) * s;
-  }
+  for (int i = 0; i < R; i++) tf_layernorm_row(y + (size_t)i * d, rstd + i, x + (size_t)i * d, d);
 }
 
 void tf_layernorm_backward(float *dx, const float *dy, const float *y, const float *rstd, int R,

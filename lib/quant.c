@@ -91,17 +91,17 @@ void tf_qvec_prepare(struct tf_qvec *v, float *scratch, const float *x, const st
 
 /* ---------------------------------------------------------------- products */
 
-void tf_qgemv_ws(float *y, const struct tf_qmat *W, const struct tf_qvec *x) {
+void tf_qgemv_nowait_ws(float *y, const struct tf_qmat *W, const struct tf_qvec *x) {
   const struct tf_qkern *k = tf_qkern();
   int cp = W->cp, nb = cp / TF_Q8_BLOCK, groups = (W->rows + TF_QROWS - 1) / TF_QROWS;
   if (W->fmt == TF_WEIGHTS_BF16) {
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
     for (int g = 0; g < groups; g++) {
       int i = g * TF_QROWS, nr = W->rows - i < TF_QROWS ? W->rows - i : TF_QROWS;
       k->dot_bf16(y + i, W->bf16 + (size_t)i * cp, x, cp, nr);
     }
   } else {
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
     for (int g = 0; g < groups; g++) {
       int i = g * TF_QROWS, nr = W->rows - i < TF_QROWS ? W->rows - i : TF_QROWS;
       k->dot_q8(y + i, W->q + (size_t)i * cp, W->scale + (size_t)i * nb, x, nb, nr);
@@ -109,10 +109,14 @@ void tf_qgemv_ws(float *y, const struct tf_qmat *W, const struct tf_qvec *x) {
   }
 }
 
-void tf_qgemv_t_ws(float *y, float beta, const float *s, const struct tf_qmat *W, float *partial) {
+void tf_qgemv_ws(float *y, const struct tf_qmat *W, const struct tf_qvec *x) {
+  tf_qgemv_nowait_ws(y, W, x);
+#pragma omp barrier
+}
+
+void tf_qgemv_t_mine_ws(float *mine, const float *s, const struct tf_qmat *W) {
   const struct tf_qkern *k = tf_qkern();
   int cp = W->cp, nb = cp / TF_Q8_BLOCK;
-  float *mine = partial + (size_t)omp_get_thread_num() * cp;
   memset(mine, 0, (size_t)cp * sizeof *mine);
   int groups = (W->rows + TF_QROWS - 1) / TF_QROWS;
   if (W->fmt == TF_WEIGHTS_BF16) {
@@ -128,8 +132,12 @@ void tf_qgemv_t_ws(float *y, float beta, const float *s, const struct tf_qmat *W
       k->axpy_q8(mine, s + i, W->q + (size_t)i * cp, W->scale + (size_t)i * nb, nb, nr);
     }
   }
+}
+
+void tf_qgemv_t_ws(float *y, float beta, const float *s, const struct tf_qmat *W, float *partial) {
+  tf_qgemv_t_mine_ws(partial + (size_t)omp_get_thread_num() * W->cp, s, W);
 #pragma omp barrier
-  tf_gemv_reduce_ws(y, beta, partial, (size_t)cp, W->cols);
+  tf_gemv_reduce_ws(y, beta, partial, (size_t)W->cp, W->cols);
 }
 
 void tf_qmat_panel_ws(float *panel, const struct tf_qmat *W, int r0, int n) {

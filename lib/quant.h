@@ -96,6 +96,10 @@ void tf_qvec_prepare(struct tf_qvec *v, float *scratch, const float *x, const st
  * y (cols) = beta y + s^T W, partial holds cp floats per thread. */
 void tf_qgemv_ws(float *y, const struct tf_qmat *W, const struct tf_qvec *x);
 void tf_qgemv_t_ws(float *y, float beta, const float *s, const struct tf_qmat *W, float *partial);
+/* Their forms without barriers, as gemv.h's tf_gemv_nowait_ws and tf_gemv_t_mine_ws: this
+ * thread's rows of y; this thread's share of s^T W into mine (cp floats). */
+void tf_qgemv_nowait_ws(float *y, const struct tf_qmat *W, const struct tf_qvec *x);
+void tf_qgemv_t_mine_ws(float *mine, const float *s, const struct tf_qmat *W);
 
 /* Rows [r0, r0 + n) of W dequantized into panel (n, cols), shared by the enclosing team. */
 void tf_qmat_panel_ws(float *panel, const struct tf_qmat *W, int r0, int n);

@@ -1040,7 +1040,9 @@ struct tf_decoder {
   float *rstd;                       /* (C) */
   float *pcache, *pscratch, *prnorm; /* (C, n_max) (C, n_max) (C): Pattention scores, norms */
   float *scores;                     /* (H, C, S) attention probabilities of one pass */
-  float *partial;                    /* (threads, d rounded up to 32) sums of s^T V */
+  float *partial;                    /* (3 threads, d rounded up to 32) sums of s^T V */
+  float *arow;                       /* (3, n_max) scores of one row's q, k, v Pattentions */
+  float *mine;                       /* (threads, ...) each thread's own buffers for one row */
   float *qx;                         /* a vector prepared for converted weights (lib/quant.h) */
   float *panel;                      /* (256, d) dequantized weights of a batched pass */
   float *rope_cos, *rope_sin;        /* (S, r/2) */

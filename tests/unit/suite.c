@@ -39,6 +39,17 @@ struct tf_model_config tf_test_tiny_config(void) {
   return c.model;
 }
 
+struct tf_model_config tf_test_team_config(void) {
+  struct tf_model_config c = tf_test_tiny_config();
+  c.d_model = 64;
+  c.n_heads = 4;
+  c.seq_len = 24;
+  c.tokens[TF_KIND_QKV] = 64;
+  c.tokens[TF_KIND_PROJ] = 64;
+  c.tokens[TF_KIND_FFN] = 256;
+  return c;
+}
+
 void tf_test_random_tokens(int32_t *t, int n, int V, uint64_t seed) {
   struct tf_rng r;
   tf_rng_seed(&r, seed);

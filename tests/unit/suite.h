@@ -13,6 +13,9 @@ int tf_test_run(Suite *s);
 void tf_test_tmp_path(char *buf, size_t n, const char *name);
 /* A model small enough for any test: V 64, d 16, L 2, H 2, seq 8, 12/10/40 tokens. */
 struct tf_model_config tf_test_tiny_config(void);
+/* The smallest model whose decoded rows go through a team of threads (lib/decode.c: a layer's
+ * products stream at least TF_PAR_MIN floats): V 64, d 64, L 2, H 4, seq 24, 64/64/256 tokens. */
+struct tf_model_config tf_test_team_config(void);
 /* n token ids in [0, V), the same for the same seed. */
 void tf_test_random_tokens(int32_t *t, int n, int V, uint64_t seed);
 /* The fixture model name (tests/fixtures/README.md) from $TF_FIXTURES (default

@@ -8,6 +8,7 @@
 
 #include "fd.h"
 #include "gemv.h"
+#include "kernels.h"
 #include "suite.h"
 #include "tokenformer.h"
 
@@ -249,6 +250,59 @@ START_TEST(decoding_is_repeatable_and_thread_count_changes_only_rounding) {
 }
 END_TEST
 
+/* One norm's model of tf_test_team_config: each decoded row on a team of 2 threads, one
+ * parallel region a row (per-thread residuals and partial sums, the heads shared out): every
+ * step matches the full forward (measured: below 1e-6 of max |logit|; init std 0.1, as at 0.2
+ * softmax's rows are sharp enough that 1 thread too misses TOL); the same again gives the same
+ * bits; 1 thread differs only by rounding. A prefill of one row, then steps through a slide. */
+START_TEST(rows_on_a_team_match_full_forward) {
+  static const enum tf_norm norms[] = {TF_NORM_L2_GELU, TF_NORM_GELU_L2, TF_NORM_SOFTMAX};
+  struct tf_model_config mc = tf_test_team_config();
+  struct tf_config cfg;
+  struct tf_model m;
+  struct tf_error err = {0};
+  mc.norm = norms[_i];
+  tf_config_default(&cfg);
+  cfg.init.std = 0.1;
+  ck_assert_int_eq(tf_model_create(&m, &mc, &err), TF_OK);
+  tf_model_init(&m, &cfg.init);
+  int S = mc.seq_len, V = mc.vocab_size, n = S + S / 2;
+  size_t work = 2 * (size_t)mc.d_model * (3 * mc.tokens[0] + mc.tokens[1] + mc.tokens[2]);
+  ck_assert(work >= TF_PAR_MIN); /* the team's size, as decode.c's row_work */
+  int32_t tok[64];
+  float *ref = malloc((size_t)S * V * sizeof *ref), *last[3];
+  tf_test_random_tokens(tok, n, V, 90 + _i);
+  tf_test_full_logits(&m, tok, S, ref);
+  static const int threads[3] = {2, 2, 1};
+  for (int r = 0; r < 3; r++) {
+    struct tf_decoder dec;
+    tf_set_threads(threads[r]);
+    decoder_init(&dec, &m, 0);
+    const float *l = tf_decode_prefill(&m, &dec, tok, 1, NULL);
+    for (int t = 1; l && t < n; t++) {
+      if (t < S) {
+        double e = fd_rel_error(l, ref + (size_t)(t - 1) * V, V);
+        ck_assert_msg(e <= TOL, "norm %d, %d threads: position %d off by %.3g", _i, threads[r],
+                      t - 1, e);
+      }
+      l = tf_decode_step(&m, &dec, tok[t], NULL);
+    }
+    ck_assert_ptr_nonnull(l);
+    ck_assert_int_eq(dec.slides, 1);
+    last[r] = malloc((size_t)V * sizeof(float));
+    memcpy(last[r], l, (size_t)V * sizeof(float));
+    tf_decoder_free(&dec);
+  }
+  tf_set_threads(2);
+  ck_assert_mem_eq(last[0], last[1], (size_t)V * sizeof(float));
+  ck_assert_msg(fd_rel_error(last[2], last[0], V) <= 1e-6, "1 thread vs 2: %.3g",
+                fd_rel_error(last[2], last[0], V));
+  for (int r = 0; r < 3; r++) free(last[r]);
+  free(ref);
+  tf_model_free(&m);
+}
+END_TEST
+
 START_TEST(absurd_decoder_sizes_and_configs_are_refused) {
   struct tf_model_config c = {.vocab_size = 256,
                               .d_model = 4096,
@@ -329,6 +383,7 @@ static Suite *decode_suite(void) {
   tcase_add_test(tc, long_prompt_keeps_its_last_context);
   tcase_add_test(tc, bad_tokens_and_wrong_models_are_refused);
   tcase_add_test(tc, decoding_is_repeatable_and_thread_count_changes_only_rounding);
+  tcase_add_loop_test(tc, rows_on_a_team_match_full_forward, 0, 3);
   tcase_add_test(tc, absurd_decoder_sizes_and_configs_are_refused);
   tcase_add_loop_test(tc, gemv_matches_plain_loops, 0, 5);
   suite_add_tcase(s, tc);

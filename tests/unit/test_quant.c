@@ -266,8 +266,9 @@ static const char *const cases[] = {"l2_norm_gelu",  "gelu_l2_norm", "softmax",
                                     "grown_softmax", "odd_seq",      "l2_norm_gelu_rope_full"};
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
-/* Fixture case c (N_CASES: the tiny config, d = 16, below one q8 block, randomly
- * initialised); rounded or converted to w when asked. */
+/* Fixture case c (N_CASES: the tiny config, d = 16, below one q8 block; N_CASES + 1: the
+ * team config, whose rows decode on a team of threads; both randomly initialised); rounded or
+ * converted to w when asked. */
 static void model_of(struct tf_model *m, int c, enum tf_weights round, enum tf_weights convert) {
   struct tf_error err = {0};
   if (c < N_CASES) {
@@ -276,7 +277,7 @@ static void model_of(struct tf_model *m, int c, enum tf_weights round, enum tf_w
     snprintf(path, sizeof path, "%s/%s.tfz", dir ? dir : "tests/fixtures", cases[c]);
     ck_assert_msg(tf_model_load(m, path, &err) == TF_OK, "%s", err.msg);
   } else {
-    struct tf_model_config mc = tf_test_tiny_config();
+    struct tf_model_config mc = c == N_CASES ? tf_test_tiny_config() : tf_test_team_config();
     struct tf_config cfg;
     tf_config_default(&cfg);
     cfg.init.std = 0.3;
@@ -325,7 +326,11 @@ static void check_decoding(int c, enum tf_weights w, double cached_tol, double f
   for (int p = 0; p < TF_NQPATHS; p++) {
     if (!tf_qpath_supported(p)) continue;
     tf_qpath_force(p);
-    snprintf(name, sizeof name, "%s (%s)", c < N_CASES ? cases[c] : "tiny", tf_qkern()->name);
+    snprintf(name, sizeof name, "%s (%s)",
+             c < N_CASES    ? cases[c]
+             : c == N_CASES ? "tiny"
+                            : "team",
+             tf_qkern()->name);
     for (int t = P - 1; t < S; t++) {
       const float *l = t == P - 1 ? tf_decode_prefill(&mq, &dec, tok, P, NULL)
                                   : tf_decode_step(&mq, &dec, tok[t], NULL);
@@ -390,8 +395,8 @@ static Suite *quant_suite(void) {
   tcase_add_loop_test(tc, kernels_match_float64_on_every_path, 0, N_SHAPES);
   tcase_add_test(tc, q8_product_error_is_bounded_by_the_steps);
   tcase_add_test(tc, panel_pattention_matches_dequantized_forward);
-  tcase_add_loop_test(tc, bf16_decoding_matches_full_forward, 0, N_CASES + 1);
-  tcase_add_loop_test(tc, q8_decoding_matches_full_forward, 0, N_CASES + 1);
+  tcase_add_loop_test(tc, bf16_decoding_matches_full_forward, 0, N_CASES + 2);
+  tcase_add_loop_test(tc, q8_decoding_matches_full_forward, 0, N_CASES + 2);
   tcase_add_test(tc, converted_models_take_their_bytes);
   suite_add_tcase(s, tc);
   return s;
