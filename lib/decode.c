@@ -55,7 +55,7 @@ static int pieces(struct tf_decoder *dec, struct piece *p) {
   return i;
 }
 
-/* Floats of piece i, rounded up to whole cache lines (16 floats), so that each piece, and
+/* Floats of a piece, rounded up to whole cache lines (16 floats), so that each piece, and
  * each thread's slice of the per-thread pieces, starts a line of its own. */
 static size_t piece_floats(const struct piece *p) {
   return (p->a * p->b + 15) / 16 * 16;
