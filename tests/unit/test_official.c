@@ -157,16 +157,23 @@ START_TEST(configs_that_disagree_are_refused) {
 }
 END_TEST
 
+/* Two fresh temporary files (their names into cfg and out, 4096 bytes each): m's config.json
+ * written to cfg, out for an export. */
+static void config_and_output(const struct tf_model *m, char *cfg, char *out) {
+  struct tf_error err = {0};
+  tf_test_tmp_path(cfg, 4096, "tf_official_cfg_XXXXXX");
+  tf_test_tmp_path(out, 4096, "tf_official_out_XXXXXX");
+  close(mkstemp(cfg));
+  close(mkstemp(out));
+  ck_assert_msg(tf_official_write_config(&m->cfg, cfg, &err) == TF_OK, "%s", err.msg);
+}
+
 START_TEST(export_then_import_is_bitwise_both_formats) {
   struct tf_model m, back;
   struct tf_error err = {0};
   import_ok(&m, "plain.bin", "config.json", NULL);
   char cfg[4096], out[4096];
-  tf_test_tmp_path(cfg, sizeof cfg, "tf_official_cfg_XXXXXX");
-  tf_test_tmp_path(out, sizeof out, "tf_official_out_XXXXXX");
-  close(mkstemp(cfg));
-  close(mkstemp(out));
-  ck_assert_int_eq(tf_official_write_config(&m.cfg, cfg, &err), TF_OK);
+  config_and_output(&m, cfg, out);
   for (int f = 0; f < 2; f++) {
     ck_assert_msg(tf_official_export(&m, out, (enum tf_official_format)f, 0, &err) == TF_OK, "%s",
                   err.msg);
@@ -198,11 +205,7 @@ START_TEST(a_source_bad_partway_is_refused) {
   c.vocab_size = 1 << 17; /* 8 MiB of embedding */
   ck_assert_msg(tf_model_create(&m, &c, &err) == TF_OK, "%s", err.msg);
   char cfg[4096], out[4096];
-  tf_test_tmp_path(cfg, sizeof cfg, "tf_official_cfg_XXXXXX");
-  tf_test_tmp_path(out, sizeof out, "tf_official_out_XXXXXX");
-  close(mkstemp(cfg));
-  close(mkstemp(out));
-  ck_assert_int_eq(tf_official_write_config(&m.cfg, cfg, &err), TF_OK);
+  config_and_output(&m, cfg, out);
   ck_assert_msg(tf_official_export(&m, out, TF_OFFICIAL_SAFETENSORS, 0, &err) == TF_OK, "%s",
                 err.msg);
   tf_model_free(&m);
