@@ -14,8 +14,8 @@
 #   make growth-study    growth choices compared at equal FLOPs (QUICK=1: a smoke run)
 #   make deps            install the Debian packages the build needs (as root), or say which
 #   make install         commands (tools/plot-log too), library, header, pkg-config file, man
-#                        pages (PREFIX, DESTDIR);
-#                        `make uninstall` removes them. ARCH=-march=x86-64-v3 for other CPUs.
+#                        pages (PREFIX, DESTDIR); `make uninstall` removes them.
+#                        ARCH=-march=x86-64-v3 for other CPUs.
 
 # Debian packages: what the build and `make check` need (DEPS), and what benchmarks and
 # fixture generation add (BENCH_DEPS).
