@@ -13,8 +13,9 @@
 #                        SEEDS=3 for three seeds and their spread)
 #   make growth-study    growth choices compared at equal FLOPs (QUICK=1: a smoke run)
 #   make deps            install the Debian packages the build needs (as root), or say which
-#   make install         commands, library, header, pkg-config file, man pages (PREFIX, DESTDIR);
-#                        `make uninstall` removes them. ARCH=-march=x86-64-v3 for other CPUs.
+#   make install         commands (tools/plot-log too), library, header, pkg-config file, man
+#                        pages (PREFIX, DESTDIR); `make uninstall` removes them.
+#                        ARCH=-march=x86-64-v3 for other CPUs.
 
 # Debian packages: what the build and `make check` need (DEPS), and what benchmarks and
 # fixture generation add (BENCH_DEPS).
@@ -105,6 +106,8 @@ TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(O)/tests/%)
 TEST_OBJ := $(patsubst %.c,$(O)/%.o,$(filter-out $(TEST_SRC),$(wildcard tests/unit/*.c)))
 MANPAGES := $(wildcard man/man*/*.[157])
+# Scripts installed beside the commands (each with its man page in man/man1).
+TOOLS    := tools/plot-log
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
 LIBDIR   ?= $(PREFIX)/lib
@@ -159,7 +162,9 @@ check-cli: all
 	@TF_BIN=$(O)/bin sh tests/cli/run.sh
 
 check-man:
-	@fail=0; for m in $(MANPAGES); do \
+	@fail=0; for c in $(CMD_SRC:cmd/%.c=%) $(TOOLS:tools/%=%); do \
+	  [ -f man/man1/$$c.1 ] || { echo "man: $$c has no man page man/man1/$$c.1"; fail=1; }; done; \
+	for m in $(MANPAGES); do \
 	  out=$$(mandoc -T lint -W warning $$m 2>&1); \
 	  if [ -n "$$out" ]; then echo "$$out"; fail=1; fi; done; \
 	  n=$$(echo $(MANPAGES) | wc -w); \
@@ -263,7 +268,7 @@ $(PC): tokenformer.pc.in FORCE
 install: all $(PC)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
 	  $(DESTDIR)$(PKGCONFIGDIR) $(sort $(dir $(MAN_INST:%=$(DESTDIR)%)))
-	install -m 755 $(CMD_BIN) $(DESTDIR)$(BINDIR)
+	install -m 755 $(CMD_BIN) $(TOOLS) $(DESTDIR)$(BINDIR)
 	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)
 	install -m 644 $(HEADERS) $(DESTDIR)$(INCLUDEDIR)
 	install -m 644 $(PC) $(DESTDIR)$(PKGCONFIGDIR)
@@ -273,7 +278,8 @@ install: all $(PC)
 FORCE:
 
 uninstall:
-	rm -f $(CMD_BIN:$(O)/bin/%=$(DESTDIR)$(BINDIR)/%) $(DESTDIR)$(LIBDIR)/libtokenformer.a \
+	rm -f $(CMD_BIN:$(O)/bin/%=$(DESTDIR)$(BINDIR)/%) $(TOOLS:tools/%=$(DESTDIR)$(BINDIR)/%) \
+	  $(DESTDIR)$(LIBDIR)/libtokenformer.a \
 	  $(HEADERS:lib/%=$(DESTDIR)$(INCLUDEDIR)/%) $(DESTDIR)$(PKGCONFIGDIR)/tokenformer.pc \
 	  $(MAN_INST:%=$(DESTDIR)%)
 

@@ -140,9 +140,34 @@ int cli_check_in_out(const struct cli *c, const char *input, int print_config) {
   if (rc || (rc = no_model_sets(c)) || print_config) return rc;
   if (!input) return cli_usage_error(c, "an input checkpoint is required (-i FILE)");
   if (!c->output) return cli_usage_error(c, "an output is required (-o FILE)");
-  if (c->config && strcmp(input, "-") == 0 && strcmp(c->config, "-") == 0)
-    return cli_usage_error(c, "the config and the checkpoint cannot both come from stdin");
   return TF_OK;
+}
+
+/* ---------------------------------------------------------------- one reader of stdin */
+
+/* 1 when reader (described) is a second reader of stdin, with the message in msg. */
+static int stdin_clash(struct cli *c, const char *reader, char *msg, size_t n) {
+  if (!c->stdin_reader[0]) {
+    snprintf(c->stdin_reader, sizeof c->stdin_reader, "%s", reader);
+    return 0;
+  }
+  snprintf(msg, n, "%s and %s: stdin can be read only once", c->stdin_reader, reader);
+  return 1;
+}
+
+int cli_stdin(struct cli *c, const char *what, const char *path) {
+  char reader[sizeof c->stdin_reader], msg[2 * sizeof reader + 40];
+  if (path && !tf_path_is_stdin(path)) return TF_OK;
+  snprintf(reader, sizeof reader, "%s%s%s", what, path ? " " : "", path ? path : "");
+  return stdin_clash(c, reader, msg, sizeof msg) ? cli_usage_error(c, "%s", msg) : TF_OK;
+}
+
+int cli_stdin_key(struct cli *c, const struct tf_config *cfg, const char *key, const char *path,
+                  struct tf_error *err) {
+  char reader[sizeof c->stdin_reader], msg[2 * sizeof reader + 40];
+  if (!tf_path_is_stdin(path)) return TF_OK;
+  snprintf(reader, sizeof reader, "%s %s (%s)", key, path, tf_config_origin(cfg, key));
+  return stdin_clash(c, reader, msg, sizeof msg) ? tf_error_set(err, TF_EUSAGE, "%s", msg) : TF_OK;
 }
 
 void cli_warn_model_ignored(const struct cli *c, const struct tf_model_config *config,
@@ -391,7 +416,7 @@ static int shared_option(struct cli *c, int opt, const char *arg) {
   switch (opt) {
   case 'c':
     c->config = arg;
-    return TF_OK;
+    return cli_stdin(c, "--config", arg);
   case 'o':
     c->output = arg;
     return TF_OK;
@@ -406,6 +431,18 @@ static int shared_option(struct cli *c, int opt, const char *arg) {
   }
   int rc = common_option(c, opt, arg);
   return rc == 1 ? TF_OK : rc ? rc : cli_usage_error(c, "unexpected option");
+}
+
+/* A command's own option that names an input file: its value read from stdin goes through
+ * cli_stdin, named by the option's long name. */
+static int own_input(struct cli *c, const struct option *t, int opt, const char *arg) {
+  const int *in = c->inputs;
+  while (in && *in && *in != opt) in++;
+  if (!in || !*in) return TF_OK;
+  while (t->name && t->val != opt) t++;
+  char name[64];
+  snprintf(name, sizeof name, "--%s", t->name ? t->name : "?");
+  return cli_stdin(c, name, arg);
 }
 
 /* Is opt one of the command's own options? */
@@ -431,10 +468,10 @@ int cli_parse(struct cli *c, int argc, char **argv, const char *own_short, const
   while (!rc && !c->done && (opt = getopt_long(argc, argv, shorts, t, NULL)) != -1) {
     if (opt == '?' || opt == ':')
       rc = bad_option(c, argv, t, shorts);
-    else if (is_own(opt, own_short, own))
-      rc = fn(c, args, opt, optarg);
-    else
+    else if (!is_own(opt, own_short, own))
       rc = shared_option(c, opt, optarg);
+    else if (!(rc = fn(c, args, opt, optarg)))
+      rc = own_input(c, t, opt, optarg);
   }
   free(t);
   if (rc || c->done) return rc;

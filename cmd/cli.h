@@ -42,6 +42,8 @@ struct cli {
   uint64_t seed;
   enum tf_compress compress; /* TF_COMPRESS_HUFFMAN unless --compress */
   int done;                  /* --help or --version was handled: exit 0 */
+  const int *inputs; /* the command's own options (their val) that name an input file, 0-ended */
+  char stdin_reader[160]; /* the input that reads stdin ("--input -"), "" while none does */
 };
 
 /* A command's own option (its table's val, the value or NULL): TF_OK, or TF_EUSAGE after
@@ -59,6 +61,17 @@ int cli_parse(struct cli *c, int argc, char **argv, const char *own_short, const
 /* An array of argc + 1 names (for a repeatable option or the operands), zeroed; NULL after
  * printing "prog: out of memory" (exit TF_ENOMEM). Free it. */
 const char **cli_name_list(const struct cli *c, int argc);
+/* The one stdin rule: stdin is read by one input at most. what reads path: an option
+ * ("--input"), an operand ("FILE"); path NULL says that what reads stdin by default (what
+ * then says so: "no --data (the text from stdin)"). A path that is not stdin (tf_path_is_stdin)
+ * is TF_OK; the first reader of stdin is remembered; a second is TF_EUSAGE, printed, naming
+ * both ("--config - and --input -: stdin can be read only once"). cli_parse applies it to -c
+ * and to the command's c->inputs, so the clash is refused before any work. */
+int cli_stdin(struct cli *c, const char *what, const char *path);
+/* The same for the value path of a config key that names an input ("train.data"), after the
+ * config is loaded: TF_EUSAGE set in err, naming the key's origin. */
+int cli_stdin_key(struct cli *c, const struct tf_config *cfg, const char *key, const char *path,
+                  struct tf_error *err);
 /* Frees what cli_parse allocated. */
 void cli_free(struct cli *c);
 /* TF_EUSAGE (printed) if operands remain after the options. */
@@ -70,7 +83,7 @@ int cli_check_path(const struct cli *c, const char *opt, const char *path);
 int cli_load_config(const struct cli *c, struct tf_config *cfg, struct tf_error *err);
 /* The checks of a command that turns checkpoint input (-i) into -o under a config: input
  * given (with --print-config, when print_config, -o and -i may be left out), no --set
- * model.*, not both the config and the input from stdin. TF_EUSAGE printed. */
+ * model.*. TF_EUSAGE printed. */
 int cli_check_in_out(const struct cli *c, const char *input, int print_config);
 /* --print-config: cfg as YAML on stdout; with a checkpoint (not NULL), its model section is
  * the checkpoint's, read from the header (the model a run on it uses). */

@@ -145,6 +145,8 @@ static int parse_args(struct cli *c, struct convert_args *a, int argc, char **ar
                                            {"quantize", required_argument, 0, OPT_QUANTIZE},
                                            {"input", required_argument, 0, 'i'},
                                            {0, 0, 0, 0}};
+  static const int inputs[] = {'i', OPT_TO_OFFICIAL, OPT_TO_ST, OPT_CONFIG, OPT_TOKENIZER, 0};
+  c->inputs = inputs;
   int rc = cli_parse(c, argc, argv, "i:", longopts, take_option, a);
   if (rc || c->done || (rc = cli_no_operands(c, argc, argv))) return rc;
   a->output = c->output;

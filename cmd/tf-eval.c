@@ -144,20 +144,22 @@ static int parse_args(struct cli *c, struct eval_args *a, int argc, char **argv)
                                            {"limit", required_argument, 0, OPT_LIMIT},
                                            {"per-example", required_argument, 0, OPT_PER_EXAMPLE},
                                            {0, 0, 0, 0}};
+  static const int inputs[] = {'i', 'd', 0};
   a->batch = 8;
+  c->inputs = inputs;
   if (!(a->data = cli_name_list(c, argc))) return TF_ENOMEM;
   int rc = cli_parse(c, argc, argv, "i:d:", longopts, take_option, a);
   if (rc || c->done) return rc;
   if ((rc = cli_no_operands(c, argc, argv))) return rc;
   if ((rc = check_task_args(c, a))) return rc;
   if (!a->input) return cli_usage_error(c, "a checkpoint is required (-i FILE)");
-  if (a->n_data == 0) a->data[a->n_data++] = "-";
+  if (a->n_data == 0) {
+    a->data[a->n_data++] = "-";
+    if ((rc = cli_stdin(c, "no --data (the text from stdin)", NULL))) return rc;
+  }
   if ((rc = cli_check_path(c, "--input", a->input))) return rc;
   for (int i = 0; i < a->n_data; i++)
     if ((rc = cli_check_path(c, "--data", a->data[i]))) return rc;
-  int stdin_uses = tf_path_is_stdin(a->input);
-  for (int i = 0; i < a->n_data; i++) stdin_uses += tf_path_is_stdin(a->data[i]);
-  if (stdin_uses > 1) return cli_usage_error(c, "stdin can be read only once");
   return TF_OK;
 }
 

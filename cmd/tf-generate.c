@@ -174,9 +174,7 @@ static int check_args(struct cli *c, const struct gen_args *a) {
   int rc = cli_check_path(c, "--input", a->input);
   if (rc || (rc = cli_check_path(c, "--file", a->file))) return rc;
   if (a->prompt && a->file) return cli_usage_error(c, "-p and -f both give the prompt");
-  int prompt_stdin = !a->prompt && (!a->file || strcmp(a->file, "-") == 0);
-  if (prompt_stdin && strcmp(a->input, "-") == 0)
-    return cli_usage_error(c, "stdin can be read only once (the checkpoint or the prompt)");
+  if (!a->prompt && !a->file) return cli_stdin(c, "no -p or -f (the prompt from stdin)", NULL);
   return TF_OK;
 }
 
@@ -200,6 +198,8 @@ static int parse_args(struct cli *c, struct gen_args *a, int argc, char **argv) 
     fprintf(stderr, "%s: out of memory\n", c->prog);
     return TF_ENOMEM;
   }
+  static const int inputs[] = {'i', 'f', 0};
+  c->inputs = inputs;
   int rc = cli_parse(c, argc, argv, "i:p:f:n:t:", longopts, take_option, a);
   if (rc || c->done) return rc;
   if (c->has_seed) a->sc.seed = c->seed;

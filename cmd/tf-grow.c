@@ -137,8 +137,10 @@ static int parse_args(struct cli *c, struct grow_args *a, int argc, char **argv)
                                            {"data", required_argument, 0, OPT_DATA},
                                            {"max-tokens", required_argument, 0, OPT_MAX_TOKENS},
                                            {0, 0, 0, 0}};
+  static const int inputs[] = {'i', OPT_DATA, 0};
   a->init = -1;
   a->max_tokens = 65536;
+  c->inputs = inputs;
   int rc = cli_parse(c, argc, argv, "i:", longopts, take_option, a);
   if (rc || c->done || (rc = cli_no_operands(c, argc, argv))) return rc;
   a->config = c->config;

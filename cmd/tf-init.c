@@ -53,6 +53,8 @@ static int parse_args(struct cli *c, struct init_args *a, int argc, char **argv)
   static const struct option longopts[] = {{"print-config", no_argument, 0, OPT_PRINT_CONFIG},
                                            {"tokenizer", required_argument, 0, OPT_TOKENIZER},
                                            {0, 0, 0, 0}};
+  static const int inputs[] = {OPT_TOKENIZER, 0};
+  c->inputs = inputs;
   int rc = cli_parse(c, argc, argv, NULL, longopts, take_option, a);
   if (rc || c->done || (rc = cli_no_operands(c, argc, argv))) return rc;
   if (!c->output && !a->print_config) return cli_usage_error(c, "an output is required (-o FILE)");
@@ -62,13 +64,15 @@ static int parse_args(struct cli *c, struct init_args *a, int argc, char **argv)
   return TF_OK;
 }
 
-static int load_config(const struct cli *c, struct tf_config *cfg, const struct init_args *a,
+static int load_config(struct cli *c, struct tf_config *cfg, const struct init_args *a,
                        struct tf_error *err) {
   int rc = cli_load_config(c, cfg, err);
   if (!rc && c->has_seed) cfg->init.seed = c->seed;
   if (!rc && a->tokenizer) {
     snprintf(cfg->init.tokenizer, sizeof cfg->init.tokenizer, "%s", a->tokenizer);
     tf_config_set_origin(cfg, "init.tokenizer", "--tokenizer");
+  } else if (!rc && !a->print_config) { /* --tokenizer was checked as an option */
+    rc = cli_stdin_key(c, cfg, "init.tokenizer", cfg->init.tokenizer, err);
   }
   if (!rc) rc = tf_config_check(cfg, err);
   return rc;

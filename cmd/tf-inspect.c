@@ -110,7 +110,8 @@ static int take_operands(struct cli *c, struct args *a, int argc, char **argv) {
     return cli_usage_error(c, "unexpected argument '%s'", argv[optind + (a->other ? 1 : 2)]);
   a->file = argv[optind];
   if (n == 2) a->other = argv[optind + 1]; /* OLD NEW: A is OLD, B is NEW */
-  return TF_OK;
+  int rc = cli_stdin(c, n == 2 ? "OLD" : "FILE", a->file);
+  return rc || n < 2 ? rc : cli_stdin(c, "NEW", a->other);
 }
 
 static int parse_args(struct cli *c, struct args *a, int argc, char **argv) {
@@ -122,6 +123,8 @@ static int parse_args(struct cli *c, struct args *a, int argc, char **argv) {
                                            {"params-only", no_argument, 0, OPT_PARAMS_ONLY},
                                            {"history", no_argument, 0, OPT_HISTORY},
                                            {0, 0, 0, 0}};
+  static const int inputs[] = {OPT_DIFF, 0};
+  c->inputs = inputs;
   int rc = cli_parse(c, argc, argv, NULL, longopts, take_option, a);
   if (rc || c->done || (rc = take_operands(c, a, argc, argv))) return rc;
   if ((rc = cli_check_path(c, "the checkpoint", a->file)) ||
@@ -133,8 +136,6 @@ static int parse_args(struct cli *c, struct args *a, int argc, char **argv) {
                            a->verify ? "verify" : "diff");
   if (a->verify && a->other) return cli_usage_error(c, "--verify and --diff exclude each other");
   if (a->params_only && !a->other) return cli_usage_error(c, "--params-only goes with --diff");
-  if (a->other && strcmp(a->file, "-") == 0 && strcmp(a->other, "-") == 0)
-    return cli_usage_error(c, "only one of the two files can be stdin");
   return TF_OK;
 }
 

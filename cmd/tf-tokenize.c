@@ -97,13 +97,14 @@ static int check_args(struct cli *c, struct tok_args *a) {
     return cli_usage_error(c, "one input at most without -o (got %d)", a->n_files);
   else if (a->jsonl)
     return cli_usage_error(c, "--jsonl applies to -o");
-  if (a->n_files == 0) a->files[a->n_files++] = "-";
+  for (int i = 0; i < a->n_files; i++)
+    if ((rc = cli_stdin(c, "FILE", a->files[i]))) return rc;
+  if (a->n_files == 0) {
+    a->files[a->n_files++] = "-";
+    if ((rc = cli_stdin(c, "no FILE (the text from stdin)", NULL))) return rc;
+  }
   if (a->field && !a->jsonl) return cli_usage_error(c, "--field applies to --jsonl");
   if (!a->field) a->field = "text";
-  int stdin_uses = a->model && tf_path_is_stdin(a->model);
-  stdin_uses += a->tokenizer && tf_path_is_stdin(a->tokenizer);
-  for (int i = 0; i < a->n_files; i++) stdin_uses += tf_path_is_stdin(a->files[i]);
-  if (stdin_uses > 1) return cli_usage_error(c, "stdin can be read only once");
   return TF_OK;
 }
 
@@ -131,6 +132,8 @@ static int parse_args(struct cli *c, struct tok_args *a, int argc, char **argv) 
                                            {"field", required_argument, 0, OPT_FIELD},
                                            {"errors", required_argument, 0, OPT_ERRORS},
                                            {0, 0, 0, 0}};
+  static const int inputs[] = {'t', 'i', 0};
+  c->inputs = inputs;
   if (!(a->files = cli_name_list(c, argc))) return TF_ENOMEM;
   int rc = cli_parse(c, argc, argv, "t:i:", longopts, take_option, a);
   if (rc || c->done) return rc;

@@ -114,7 +114,9 @@ static int parse_args(struct cli *c, struct train_args *a, int argc, char **argv
                                            {"log", required_argument, 0, OPT_LOG},
                                            {"print-config", no_argument, 0, OPT_PRINT_CONFIG},
                                            {0, 0, 0, 0}};
+  static const int inputs[] = {'i', 0};
   a->steps = a->stop_at = -1;
+  c->inputs = inputs;
   int rc = cli_parse(c, argc, argv, "i:", longopts, take_option, a);
   if (rc || c->done || (rc = cli_no_operands(c, argc, argv))) return rc;
   a->config = c->config;
@@ -326,23 +328,25 @@ static int open_data(struct run *r, struct tf_corpus *c, const char *key, const 
   return rc;
 }
 
-/* stdin can feed one of the config, the checkpoint, the training and the validation data. */
-static int check_stdin(const struct run *r, int with_valid, struct tf_error *err) {
+/* Whether the run reads the validation text. */
+static int reads_valid(const struct tf_train_config *tc) {
+  return tc->valid[0] && tc->eval_every > 0 && tc->eval_batches > 0;
+}
+
+/* Before any work: stdin feeds one of the config, the checkpoint, the training and the
+ * validation text (-c and -i were checked as options). */
+static int check_stdin(const struct run *r, struct tf_error *err) {
   const struct tf_train_config *tc = &r->cfg.train;
-  int uses = (r->a->config && tf_path_is_stdin(r->a->config)) + tf_path_is_stdin(r->a->input) +
-             tf_path_is_stdin(tc->data) + (with_valid && tf_path_is_stdin(tc->valid));
-  if (uses > 1)
-    return tf_error_set(err, TF_EUSAGE,
-                        "stdin can be read only once (the config, -i, train.data, train.valid)");
-  return TF_OK;
+  int rc = cli_stdin_key(r->c, &r->cfg, "train.data", tc->data, err);
+  if (!rc && reads_valid(tc)) rc = cli_stdin_key(r->c, &r->cfg, "train.valid", tc->valid, err);
+  return rc;
 }
 
 static int open_inputs(struct run *r, struct tf_error *err) {
   const struct tf_train_config *tc = &r->cfg.train;
-  int with_valid = tc->valid[0] && tc->eval_every > 0 && tc->eval_batches > 0;
+  int with_valid = reads_valid(tc), rc;
   if (!tc->data[0]) return tf_error_set(err, TF_ECONFIG, "train.data: no training text given");
-  int rc = check_stdin(r, with_valid, err);
-  if (rc || (rc = tf_model_load(&r->m, r->a->input, err))) return rc;
+  if ((rc = tf_model_load(&r->m, r->a->input, err))) return rc;
   r->has_model = 1;
   if (r->dist.rank == 0) cli_warn_model_ignored(r->c, &r->cfg.model, &r->m, r->a->config);
   if ((rc = open_data(r, &r->data, "train.data", tc->data, err))) return rc;
@@ -525,7 +529,8 @@ static void print_banner(const struct run *r) {
 }
 
 static int run_training(struct run *r, struct tf_error *err) {
-  int rc = open_outputs(r, err);
+  int rc = check_stdin(r, err);
+  if (!rc) rc = open_outputs(r, err);
   if (!rc) rc = open_inputs(r, err);
   if (rc) return rc;
   struct tf_train_state *s = &r->m.train;

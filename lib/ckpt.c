@@ -492,13 +492,15 @@ static int gz_next_member(struct tf_ckpt_reader *r, int *rc, struct tf_error *er
   return 1;
 }
 
-/* inflate(), with the member's trailer checked by gzcheck.c: a mismatch is a data error. */
+/* inflate(), with the member's header CRC (if any) and trailer checked by gzcheck.c: a
+ * mismatch is a data error. */
 static int gz_inflate(struct tf_ckpt_reader *r) {
   const unsigned char *in = r->zs.next_in, *out = r->zs.next_out;
   uInt room = r->zs.avail_out;
   int ret = inflate(&r->zs, Z_NO_FLUSH);
-  tf_gz_check_step(&r->gzc, in, (size_t)(r->zs.next_in - in), out, room - r->zs.avail_out);
-  const char *bad = ret == Z_STREAM_END ? tf_gz_check_end(&r->gzc) : NULL;
+  const char *bad =
+      tf_gz_check_step(&r->gzc, in, (size_t)(r->zs.next_in - in), out, room - r->zs.avail_out);
+  if (!bad && ret == Z_STREAM_END) bad = tf_gz_check_end(&r->gzc);
   if (!bad) return ret;
   r->zs.msg = (char *)bad;
   return Z_DATA_ERROR;
@@ -634,7 +636,7 @@ static int detect(struct tf_ckpt_reader *r, struct tf_error *err) {
   if (inflateInit2(&r->zs, GZ_BITS) != Z_OK)
     return tf_error_set(err, TF_ENOMEM, "%s: cannot start inflate", r->name);
   r->zlive = 1;
-  inflateValidate(&r->zs, 0); /* the trailer is checked by gz_inflate */
+  inflateValidate(&r->zs, 0); /* gz_inflate checks the header CRC and the trailer */
   r->zs.next_in = r->in;
   r->zs.avail_in = (uInt)r->avail;
   return TF_OK;

@@ -29,7 +29,7 @@ static json_t *data_json(const char *key, const char *path) {
   }
   uint64_t want = (uint64_t)st.st_size < HASH_BYTES ? (uint64_t)st.st_size : HASH_BYTES, got;
   char hex[TF_SHA256_HEX];
-  int bad = tf_sha256_fd(fd, HASH_BYTES, &got, hex);
+  int bad = tf_sha256_fd(fd, HASH_BYTES, NULL, &got, hex);
   close(fd);
   json_object_set_new(j, "bytes", json_integer((json_int_t)st.st_size));
   if (!bad && got == want) json_object_set_new(j, "sha256_first_mib", json_string(hex));

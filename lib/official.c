@@ -312,7 +312,8 @@ static int read_all(struct source *s, struct tf_error *err) {
 }
 
 /* The source's size and SHA-256, computed by read() on a thread of its own while the tensors
- * are read (docs/official.md §7). */
+ * are read (docs/official.md §7). When the tensors turn out bad, stop tells the thread to
+ * give up at its next 1 MiB piece, so the error is not held back by hashing the rest. */
 struct hasher {
   const char *path;
   struct tf_official_info *info;
@@ -320,13 +321,16 @@ struct hasher {
   struct tf_error err;
   pthread_t thread;
   int started;
+  atomic_int stop;
 };
 
-static int hash_file(const char *path, struct tf_official_info *info, struct tf_error *err) {
+static int hash_file(const char *path, struct tf_official_info *info, const atomic_int *stop,
+                     struct tf_error *err) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return tf_error_set(err, TF_ENOINPUT, "%s: cannot open: %s", path, strerror(errno));
-  int e = tf_sha256_fd(fd, 0, &info->bytes, info->sha256);
+  int e = tf_sha256_fd(fd, 0, stop, &info->bytes, info->sha256);
   close(fd);
+  if (e == ECANCELED) return tf_error_set(err, TF_EDATA, "%s: hashing stopped", path);
   if (e == ENOMEM) return tf_error_set(err, TF_ENOMEM, "out of memory");
   if (e) return tf_error_set(err, TF_EIO, "%s: read failed: %s", path, strerror(e));
   return TF_OK;
@@ -334,7 +338,7 @@ static int hash_file(const char *path, struct tf_official_info *info, struct tf_
 
 static void *hasher_main(void *arg) {
   struct hasher *h = arg;
-  h->rc = hash_file(h->path, h->info, &h->err);
+  h->rc = hash_file(h->path, h->info, &h->stop, &h->err);
   return NULL;
 }
 
@@ -342,12 +346,16 @@ static void hasher_start(struct hasher *h, const char *path, struct tf_official_
   memset(h, 0, sizeof *h);
   h->path = path;
   h->info = info;
+  atomic_init(&h->stop, 0);
   h->started = pthread_create(&h->thread, NULL, hasher_main, h) == 0;
 }
 
-/* Waits for the hash (computes it here when no thread could be started); its status. */
-static int hasher_finish(struct hasher *h, struct tf_error *err) {
-  if (!h->started) return hash_file(h->path, h->info, err);
+/* After the tensors were read (read_rc their status): waits for the hash (computed here when
+ * no thread could be started) and returns its status; after a failed read, stops it first and
+ * computes none. */
+static int hasher_finish(struct hasher *h, int read_rc, struct tf_error *err) {
+  if (!h->started) return read_rc ? read_rc : hash_file(h->path, h->info, NULL, err);
+  if (read_rc) atomic_store_explicit(&h->stop, 1, memory_order_relaxed);
   pthread_join(h->thread, NULL);
   if (h->rc && err) *err = h->err;
   return h->rc;
@@ -376,7 +384,7 @@ int tf_official_import(struct tf_model *m, const char *path, const char *config,
     struct hasher h;
     hasher_start(&h, path, info);
     rc = read_all(&s, err);
-    int hrc = hasher_finish(&h, rc ? NULL : err);
+    int hrc = hasher_finish(&h, rc, rc ? NULL : err);
     if (!rc) rc = hrc;
   }
   info->format = s.safetensors ? "safetensors" : "torch";

@@ -24,9 +24,11 @@ void tf_sha256_hex(const void *p, size_t n, char hex[TF_SHA256_HEX]) {
   hex_digest(&ctx, hex);
 }
 
-int tf_sha256_fd(int fd, uint64_t limit, uint64_t *bytes, char hex[TF_SHA256_HEX]) {
+int tf_sha256_fd(int fd, uint64_t limit, const atomic_int *stop, uint64_t *bytes,
+                 char hex[TF_SHA256_HEX]) {
   struct sha256_ctx ctx;
   unsigned char *buf = malloc(PIECE);
+  int e = 0;
   if (!buf) return ENOMEM;
   sha256_init(&ctx);
   *bytes = 0;
@@ -34,18 +36,21 @@ int tf_sha256_fd(int fd, uint64_t limit, uint64_t *bytes, char hex[TF_SHA256_HEX
     size_t want = PIECE;
     if (limit && limit - *bytes < want) want = (size_t)(limit - *bytes);
     if (want == 0) break;
+    if (stop && atomic_load_explicit(stop, memory_order_relaxed)) {
+      e = ECANCELED;
+      break;
+    }
     ssize_t got = read(fd, buf, want);
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) {
-      int e = errno;
-      free(buf);
-      return e;
+      e = errno;
+      break;
     }
     if (got == 0) break;
     sha256_update(&ctx, (size_t)got, buf);
     *bytes += (uint64_t)got;
   }
   free(buf);
-  hex_digest(&ctx, hex);
-  return 0;
+  if (!e) hex_digest(&ctx, hex);
+  return e;
 }

@@ -63,9 +63,11 @@ static void finish_scores(struct tf_token_scores *s, const struct tf_model *m) {
     }
 }
 
-/* The scores' layout: every layer's Pattentions in slot order, n of its kind each. */
+/* The scores' layout, offset allocated to the model's layers: every layer's Pattentions in
+ * slot order, n of its kind each. Their total (0 when out of memory: offset is NULL). */
 static size_t lay_out(struct tf_token_scores *s, const struct tf_model_config *c) {
   size_t total = 0;
+  if (!(s->offset = calloc((size_t)c->n_layers, sizeof *s->offset))) return 0;
   for (int l = 0; l < c->n_layers; l++)
     for (int slot = 0; slot < TF_NSLOTS; slot++) {
       s->offset[l][slot] = total;
@@ -88,7 +90,7 @@ int tf_token_scores_measure(struct tf_token_scores *s, const struct tf_model *m,
   x.a = malloc((size_t)n_max * sizeof *x.a);
   x.row = malloc((size_t)n_max * sizeof *x.row);
   int32_t *buf = malloc(2 * (size_t)B * (size_t)T * sizeof *buf);
-  if (!s->importance || !x.a || !x.row || !buf)
+  if (!s->offset || !s->importance || !x.a || !x.row || !buf)
     rc = tf_error_set(err, TF_ENOMEM, "out of memory for the token scores");
   if (!rc)
     rc = tf_eval_windows_watched(m, &acts, B, c, n, 0, buf, buf + (size_t)B * T, r, each_pass, &x,
@@ -104,6 +106,7 @@ int tf_token_scores_measure(struct tf_token_scores *s, const struct tf_model *m,
 
 void tf_token_scores_free(struct tf_token_scores *s) {
   free(s->importance);
+  free(s->offset);
   memset(s, 0, sizeof *s);
 }
 

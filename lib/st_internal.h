@@ -16,18 +16,24 @@ int tf_write_all(int fd, const char *name, const void *p, size_t n, struct tf_er
  * ISA-L's folding with carry-less multiplication, about 5x zlib's speed here. */
 uint32_t tf_crc32(uint32_t crc, const void *p, uint64_t n);
 
-/* A gzip member's trailer checked outside zlib (gzcheck.c), whose own check is turned off with
+/* A gzip member's checks done outside zlib (gzcheck.c), whose own are turned off with
  * inflateValidate(strm, 0): zeroed at the member's start, stepped after every inflate() with
- * the input it consumed and the output it produced (the last 8 bytes consumed are the trailer
- * when the member ends), asked at the end: NULL when the trailer agrees, otherwise zlib's
- * words for what differs. */
+ * the input it consumed and the output it produced, asked at the end. The step parses the
+ * header from the bytes consumed and, when the header has a CRC-16 (FHCRC), checks it: NULL,
+ * or zlib's words for a mismatch (then and after). The end: NULL when the trailer (the last 8
+ * bytes consumed) agrees, otherwise zlib's words for what differs. */
 struct tf_gz_check {
   uint32_t crc;
   uint64_t total;
   unsigned char tail[8];
+  int hstate;             /* the header field being read (0: the first byte's) */
+  uint32_t hgot, hcrc;    /* bytes of that field read; CRC-32 of the header so far */
+  unsigned char hbuf[10]; /* the fixed part, XLEN or the CRC-16, as read */
+  unsigned flags, xlen;   /* FLG, XLEN */
+  int hbad;               /* the CRC-16 disagrees */
 };
-void tf_gz_check_step(struct tf_gz_check *c, const unsigned char *in, size_t n_in,
-                      const unsigned char *out, size_t n_out);
+const char *tf_gz_check_step(struct tf_gz_check *c, const unsigned char *in, size_t n_in,
+                             const unsigned char *out, size_t n_out);
 const char *tf_gz_check_end(const struct tf_gz_check *c);
 
 /* A large sequential output to fd (outbuf.c): the bytes are gathered in aligned buffers and

@@ -37,9 +37,9 @@ int tf_train_peak_lr(const struct tf_model *m, const struct tf_train_config *tc,
  *   importance_j = |V_j| * mean over the sample's positions of |S_j|,
  * the mean size of its contribution to the output (S = Theta(X K^T), V_j its value row). */
 struct tf_token_scores {
-  double *importance; /* every Pattention's tokens, at offset[l][slot] */
-  size_t offset[TF_MAX_LAYERS][TF_NSLOTS];
-  int64_t positions; /* rows of the sample the means are over */
+  double *importance;          /* every Pattention's tokens, at offset[l][slot] */
+  size_t (*offset)[TF_NSLOTS]; /* one row per layer of the model */
+  int64_t positions;           /* rows of the sample the means are over */
 };
 /* Scores m's tokens over the first n tokens of c (tf_eval_windows' windows, B at a time);
  * r receives the sample's loss. Errors as tf_eval_windows, named after c's path. */

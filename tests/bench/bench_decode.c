@@ -11,6 +11,7 @@
 
 #include "tokenformer.h"
 #include "rng.h"
+#include "bench_util.h"
 
 static const char usage[] =
     "Usage: bench_decode [-c CONFIG] [--set SECTION.KEY=VALUE]... [--threads LIST]\n"
@@ -169,17 +170,6 @@ static int parse_options(struct options *o, int argc, char **argv) {
   return rc;
 }
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 /* Seconds per decoded position of one greedy run, or -1 if the decoder refused. */
 static double decode_run(const struct tf_model *m, struct tf_decoder *dec, const int32_t *prompt,
                          const struct options *o) {
@@ -194,7 +184,7 @@ static double decode_run(const struct tf_model *m, struct tf_decoder *dec, const
 }
 
 static void print_result(const struct tf_model *m, const struct options *o, double *secs) {
-  qsort(secs, (size_t)o->runs, sizeof *secs, cmp_double);
+  sort_times(secs, o->runs);
   double med = o->runs % 2 ? secs[o->runs / 2] : 0.5 * (secs[o->runs / 2 - 1] + secs[o->runs / 2]);
   char *cfg = tf_model_config_to_json(&m->cfg);
   unsigned long long params = tf_param_count(&m->cfg);

@@ -6,6 +6,7 @@
 
 #include "tokenformer.h"
 #include "gemm.h"
+#include "bench_util.h"
 
 #define RUNS 7
 
@@ -13,17 +14,6 @@ struct shape {
   const char *what;
   int ta, tb, M, N, K;
 };
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 static float *filled(size_t n) {
   float *p = malloc(n * sizeof *p);
@@ -44,7 +34,7 @@ static double measure(const struct shape *s) {
       tf_gemm(s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, lda, B, ldb, 0.0f, C, s->N);
       if (r >= 0) t[r] = now() - t0;
     }
-    qsort(t, RUNS, sizeof *t, cmp_double);
+    sort_times(t, RUNS);
     gf = 2.0 * s->M * s->N * s->K / t[RUNS / 2] / 1e9;
   }
   free(A);

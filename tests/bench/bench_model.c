@@ -13,6 +13,7 @@
 #include "optim.h"
 #include "rng.h"
 #include "train_internal.h"
+#include "bench_util.h"
 
 static const char usage[] =
     "Usage: bench_model [-c CONFIG] [--set SECTION.KEY=VALUE]... [--batch B] [--seq T]\n"
@@ -232,17 +233,6 @@ static int bench_step(struct bench *b, double *loss, struct tf_error *err) {
   return TF_OK;
 }
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 /* Seconds of each timed step, of the setup (allocation and init) and of the warm-up steps;
  * the losses of the first and last timed steps. */
 struct timing {
@@ -270,7 +260,7 @@ static int run_steps(struct bench *b, const struct options *o, struct timing *tm
 }
 
 static void print_result(const struct bench *b, const struct options *o, struct timing *tm) {
-  qsort(tm->secs, (size_t)o->steps, sizeof tm->secs[0], cmp_double);
+  sort_times(tm->secs, o->steps);
   double med = o->steps % 2 ? tm->secs[o->steps / 2]
                             : 0.5 * (tm->secs[o->steps / 2 - 1] + tm->secs[o->steps / 2]);
   double tokens = (double)b->B * b->T;

@@ -6,23 +6,14 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench_util.h"
+
 #define REPS 10
 
 static const char usage[] = "Usage: bench_stream [MIB]\n"
                             "Triad bandwidth over three arrays of MIB MiB each (default 128),\n"
                             "one JSON line per thread count (1 and 2): GB/s, best and median\n"
                             "of 10 repetitions.\n";
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 /* Seconds of one triad a = b + s c on `threads` threads, static schedule (the same split as
  * the first touch, so each thread streams the pages it placed). */
@@ -48,7 +39,7 @@ static void measure(double *a, const double *b, const double *c, long n, int thr
   double t[REPS];
   triad(a, b, c, n, threads);
   for (int r = 0; r < REPS; r++) t[r] = triad(a, b, c, n, threads);
-  qsort(t, REPS, sizeof t[0], cmp_double);
+  sort_times(t, REPS);
   double bytes = 3.0 * sizeof(double) * (double)n;
   printf("{\"bench\": \"stream_triad\", \"threads\": %d, \"array_mib\": %.0f, "
          "\"gbs_best\": %.4g, \"gbs_median\": %.4g, \"gbs_worst\": %.4g}\n",

@@ -11,6 +11,7 @@
 
 #include "tokenformer.h"
 #include "net.h"
+#include "bench_util.h"
 
 static const char usage[] =
     "Usage: bench_tasks [-c CONFIG] [--examples N] [--batch B] [--ctx C] [--cont K]\n"
@@ -22,18 +23,6 @@ static const char usage[] =
     "requests_per_s, seconds, cpu_seconds (the process's processor time) and the shape.\n"
     "--whole scores every request through its own whole forward (the path before choices\n"
     "shared their context's) instead.\n";
-
-static double cpu(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* n letters and spaces from a fixed pattern, starting at offset k (no JSON escaping needed). */
 static void text(FILE *f, int n, int k) {

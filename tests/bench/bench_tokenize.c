@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "tokenformer.h"
+#include "bench_util.h"
 
 #define REPS  5
 #define CHUNK 4096
@@ -18,17 +19,6 @@
 static const char usage[] = "Usage: bench_tokenize TOKENIZER.json TEXT\n"
                             "Encode MB/s of TEXT with TOKENIZER.json on 1 and 2 threads, one\n"
                             "JSON line each: best and median of 5 passes.\n";
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 static char *read_file(const char *path, size_t *n) {
   FILE *f = fopen(path, "rb");
@@ -113,7 +103,7 @@ int main(int argc, char **argv) {
     double s[REPS];
     pass(t, text, start, k, threads, lanes, &tokens);
     for (int r = 0; r < REPS; r++) s[r] = pass(t, text, start, k, threads, lanes, &tokens);
-    qsort(s, REPS, sizeof *s, cmp_double);
+    sort_times(s, REPS);
     printf("{\"bench\": \"tokenize\", \"impl\": \"tokenformer\", \"threads\": %d, \"bytes\": %zu, "
            "\"chunks\": %zu, \"tokens\": %zu, \"mb_s_best\": %.2f, \"mb_s_median\": %.2f}\n",
            threads, n, k, tokens, 1e-6 * (double)n / s[0], 1e-6 * (double)n / s[REPS / 2]);

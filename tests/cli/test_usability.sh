@@ -152,6 +152,8 @@ grep_err 65 'no step or eval records' "usability 6: plot-log refuses a file that
   tools/plot-log "$U/h2.json"
 grep_err 64 'expected steps, tokens or flops' "usability 6: plot-log -x names its choices" \
   tools/plot-log -x time "$U/run.jsonl"
+grep_err 64 'expected WIDTH,HEIGHT' "usability 6: plot-log -s takes two numbers (plot-log(1))" \
+  tools/plot-log -s 8a,30 "$U/run.jsonl"
 
 
 # 7. tf-train's banner (not with -q); plain progress lines with the UTC time and the time left;

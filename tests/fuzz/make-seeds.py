@@ -292,6 +292,10 @@ def gzip_seeds(plain):
     s["gz-bit-flip"] = bytes(flip)
     s["gz-with-name-and-comment"] = (b"\x1f\x8b\x08\x18" + g[4:10] + b"m.safetensors\0note\0" +
                                      g[10:])
+    hcrc = b"\x1f\x8b\x08\x0a" + g[4:10] + b"m.safetensors\0"  # FHCRC | FNAME
+    crc16 = struct.pack("<H", zlib.crc32(hcrc) & 0xFFFF)
+    s["gz-header-crc"] = hcrc + crc16 + g[10:]
+    s["gz-header-crc-wrong"] = hcrc + bytes([crc16[0] ^ 1, crc16[1]]) + g[10:]
     s["gz-magic-only"] = b"\x1f\x8b"
     s["gz-one-byte"] = b"\x1f"
     s["gz-empty-content"] = gz(b"")

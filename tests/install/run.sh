@@ -18,6 +18,12 @@ for f in bin/tf-train lib/libtokenformer.a include/tokenformer.h lib/pkgconfig/t
   share/man/man1/tf-train.1 share/man/man5/tokenformer-config.5 share/man/man7/tokenformer.7; do
   [ -f "$tmp/usr/$f" ] || fail "make install did not install $f"
 done
+# every installed command (tools/plot-log too) has its man page installed
+[ -x "$tmp/usr/bin/plot-log" ] || fail "make install did not install bin/plot-log"
+for c in "$tmp"/usr/bin/*; do
+  [ -f "$tmp/usr/share/man/man1/${c##*/}.1" ] || fail "${c##*/} is installed without its man page"
+done
+"$tmp/usr/bin/plot-log" --help | grep -q '^Usage: plot-log' || fail "the installed plot-log --help"
 export PKG_CONFIG_PATH="$tmp/usr/lib/pkgconfig"
 flags=$(pkg-config --cflags --libs --static tokenformer) || fail "pkg-config refuses tokenformer.pc"
 # shellcheck disable=SC2086 # the flags are words

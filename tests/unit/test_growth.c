@@ -183,6 +183,12 @@ static void measure(struct tf_token_scores *s, const struct tf_model *m) {
   struct tf_error err = {0};
   ck_assert_msg(!tf_token_scores_measure(s, m, &c, 1024, 4, &r, &err), "%s", err.msg);
   ck_assert(s->positions == 1023 && r.tokens == 1023);
+  size_t at = 0; /* the layout: each layer's Pattentions in slot order, n of its kind each */
+  for (int l = 0; l < m->cfg.n_layers; l++)
+    for (int slot = 0; slot < TF_NSLOTS; slot++) {
+      ck_assert_uint_eq(s->offset[l][slot], at);
+      at += (size_t)m->cfg.tokens[tf_slot_kind(slot)];
+    }
 }
 
 START_TEST(shrink_by_zero_is_identity) {

@@ -3,6 +3,7 @@
 #include <check.h>
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,15 +112,55 @@ START_TEST(sha256_of_a_file_prefix) {
   ck_assert_int_eq(write(fds[1], "abcdefgh", 8), 8);
   close(fds[1]);
   uint64_t bytes = 0;
-  ck_assert_int_eq(tf_sha256_fd(fds[0], 3, &bytes, whole), 0);
+  ck_assert_int_eq(tf_sha256_fd(fds[0], 3, NULL, &bytes, whole), 0);
   ck_assert_int_eq(bytes, 3);
   ck_assert_str_eq(whole, hex);
-  ck_assert_int_eq(tf_sha256_fd(fds[0], 0, &bytes, whole), 0); /* the rest: "defgh" */
+  ck_assert_int_eq(tf_sha256_fd(fds[0], 0, NULL, &bytes, whole), 0); /* the rest: "defgh" */
   ck_assert_int_eq(bytes, 5);
   tf_sha256_hex("defgh", 5, hex);
   ck_assert_str_eq(whole, hex);
   close(fds[0]);
-  ck_assert_int_eq(tf_sha256_fd(fds[0], 0, &bytes, whole), EBADF);
+  ck_assert_int_eq(tf_sha256_fd(fds[0], 0, NULL, &bytes, whole), EBADF);
+}
+END_TEST
+
+/* A hash on another thread, of a pipe whose writer stays open (so it never ends by itself). */
+struct hash_job {
+  int fd, rc;
+  atomic_int stop;
+  uint64_t bytes;
+  char hex[TF_SHA256_HEX];
+};
+
+static void *hash_job_main(void *arg) {
+  struct hash_job *j = arg;
+  j->rc = tf_sha256_fd(j->fd, 0, &j->stop, &j->bytes, j->hex);
+  return NULL;
+}
+
+/* tf_sha256_fd looks at its stop flag before each piece: set beforehand, nothing is read; set
+ * while it waits on a pipe that never ends, it returns ECANCELED after the next piece. Without
+ * the flag the hash would wait for the end of the pipe for ever (the test would time out). */
+START_TEST(sha256_stops_when_asked) {
+  static const char chunk[100] = "abc";
+  int fds[2];
+  ck_assert_int_eq(pipe(fds), 0);
+  ck_assert_int_eq(write(fds[1], chunk, sizeof chunk), (int)sizeof chunk);
+  struct hash_job j = {.fd = fds[0]};
+  atomic_init(&j.stop, 1);
+  hash_job_main(&j);
+  ck_assert_int_eq(j.rc, ECANCELED);
+  ck_assert_uint_eq(j.bytes, 0);
+  atomic_store(&j.stop, 0);
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, hash_job_main, &j), 0);
+  atomic_store(&j.stop, 1);
+  ck_assert_int_eq(write(fds[1], chunk, sizeof chunk), (int)sizeof chunk); /* wakes a read */
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+  ck_assert_int_eq(j.rc, ECANCELED);
+  ck_assert_uint_le(j.bytes, 2 * sizeof chunk);
+  close(fds[0]);
+  close(fds[1]);
 }
 END_TEST
 
@@ -127,6 +168,7 @@ int main(void) {
   Suite *s = suite_create("history");
   TCase *t = tcase_create("history");
   tcase_add_test(t, add_history_appends_exactly_what_it_is_given);
+  tcase_add_test(t, sha256_stops_when_asked);
   tcase_add_test(t, a_run_record_holds_the_provenance);
   tcase_add_test(t, sha256_of_a_file_prefix);
   suite_add_tcase(s, t);

@@ -157,16 +157,23 @@ START_TEST(configs_that_disagree_are_refused) {
 }
 END_TEST
 
+/* Two fresh temporary files (their names into cfg and out, 4096 bytes each): m's config.json
+ * written to cfg, out for an export. */
+static void config_and_output(const struct tf_model *m, char *cfg, char *out) {
+  struct tf_error err = {0};
+  tf_test_tmp_path(cfg, 4096, "tf_official_cfg_XXXXXX");
+  tf_test_tmp_path(out, 4096, "tf_official_out_XXXXXX");
+  close(mkstemp(cfg));
+  close(mkstemp(out));
+  ck_assert_msg(tf_official_write_config(&m->cfg, cfg, &err) == TF_OK, "%s", err.msg);
+}
+
 START_TEST(export_then_import_is_bitwise_both_formats) {
   struct tf_model m, back;
   struct tf_error err = {0};
   import_ok(&m, "plain.bin", "config.json", NULL);
   char cfg[4096], out[4096];
-  tf_test_tmp_path(cfg, sizeof cfg, "tf_official_cfg_XXXXXX");
-  tf_test_tmp_path(out, sizeof out, "tf_official_out_XXXXXX");
-  close(mkstemp(cfg));
-  close(mkstemp(out));
-  ck_assert_int_eq(tf_official_write_config(&m.cfg, cfg, &err), TF_OK);
+  config_and_output(&m, cfg, out);
   for (int f = 0; f < 2; f++) {
     ck_assert_msg(tf_official_export(&m, out, (enum tf_official_format)f, 0, &err) == TF_OK, "%s",
                   err.msg);
@@ -184,6 +191,38 @@ START_TEST(export_then_import_is_bitwise_both_formats) {
   unlink(cfg);
   unlink(out);
   tf_model_free(&m);
+}
+END_TEST
+
+/* A source that turns out bad partway (a NaN in a tensor of an 8 MiB safetensors file) is
+ * refused with its own error; the hash running beside the read is stopped, not waited for, and
+ * leaves nothing behind (make check SANITIZE=1, tests/valgrind/run.sh). Whether the hash had
+ * finished first depends on timing, so this checks the outcome, not the time. */
+START_TEST(a_source_bad_partway_is_refused) {
+  struct tf_model m, back;
+  struct tf_model_config c = tf_test_tiny_config();
+  struct tf_error err = {0};
+  c.vocab_size = 1 << 17; /* 8 MiB of embedding */
+  ck_assert_msg(tf_model_create(&m, &c, &err) == TF_OK, "%s", err.msg);
+  char cfg[4096], out[4096];
+  config_and_output(&m, cfg, out);
+  ck_assert_msg(tf_official_export(&m, out, TF_OFFICIAL_SAFETENSORS, 0, &err) == TF_OK, "%s",
+                err.msg);
+  tf_model_free(&m);
+  FILE *f = fopen(out, "r+b");
+  unsigned char len[8];
+  ck_assert_uint_eq(fread(len, 1, 8, f), 8);
+  uint64_t hlen = 0;
+  for (int i = 7; i >= 0; i--) hlen = hlen << 8 | len[i];
+  const float nan = NAN;
+  ck_assert_int_eq(fseek(f, (long)(8 + hlen), SEEK_SET), 0); /* the first tensor's first value */
+  ck_assert_uint_eq(fwrite(&nan, sizeof nan, 1, f), 1);
+  ck_assert_int_eq(fclose(f), 0);
+  struct tf_official_info info;
+  ck_assert_int_eq(tf_official_import(&back, out, cfg, &info, &err), TF_EDATA);
+  ck_assert_msg(strstr(err.msg, "element 0 is nan") && strstr(err.msg, out), "%s", err.msg);
+  unlink(cfg);
+  unlink(out);
 }
 END_TEST
 
@@ -228,6 +267,7 @@ static Suite *official_suite(void) {
   tcase_add_test(tc, imports_are_bitwise_equal_to_pytorch);
   tcase_add_test(tc, loss_matches_the_official_forward);
   tcase_add_test(tc, configs_that_disagree_are_refused);
+  tcase_add_test(tc, a_source_bad_partway_is_refused);
   suite_add_tcase(s, tc);
   tc = tcase_create("export");
   tcase_add_test(tc, export_then_import_is_bitwise_both_formats);

@@ -86,6 +86,13 @@ vg 0  "convert: views, strided" tf-convert -q --from-official $O/views.bin --con
                               -o "$T/cv2.tfz"
 vg 65 "convert: os.system"    tf-convert --from-official $O/bad/os_system.bin -o "$T/x.tfz"
 vg 65 "convert: short storage" tf-convert --from-official $O/bad/short_storage.bin -o "$T/x.tfz"
+# a NaN in the first tensor's data: the read fails while the source's hash runs on its thread,
+# which is stopped and joined (lib/official.c)
+python3 -c "import struct, sys; b = bytearray(open(sys.argv[1], 'rb').read())
+h = 8 + struct.unpack('<Q', b[:8])[0]; b[h:h + 4] = struct.pack('<f', float('nan'))
+open(sys.argv[2], 'wb').write(b)" "$T/cv.st" "$T/nan.st"
+vg 65 "convert: a NaN partway" tf-convert --from-official "$T/nan.st" --config "$T/cv.json" \
+                              -o "$T/x.tfz"
 head -c 2000 "$T/g.tfz" > "$T/short.tfz"
 
 vg 66 "init: missing config"  tf-init -c "$T/none.yaml" -o "$T/x.tfz"
