@@ -27,6 +27,10 @@
 #else
 #define ATT_W 4
 #endif
+/* The forward exponentiates each score row up to its diagonal rounded up to whole vectors, and
+ * the product with the values reads the block's keys up to its last row: the first covers the
+ * second only when a block of rows never straddles a vector boundary (ATT_RB = 6 gave NaN). */
+_Static_assert(ATT_W % ATT_RB == 0, "a block of query rows must divide a vector of keys");
 /* At most this many vectors of channels per pass: rows_mix keeps ATT_RB x ATT_NV sums and
  * ATT_NV values in registers, cols_acc ATT_RB x ATT_NV rows and ATT_NV sums. 4 fits AVX-512's
  * 32 registers; with 16 (AVX2, SSE) 4 spilled to the stack and 3 made the AVX2 build's
