@@ -91,21 +91,28 @@ void tf_qvec_prepare(struct tf_qvec *v, float *scratch, const float *x, const st
 
 /* ---------------------------------------------------------------- products */
 
+/* The groups of TF_QROWS consecutive rows of W (the last may have fewer), the unit the kernels
+ * and the threads' static shares work in; group g starts at row g TF_QROWS, *nr rows. */
+static int row_groups(const struct tf_qmat *W) {
+  return (W->rows + TF_QROWS - 1) / TF_QROWS;
+}
+
+static int group_start(const struct tf_qmat *W, int g, int *nr) {
+  int i = g * TF_QROWS;
+  *nr = W->rows - i < TF_QROWS ? W->rows - i : TF_QROWS;
+  return i;
+}
+
 void tf_qgemv_nowait_ws(float *y, const struct tf_qmat *W, const struct tf_qvec *x) {
   const struct tf_qkern *k = tf_qkern();
-  int cp = W->cp, nb = cp / TF_Q8_BLOCK, groups = (W->rows + TF_QROWS - 1) / TF_QROWS;
-  if (W->fmt == TF_WEIGHTS_BF16) {
+  int cp = W->cp, nb = cp / TF_Q8_BLOCK, groups = row_groups(W);
 #pragma omp for schedule(static) nowait
-    for (int g = 0; g < groups; g++) {
-      int i = g * TF_QROWS, nr = W->rows - i < TF_QROWS ? W->rows - i : TF_QROWS;
+  for (int g = 0; g < groups; g++) {
+    int nr, i = group_start(W, g, &nr);
+    if (W->fmt == TF_WEIGHTS_BF16)
       k->dot_bf16(y + i, W->bf16 + (size_t)i * cp, x, cp, nr);
-    }
-  } else {
-#pragma omp for schedule(static) nowait
-    for (int g = 0; g < groups; g++) {
-      int i = g * TF_QROWS, nr = W->rows - i < TF_QROWS ? W->rows - i : TF_QROWS;
+    else
       k->dot_q8(y + i, W->q + (size_t)i * cp, W->scale + (size_t)i * nb, x, nb, nr);
-    }
   }
 }
 
@@ -116,21 +123,15 @@ void tf_qgemv_ws(float *y, const struct tf_qmat *W, const struct tf_qvec *x) {
 
 void tf_qgemv_t_mine_ws(float *mine, const float *s, const struct tf_qmat *W) {
   const struct tf_qkern *k = tf_qkern();
-  int cp = W->cp, nb = cp / TF_Q8_BLOCK;
+  int cp = W->cp, nb = cp / TF_Q8_BLOCK, groups = row_groups(W);
   memset(mine, 0, (size_t)cp * sizeof *mine);
-  int groups = (W->rows + TF_QROWS - 1) / TF_QROWS;
-  if (W->fmt == TF_WEIGHTS_BF16) {
 #pragma omp for schedule(static) nowait
-    for (int g = 0; g < groups; g++) {
-      int i = g * TF_QROWS, nr = W->rows - i < TF_QROWS ? W->rows - i : TF_QROWS;
+  for (int g = 0; g < groups; g++) {
+    int nr, i = group_start(W, g, &nr);
+    if (W->fmt == TF_WEIGHTS_BF16)
       k->axpy_bf16(mine, s + i, W->bf16 + (size_t)i * cp, cp, nr);
-    }
-  } else {
-#pragma omp for schedule(static) nowait
-    for (int g = 0; g < groups; g++) {
-      int i = g * TF_QROWS, nr = W->rows - i < TF_QROWS ? W->rows - i : TF_QROWS;
+    else
       k->axpy_q8(mine, s + i, W->q + (size_t)i * cp, W->scale + (size_t)i * nb, nb, nr);
-    }
   }
 }
 
